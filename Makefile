@@ -1,0 +1,161 @@
+# taskfarm: one plain Makefile. Settings first; then one object list per layer.
+
+# ---- settings ----------------------------------------------------------------
+PREFIX   ?= /usr/local
+CC       := mpicc
+CORE_CC  ?= gcc
+OPT      ?= -O2 -g
+STD      := -std=c11 -D_POSIX_C_SOURCE=200809L
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wwrite-strings -Wundef
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+SAN      ?=
+CFLAGS   := $(STD) $(OPT) $(WARN) $(SAN) -fPIC
+CPPFLAGS := -Iinclude -Isrc -MMD -MP
+LDLIBS   := -lpthread
+SOVER    := 0
+VERSION  := 0.1.0
+BUILD    := build
+NP_LIST  ?= 1 2 4
+# Open MPI refuses root unless told; tests only, never the library.
+ifeq ($(shell id -u),0)
+export OMPI_ALLOW_RUN_AS_ROOT=1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+endif
+
+# ---- layers (see docs/architecture.md) -------------------------------------
+CORE_SRC := $(wildcard src/core/*.c)   # pure C11: no MPI, hwloc, HDF5, I/O
+UTIL_SRC := $(wildcard src/util/*.c)   # logger
+EXEC_SRC := $(wildcard src/exec/*.c)   # running tasks on a rank
+NET_SRC  := $(wildcard src/net/*.c)    # MPI: scheduler and worker loops
+CLI_SRC  := $(wildcard src/cli/*.c)    # the taskfarm command
+LIB_SRC  := $(CORE_SRC) $(UTIL_SRC) $(EXEC_SRC) $(NET_SRC)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+
+APPS       := $(patsubst apps/%.c,bin/%,$(wildcard apps/*.c))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
+BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+.PHONY: all lib apps tests check check-core check-mpi bench deps install \
+        clean asan ubsan format demo
+all: lib bin/taskfarm apps tests $(BENCHES)
+
+lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+lib/libtaskfarm.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+lib/libtaskfarm.so.$(VERSION): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libtaskfarm.so.$(SOVER) -o $@ $^ $(LDLIBS)
+
+lib/libtaskfarm.so: lib/libtaskfarm.so.$(VERSION)
+	ln -sf libtaskfarm.so.$(VERSION) lib/libtaskfarm.so.$(SOVER)
+	ln -sf libtaskfarm.so.$(VERSION) $@
+
+lib/taskfarm.pc: Makefile
+	@mkdir -p $(@D)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+	  'includedir=$${prefix}/include' '' 'Name: taskfarm' \
+	  'Description: MPI task farm runtime with DAG scheduling' \
+	  'Version: $(VERSION)' 'Requires.private: ompi' \
+	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: -lpthread' \
+	  'Cflags: -I$${includedir}' > $@
+
+bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS)
+
+apps: $(APPS)
+bin/%: apps/%.c lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+
+tests: $(UNIT_TESTS) $(MPI_TESTS)
+
+# Unit tests link only the pure core, compiled by a plain C compiler with
+# no MPI include path: if the core ever includes mpi.h this fails.
+CORE_CPPFLAGS := -Iinclude -Isrc -Isrc/core
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_SRC) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit
+
+$(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+
+$(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+
+check-core: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+
+check-mpi: $(MPI_TESTS)
+	bash tests/mpi/run.sh $(BUILD)/tests
+
+check: all
+	$(MAKE) check-core
+	$(MAKE) check-mpi
+	bash tests/cli/run.sh bin
+
+bench: all
+	bash bench/run.sh
+
+# Sanitizer builds of the unit tests, in their own build tree.
+asan:
+	$(MAKE) BUILD=build-asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' check-core
+ubsan:
+	$(MAKE) BUILD=build-ubsan SAN='-fsanitize=undefined -fno-sanitize-recover=all' check-core
+
+# Debian packages; elsewhere, say what to load.
+DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
+            hdf5-tools libcunit1-dev pkg-config make gcc
+deps:
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    sudo_=; [ "$$(id -u)" = 0 ] || sudo_=sudo; \
+	    $$sudo_ apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo_ apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else \
+	  echo "No apt here. Load instead (e.g. 'module load'): an MPI with mpicc (Open MPI 4+),"; \
+	  echo "hwloc 2.x, parallel HDF5 1.10+, CUnit 2.1; then run make."; \
+	fi
+
+install: lib bin/taskfarm
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 lib/libtaskfarm.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 lib/libtaskfarm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libtaskfarm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtaskfarm.so.$(SOVER)
+	ln -sf libtaskfarm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtaskfarm.so
+	install -m 644 include/taskfarm*.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' lib/taskfarm.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/taskfarm.pc
+	install -m 755 bin/taskfarm $(DESTDIR)$(PREFIX)/bin/
+
+# The quick start: install what is missing, build, run the example on 4 ranks.
+demo:
+	$(MAKE) deps
+	$(MAKE) bin/wavefront
+	mpirun --oversubscribe -np 4 bin/wavefront
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-asan build-ubsan lib bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,149 @@
+/* taskfarm: the public C API of the MPI task-farm runtime. */
+#ifndef TASKFARM_H
+#define TASKFARM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taskfarm_status.h"
+#include "taskfarm_task.h"
+#include "taskfarm_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions for every function below
+ * - Return 0 on success or a negative TF_E* code (taskfarm_status.h);
+ *   tf_strerror() turns a code into text.
+ * - Out-parameters are written only on success.
+ * - The library never prints to stdout and never exits the process; it logs
+ *   through the logger in tf_config (stderr by default).
+ * - "Rank 0" means rank 0 of the communicator given to tf_init.
+ * - Unless said otherwise, a function is called from the thread that called
+ *   tf_init, never from inside a task.
+ */
+
+
+/* The library's version as "MAJOR.MINOR.PATCH" (may differ from the header's). */
+const char *tf_version(void);
+
+typedef struct tf_runtime tf_runtime;   /* one per tf_init */
+
+
+enum { TF_LOG_ERROR = 0, TF_LOG_WARN = 1, TF_LOG_INFO = 2, TF_LOG_DEBUG = 3 };
+
+/* Receives every log line the library emits (no trailing newline). */
+typedef void (*tf_log_fn)(void *user, int level, int rank, const char *msg);
+
+typedef struct tf_config {
+    /* Tasks a rank runs at once (each on its own thread); 0 means 1. */
+    int slots;
+    /*
+     * Tasks a worker rank may hold per slot, running plus queued, so that
+     * it never waits a round trip to rank 0 for its next task. 1 means no
+     * prefetch (strict priority order on one worker). 0 means the default, 64.
+     */
+    int prefetch;
+    /* Extra attempts for a failed task unless its desc says otherwise. */
+    int retries;
+    /* Messages up to this level are logged; default TF_LOG_WARN. */
+    int log_level;
+    tf_log_fn log_fn; /* NULL: write "taskfarm[RANK]: ..." to stderr */
+    void *log_user;
+} tf_config;
+
+/* Fill cfg with the defaults. */
+void tf_config_init(tf_config *cfg);
+
+/*
+ * Collective over comm (MPI_COMM_WORLD or any intracommunicator). The runtime
+ * works on its own MPI_Comm_dup with MPI_ERRORS_RETURN set on the duplicate
+ * only; MPI must already be initialised (MPI_THREAD_FUNNELED is enough, as
+ * only the calling thread makes MPI calls). cfg may be NULL for defaults.
+ * Errors: TF_EINVAL, TF_ENOMEM, TF_EMPI.
+ */
+int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out);
+
+/*
+ * Register a task function under a name; every rank must register the same
+ * names in the same order (tf_run checks). Call before tf_run.
+ * Errors: TF_EINVAL, TF_EEXIST (name taken), TF_ESTATE (inside tf_run), TF_ENOMEM.
+ */
+int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
+                tf_fn_id *out);
+
+/* Look up a registered function by name. Errors: TF_ENOENT. */
+int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out);
+
+
+/*
+ * Submit a task from rank 0, before tf_run or between runs. Dependencies
+ * must be ids this runtime returned. The task receives its dependencies'
+ * outputs in the order given.
+ * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE, TF_ENOMEM.
+ */
+int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
+
+/*
+ * Collective: run every submitted task, and every task they submit, to the
+ * end. Rank 0 schedules; the other ranks run tasks (with one rank, rank 0
+ * runs them itself). Returns the same value on every rank: 0 when every
+ * task of this run succeeded, TF_EFAILED when some failed or were skipped
+ * since the previous run ended (see tf_task_info_get), or another code for
+ * a runtime error. May be called again after more tf_submit calls.
+ */
+int tf_run(tf_runtime *rt);
+
+
+/* ---- results, on rank 0 after tf_run ---- */
+
+typedef enum tf_task_state {
+    TF_TASK_HELD = 0,    /* submitted, run not started */
+    TF_TASK_PENDING,     /* waiting for dependencies */
+    TF_TASK_READY,       /* waiting for a worker */
+    TF_TASK_DISPATCHED,  /* on a worker */
+    TF_TASK_DONE,
+    TF_TASK_FAILED,
+    TF_TASK_SKIPPED      /* a dependency failed, or the run halted */
+} tf_task_state;
+
+typedef struct tf_task_info {
+    tf_task_state state;
+    int status;          /* the function's last return value, or a TF_E* code */
+    int rank;            /* rank that ran the last attempt, -1 if none */
+    int attempts;
+    uint64_t start_ns;   /* CLOCK_REALTIME of the last attempt, 0 if none */
+    uint64_t end_ns;
+} tf_task_info;
+
+/* Errors: TF_ENOTROOT, TF_ENOENT. */
+int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info);
+
+/*
+ * A finished task's output. *buf (NULL when len is 0) is owned by the
+ * runtime and valid until tf_finalize. Errors: TF_ENOTROOT, TF_ENOENT.
+ */
+int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
+                   size_t *len);
+
+typedef struct tf_stats {
+    uint64_t tasks;      /* known to rank 0, dynamic ones included */
+    uint64_t done, failed, skipped;
+    uint64_t messages_sent, messages_received; /* by this rank */
+    size_t sched_bytes;  /* scheduler memory on rank 0 */
+    size_t task_bytes;   /* per-task records, inputs and outputs on rank 0 */
+} tf_stats;
+
+/* Counters of this rank (task counts are rank 0's, zero elsewhere). */
+int tf_get_stats(const tf_runtime *rt, tf_stats *st);
+
+/* Collective: free everything; *rt becomes NULL. The app still owns MPI. */
+int tf_finalize(tf_runtime **rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,11 @@
+/* taskfarm version macros (no MPI dependency, for tools that link no MPI). */
+#ifndef TASKFARM_VERSION_H
+#define TASKFARM_VERSION_H
+
+#define TF_VERSION_MAJOR 0
+#define TF_VERSION_MINOR 1
+#define TF_VERSION_PATCH 0
+#define TF_VERSION_HEX                                                         \
+    ((TF_VERSION_MAJOR << 16) | (TF_VERSION_MINOR << 8) | TF_VERSION_PATCH)
+
+#endif

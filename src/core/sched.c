@@ -1,0 +1,508 @@
+/* The scheduler state machine: sealing, dispatch, completion, failure, skips, checks. */
+#include "sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "taskfarm_status.h"
+
+int tf_sched_init(tf_sched *s)
+{
+    memset(s, 0, sizeof *s);
+    tf_dag_init(&s->dag);
+    tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    return 0;
+}
+
+void tf_sched_free(tf_sched *s)
+{
+    tf_rq_free(&s->rq);
+    tf_dag_free(&s->dag);
+    free(s->workers);
+    free(s->acts);
+    free(s->scratch);
+    memset(s, 0, sizeof *s);
+}
+
+static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
+                int32_t cause)
+{
+    if (s->nacts == s->acap) {
+        size_t ncap = s->acap ? s->acap * 2 : 256;
+        tf_action *a = realloc(s->acts, ncap * sizeof *a);
+        if (!a)
+            return TF_ENOMEM;
+        s->acts = a;
+        s->acap = ncap;
+    }
+    s->acts[s->nacts++] = (tf_action){kind, worker, task, cause};
+    return 0;
+}
+
+static void set_state(tf_sched *s, uint32_t t, tf_state st)
+{
+    s->count[s->dag.state[t]]--;
+    s->count[st]++;
+    s->dag.state[t] = (uint8_t)st;
+}
+
+int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
+                      uint8_t retries, uint32_t *idx)
+{
+    uint32_t t;
+    int rc = tf_dag_add(&s->dag, prio, cores, retries, &t);
+    if (rc)
+        return rc;
+    s->count[TF_ST_HELD]++;
+    *idx = t;
+    return 0;
+}
+
+int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to)
+{
+    if (to >= s->dag.n || s->dag.state[to] != TF_ST_HELD)
+        return TF_EINVAL;
+    int rc = tf_dag_add_edge(&s->dag, from, to);
+    if (rc)
+        return rc;
+    tf_state fst = (tf_state)s->dag.state[from];
+    if (fst == TF_ST_FAILED || fst == TF_ST_SKIPPED)
+        s->dag.flags[to] |= TF_TF_DOOMED;
+    return 0;
+}
+
+int tf_sched_doom(tf_sched *s, uint32_t t)
+{
+    if (t >= s->dag.n || s->dag.state[t] != TF_ST_HELD)
+        return TF_EINVAL;
+    s->dag.flags[t] |= TF_TF_DOOMED;
+    return 0;
+}
+
+static int push_scratch(tf_sched *s, size_t *sp, uint32_t t)
+{
+    if (*sp == s->scap) {
+        size_t ncap = s->scap ? s->scap * 2 : 256;
+        uint32_t *p = realloc(s->scratch, ncap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        s->scratch = p;
+        s->scap = ncap;
+    }
+    s->scratch[(*sp)++] = t;
+    return 0;
+}
+
+/*
+ * Skip every not-yet-terminal task reachable from `root` (which is already
+ * terminal), each with `cause` (root when root failed, else TF_NONE). Only PENDING and HELD tasks can be
+ * reached: a READY or DISPATCHED task has no unfinished dependency, and
+ * root was unfinished until now.
+ */
+static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
+{
+    size_t sp = 0;
+    int rc = push_scratch(s, &sp, root);
+    while (!rc && sp) {
+        uint32_t u = s->scratch[--sp];
+        for (uint32_t e = s->dag.out_head[u]; e != TF_NONE;
+             e = s->dag.e_next[e]) {
+            uint32_t v = s->dag.e_to[e];
+            if (tf_state_is_terminal((tf_state)s->dag.state[v]))
+                continue;
+            set_state(s, v, TF_ST_SKIPPED);
+            rc = emit(s, TF_ACT_SKIP, TF_NONE, v, cause);
+            if (!rc)
+                rc = push_scratch(s, &sp, v);
+            if (rc)
+                break;
+        }
+    }
+    return rc;
+}
+
+int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
+{
+    long len = tf_dag_find_cycle(&s->dag, s->sealed, cyc, max);
+    if (len < 0)
+        return (int)len;
+    if (len > 0) {
+        if (ncyc)
+            *ncyc = (size_t)len;
+        return TF_ECYCLE;
+    }
+    int rc = 0;
+    uint32_t first = s->sealed;
+    s->sealed = s->dag.n;
+    s->sealed_edges = s->dag.ne;
+    /* Doomed tasks first, so that their HELD dependents are skipped too. */
+    for (uint32_t t = first; t < s->dag.n && !rc; t++) {
+        if (s->dag.state[t] != TF_ST_HELD)
+            continue;
+        /* After a halt nothing new may start, or the run would never end. */
+        if (s->halted)
+            s->dag.flags[t] |= TF_TF_DOOMED;
+        if (!(s->dag.flags[t] & TF_TF_DOOMED))
+            continue;
+        set_state(s, t, TF_ST_SKIPPED);
+        rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
+        if (!rc)
+            rc = skip_dependents(s, t, (int32_t)TF_NONE);
+    }
+    for (uint32_t t = first; t < s->dag.n && !rc; t++) {
+        if (s->dag.state[t] != TF_ST_HELD)
+            continue;
+        if (s->dag.npend[t] == 0) {
+            rc = tf_rq_push(&s->rq, t);
+            if (!rc)
+                set_state(s, t, TF_ST_READY);
+        } else {
+            set_state(s, t, TF_ST_PENDING);
+        }
+    }
+    return rc;
+}
+
+void tf_sched_drop_held(tf_sched *s)
+{
+    tf_dag *d = &s->dag;
+    uint32_t first = s->sealed;
+    if (first >= d->n)
+        return;
+    /*
+     * Every edge added since the last seal points at a HELD task (add_dep
+     * insists), and edges are prepended, so they sit at the front of each
+     * list and at the tail of the edge pool. Sealed tasks' counters are
+     * untouched by them.
+     */
+    for (uint32_t t = 0; t < first; t++) {
+        uint32_t e = d->out_head[t];
+        while (e != TF_NONE && d->e_to[e] >= first)
+            e = d->e_next[e];
+        d->out_head[t] = e;
+    }
+    for (uint32_t t = first; t < d->n; t++)
+        s->count[d->state[t]]--;
+    d->n = first;
+    d->ne = s->sealed_edges;
+}
+
+int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
+                        uint32_t *w)
+{
+    if (!slots || depth < 1)
+        return TF_EINVAL;
+    if (s->nworkers == s->wcap) {
+        uint32_t ncap = s->wcap ? s->wcap * 2 : 16;
+        tf_sched_worker *p = realloc(s->workers, ncap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        s->workers = p;
+        s->wcap = ncap;
+    }
+    s->workers[s->nworkers] = (tf_sched_worker){slots, depth, 0, false};
+    if (slots > s->max_slots)
+        s->max_slots = slots;
+    *w = s->nworkers++;
+    return 0;
+}
+
+int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth)
+{
+    if (w >= s->nworkers || depth < 1)
+        return TF_EINVAL;
+    s->workers[w].depth = depth;
+    return 0;
+}
+
+static int run_on(tf_sched *s, uint32_t t, uint32_t w)
+{
+    int rc = emit(s, TF_ACT_RUN, w, t, 0);
+    if (rc)
+        return rc;
+    tf_rq_pop(&s->rq);
+    set_state(s, t, TF_ST_DISPATCHED);
+    s->dag.worker[t] = w;
+    if (s->dag.attempts[t] < UINT8_MAX)
+        s->dag.attempts[t]++;
+    s->workers[w].ntasks++;
+    return 0;
+}
+
+/*
+ * Give worker w up to `quota` tasks from the head of the queue. Stops at a
+ * head task that does not fit w, keeping priority order: a smaller task
+ * behind it waits rather than overtaking. Tasks no live worker could ever
+ * hold fail here.
+ */
+static int fill(tf_sched *s, uint32_t w, uint32_t quota)
+{
+    tf_sched_worker *wk = &s->workers[w];
+    while (quota && wk->ntasks < wk->depth && !tf_rq_is_empty(&s->rq)) {
+        uint32_t t = tf_rq_peek(&s->rq);
+        if (s->dag.cores[t] > s->max_slots) {
+            tf_rq_pop(&s->rq);
+            set_state(s, t, TF_ST_FAILED);
+            int rc = emit(s, TF_ACT_FAIL, TF_NONE, t, TF_ECORES);
+            if (!rc)
+                rc = skip_dependents(s, t, (int32_t)t);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (s->dag.cores[t] > wk->slots)
+            break;
+        int rc = run_on(s, t, w);
+        if (rc)
+            return rc;
+        quota--;
+    }
+    return 0;
+}
+
+/*
+ * Two passes, both round-robin from where the last dispatch stopped. The
+ * first gives each worker enough to fill its slots, so that a few ready
+ * tasks spread over idle workers instead of queueing behind each other on
+ * the first one. The second tops workers up to their depth (the prefetch
+ * window) in even shares of what is left, so that short tasks never leave
+ * a worker waiting for a round trip.
+ */
+int tf_sched_dispatch(tf_sched *s)
+{
+    if (s->halted || !s->nworkers)
+        return 0;
+    uint32_t nw = s->nworkers;
+    for (uint32_t i = 0; i < nw && !tf_rq_is_empty(&s->rq); i++) {
+        uint32_t w = (s->rr + i) % nw;
+        tf_sched_worker *wk = &s->workers[w];
+        if (wk->lost || wk->ntasks >= wk->slots)
+            continue;
+        int rc = fill(s, w, wk->slots - wk->ntasks);
+        if (rc)
+            return rc;
+    }
+    uint32_t hungry = 0;
+    for (uint32_t w = 0; w < nw; w++)
+        if (!s->workers[w].lost && s->workers[w].ntasks < s->workers[w].depth)
+            hungry++;
+    for (uint32_t i = 0; i < nw && hungry && !tf_rq_is_empty(&s->rq); i++) {
+        uint32_t w = (s->rr + i) % nw;
+        tf_sched_worker *wk = &s->workers[w];
+        if (wk->lost || wk->ntasks >= wk->depth)
+            continue;
+        size_t share = (s->rq.n + hungry - 1) / hungry;
+        hungry--;
+        int rc = fill(s, w, share > UINT32_MAX ? UINT32_MAX : (uint32_t)share);
+        if (rc)
+            return rc;
+    }
+    s->rr = (s->rr + 1) % nw;
+    return 0;
+}
+
+static int leave_worker(tf_sched *s, uint32_t t)
+{
+    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
+        return TF_ESTATE;
+    uint32_t w = s->dag.worker[t];
+    s->workers[w].ntasks--;
+    s->dag.worker[t] = TF_NONE;
+    return 0;
+}
+
+int tf_sched_task_done(tf_sched *s, uint32_t t)
+{
+    int rc = leave_worker(s, t);
+    if (rc)
+        return rc;
+    set_state(s, t, TF_ST_DONE);
+    tf_dag *d = &s->dag;
+    for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
+        uint32_t v = d->e_to[e];
+        if (--d->npend[v] == 0 && d->state[v] == TF_ST_PENDING) {
+            rc = tf_rq_push(&s->rq, v);
+            if (rc)
+                return rc;
+            set_state(s, v, TF_ST_READY);
+        }
+    }
+    return 0;
+}
+
+int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
+{
+    int rc = leave_worker(s, t);
+    if (rc)
+        return rc;
+    if (s->dag.attempts[t] <= s->dag.retries[t] && !s->halted) {
+        rc = tf_rq_push(&s->rq, t);
+        if (rc)
+            return rc;
+        set_state(s, t, TF_ST_READY);
+        return emit(s, TF_ACT_RETRY, TF_NONE, t, code);
+    }
+    set_state(s, t, TF_ST_FAILED);
+    rc = emit(s, TF_ACT_FAIL, TF_NONE, t, code);
+    return rc ? rc : skip_dependents(s, t, (int32_t)t);
+}
+
+int tf_sched_worker_lost(tf_sched *s, uint32_t w)
+{
+    if (w >= s->nworkers)
+        return TF_EINVAL;
+    s->workers[w].lost = true;
+    s->max_slots = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (!s->workers[i].lost && s->workers[i].slots > s->max_slots)
+            s->max_slots = s->workers[i].slots;
+    for (uint32_t t = 0; t < s->sealed && s->workers[w].ntasks; t++) {
+        if (s->dag.state[t] != TF_ST_DISPATCHED || s->dag.worker[t] != w)
+            continue;
+        leave_worker(s, t);
+        /* The attempt never reported: it does not count against retries. */
+        if (s->dag.attempts[t])
+            s->dag.attempts[t]--;
+        int rc;
+        if (s->halted) {
+            /* Nothing may start after a halt: requeued, it would never end. */
+            set_state(s, t, TF_ST_SKIPPED);
+            rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
+            if (!rc)
+                rc = skip_dependents(s, t, (int32_t)TF_NONE);
+        } else {
+            rc = tf_rq_push(&s->rq, t);
+            if (!rc)
+                set_state(s, t, TF_ST_READY);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int tf_sched_halt(tf_sched *s)
+{
+    s->halted = true;
+    tf_rq_free(&s->rq);
+    tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    for (uint32_t t = 0; t < s->sealed; t++) {
+        tf_state st = (tf_state)s->dag.state[t];
+        if (st == TF_ST_READY || st == TF_ST_PENDING) {
+            set_state(s, t, TF_ST_SKIPPED);
+            int rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+bool tf_sched_is_finished(const tf_sched *s)
+{
+    return s->count[TF_ST_PENDING] == 0 && s->count[TF_ST_READY] == 0 &&
+           s->count[TF_ST_DISPATCHED] == 0;
+}
+
+size_t tf_sched_bytes(const tf_sched *s)
+{
+    return tf_dag_bytes(&s->dag) + tf_rq_bytes(&s->rq) +
+           s->wcap * sizeof *s->workers + s->acap * sizeof *s->acts +
+           s->scap * sizeof *s->scratch;
+}
+
+#define FAIL_CHECK(...)                                                        \
+    do {                                                                       \
+        snprintf(why, len, __VA_ARGS__);                                       \
+        ok = false;                                                            \
+        goto out_with_scratch;                                                 \
+    } while (0)
+
+bool tf_sched_check(const tf_sched *s, char *why, size_t len)
+{
+    const tf_dag *d = &s->dag;
+    bool ok = true;
+    uint32_t count[TF_ST_COUNT_] = {0};
+    uint32_t *unfinished = calloc(d->n ? d->n : 1, sizeof *unfinished);
+    uint32_t *bad_pred = calloc(d->n ? d->n : 1, sizeof *bad_pred);
+    uint32_t *load = calloc(s->nworkers ? s->nworkers : 1, sizeof *load);
+    uint8_t *queued = calloc(d->n ? d->n : 1, 1);
+    if (!unfinished || !bad_pred || !load || !queued) {
+        snprintf(why, len, "check: out of memory");
+        ok = false;
+        goto out_with_scratch;
+    }
+    for (uint32_t t = 0; t < d->n; t++) {
+        count[d->state[t]]++;
+        if (t < s->sealed && d->state[t] == TF_ST_HELD)
+            FAIL_CHECK("task %u is sealed but HELD", t);
+        if (t >= s->sealed && d->state[t] != TF_ST_HELD &&
+            d->state[t] != TF_ST_SKIPPED)
+            FAIL_CHECK("task %u is unsealed but %s", t,
+                       tf_state_name((tf_state)d->state[t]));
+        for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
+            if (e >= d->ne || d->e_to[e] >= d->n)
+                FAIL_CHECK("task %u has a corrupt edge %u", t, e);
+            if (d->state[t] != TF_ST_DONE)
+                unfinished[d->e_to[e]]++;
+            if (d->state[t] == TF_ST_FAILED || d->state[t] == TF_ST_SKIPPED)
+                bad_pred[d->e_to[e]]++;
+        }
+    }
+    for (int st = 0; st < TF_ST_COUNT_; st++)
+        if (count[st] != s->count[st])
+            FAIL_CHECK("counter for %s is %u, table holds %u",
+                       tf_state_name((tf_state)st), s->count[st], count[st]);
+    if (!tf_rq_check(&s->rq))
+        FAIL_CHECK("ready queue violates heap order");
+    for (size_t i = 0; i < s->rq.n; i++) {
+        uint32_t t = s->rq.heap[i];
+        if (t >= d->n || d->state[t] != TF_ST_READY || queued[t])
+            FAIL_CHECK("queue entry %zu (task %u) is not a unique READY task",
+                       i, t);
+        queued[t] = 1;
+    }
+    if (s->rq.n != count[TF_ST_READY])
+        FAIL_CHECK("queue holds %zu tasks, %u are READY", s->rq.n,
+                   count[TF_ST_READY]);
+    for (uint32_t t = 0; t < d->n; t++) {
+        tf_state st = (tf_state)d->state[t];
+        if ((st == TF_ST_HELD || st == TF_ST_PENDING) &&
+            d->npend[t] != unfinished[t])
+            FAIL_CHECK("task %u counts %u pending deps, graph has %u", t,
+                       d->npend[t], unfinished[t]);
+        if (st == TF_ST_PENDING && unfinished[t] == 0)
+            FAIL_CHECK("task %u is PENDING with every dependency done", t);
+        if ((st == TF_ST_READY || st == TF_ST_DISPATCHED ||
+             st == TF_ST_DONE) &&
+            unfinished[t])
+            FAIL_CHECK("task %u is %s with %u unfinished dependencies", t,
+                       tf_state_name(st), unfinished[t]);
+        if (st == TF_ST_DISPATCHED) {
+            if (d->worker[t] >= s->nworkers)
+                FAIL_CHECK("task %u is DISPATCHED to no worker", t);
+            load[d->worker[t]]++;
+        } else if (d->worker[t] != TF_NONE) {
+            FAIL_CHECK("task %u is %s but held by worker %u", t,
+                       tf_state_name(st), d->worker[t]);
+        }
+        if (st == TF_ST_SKIPPED && !bad_pred[t] && !s->halted &&
+            !(d->flags[t] & TF_TF_DOOMED))
+            FAIL_CHECK("task %u is SKIPPED with no failed dependency", t);
+        if (!s->halted && (st == TF_ST_PENDING || st == TF_ST_READY) &&
+            bad_pred[t])
+            FAIL_CHECK("task %u is %s behind a failed dependency", t,
+                       tf_state_name(st));
+    }
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        if (load[w] != s->workers[w].ntasks)
+            FAIL_CHECK("worker %u counts %u tasks, holds %u", w,
+                       s->workers[w].ntasks, load[w]);
+out_with_scratch:
+    free(queued);
+    free(load);
+    free(bad_pred);
+    free(unfinished);
+    return ok;
+}

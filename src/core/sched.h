@@ -1,0 +1,157 @@
+/* The scheduler: a pure state machine over the DAG, ready queue and workers. */
+#ifndef TF_CORE_SCHED_H
+#define TF_CORE_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dag.h"
+#include "rq.h"
+
+/*
+ * Events go in as calls (tasks added and sealed, task finished or failed,
+ * worker lost, halt); decisions come out as a list of actions the driver
+ * carries out and then clears. The scheduler does no I/O, keeps no global
+ * state and never reads a clock, so the MPI loop, the simulator and the unit
+ * tests drive exactly the same code.
+ */
+/*
+ * `cause` means: for RETRY and FAIL, the status the task failed with (what
+ * the driver passed to tf_sched_task_failed, or TF_ECORES when no worker
+ * could ever hold it); for SKIP, the index of the failed task that led to
+ * the skip when the scheduler saw that failure happen, else TF_NONE cast to
+ * int32_t (halt, a doomed task, a dependency already failed when the task
+ * was added).
+ */
+typedef enum tf_act_kind {
+    TF_ACT_RUN = 1, /* send task to worker */
+    TF_ACT_RETRY,   /* task failed, will run again (attempts left) */
+    TF_ACT_FAIL,    /* task failed for good */
+    TF_ACT_SKIP,    /* task will not run */
+} tf_act_kind;
+
+typedef struct tf_action {
+    uint32_t kind;
+    uint32_t worker;
+    uint32_t task;
+    int32_t cause;
+} tf_action;
+
+typedef struct tf_sched_worker {
+    uint32_t slots;   /* cores it runs tasks on at once */
+    uint32_t depth;   /* most tasks it may hold (running + queued) */
+    uint32_t ntasks;  /* tasks it holds now */
+    bool lost;
+} tf_sched_worker;
+
+typedef struct tf_sched {
+    tf_dag dag;
+    tf_rq rq;
+    uint32_t sealed;       /* tasks below this index are sealed */
+    uint32_t sealed_edges; /* edges below this index are sealed */
+    uint32_t count[TF_ST_COUNT_];
+    tf_sched_worker *workers;
+    uint32_t nworkers, wcap;
+    uint32_t max_slots; /* largest live worker */
+    uint32_t rr;        /* round-robin start for the next dispatch */
+    bool halted;
+
+    tf_action *acts;
+    size_t nacts, acap;
+
+    uint32_t *scratch; /* stack for skip propagation */
+    size_t scap;
+} tf_sched;
+
+int tf_sched_init(tf_sched *s);
+void tf_sched_free(tf_sched *s);
+
+/* Add a HELD task (see tf_dag_add). */
+int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
+                      uint8_t retries, uint32_t *idx);
+
+/*
+ * `to` depends on `from`. `to` must be HELD. A DONE `from` is satisfied at
+ * once; a FAILED or SKIPPED one dooms `to`, which is skipped at seal time.
+ */
+int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
+
+/* Mark a HELD task to be SKIPPED when sealed (its input is unusable). */
+int tf_sched_doom(tf_sched *s, uint32_t t);
+
+/*
+ * Make every HELD task live: tasks with no unfinished dependency become
+ * READY, doomed ones SKIPPED (emitting actions). Fails with TF_ECYCLE, and
+ * writes one cycle to cyc (up to max entries, *ncyc its full length), when
+ * the new tasks contain one; nothing changes then, and the caller may drop
+ * the held tasks with tf_sched_drop_held.
+ */
+int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc);
+
+/* Forget HELD tasks (after a failed seal); their edges go too. */
+void tf_sched_drop_held(tf_sched *s);
+
+/* Register a worker with `slots` cores holding at most `depth` tasks. */
+int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
+                        uint32_t *w);
+int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
+
+/*
+ * Fill free worker capacity from the ready queue, emitting RUN actions.
+ * Strict priority order: a head task that fits no free worker (too many
+ * cores) holds back smaller ones behind it until a worker that fits has room.
+ * A task needing more cores than the largest live worker fails (TF_ECORES)
+ * when it reaches the head. Does nothing after a halt.
+ */
+int tf_sched_dispatch(tf_sched *s);
+
+/* A DISPATCHED task finished well: release its dependents. */
+int tf_sched_task_done(tf_sched *s, uint32_t t);
+
+/*
+ * A DISPATCHED task failed with `code`: RETRY while attempts remain (never
+ * after a halt), else FAIL and SKIP every task that depends on it, directly
+ * or not. Neither this nor task_done checks which worker reported: the
+ * driver must drop reports from workers that no longer hold the task.
+ */
+int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code);
+
+/*
+ * A worker is gone: its tasks go back to the ready queue, and the lost
+ * attempt does not count against retries. After a halt they are SKIPPED.
+ */
+int tf_sched_worker_lost(tf_sched *s, uint32_t w);
+
+/*
+ * Stop dispatching; every task not yet dispatched is SKIPPED (cause TF_NONE),
+ * and so is every task sealed later. Dispatched tasks still report.
+ */
+int tf_sched_halt(tf_sched *s);
+
+/* True when every sealed task is DONE, FAILED or SKIPPED. */
+bool tf_sched_is_finished(const tf_sched *s);
+
+static inline const tf_action *tf_sched_actions(const tf_sched *s, size_t *n)
+{
+    *n = s->nacts;
+    return s->acts;
+}
+static inline void tf_sched_clear_actions(tf_sched *s) { s->nacts = 0; }
+
+static inline tf_state tf_sched_state(const tf_sched *s, uint32_t t)
+{
+    return (tf_state)s->dag.state[t];
+}
+
+/* Heap bytes held by the whole scheduler. */
+size_t tf_sched_bytes(const tf_sched *s);
+
+/*
+ * Check every invariant (counters, dependency counts, queue contents, worker
+ * loads, why each task is where it is). Costs O(tasks + edges). Returns true
+ * when all hold; otherwise writes the first violation found to why.
+ */
+bool tf_sched_check(const tf_sched *s, char *why, size_t len);
+
+#endif

@@ -1,0 +1,1239 @@
+/* Task-file parser: lines, then dependency lists, then the scheduler's check.
+ */
+#include "taskfile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "taskfarm_status.h"
+
+/*
+ * Speed comes from touching little memory per line, as fresh pages cost
+ * more than the parsing itself: tables grow by doubling (no per-line
+ * allocation), a default id (the line number) stays out of the hash table
+ * and is found through a line-to-task array, and the scratch scheduler that
+ * checks for cycles is built only when a dependency points forward, since
+ * otherwise file order is already a topological order. Ids named in @after
+ * are kept as spans of the text and resolved in a second pass, once every id
+ * is known, which is what lets dependencies point forward. Cycles are left
+ * to tf_sched_seal so that `check` and `run` can never disagree about which
+ * files are acyclic.
+ */
+
+enum {
+    ATTR_ID,
+    ATTR_AFTER,
+    ATTR_PRIO,
+    ATTR_CORES,
+    ATTR_TIMEOUT,
+    ATTR_RETRIES,
+    ATTR_BARRIER,
+    ATTR_COUNT_
+};
+
+static const char *const attr_names[ATTR_COUNT_] = {
+    "id", "after", "prio", "cores", "timeout", "retries", "barrier",
+};
+
+/* The table is what a million-task file costs: keep an entry small. */
+_Static_assert(sizeof(tf_tftask) == 40, "tf_tftask grew");
+
+#define QUOTE_MAX 60 /* bytes of the user's text quoted in a message */
+#define QUOTE_BUF (QUOTE_MAX + 4)
+#define CYCLE_SHOW 16 /* tasks of a cycle named in its message */
+#define UTF8_BOM "\xEF\xBB\xBF"
+
+/* An @after list, kept as a span of the text until every id is known. */
+typedef struct after_ref {
+    uint64_t off;
+    uint32_t len;
+    uint32_t task;
+} after_ref;
+
+/* Open-addressing id table slot; task TF_NONE marks it empty. */
+typedef struct id_slot {
+    uint32_t hash;
+    uint32_t task;
+} id_slot;
+
+typedef struct parser {
+    const char *name;
+    const char *text;
+    size_t len;
+    tf_tferr err;
+
+    uint32_t nlines; /* lines read so far */
+
+    tf_tftask *tasks;
+    uint32_t n, cap; /* entries in tasks[], and room for */
+    uint32_t ntasks; /* entries that are not barriers */
+    uint32_t nbarriers;
+    uint16_t max_cores;
+
+    char *pool;
+    size_t plen, pcap;
+
+    /* Explicit ids only; a power of two at most half full, or empty. */
+    id_slot *slots;
+    size_t scap, nids;
+
+    /* Tasks whose explicit id is a line number: may clash with a default. */
+    uint32_t *numeric;
+    size_t nnumeric, ncap;
+
+    after_ref *after;
+    size_t nafter, acap;
+    uint64_t nnames; /* ids in all @after lists, a bound on explicit edges */
+
+    uint32_t *line_task; /* phase 2: line -> task with that default id */
+} parser;
+
+/* What the attributes of one line said. */
+typedef struct line_attrs {
+    const char *id; /* NULL: the default */
+    size_t id_len;
+    const char *after; /* NULL: no @after */
+    size_t after_len;
+    uint32_t after_names;
+    int32_t prio;
+    uint32_t timeout_ms;
+    uint16_t cores;
+    int16_t retries;
+    unsigned seen; /* bit per ATTR_* */
+    bool bad_id;   /* @id unusable: keep the line out of the id table */
+} line_attrs;
+
+/* ---- messages ---- */
+
+/*
+ * Record "NAME:LINE: ..." (":LINE" left out for line 0, ":COL" added when
+ * col > 0). Past the cap it only sets `truncated`, which the passes check
+ * to stop early. Returns 0 or TF_ENOMEM.
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static int
+add_error(parser *p, int code, uint32_t line, uint32_t col, const char *fmt,
+          ...)
+{
+    if (p->err.n >= TF_TASKFILE_MAX_ERRORS) {
+        p->err.truncated = true;
+        return 0;
+    }
+    if (!p->err.msgs) {
+        p->err.msgs = malloc(TF_TASKFILE_MAX_ERRORS * sizeof *p->err.msgs);
+        if (!p->err.msgs)
+            return TF_ENOMEM;
+    }
+    char prefix[48];
+    if (!line)
+        snprintf(prefix, sizeof prefix, ": ");
+    else if (!col)
+        snprintf(prefix, sizeof prefix, ":%u: ", (unsigned)line);
+    else
+        snprintf(prefix, sizeof prefix, ":%u:%u: ", (unsigned)line,
+                 (unsigned)col);
+    size_t nlen = strlen(p->name), plen = strlen(prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    int blen = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (blen < 0)
+        blen = 0;
+    char *s = malloc(nlen + plen + (size_t)blen + 1);
+    if (!s)
+        return TF_ENOMEM;
+    memcpy(s, p->name, nlen);
+    memcpy(s + nlen, prefix, plen);
+    va_start(ap, fmt);
+    vsnprintf(s + nlen + plen, (size_t)blen + 1, fmt, ap);
+    va_end(ap);
+    p->err.msgs[p->err.n++] = (tf_tferr_msg){code, line, s};
+    return 0;
+}
+
+/* A line-level error was recorded (1) unless recording it ran out of memory. */
+static int failed(int rc)
+{
+    return rc < 0 ? rc : 1;
+}
+
+/*
+ * Copy the user's text for a message: at most QUOTE_MAX bytes, then "...";
+ * control bytes become '?' so that a stray escape cannot upset a terminal.
+ */
+static const char *quote(char *buf, const char *s, size_t n)
+{
+    size_t k = n > QUOTE_MAX ? QUOTE_MAX : n;
+    for (size_t i = 0; i < k; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (n > k)
+        memcpy(buf + k, "...", 4);
+    else
+        buf[k] = '\0';
+    return buf;
+}
+
+/* Stable by line, whole-file messages (line 0) last; at most 20 entries. */
+static void sort_errors(tf_tferr *e)
+{
+    for (size_t i = 1; i < e->n; i++) {
+        tf_tferr_msg m = e->msgs[i];
+        uint64_t key = m.line ? m.line : UINT64_MAX;
+        size_t j = i;
+        while (j > 0) {
+            uint32_t l = e->msgs[j - 1].line;
+            if ((l ? l : UINT64_MAX) <= key)
+                break;
+            e->msgs[j] = e->msgs[j - 1];
+            j--;
+        }
+        e->msgs[j] = m;
+    }
+}
+
+void tf_tferr_free(tf_tferr *err)
+{
+    if (!err)
+        return;
+    for (size_t i = 0; i < err->n; i++)
+        free(err->msgs[i].text);
+    free(err->msgs);
+    memset(err, 0, sizeof *err);
+}
+
+/* ---- "did you mean" ---- */
+
+/* How far a name may be from a suggestion: none for tiny names, where any
+ * suggestion would be noise ("7" is one edit from every other digit). */
+static unsigned max_distance(size_t n)
+{
+    return n >= 6 ? 2 : n >= 3 ? 1 : 0;
+}
+
+/*
+ * Optimal-string-alignment distance (Levenshtein plus adjacent swaps, the
+ * commonest typo), or maxd + 1 as soon as it must exceed maxd.
+ */
+static unsigned edit_distance(const char *a, size_t la, const char *b,
+                              size_t lb, unsigned maxd)
+{
+    if (la > TF_TASKFILE_MAX_ID || lb > TF_TASKFILE_MAX_ID)
+        return maxd + 1;
+    if ((la > lb ? la - lb : lb - la) > maxd)
+        return maxd + 1;
+    unsigned rows[3][TF_TASKFILE_MAX_ID + 1];
+    unsigned *pp = rows[0], *pr = rows[1], *cur = rows[2];
+    unsigned prmin = 0;
+    for (size_t j = 0; j <= lb; j++)
+        pr[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (unsigned)i;
+        unsigned rmin = cur[0];
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = pr[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (pr[j - 1] + cost < v)
+                v = pr[j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+                a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            cur[j] = v;
+            if (v < rmin)
+                rmin = v;
+        }
+        /* Later cells build on this row, or on the previous one plus a swap. */
+        if (rmin > maxd && prmin + 1 > maxd)
+            return maxd + 1;
+        prmin = rmin;
+        unsigned *t = pp;
+        pp = pr;
+        pr = cur;
+        cur = t;
+    }
+    return pr[lb];
+}
+
+/* Attribute names are lower case; "@Prio" gets a suggestion too. */
+static const char *suggest_attr(const char *s, size_t n)
+{
+    char low[16];
+    if (n >= sizeof low)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    unsigned maxd = max_distance(n), bestd = maxd + 1;
+    const char *best = NULL;
+    for (int k = 0; k < ATTR_COUNT_; k++) {
+        unsigned d =
+            edit_distance(low, n, attr_names[k], strlen(attr_names[k]), maxd);
+        if (d < bestd) {
+            bestd = d;
+            best = attr_names[k];
+        }
+    }
+    return best;
+}
+
+/* The closest id within max_distance, first in file order on ties. */
+static uint32_t suggest_id(const parser *p, const char *s, size_t n)
+{
+    unsigned maxd = max_distance(n), bestd = maxd + 1;
+    uint32_t best = TF_NONE;
+    for (uint32_t t = 0; t < p->n && bestd > 1; t++) {
+        const tf_tftask *e = &p->tasks[t];
+        if (!e->id_len)
+            continue;
+        unsigned d =
+            edit_distance(s, n, p->pool + e->str, e->id_len, bestd - 1);
+        if (d < bestd) {
+            bestd = d;
+            best = t;
+        }
+    }
+    return best;
+}
+
+/* ---- ids ---- */
+
+static bool is_id_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+           c == '-';
+}
+
+static bool id_is_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > TF_TASKFILE_MAX_ID)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_id_char((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* FNV-1a: ids are short, and this needs no alignment or tail handling. */
+static uint32_t hash_id(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The task holding id s, or TF_NONE with *slot set to where it would go. */
+static uint32_t id_find(const parser *p, const char *s, size_t n, uint32_t h,
+                        size_t *slot)
+{
+    if (!p->scap) {
+        *slot = 0;
+        return TF_NONE;
+    }
+    size_t mask = p->scap - 1, i = h & mask;
+    for (;;) {
+        const id_slot *sl = &p->slots[i];
+        if (sl->task == TF_NONE) {
+            *slot = i;
+            return TF_NONE;
+        }
+        if (sl->hash == h) {
+            const tf_tftask *e = &p->tasks[sl->task];
+            if (e->id_len == n && memcmp(p->pool + e->str, s, n) == 0)
+                return sl->task;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/* Double the id table (or make the first one); slots keep their hashes. */
+static int grow_ids(parser *p)
+{
+    size_t ncap = p->scap ? p->scap * 2 : 1024;
+    id_slot *ns = malloc(ncap * sizeof *ns);
+    if (!ns)
+        return TF_ENOMEM;
+    memset(ns, 0xff, ncap * sizeof *ns); /* task TF_NONE: empty */
+    for (size_t i = 0; i < p->scap; i++) {
+        id_slot sl = p->slots[i];
+        if (sl.task == TF_NONE)
+            continue;
+        size_t j = sl.hash & (ncap - 1);
+        while (ns[j].task != TF_NONE)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = sl;
+    }
+    free(p->slots);
+    p->slots = ns;
+    p->scap = ncap;
+    return 0;
+}
+
+/* The line number a name spells in canonical decimal, or 0 if none. */
+static uint32_t as_line_number(const char *s, size_t n, uint32_t nlines)
+{
+    if (n == 0 || n > 10 || s[0] == '0')
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v <= nlines ? (uint32_t)v : 0;
+}
+
+/* Phase 2 lookup: an explicit id, else a line number naming a default id. */
+static uint32_t lookup_id(const parser *p, const char *s, size_t n)
+{
+    size_t slot;
+    uint32_t t = id_find(p, s, n, hash_id(s, n), &slot);
+    if (t == TF_NONE && p->line_task) {
+        uint32_t line = as_line_number(s, n, p->nlines);
+        if (line)
+            t = p->line_task[line];
+    }
+    return t;
+}
+
+static int bad_id_error(parser *p, uint32_t line, const char *attr,
+                        const char *s, size_t n)
+{
+    char q[QUOTE_BUF];
+    return add_error(p, TF_EINVAL, line, 0,
+                     "bad id '%s' in @%s (an id is 1 to %u letters, digits, "
+                     "'_', '.', ':' or '-')",
+                     quote(q, s, n), attr, TF_TASKFILE_MAX_ID);
+}
+
+/* ---- values ---- */
+
+/* Decimal integer, optional sign, within [lo, hi]. */
+static bool parse_int(const char *s, size_t n, int64_t lo, int64_t hi,
+                      int64_t *v)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    if (i == n)
+        return false;
+    int64_t x = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        x = x * 10 + (s[i] - '0');
+        if (x > ((int64_t)1 << 40)) /* far past any range asked for */
+            return false;
+    }
+    if (neg)
+        x = -x;
+    if (x < lo || x > hi)
+        return false;
+    *v = x;
+    return true;
+}
+
+/*
+ * Positive decimal seconds ("90", "1.5", ".25", no sign or exponent) to
+ * milliseconds, rounded up so that a tiny positive timeout stays positive.
+ * Parsed by hand: strtod depends on the locale and wants a terminated string.
+ */
+static bool parse_seconds(const char *s, size_t n, uint32_t *ms)
+{
+    size_t i = 0;
+    uint64_t whole = 0, frac = 0;
+    unsigned nfrac = 0;
+    bool digits = false, rest = false;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        whole = whole * 10 + (uint64_t)(s[i] - '0');
+        digits = true;
+        if (whole > UINT32_MAX)
+            return false;
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            digits = true;
+            if (nfrac < 3) {
+                frac = frac * 10 + (uint64_t)(s[i] - '0');
+                nfrac++;
+            } else if (s[i] != '0') {
+                rest = true;
+            }
+        }
+    }
+    if (!digits || i != n)
+        return false;
+    for (; nfrac < 3; nfrac++)
+        frac *= 10;
+    uint64_t total = whole * 1000 + frac + (rest ? 1 : 0);
+    if (total == 0 || total > UINT32_MAX)
+        return false;
+    *ms = (uint32_t)total;
+    return true;
+}
+
+static int bad_value(parser *p, uint32_t line, int k, const char *v, size_t n,
+                     const char *expected)
+{
+    char q[QUOTE_BUF];
+    return add_error(p, TF_EINVAL, line, 0,
+                     "bad value '%s' for @%s (expected %s)", quote(q, v, n),
+                     attr_names[k], expected);
+}
+
+/* ---- lines ---- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int lookup_attr(const char *s, size_t n)
+{
+    for (int k = 0; k < ATTR_COUNT_; k++)
+        if (strlen(attr_names[k]) == n && memcmp(attr_names[k], s, n) == 0)
+            return k;
+    return -1;
+}
+
+/* One `@name[=value]` token. Returns 0, 1 (error recorded) or TF_ENOMEM. */
+static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
+                      size_t nlen, const char *val, size_t vlen, bool has_val)
+{
+    char q[QUOTE_BUF];
+    int k = lookup_attr(name, nlen);
+    if (k < 0) {
+        if (nlen == 0)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "'@' without an attribute name"));
+        const char *sug = suggest_attr(name, nlen);
+        if (sug)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "unknown attribute '@%s' (did you mean "
+                                    "'@%s'?)",
+                                    quote(q, name, nlen), sug));
+        return failed(add_error(p, TF_EINVAL, line, 0,
+                                "unknown attribute '@%s'",
+                                quote(q, name, nlen)));
+    }
+    if (a->seen & (1u << k))
+        return failed(
+            add_error(p, TF_EINVAL, line, 0, "@%s given twice", attr_names[k]));
+    a->seen |= 1u << k;
+    if (k == ATTR_BARRIER) {
+        if (has_val)
+            return failed(
+                add_error(p, TF_EINVAL, line, 0, "@barrier takes no value"));
+        return 0;
+    }
+    if (!vlen) {
+        if (k == ATTR_ID)
+            a->bad_id = true;
+        return failed(add_error(p, TF_EINVAL, line, 0,
+                                "@%s needs a value (@%s=VALUE)", attr_names[k],
+                                attr_names[k]));
+    }
+    int64_t v;
+    switch (k) {
+    case ATTR_ID:
+        if (!id_is_valid(val, vlen)) {
+            a->bad_id = true;
+            return failed(bad_id_error(p, line, "id", val, vlen));
+        }
+        a->id = val;
+        a->id_len = vlen;
+        return 0;
+    case ATTR_AFTER: {
+        uint32_t names = 0;
+        size_t j = 0;
+        for (;;) {
+            const char *c = memchr(val + j, ',', vlen - j);
+            size_t e = c ? (size_t)(c - val) : vlen;
+            if (e == j)
+                return failed(add_error(p, TF_EINVAL, line, 0,
+                                        "empty id in @after list '%s'",
+                                        quote(q, val, vlen)));
+            if (!id_is_valid(val + j, e - j))
+                return failed(bad_id_error(p, line, "after", val + j, e - j));
+            names++;
+            if (!c)
+                break;
+            j = e + 1;
+        }
+        a->after = val;
+        a->after_len = vlen;
+        a->after_names = names;
+        return 0;
+    }
+    case ATTR_PRIO:
+        if (!parse_int(val, vlen, INT32_MIN, INT32_MAX, &v))
+            return failed(bad_value(p, line, k, val, vlen,
+                                    "an integer from -2147483648 to "
+                                    "2147483647"));
+        a->prio = (int32_t)v;
+        return 0;
+    case ATTR_CORES:
+        if (!parse_int(val, vlen, 1, UINT16_MAX, &v))
+            return failed(
+                bad_value(p, line, k, val, vlen, "an integer from 1 to 65535"));
+        a->cores = (uint16_t)v;
+        return 0;
+    case ATTR_RETRIES:
+        if (!parse_int(val, vlen, 0, TF_TASKFILE_MAX_RETRIES, &v))
+            return failed(
+                bad_value(p, line, k, val, vlen, "an integer from 0 to 255"));
+        a->retries = (int16_t)v;
+        return 0;
+    case ATTR_TIMEOUT:
+        if (!parse_seconds(val, vlen, &a->timeout_ms))
+            return failed(bad_value(p, line, k, val, vlen,
+                                    "a positive number of seconds, at most "
+                                    "4294967.295"));
+        return 0;
+    }
+    return 0;
+}
+
+static int pool_reserve(parser *p, size_t more)
+{
+    if (p->pcap - p->plen >= more)
+        return 0;
+    size_t ncap = p->pcap ? p->pcap * 2 : 65536;
+    if (ncap < p->plen + more)
+        ncap = p->plen + more;
+    char *np = realloc(p->pool, ncap);
+    if (!np)
+        return TF_ENOMEM;
+    p->pool = np;
+    p->pcap = ncap;
+    return 0;
+}
+
+static size_t fmt_u32(char *buf, uint32_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int task_room(parser *p)
+{
+    if (p->n < p->cap)
+        return 0;
+    /* A line adds at most one entry; lines are fewer than UINT32_MAX - 1. */
+    size_t ncap = p->cap ? (size_t)p->cap * 2 : 1024;
+    if (ncap > UINT32_MAX - 1)
+        ncap = UINT32_MAX - 1;
+    tf_tftask *nt = realloc(p->tasks, ncap * sizeof *nt);
+    if (!nt)
+        return TF_ENOMEM;
+    p->tasks = nt;
+    p->cap = (uint32_t)ncap;
+    return 0;
+}
+
+static int add_barrier(parser *p, uint32_t line)
+{
+    int rc = task_room(p);
+    if (!rc)
+        rc = pool_reserve(p, 2);
+    if (rc)
+        return rc;
+    tf_tftask *e = &p->tasks[p->n++];
+    memset(e, 0, sizeof *e);
+    e->str = p->plen;
+    e->line = line;
+    e->cores = 1;
+    e->flags = TF_TFT_BARRIER;
+    p->pool[p->plen++] = '\0';
+    p->pool[p->plen++] = '\0';
+    p->nbarriers++;
+    return 0;
+}
+
+/* Report that task t's id is also task old's, naming both lines. */
+static int duplicate_error(parser *p, uint32_t t, uint32_t old)
+{
+    const tf_tftask *e = &p->tasks[t], *o = &p->tasks[old];
+    const char *id = p->pool + e->str;
+    if (e->flags & TF_TFT_DEFAULT_ID)
+        return add_error(p, TF_EEXIST, e->line, 0,
+                         "duplicate id '%s' (this line's default id, also "
+                         "given on line %u)",
+                         id, (unsigned)o->line);
+    if (o->flags & TF_TFT_DEFAULT_ID)
+        return add_error(p, TF_EEXIST, e->line, 0,
+                         "duplicate id '%s' (also the default id of line %u)",
+                         id, (unsigned)o->line);
+    return add_error(p, TF_EEXIST, e->line, 0,
+                     "duplicate id '%s' (also on line %u)", id,
+                     (unsigned)o->line);
+}
+
+/*
+ * Enter an explicit id. A clash with a default id (a line number) can only
+ * be seen once every line is read: those are checked in phase 2.
+ */
+static int insert_id(parser *p, uint32_t t)
+{
+    const tf_tftask *e = &p->tasks[t];
+    const char *id = p->pool + e->str;
+    if ((p->nids + 1) * 2 > p->scap) {
+        int rc = grow_ids(p);
+        if (rc)
+            return rc;
+    }
+    uint32_t h = hash_id(id, e->id_len);
+    size_t slot;
+    uint32_t old = id_find(p, id, e->id_len, h, &slot);
+    if (old != TF_NONE)
+        return duplicate_error(p, t, old);
+    p->slots[slot] = (id_slot){h, t};
+    p->nids++;
+    if (as_line_number(id, e->id_len, UINT32_MAX)) {
+        if (p->nnumeric == p->ncap) {
+            size_t ncap = p->ncap ? p->ncap * 2 : 64;
+            uint32_t *nn = realloc(p->numeric, ncap * sizeof *nn);
+            if (!nn)
+                return TF_ENOMEM;
+            p->numeric = nn;
+            p->ncap = ncap;
+        }
+        p->numeric[p->nnumeric++] = t;
+    }
+    return 0;
+}
+
+/*
+ * Record a task line, even one with a bad attribute value, so that its id
+ * still resolves and one mistake does not cascade into "unknown dependency"
+ * errors on every line that names it.
+ */
+static int add_task(parser *p, uint32_t line, const line_attrs *a,
+                    const char *cmd, size_t cmdlen)
+{
+    char num[10];
+    const char *id = a->id;
+    size_t idlen = a->id_len;
+    uint8_t flags = 0;
+    if (!id && !a->bad_id) {
+        idlen = fmt_u32(num, line);
+        id = num;
+        flags = TF_TFT_DEFAULT_ID;
+    } else if (!id) {
+        id = "";
+        idlen = 0;
+    }
+    int rc = task_room(p);
+    if (!rc)
+        rc = pool_reserve(p, idlen + cmdlen + 2);
+    if (rc)
+        return rc;
+    uint32_t t = p->n++;
+    tf_tftask *e = &p->tasks[t];
+    e->str = p->plen;
+    memcpy(p->pool + p->plen, id, idlen);
+    p->plen += idlen;
+    p->pool[p->plen++] = '\0';
+    memcpy(p->pool + p->plen, cmd, cmdlen);
+    p->plen += cmdlen;
+    p->pool[p->plen++] = '\0';
+    e->cmd_len = (uint32_t)cmdlen;
+    e->line = line;
+    e->prio = a->prio;
+    e->timeout_ms = a->timeout_ms;
+    e->dep_off = 0;
+    e->ndeps = 0;
+    e->cores = a->cores;
+    e->retries = a->retries;
+    e->id_len = (uint8_t)idlen;
+    e->flags = flags;
+    p->ntasks++;
+    if (a->cores > p->max_cores)
+        p->max_cores = a->cores;
+    if (idlen && !(flags & TF_TFT_DEFAULT_ID)) {
+        rc = insert_id(p, t);
+        if (rc)
+            return rc;
+    }
+    if (a->after) {
+        if (p->nafter == p->acap) {
+            size_t ncap = p->acap ? p->acap * 2 : 256;
+            after_ref *na = realloc(p->after, ncap * sizeof *na);
+            if (!na)
+                return TF_ENOMEM;
+            p->after = na;
+            p->acap = ncap;
+        }
+        p->after[p->nafter++] = (after_ref){(uint64_t)(a->after - p->text),
+                                            (uint32_t)a->after_len, t};
+        p->nnames += a->after_names;
+    }
+    return 0;
+}
+
+/* One line without its newline or trailing CR, known to hold no NUL. */
+static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_blank(s[i]))
+        i++;
+    if (i == n || s[i] == '#')
+        return 0;
+    line_attrs a = {.cores = 1, .retries = -1};
+    bool bad = false;
+    unsigned ntok = 0;
+    while (i < n && s[i] == '@') {
+        size_t t0 = ++i;
+        while (i < n && !is_blank(s[i]))
+            i++;
+        const char *tok = s + t0;
+        size_t tlen = i - t0;
+        const char *eq = memchr(tok, '=', tlen);
+        size_t nlen = eq ? (size_t)(eq - tok) : tlen;
+        int rc = parse_attr(p, line, &a, tok, nlen, eq ? eq + 1 : NULL,
+                            eq ? tlen - nlen - 1 : 0, eq != NULL);
+        if (rc < 0)
+            return rc;
+        bad |= rc > 0;
+        ntok++;
+        while (i < n && is_blank(s[i]))
+            i++;
+    }
+    if (a.seen & (1u << ATTR_BARRIER)) {
+        if (ntok != 1 || i != n)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@barrier must stand alone on its line");
+        return bad ? 0 : add_barrier(p, line);
+    }
+    if (i == n)
+        return add_error(p, TF_EINVAL, line, 0, "attributes but no command");
+    return add_task(p, line, &a, s + i, n - i);
+}
+
+static int scan(parser *p, bool has_nul)
+{
+    const char *s = p->text, *end = p->text + p->len;
+    /* Editors on some systems start UTF-8 files with a byte-order mark. */
+    if (p->len >= 3 && memcmp(s, UTF8_BOM, 3) == 0)
+        s += 3;
+    uint32_t line = 0;
+    while (s < end && !p->err.truncated) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *e = nl ? nl : end;
+        size_t n = (size_t)(e - s);
+        const char *z;
+        int rc;
+        if (line == UINT32_MAX - 2)
+            return add_error(p, TF_ERANGE, 0, 0, "more than %u lines",
+                             (unsigned)(UINT32_MAX - 2));
+        line++;
+        if (n > TF_TASKFILE_MAX_LINE)
+            rc = add_error(p, TF_ERANGE, line, 0, "line longer than %u bytes",
+                           (unsigned)TF_TASKFILE_MAX_LINE);
+        else if (has_nul && (z = memchr(s, '\0', n)) != NULL)
+            rc = add_error(p, TF_EINVAL, line, (uint32_t)(z - s + 1),
+                           "NUL byte (is this a text file?)");
+        else
+            rc = parse_line(p, line, s, (n && s[n - 1] == '\r') ? n - 1 : n);
+        if (rc < 0)
+            return rc;
+        s = nl ? nl + 1 : end;
+        p->nlines = line;
+    }
+    return 0;
+}
+
+/* ---- dependencies ---- */
+
+static int resolve_after(parser *p, uint32_t t, const after_ref *r,
+                         uint32_t *deps, uint32_t *nd, uint32_t *stamp)
+{
+    const char *v = p->text + r->off;
+    size_t j = 0;
+    char q[QUOTE_BUF], q2[QUOTE_BUF];
+    for (;;) {
+        const char *c = memchr(v + j, ',', r->len - j);
+        size_t e = c ? (size_t)(c - v) : r->len;
+        const char *name = v + j;
+        size_t nlen = e - j;
+        uint32_t d = lookup_id(p, name, nlen);
+        int rc = 0;
+        if (d == TF_NONE) {
+            /* The search costs a pass over every id: only for kept messages. */
+            uint32_t sug = p->err.n < TF_TASKFILE_MAX_ERRORS
+                               ? suggest_id(p, name, nlen)
+                               : TF_NONE;
+            if (sug != TF_NONE)
+                rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                               "unknown dependency '%s' (did you mean "
+                               "'%s'?)",
+                               quote(q, name, nlen),
+                               quote(q2, p->pool + p->tasks[sug].str,
+                                     p->tasks[sug].id_len));
+            else
+                rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                               "unknown dependency '%s'", quote(q, name, nlen));
+        } else if (d == t) {
+            rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                           "task '%s' depends on itself", quote(q, name, nlen));
+        } else if (stamp[d] != t + 1) {
+            /* A repeat in one list would only count the dependency twice. */
+            stamp[d] = t + 1;
+            deps[(*nd)++] = d;
+        }
+        if (rc)
+            return rc;
+        if (!c)
+            return 0;
+        j = e + 1;
+    }
+}
+
+/*
+ * Give each line that holds a task with a default id its task index, so
+ * that a line number in @after finds it, and report explicit ids that
+ * spell the line number of a task with a default id.
+ */
+static int index_default_ids(parser *p)
+{
+    p->line_task = malloc(((size_t)p->nlines + 1) * sizeof *p->line_task);
+    if (!p->line_task)
+        return TF_ENOMEM;
+    memset(p->line_task, 0xff, ((size_t)p->nlines + 1) * sizeof *p->line_task);
+    for (uint32_t t = 0; t < p->n; t++)
+        if (p->tasks[t].flags & TF_TFT_DEFAULT_ID)
+            p->line_task[p->tasks[t].line] = t;
+    for (size_t i = 0; i < p->nnumeric; i++) {
+        uint32_t t = p->numeric[i];
+        const tf_tftask *e = &p->tasks[t];
+        uint32_t line = as_line_number(p->pool + e->str, e->id_len, p->nlines);
+        uint32_t d = line ? p->line_task[line] : TF_NONE;
+        if (d == TF_NONE)
+            continue;
+        /* Blame the later line, as a one-pass check would have. */
+        int rc = d > t ? duplicate_error(p, d, t) : duplicate_error(p, t, d);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Build every dependency list in one array. A barrier depends on the tasks
+ * since the previous barrier (or on that barrier when there are none), and
+ * each task on the last barrier before it, so the barrier costs two edges
+ * per task rather than one per pair of tasks across it. *forward tells
+ * whether some task depends on a later one: only then can there be a cycle.
+ */
+static int resolve(parser *p, tf_taskfile *tf, bool *forward)
+{
+    uint64_t bound = p->nnames + 2 * (uint64_t)p->n;
+    if (bound > UINT32_MAX)
+        return add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
+                         (unsigned)UINT32_MAX);
+    int rc = 0;
+    if (p->nafter || p->nnumeric) {
+        rc = index_default_ids(p);
+        if (rc)
+            return rc;
+    }
+    uint32_t *deps = malloc((bound ? bound : 1) * sizeof *deps);
+    uint32_t *stamp = p->nafter ? calloc(p->n, sizeof *stamp) : NULL;
+    if (!deps || (p->nafter && !stamp)) {
+        rc = TF_ENOMEM;
+        goto out_with_arrays;
+    }
+    size_t ai = 0;
+    uint32_t nd = 0, nexp = 0, prev = TF_NONE, seg = 0;
+    bool fwd = false;
+    for (uint32_t t = 0; t < p->n && !p->err.truncated; t++) {
+        tf_tftask *e = &p->tasks[t];
+        e->dep_off = nd;
+        if (e->flags & TF_TFT_BARRIER) {
+            for (uint32_t u = seg; u < t; u++)
+                deps[nd++] = u;
+            if (seg == t && prev != TF_NONE)
+                deps[nd++] = prev;
+            prev = t;
+            seg = t + 1;
+        } else {
+            if (ai < p->nafter && p->after[ai].task == t) {
+                uint32_t before = nd;
+                rc = resolve_after(p, t, &p->after[ai++], deps, &nd, stamp);
+                if (rc)
+                    goto out_with_arrays;
+                nexp += nd - before;
+                for (uint32_t k = before; k < nd; k++)
+                    fwd |= deps[k] > t;
+            }
+            if (prev != TF_NONE)
+                deps[nd++] = prev;
+        }
+        e->ndeps = nd - e->dep_off;
+    }
+    uint32_t *shrunk = realloc(deps, (nd ? nd : 1) * sizeof *deps);
+    tf->deps = shrunk ? shrunk : deps;
+    deps = NULL;
+    tf->nedges = nd;
+    tf->nafter = nexp;
+    *forward = fwd;
+out_with_arrays:
+    free(stamp);
+    free(deps);
+    return rc;
+}
+
+/* ---- the whole graph ---- */
+
+static const char *display_name(const tf_taskfile *tf, uint32_t i)
+{
+    return tf_taskfile_is_barrier(tf, i) ? "@barrier" : tf_taskfile_id(tf, i);
+}
+
+/* "a (line 2) -> b (line 5) -> a (line 2)": cyc[i+1] depends on cyc[i]. */
+static int report_cycle(parser *p, const tf_taskfile *tf, const uint32_t *cyc,
+                        size_t ncyc)
+{
+    size_t shown = ncyc < CYCLE_SHOW ? ncyc : CYCLE_SHOW - 1;
+    /* Ids are at most TF_TASKFILE_MAX_ID bytes; a line number at most 10. */
+    char buf[(CYCLE_SHOW + 2) * (TF_TASKFILE_MAX_ID + 32)];
+    size_t off = 0;
+    for (size_t i = 0; i <= shown; i++) {
+        uint32_t t = cyc[i < shown ? i : 0];
+        if (i == shown && shown < ncyc)
+            off += (size_t)snprintf(buf + off, sizeof buf - off,
+                                    "... (%zu more) -> ", ncyc - shown);
+        off += (size_t)snprintf(
+            buf + off, sizeof buf - off, "%s (line %u)%s", display_name(tf, t),
+            (unsigned)tf->tasks[t].line, i < shown ? " -> " : "");
+    }
+    return add_error(p, TF_ECYCLE, 0, 0, "dependency cycle: %s", buf);
+}
+
+/*
+ * Longest path, counted in tasks, by Kahn's algorithm over the scheduler's
+ * dependent lists (the in-degree of a task is its dependency count). The
+ * graph is known to be acyclic, so every task is reached.
+ */
+static int longest_chain(const tf_dag *d, uint32_t base, const tf_taskfile *tf,
+                         uint32_t *out)
+{
+    uint32_t n = tf->n;
+    uint32_t *indeg = malloc(n * sizeof *indeg);
+    uint32_t *depth = calloc(n, sizeof *depth);
+    uint32_t *queue = malloc(n * sizeof *queue);
+    int rc = 0;
+    if (!indeg || !depth || !queue) {
+        rc = TF_ENOMEM;
+        goto out_with_arrays;
+    }
+    size_t head = 0, tail = 0;
+    for (uint32_t t = 0; t < n; t++) {
+        indeg[t] = tf->tasks[t].ndeps;
+        if (!indeg[t])
+            queue[tail++] = t;
+    }
+    uint32_t best = 0;
+    while (head < tail) {
+        uint32_t u = queue[head++];
+        uint32_t du = depth[u] + (tf_taskfile_is_barrier(tf, u) ? 0 : 1);
+        if (du > best)
+            best = du;
+        for (uint32_t e = d->out_head[base + u]; e != TF_NONE;
+             e = d->e_next[e]) {
+            uint32_t v = d->e_to[e] - base;
+            if (depth[v] < du)
+                depth[v] = du;
+            if (--indeg[v] == 0)
+                queue[tail++] = v;
+        }
+    }
+    *out = best;
+out_with_arrays:
+    free(queue);
+    free(depth);
+    free(indeg);
+    return rc;
+}
+
+/*
+ * When every dependency points back in the file, file order is a
+ * topological order: no cycle is possible (tf_dag_find_cycle takes the same
+ * shortcut) and one pass gives the longest chain.
+ */
+static int chain_in_file_order(const tf_taskfile *tf, uint32_t *out)
+{
+    uint32_t *depth = malloc((tf->n ? tf->n : 1) * sizeof *depth);
+    if (!depth)
+        return TF_ENOMEM;
+    uint32_t best = 0;
+    for (uint32_t t = 0; t < tf->n; t++) {
+        uint32_t nd, dt = 0;
+        const uint32_t *d = tf_taskfile_deps(tf, t, &nd);
+        for (uint32_t k = 0; k < nd; k++)
+            if (depth[d[k]] > dt)
+                dt = depth[d[k]];
+        depth[t] = dt + (tf_taskfile_is_barrier(tf, t) ? 0 : 1);
+        if (depth[t] > best)
+            best = depth[t];
+    }
+    free(depth);
+    *out = best;
+    return 0;
+}
+
+/* Cycle check and longest chain, through a scratch scheduler. */
+static int check_graph(parser *p, tf_taskfile *tf)
+{
+    tf_sched s;
+    int rc = tf_sched_init(&s);
+    if (rc)
+        return rc;
+    uint32_t base, cyc[CYCLE_SHOW];
+    size_t ncyc = 0;
+    rc = tf_taskfile_submit(tf, &s, 0, &base);
+    if (rc)
+        goto out_with_sched;
+    rc = tf_sched_seal(&s, cyc, CYCLE_SHOW, &ncyc);
+    if (rc == TF_ECYCLE) {
+        for (size_t i = 0; i < ncyc && i < CYCLE_SHOW; i++)
+            cyc[i] -= base;
+        rc = report_cycle(p, tf, cyc, ncyc);
+        goto out_with_sched;
+    }
+    if (rc)
+        goto out_with_sched;
+    rc = longest_chain(&s.dag, base, tf, &tf->max_chain);
+out_with_sched:
+    tf_sched_free(&s);
+    return rc;
+}
+
+int tf_taskfile_parse(const char *name, const char *text, size_t len,
+                      tf_taskfile *out, tf_tferr *err)
+{
+    if (err)
+        memset(err, 0, sizeof *err);
+    if (!name || !out || (!text && len))
+        return TF_EINVAL;
+    if (!text)
+        text = ""; /* so that text + len is defined */
+    parser p = {.name = name, .text = text, .len = len};
+    tf_taskfile tf = {0};
+    bool forward = false;
+
+    int rc = scan(&p, len && memchr(text, '\0', len) != NULL);
+    if (rc)
+        goto out_with_parser;
+    if (!p.err.n && !p.ntasks) {
+        rc = add_error(&p, TF_EINVAL, 0, 0, "%s",
+                       len ? "no tasks (only blank lines, comments or "
+                             "barriers)"
+                           : "empty file, no tasks");
+        goto out_with_parser;
+    }
+    if (p.err.truncated)
+        goto out_with_parser;
+    rc = resolve(&p, &tf, &forward);
+    if (rc || p.err.n)
+        goto out_with_parser;
+
+    /* Hand the tables over, trimmed of the room left by doubling. */
+    tf_tftask *tasks = realloc(p.tasks, p.n * sizeof *p.tasks);
+    tf.tasks = tasks ? tasks : p.tasks;
+    p.tasks = NULL;
+    char *pool = realloc(p.pool, p.plen);
+    tf.pool = pool ? pool : p.pool;
+    p.pool = NULL;
+    tf.pool_len = p.plen;
+    tf.n = p.n;
+    tf.ntasks = p.ntasks;
+    tf.nbarriers = p.nbarriers;
+    tf.max_cores = p.max_cores;
+    if (forward)
+        rc = check_graph(&p, &tf);
+    else
+        rc = chain_in_file_order(&tf, &tf.max_chain);
+
+out_with_parser:
+    free(p.line_task);
+    free(p.after);
+    free(p.numeric);
+    free(p.slots);
+    free(p.pool);
+    free(p.tasks);
+    if (!rc && p.err.n)
+        rc = TF_EINVAL;
+    if (rc)
+        tf_taskfile_free(&tf);
+    else
+        *out = tf;
+    sort_errors(&p.err);
+    if (err)
+        *err = p.err;
+    else
+        tf_tferr_free(&p.err);
+    return rc;
+}
+
+void tf_taskfile_free(tf_taskfile *tf)
+{
+    free(tf->tasks);
+    free(tf->deps);
+    free(tf->pool);
+    memset(tf, 0, sizeof *tf);
+}
+
+size_t tf_taskfile_bytes(const tf_taskfile *tf)
+{
+    return (size_t)tf->n * sizeof *tf->tasks +
+           (size_t)tf->nedges * sizeof *tf->deps + tf->pool_len;
+}
+
+int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
+                       uint8_t default_retries, uint32_t *first)
+{
+    uint32_t base = s->dag.n;
+    if ((uint64_t)base + tf->n >= UINT32_MAX - 1)
+        return TF_ERANGE;
+    for (uint32_t i = 0; i < tf->n; i++) {
+        const tf_tftask *e = &tf->tasks[i];
+        bool barrier = (e->flags & TF_TFT_BARRIER) != 0;
+        uint8_t retries = barrier          ? 0
+                          : e->retries < 0 ? default_retries
+                                           : (uint8_t)e->retries;
+        uint32_t idx;
+        int rc = tf_sched_add_task(s, barrier ? 0 : e->prio, e->cores, retries,
+                                   &idx);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < tf->n; i++) {
+        const tf_tftask *e = &tf->tasks[i];
+        for (uint32_t k = 0; k < e->ndeps; k++) {
+            int rc =
+                tf_sched_add_dep(s, base + tf->deps[e->dep_off + k], base + i);
+            if (rc)
+                return rc;
+        }
+    }
+    *first = base;
+    return 0;
+}

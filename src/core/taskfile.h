@@ -1,0 +1,164 @@
+/* Task-file parser: the `taskfarm run`/`check` format into a compact table. */
+#ifndef TF_CORE_TASKFILE_H
+#define TF_CORE_TASKFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+/*
+ * The format is documented for users in docs/taskfile.md; keep the two in
+ * step. Limits a user can hit, all reported with the file and line:
+ */
+/* Bytes per line, without the line ending. */
+#define TF_TASKFILE_MAX_LINE (1u << 20)
+/* Bytes per id: an id may become part of a file name. */
+#define TF_TASKFILE_MAX_ID 255u
+/* The scheduler counts attempts in a byte. */
+#define TF_TASKFILE_MAX_RETRIES 255
+/* Messages kept before parsing stops. */
+#define TF_TASKFILE_MAX_ERRORS 20
+
+/* tf_tftask.flags */
+#define TF_TFT_BARRIER 0x1u    /* synthetic node for an `@barrier` line */
+#define TF_TFT_DEFAULT_ID 0x2u /* id is the line number, no @id was given */
+
+/*
+ * One entry per task line, and one per `@barrier` line, in file order; the
+ * entry's position is its task index, which dependency lists hold.
+ *
+ * A barrier is a synthetic task with no command (cmd_len 0, empty id) that
+ * depends on every task between the previous barrier (or the top of the
+ * file) and itself, or on the previous barrier when there is none in
+ * between, while every task after it depends on it. That gives "everything
+ * after waits for everything before" with two edges per task instead of one
+ * edge per pair. A runner must complete a barrier without running anything:
+ * when the scheduler emits TF_ACT_RUN for one, call tf_sched_task_done on it
+ * at once (and dispatch again, as it briefly held a worker slot). It never
+ * fails, so a failed task before it skips every task after it.
+ *
+ * 40 bytes. Strings live in the taskfile's pool as "<id>\0<command>\0"; use
+ * the accessors below rather than the offsets.
+ */
+typedef struct tf_tftask {
+    uint64_t str;        /* pool offset of the id; the command after its NUL */
+    uint32_t cmd_len;    /* bytes, without the NUL; 0 only for a barrier */
+    uint32_t line;       /* 1-based line number in the file */
+    int32_t prio;        /* @prio, default 0; higher runs first */
+    uint32_t timeout_ms; /* @timeout rounded up to a millisecond; 0 = none */
+    uint32_t dep_off;    /* first entry of its dependency list in deps[] */
+    uint32_t ndeps;      /* entries in that list, barrier edges included */
+    uint16_t cores;      /* @cores, default 1 */
+    int16_t retries;     /* @retries, or -1 for the run's default */
+    uint8_t id_len;      /* bytes, without the NUL */
+    uint8_t flags;       /* TF_TFT_* */
+} tf_tftask;
+
+/*
+ * A parsed task file. It owns three heap blocks and does not point into the
+ * text it was parsed from, which may be unmapped once parsing returns.
+ */
+typedef struct tf_taskfile {
+    tf_tftask *tasks;
+    uint32_t n;         /* entries in tasks[]: ntasks + nbarriers */
+    uint32_t ntasks;    /* task lines */
+    uint32_t nbarriers; /* @barrier lines */
+    uint32_t nafter;    /* @after dependencies, repeats in a list dropped */
+    uint32_t nedges;    /* entries in deps[]: nafter + barrier edges */
+    uint32_t max_chain; /* most tasks on one path (barriers not counted) */
+    uint16_t max_cores; /* largest @cores */
+    uint32_t *deps;     /* dependency lists: indexes of tasks to finish first */
+    char *pool;         /* ids and commands, NUL-terminated */
+    size_t pool_len;
+} tf_taskfile;
+
+/* One message for a person, already prefixed with "NAME:LINE: ". */
+typedef struct tf_tferr_msg {
+    int code;      /* TF_EINVAL syntax or bad value, TF_ERANGE a size limit,
+                      TF_EEXIST duplicate id, TF_EDEP unknown or self
+                      dependency, TF_ECYCLE cycle */
+    uint32_t line; /* 1-based; 0 when the message is about the whole file */
+    char *text;    /* malloc'd; no trailing newline */
+} tf_tferr_msg;
+
+/*
+ * The errors found in one file, in line order (whole-file messages last).
+ * Parsing stops after TF_TASKFILE_MAX_ERRORS; `truncated` then says there
+ * were more. Free with tf_tferr_free.
+ */
+typedef struct tf_tferr {
+    tf_tferr_msg *msgs;
+    size_t n;
+    bool truncated;
+} tf_tferr;
+
+/*
+ * Parse and validate a whole task file held in memory (text need not be
+ * NUL-terminated; it may contain NUL bytes, which are errors). `name` is
+ * used only in messages. Every line is checked before returning: syntax and
+ * values, duplicate ids, unknown and self dependencies, and, when no other
+ * error was found, dependency cycles and the longest chain. Cycles are
+ * found by tf_sched_seal on a scratch scheduler, the same check a run
+ * makes; it is skipped when every dependency points back in the file, as
+ * no cycle can exist then. text may be NULL when len is 0.
+ *
+ * Returns 0 and fills *out (free it with tf_taskfile_free); TF_EINVAL when
+ * the file has errors; TF_ENOMEM. *err is always reset first (err may be
+ * NULL): on TF_EINVAL it holds at least one message, on TF_ENOMEM any found
+ * before memory ran out. *out is written only on success. Uses no globals:
+ * any thread may parse its own file.
+ */
+int tf_taskfile_parse(const char *name, const char *text, size_t len,
+                      tf_taskfile *out, tf_tferr *err);
+
+/* Release what a successful parse returned; leaves *tf zeroed. */
+void tf_taskfile_free(tf_taskfile *tf);
+
+/* Release the messages; leaves *err empty. Safe on an empty or NULL err. */
+void tf_tferr_free(tf_tferr *err);
+
+/* Heap bytes the parsed file holds (task table, dependency lists, pool). */
+size_t tf_taskfile_bytes(const tf_taskfile *tf);
+
+/*
+ * Add every entry of tf, barriers included, to the scheduler as HELD tasks
+ * with their dependencies, in file order: task i becomes scheduler task
+ * *first + i, so the runner maps back to the command, id, timeout and
+ * barrier flag with i = t - *first. `default_retries` stands in for a task
+ * without @retries; barriers get none. Does not seal: call tf_sched_seal,
+ * which cannot find a cycle in a file tf_taskfile_parse accepted.
+ * Returns 0; TF_ENOMEM or TF_ERANGE (scheduler table full), after which the
+ * tasks added so far are still HELD (tf_sched_drop_held forgets them, with
+ * any other unsealed task). *first is written only on success.
+ */
+int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
+                       uint8_t default_retries, uint32_t *first);
+
+static inline bool tf_taskfile_is_barrier(const tf_taskfile *tf, uint32_t i)
+{
+    return (tf->tasks[i].flags & TF_TFT_BARRIER) != 0;
+}
+
+/* The task's id, NUL-terminated; "" for a barrier. Valid until freed. */
+static inline const char *tf_taskfile_id(const tf_taskfile *tf, uint32_t i)
+{
+    return tf->pool + tf->tasks[i].str;
+}
+
+/* The task's command, NUL-terminated, as written; "" for a barrier. */
+static inline const char *tf_taskfile_cmd(const tf_taskfile *tf, uint32_t i)
+{
+    return tf->pool + tf->tasks[i].str + tf->tasks[i].id_len + 1;
+}
+
+/* Indexes of the tasks task i depends on (*n of them). */
+static inline const uint32_t *tf_taskfile_deps(const tf_taskfile *tf,
+                                               uint32_t i, uint32_t *n)
+{
+    *n = tf->tasks[i].ndeps;
+    return tf->deps + tf->tasks[i].dep_off;
+}
+
+#endif

@@ -1,0 +1,722 @@
+/* The scheduling loops: rank 0's scheduler (remote or local workers) and the worker loop. */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "util/idle.h"
+
+/* ---- sends in flight: each owns its buffer until MPI is done with it ---- */
+
+typedef struct tf_outq {
+    MPI_Request *req;
+    tf_buf *buf;
+    size_t n, cap;
+    tf_buf *spare; /* finished buffers kept for reuse */
+    size_t nspare, spcap;
+} tf_outq;
+
+static void outq_free(tf_outq *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        tf_buf_free(&q->buf[i]);
+    for (size_t i = 0; i < q->nspare; i++)
+        tf_buf_free(&q->spare[i]);
+    free(q->req);
+    free(q->buf);
+    free(q->spare);
+    memset(q, 0, sizeof *q);
+}
+
+/* An empty buffer, reusing a finished one when there is one. */
+static tf_buf outq_take_buf(tf_outq *q)
+{
+    if (q->nspare) {
+        tf_buf b = q->spare[--q->nspare];
+        b.n = 0;
+        return b;
+    }
+    return (tf_buf){NULL, 0, 0};
+}
+
+static void outq_give_back(tf_outq *q, tf_buf *b)
+{
+    if (q->nspare == q->spcap) {
+        size_t ncap = q->spcap ? q->spcap * 2 : 8;
+        tf_buf *p = realloc(q->spare, ncap * sizeof *p);
+        if (!p) {
+            tf_buf_free(b);
+            return;
+        }
+        q->spare = p;
+        q->spcap = ncap;
+    }
+    q->spare[q->nspare++] = *b;
+}
+
+/* Start sending b (taken over) to dest. */
+static int outq_send(tf_runtime *rt, tf_outq *q, tf_buf *b, int dest, int tag)
+{
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 16;
+        MPI_Request *r = realloc(q->req, ncap * sizeof *r);
+        if (!r)
+            return TF_ENOMEM;
+        q->req = r;
+        tf_buf *bb = realloc(q->buf, ncap * sizeof *bb);
+        if (!bb)
+            return TF_ENOMEM;
+        q->buf = bb;
+        q->cap = ncap;
+    }
+    if (b->n > (size_t)INT32_MAX)
+        return TF_ERANGE;
+    q->buf[q->n] = *b;
+    if (MPI_Isend(b->p, (int)b->n, MPI_BYTE, dest, tag, rt->comm,
+                  &q->req[q->n]) != MPI_SUCCESS)
+        return TF_EMPI;
+    q->n++;
+    rt->msgs_sent++;
+    *b = (tf_buf){NULL, 0, 0};
+    return 0;
+}
+
+/* Retire finished sends. Returns how many finished, or a TF_E code. */
+static int outq_progress(tf_outq *q)
+{
+    int done = 0;
+    for (size_t i = 0; i < q->n;) {
+        int flag = 0;
+        if (MPI_Test(&q->req[i], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return TF_EMPI;
+        if (!flag) {
+            i++;
+            continue;
+        }
+        outq_give_back(q, &q->buf[i]);
+        q->n--;
+        q->req[i] = q->req[q->n];
+        q->buf[i] = q->buf[q->n];
+        done++;
+    }
+    return done;
+}
+
+/* Receive one pending message from src (or any), if there is one. */
+static int try_recv(tf_runtime *rt, int src, tf_buf *in, int *from, int *tag)
+{
+    int flag = 0;
+    MPI_Message msg;
+    MPI_Status st;
+    if (MPI_Improbe(src, MPI_ANY_TAG, rt->comm, &flag, &msg, &st) !=
+        MPI_SUCCESS)
+        return TF_EMPI;
+    if (!flag)
+        return 0;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    in->n = 0;
+    if (tf_buf_reserve(in, (size_t)count + 1))
+        return TF_ENOMEM;
+    if (MPI_Mrecv(in->p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) !=
+        MPI_SUCCESS)
+        return TF_EMPI;
+    in->n = (size_t)count;
+    *from = st.MPI_SOURCE;
+    *tag = st.MPI_TAG;
+    rt->msgs_recv++;
+    return 1;
+}
+
+static void idle_sleep(tf_runtime *rt, tf_idle *idle)
+{
+    long ns = tf_idle_next(idle);
+    if (!ns)
+        return;
+    if (rt->have_pool) {
+        tf_pool_wait(&rt->pool, ns); /* wakes early when a task finishes */
+    } else {
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- rank 0 ---- */
+
+/*
+ * Per-run state of rank 0. Worker w of the scheduler is rank w+1, or, with
+ * a single rank, the local pool.
+ */
+typedef struct tf_master {
+    tf_runtime *rt;
+    tf_outq out;
+    tf_buf *batch; /* per worker: task records not yet sent */
+    tf_buf in;
+    bool local;
+} tf_master;
+
+static bool is_failure(uint32_t kind)
+{
+    return kind == TF_ACT_FAIL || kind == TF_ACT_SKIP;
+}
+
+/* Encode one task for worker w, or queue it locally. */
+static int master_run_task(tf_master *m, uint32_t t, uint32_t w)
+{
+    tf_runtime *rt = m->rt;
+    tf_trec *r = &rt->rec[t];
+    const uint32_t *deps = (const uint32_t *)r->req;
+    const uint8_t *in = r->req ? r->req + (size_t)r->ndeps * 4 : NULL;
+    if (m->local) {
+        tf_dep *dv = NULL;
+        if (r->ndeps) {
+            dv = malloc(r->ndeps * sizeof *dv);
+            if (!dv)
+                return TF_ENOMEM;
+            for (uint32_t i = 0; i < r->ndeps; i++) {
+                uint32_t d;
+                memcpy(&d, &deps[i], sizeof d);
+                dv[i] = (tf_dep){rt->rec[d].out, rt->rec[d].out_len};
+            }
+        }
+        tf_job job = {t,     r->fn, r->gid, rt->sched.dag.cores[t],
+                      rt->sched.dag.attempts[t], r->in_len, in,
+                      r->ndeps, dv, dv};
+        int rc = tf_pool_push(&rt->pool, &job);
+        if (rc)
+            free(dv);
+        return rc;
+    }
+    tf_buf *b = &m->batch[w];
+    size_t need = 28 + (size_t)r->in_len;
+    for (uint32_t i = 0; i < r->ndeps; i++) {
+        uint32_t d;
+        memcpy(&d, &deps[i], sizeof d);
+        need += 4 + (size_t)rt->rec[d].out_len;
+    }
+    if (tf_buf_reserve(b, need))
+        return TF_ENOMEM;
+    tf_buf_put_u32(b, t);
+    tf_buf_put_u32(b, r->fn);
+    tf_buf_put_u64(b, r->gid);
+    tf_buf_put_u16(b, rt->sched.dag.cores[t]);
+    tf_buf_put_u8(b, rt->sched.dag.attempts[t]);
+    tf_buf_put_u8(b, 0);
+    tf_buf_put_u32(b, r->in_len);
+    tf_buf_put_u32(b, r->ndeps);
+    tf_buf_put(b, in, r->in_len);
+    for (uint32_t i = 0; i < r->ndeps; i++) {
+        uint32_t d;
+        memcpy(&d, &deps[i], sizeof d);
+        tf_buf_put_u32(b, rt->rec[d].out_len);
+        tf_buf_put(b, rt->rec[d].out, rt->rec[d].out_len);
+    }
+    return 0;
+}
+
+/* Carry out the scheduler's actions: queue RUNs, record FAIL/SKIP causes. */
+static int master_act(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    size_t n;
+    const tf_action *a = tf_sched_actions(&rt->sched, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (a[i].kind == TF_ACT_RUN) {
+            rc = master_run_task(m, a[i].task, a[i].worker);
+        } else if (is_failure(a[i].kind)) {
+            tf_trec *r = &rt->rec[a[i].task];
+            if (a[i].kind == TF_ACT_FAIL && a[i].cause)
+                r->status = a[i].cause;
+            if (a[i].kind == TF_ACT_FAIL)
+                tf_logf(&rt->log, TF_LOG_INFO, "task %llu failed (status %d)",
+                        (unsigned long long)r->gid, r->status);
+        }
+    }
+    tf_sched_clear_actions(&rt->sched);
+    return rc;
+}
+
+static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
+                       uint64_t t0, uint64_t t1, void *out, uint32_t out_len)
+{
+    tf_runtime *rt = m->rt;
+    tf_trec *r = &rt->rec[t];
+    free(r->out);
+    r->out = out;
+    r->out_len = out_len;
+    r->status = status;
+    r->rank = rank;
+    r->start_ns = t0;
+    r->end_ns = t1;
+    return status ? tf_sched_task_failed(&rt->sched, t, status)
+                  : tf_sched_task_done(&rt->sched, t);
+}
+
+/*
+ * A task submitted from inside a task. An unknown dependency cannot be
+ * reported to the submitter any more, so the child is added doomed: it is
+ * SKIPPED with status TF_EDEP and the run goes on.
+ */
+static int master_submit(tf_master *m, int rank, uint64_t gid, uint32_t fn,
+                         int32_t prio, uint16_t cores, int retries,
+                         const uint64_t *dgid, uint32_t ndeps, const void *in,
+                         uint32_t in_len)
+{
+    tf_runtime *rt = m->rt;
+    uint32_t small[16] = {0}, *deps = small;
+    if (ndeps > 16 && !(deps = malloc(ndeps * sizeof *deps)))
+        return TF_ENOMEM;
+    uint32_t nknown = 0;
+    uint64_t unknown = 0;
+    for (uint32_t i = 0; i < ndeps; i++) {
+        uint64_t g;
+        memcpy(&g, &dgid[i], sizeof g);
+        uint32_t d = tf_rt_index_of(rt, g);
+        if (d == TF_NONE)
+            unknown = g ? g : UINT64_MAX;
+        else
+            deps[nknown++] = d;
+    }
+    uint32_t t;
+    int rc = fn < rt->nfns ? 0 : TF_EPROTO;
+    if (!rc)
+        rc = tf_rt_add_task(rt, gid, fn, prio, cores, retries, deps, nknown,
+                            in, in_len, unknown != 0, &t);
+    if (!rc && unknown) {
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "task %llu submitted on rank %d depends on unknown task "
+                "%llu: skipped",
+                (unsigned long long)gid, rank, (unsigned long long)unknown);
+        rt->rec[t].status = TF_EDEP;
+    }
+    if (deps != small)
+        free(deps);
+    return rc;
+}
+
+/* Apply one REPORT message from rank `from`. */
+static int master_report(tf_master *m, int from, const tf_buf *msg)
+{
+    tf_runtime *rt = m->rt;
+    tf_rd r = tf_rd_make(msg->p, msg->n);
+    int rc = 0;
+    while (!rc && tf_rd_more(&r)) {
+        uint8_t kind = tf_rd_u8(&r);
+        if (kind == TF_REC_DONE) {
+            uint32_t t = tf_rd_u32(&r);
+            int32_t status = tf_rd_i32(&r);
+            uint64_t t0 = tf_rd_u64(&r), t1 = tf_rd_u64(&r);
+            uint32_t len = tf_rd_u32(&r);
+            const void *p = tf_rd_take(&r, len);
+            if (!r.ok)
+                break;
+            if (t >= rt->sched.dag.n ||
+                rt->sched.dag.state[t] != TF_ST_DISPATCHED ||
+                rt->sched.dag.worker[t] != (uint32_t)(from - 1)) {
+                tf_logf(&rt->log, TF_LOG_WARN,
+                        "rank %d reported task index %u it does not hold; "
+                        "ignored",
+                        from, t);
+                continue;
+            }
+            void *out = NULL;
+            if (len && !(out = malloc(len)))
+                return TF_ENOMEM;
+            if (len)
+                memcpy(out, p, len);
+            rc = master_done(m, t, from, status, t0, t1, out, len);
+        } else if (kind == TF_REC_SUBMIT) {
+            uint64_t gid = tf_rd_u64(&r);
+            uint32_t fn = tf_rd_u32(&r);
+            int32_t prio = tf_rd_i32(&r);
+            uint16_t cores = tf_rd_u16(&r);
+            int16_t retries = tf_rd_i16(&r);
+            uint32_t ndeps = tf_rd_u32(&r);
+            const void *deps = tf_rd_take(&r, (size_t)ndeps * 8);
+            uint32_t in_len = tf_rd_u32(&r);
+            const void *in = tf_rd_take(&r, in_len);
+            if (!r.ok)
+                break;
+            rc = master_submit(m, from, gid, fn, prio, cores, retries, deps,
+                               ndeps, in, in_len);
+        } else {
+            r.ok = false;
+        }
+    }
+    if (!rc && !r.ok) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed report from rank %d", from);
+        rc = TF_EPROTO;
+    }
+    return rc;
+}
+
+/* Events of the local pool (single-rank runs). */
+static int master_local_events(tf_master *m, bool *progress)
+{
+    tf_runtime *rt = m->rt;
+    const tf_evvec *v = tf_pool_take_events(&rt->pool);
+    int rc = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        tf_event *e = &v->v[i];
+        *progress = true;
+        if (rc) {
+            free(e->data);
+            free(e->deps);
+            continue;
+        }
+        if (e->kind == TF_EV_DONE) {
+            free(e->owner);
+            rc = master_done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
+                             e->data, e->data_len);
+        } else {
+            rc = master_submit(m, 0, e->gid, e->fn, e->prio, e->cores,
+                               e->retries, e->deps, e->ndeps, e->data,
+                               e->data_len);
+            free(e->data);
+            free(e->deps);
+        }
+    }
+    return rc;
+}
+
+static int master_flush(tf_master *m)
+{
+    if (m->local)
+        return 0;
+    for (int w = 0; w + 1 < m->rt->size; w++) {
+        if (!m->batch[w].n)
+            continue;
+        tf_buf b = m->batch[w];
+        m->batch[w] = outq_take_buf(&m->out);
+        int rc = outq_send(m->rt, &m->out, &b, w + 1, TF_TAG_TASKS);
+        if (rc) {
+            tf_buf_free(&b);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Tell every worker the run is over and wait until each has said so. */
+static int master_stop(tf_master *m, int32_t status)
+{
+    tf_runtime *rt = m->rt;
+    int rc = 0;
+    for (int r = 1; r < rt->size && !rc; r++) {
+        tf_buf b = outq_take_buf(&m->out);
+        if (tf_buf_reserve(&b, 4))
+            return TF_ENOMEM;
+        tf_buf_put_i32(&b, status);
+        rc = outq_send(rt, &m->out, &b, r, TF_TAG_STOP);
+    }
+    int acks = 0;
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    while (!rc && (acks < rt->size - 1 || m->out.n)) {
+        int from, tag, got = try_recv(rt, MPI_ANY_SOURCE, &m->in, &from, &tag);
+        if (got < 0)
+            return got;
+        if (got && tag == TF_TAG_STOP_ACK)
+            acks++;
+        else if (got)
+            tf_logf(&rt->log, TF_LOG_WARN,
+                    "message with tag %d from rank %d after the end", tag,
+                    from);
+        int sent = outq_progress(&m->out);
+        if (sent < 0)
+            return sent;
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    return rc;
+}
+
+int tf_rt_run_master(tf_runtime *rt)
+{
+    tf_master m = {.rt = rt, .local = rt->size == 1};
+    tf_sched *s = &rt->sched;
+    int rc = 0;
+    uint32_t nworkers = m.local ? 1 : (uint32_t)rt->size - 1;
+    if (!m.local && !(m.batch = calloc(nworkers, sizeof *m.batch)))
+        return TF_ENOMEM;
+    /* Workers are registered once per runtime; runs reuse them. */
+    uint32_t slots = (uint32_t)rt->cfg.slots;
+    uint32_t depth = m.local ? slots : slots * (uint32_t)rt->cfg.prefetch;
+    for (uint32_t w = s->nworkers; w < nworkers && !rc; w++) {
+        uint32_t id;
+        rc = tf_sched_add_worker(s, slots, depth, &id);
+    }
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    while (!rc && !tf_sched_is_finished(s)) {
+        bool progress = false;
+        if (m.local) {
+            for (int k = 0; k < 64 && tf_pool_run_one(&rt->pool); k++)
+                progress = true;
+            rc = master_local_events(&m, &progress);
+        } else {
+            int from, tag, got;
+            while (!rc && (got = try_recv(rt, MPI_ANY_SOURCE, &m.in, &from,
+                                          &tag)) != 0) {
+                if (got < 0) {
+                    rc = got;
+                    break;
+                }
+                progress = true;
+                if (tag == TF_TAG_REPORT)
+                    rc = master_report(&m, from, &m.in);
+                else
+                    tf_logf(&rt->log, TF_LOG_WARN,
+                            "unexpected tag %d from rank %d", tag, from);
+            }
+            int sent = outq_progress(&m.out);
+            if (sent < 0 && !rc)
+                rc = sent;
+        }
+        if (rc)
+            break;
+        rc = tf_sched_dispatch(s);
+        if (!rc && s->nacts) {
+            progress = true;
+            rc = master_act(&m);
+        }
+        if (!rc)
+            rc = master_flush(&m);
+        if (progress)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    /*
+     * The status speaks of this run: tasks that failed or were skipped since
+     * the last run ended, including ones skipped when they were submitted.
+     */
+    int status = rc;
+    uint64_t bad = (uint64_t)s->count[TF_ST_FAILED] + s->count[TF_ST_SKIPPED];
+    if (!status && bad > rt->bad_reported)
+        status = TF_EFAILED;
+    rt->bad_reported = bad;
+    if (!m.local) {
+        int src = master_stop(&m, status);
+        if (!rc && src)
+            status = rc = src;
+    }
+    for (uint32_t w = 0; m.batch && w < nworkers; w++)
+        tf_buf_free(&m.batch[w]);
+    free(m.batch);
+    tf_buf_free(&m.in);
+    outq_free(&m.out);
+    return status;
+}
+
+/* ---- workers ---- */
+
+/*
+ * A received TASKS message stays alive while any of its tasks runs: jobs
+ * point into it for their input and their dependencies' outputs.
+ */
+typedef struct tf_msgbuf {
+    size_t refs;
+    tf_dep *deps;
+    uint8_t *data;
+} tf_msgbuf;
+
+static void msgbuf_release(tf_msgbuf *mb)
+{
+    if (mb && --mb->refs == 0) {
+        free(mb->deps);
+        free(mb->data);
+        free(mb);
+    }
+}
+
+/* Decode a TASKS message (taking over in->p) into pool jobs. */
+static int worker_tasks(tf_runtime *rt, tf_buf *in)
+{
+    /* Pass 1 validates and counts, so a bad message queues nothing. */
+    tf_rd r = tf_rd_make(in->p, in->n);
+    size_t njobs = 0, ndeps = 0;
+    while (tf_rd_more(&r)) {
+        tf_rd_take(&r, 20);
+        uint32_t in_len = tf_rd_u32(&r), nd = tf_rd_u32(&r);
+        tf_rd_take(&r, in_len);
+        for (uint32_t i = 0; i < nd && r.ok; i++)
+            tf_rd_take(&r, tf_rd_u32(&r));
+        ndeps += nd;
+        njobs++;
+    }
+    if (!r.ok || !njobs) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed task message from rank 0");
+        return TF_EPROTO;
+    }
+    tf_msgbuf *mb = malloc(sizeof *mb);
+    tf_dep *deps = ndeps ? malloc(ndeps * sizeof *deps) : NULL;
+    if (!mb || (ndeps && !deps)) {
+        free(mb);
+        free(deps);
+        return TF_ENOMEM;
+    }
+    *mb = (tf_msgbuf){njobs, deps, in->p};
+    *in = (tf_buf){NULL, 0, 0};
+    r = tf_rd_make(mb->data, r.n);
+    size_t di = 0;
+    while (tf_rd_more(&r)) {
+        tf_job j;
+        j.idx = tf_rd_u32(&r);
+        j.fn = tf_rd_u32(&r);
+        j.gid = tf_rd_u64(&r);
+        j.cores = tf_rd_u16(&r);
+        j.attempt = tf_rd_u8(&r);
+        tf_rd_u8(&r);
+        j.in_len = tf_rd_u32(&r);
+        j.ndeps = tf_rd_u32(&r);
+        j.in = tf_rd_take(&r, j.in_len);
+        j.deps = deps + di;
+        for (uint32_t i = 0; i < j.ndeps; i++) {
+            deps[di].len = tf_rd_u32(&r);
+            deps[di].buf = tf_rd_take(&r, deps[di].len);
+            di++;
+        }
+        j.owner = mb;
+        if (j.cores > rt->pool.slots)
+            j.cores = (uint16_t)rt->pool.slots; /* rank 0 checked; be safe */
+        int rc = tf_pool_push(&rt->pool, &j);
+        if (rc)
+            return rc; /* fatal: the run ends with an error */
+    }
+    return 0;
+}
+
+/* Turn pool events into report records. Returns DONE records added. */
+static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
+{
+    const tf_evvec *v = tf_pool_take_events(&rt->pool);
+    int rc = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        tf_event *e = &v->v[i];
+        size_t need = e->kind == TF_EV_DONE
+                          ? 29 + (size_t)e->data_len
+                          : 33 + (size_t)e->ndeps * 8 + e->data_len;
+        if (!rc)
+            rc = tf_buf_reserve(rep, need);
+        if (!rc && e->kind == TF_EV_DONE) {
+            tf_buf_put_u8(rep, TF_REC_DONE);
+            tf_buf_put_u32(rep, e->idx);
+            tf_buf_put_i32(rep, e->status);
+            tf_buf_put_u64(rep, e->start_ns);
+            tf_buf_put_u64(rep, e->end_ns);
+            tf_buf_put_u32(rep, e->data_len);
+            tf_buf_put(rep, e->data, e->data_len);
+            (*ndone)++;
+        } else if (!rc) {
+            tf_buf_put_u8(rep, TF_REC_SUBMIT);
+            tf_buf_put_u64(rep, e->gid);
+            tf_buf_put_u32(rep, e->fn);
+            tf_buf_put_i32(rep, e->prio);
+            tf_buf_put_u16(rep, e->cores);
+            tf_buf_put_i16(rep, e->retries);
+            tf_buf_put_u32(rep, e->ndeps);
+            tf_buf_put(rep, e->deps, (size_t)e->ndeps * 8);
+            tf_buf_put_u32(rep, e->data_len);
+            tf_buf_put(rep, e->data, e->data_len);
+        }
+        if (e->kind == TF_EV_DONE)
+            msgbuf_release(e->owner);
+        free(e->data);
+        free(e->deps);
+    }
+    return rc;
+}
+
+int tf_rt_run_worker(tf_runtime *rt)
+{
+    tf_outq out = {0};
+    tf_buf in = {0}, rep = {0};
+    size_t ndone = 0;
+    uint64_t first_unsent = 0;
+    /*
+     * Report after a quarter of the window: rank 0 refills while the other
+     * three quarters keep this rank busy. Reports also go out when the
+     * rank runs dry, and at the latest 1 ms after the oldest record.
+     */
+    size_t flush_at = (size_t)rt->cfg.slots * (size_t)rt->cfg.prefetch / 4;
+    if (!flush_at)
+        flush_at = 1;
+    int32_t status = 0;
+    bool stopping = false;
+    int rc = 0;
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    while (!rc && !stopping) {
+        bool progress = false;
+        int from, tag, got;
+        while (!rc && (got = try_recv(rt, 0, &in, &from, &tag)) != 0) {
+            if (got < 0) {
+                rc = got;
+                break;
+            }
+            progress = true;
+            if (tag == TF_TAG_TASKS) {
+                rc = worker_tasks(rt, &in);
+            } else if (tag == TF_TAG_STOP) {
+                tf_rd r = tf_rd_make(in.p, in.n);
+                status = tf_rd_i32(&r);
+                stopping = true;
+            }
+        }
+        /* Run no more than a report's worth before looking at messages. */
+        for (size_t k = ndone; k < flush_at && tf_pool_run_one(&rt->pool); k++)
+            progress = true;
+        size_t before = rep.n;
+        if (!rc)
+            rc = worker_events(rt, &rep, &ndone);
+        if (rep.n != before) {
+            progress = true;
+            if (!first_unsent)
+                first_unsent = tf_idle_clock_ns();
+        }
+        if (!rc && rep.n &&
+            (ndone >= flush_at || tf_pool_load(&rt->pool) == 0 ||
+             tf_idle_clock_ns() - first_unsent > 1000000)) {
+            tf_buf b = rep;
+            rep = outq_take_buf(&out);
+            rc = outq_send(rt, &out, &b, 0, TF_TAG_REPORT);
+            if (rc)
+                tf_buf_free(&b);
+            ndone = 0;
+            first_unsent = 0;
+        }
+        int sent = outq_progress(&out);
+        if (sent < 0 && !rc)
+            rc = sent;
+        if (sent > 0)
+            progress = true;
+        if (progress)
+            tf_idle_reset(&idle);
+        else if (!stopping)
+            idle_sleep(rt, &idle);
+    }
+    if (!rc) {
+        /* Everything sent before the ACK reaches rank 0 before it. */
+        tf_buf b = outq_take_buf(&out);
+        rc = outq_send(rt, &out, &b, 0, TF_TAG_STOP_ACK);
+    }
+    while (out.n) {
+        int sent = outq_progress(&out);
+        if (sent < 0) {
+            rc = rc ? rc : sent;
+            break;
+        }
+        if (!sent)
+            idle_sleep(rt, &idle);
+    }
+    tf_buf_free(&in);
+    tf_buf_free(&rep);
+    outq_free(&out);
+    return rc ? rc : status;
+}

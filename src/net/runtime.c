@@ -1,0 +1,370 @@
+/* Public API entry points: init, registry, submission, queries, finalize. */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TF_STR_(x) #x
+#define TF_STR(x) TF_STR_(x)
+
+const char *tf_version(void)
+{
+    return TF_STR(TF_VERSION_MAJOR) "." TF_STR(TF_VERSION_MINOR) "." TF_STR(
+        TF_VERSION_PATCH);
+}
+
+void tf_config_init(tf_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->slots = 1;
+    cfg->prefetch = 64;
+    cfg->log_level = TF_LOG_WARN;
+}
+
+void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
+{
+    memset(desc, 0, sizeof *desc);
+    desc->fn = fn;
+    desc->retries = -1;
+    desc->cores = 1;
+}
+
+int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
+{
+    if (!out)
+        return TF_EINVAL;
+    tf_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        tf_config_init(&c);
+    if (c.slots <= 0)
+        c.slots = 1;
+    if (c.prefetch <= 0)
+        c.prefetch = 64;
+    if (c.slots > UINT16_MAX || c.retries < 0 || c.retries > UINT8_MAX - 1)
+        return TF_EINVAL;
+    tf_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return TF_ENOMEM;
+    rt->cfg = c;
+    int rc = TF_EMPI;
+    if (MPI_Comm_dup(comm, &rt->comm) != MPI_SUCCESS)
+        goto fail_with_rt;
+    MPI_Comm_set_errhandler(rt->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(rt->comm, &rt->rank);
+    MPI_Comm_size(rt->comm, &rt->size);
+    rt->log = (tf_logger){c.log_level, rt->rank, c.log_fn, c.log_user};
+    rc = tf_sched_init(&rt->sched);
+    if (rc)
+        goto fail_with_comm;
+    tf_idmap_init(&rt->ids);
+    if (rt->rank != 0 || rt->size == 1) {
+        /* Ids of tasks born here: creator rank + 1 in the high 32 bits. */
+        uint64_t base = (uint64_t)(rt->rank + 1) << 32;
+        rc = tf_pool_init(&rt->pool, (unsigned)c.slots,
+                          (const tf_fnent *const *)&rt->fns, &rt->nfns,
+                          rt->rank, base);
+        if (rc)
+            goto fail_with_sched;
+        rt->have_pool = true;
+    }
+    *out = rt;
+    return 0;
+
+fail_with_sched:
+    tf_sched_free(&rt->sched);
+fail_with_comm:
+    MPI_Comm_free(&rt->comm);
+fail_with_rt:
+    free(rt);
+    return rc;
+}
+
+int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
+                tf_fn_id *out)
+{
+    if (!rt || !name || !*name || !fn)
+        return TF_EINVAL;
+    if (rt->in_run)
+        return TF_ESTATE;
+    tf_fn_id dummy;
+    if (tf_lookup(rt, name, &dummy) == 0)
+        return TF_EEXIST;
+    if (rt->nfns == rt->fcap) {
+        uint32_t ncap = rt->fcap ? rt->fcap * 2 : 16;
+        tf_fnent *p = realloc(rt->fns, ncap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        rt->fns = p;
+        rt->fcap = ncap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return TF_ENOMEM;
+    rt->fns[rt->nfns] = (tf_fnent){copy, fn, user};
+    *out = rt->nfns++;
+    return 0;
+}
+
+int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out)
+{
+    if (!rt || !name)
+        return TF_EINVAL;
+    for (uint32_t i = 0; i < rt->nfns; i++)
+        if (strcmp(rt->fns[i].name, name) == 0) {
+            *out = i;
+            return 0;
+        }
+    return TF_ENOENT;
+}
+
+uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid)
+{
+    if (gid >> 32)
+        return tf_idmap_get(&rt->ids, gid);
+    /* Rank 0's own submissions use their index as id; check it is one. */
+    if (gid < rt->sched.dag.n && rt->rec[gid].gid == gid)
+        return (uint32_t)gid;
+    return TF_NONE;
+}
+
+int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
+                   uint16_t cores, int retries, const uint32_t *deps,
+                   uint32_t ndeps, const void *in, uint32_t in_len,
+                   bool doomed, uint32_t *idx)
+{
+    tf_sched *s = &rt->sched;
+    if (s->dag.n == rt->rcap) {
+        uint32_t ncap = rt->rcap ? rt->rcap * 2 : 1024;
+        tf_trec *p = realloc(rt->rec, (size_t)ncap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        rt->rec = p;
+        rt->rcap = ncap;
+    }
+    uint8_t *req = NULL;
+    size_t dep_bytes = (size_t)ndeps * sizeof(uint32_t);
+    if (ndeps || in_len) {
+        req = malloc(dep_bytes + in_len);
+        if (!req)
+            return TF_ENOMEM;
+        if (ndeps)
+            memcpy(req, deps, dep_bytes);
+        if (in_len)
+            memcpy(req + dep_bytes, in, in_len);
+    }
+    if (retries < 0)
+        retries = rt->cfg.retries;
+    uint32_t t;
+    int rc = tf_sched_add_task(s, prio, cores, (uint8_t)retries, &t);
+    if (rc)
+        goto fail_with_req;
+    for (uint32_t i = 0; i < ndeps && !rc; i++)
+        rc = tf_sched_add_dep(s, deps[i], t);
+    if (!rc && doomed)
+        rc = tf_sched_doom(s, t);
+    if (rc)
+        goto fail_with_task;
+    if (gid >> 32) {
+        rc = tf_idmap_put(&rt->ids, gid, t);
+        if (rc)
+            goto fail_with_task;
+    } else {
+        gid = t;
+    }
+    rt->rec[t] = (tf_trec){gid, req, NULL, fn, in_len, 0, ndeps, 0, -1, 0, 0};
+    /* Dependencies are older tasks, so sealing costs a scan of its edges. */
+    rc = tf_sched_seal(s, NULL, 0, NULL);
+    if (rc)
+        goto fail_with_task;
+    *idx = t;
+    return 0;
+
+fail_with_task:
+    tf_sched_drop_held(s);
+fail_with_req:
+    free(req);
+    return rc;
+}
+
+int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
+{
+    if (!rt || !desc || !id)
+        return TF_EINVAL;
+    if (rt->rank != 0)
+        return TF_ENOTROOT;
+    if (rt->in_run)
+        return TF_ESTATE;
+    if (desc->fn >= rt->nfns)
+        return TF_ENOENT;
+    if (desc->input_len > UINT32_MAX || desc->ndeps > UINT32_MAX ||
+        desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
+        (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX)
+        return TF_EINVAL;
+    uint32_t small[16] = {0}, *deps = small;
+    if (desc->ndeps > 16) {
+        deps = malloc(desc->ndeps * sizeof *deps);
+        if (!deps)
+            return TF_ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < desc->ndeps && !rc; i++) {
+        deps[i] = tf_rt_index_of(rt, desc->deps[i]);
+        if (deps[i] == TF_NONE)
+            rc = TF_EDEP;
+    }
+    uint32_t t = 0;
+    if (!rc)
+        rc = tf_rt_add_task(rt, 0, desc->fn, desc->prio,
+                            (uint16_t)(desc->cores ? desc->cores : 1),
+                            desc->retries, deps, (uint32_t)desc->ndeps,
+                            desc->input, (uint32_t)desc->input_len, false,
+                            &t);
+    if (deps != small)
+        free(deps);
+    if (rc)
+        return rc;
+    *id = t;
+    return 0;
+}
+
+int tf_run(tf_runtime *rt)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->in_run)
+        return TF_ESTATE;
+    /*
+     * Every rank must agree on the function table: task records carry
+     * indexes. One gather of (count, hash) lets rank 0 check, one broadcast
+     * tells everyone the verdict.
+     */
+    uint64_t mine[2] = {rt->nfns, 1469598103934665603ULL};
+    for (uint32_t i = 0; i < rt->nfns; i++)
+        for (const char *c = rt->fns[i].name; *c; c++)
+            mine[1] = (mine[1] ^ (uint8_t)*c) * 1099511628211ULL;
+    uint64_t *all = NULL;
+    if (rt->rank == 0) {
+        all = malloc(sizeof mine * (size_t)rt->size);
+        if (!all)
+            return TF_ENOMEM;
+    }
+    int verdict = 0;
+    if (MPI_Gather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, 0, rt->comm) !=
+        MPI_SUCCESS)
+        verdict = TF_EMPI;
+    if (rt->rank == 0 && !verdict)
+        for (int r = 1; r < rt->size; r++)
+            if (all[2 * r] != mine[0] || all[2 * r + 1] != mine[1]) {
+                tf_logf(&rt->log, TF_LOG_ERROR,
+                        "rank %d registered %s task functions than rank 0 "
+                        "(%llu and %llu): register the same names in the "
+                        "same order on every rank",
+                        r,
+                        all[2 * r] != mine[0] ? "a different number of"
+                                              : "different names or order of",
+                        (unsigned long long)all[2 * r],
+                        (unsigned long long)mine[0]);
+                verdict = TF_EINVAL;
+                break;
+            }
+    free(all);
+    if (MPI_Bcast(&verdict, 1, MPI_INT, 0, rt->comm) != MPI_SUCCESS)
+        return TF_EMPI;
+    if (verdict)
+        return verdict;
+    rt->in_run = true;
+    int rc = rt->rank == 0 ? tf_rt_run_master(rt) : tf_rt_run_worker(rt);
+    rt->in_run = false;
+    return rc;
+}
+
+static int check_query(const tf_runtime *rt, tf_task_id id, uint32_t *t)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->rank != 0)
+        return TF_ENOTROOT;
+    *t = tf_rt_index_of(rt, id);
+    return *t == TF_NONE ? TF_ENOENT : 0;
+}
+
+int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info)
+{
+    uint32_t t;
+    int rc = check_query(rt, id, &t);
+    if (rc)
+        return rc;
+    if (!info)
+        return TF_EINVAL;
+    const tf_trec *r = &rt->rec[t];
+    *info = (tf_task_info){(tf_task_state)rt->sched.dag.state[t],
+                           r->status,
+                           r->rank,
+                           rt->sched.dag.attempts[t],
+                           r->start_ns,
+                           r->end_ns};
+    return 0;
+}
+
+int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
+                   size_t *len)
+{
+    uint32_t t;
+    int rc = check_query(rt, id, &t);
+    if (rc)
+        return rc;
+    if (!buf || !len)
+        return TF_EINVAL;
+    *buf = rt->rec[t].out;
+    *len = rt->rec[t].out_len;
+    return 0;
+}
+
+int tf_get_stats(const tf_runtime *rt, tf_stats *st)
+{
+    if (!rt || !st)
+        return TF_EINVAL;
+    memset(st, 0, sizeof *st);
+    st->messages_sent = rt->msgs_sent;
+    st->messages_received = rt->msgs_recv;
+    if (rt->rank != 0)
+        return 0;
+    const tf_sched *s = &rt->sched;
+    st->tasks = s->dag.n;
+    st->done = s->count[TF_ST_DONE];
+    st->failed = s->count[TF_ST_FAILED];
+    st->skipped = s->count[TF_ST_SKIPPED];
+    st->sched_bytes = tf_sched_bytes(s) + tf_idmap_bytes(&rt->ids);
+    st->task_bytes = (size_t)rt->rcap * sizeof *rt->rec;
+    for (uint32_t t = 0; t < s->dag.n; t++)
+        st->task_bytes += (size_t)rt->rec[t].ndeps * sizeof(uint32_t) +
+                          rt->rec[t].in_len + rt->rec[t].out_len;
+    return 0;
+}
+
+int tf_finalize(tf_runtime **prt)
+{
+    if (!prt || !*prt)
+        return TF_EINVAL;
+    tf_runtime *rt = *prt;
+    if (rt->in_run)
+        return TF_ESTATE;
+    if (rt->have_pool)
+        tf_pool_destroy(&rt->pool);
+    for (uint32_t t = 0; t < rt->sched.dag.n; t++) {
+        free(rt->rec[t].req);
+        free(rt->rec[t].out);
+    }
+    free(rt->rec);
+    tf_idmap_free(&rt->ids);
+    tf_sched_free(&rt->sched);
+    for (uint32_t i = 0; i < rt->nfns; i++)
+        free(rt->fns[i].name);
+    free(rt->fns);
+    int rc = MPI_Comm_free(&rt->comm) == MPI_SUCCESS ? 0 : TF_EMPI;
+    free(rt);
+    *prt = NULL;
+    return rc;
+}

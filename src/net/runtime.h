@@ -1,0 +1,80 @@
+/* The runtime object behind tf_runtime: communicator, registry, rank 0's task records. */
+#ifndef TF_NET_RUNTIME_H
+#define TF_NET_RUNTIME_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/idmap.h"
+#include "core/sched.h"
+#include "exec/pool.h"
+#include "taskfarm.h"
+#include "util/log.h"
+
+/* Message tags on the runtime's private communicator. */
+enum {
+    TF_TAG_TASKS = 1, /* rank 0 -> worker: task records */
+    TF_TAG_REPORT,    /* worker -> rank 0: DONE and SUBMIT records */
+    TF_TAG_STOP,      /* rank 0 -> worker: run over, payload i32 status */
+    TF_TAG_STOP_ACK,  /* worker -> rank 0: nothing more will come */
+};
+
+/* Record kinds inside a REPORT message. */
+enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2 };
+
+/*
+ * What rank 0 keeps per task besides the scheduler's fields. `req` holds
+ * the dependency indexes (u32 each) followed by the input bytes, in one
+ * allocation, NULL for a task with neither: an empty task costs no heap.
+ */
+typedef struct tf_trec {
+    uint64_t gid;
+    uint8_t *req;
+    uint8_t *out;
+    uint32_t fn, in_len, out_len, ndeps;
+    int32_t status, rank;
+    uint64_t start_ns, end_ns;
+} tf_trec;
+
+struct tf_runtime {
+    MPI_Comm comm;
+    int rank, size;
+    tf_config cfg;
+    tf_logger log;
+
+    tf_fnent *fns;
+    uint32_t nfns, fcap;
+    bool in_run;
+
+    tf_pool pool; /* runs tasks here: every rank but rank 0 of several */
+    bool have_pool;
+
+    /* rank 0 only */
+    tf_sched sched;
+    tf_trec *rec;
+    uint32_t rcap;
+    tf_idmap ids; /* gids of tasks submitted from inside tasks */
+    uint64_t bad_reported; /* failed + skipped tasks when the last run ended */
+
+    uint64_t msgs_sent, msgs_recv;
+};
+
+/*
+ * Append and seal a task with its record (rank 0). Deps are table indexes
+ * of older tasks. A doomed task is SKIPPED at once. gid 0 means "use the
+ * index" (rank 0's own submissions).
+ */
+int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
+                   uint16_t cores, int retries, const uint32_t *deps,
+                   uint32_t ndeps, const void *in, uint32_t in_len,
+                   bool doomed, uint32_t *idx);
+
+/* Table index of a task id, or TF_NONE. */
+uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid);
+
+/* The scheduling loops (run.c). */
+int tf_rt_run_master(tf_runtime *rt);
+int tf_rt_run_worker(tf_runtime *rt);
+
+#endif
