@@ -78,8 +78,8 @@ bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+	@mkdir -p $(@D) $(BUILD)/apps
+	$(CC) $(CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
 
 tests: $(UNIT_TESTS) $(MPI_TESTS)
 

@@ -39,7 +39,11 @@ enum { TF_LOG_ERROR = 0, TF_LOG_WARN = 1, TF_LOG_INFO = 2, TF_LOG_DEBUG = 3 };
 typedef void (*tf_log_fn)(void *user, int level, int rank, const char *msg);
 
 typedef struct tf_config {
-    /* Tasks a rank runs at once (each on its own thread); 0 means 1. */
+    /*
+     * Tasks a rank runs at once; 0 means 1. The thread that calls tf_run is
+     * one slot, slots - 1 task threads are the others. Every rank must pass
+     * the same slots and prefetch: rank 0 plans with its own values.
+     */
     int slots;
     /*
      * Tasks a worker rank may hold per slot, running plus queued, so that
@@ -51,7 +55,7 @@ typedef struct tf_config {
     int retries;
     /* Messages up to this level are logged; default TF_LOG_WARN. */
     int log_level;
-    tf_log_fn log_fn; /* NULL: write "taskfarm[RANK]: ..." to stderr */
+    tf_log_fn log_fn; /* NULL: write "taskfarm[RANK] LEVEL: ..." to stderr */
     void *log_user;
 } tf_config;
 
@@ -140,7 +144,11 @@ typedef struct tf_stats {
 /* Counters of this rank (task counts are rank 0's, zero elsewhere). */
 int tf_get_stats(const tf_runtime *rt, tf_stats *st);
 
-/* Collective: free everything; *rt becomes NULL. The app still owns MPI. */
+/*
+ * Collective: free everything; *rt becomes NULL, also when freeing the
+ * communicator fails (TF_EMPI): the runtime is gone either way. The app
+ * still owns MPI. Errors: TF_EINVAL, TF_ESTATE (inside tf_run), TF_EMPI.
+ */
 int tf_finalize(tf_runtime **rt);
 
 #ifdef __cplusplus

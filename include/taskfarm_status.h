@@ -23,6 +23,10 @@
     X(ENOTROOT, -13, "only rank 0 may make this call")                         \
     X(ECORES, -14, "task needs more cores than any worker has")
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
 #define TF_ERR_ENUM_(name, val, msg) TF_##name = (val),
     TF_ERRNO_MAP(TF_ERR_ENUM_)
@@ -36,4 +40,7 @@ const char *tf_strerror(int code);
 /* The code's symbolic name ("TF_ENOMEM"), or "TF_UNKNOWN"; never NULL. */
 const char *tf_err_name(int code);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -269,6 +269,8 @@ size_t tf_task_ndeps(const tf_task_ctx *ctx) { return ctx->job->ndeps; }
 int tf_task_dep_output(const tf_task_ctx *ctx, size_t i, const void **buf,
                        size_t *len)
 {
+    if (!buf || !len)
+        return TF_EINVAL;
     if (i >= ctx->job->ndeps)
         return TF_ERANGE;
     *buf = ctx->job->deps[i].buf;
@@ -298,7 +300,7 @@ int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc, tf_task_id *id)
     tf_pool *p = ctx->pool;
     if (!desc || desc->input_len > UINT32_MAX || desc->ndeps > UINT32_MAX ||
         desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
-        (desc->input_len && !desc->input) || desc->retries > INT16_MAX)
+        (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX || !id)
         return TF_EINVAL;
     if (desc->fn >= *p->nfns)
         return TF_ENOENT;

@@ -422,7 +422,8 @@ static int master_stop(tf_master *m, int32_t status)
         if (got && tag == TF_TAG_STOP_ACK)
             acks++;
         else if (got)
-            tf_logf(&rt->log, TF_LOG_WARN,
+            tf_logf(&rt->log, status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG
+                                                                 : TF_LOG_WARN,
                     "message with tag %d from rank %d after the end", tag,
                     from);
         int sent = outq_progress(&m->out);
@@ -468,11 +469,20 @@ int tf_rt_run_master(tf_runtime *rt)
                     break;
                 }
                 progress = true;
-                if (tag == TF_TAG_REPORT)
+                if (tag == TF_TAG_REPORT) {
                     rc = master_report(&m, from, &m.in);
-                else
+                } else if (tag == TF_TAG_ERROR) {
+                    tf_rd r = tf_rd_make(m.in.p, m.in.n);
+                    rc = tf_rd_i32(&r);
+                    if (!r.ok || rc >= 0)
+                        rc = TF_EPROTO;
+                    tf_logf(&rt->log, TF_LOG_ERROR,
+                            "rank %d failed (%s): ending the run", from,
+                            tf_strerror(rc));
+                } else {
                     tf_logf(&rt->log, TF_LOG_WARN,
                             "unexpected tag %d from rank %d", tag, from);
+                }
             }
             int sent = outq_progress(&m.out);
             if (sent < 0 && !rc)
@@ -633,6 +643,44 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
     return rc;
 }
 
+/*
+ * This rank cannot go on (no memory, a malformed message). Tell rank 0,
+ * which ends the run for everyone, and wait for its STOP so that no rank is
+ * left waiting: rank 0 would otherwise wait forever for this rank's tasks.
+ * Returns 0 once STOP came (the caller then acknowledges it), or an MPI
+ * failure, after which nothing more can be said.
+ */
+static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
+{
+    tf_logf(&rt->log, TF_LOG_ERROR, "worker failed: %s", tf_strerror(err));
+    tf_buf b = outq_take_buf(out);
+    int rc = tf_buf_reserve(&b, 4);
+    if (!rc) {
+        tf_buf_put_i32(&b, err);
+        rc = outq_send(rt, out, &b, 0, TF_TAG_ERROR);
+    }
+    if (rc) {
+        tf_buf_free(&b);
+        return rc;
+    }
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    for (;;) {
+        int from, tag, got = try_recv(rt, 0, in, &from, &tag);
+        if (got < 0)
+            return got;
+        if (got && tag == TF_TAG_STOP)
+            return 0;
+        int sent = outq_progress(out);
+        if (sent < 0)
+            return sent;
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+}
+
 int tf_rt_run_worker(tf_runtime *rt)
 {
     tf_outq out = {0};
@@ -701,6 +749,9 @@ int tf_rt_run_worker(tf_runtime *rt)
         else if (!stopping)
             idle_sleep(rt, &idle);
     }
+    int err = rc;
+    if (err)
+        rc = worker_fail(rt, &out, &in, err);
     if (!rc) {
         /* Everything sent before the ACK reaches rank 0 before it. */
         tf_buf b = outq_take_buf(&out);
@@ -718,5 +769,5 @@ int tf_rt_run_worker(tf_runtime *rt)
     tf_buf_free(&in);
     tf_buf_free(&rep);
     outq_free(&out);
-    return rc ? rc : status;
+    return rc ? rc : err ? err : status;
 }

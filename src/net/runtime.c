@@ -84,7 +84,7 @@ fail_with_rt:
 int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
                 tf_fn_id *out)
 {
-    if (!rt || !name || !*name || !fn)
+    if (!rt || !name || !*name || !fn || !out)
         return TF_EINVAL;
     if (rt->in_run)
         return TF_ESTATE;
@@ -109,7 +109,7 @@ int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
 
 int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out)
 {
-    if (!rt || !name)
+    if (!rt || !name || !out)
         return TF_EINVAL;
     for (uint32_t i = 0; i < rt->nfns; i++)
         if (strcmp(rt->fns[i].name, name) == 0) {
@@ -241,9 +241,13 @@ int tf_run(tf_runtime *rt)
      * tells everyone the verdict.
      */
     uint64_t mine[2] = {rt->nfns, 1469598103934665603ULL};
-    for (uint32_t i = 0; i < rt->nfns; i++)
-        for (const char *c = rt->fns[i].name; *c; c++)
+    for (uint32_t i = 0; i < rt->nfns; i++) {
+        /* Hash the NUL too, so ("ab","c") and ("a","bc") differ. */
+        const char *c = rt->fns[i].name;
+        do
             mine[1] = (mine[1] ^ (uint8_t)*c) * 1099511628211ULL;
+        while (*c++);
+    }
     uint64_t *all = NULL;
     if (rt->rank == 0) {
         all = malloc(sizeof mine * (size_t)rt->size);

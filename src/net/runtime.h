@@ -18,6 +18,7 @@ enum {
     TF_TAG_REPORT,    /* worker -> rank 0: DONE and SUBMIT records */
     TF_TAG_STOP,      /* rank 0 -> worker: run over, payload i32 status */
     TF_TAG_STOP_ACK,  /* worker -> rank 0: nothing more will come */
+    TF_TAG_ERROR,     /* worker -> rank 0: i32 TF_E* code, the run must end */
 };
 
 /* Record kinds inside a REPORT message. */
