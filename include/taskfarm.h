@@ -38,6 +38,40 @@ enum { TF_LOG_ERROR = 0, TF_LOG_WARN = 1, TF_LOG_INFO = 2, TF_LOG_DEBUG = 3 };
 /* Receives every log line the library emits (no trailing newline). */
 typedef void (*tf_log_fn)(void *user, int level, int rank, const char *msg);
 
+/* What rank 0 tells an event callback about. */
+typedef enum tf_run_event_kind {
+    TF_RUN_DONE = 1, /* a task succeeded */
+    TF_RUN_RETRY,    /* a task failed and will run again */
+    TF_RUN_FAILED,   /* a task failed for good */
+    TF_RUN_SKIPPED,  /* a task will not run (a dependency failed, or a halt) */
+    TF_RUN_TICK      /* time passed (every tick_ms while the run goes on) */
+} tf_run_event_kind;
+
+typedef struct tf_run_event {
+    tf_run_event_kind kind;
+    tf_task_id id;            /* not set for TICK */
+    int status;               /* the attempt's status (RETRY, FAILED) */
+    int rank;                 /* rank that ran the attempt, -1 if none */
+    int attempt;              /* attempts so far */
+    uint64_t start_ns, end_ns; /* of the attempt (DONE, RETRY, FAILED) */
+    const void *output;       /* the attempt's output; valid during the call */
+    size_t output_len;
+    tf_task_id cause;         /* SKIPPED: the failed task, or TF_NO_TASK */
+} tf_run_event;
+
+#define TF_NO_TASK ((tf_task_id)-1)
+
+/*
+ * Called on rank 0, on the thread inside tf_run, as tasks end. It must not
+ * call tf_run, tf_submit or tf_finalize; it may call tf_halt, the result
+ * queries and tf_get_stats. Keep it short: dispatch waits while it runs.
+ */
+typedef void (*tf_event_fn)(void *user, tf_runtime *rt,
+                            const tf_run_event *ev);
+
+/* Called on every rank, on the thread inside tf_run, when the run halts. */
+typedef void (*tf_halt_fn)(void *user);
+
 typedef struct tf_config {
     /*
      * Tasks a rank runs at once; 0 means 1. The thread that calls tf_run is
@@ -57,6 +91,18 @@ typedef struct tf_config {
     int log_level;
     tf_log_fn log_fn; /* NULL: write "taskfarm[RANK] LEVEL: ..." to stderr */
     void *log_user;
+    /*
+     * 1 (default): the thread in tf_run runs tasks between polls, the
+     * fastest for short tasks. 0: it only schedules and communicates and
+     * `slots` task threads run the tasks; use it when tasks block for long
+     * (shell commands), so messages are never left waiting behind a task.
+     */
+    int main_runs_tasks;
+    tf_event_fn on_event; /* rank 0: task ends and ticks; NULL: none */
+    void *event_user;
+    int tick_ms;          /* TICK interval; 0 means 1000 */
+    tf_halt_fn on_halt;   /* every rank: end what runs; NULL: none */
+    void *halt_user;
 } tf_config;
 
 /* Fill cfg with the defaults. */
@@ -70,6 +116,13 @@ void tf_config_init(tf_config *cfg);
  * Errors: TF_EINVAL, TF_ENOMEM, TF_EMPI.
  */
 int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out);
+
+/*
+ * A runtime on this process alone, without MPI: MPI need not be initialised
+ * and is never called. Rank 0 runs every task itself, as with one rank.
+ * Errors: TF_EINVAL, TF_ENOMEM.
+ */
+int tf_init_local(const tf_config *cfg, tf_runtime **out);
 
 /*
  * Register a task function under a name; every rank must register the same
@@ -101,6 +154,15 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
  */
 int tf_run(tf_runtime *rt);
 
+
+/*
+ * Rank 0, from an event callback: stop the run. Nothing more is dispatched;
+ * tasks not yet started are SKIPPED; each rank's on_halt is called so it can
+ * end what runs (the runtime cannot stop a running C function); tf_run
+ * returns once every running task has reported. Errors: TF_ENOTROOT, TF_ESTATE
+ * (not inside tf_run).
+ */
+int tf_halt(tf_runtime *rt);
 
 /* ---- results, on rank 0 after tf_run ---- */
 
@@ -136,6 +198,7 @@ int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
 typedef struct tf_stats {
     uint64_t tasks;      /* known to rank 0, dynamic ones included */
     uint64_t done, failed, skipped;
+    uint64_t running;    /* dispatched, not yet reported */
     uint64_t messages_sent, messages_received; /* by this rank */
     size_t sched_bytes;  /* scheduler memory on rank 0 */
     size_t task_bytes;   /* per-task records, inputs and outputs on rank 0 */

@@ -8,8 +8,13 @@
 
 #define TF_NONE UINT32_MAX /* "no task", "no edge", "no worker" */
 
-/* Task flags. DOOMED: a dependency had already failed when the edge was added. */
+/*
+ * Task flags. DOOMED: a dependency had already failed when the edge was
+ * added. NOOP: the task completes without running as soon as it is ready
+ * (a barrier, or a task an earlier run already finished).
+ */
 #define TF_TF_DOOMED 0x1u
+#define TF_TF_NOOP 0x2u
 
 /* A task's life. HELD tasks are added but not yet sealed into the schedule. */
 typedef enum tf_state {

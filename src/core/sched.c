@@ -72,12 +72,22 @@ int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to)
     return 0;
 }
 
-int tf_sched_doom(tf_sched *s, uint32_t t)
+static int set_flag(tf_sched *s, uint32_t t, uint8_t flag)
 {
     if (t >= s->dag.n || s->dag.state[t] != TF_ST_HELD)
         return TF_EINVAL;
-    s->dag.flags[t] |= TF_TF_DOOMED;
+    s->dag.flags[t] |= flag;
     return 0;
+}
+
+int tf_sched_doom(tf_sched *s, uint32_t t)
+{
+    return set_flag(s, t, TF_TF_DOOMED);
+}
+
+int tf_sched_set_noop(tf_sched *s, uint32_t t)
+{
+    return set_flag(s, t, TF_TF_NOOP);
 }
 
 static int push_scratch(tf_sched *s, size_t *sp, uint32_t t)
@@ -92,6 +102,43 @@ static int push_scratch(tf_sched *s, size_t *sp, uint32_t t)
     }
     s->scratch[(*sp)++] = t;
     return 0;
+}
+
+/*
+ * A task's dependencies are all done: queue it, or, for a NOOP task,
+ * complete it at once and release its dependents in turn (iteratively: a
+ * task file may hold a long run of barriers). A HELD dependent is left for
+ * the seal in progress, which finds its counter at zero.
+ */
+static int make_ready(tf_sched *s, uint32_t t)
+{
+    tf_dag *d = &s->dag;
+    if (!(d->flags[t] & TF_TF_NOOP)) {
+        int rc = tf_rq_push(&s->rq, t);
+        if (!rc)
+            set_state(s, t, TF_ST_READY);
+        return rc;
+    }
+    size_t sp = 0;
+    int rc = push_scratch(s, &sp, t);
+    while (!rc && sp) {
+        uint32_t u = s->scratch[--sp];
+        set_state(s, u, TF_ST_DONE);
+        for (uint32_t e = d->out_head[u]; e != TF_NONE && !rc;
+             e = d->e_next[e]) {
+            uint32_t v = d->e_to[e];
+            if (--d->npend[v] || d->state[v] != TF_ST_PENDING)
+                continue;
+            if (d->flags[v] & TF_TF_NOOP) {
+                rc = push_scratch(s, &sp, v);
+            } else {
+                rc = tf_rq_push(&s->rq, v);
+                if (!rc)
+                    set_state(s, v, TF_ST_READY);
+            }
+        }
+    }
+    return rc;
 }
 
 /*
@@ -154,9 +201,7 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
         if (s->dag.state[t] != TF_ST_HELD)
             continue;
         if (s->dag.npend[t] == 0) {
-            rc = tf_rq_push(&s->rq, t);
-            if (!rc)
-                set_state(s, t, TF_ST_READY);
+            rc = make_ready(s, t);
         } else {
             set_state(s, t, TF_ST_PENDING);
         }
@@ -322,10 +367,9 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
     for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
         uint32_t v = d->e_to[e];
         if (--d->npend[v] == 0 && d->state[v] == TF_ST_PENDING) {
-            rc = tf_rq_push(&s->rq, v);
+            rc = make_ready(s, v);
             if (rc)
                 return rc;
-            set_state(s, v, TF_ST_READY);
         }
     }
     return 0;
@@ -360,26 +404,31 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w)
     for (uint32_t t = 0; t < s->sealed && s->workers[w].ntasks; t++) {
         if (s->dag.state[t] != TF_ST_DISPATCHED || s->dag.worker[t] != w)
             continue;
-        leave_worker(s, t);
-        /* The attempt never reported: it does not count against retries. */
-        if (s->dag.attempts[t])
-            s->dag.attempts[t]--;
-        int rc;
-        if (s->halted) {
-            /* Nothing may start after a halt: requeued, it would never end. */
-            set_state(s, t, TF_ST_SKIPPED);
-            rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
-            if (!rc)
-                rc = skip_dependents(s, t, (int32_t)TF_NONE);
-        } else {
-            rc = tf_rq_push(&s->rq, t);
-            if (!rc)
-                set_state(s, t, TF_ST_READY);
-        }
+        int rc = tf_sched_task_unrun(s, t);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+int tf_sched_task_unrun(tf_sched *s, uint32_t t)
+{
+    int rc = leave_worker(s, t);
+    if (rc)
+        return rc;
+    /* The attempt never ran to a report: it does not count against retries. */
+    if (s->dag.attempts[t])
+        s->dag.attempts[t]--;
+    if (s->halted) {
+        /* Nothing may start after a halt: requeued, it would never end. */
+        set_state(s, t, TF_ST_SKIPPED);
+        rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
+        return rc ? rc : skip_dependents(s, t, (int32_t)TF_NONE);
+    }
+    rc = tf_rq_push(&s->rq, t);
+    if (!rc)
+        set_state(s, t, TF_ST_READY);
+    return rc;
 }
 
 int tf_sched_halt(tf_sched *s)

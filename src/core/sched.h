@@ -81,6 +81,13 @@ int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
 int tf_sched_doom(tf_sched *s, uint32_t t);
 
 /*
+ * Mark a HELD task to complete without running once its dependencies are
+ * done: it never reaches a worker and emits no action. For task-file
+ * barriers and for tasks an earlier run already finished.
+ */
+int tf_sched_set_noop(tf_sched *s, uint32_t t);
+
+/*
  * Make every HELD task live: tasks with no unfinished dependency become
  * READY, doomed ones SKIPPED (emitting actions). Fails with TF_ECYCLE, and
  * writes one cycle to cyc (up to max entries, *ncyc its full length), when
@@ -116,6 +123,12 @@ int tf_sched_task_done(tf_sched *s, uint32_t t);
  * driver must drop reports from workers that no longer hold the task.
  */
 int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code);
+
+/*
+ * A DISPATCHED task came back without having started (its worker dropped
+ * its queue on a halt): READY again, not an attempt; SKIPPED after a halt.
+ */
+int tf_sched_task_unrun(tf_sched *s, uint32_t t);
 
 /*
  * A worker is gone: its tasks go back to the ready queue, and the lost

@@ -9,6 +9,7 @@
 struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
+    const uint16_t *slots;
     void *out;
     uint32_t out_len;
 };
@@ -38,8 +39,11 @@ static int push_event(tf_pool *p, const tf_event *ev)
     return 0;
 }
 
-/* Pop the head job if it fits; the caller holds the lock. */
-static bool take_job(tf_pool *p, tf_job *job)
+/*
+ * Pop the head job if it fits and give it the lowest free slots (written to
+ * slots, which has room for p->slots entries); the caller holds the lock.
+ */
+static bool take_job(tf_pool *p, tf_job *job, uint16_t *slots)
 {
     if (!p->qn || p->q[p->qhead].cores > p->free_slots)
         return false;
@@ -48,6 +52,11 @@ static bool take_job(tf_pool *p, tf_job *job)
     p->qn--;
     p->free_slots -= job->cores;
     p->running++;
+    for (unsigned i = 0, k = 0; k < job->cores; i++)
+        if (!p->slot_busy[i]) {
+            p->slot_busy[i] = 1;
+            slots[k++] = (uint16_t)i;
+        }
     return true;
 }
 
@@ -56,9 +65,9 @@ static bool take_job(tf_pool *p, tf_job *job)
  * lost: if memory for it cannot be had, the thread retries, since rank 0
  * would otherwise wait forever for this task.
  */
-static void run_job(tf_pool *p, const tf_job *job)
+static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
 {
-    struct tf_task_ctx ctx = {p, job, NULL, 0};
+    struct tf_task_ctx ctx = {p, job, slots, NULL, 0};
     tf_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = TF_EV_DONE;
@@ -82,6 +91,8 @@ static void run_job(tf_pool *p, const tf_job *job)
         pthread_mutex_lock(&p->mu);
     }
     p->free_slots += job->cores;
+    for (unsigned k = 0; k < job->cores; k++)
+        p->slot_busy[slots[k]] = 0;
     p->running--;
     if (p->qn)
         pthread_cond_broadcast(&p->work_cv);
@@ -92,26 +103,34 @@ static void *thread_main(void *arg)
 {
     tf_pool *p = arg;
     pthread_mutex_lock(&p->mu);
+    uint16_t *slots = p->thread_slots + (size_t)p->threads_started++ * p->slots;
     for (;;) {
         tf_job job;
-        while (!p->stopping && !take_job(p, &job))
+        while (!p->stopping && !take_job(p, &job, slots))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stopping)
             break;
         pthread_mutex_unlock(&p->mu);
-        run_job(p, &job);
+        run_job(p, &job, slots);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-int tf_pool_init(tf_pool *p, unsigned slots, const tf_fnent *const *fns,
-                 const uint32_t *nfns, int rank, uint64_t gid_base)
+int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
+                 const tf_fnent *const *fns, const uint32_t *nfns, int rank,
+                 uint64_t gid_base)
 {
     if (!slots || slots > UINT16_MAX)
         return TF_EINVAL;
     memset(p, 0, sizeof *p);
+    unsigned nthreads = driver_runs ? slots - 1 : slots;
+    p->slot_busy = calloc(slots, 1);
+    p->main_slots = malloc(slots * sizeof *p->main_slots);
+    p->thread_slots = malloc(((size_t)nthreads * slots + 1) * sizeof(uint16_t));
+    if (!p->slot_busy || !p->main_slots || !p->thread_slots)
+        goto fail_with_slots;
     p->slots = p->free_slots = slots;
     p->fns = fns;
     p->nfns = nfns;
@@ -119,7 +138,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, const tf_fnent *const *fns,
     p->gid_base = gid_base;
     pthread_condattr_t ca;
     if (pthread_mutex_init(&p->mu, NULL))
-        return TF_ENOMEM;
+        goto fail_with_slots;
     if (pthread_cond_init(&p->work_cv, NULL))
         goto fail_with_mutex;
     pthread_condattr_init(&ca);
@@ -128,11 +147,11 @@ int tf_pool_init(tf_pool *p, unsigned slots, const tf_fnent *const *fns,
     pthread_condattr_destroy(&ca);
     if (rc)
         goto fail_with_work_cv;
-    if (slots > 1) {
-        p->threads = calloc(slots - 1, sizeof *p->threads);
+    if (nthreads) {
+        p->threads = calloc(nthreads, sizeof *p->threads);
         if (!p->threads)
             goto fail_with_event_cv;
-        for (unsigned i = 0; i + 1 < slots; i++) {
+        for (unsigned i = 0; i < nthreads; i++) {
             if (pthread_create(&p->threads[i], NULL, thread_main, p))
                 goto fail_with_threads;
             p->nthreads++;
@@ -154,6 +173,10 @@ fail_with_work_cv:
     pthread_cond_destroy(&p->work_cv);
 fail_with_mutex:
     pthread_mutex_destroy(&p->mu);
+fail_with_slots:
+    free(p->thread_slots);
+    free(p->main_slots);
+    free(p->slot_busy);
     return TF_ENOMEM;
 }
 
@@ -174,6 +197,9 @@ void tf_pool_destroy(tf_pool *p)
     free(p->ev.v);
     free(p->ev_spare.v);
     free(p->q);
+    free(p->thread_slots);
+    free(p->main_slots);
+    free(p->slot_busy);
     pthread_cond_destroy(&p->event_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
@@ -209,10 +235,10 @@ bool tf_pool_run_one(tf_pool *p)
 {
     tf_job job;
     pthread_mutex_lock(&p->mu);
-    bool got = take_job(p, &job);
+    bool got = take_job(p, &job, p->main_slots);
     pthread_mutex_unlock(&p->mu);
     if (got)
-        run_job(p, &job);
+        run_job(p, &job, p->main_slots);
     return got;
 }
 
@@ -257,6 +283,29 @@ size_t tf_pool_load(tf_pool *p)
     size_t n = p->qn + p->running;
     pthread_mutex_unlock(&p->mu);
     return n;
+}
+
+void tf_pool_drop_queued(tf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->qn) {
+        tf_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = TF_EV_UNRUN;
+        ev.idx = p->q[p->qhead].idx;
+        ev.owner = p->q[p->qhead].owner;
+        if (push_event(p, &ev))
+            break; /* no memory: the rest stays queued and runs */
+        p->qhead = (p->qhead + 1) % p->qcap;
+        p->qn--;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+const uint16_t *tf_task_slots(const tf_task_ctx *ctx, size_t *n)
+{
+    *n = ctx->job->cores;
+    return ctx->slots;
 }
 
 /* ---- the running task's view ---- */

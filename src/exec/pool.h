@@ -35,7 +35,8 @@ typedef struct tf_job {
     void *owner; /* handed back in the DONE event for the driver to release */
 } tf_job;
 
-enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2 };
+/* UNRUN: a queued job dropped by tf_pool_drop_queued, never started. */
+enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2, TF_EV_UNRUN = 3 };
 
 /*
  * What the task threads tell the driver, in the order it happened: a task's
@@ -74,6 +75,10 @@ typedef struct tf_pool {
     tf_job *q;               /* ring buffer of queued jobs */
     size_t qhead, qn, qcap;
     unsigned slots, free_slots, running;
+    uint8_t *slot_busy; /* per slot: held by a running job */
+    uint16_t *main_slots;   /* slot indexes of the job the driver runs */
+    uint16_t *thread_slots; /* the same for each task thread, slots apiece */
+    unsigned threads_started;
     bool stopping;
     bool driver_waiting;
     tf_evvec ev, ev_spare;   /* double buffer: threads fill ev */
@@ -87,11 +92,13 @@ typedef struct tf_pool {
 } tf_pool;
 
 /*
- * Start slots-1 task threads; the driver's thread is the last slot and runs
- * jobs through tf_pool_run_one. Errors: TF_ENOMEM, TF_EINVAL.
+ * Start task threads: slots-1 when the driver's thread is the last slot
+ * and runs jobs through tf_pool_run_one (driver_runs = true), else slots.
+ * Errors: TF_ENOMEM, TF_EINVAL.
  */
-int tf_pool_init(tf_pool *p, unsigned slots, const tf_fnent *const *fns,
-                 const uint32_t *nfns, int rank, uint64_t gid_base);
+int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
+                 const tf_fnent *const *fns, const uint32_t *nfns, int rank,
+                 uint64_t gid_base);
 /* Stop and join the threads; queued jobs are dropped (their owners stay). */
 void tf_pool_destroy(tf_pool *p);
 
@@ -112,5 +119,15 @@ void tf_pool_wait(tf_pool *p, long ns);
 
 /* Jobs queued or running. */
 size_t tf_pool_load(tf_pool *p);
+
+/* Turn every queued (not started) job into an UNRUN event. */
+void tf_pool_drop_queued(tf_pool *p);
+
+/*
+ * The slots (0 .. slots-1 of this rank) a running task holds, lowest free
+ * first, so a task asking for n cores gets a compact set. Internal: the
+ * command runner maps them to cores.
+ */
+const uint16_t *tf_task_slots(const tf_task_ctx *ctx, size_t *n);
 
 #endif

@@ -157,9 +157,31 @@ typedef struct tf_master {
     bool local;
 } tf_master;
 
-static bool is_failure(uint32_t kind)
+/* Tell the app's callback, if any, about task t (TF_NONE for a tick). */
+static void fire(tf_runtime *rt, tf_run_event_kind kind, uint32_t t,
+                 int32_t cause)
 {
-    return kind == TF_ACT_FAIL || kind == TF_ACT_SKIP;
+    if (!rt->cfg.on_event)
+        return;
+    tf_run_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.rank = -1;
+    ev.cause = TF_NO_TASK;
+    if (t != TF_NONE) {
+        const tf_trec *r = &rt->rec[t];
+        ev.id = r->gid;
+        ev.status = r->status;
+        ev.rank = r->rank;
+        ev.attempt = rt->sched.dag.attempts[t];
+        ev.start_ns = r->start_ns;
+        ev.end_ns = r->end_ns;
+        ev.output = r->out;
+        ev.output_len = r->out_len;
+        if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
+            ev.cause = rt->rec[cause].gid;
+    }
+    rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
 }
 
 /* Encode one task for worker w, or queue it locally. */
@@ -224,15 +246,24 @@ static int master_act(tf_master *m)
     const tf_action *a = tf_sched_actions(&rt->sched, &n);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (a[i].kind == TF_ACT_RUN) {
+        tf_trec *r = &rt->rec[a[i].task];
+        switch (a[i].kind) {
+        case TF_ACT_RUN:
             rc = master_run_task(m, a[i].task, a[i].worker);
-        } else if (is_failure(a[i].kind)) {
-            tf_trec *r = &rt->rec[a[i].task];
-            if (a[i].kind == TF_ACT_FAIL && a[i].cause)
+            break;
+        case TF_ACT_RETRY:
+            fire(rt, TF_RUN_RETRY, a[i].task, 0);
+            break;
+        case TF_ACT_FAIL:
+            if (a[i].cause)
                 r->status = a[i].cause;
-            if (a[i].kind == TF_ACT_FAIL)
-                tf_logf(&rt->log, TF_LOG_INFO, "task %llu failed (status %d)",
-                        (unsigned long long)r->gid, r->status);
+            tf_logf(&rt->log, TF_LOG_INFO, "task %llu failed (status %d)",
+                    (unsigned long long)r->gid, r->status);
+            fire(rt, TF_RUN_FAILED, a[i].task, 0);
+            break;
+        case TF_ACT_SKIP:
+            fire(rt, TF_RUN_SKIPPED, a[i].task, a[i].cause);
+            break;
         }
     }
     tf_sched_clear_actions(&rt->sched);
@@ -251,8 +282,12 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
     r->rank = rank;
     r->start_ns = t0;
     r->end_ns = t1;
-    return status ? tf_sched_task_failed(&rt->sched, t, status)
-                  : tf_sched_task_done(&rt->sched, t);
+    if (status)
+        return tf_sched_task_failed(&rt->sched, t, status);
+    int rc = tf_sched_task_done(&rt->sched, t);
+    if (!rc)
+        fire(rt, TF_RUN_DONE, t, 0);
+    return rc;
 }
 
 /*
@@ -328,6 +363,14 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             if (len)
                 memcpy(out, p, len);
             rc = master_done(m, t, from, status, t0, t1, out, len);
+        } else if (kind == TF_REC_UNRUN) {
+            uint32_t t = tf_rd_u32(&r);
+            if (!r.ok)
+                break;
+            if (t < rt->sched.dag.n &&
+                rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
+                rt->sched.dag.worker[t] == (uint32_t)(from - 1))
+                rc = tf_sched_task_unrun(&rt->sched, t);
         } else if (kind == TF_REC_SUBMIT) {
             uint64_t gid = tf_rd_u64(&r);
             uint32_t fn = tf_rd_u32(&r);
@@ -371,6 +414,9 @@ static int master_local_events(tf_master *m, bool *progress)
             free(e->owner);
             rc = master_done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
                              e->data, e->data_len);
+        } else if (e->kind == TF_EV_UNRUN) {
+            free(e->owner);
+            rc = tf_sched_task_unrun(&rt->sched, e->idx);
         } else {
             rc = master_submit(m, 0, e->gid, e->fn, e->prio, e->cores,
                                e->retries, e->deps, e->ndeps, e->data,
@@ -398,6 +444,30 @@ static int master_flush(tf_master *m)
         }
     }
     return 0;
+}
+
+/*
+ * tf_halt was called: stop the scheduler (SKIPs for everything not yet
+ * dispatched), and have every rank end what runs and drop what is queued.
+ */
+static int master_halt(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    tf_logf(&rt->log, TF_LOG_INFO, "halting the run");
+    int rc = tf_sched_halt(&rt->sched);
+    if (!rc)
+        rc = master_act(m);
+    if (rt->cfg.on_halt)
+        rt->cfg.on_halt(rt->cfg.halt_user);
+    if (m->local) {
+        tf_pool_drop_queued(&rt->pool);
+        return rc;
+    }
+    for (int r = 1; r < rt->size && !rc; r++) {
+        tf_buf b = outq_take_buf(&m->out);
+        rc = outq_send(rt, &m->out, &b, r, TF_TAG_HALT);
+    }
+    return rc;
 }
 
 /* Tell every worker the run is over and wait until each has said so. */
@@ -445,19 +515,30 @@ int tf_rt_run_master(tf_runtime *rt)
     uint32_t nworkers = m.local ? 1 : (uint32_t)rt->size - 1;
     if (!m.local && !(m.batch = calloc(nworkers, sizeof *m.batch)))
         return TF_ENOMEM;
-    /* Workers are registered once per runtime; runs reuse them. */
-    uint32_t slots = (uint32_t)rt->cfg.slots;
-    uint32_t depth = m.local ? slots : slots * (uint32_t)rt->cfg.prefetch;
+    /*
+     * Workers are registered once per runtime, with the slots each reported
+     * at its first run; later runs reuse them.
+     */
     for (uint32_t w = s->nworkers; w < nworkers && !rc; w++) {
+        uint32_t slots = m.local ? (uint32_t)rt->cfg.slots : rt->wslots[w + 1];
+        uint32_t depth = m.local ? slots : slots * (uint32_t)rt->cfg.prefetch;
         uint32_t id;
         rc = tf_sched_add_worker(s, slots, depth, &id);
     }
+    /* Skips decided at submission (a dependency had failed) are reported. */
+    if (!rc && s->nacts)
+        rc = master_act(&m);
+    uint64_t tick_ns = (uint64_t)rt->cfg.tick_ms * 1000000u;
+    uint64_t next_tick = tf_idle_clock_ns() + tick_ns;
+    bool halted = false;
     tf_idle idle;
     tf_idle_reset(&idle);
     while (!rc && !tf_sched_is_finished(s)) {
         bool progress = false;
         if (m.local) {
-            for (int k = 0; k < 64 && tf_pool_run_one(&rt->pool); k++)
+            for (int k = 0; rt->cfg.main_runs_tasks && k < 64 &&
+                            tf_pool_run_one(&rt->pool);
+                 k++)
                 progress = true;
             rc = master_local_events(&m, &progress);
         } else {
@@ -495,8 +576,16 @@ int tf_rt_run_master(tf_runtime *rt)
             progress = true;
             rc = master_act(&m);
         }
+        if (!rc && rt->halt_requested && !halted) {
+            halted = progress = true;
+            rc = master_halt(&m);
+        }
         if (!rc)
             rc = master_flush(&m);
+        if (rt->cfg.on_event && tf_idle_clock_ns() >= next_tick) {
+            fire(rt, TF_RUN_TICK, TF_NONE, 0);
+            next_tick = tf_idle_clock_ns() + tick_ns;
+        }
         if (progress)
             tf_idle_reset(&idle);
         else
@@ -614,7 +703,11 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
                           : 33 + (size_t)e->ndeps * 8 + e->data_len;
         if (!rc)
             rc = tf_buf_reserve(rep, need);
-        if (!rc && e->kind == TF_EV_DONE) {
+        if (!rc && e->kind == TF_EV_UNRUN) {
+            tf_buf_put_u8(rep, TF_REC_UNRUN);
+            tf_buf_put_u32(rep, e->idx);
+            (*ndone)++;
+        } else if (!rc && e->kind == TF_EV_DONE) {
             tf_buf_put_u8(rep, TF_REC_DONE);
             tf_buf_put_u32(rep, e->idx);
             tf_buf_put_i32(rep, e->status);
@@ -635,7 +728,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
             tf_buf_put_u32(rep, e->data_len);
             tf_buf_put(rep, e->data, e->data_len);
         }
-        if (e->kind == TF_EV_DONE)
+        if (e->kind == TF_EV_DONE || e->kind == TF_EV_UNRUN)
             msgbuf_release(e->owner);
         free(e->data);
         free(e->deps);
@@ -715,10 +808,16 @@ int tf_rt_run_worker(tf_runtime *rt)
                 tf_rd r = tf_rd_make(in.p, in.n);
                 status = tf_rd_i32(&r);
                 stopping = true;
+            } else if (tag == TF_TAG_HALT) {
+                if (rt->cfg.on_halt)
+                    rt->cfg.on_halt(rt->cfg.halt_user);
+                tf_pool_drop_queued(&rt->pool);
             }
         }
         /* Run no more than a report's worth before looking at messages. */
-        for (size_t k = ndone; k < flush_at && tf_pool_run_one(&rt->pool); k++)
+        for (size_t k = ndone; rt->cfg.main_runs_tasks && k < flush_at &&
+                               tf_pool_run_one(&rt->pool);
+             k++)
             progress = true;
         size_t before = rep.n;
         if (!rc)

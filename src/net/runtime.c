@@ -19,6 +19,8 @@ void tf_config_init(tf_config *cfg)
     cfg->slots = 1;
     cfg->prefetch = 64;
     cfg->log_level = TF_LOG_WARN;
+    cfg->main_runs_tasks = 1;
+    cfg->tick_ms = 1000;
 }
 
 void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
@@ -29,56 +31,101 @@ void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
     desc->cores = 1;
 }
 
+/* Validate cfg (NULL: defaults) into *c. */
+static int check_config(const tf_config *cfg, tf_config *c)
+{
+    if (cfg)
+        *c = *cfg;
+    else
+        tf_config_init(c);
+    if (c->slots <= 0)
+        c->slots = 1;
+    if (c->prefetch <= 0)
+        c->prefetch = 64;
+    if (c->tick_ms <= 0)
+        c->tick_ms = 1000;
+    if (c->slots > UINT16_MAX || c->retries < 0 || c->retries > UINT8_MAX - 1)
+        return TF_EINVAL;
+    return 0;
+}
+
+/* Everything but the communicator; rank and size already set. */
+static int setup(tf_runtime *rt)
+{
+    rt->log = (tf_logger){rt->cfg.log_level, rt->rank, rt->cfg.log_fn,
+                          rt->cfg.log_user};
+    int rc = tf_sched_init(&rt->sched);
+    if (rc)
+        return rc;
+    tf_idmap_init(&rt->ids);
+    if (rt->rank != 0 || rt->size == 1) {
+        /* Ids of tasks born here: creator rank + 1 in the high 32 bits. */
+        uint64_t base = (uint64_t)(rt->rank + 1) << 32;
+        rc = tf_pool_init(&rt->pool, (unsigned)rt->cfg.slots,
+                          rt->cfg.main_runs_tasks != 0,
+                          (const tf_fnent *const *)&rt->fns, &rt->nfns,
+                          rt->rank, base);
+        if (rc) {
+            tf_sched_free(&rt->sched);
+            return rc;
+        }
+        rt->have_pool = true;
+    }
+    return 0;
+}
+
 int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
 {
     if (!out)
         return TF_EINVAL;
     tf_config c;
-    if (cfg)
-        c = *cfg;
-    else
-        tf_config_init(&c);
-    if (c.slots <= 0)
-        c.slots = 1;
-    if (c.prefetch <= 0)
-        c.prefetch = 64;
-    if (c.slots > UINT16_MAX || c.retries < 0 || c.retries > UINT8_MAX - 1)
-        return TF_EINVAL;
+    int rc = check_config(cfg, &c);
+    if (rc)
+        return rc;
     tf_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return TF_ENOMEM;
     rt->cfg = c;
-    int rc = TF_EMPI;
+    rt->mpi = true;
+    rc = TF_EMPI;
     if (MPI_Comm_dup(comm, &rt->comm) != MPI_SUCCESS)
         goto fail_with_rt;
     MPI_Comm_set_errhandler(rt->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(rt->comm, &rt->rank);
     MPI_Comm_size(rt->comm, &rt->size);
-    rt->log = (tf_logger){c.log_level, rt->rank, c.log_fn, c.log_user};
-    rc = tf_sched_init(&rt->sched);
+    rc = setup(rt);
     if (rc)
         goto fail_with_comm;
-    tf_idmap_init(&rt->ids);
-    if (rt->rank != 0 || rt->size == 1) {
-        /* Ids of tasks born here: creator rank + 1 in the high 32 bits. */
-        uint64_t base = (uint64_t)(rt->rank + 1) << 32;
-        rc = tf_pool_init(&rt->pool, (unsigned)c.slots,
-                          (const tf_fnent *const *)&rt->fns, &rt->nfns,
-                          rt->rank, base);
-        if (rc)
-            goto fail_with_sched;
-        rt->have_pool = true;
-    }
     *out = rt;
     return 0;
 
-fail_with_sched:
-    tf_sched_free(&rt->sched);
 fail_with_comm:
     MPI_Comm_free(&rt->comm);
 fail_with_rt:
     free(rt);
     return rc;
+}
+
+int tf_init_local(const tf_config *cfg, tf_runtime **out)
+{
+    if (!out)
+        return TF_EINVAL;
+    tf_config c;
+    int rc = check_config(cfg, &c);
+    if (rc)
+        return rc;
+    tf_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return TF_ENOMEM;
+    rt->cfg = c;
+    rt->size = 1;
+    rc = setup(rt);
+    if (rc) {
+        free(rt);
+        return rc;
+    }
+    *out = rt;
+    return 0;
 }
 
 int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
@@ -229,18 +276,16 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
     return 0;
 }
 
-int tf_run(tf_runtime *rt)
+/*
+ * Before a run every rank must agree on the function table (task records
+ * carry indexes), and rank 0 learns each rank's slots. One gather of
+ * (function count, hash of the names, slots) and one broadcast of rank 0's
+ * verdict.
+ */
+static int agree(tf_runtime *rt)
 {
-    if (!rt)
-        return TF_EINVAL;
-    if (rt->in_run)
-        return TF_ESTATE;
-    /*
-     * Every rank must agree on the function table: task records carry
-     * indexes. One gather of (count, hash) lets rank 0 check, one broadcast
-     * tells everyone the verdict.
-     */
-    uint64_t mine[2] = {rt->nfns, 1469598103934665603ULL};
+    uint64_t mine[3] = {rt->nfns, 1469598103934665603ULL,
+                        (uint64_t)rt->cfg.slots};
     for (uint32_t i = 0; i < rt->nfns; i++) {
         /* Hash the NUL too, so ("ab","c") and ("a","bc") differ. */
         const char *c = rt->fns[i].name;
@@ -250,38 +295,66 @@ int tf_run(tf_runtime *rt)
     }
     uint64_t *all = NULL;
     if (rt->rank == 0) {
+        uint32_t *ws = realloc(rt->wslots, sizeof *ws * (size_t)rt->size);
+        if (!ws)
+            return TF_ENOMEM;
+        rt->wslots = ws;
         all = malloc(sizeof mine * (size_t)rt->size);
         if (!all)
             return TF_ENOMEM;
     }
     int verdict = 0;
-    if (MPI_Gather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, 0, rt->comm) !=
+    if (MPI_Gather(mine, 3, MPI_UINT64_T, all, 3, MPI_UINT64_T, 0, rt->comm) !=
         MPI_SUCCESS)
         verdict = TF_EMPI;
-    if (rt->rank == 0 && !verdict)
-        for (int r = 1; r < rt->size; r++)
-            if (all[2 * r] != mine[0] || all[2 * r + 1] != mine[1]) {
-                tf_logf(&rt->log, TF_LOG_ERROR,
-                        "rank %d registered %s task functions than rank 0 "
-                        "(%llu and %llu): register the same names in the "
-                        "same order on every rank",
-                        r,
-                        all[2 * r] != mine[0] ? "a different number of"
-                                              : "different names or order of",
-                        (unsigned long long)all[2 * r],
-                        (unsigned long long)mine[0]);
-                verdict = TF_EINVAL;
-                break;
-            }
+    for (int r = 0; rt->rank == 0 && !verdict && r < rt->size; r++) {
+        rt->wslots[r] = (uint32_t)all[3 * r + 2];
+        if (all[3 * r] != mine[0] || all[3 * r + 1] != mine[1]) {
+            tf_logf(&rt->log, TF_LOG_ERROR,
+                    "rank %d registered %s task functions than rank 0 "
+                    "(%llu and %llu): register the same names in the "
+                    "same order on every rank",
+                    r,
+                    all[3 * r] != mine[0] ? "a different number of"
+                                          : "different names or order of",
+                    (unsigned long long)all[3 * r],
+                    (unsigned long long)mine[0]);
+            verdict = TF_EINVAL;
+        }
+    }
     free(all);
     if (MPI_Bcast(&verdict, 1, MPI_INT, 0, rt->comm) != MPI_SUCCESS)
         return TF_EMPI;
-    if (verdict)
-        return verdict;
+    return verdict;
+}
+
+int tf_run(tf_runtime *rt)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->in_run)
+        return TF_ESTATE;
+    int rc = rt->mpi ? agree(rt) : 0;
+    if (rc)
+        return rc;
     rt->in_run = true;
-    int rc = rt->rank == 0 ? tf_rt_run_master(rt) : tf_rt_run_worker(rt);
+    rt->halt_requested = false;
+    rc = rt->rank == 0 ? tf_rt_run_master(rt) : tf_rt_run_worker(rt);
     rt->in_run = false;
     return rc;
+}
+
+int tf_halt(tf_runtime *rt)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->rank != 0)
+        return TF_ENOTROOT;
+    if (!rt->in_run)
+        return TF_ESTATE;
+    /* Acted on by the scheduling loop, between callbacks. */
+    rt->halt_requested = true;
+    return 0;
 }
 
 static int check_query(const tf_runtime *rt, tf_task_id id, uint32_t *t)
@@ -340,6 +413,7 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->done = s->count[TF_ST_DONE];
     st->failed = s->count[TF_ST_FAILED];
     st->skipped = s->count[TF_ST_SKIPPED];
+    st->running = s->count[TF_ST_DISPATCHED];
     st->sched_bytes = tf_sched_bytes(s) + tf_idmap_bytes(&rt->ids);
     st->task_bytes = (size_t)rt->rcap * sizeof *rt->rec;
     for (uint32_t t = 0; t < s->dag.n; t++)
@@ -367,7 +441,10 @@ int tf_finalize(tf_runtime **prt)
     for (uint32_t i = 0; i < rt->nfns; i++)
         free(rt->fns[i].name);
     free(rt->fns);
-    int rc = MPI_Comm_free(&rt->comm) == MPI_SUCCESS ? 0 : TF_EMPI;
+    free(rt->wslots);
+    int rc = 0;
+    if (rt->mpi && MPI_Comm_free(&rt->comm) != MPI_SUCCESS)
+        rc = TF_EMPI;
     free(rt);
     *prt = NULL;
     return rc;

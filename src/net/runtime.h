@@ -19,10 +19,11 @@ enum {
     TF_TAG_STOP,      /* rank 0 -> worker: run over, payload i32 status */
     TF_TAG_STOP_ACK,  /* worker -> rank 0: nothing more will come */
     TF_TAG_ERROR,     /* worker -> rank 0: i32 TF_E* code, the run must end */
+    TF_TAG_HALT,      /* rank 0 -> worker: stop running, drop queued tasks */
 };
 
-/* Record kinds inside a REPORT message. */
-enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2 };
+/* Record kinds inside a REPORT message. UNRUN: dropped before it started. */
+enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2, TF_REC_UNRUN = 3 };
 
 /*
  * What rank 0 keeps per task besides the scheduler's fields. `req` holds
@@ -40,6 +41,7 @@ typedef struct tf_trec {
 
 struct tf_runtime {
     MPI_Comm comm;
+    bool mpi; /* false: tf_init_local, no MPI call is ever made */
     int rank, size;
     tf_config cfg;
     tf_logger log;
@@ -57,6 +59,8 @@ struct tf_runtime {
     uint32_t rcap;
     tf_idmap ids; /* gids of tasks submitted from inside tasks */
     uint64_t bad_reported; /* failed + skipped tasks when the last run ended */
+    uint32_t *wslots;      /* slots of each rank, from the last tf_run */
+    bool halt_requested;   /* tf_halt was called during this run */
 
     uint64_t msgs_sent, msgs_recv;
 };

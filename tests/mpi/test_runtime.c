@@ -1428,6 +1428,172 @@ static void run_case(suite *s, const char *name, case_fn fn)
     fflush(stdout);
 }
 
+/* ---- j: event callback, halt, main thread not running tasks ---- */
+
+typedef struct ev_count {
+    tf_runtime *rt;
+    long done, retry, failed, skipped, ticks, bad;
+    bool halt_on_fail;
+} ev_count;
+
+static void count_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    ev_count *c = user;
+    if (rt != c->rt)
+        c->bad++;
+    switch (ev->kind) {
+    case TF_RUN_DONE: c->done++; break;
+    case TF_RUN_RETRY: c->retry++; break;
+    case TF_RUN_FAILED:
+        c->failed++;
+        if (ev->status != 9 || ev->attempt != 1 || ev->rank < 0)
+            c->bad++;
+        if (c->halt_on_fail && tf_halt(rt) != 0)
+            c->bad++;
+        break;
+    case TF_RUN_SKIPPED: c->skipped++; break;
+    case TF_RUN_TICK: c->ticks++; break;
+    }
+}
+
+static void count_halt(void *user) { (*(int *)user)++; }
+
+static int j_sleep(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)in, (void)len, (void)user;
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+static int j_fail(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)in, (void)len, (void)user;
+    struct timespec ts = {0, 30 * 1000000L};
+    nanosleep(&ts, NULL);
+    return 9;
+}
+
+/*
+ * Every terminal task gets exactly one event; a halt from the callback ends
+ * the run early: tasks not started are SKIPPED, every rank's on_halt runs
+ * once, and tf_run returns TF_EFAILED everywhere.
+ */
+static void events_case(suite *s, bool halt, int main_runs)
+{
+    ev_count c;
+    memset(&c, 0, sizeof c);
+    c.halt_on_fail = halt;
+    int halts = 0;
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.slots = 2;
+    cfg.prefetch = 2;
+    cfg.main_runs_tasks = main_runs;
+    cfg.on_event = count_event;
+    cfg.event_user = &c;
+    cfg.tick_ms = 20;
+    cfg.on_halt = count_halt;
+    cfg.halt_user = &halts;
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    c.rt = rt;
+    tf_fn_id fsleep = reg(s, rt, "j_sleep", j_sleep, NULL);
+    tf_fn_id ffail = reg(s, rt, "j_fail", j_fail, NULL);
+    const int n = 120;
+    tf_task_id f = 0, dep = 0;
+    if (s->rank == 0) {
+        f = submit(s, rt, ffail, 10, NULL, 0, NULL, 0);
+        dep = submit(s, rt, fsleep, 0, &f, 1, NULL, 0);
+        for (int i = 0; i < n; i++)
+            submit(s, rt, fsleep, 0, NULL, 0, NULL, 0);
+    }
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    int all_halts = 0;
+    MPI_Allreduce(&halts, &all_halts, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (s->rank == 0) {
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_EQ_U(s, st.tasks, (uint64_t)n + 2);
+        EXPECT_EQ_U(s, st.done + st.failed + st.skipped, st.tasks);
+        EXPECT_EQ(s, c.bad, 0);
+        EXPECT_EQ(s, c.failed, 1);
+        EXPECT_EQ_U(s, (uint64_t)c.done, st.done);
+        EXPECT_EQ_U(s, (uint64_t)c.skipped, st.skipped);
+        EXPECT_EQ(s, c.retry, 0);
+        expect_skipped(s, rt, dep);
+        tf_task_info info = info_of(s, rt, f);
+        EXPECT_STATE(s, info, TF_TASK_FAILED);
+        if (halt) {
+            /* 120 tasks of 20 ms cannot all have started within 30 ms. */
+            EXPECT_TRUE(s, st.skipped > 1);
+            EXPECT_EQ(s, all_halts, s->size);
+        } else {
+            EXPECT_EQ_U(s, st.skipped, 1);
+            EXPECT_EQ(s, all_halts, 0);
+            EXPECT_TRUE(s, c.ticks > 0); /* 120 x 20 ms is far over 20 ms */
+        }
+        EXPECT_RC(s, tf_halt(rt), TF_ESTATE); /* not inside a run */
+    }
+    farm_finalize(s, &rt);
+}
+
+static void case_events(suite *s) { events_case(s, false, 1); }
+static void case_halt(suite *s) { events_case(s, true, 1); }
+static void case_halt_threads(suite *s) { events_case(s, true, 0); }
+
+/* tf_init_local: no MPI at all, on every rank independently. */
+static int k_sum(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)user;
+    int64_t v = 0;
+    if (len == sizeof v)
+        memcpy(&v, in, sizeof v);
+    for (size_t i = 0; i < tf_task_ndeps(ctx); i++) {
+        const void *b;
+        size_t l;
+        int64_t d = 0;
+        if (tf_task_dep_output(ctx, i, &b, &l) || l != sizeof d)
+            return 3;
+        memcpy(&d, b, sizeof d);
+        v += d;
+    }
+    return tf_task_set_output(ctx, &v, sizeof v);
+}
+
+static void case_local(suite *s)
+{
+    for (int main_runs = 0; main_runs < 2; main_runs++) {
+        tf_config cfg;
+        tf_config_init(&cfg);
+        cfg.slots = 3;
+        cfg.main_runs_tasks = main_runs;
+        tf_runtime *rt = NULL;
+        EXPECT_RC(s, tf_init_local(&cfg, &rt), 0);
+        if (!rt)
+            return;
+        tf_fn_id fn = reg(s, rt, "k_sum", k_sum, NULL);
+        /* A binary reduction tree over 256 leaves holding 1..256. */
+        tf_task_id level[256];
+        for (int64_t i = 0; i < 256; i++) {
+            int64_t v = i + 1;
+            level[i] = submit(s, rt, fn, 0, NULL, 0, &v, sizeof v);
+        }
+        for (int w = 256; w > 1; w /= 2)
+            for (int i = 0; i < w / 2; i++)
+                level[i] = submit(s, rt, fn, 0, &level[2 * i], 2, NULL, 0);
+        EXPECT_RC(s, tf_run(rt), 0);
+        size_t len;
+        const uint8_t *p = output_of(s, rt, level[0], &len);
+        int64_t got = 0;
+        if (EXPECT_EQ_U(s, len, sizeof got))
+            memcpy(&got, p, sizeof got);
+        EXPECT_EQ(s, got, 256 * 257 / 2);
+        farm_finalize(s, &rt);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
@@ -1465,6 +1631,10 @@ int main(int argc, char **argv)
         {"g retries", case_retries},
         {"h API errors and repeated runs", case_errors},
         {"i two farms on split communicators", case_split},
+        {"j events for every task, ticks", case_events},
+        {"j halt from the event callback", case_halt},
+        {"j halt, main thread not running tasks", case_halt_threads},
+        {"k tf_init_local without MPI", case_local},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         run_case(&s, cases[i].name, cases[i].fn);

@@ -1965,6 +1965,95 @@ out_with_sched:
 }
 
 /*
+ * NOOP tasks (barriers, tasks a resumed run already finished) complete
+ * without a RUN once ready, release their dependents, and a long run of
+ * them is released iteratively: a -> n1 -> ... -> n5000 -> b, plus a noop
+ * with no dependency, done at seal.
+ */
+static void test_noop(void)
+{
+    tf_sched s;
+    if (!CHECK_RC(tf_sched_init(&s), TF_OK))
+        return;
+    uint32_t a, b, first = TF_NONE, prev, w, lone;
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &a), TF_OK);
+    prev = a;
+    for (int i = 0; i < 5000; i++) {
+        uint32_t n;
+        CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &n), TF_OK);
+        CHECK_RC(tf_sched_set_noop(&s, n), TF_OK);
+        CHECK_RC(tf_sched_add_dep(&s, prev, n), TF_OK);
+        if (first == TF_NONE)
+            first = n;
+        prev = n;
+    }
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &b), TF_OK);
+    CHECK_RC(tf_sched_add_dep(&s, prev, b), TF_OK);
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &lone), TF_OK);
+    CHECK_RC(tf_sched_set_noop(&s, lone), TF_OK);
+    if (!seal_ok(&s))
+        goto out_with_sched;
+    CHECK_SCHED(&s);
+    CHECK_STATE(&s, lone, TF_ST_DONE);
+    CHECK_STATE(&s, first, TF_ST_PENDING);
+    int rc = tf_sched_set_noop(&s, b); /* sealed */
+    CHECK_MSG(rc < 0, "noop of a sealed task gave %s", tf_err_name(rc));
+    CHECK_RC(tf_sched_add_worker(&s, 1, 4, &w), TF_OK);
+    CHECK_EQ_U(dispatch_one(&s, NULL), a);
+    CHECK_RC(tf_sched_task_done(&s, a), TF_OK);
+    CHECK_SCHED(&s);
+    CHECK_STATE(&s, prev, TF_ST_DONE);
+    CHECK_EQ_U(dispatch_one(&s, NULL), b);
+    CHECK_RC(tf_sched_task_done(&s, b), TF_OK);
+    CHECK_TRUE(tf_sched_is_finished(&s));
+    CHECK_EQ_U(s.count[TF_ST_DONE], 5003);
+    CHECK_SCHED(&s);
+out_with_sched:
+    tf_sched_free(&s);
+}
+
+/*
+ * A dispatched task handed back unrun is READY again without using up an
+ * attempt; after a halt it is SKIPPED with its dependents.
+ */
+static void test_unrun(void)
+{
+    tf_sched s;
+    if (!CHECK_RC(tf_sched_init(&s), TF_OK))
+        return;
+    uint32_t a, b, c, w;
+    tf_action act[8];
+    CHECK_RC(tf_sched_add_task(&s, 1, 1, 0, &a), TF_OK);
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &b), TF_OK);
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &c), TF_OK);
+    CHECK_RC(tf_sched_add_dep(&s, b, c), TF_OK);
+    if (!seal_ok(&s))
+        goto out_with_sched;
+    CHECK_RC(tf_sched_add_worker(&s, 1, 1, &w), TF_OK);
+    CHECK_EQ_U(dispatch_one(&s, NULL), a);
+    CHECK_RC(tf_sched_task_unrun(&s, a), TF_OK);
+    CHECK_SCHED(&s);
+    CHECK_STATE(&s, a, TF_ST_READY);
+    CHECK_EQ_U(s.dag.attempts[a], 0);
+    CHECK_EQ_U(dispatch_one(&s, NULL), a);
+    CHECK_EQ_U(s.dag.attempts[a], 1);
+    CHECK_RC(tf_sched_task_done(&s, a), TF_OK);
+    CHECK_EQ_U(dispatch_one(&s, NULL), b);
+    CHECK_RC(tf_sched_halt(&s), TF_OK);
+    take_actions(&s, act, 8);
+    CHECK_RC(tf_sched_task_unrun(&s, b), TF_OK);
+    size_t n = take_actions(&s, act, 8);
+    CHECK_SCHED(&s);
+    CHECK_STATE(&s, b, TF_ST_SKIPPED);
+    CHECK_STATE(&s, c, TF_ST_SKIPPED);
+    CHECK_EQ_U(count_acts(act, n, TF_ACT_SKIP, b), 1);
+    CHECK_TRUE(tf_sched_is_finished(&s));
+    CHECK_MSG(tf_sched_task_unrun(&s, b) < 0, "unrun of a skipped task");
+out_with_sched:
+    tf_sched_free(&s);
+}
+
+/*
  * A held task's dependency is DISPATCHED when the edge is added and then
  * finishes before the seal: done, the task is READY at seal; failed, the
  * task is skipped (at once or at the seal) once, with the failed task as
@@ -2493,6 +2582,8 @@ int main(void)
         TEST(test_dynamic),
         TEST(test_skip_cause_at_seal),
         TEST(test_doom),
+        TEST(test_noop),
+        TEST(test_unrun),
         TEST(test_dynamic_before_seal),
         TEST(test_no_workers_yet),
         TEST(test_worker_lost),
