@@ -14,7 +14,7 @@ endif
 SAN      ?=
 CFLAGS   := $(STD) $(OPT) $(WARN) $(SAN) -fPIC
 CPPFLAGS := -Iinclude -Isrc -MMD -MP
-LDLIBS   := -lpthread
+LDLIBS   := -lhwloc -lpthread
 SOVER    := 0
 VERSION  := 0.1.0
 BUILD    := build
@@ -30,8 +30,9 @@ CORE_SRC := $(wildcard src/core/*.c)   # pure C11: no MPI, hwloc, HDF5, I/O
 UTIL_SRC := $(wildcard src/util/*.c)   # logger
 EXEC_SRC := $(wildcard src/exec/*.c)   # running tasks on a rank
 NET_SRC  := $(wildcard src/net/*.c)    # MPI: scheduler and worker loops
+PLACE_SRC:= $(wildcard src/place/*.c)  # hwloc: topology, placement
 CLI_SRC  := $(wildcard src/cli/*.c)    # the taskfarm command
-LIB_SRC  := $(CORE_SRC) $(UTIL_SRC) $(EXEC_SRC) $(NET_SRC)
+LIB_SRC  := $(CORE_SRC) $(UTIL_SRC) $(EXEC_SRC) $(NET_SRC) $(PLACE_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 
@@ -40,7 +41,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all lib apps tests check check-core check-mpi bench deps install \
+.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli bench \
+        deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm apps tests $(BENCHES)
 
@@ -68,7 +70,7 @@ lib/taskfarm.pc: Makefile
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: taskfarm' \
 	  'Description: MPI task farm runtime with DAG scheduling' \
-	  'Version: $(VERSION)' 'Requires.private: ompi' \
+	  'Version: $(VERSION)' 'Requires.private: ompi hwloc' \
 	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
@@ -81,14 +83,20 @@ bin/%: apps/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D) $(BUILD)/apps
 	$(CC) $(CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
 
-tests: $(UNIT_TESTS) $(MPI_TESTS)
+tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS)
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
 # no MPI include path: if the core ever includes mpi.h this fails.
-CORE_CPPFLAGS := -Iinclude -Isrc -Isrc/core
+CORE_CPPFLAGS := -Iinclude -Isrc -iquote src/core
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_SRC) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit
+
+# The exec layer's tests: real child processes, no MPI.
+EXEC_TESTS := $(patsubst tests/exec/%.c,$(BUILD)/tests/exec_%,$(wildcard tests/exec/test_*.c))
+$(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/status.c
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/status.c -lcunit -lpthread
 
 $(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
@@ -101,13 +109,21 @@ $(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
 check-core: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
 
+check-exec: $(EXEC_TESTS)
+	@for t in $(EXEC_TESTS); do echo "== $$t"; timeout 300 $$t || exit 1; done
+
 check-mpi: $(MPI_TESTS)
 	bash tests/mpi/run.sh $(BUILD)/tests
 
 check: all
 	$(MAKE) check-core
+	$(MAKE) check-exec
 	$(MAKE) check-mpi
+	$(MAKE) check-cli
+
+check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin
+	bash tests/cli/farm.sh bin
 
 bench: all
 	bash bench/run.sh
@@ -120,7 +136,7 @@ ubsan:
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
-            hdf5-tools libcunit1-dev pkg-config make gcc
+            hdf5-tools libcunit1-dev pkg-config make gcc parallel
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \

@@ -49,10 +49,10 @@ typedef enum tf_run_event_kind {
 
 typedef struct tf_run_event {
     tf_run_event_kind kind;
-    tf_task_id id;            /* not set for TICK */
+    tf_task_id id;            /* TF_NO_TASK for TICK */
     int status;               /* the attempt's status (RETRY, FAILED) */
     int rank;                 /* rank that ran the attempt, -1 if none */
-    int attempt;              /* attempts so far */
+    int attempt;              /* the attempt that ended (1 = first) */
     uint64_t start_ns, end_ns; /* of the attempt (DONE, RETRY, FAILED) */
     const void *output;       /* the attempt's output; valid during the call */
     size_t output_len;
@@ -74,9 +74,10 @@ typedef void (*tf_halt_fn)(void *user);
 
 typedef struct tf_config {
     /*
-     * Tasks a rank runs at once; 0 means 1. The thread that calls tf_run is
-     * one slot, slots - 1 task threads are the others. Every rank must pass
-     * the same slots and prefetch: rank 0 plans with its own values.
+     * Tasks this rank runs at once; 0 means 1. Ranks may differ: rank 0
+     * learns each rank's slots when tf_run starts. With main_runs_tasks the
+     * thread that calls tf_run is one slot and slots - 1 task threads are
+     * the others. prefetch, retries, on_event and tick_ms are rank 0's.
      */
     int slots;
     /*
@@ -156,11 +157,14 @@ int tf_run(tf_runtime *rt);
 
 
 /*
- * Rank 0, from an event callback: stop the run. Nothing more is dispatched;
- * tasks not yet started are SKIPPED; each rank's on_halt is called so it can
+ * Rank 0, from an event callback: stop this run. Nothing more is
+ * dispatched; tasks not yet started, also those queued on workers, are
+ * SKIPPED (a worker whose main thread runs tasks may still start one it
+ * holds before it reads the halt); each rank's on_halt is called so it can
  * end what runs (the runtime cannot stop a running C function); tf_run
- * returns once every running task has reported. Errors: TF_ENOTROOT, TF_ESTATE
- * (not inside tf_run).
+ * returns once every running task has reported. The next tf_run dispatches
+ * again. A halt requested as the run's last task ends has nothing to stop.
+ * Errors: TF_EINVAL, TF_ENOTROOT, TF_ESTATE (not inside tf_run).
  */
 int tf_halt(tf_runtime *rt);
 

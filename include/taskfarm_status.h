@@ -21,8 +21,7 @@
     X(EIO, -11, "input/output error")                                          \
     X(EPROTO, -12, "malformed or unexpected message")                          \
     X(ENOTROOT, -13, "only rank 0 may make this call")                         \
-    X(ECORES, -14, "task needs more cores than any worker has")              \
-    X(EHALTED, -15, "the run was halted")
+    X(ECORES, -14, "task needs more cores than any worker has")
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,4 +1,4 @@
-/* The taskfarm command: subcommand table, and `check`, which needs no MPI. */
+/* The taskfarm command: subcommand table, `check` (no MPI) and `version`. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -15,18 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "core/taskfile.h"
 #include "taskfarm_status.h"
 #include "taskfarm_version.h" /* not taskfarm.h: that pulls in mpi.h */
-
-/* Exit statuses, from design.md's command-line contract. */
-enum exit_status {
-    EXIT_ALL_OK = 0,
-    EXIT_SOME_FAILED = 1, /* some tasks failed or were skipped */
-    EXIT_USAGE = 2,       /* usage or task-file error: nothing ran */
-    EXIT_RUNTIME = 3,
-    EXIT_RESUMABLE = 75, /* stopped early by a signal */
-};
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -49,8 +41,12 @@ static int cmd_check(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const command commands[] = {
+    {"run", "[OPTIONS] TASKFILE",
+     "run the tasks (under mpirun/srun, or as one process)", cli_run},
     {"check", "TASKFILE", "validate a task file (no MPI): counts, or errors",
      cmd_check},
+    {"status", "OUTDIR", "progress of a run, while it runs or after",
+     cli_status},
     {"version", "", "print the version", cmd_version},
 };
 
@@ -84,95 +80,6 @@ static int cmd_version(int argc, char **argv)
 }
 
 /* ---- check ---- */
-
-/* A file's bytes, mapped when it is a regular file, else read into memory. */
-typedef struct file_text {
-    char *p;
-    size_t len;
-    bool mapped;
-} file_text;
-
-static void file_text_free(file_text *ft)
-{
-    if (ft->mapped)
-        munmap(ft->p, ft->len);
-    else
-        free(ft->p);
-    memset(ft, 0, sizeof *ft);
-}
-
-/*
- * Returns 0 or an errno value. Pipes and FIFOs are read, so that
- * `taskfarm check <(generate)` works. A mapped file truncated by someone
- * else while it is parsed would raise SIGBUS; for a validator run by hand
- * that is an acceptable trade for not copying a multi-gigabyte file.
- */
-static int read_whole(const char *path, file_text *out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    struct stat st;
-    int e = 0;
-    if (fstat(fd, &st) != 0) {
-        e = errno;
-        goto out_with_fd;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        e = EISDIR;
-        goto out_with_fd;
-    }
-    if (S_ISREG(st.st_mode) && st.st_size > 0) {
-        if ((uintmax_t)st.st_size > SIZE_MAX) {
-            e = EFBIG;
-            goto out_with_fd;
-        }
-        size_t len = (size_t)st.st_size;
-        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            posix_madvise(m, len, POSIX_MADV_SEQUENTIAL);
-            *out = (file_text){m, len, true};
-            goto out_with_fd;
-        }
-        /* Some file systems cannot map; reading works everywhere. */
-    }
-    size_t cap =
-        S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
-    size_t len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        e = ENOMEM;
-        goto out_with_fd;
-    }
-    for (;;) {
-        if (len == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                e = ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            e = errno;
-            break;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    if (e)
-        free(buf);
-    else
-        *out = (file_text){buf, len, false};
-out_with_fd:
-    close(fd);
-    return e;
-}
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -225,42 +132,19 @@ static int cmd_check(int argc, char **argv)
 
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    file_text ft = {0};
-    int e = read_whole(path, &ft);
-    if (e) {
-        fprintf(stderr, "taskfarm: %s: %s\n", path, strerror(e));
-        return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
-    }
     tf_taskfile tf;
-    tf_tferr err;
-    int rc = tf_taskfile_parse(path, ft.p, ft.len, &tf, &err);
+    int status = cli_load_taskfile(path, &tf);
+    if (status != EXIT_ALL_OK)
+        return status;
     double secs = seconds_since(&t0);
-    file_text_free(&ft);
-
-    int status = EXIT_ALL_OK;
-    if (rc == 0) {
-        size_t per = (tf_taskfile_bytes(&tf) + tf.ntasks / 2) / tf.ntasks;
-        printf("%s: %u tasks, %u dependencies, %u barriers, longest chain "
-               "%u, max cores %u, parsed in %.3f s, %zu bytes/task\n",
-               path, (unsigned)tf.ntasks, (unsigned)tf.nafter,
-               (unsigned)tf.nbarriers, (unsigned)tf.max_chain,
-               (unsigned)tf.max_cores, secs, per);
-        tf_taskfile_free(&tf);
-    } else {
-        for (size_t i = 0; i < err.n; i++)
-            fprintf(stderr, "%s\n", err.msgs[i].text);
-        if (err.truncated)
-            fprintf(stderr, "%s: too many errors, stopped after %d\n", path,
-                    TF_TASKFILE_MAX_ERRORS);
-        if (rc == TF_EINVAL) {
-            status = EXIT_USAGE;
-        } else {
-            fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
-            status = EXIT_RUNTIME;
-        }
-    }
-    tf_tferr_free(&err);
-    return status;
+    size_t per = (tf_taskfile_bytes(&tf) + tf.ntasks / 2) / tf.ntasks;
+    printf("%s: %u tasks, %u dependencies, %u barriers, longest chain "
+           "%u, max cores %u, parsed in %.3f s, %zu bytes/task\n",
+           path, (unsigned)tf.ntasks, (unsigned)tf.nafter,
+           (unsigned)tf.nbarriers, (unsigned)tf.max_chain,
+           (unsigned)tf.max_cores, secs, per);
+    tf_taskfile_free(&tf);
+    return EXIT_ALL_OK;
 }
 
 /* ---- dispatch ---- */

@@ -142,6 +142,9 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w);
  */
 int tf_sched_halt(tf_sched *s);
 
+/* Dispatch again after a halt (a new run); skipped tasks stay skipped. */
+static inline void tf_sched_unhalt(tf_sched *s) { s->halted = false; }
+
 /* True when every sealed task is DONE, FAILED or SKIPPED. */
 bool tf_sched_is_finished(const tf_sched *s);
 

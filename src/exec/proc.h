@@ -1,4 +1,4 @@
-/* Shell commands of tasks: spawn in their own process group, wait, time out, halt; child environments. */
+/* Tasks' shell commands: process groups, timeouts, halts; environments. */
 #ifndef TF_EXEC_PROC_H
 #define TF_EXEC_PROC_H
 
@@ -76,8 +76,9 @@ size_t tf_proc_table_running(tf_proc_table *t);
 /* ---- running one command ---- */
 
 typedef struct tf_proc_spec {
-    const char *cmd;   /* run as: shell -c cmd */
-    const char *shell; /* absolute path; NULL: "/bin/sh" */
+    const char *cmd;   /* run as: shell -c -- cmd */
+    const char *shell; /* a POSIX shell's path (not searched in PATH);
+                          NULL: "/bin/sh" */
     /*
      * stdout and stderr files, created or truncated with mode 0644 (less
      * the umask); NULL: /dev/null. If both name the same path (strcmp), the
@@ -116,12 +117,12 @@ typedef struct tf_proc_result {
  * stdin on /dev/null. Inherited file descriptors are those of the caller
  * that are not close-on-exec.
  *
- * On timeout: SIGTERM to the group, grace_ms for the leader to exit, then
- * SIGKILL to the group. After a timeout or a halt, the group is SIGKILLed
- * once more when the leader has exited, so that no grandchild outlives the
- * task. After a normal exit the group is left alone: a command may mean to
- * leave a daemon behind (`nohup server &`), and killing it would be a
- * surprise that depends on timing.
+ * On timeout: SIGTERM (and SIGCONT, in case it is stopped) to the group,
+ * grace_ms for the leader to exit, then SIGKILL to the group. After a timeout
+ * or a halt, the group is SIGKILLed once more when the leader has exited, so
+ * that no grandchild outlives the task. After a normal exit the group is left
+ * alone: a command may mean to leave a daemon behind (`nohup server &`), and
+ * killing it would be a surprise that depends on timing.
  *
  * Returns 0 when the child ran, whatever its end, and also when it could not
  * be started (spawn_errno, exitval 127) or was not started because of a halt
@@ -140,9 +141,9 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec,
 
 /* One change to the base environment; see tf_envbuf. */
 typedef struct tf_envvar {
-    size_t off;    /* in tf_envbuf.str: "KEY=VALUE" or "KEY" (unset) */
+    size_t off; /* in tf_envbuf.str: "KEY=VALUE" or "KEY" (unset) */
     size_t keylen;
-    int kind;      /* set, unset, unset by prefix */
+    int kind; /* set, unset, unset by prefix */
 } tf_envvar;
 
 /*

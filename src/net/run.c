@@ -166,6 +166,7 @@ static void fire(tf_runtime *rt, tf_run_event_kind kind, uint32_t t,
     tf_run_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = kind;
+    ev.id = TF_NO_TASK;
     ev.rank = -1;
     ev.cause = TF_NO_TASK;
     if (t != TF_NONE) {
@@ -276,6 +277,7 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
     tf_runtime *rt = m->rt;
     tf_trec *r = &rt->rec[t];
     free(r->out);
+    rt->data_bytes += (size_t)out_len - r->out_len;
     r->out = out;
     r->out_len = out_len;
     r->status = status;
@@ -319,7 +321,7 @@ static int master_submit(tf_master *m, int rank, uint64_t gid, uint32_t fn,
     int rc = fn < rt->nfns ? 0 : TF_EPROTO;
     if (!rc)
         rc = tf_rt_add_task(rt, gid, fn, prio, cores, retries, deps, nknown,
-                            in, in_len, unknown != 0, &t);
+                            in, in_len, unknown ? TF_RT_DOOMED : 0, &t);
     if (!rc && unknown) {
         tf_logf(&rt->log, TF_LOG_WARN,
                 "task %llu submitted on rank %d depends on unknown task "
@@ -457,6 +459,9 @@ static int master_halt(tf_master *m)
     int rc = tf_sched_halt(&rt->sched);
     if (!rc)
         rc = master_act(m);
+    /* Tasks already given out go before the HALT, so workers drop them. */
+    if (!rc)
+        rc = master_flush(m);
     if (rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
     if (m->local) {
@@ -468,6 +473,37 @@ static int master_halt(tf_master *m)
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_HALT);
     }
     return rc;
+}
+
+/*
+ * Keep sends moving and read messages from src until `want` of them carried
+ * `tag` and every send has completed. Anything else that arrives at this
+ * point is a straggler of a run that is ending: logged at `level`, dropped.
+ */
+static int drain(tf_runtime *rt, tf_outq *q, tf_buf *in, int src, int tag,
+                 int want, int level)
+{
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    int seen = 0;
+    while (seen < want || q->n) {
+        int from, t, got = try_recv(rt, src, in, &from, &t);
+        if (got < 0)
+            return got;
+        if (got && t == tag)
+            seen++;
+        else if (got)
+            tf_logf(&rt->log, level,
+                    "message with tag %d from rank %d after the end", t, from);
+        int sent = outq_progress(q);
+        if (sent < 0)
+            return sent;
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    return 0;
 }
 
 /* Tell every worker the run is over and wait until each has said so. */
@@ -482,29 +518,11 @@ static int master_stop(tf_master *m, int32_t status)
         tf_buf_put_i32(&b, status);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_STOP);
     }
-    int acks = 0;
-    tf_idle idle;
-    tf_idle_reset(&idle);
-    while (!rc && (acks < rt->size - 1 || m->out.n)) {
-        int from, tag, got = try_recv(rt, MPI_ANY_SOURCE, &m->in, &from, &tag);
-        if (got < 0)
-            return got;
-        if (got && tag == TF_TAG_STOP_ACK)
-            acks++;
-        else if (got)
-            tf_logf(&rt->log, status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG
-                                                                 : TF_LOG_WARN,
-                    "message with tag %d from rank %d after the end", tag,
-                    from);
-        int sent = outq_progress(&m->out);
-        if (sent < 0)
-            return sent;
-        if (got || sent)
-            tf_idle_reset(&idle);
-        else
-            idle_sleep(rt, &idle);
-    }
-    return rc;
+    /* After a runtime error, reports still on their way are expected. */
+    int level = status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG : TF_LOG_WARN;
+    return rc ? rc
+              : drain(rt, &m->out, &m->in, MPI_ANY_SOURCE, TF_TAG_STOP_ACK,
+                      rt->size - 1, level);
 }
 
 int tf_rt_run_master(tf_runtime *rt)
@@ -571,7 +589,14 @@ int tf_rt_run_master(tf_runtime *rt)
         }
         if (rc)
             break;
-        rc = tf_sched_dispatch(s);
+        /*
+         * Report failures and skips before dispatching, so that a retried
+         * task's event still shows the attempt that failed; then dispatch.
+         */
+        if (s->nacts)
+            rc = master_act(&m);
+        if (!rc)
+            rc = tf_sched_dispatch(s);
         if (!rc && s->nacts) {
             progress = true;
             rc = master_act(&m);
@@ -600,6 +625,8 @@ int tf_rt_run_master(tf_runtime *rt)
     if (!status && bad > rt->bad_reported)
         status = TF_EFAILED;
     rt->bad_reported = bad;
+    /* A halt ends this run only: tasks submitted for the next one run. */
+    tf_sched_unhalt(s);
     if (!m.local) {
         int src = master_stop(&m, status);
         if (!rc && src)
@@ -756,22 +783,7 @@ static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
         tf_buf_free(&b);
         return rc;
     }
-    tf_idle idle;
-    tf_idle_reset(&idle);
-    for (;;) {
-        int from, tag, got = try_recv(rt, 0, in, &from, &tag);
-        if (got < 0)
-            return got;
-        if (got && tag == TF_TAG_STOP)
-            return 0;
-        int sent = outq_progress(out);
-        if (sent < 0)
-            return sent;
-        if (got || sent)
-            tf_idle_reset(&idle);
-        else
-            idle_sleep(rt, &idle);
-    }
+    return drain(rt, out, in, 0, TF_TAG_STOP, 1, TF_LOG_DEBUG);
 }
 
 int tf_rt_run_worker(tf_runtime *rt)
@@ -856,15 +868,9 @@ int tf_rt_run_worker(tf_runtime *rt)
         tf_buf b = outq_take_buf(&out);
         rc = outq_send(rt, &out, &b, 0, TF_TAG_STOP_ACK);
     }
-    while (out.n) {
-        int sent = outq_progress(&out);
-        if (sent < 0) {
-            rc = rc ? rc : sent;
-            break;
-        }
-        if (!sent)
-            idle_sleep(rt, &idle);
-    }
+    int drc = drain(rt, &out, &in, 0, TF_TAG_STOP, 0, TF_LOG_WARN);
+    if (!rc)
+        rc = drc;
     tf_buf_free(&in);
     tf_buf_free(&rep);
     outq_free(&out);

@@ -74,7 +74,8 @@ static int setup(tf_runtime *rt)
     return 0;
 }
 
-int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
+/* A runtime holding a checked copy of cfg, nothing else set up yet. */
+static int rt_new(const tf_config *cfg, tf_runtime **out)
 {
     if (!out)
         return TF_EINVAL;
@@ -86,6 +87,16 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
     if (!rt)
         return TF_ENOMEM;
     rt->cfg = c;
+    *out = rt;
+    return 0;
+}
+
+int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
+{
+    tf_runtime *rt;
+    int rc = rt_new(cfg, &rt);
+    if (rc)
+        return rc;
     rt->mpi = true;
     rc = TF_EMPI;
     if (MPI_Comm_dup(comm, &rt->comm) != MPI_SUCCESS)
@@ -108,16 +119,10 @@ fail_with_rt:
 
 int tf_init_local(const tf_config *cfg, tf_runtime **out)
 {
-    if (!out)
-        return TF_EINVAL;
-    tf_config c;
-    int rc = check_config(cfg, &c);
+    tf_runtime *rt;
+    int rc = rt_new(cfg, &rt);
     if (rc)
         return rc;
-    tf_runtime *rt = calloc(1, sizeof *rt);
-    if (!rt)
-        return TF_ENOMEM;
-    rt->cfg = c;
     rt->size = 1;
     rc = setup(rt);
     if (rc) {
@@ -179,7 +184,7 @@ uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid)
 int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
                    uint16_t cores, int retries, const uint32_t *deps,
                    uint32_t ndeps, const void *in, uint32_t in_len,
-                   bool doomed, uint32_t *idx)
+                   unsigned flags, uint32_t *idx)
 {
     tf_sched *s = &rt->sched;
     if (s->dag.n == rt->rcap) {
@@ -209,8 +214,10 @@ int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
         goto fail_with_req;
     for (uint32_t i = 0; i < ndeps && !rc; i++)
         rc = tf_sched_add_dep(s, deps[i], t);
-    if (!rc && doomed)
+    if (!rc && (flags & TF_RT_DOOMED))
         rc = tf_sched_doom(s, t);
+    if (!rc && (flags & TF_RT_NOOP))
+        rc = tf_sched_set_noop(s, t);
     if (rc)
         goto fail_with_task;
     if (gid >> 32) {
@@ -221,10 +228,13 @@ int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
         gid = t;
     }
     rt->rec[t] = (tf_trec){gid, req, NULL, fn, in_len, 0, ndeps, 0, -1, 0, 0};
+    rt->data_bytes += dep_bytes + in_len;
     /* Dependencies are older tasks, so sealing costs a scan of its edges. */
-    rc = tf_sched_seal(s, NULL, 0, NULL);
-    if (rc)
-        goto fail_with_task;
+    if (!(flags & TF_RT_HOLD)) {
+        rc = tf_sched_seal(s, NULL, 0, NULL);
+        if (rc)
+            goto fail_with_task;
+    }
     *idx = t;
     return 0;
 
@@ -266,8 +276,7 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         rc = tf_rt_add_task(rt, 0, desc->fn, desc->prio,
                             (uint16_t)(desc->cores ? desc->cores : 1),
                             desc->retries, deps, (uint32_t)desc->ndeps,
-                            desc->input, (uint32_t)desc->input_len, false,
-                            &t);
+                            desc->input, (uint32_t)desc->input_len, 0, &t);
     if (deps != small)
         free(deps);
     if (rc)
@@ -415,10 +424,8 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->skipped = s->count[TF_ST_SKIPPED];
     st->running = s->count[TF_ST_DISPATCHED];
     st->sched_bytes = tf_sched_bytes(s) + tf_idmap_bytes(&rt->ids);
-    st->task_bytes = (size_t)rt->rcap * sizeof *rt->rec;
-    for (uint32_t t = 0; t < s->dag.n; t++)
-        st->task_bytes += (size_t)rt->rec[t].ndeps * sizeof(uint32_t) +
-                          rt->rec[t].in_len + rt->rec[t].out_len;
+    /* Kept as it changes: the taskfarm command asks on every tick. */
+    st->task_bytes = (size_t)rt->rcap * sizeof *rt->rec + rt->data_bytes;
     return 0;
 }
 

@@ -59,21 +59,27 @@ struct tf_runtime {
     uint32_t rcap;
     tf_idmap ids; /* gids of tasks submitted from inside tasks */
     uint64_t bad_reported; /* failed + skipped tasks when the last run ended */
+    size_t data_bytes;     /* inputs, dependency lists and outputs held */
     uint32_t *wslots;      /* slots of each rank, from the last tf_run */
     bool halt_requested;   /* tf_halt was called during this run */
 
     uint64_t msgs_sent, msgs_recv;
 };
 
+/* tf_rt_add_task flags */
+#define TF_RT_DOOMED 0x1u /* SKIPPED at once: its input is unusable */
+#define TF_RT_NOOP 0x2u   /* done without running once its deps are */
+#define TF_RT_HOLD 0x4u   /* leave it HELD; the caller adds edges and seals */
+
 /*
- * Append and seal a task with its record (rank 0). Deps are table indexes
- * of older tasks. A doomed task is SKIPPED at once. gid 0 means "use the
- * index" (rank 0's own submissions).
+ * Append a task with its record (rank 0) and seal it unless TF_RT_HOLD.
+ * Deps are table indexes of older tasks; their outputs reach the task.
+ * gid 0 means "use the index" (rank 0's own submissions).
  */
 int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
                    uint16_t cores, int retries, const uint32_t *deps,
                    uint32_t ndeps, const void *in, uint32_t in_len,
-                   bool doomed, uint32_t *idx);
+                   unsigned flags, uint32_t *idx);
 
 /* Table index of a task id, or TF_NONE. */
 uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid);

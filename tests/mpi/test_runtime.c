@@ -1543,6 +1543,76 @@ static void case_events(suite *s) { events_case(s, false, 1); }
 static void case_halt(suite *s) { events_case(s, true, 1); }
 static void case_halt_threads(suite *s) { events_case(s, true, 0); }
 
+/*
+ * Halt after the 5th task is done, with one slot and no prefetch: only
+ * tasks already running may still finish (one per other worker), and the
+ * next run dispatches again. Checks the attempt numbers events carry, too.
+ */
+typedef struct halt_after {
+    long done, after, bad_attempt, retry_attempt;
+} halt_after;
+
+static void halt_after_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    halt_after *h = user;
+    if (ev->kind == TF_RUN_DONE && ++h->done == h->after)
+        tf_halt(rt);
+    if (ev->kind == TF_RUN_RETRY)
+        h->retry_attempt = ev->attempt;
+    if (ev->kind == TF_RUN_TICK && ev->id != TF_NO_TASK)
+        h->bad_attempt++;
+}
+
+static int fail_first(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)in, (void)len, (void)user;
+    return tf_task_attempt(ctx) == 1 ? 4 : 0;
+}
+
+static void case_halt_exact(suite *s)
+{
+    halt_after h = {0, 5, 0, 0};
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.slots = 1;
+    cfg.prefetch = 1;
+    cfg.on_event = halt_after_event;
+    cfg.event_user = &h;
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id fsleep = reg(s, rt, "j_sleep", j_sleep, NULL);
+    tf_fn_id ffirst = reg(s, rt, "fail_first", fail_first, NULL);
+    for (int i = 0; s->rank == 0 && i < 40; i++)
+        submit(s, rt, fsleep, 0, NULL, 0, NULL, 0);
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    int workers = s->size > 1 ? s->size - 1 : 1;
+    if (s->rank == 0) {
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_TRUE(s, st.done >= 5 && st.done <= (uint64_t)(4 + workers));
+        EXPECT_EQ_U(s, st.done + st.skipped, 40);
+    }
+    /* The next run is not halted: a retried task's event shows attempt 1. */
+    h.after = -1;
+    tf_task_id again = 0;
+    if (s->rank == 0) {
+        tf_task_desc d;
+        tf_task_desc_init(&d, ffirst);
+        d.retries = 1;
+        EXPECT_RC(s, tf_submit(rt, &d, &again), 0);
+    }
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, 0);
+    if (s->rank == 0) {
+        tf_task_info info = info_of(s, rt, again);
+        EXPECT_STATE(s, info, TF_TASK_DONE);
+        EXPECT_EQ(s, info.attempts, 2);
+        EXPECT_EQ(s, h.retry_attempt, 1);
+        EXPECT_EQ(s, h.bad_attempt, 0);
+    }
+    farm_finalize(s, &rt);
+}
+
 /* tf_init_local: no MPI at all, on every rank independently. */
 static int k_sum(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
@@ -1634,6 +1704,7 @@ int main(int argc, char **argv)
         {"j events for every task, ticks", case_events},
         {"j halt from the event callback", case_halt},
         {"j halt, main thread not running tasks", case_halt_threads},
+        {"j halt stops exactly; the next run dispatches", case_halt_exact},
         {"k tf_init_local without MPI", case_local},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)

@@ -1,0 +1,40 @@
+/* Shared by the taskfarm subcommands: exit statuses, reading files, loading a task file. */
+#ifndef TF_CLI_CLI_H
+#define TF_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/taskfile.h"
+
+/* Exit statuses, from design.md's command-line contract. */
+enum exit_status {
+    EXIT_ALL_OK = 0,
+    EXIT_SOME_FAILED = 1, /* some tasks failed or were skipped */
+    EXIT_USAGE = 2,       /* usage or task-file error: nothing ran */
+    EXIT_RUNTIME = 3,
+    EXIT_RESUMABLE = 75, /* stopped early by a signal */
+};
+
+/* A file's bytes, mapped when it is a regular file, else read into memory. */
+typedef struct file_text {
+    char *p;
+    size_t len;
+    bool mapped;
+} file_text;
+
+/* Read a whole file; returns 0 or an errno value. */
+int cli_read_file(const char *path, file_text *out);
+void cli_file_text_free(file_text *ft);
+
+/*
+ * Read and validate a task file. Prints every error, naming file and line,
+ * to stderr. Returns EXIT_ALL_OK with *tf filled, EXIT_USAGE (bad or
+ * unreadable file) or EXIT_RUNTIME (out of memory).
+ */
+int cli_load_taskfile(const char *path, tf_taskfile *tf);
+
+int cli_run(int argc, char **argv);
+int cli_status(int argc, char **argv);
+
+#endif

@@ -1,0 +1,124 @@
+/* Shared CLI helpers: reading whole files and loading a task file with its error report. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "taskfarm_status.h"
+
+void cli_file_text_free(file_text *ft)
+{
+    if (ft->mapped)
+        munmap(ft->p, ft->len);
+    else
+        free(ft->p);
+    memset(ft, 0, sizeof *ft);
+}
+
+/*
+ * Returns 0 or an errno value. Pipes and FIFOs are read, so that
+ * `taskfarm check <(generate)` works. A mapped file truncated by someone
+ * else while it is parsed would raise SIGBUS; for a validator run by hand
+ * that is an acceptable trade for not copying a multi-gigabyte file.
+ */
+int cli_read_file(const char *path, file_text *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) != 0) {
+        e = errno;
+        goto out_with_fd;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        e = EISDIR;
+        goto out_with_fd;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        if ((uintmax_t)st.st_size > SIZE_MAX) {
+            e = EFBIG;
+            goto out_with_fd;
+        }
+        size_t len = (size_t)st.st_size;
+        void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            posix_madvise(m, len, POSIX_MADV_SEQUENTIAL);
+            *out = (file_text){m, len, true};
+            goto out_with_fd;
+        }
+        /* Some file systems cannot map; reading works everywhere. */
+    }
+    size_t cap =
+        S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    size_t len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        e = ENOMEM;
+        goto out_with_fd;
+    }
+    for (;;) {
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                e = ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            e = errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (e)
+        free(buf);
+    else
+        *out = (file_text){buf, len, false};
+out_with_fd:
+    close(fd);
+    return e;
+}
+
+int cli_load_taskfile(const char *path, tf_taskfile *tf)
+{
+    file_text ft = {0};
+    int e = cli_read_file(path, &ft);
+    if (e) {
+        fprintf(stderr, "taskfarm: %s: %s\n", path, strerror(e));
+        return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
+    }
+    tf_tferr err;
+    int rc = tf_taskfile_parse(path, ft.p, ft.len, tf, &err);
+    cli_file_text_free(&ft);
+    if (rc == 0)
+        return EXIT_ALL_OK;
+    for (size_t i = 0; i < err.n; i++)
+        fprintf(stderr, "%s\n", err.msgs[i].text);
+    if (err.truncated)
+        fprintf(stderr, "%s: too many errors, stopped after %d\n", path,
+                TF_TASKFILE_MAX_ERRORS);
+    tf_tferr_free(&err);
+    if (rc == TF_EINVAL)
+        return EXIT_USAGE;
+    fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
+    return EXIT_RUNTIME;
+}

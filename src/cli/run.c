@@ -1,0 +1,876 @@
+/* taskfarm run: farm a task file of shell commands over the ranks, with joblog, progress and status. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* environ */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "exec/proc.h"
+#include "net/runtime.h"
+#include "place/topo.h"
+#include "runstate.h"
+
+extern char **environ;
+
+typedef struct run_opts {
+    const char *taskfile;
+    const char *outdir;
+    bool resume, force, halt_on_error, quiet;
+    int retries;          /* default for tasks without @retries */
+    unsigned timeout_ms;  /* default for tasks without @timeout; 0 none */
+    unsigned grace_ms;    /* SIGTERM to SIGKILL */
+    int slots;            /* 0: the cores this rank is bound to */
+    double status_every;  /* seconds between status lines off a terminal */
+} run_opts;
+
+/*
+ * One per rank. Rank 0 also holds the task file, the joblog and the
+ * progress counters, which only its event callback touches.
+ */
+typedef struct farm {
+    run_opts o;
+    int rank, size;
+    tf_topo *topo;
+    const int *cpus;
+    size_t ncpus;
+    tf_proc_table procs;
+    char out_dir[PATH_MAX]; /* OUTDIR/out, where task output files go */
+
+    tf_runtime *rt;
+    tf_taskfile tf;
+    char (*hosts)[64]; /* per rank */
+    FILE *joblog;
+    int lock_fd;
+    uint32_t *wslots; /* per rank */
+    uint64_t total_slots;
+    uint64_t t0_ns;
+    uint64_t done, failed, skipped, retried, resumed, started_attempts;
+    uint64_t busy_slot_ns; /* sum over attempts of runtime x cores */
+    bool tty;
+    sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
+    int stopped_by;        /* the signal that stopped the run, or 0 */
+    double next_status;
+    int progress_len; /* characters of the live line now on the terminal */
+} farm;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: taskfarm run [OPTIONS] TASKFILE\n"
+            "Run every task of TASKFILE: under mpirun or srun rank 0 "
+            "schedules and the\nother ranks run tasks; started directly, "
+            "one process runs them all.\n\n"
+            "  -o, --outdir DIR      joblog, task output and status "
+            "(default taskfarm-out)\n"
+            "      --resume          finish an earlier run in DIR: tasks "
+            "its joblog shows\n"
+            "                        succeeded (same line, same command) "
+            "do not run again\n"
+            "      --force           reuse DIR, truncating its joblog\n"
+            "      --slots N         tasks each rank runs at once (default: "
+            "its cores)\n"
+            "      --retries N       extra attempts for a failed task "
+            "(default 0)\n"
+            "      --timeout SEC     end a task after SEC seconds (default "
+            "none)\n"
+            "      --grace SEC       from SIGTERM to SIGKILL (default 2)\n"
+            "      --halt-on-error   stop at the first failed task, ending "
+            "running ones\n"
+            "      --status-every SEC  status line period when stderr is not "
+            "a terminal\n"
+            "                        (default 30; 0: none)\n"
+            "  -q, --quiet           no progress, only errors and the "
+            "summary\n\n"
+            "exit status: 0 all tasks succeeded, 1 some failed or were "
+            "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
+            "error.\n");
+}
+
+/* Seconds as a positive number, into milliseconds. */
+static bool parse_seconds(const char *s, bool allow_zero, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 ||
+        (!allow_zero && v == 0) || v > 4294967.0)
+        return false;
+    *ms = (unsigned)ceil(v * 1000.0);
+    return true;
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Returns -1 when the options are fine, else the exit status. */
+static int parse_opts(int argc, char **argv, run_opts *o)
+{
+    *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
+                    .status_every = 30};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned ms;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            run_usage(stdout);
+            return EXIT_ALL_OK;
+        } else if (!strcmp(a, "--resume")) {
+            o->resume = true;
+        } else if (!strcmp(a, "--force")) {
+            o->force = true;
+        } else if (!strcmp(a, "--halt-on-error")) {
+            o->halt_on_error = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--outdir")) && v) {
+            o->outdir = v, i++;
+        } else if (!strcmp(a, "--slots") && v) {
+            if (!parse_int(v, 1, UINT16_MAX, &o->slots))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--retries") && v) {
+            if (!parse_int(v, 0, UINT8_MAX - 1, &o->retries))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--timeout") && v) {
+            if (!parse_seconds(v, false, &o->timeout_ms))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--grace") && v) {
+            if (!parse_seconds(v, true, &o->grace_ms))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--status-every") && v) {
+            if (!parse_seconds(v, true, &ms))
+                goto bad_value;
+            o->status_every = ms / 1000.0;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "taskfarm run: unknown option or missing value: "
+                            "'%s'\n", a);
+            run_usage(stderr);
+            return EXIT_USAGE;
+        } else if (o->taskfile) {
+            fprintf(stderr, "taskfarm run: one task file at a time\n");
+            return EXIT_USAGE;
+        } else {
+            o->taskfile = a;
+        }
+        continue;
+    bad_value:
+        fprintf(stderr, "taskfarm run: bad value '%s' for %s\n", v, a);
+        return EXIT_USAGE;
+    }
+    if (!o->taskfile) {
+        run_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (o->resume && o->force) {
+        fprintf(stderr, "taskfarm run: --resume and --force exclude each "
+                        "other\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* ---- the shell task, on any rank ---- */
+
+/* What a shell task reports back as its output. */
+typedef struct shell_out {
+    int32_t exitval, signal;
+    uint8_t timed_out, halted, spawn_failed;
+} shell_out;
+
+/*
+ * Variables a launcher sets for its own ranks. A task that is itself an MPI
+ * program must not take them for its own, or it would try to join this job:
+ * without them it starts as a singleton or under its own mpirun.
+ */
+static const char *const launcher_prefixes[] = {
+    "OMPI_COMM_WORLD_", "OMPI_MCA_orte_ess_", "OMPI_MCA_ess_", "PMIX_",
+    "PMI_",             "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS",
+    "OMPI_APP_CTX_",    "OMPI_NUM_APP_CTX",   "OMPI_FILE_LOCATION",
+};
+
+/*
+ * Input of a shell task: u32 timeout_ms, then "id\0command\0". Runs the
+ * command in its own process group, output to OUTDIR/out/ID.{out,err}, and
+ * returns its exit status (128 + signal when killed, 124 on a timeout like
+ * timeout(1), 127 when it could not start).
+ */
+static int shell_task(tf_task_ctx *ctx, const void *in, size_t len,
+                      void *user)
+{
+    farm *F = user;
+    uint32_t timeout_ms;
+    if (len < 6)
+        return TF_EPROTO;
+    memcpy(&timeout_ms, in, 4);
+    const char *id = (const char *)in + 4;
+    const char *cmd = id + strlen(id) + 1;
+
+    char out_path[PATH_MAX + 300], err_path[PATH_MAX + 300];
+    snprintf(out_path, sizeof out_path, "%s/%s.out", F->out_dir, id);
+    snprintf(err_path, sizeof err_path, "%s/%s.err", F->out_dir, id);
+
+    size_t n;
+    const uint16_t *slots = tf_task_slots(ctx, &n);
+    /* Room for n OS indexes of up to 11 characters each, on the heap. */
+    int *cpus = malloc(n * sizeof *cpus);
+    size_t clen = n * 12 + 1;
+    char *cores = malloc(clen), numa[1024] = "", num[32];
+    if (!cpus || !cores) {
+        free(cpus);
+        free(cores);
+        return TF_ENOMEM;
+    }
+    size_t off = 0;
+    cores[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        cpus[i] = F->cpus[slots[i] % F->ncpus];
+        off += (size_t)snprintf(cores + off, clen - off, i ? ",%d" : "%d",
+                                cpus[i]);
+    }
+    tf_topo_numa_of(F->topo, cpus, n, numa, sizeof numa);
+    free(cpus);
+
+    tf_envbuf env;
+    int rc = tf_env_init(&env, environ);
+    for (size_t i = 0; !rc && i < sizeof launcher_prefixes /
+                                       sizeof *launcher_prefixes; i++)
+        rc = tf_env_unset_prefix(&env, launcher_prefixes[i]);
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_TASK_ID", id);
+    snprintf(num, sizeof num, "%d", tf_task_rank(ctx));
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_RANK", num);
+    snprintf(num, sizeof num, "%d", tf_task_attempt(ctx));
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_ATTEMPT", num);
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_CORES", cores);
+    free(cores);
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_NUMA", numa);
+    snprintf(num, sizeof num, "%zu", n);
+    if (!rc)
+        rc = tf_env_set(&env, "OMP_NUM_THREADS", num);
+    if (!rc)
+        rc = tf_env_set(&env, "TASKFARM_OUTDIR", F->o.outdir);
+    if (rc) {
+        tf_env_free(&env);
+        return rc;
+    }
+    tf_proc_spec spec = {.cmd = cmd,
+                         .out_path = out_path,
+                         .err_path = err_path,
+                         .envp = tf_env_get(&env),
+                         .timeout_ms = timeout_ms,
+                         .grace_ms = F->o.grace_ms};
+    tf_proc_result res;
+    rc = tf_proc_run(&F->procs, &spec, &res);
+    tf_env_free(&env);
+    if (rc)
+        return rc;
+    shell_out so = {res.exitval, res.signal, res.timed_out, res.halted,
+                    res.spawn_errno != 0};
+    tf_task_set_output(ctx, &so, sizeof so);
+    if (res.timed_out)
+        return 124;
+    if (res.spawn_errno)
+        return 127;
+    if (res.signal)
+        return 128 + res.signal;
+    return res.exitval;
+}
+
+static void halt_children(void *user)
+{
+    farm *F = user;
+    tf_proc_kill_all(&F->procs, F->o.grace_ms);
+}
+
+/* ---- rank 0: joblog, progress, status ---- */
+
+/*
+ * One joblog row per finished attempt, in GNU parallel's --joblog columns,
+ * so tools written for it read ours.
+ */
+static void joblog_row(farm *F, const tf_run_event *ev)
+{
+    uint32_t i = (uint32_t)ev->id;
+    shell_out so = {-1, 0, 0, 0, 0};
+    if (ev->output_len == sizeof so)
+        memcpy(&so, ev->output, sizeof so);
+    else
+        so.exitval = ev->status; /* the runtime's own code */
+    int rank = ev->rank >= 0 && ev->rank < F->size ? ev->rank : 0;
+    fprintf(F->joblog, "%u\t%s\t%.3f\t%.3f\t0\t0\t%d\t%d\t%s\n",
+            F->tf.tasks[i].line, F->hosts[rank], ev->start_ns / 1e9,
+            (ev->end_ns - ev->start_ns) / 1e9, so.exitval, so.signal,
+            tf_taskfile_cmd(&F->tf, i));
+}
+
+static void format_duration(double s, char *buf, size_t len)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* done/total, running, failed, skipped, rate, ETA; rate counts this run. */
+static void progress_text(farm *F, char *buf, size_t len)
+{
+    double el = (now_ns() - F->t0_ns) / 1e9;
+    uint64_t ran = F->done - F->resumed;
+    double rate = el > 0 ? ran / el : 0;
+    uint64_t left = F->tf.ntasks - F->done - F->failed - F->skipped;
+    char eta[32] = "?", elapsed[32];
+    if (rate > 0)
+        format_duration(left / rate, eta, sizeof eta);
+    format_duration(el, elapsed, sizeof elapsed);
+    tf_stats st;
+    tf_get_stats(F->rt, &st);
+    snprintf(buf, len,
+             "%llu/%u done, %llu running, %llu failed, %llu skipped, "
+             "%.1f tasks/s, elapsed %s, ETA %s",
+             (unsigned long long)F->done, F->tf.ntasks,
+             (unsigned long long)st.running, (unsigned long long)F->failed,
+             (unsigned long long)F->skipped, rate, elapsed, eta);
+}
+
+static void write_status(farm *F, const char *state)
+{
+    tf_stats st;
+    tf_get_stats(F->rt, &st);
+    tf_runstate rs = {
+        .pid = getpid(),
+        .ranks = F->size,
+        .slots = F->total_slots,
+        .total = F->tf.ntasks,
+        .done = F->done,
+        .resumed = F->resumed,
+        .failed = F->failed,
+        .skipped = F->skipped,
+        .running = st.running,
+        .started_ns = F->t0_ns,
+        .updated_ns = now_ns(),
+    };
+    snprintf(rs.state, sizeof rs.state, "%s", state);
+    snprintf(rs.host, sizeof rs.host, "%s", F->hosts[0]);
+    snprintf(rs.taskfile, sizeof rs.taskfile, "%s", F->o.taskfile);
+    tf_runstate_write(F->o.outdir, &rs);
+}
+
+static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    farm *F = user;
+    (void)rt;
+    uint32_t i = (uint32_t)ev->id;
+    bool barrier = ev->kind != TF_RUN_TICK && tf_taskfile_is_barrier(&F->tf, i);
+    switch (ev->kind) {
+    case TF_RUN_DONE:
+    case TF_RUN_RETRY:
+    case TF_RUN_FAILED:
+        joblog_row(F, ev);
+        F->busy_slot_ns += (ev->end_ns - ev->start_ns) * F->tf.tasks[i].cores;
+        if (ev->kind == TF_RUN_DONE) {
+            F->done++;
+        } else if (ev->kind == TF_RUN_RETRY) {
+            F->retried++;
+        } else {
+            F->failed++;
+            fprintf(stderr, "%staskfarm: task %s (line %u) failed with "
+                            "status %d: %s\n",
+                    F->progress_len ? "\n" : "", tf_taskfile_id(&F->tf, i),
+                    F->tf.tasks[i].line, ev->status, tf_taskfile_cmd(&F->tf, i));
+            F->progress_len = 0;
+            if (F->o.halt_on_error)
+                tf_halt(rt);
+        }
+        break;
+    case TF_RUN_SKIPPED:
+        if (!barrier)
+            F->skipped++;
+        break;
+    case TF_RUN_TICK: {
+        const struct timespec zero = {0, 0};
+        int sig = sigtimedwait(&F->stop_signals, NULL, &zero);
+        if (sig > 0 && !F->stopped_by) {
+            F->stopped_by = sig;
+            fprintf(stderr, "%staskfarm: %s: stopping, ending running "
+                            "tasks\n",
+                    F->progress_len ? "\n" : "", strsignal(sig));
+            F->progress_len = 0;
+            tf_halt(rt);
+        }
+        fflush(F->joblog);
+        write_status(F, "running");
+        if (F->o.quiet)
+            break;
+        char line[256];
+        double el = (now_ns() - F->t0_ns) / 1e9;
+        if (F->tty) {
+            progress_text(F, line, sizeof line);
+            int len = fprintf(stderr, "\r%s", line) - 1;
+            if (len < F->progress_len)
+                fprintf(stderr, "%*s", F->progress_len - len, "");
+            F->progress_len = len;
+        } else if (F->o.status_every > 0 && el >= F->next_status) {
+            progress_text(F, line, sizeof line);
+            fprintf(stderr, "taskfarm: %s\n", line);
+            F->next_status = el + F->o.status_every;
+        }
+        break;
+    }
+    }
+}
+
+/* ---- rank 0: preparing the outdir ---- */
+
+/*
+ * Lines of an earlier joblog whose attempt succeeded, as "LINE\tCOMMAND"
+ * strings sorted for bsearch. A torn last line (the run was killed while
+ * writing it) has too few columns and is ignored.
+ */
+typedef struct done_set {
+    char **v;
+    size_t n;
+} done_set;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_done(const char *path, done_set *ds)
+{
+    file_text ft = {0};
+    int e = cli_read_file(path, &ft);
+    if (e)
+        return e == ENOENT ? 0 : e;
+    size_t cap = 0;
+    for (size_t pos = 0; pos < ft.len && !e;) {
+        const char *ln = ft.p + pos;
+        const char *nl = memchr(ln, '\n', ft.len - pos);
+        if (!nl)
+            break; /* torn: no newline yet */
+        size_t len = (size_t)(nl - ln);
+        pos += len + 1;
+        const char *col[9];
+        size_t k = 0;
+        col[k++] = ln;
+        for (const char *c = ln; c < nl && k < 9; c++)
+            if (*c == '\t')
+                col[k++] = c + 1;
+        if (k < 9 || ln[0] < '0' || ln[0] > '9')
+            continue; /* the header, or a damaged row */
+        if (atoi(col[6]) != 0 || atoi(col[7]) != 0)
+            continue;
+        size_t seqlen = (size_t)(col[1] - 1 - col[0]);
+        size_t cmdlen = (size_t)(nl - col[8]);
+        char *key = malloc(seqlen + cmdlen + 2);
+        if (!key) {
+            e = ENOMEM;
+            break;
+        }
+        memcpy(key, col[0], seqlen);
+        key[seqlen] = '\t';
+        memcpy(key + seqlen + 1, col[8], cmdlen);
+        key[seqlen + 1 + cmdlen] = 0;
+        if (ds->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            char **nv = realloc(ds->v, cap * sizeof *nv);
+            if (!nv) {
+                free(key);
+                e = ENOMEM;
+                break;
+            }
+            ds->v = nv;
+        }
+        ds->v[ds->n++] = key;
+    }
+    cli_file_text_free(&ft);
+    if (ds->n)
+        qsort(ds->v, ds->n, sizeof *ds->v, cmp_str);
+    return e;
+}
+
+static void free_done(done_set *ds)
+{
+    for (size_t i = 0; i < ds->n; i++)
+        free(ds->v[i]);
+    free(ds->v);
+}
+
+static bool was_done(const done_set *ds, const farm *F, uint32_t i)
+{
+    if (!ds->n)
+        return false;
+    const char *cmd = tf_taskfile_cmd(&F->tf, i);
+    size_t len = strlen(cmd) + 16;
+    char stackbuf[512], *key = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    if (!key)
+        return false; /* run it again: at-least-once is safe */
+    snprintf(key, len, "%u\t%s", F->tf.tasks[i].line, cmd);
+    bool hit = bsearch(&key, ds->v, ds->n, sizeof *ds->v, cmp_str) != NULL;
+    if (key != stackbuf)
+        free(key);
+    return hit;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/*
+ * Create OUTDIR and OUTDIR/out, take the run lock, and open the joblog. An
+ * earlier run's files are never touched unless --resume (append) or
+ * --force (truncate) says so. Returns -1 or an exit status.
+ */
+static int prepare_outdir(farm *F, done_set *ds)
+{
+    const char *dir = F->o.outdir;
+    char path[PATH_MAX + 32];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "taskfarm: cannot create %s: %s\n", dir,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof path, "%s/lock", dir);
+    F->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (F->lock_fd < 0 || flock(F->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "taskfarm: %s is in use by another taskfarm run%s%s\n",
+                dir, F->lock_fd < 0 ? ": " : "",
+                F->lock_fd < 0 ? strerror(errno) : "");
+        return EXIT_USAGE;
+    }
+    snprintf(path, sizeof path, "%s/joblog.tsv", dir);
+    bool earlier = exists(path);
+    if (earlier && !F->o.resume && !F->o.force) {
+        fprintf(stderr,
+                "taskfarm: %s holds an earlier run (%s); nothing was "
+                "run.\nUse --resume to finish it, --force to start over in "
+                "it, or another --outdir.\n",
+                dir, path);
+        return EXIT_USAGE;
+    }
+    if (F->o.resume) {
+        int e = load_done(path, ds);
+        if (e) {
+            fprintf(stderr, "taskfarm: cannot read %s: %s\n", path,
+                    strerror(e));
+            return EXIT_RUNTIME;
+        }
+    }
+    snprintf(F->out_dir, sizeof F->out_dir, "%s/out", dir);
+    if (mkdir(F->out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "taskfarm: cannot create %s: %s\n", F->out_dir,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    F->joblog = fopen(path, F->o.resume ? "a" : "w");
+    if (!F->joblog) {
+        fprintf(stderr, "taskfarm: cannot open %s: %s\n", path,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (!F->o.resume || !earlier)
+        fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\t"
+              "Signal\tCommand\n",
+              F->joblog);
+    return -1;
+}
+
+/* Submit the file: records, then edges (they may point forward), one seal. */
+static int submit_all(farm *F, const done_set *ds)
+{
+    tf_runtime *rt = F->rt;
+    const tf_taskfile *tf = &F->tf;
+    int rc = 0;
+    char *buf = NULL;
+    size_t cap = 0;
+    for (uint32_t i = 0; i < tf->n && !rc; i++) {
+        const tf_tftask *t = &tf->tasks[i];
+        const char *id = tf_taskfile_id(tf, i);
+        size_t need = 4 + t->id_len + 1 + t->cmd_len + 1;
+        if (need > cap) {
+            char *nb = realloc(buf, need);
+            if (!nb) {
+                rc = TF_ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = need;
+        }
+        uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
+        memcpy(buf, &tmo, 4);
+        memcpy(buf + 4, id, t->id_len + 1);
+        memcpy(buf + 4 + t->id_len + 1, tf_taskfile_cmd(tf, i), t->cmd_len + 1);
+        unsigned flags = TF_RT_HOLD;
+        if (tf_taskfile_is_barrier(tf, i)) {
+            flags |= TF_RT_NOOP;
+        } else if (was_done(ds, F, i)) {
+            flags |= TF_RT_NOOP;
+            F->resumed++;
+            F->done++;
+        }
+        uint32_t idx;
+        rc = tf_rt_add_task(rt, 0, 0, t->prio, t->cores,
+                            t->retries >= 0 ? t->retries : F->o.retries, NULL,
+                            0, buf, (uint32_t)need, flags, &idx);
+    }
+    free(buf);
+    for (uint32_t i = 0; i < tf->n && !rc; i++) {
+        uint32_t nd;
+        const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
+        for (uint32_t k = 0; k < nd && !rc; k++)
+            rc = tf_sched_add_dep(&rt->sched, d[k], i);
+    }
+    if (!rc)
+        rc = tf_sched_seal(&rt->sched, NULL, 0, NULL);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+/* Started by mpirun/srun? Then MPI; started by hand, no MPI at all. */
+static bool under_launcher(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
+                                       "PMI_RANK", "PMI_SIZE",
+                                       "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i]))
+            return true;
+    const char *nt = getenv("SLURM_NTASKS");
+    return getenv("SLURM_STEP_ID") && nt && atoi(nt) > 1;
+}
+
+static void summary(farm *F, double secs)
+{
+    if (F->progress_len)
+        fputc('\n', stderr);
+    double util = secs > 0 && F->total_slots
+                      ? F->busy_slot_ns / 1e9 / (secs * F->total_slots)
+                      : 0;
+    char resumed[64] = "";
+    if (F->resumed)
+        snprintf(resumed, sizeof resumed, " (%llu in an earlier run)",
+                 (unsigned long long)F->resumed);
+    fprintf(stderr,
+            "taskfarm: %u tasks: %llu done%s, %llu failed, %llu skipped, "
+            "%llu retried; %.3f s on %d rank%s, %llu slots, %.0f%% slot "
+            "utilisation; joblog %s/joblog.tsv\n",
+            F->tf.ntasks, (unsigned long long)F->done, resumed,
+            (unsigned long long)F->failed, (unsigned long long)F->skipped,
+            (unsigned long long)F->retried, secs, F->size,
+            F->size > 1 ? "s" : "", (unsigned long long)F->total_slots,
+            util * 100, F->o.outdir);
+}
+
+/*
+ * Everything after the options: rank 0 validates and prepares, everyone
+ * learns the verdict, then all ranks run. Returns the exit status.
+ */
+static int farm_main(farm *F, bool mpi)
+{
+    int verdict = -1;
+    done_set ds = {0};
+    if (F->rank == 0) {
+        verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
+        if (verdict == EXIT_ALL_OK)
+            verdict = prepare_outdir(F, &ds);
+    }
+    if (mpi)
+        MPI_Bcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (verdict >= 0) {
+        free_done(&ds);
+        return verdict;
+    }
+    /* Workers need OUTDIR/out too; it exists now (shared file system). */
+    snprintf(F->out_dir, sizeof F->out_dir, "%s/out", F->o.outdir);
+
+    F->hosts = calloc((size_t)F->size, sizeof *F->hosts);
+    F->wslots = calloc((size_t)F->size, sizeof *F->wslots);
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    uint32_t slots = F->o.slots ? (uint32_t)F->o.slots : (uint32_t)F->ncpus;
+    if (!F->hosts || !F->wslots) {
+        free_done(&ds);
+        fprintf(stderr, "taskfarm: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    if (mpi) {
+        MPI_Gather(host, 64, MPI_CHAR, F->hosts, 64, MPI_CHAR, 0,
+                   MPI_COMM_WORLD);
+        MPI_Gather(&slots, 1, MPI_UINT32_T, F->wslots, 1, MPI_UINT32_T, 0,
+                   MPI_COMM_WORLD);
+    } else {
+        memcpy(F->hosts[0], host, 64);
+        F->wslots[0] = slots;
+    }
+    for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
+        F->total_slots += F->wslots[r];
+
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.slots = (int)slots;
+    cfg.main_runs_tasks = 0; /* children block a thread each */
+    cfg.prefetch = 2;        /* shell tasks take ms: no need to hoard */
+    cfg.on_halt = halt_children;
+    cfg.halt_user = F;
+    if (F->rank == 0) {
+        F->tty = isatty(STDERR_FILENO) && !F->o.quiet;
+        cfg.on_event = on_event;
+        cfg.event_user = F;
+        cfg.tick_ms = F->tty ? 250 : 500; /* also the signal latency */
+    }
+    int rc = mpi ? tf_init(MPI_COMM_WORLD, &cfg, &F->rt)
+                 : tf_init_local(&cfg, &F->rt);
+    tf_fn_id fn;
+    if (!rc)
+        rc = tf_register(F->rt, "shell", shell_task, F, &fn);
+    if (!rc && F->rank == 0) {
+        rc = submit_all(F, &ds);
+        F->next_status = F->o.status_every;
+    }
+    free_done(&ds);
+    if (rc) {
+        /* Only rank 0 can fail here; the others are entering tf_run. */
+        fprintf(stderr, "taskfarm: cannot start: %s\n", tf_strerror(rc));
+        if (mpi)
+            MPI_Abort(MPI_COMM_WORLD, EXIT_RUNTIME);
+        return EXIT_RUNTIME;
+    }
+    F->t0_ns = now_ns();
+    if (F->rank == 0)
+        write_status(F, "running");
+    rc = tf_run(F->rt);
+    int status = rc == 0 ? EXIT_ALL_OK
+                 : rc == TF_EFAILED ? EXIT_SOME_FAILED
+                                    : EXIT_RUNTIME;
+    /* A signal that came as the last task ended stopped nothing. */
+    if (F->stopped_by && status == EXIT_SOME_FAILED)
+        status = EXIT_RESUMABLE;
+    if (F->rank == 0) {
+        double secs = (now_ns() - F->t0_ns) / 1e9;
+        if (fflush(F->joblog) != 0 || ferror(F->joblog)) {
+            fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
+                    F->o.outdir, strerror(errno));
+            status = EXIT_RUNTIME;
+        }
+        write_status(F, status == EXIT_ALL_OK        ? "done"
+                        : status == EXIT_SOME_FAILED ? "failed"
+                        : status == EXIT_RESUMABLE   ? "stopped"
+                                                     : "error");
+        summary(F, secs);
+        if (status == EXIT_RUNTIME)
+            fprintf(stderr, "taskfarm: run ended with an error: %s\n",
+                    tf_strerror(rc));
+        if (status == EXIT_RESUMABLE)
+            fprintf(stderr, "taskfarm: stopped by %s; finish with: taskfarm "
+                            "run --resume -o %s %s\n",
+                    strsignal(F->stopped_by), F->o.outdir, F->o.taskfile);
+    }
+    tf_finalize(&F->rt);
+    return status;
+}
+
+int cli_run(int argc, char **argv)
+{
+    farm F;
+    memset(&F, 0, sizeof F);
+    F.lock_fd = -1;
+    int status = parse_opts(argc, argv, &F.o);
+    if (status >= 0)
+        return status;
+    /*
+     * SIGINT (Ctrl-C), SIGTERM (scancel, mpirun forwarding) and SIGUSR1
+     * (Slurm's warning before the time limit) stop the run cleanly: blocked
+     * here, before any thread exists, so that no thread takes them by
+     * surprise; rank 0 polls for them each tick and halts. Children start
+     * with an empty mask. On other ranks they stay blocked: rank 0 decides.
+     */
+    sigemptyset(&F.stop_signals);
+    sigaddset(&F.stop_signals, SIGINT);
+    sigaddset(&F.stop_signals, SIGTERM);
+    sigaddset(&F.stop_signals, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &F.stop_signals, NULL);
+    bool mpi = under_launcher();
+    if (mpi) {
+        int provided;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_rank(MPI_COMM_WORLD, &F.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &F.size);
+        const char *nt = getenv("SLURM_NTASKS");
+        if (F.size == 1 && getenv("SLURM_STEP_ID") && nt && atoi(nt) > 1) {
+            /* Each process would run the whole file on its own. */
+            fprintf(stderr, "taskfarm: srun started %s tasks but MPI sees "
+                            "one rank: use srun --mpi=pmix (or mpirun)\n",
+                    nt);
+            MPI_Finalize();
+            return EXIT_USAGE;
+        }
+    } else {
+        F.size = 1;
+    }
+    status = EXIT_RUNTIME;
+    int rc = tf_topo_load(&F.topo);
+    if (rc) {
+        fprintf(stderr, "taskfarm: cannot read the machine's topology: %s\n",
+                tf_strerror(rc));
+        goto out_with_mpi;
+    }
+    F.cpus = tf_topo_cpus(F.topo, &F.ncpus);
+    if (tf_proc_table_init(&F.procs)) {
+        fprintf(stderr, "taskfarm: out of memory\n");
+        goto out_with_topo;
+    }
+    status = farm_main(&F, mpi);
+    tf_proc_table_destroy(&F.procs);
+out_with_topo:
+    tf_topo_free(F.topo);
+out_with_mpi:
+    if (F.joblog)
+        fclose(F.joblog);
+    if (F.lock_fd >= 0)
+        close(F.lock_fd);
+    tf_taskfile_free(&F.tf);
+    free(F.hosts);
+    free(F.wslots);
+    if (mpi)
+        MPI_Finalize();
+    return status;
+}

@@ -1,0 +1,28 @@
+/* OUTDIR/status: the one-screen state of a run, written by rank 0 and read by `taskfarm status`. */
+#ifndef TF_CLI_RUNSTATE_H
+#define TF_CLI_RUNSTATE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * A text file of "key value" lines, rewritten whole (to status.tmp, then
+ * renamed over status) on every progress tick and at the end, so a reader
+ * never sees half of it. The format is in docs/taskfile.md.
+ */
+typedef struct tf_runstate {
+    char state[16]; /* running, done, failed, error */
+    char host[64];  /* where rank 0 runs */
+    char taskfile[512];
+    pid_t pid; /* rank 0's */
+    int ranks;
+    uint64_t slots, total, done, resumed, failed, skipped, running;
+    uint64_t started_ns, updated_ns; /* CLOCK_REALTIME */
+} tf_runstate;
+
+/* Returns 0 or an errno value. */
+int tf_runstate_write(const char *outdir, const tf_runstate *rs);
+/* Returns 0, ENOENT (no run there), EINVAL (not a status file) or errno. */
+int tf_runstate_read(const char *outdir, tf_runstate *rs);
+
+#endif

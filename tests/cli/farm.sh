@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# taskfarm run / status end to end: real shell children, one process and under mpirun.
+set -u
+BIN=$(cd "${1:-bin}" && pwd)
+TF=$BIN/taskfarm
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+# run NAME WANT_RC ARGS...: taskfarm run under a timeout (a hang fails).
+LIMIT=300
+run() {
+    local name=$1 want=$2
+    shift 2
+    timeout $LIMIT "$@" >out.txt 2>err.txt
+    local rc=$?
+    if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
+        bad "$name: exit $rc, want $want"; sed 's/^/    /' err.txt | tail -20; fi
+}
+rows() { tail -n +2 "$1/joblog.tsv" | wc -l; }
+# gone CMD...: no live (non-zombie) process runs exactly CMD within 10 s.
+# Killed children are reparented to init, which here reaps only every ~2 s.
+gone() {
+    local i
+    for i in $(seq 50); do
+        ps -eo stat=,args= | awk -v c="$*" '$1 !~ /^Z/ { $1 = ""; sub(/^ /, ""); if ($0 == c) f = 1 } END { exit !f }' || return 0
+        sleep 0.2
+    done
+    return 1
+}
+# Exitval of joblog rows for line L: "col7 col8" per attempt.
+exits() { awk -F'\t' -v l="$2" '$1 == l { printf "%s:%s ", $7, $8 }' "$1/joblog.tsv"; }
+
+# ---- a plain list, one process ----
+seq 1 50 | sed 's/.*/echo line &/' >plain.txt
+run "plain list" 0 "$TF" run -o p1 plain.txt
+check "plain: 50 joblog rows" '[ "$(rows p1)" = 50 ]'
+check "plain: output captured" 'grep -qx "line 17" p1/out/17.out'
+check "plain: joblog columns" \
+    'head -1 p1/joblog.tsv | grep -q "^Seq	Host	Starttime	JobRuntime	Send	Receive	Exitval	Signal	Command$"'
+check "plain: summary" 'grep -q "50 tasks: 50 done, 0 failed, 0 skipped" err.txt'
+run "status after the run" 0 "$TF" status p1
+check "status: done 50/50" 'grep -q "^p1: done" out.txt && grep -q "50/50 done" out.txt'
+
+# ---- priorities with one slot: the start order is the priority order ----
+{
+    echo '@id=gate sleep 0.2'
+    for i in $(seq 1 12); do
+        echo "@id=t$i @after=gate @prio=$(( (i * 7) % 5 )) echo $i"
+    done
+} >prio.txt
+run "priorities, one slot" 0 "$TF" run -o p2 --slots 1 prio.txt
+got=$(tail -n +2 p2/joblog.tsv | sort -t$'\t' -k3,3n | awk -F'\t' '$1 != 1 { print $1 - 1 }' | tr '\n' ' ')
+want=$(for i in $(seq 1 12); do echo "$(( (i * 7) % 5 )) $i"; done | sort -k1,1nr -k2,2n | awk '{ print $2 }' | tr '\n' ' ')
+check "priority order: $got" '[ "$got" = "$want" ]'
+
+# ---- @cores: a 2-core task holds both slots of a 2-slot process ----
+cat >cores.txt <<'EOF'
+@id=w1 @cores=2 echo "$TASKFARM_CORES $OMP_NUM_THREADS" > cores-w1.txt; sleep 0.3
+@id=n1 echo "$TASKFARM_CORES $OMP_NUM_THREADS" > cores-n1.txt; sleep 0.3
+@id=n2 echo "$TASKFARM_CORES $OMP_NUM_THREADS" > cores-n2.txt; sleep 0.3
+EOF
+run "cores" 0 "$TF" run -o p3 --slots 2 cores.txt
+check "cores: 2-core task got 2 cores, OMP_NUM_THREADS=2" \
+    '[ "$(awk "{print NF==2 && \$2==2 && split(\$1,a,\",\")==2}" cores-w1.txt)" = 1 ]'
+check "cores: 1-core tasks got 1 core each" \
+    'grep -qE "^[0-9]+ 1$" cores-n1.txt && grep -qE "^[0-9]+ 1$" cores-n2.txt'
+# Packing: n1 and n2 ran together, w1 alone, so w1 never overlapped them.
+check "cores: the 2-core task ran alone" "awk -F'\t' 'NR > 1 { s[\$1] = \$3; e[\$1] = \$3 + \$4 }
+    END { exit !((e[1] <= s[2] && e[1] <= s[3]) || (e[2] <= s[1] && e[3] <= s[1])) }' p3/joblog.tsv"
+
+# ---- timeout: the whole process group ends, nothing is left behind ----
+printf '@id=slow @timeout=1 sleep 100 & sleep 100; wait\n@id=stubborn @timeout=1 trap "" TERM; sleep 100\n' >timeout.txt
+start=$(date +%s)
+run "timeout" 1 "$TF" run -o p4 --grace 1 timeout.txt
+check "timeout: ended within a few seconds" '[ $(( $(date +%s) - start )) -lt 30 ]'
+check "timeout: status 124 reported" 'grep -q "failed with status 124" err.txt'
+check "timeout: TERM then KILL in the joblog" '[ "$(exits p4 1)" = "-1:15 " ] && [ "$(exits p4 2)" = "-1:9 " ]'
+check "timeout: no sleep 100 left" 'gone sleep 100'
+
+# ---- retries: fails twice, then succeeds ----
+printf '@id=flaky @retries=2 echo $TASKFARM_ATTEMPT >> attempts.txt; test $TASKFARM_ATTEMPT -ge 3\n' >retry.txt
+run "retries" 0 "$TF" run -o p5 retry.txt
+check "retries: three attempts 1 2 3" '[ "$(tr "\n" " " <attempts.txt)" = "1 2 3 " ]'
+check "retries: joblog has each attempt" '[ "$(exits p5 1)" = "1:0 1:0 0:0 " ]'
+
+# ---- failure propagation; the rest of the DAG goes on ----
+cat >fail.txt <<'EOF'
+@id=a exit 3
+@id=b @after=a touch ran-b
+@id=c @after=b touch ran-c
+@id=d touch ran-d
+EOF
+run "failure propagation" 1 "$TF" run -o p6 fail.txt
+check "failure: dependents did not run" '[ ! -e ran-b ] && [ ! -e ran-c ]'
+check "failure: unrelated task ran" '[ -e ran-d ]'
+check "failure: summary counts" 'grep -q "4 tasks: 1 done, 1 failed, 2 skipped" err.txt'
+run "status of a failed run" 0 "$TF" status p6
+check "status lists the failure" 'grep -q "failed: line 1 .*exit 3" out.txt'
+
+# ---- --halt-on-error: stop, end running tasks, exit cleanly ----
+{ echo '@id=boom @prio=9 sleep 0.3; exit 1'; for i in $(seq 1 40); do echo "sleep 2"; done; } >halt.txt
+start=$(date +%s)
+run "halt on error" 1 "$TF" run -o p7 --slots 2 --grace 1 --halt-on-error halt.txt
+check "halt: ended quickly (not 40 x 2 s)" '[ $(( $(date +%s) - start )) -lt 20 ]'
+check "halt: most tasks skipped" 'grep -qE "skipped" err.txt && [ "$(rows p7)" -lt 10 ]'
+check "halt: no sleep 2 left" 'gone sleep 2'
+
+# ---- outdir safety, --force, --resume ----
+run "outdir in use: refused" 2 "$TF" run -o p6 fail.txt
+check "refusal says how to go on" 'grep -q -- "--resume" err.txt'
+check "refusal kept the joblog" '[ "$(rows p6)" = 2 ]'
+sed -i 's/^@id=a exit 3$/@id=a true/' fail.txt
+run "resume after fixing the file" 0 "$TF" run -o p6 --resume fail.txt
+check "resume: d not run again" '[ "$(awk -F"\t" "\$1 == 4" p6/joblog.tsv | wc -l)" = 1 ]'
+check "resume: b and c ran" '[ -e ran-b ] && [ -e ran-c ]'
+check "resume: summary counts earlier run" 'grep -q "1 in an earlier run" err.txt'
+run "force starts over" 0 "$TF" run -o p6 --force fail.txt
+check "force: joblog truncated" '[ "$(rows p6)" = 4 ]'
+
+# ---- bad input: exit 2, nothing runs, no outdir written ----
+printf '@id=x touch ran-x\n@id=y @after=nope true\n' >badfile.txt
+run "bad task file" 2 "$TF" run -o p8 badfile.txt
+check "bad file: message names file and line" 'grep -q "^badfile.txt:2: unknown dependency" err.txt'
+check "bad file: nothing ran, no outdir" '[ ! -e ran-x ] && [ ! -e p8 ]'
+run "missing task file" 2 "$TF" run -o p9 no-such.txt
+run "bad option value" 2 "$TF" run --slots 0 plain.txt
+run "unknown option" 2 "$TF" run --frobnicate plain.txt
+run "status of nothing" 2 "$TF" status no-such-dir
+
+# ---- binary output and very long lines ----
+printf '@id=bin printf "\\000\\001\\377abc"\n@id=long head -c 3000000 /dev/zero | tr "\\0" x\n@id=err echo to-stderr >&2\n' >bin.txt
+run "binary and long output" 0 "$TF" run -o p10 bin.txt
+check "binary output intact" '[ "$(od -An -tx1 p10/out/bin.out | tr -d " \n")" = "0001ff616263" ]'
+check "3 MB line intact" '[ "$(wc -c <p10/out/long.out)" = 3000000 ]'
+check "stderr captured" 'grep -qx to-stderr p10/out/err.err'
+
+# ---- many tasks: 100,000 `true` ----
+# A process start costs ~2-3 ms on the development VM: minutes, not seconds.
+yes true | head -n 100000 >many.txt
+LIMIT=1500 run "100,000 true tasks" 0 "$TF" run -q -o p11 many.txt
+check "100,000 joblog rows, all exit 0" \
+    '[ "$(rows p11)" = 100000 ] && [ "$(awk -F"\t" "NR > 1 && \$7 != 0" p11/joblog.tsv | wc -l)" = 0 ]'
+
+# ---- under mpirun: 1, 2 and 4 ranks ----
+for np in 1 2 4; do
+    run "mpirun -np $np" 0 mpirun --oversubscribe -np $np "$TF" run -o m$np plain.txt
+    check "np $np: 50 rows" '[ "$(rows m$np)" = 50 ]'
+    if [ $np -gt 1 ]; then
+        check "np $np: rank 0 ran nothing" \
+            '! grep -h "rank 0" m$np/out/*.out >/dev/null 2>&1'
+    fi
+done
+printf '@id=a exit 3\n@id=b @after=a true\n@id=c true\n' >fail2.txt
+run "mpirun failure exit code" 1 mpirun --oversubscribe -np 3 "$TF" run -o m5 fail2.txt
+check "mpirun: failure and skip counted" 'grep -q "3 tasks: 1 done, 1 failed, 1 skipped" err.txt' 
+run "mpirun bad file: all ranks exit 2" 2 mpirun --oversubscribe -np 3 "$TF" run -o m6 badfile.txt
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
