@@ -136,7 +136,7 @@ ubsan:
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
-            hdf5-tools libcunit1-dev pkg-config make gcc parallel
+            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \
