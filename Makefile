@@ -88,6 +88,13 @@ tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS)
 # Unit tests link only the pure core, compiled by a plain C compiler with
 # no MPI include path: if the core ever includes mpi.h this fails.
 CORE_CPPFLAGS := -Iinclude -Isrc -iquote src/core
+# Allocation-failure tests: the core's malloc/calloc/realloc go through the
+# test's wrappers (the GNU linker's --wrap), which fail them one by one.
+$(BUILD)/tests/test_oom: tests/unit/test_oom.c $(CORE_SRC) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit \
+	    -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_SRC) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit

@@ -306,6 +306,9 @@ static int shell_task(tf_task_ctx *ctx, const void *in, size_t len,
         return 124;
     if (res.spawn_errno)
         return 127;
+    /* Refused by a halt before it started: ended like the running ones. */
+    if (res.halted && !res.signal)
+        return 128 + SIGTERM;
     if (res.signal)
         return 128 + res.signal;
     return res.exitval;
@@ -784,13 +787,19 @@ static int farm_main(farm *F, bool mpi)
     /* A signal that came as the last task ended stopped nothing. */
     if (F->stopped_by && status == EXIT_SOME_FAILED)
         status = EXIT_RESUMABLE;
+    if (F->rank == 0 && (fflush(F->joblog) != 0 || ferror(F->joblog))) {
+        fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
+                F->o.outdir, strerror(errno));
+        status = EXIT_RUNTIME;
+    }
+    /*
+     * Every rank exits with rank 0's status: mpirun reports the first
+     * non-zero exit it sees, and only rank 0 knows a signal stopped the run.
+     */
+    if (mpi)
+        MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (F->rank == 0) {
         double secs = (now_ns() - F->t0_ns) / 1e9;
-        if (fflush(F->joblog) != 0 || ferror(F->joblog)) {
-            fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
-                    F->o.outdir, strerror(errno));
-            status = EXIT_RUNTIME;
-        }
         write_status(F, status == EXIT_ALL_OK        ? "done"
                         : status == EXIT_SOME_FAILED ? "failed"
                         : status == EXIT_RESUMABLE   ? "stopped"

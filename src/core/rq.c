@@ -25,16 +25,26 @@ static inline bool before(const int32_t *prio, uint32_t a, uint32_t b)
     return prio[a] > prio[b] || (prio[a] == prio[b] && a < b);
 }
 
+int tf_rq_reserve(tf_rq *q, size_t more)
+{
+    if (q->n + more <= q->cap)
+        return 0;
+    size_t ncap = q->cap ? q->cap : 1024;
+    while (ncap < q->n + more)
+        ncap *= 2;
+    uint32_t *h = realloc(q->heap, ncap * sizeof *h);
+    if (!h)
+        return TF_ENOMEM;
+    q->heap = h;
+    q->cap = ncap;
+    return 0;
+}
+
 int tf_rq_push(tf_rq *q, uint32_t task)
 {
-    if (q->n == q->cap) {
-        size_t ncap = q->cap ? q->cap * 2 : 1024;
-        uint32_t *h = realloc(q->heap, ncap * sizeof *h);
-        if (!h)
-            return TF_ENOMEM;
-        q->heap = h;
-        q->cap = ncap;
-    }
+    int rc = tf_rq_reserve(q, 1);
+    if (rc)
+        return rc;
     const int32_t *prio = *q->prio;
     size_t i = q->n++;
     /* Submission order makes most pushes land at the bottom: no sift. */

@@ -22,6 +22,8 @@ typedef struct tf_rq {
 void tf_rq_init(tf_rq *q, const int32_t *const *prio);
 void tf_rq_free(tf_rq *q);
 int tf_rq_push(tf_rq *q, uint32_t task); /* TF_ENOMEM */
+/* Make room for `more` pushes that then cannot fail. TF_ENOMEM. */
+int tf_rq_reserve(tf_rq *q, size_t more);
 bool tf_rq_is_empty(const tf_rq *q);
 uint32_t tf_rq_peek(const tf_rq *q); /* TF_NONE when empty */
 uint32_t tf_rq_pop(tf_rq *q);        /* TF_NONE when empty */

@@ -40,6 +40,43 @@ static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
     return 0;
 }
 
+/*
+ * Events change state only after reserving room for the worst they can
+ * emit, queue or traverse, so a TF_ENOMEM always leaves the scheduler as it
+ * was before the call (the tests fail every allocation in turn to check).
+ */
+static int reserve(tf_sched *s, size_t acts, size_t rq, size_t scratch)
+{
+    if (s->nacts + acts > s->acap) {
+        size_t ncap = s->acap ? s->acap : 256;
+        while (ncap < s->nacts + acts)
+            ncap *= 2;
+        tf_action *a = realloc(s->acts, ncap * sizeof *a);
+        if (!a)
+            return TF_ENOMEM;
+        s->acts = a;
+        s->acap = ncap;
+    }
+    if (scratch > s->scap) {
+        size_t ncap = s->scap ? s->scap : 256;
+        while (ncap < scratch)
+            ncap *= 2;
+        uint32_t *p = realloc(s->scratch, ncap * sizeof *p);
+        if (!p)
+            return TF_ENOMEM;
+        s->scratch = p;
+        s->scap = ncap;
+    }
+    return tf_rq_reserve(&s->rq, rq);
+}
+
+/* Tasks a failure could still skip: everything not yet terminal. */
+static size_t live_tasks(const tf_sched *s)
+{
+    return (size_t)s->count[TF_ST_HELD] + s->count[TF_ST_PENDING] +
+           s->count[TF_ST_READY] + s->count[TF_ST_DISPATCHED];
+}
+
 static void set_state(tf_sched *s, uint32_t t, tf_state st)
 {
     s->count[s->dag.state[t]]--;
@@ -179,7 +216,24 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
             *ncyc = (size_t)len;
         return TF_ECYCLE;
     }
-    int rc = 0;
+    /*
+     * Edges only point into HELD tasks, so sealing touches nothing else.
+     * Reserve what it can use: actions only if some task is doomed (or the
+     * scheduler halted), a traversal stack only for doomed or no-op tasks,
+     * queue room for the tasks with nothing to wait for (all of them when a
+     * no-op can release more).
+     */
+    size_t held = s->dag.n - s->sealed, ready = 0;
+    bool doomed = s->halted, noop = false;
+    for (uint32_t t = s->sealed; t < s->dag.n; t++) {
+        doomed |= (s->dag.flags[t] & TF_TF_DOOMED) != 0;
+        noop |= (s->dag.flags[t] & TF_TF_NOOP) != 0;
+        ready += s->dag.npend[t] == 0;
+    }
+    int rc = reserve(s, doomed ? held : 0, noop ? held : ready,
+                     doomed || noop ? held + 1 : 0);
+    if (rc)
+        return rc;
     uint32_t first = s->sealed;
     s->sealed = s->dag.n;
     s->sealed_edges = s->dag.ne;
@@ -287,9 +341,13 @@ static int fill(tf_sched *s, uint32_t w, uint32_t quota)
     while (quota && wk->ntasks < wk->depth && !tf_rq_is_empty(&s->rq)) {
         uint32_t t = tf_rq_peek(&s->rq);
         if (s->dag.cores[t] > s->max_slots) {
+            size_t live = live_tasks(s);
+            int rc = reserve(s, live + 1, 0, live + 1);
+            if (rc)
+                return rc;
             tf_rq_pop(&s->rq);
             set_state(s, t, TF_ST_FAILED);
-            int rc = emit(s, TF_ACT_FAIL, TF_NONE, t, TF_ECORES);
+            rc = emit(s, TF_ACT_FAIL, TF_NONE, t, TF_ECORES);
             if (!rc)
                 rc = skip_dependents(s, t, (int32_t)t);
             if (rc)
@@ -359,7 +417,23 @@ static int leave_worker(tf_sched *s, uint32_t t)
 
 int tf_sched_task_done(tf_sched *s, uint32_t t)
 {
-    int rc = leave_worker(s, t);
+    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
+        return TF_ESTATE;
+    /*
+     * Releasing readies at most t's dependents, unless one is a no-op task,
+     * whose completion may ready every pending task.
+     */
+    size_t deps = 0;
+    bool noop = false;
+    for (uint32_t e = s->dag.out_head[t]; e != TF_NONE; e = s->dag.e_next[e]) {
+        deps++;
+        noop |= (s->dag.flags[s->dag.e_to[e]] & TF_TF_NOOP) != 0;
+    }
+    size_t pending = s->count[TF_ST_PENDING];
+    int rc = noop ? reserve(s, 0, pending, pending + 1) : reserve(s, 0, deps, 0);
+    if (rc)
+        return rc;
+    rc = leave_worker(s, t);
     if (rc)
         return rc;
     set_state(s, t, TF_ST_DONE);
@@ -377,7 +451,13 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
 
 int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
 {
-    int rc = leave_worker(s, t);
+    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
+        return TF_ESTATE;
+    size_t live = live_tasks(s);
+    int rc = reserve(s, live + 1, 1, live + 1);
+    if (rc)
+        return rc;
+    rc = leave_worker(s, t);
     if (rc)
         return rc;
     if (s->dag.attempts[t] <= s->dag.retries[t] && !s->halted) {
@@ -413,7 +493,13 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w)
 
 int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 {
-    int rc = leave_worker(s, t);
+    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
+        return TF_ESTATE;
+    size_t live = live_tasks(s);
+    int rc = reserve(s, live + 1, 1, live + 1);
+    if (rc)
+        return rc;
+    rc = leave_worker(s, t);
     if (rc)
         return rc;
     /* The attempt never ran to a report: it does not count against retries. */
@@ -433,6 +519,9 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 
 int tf_sched_halt(tf_sched *s)
 {
+    int rc = reserve(s, live_tasks(s), 0, 0);
+    if (rc)
+        return rc;
     s->halted = true;
     tf_rq_free(&s->rq);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
@@ -440,7 +529,7 @@ int tf_sched_halt(tf_sched *s)
         tf_state st = (tf_state)s->dag.state[t];
         if (st == TF_ST_READY || st == TF_ST_PENDING) {
             set_state(s, t, TF_ST_SKIPPED);
-            int rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
+            rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
             if (rc)
                 return rc;
         }

@@ -462,12 +462,16 @@ static int master_halt(tf_master *m)
     /* Tasks already given out go before the HALT, so workers drop them. */
     if (!rc)
         rc = master_flush(m);
+    /*
+     * Drop the queue before on_halt, which may take a while to end running
+     * tasks: task threads freed meanwhile must find nothing left to start.
+     */
+    if (m->local)
+        tf_pool_drop_queued(&rt->pool);
     if (rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
-    if (m->local) {
-        tf_pool_drop_queued(&rt->pool);
+    if (m->local)
         return rc;
-    }
     for (int r = 1; r < rt->size && !rc; r++) {
         tf_buf b = outq_take_buf(&m->out);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_HALT);
@@ -821,9 +825,10 @@ int tf_rt_run_worker(tf_runtime *rt)
                 status = tf_rd_i32(&r);
                 stopping = true;
             } else if (tag == TF_TAG_HALT) {
+                /* Queue first: on_halt may block while it ends children. */
+                tf_pool_drop_queued(&rt->pool);
                 if (rt->cfg.on_halt)
                     rt->cfg.on_halt(rt->cfg.halt_user);
-                tf_pool_drop_queued(&rt->pool);
             }
         }
         /* Run no more than a report's worth before looking at messages. */

@@ -125,6 +125,38 @@ check "resume: summary counts earlier run" 'grep -q "1 in an earlier run" err.tx
 run "force starts over" 0 "$TF" run -o p6 --force fail.txt
 check "force: joblog truncated" '[ "$(rows p6)" = 4 ]'
 
+# ---- signals: stop, end the children, exit 75; --resume finishes ----
+# sig_run OUTDIR NP: run sig.txt (NP 0: no mpirun), SIGTERM rank 0 after 2 s.
+printf '@id=s1 sleep 30\n@id=s2 sleep 30\n@id=s3 sleep 30\n@id=s4 sleep 30\n@id=s5 sleep 30\n@id=after @after=s1 true\n' >sig.txt
+sig_run() {
+    local dir=$1 np=$2 pid=
+    if [ "$np" = 0 ]; then
+        timeout 120 "$TF" run -q -o "$dir" --slots 2 sig.txt >out.txt 2>err.txt &
+    else
+        timeout 120 mpirun --oversubscribe -np "$np" "$TF" run -q -o "$dir" sig.txt >out.txt 2>err.txt &
+    fi
+    local job=$!
+    sleep 2
+    for p in $(pgrep -x taskfarm); do
+        if [ "$np" = 0 ] || tr '\0' '\n' </proc/$p/environ | grep -qx OMPI_COMM_WORLD_RANK=0; then
+            grep -qa -- "$dir" /proc/$p/cmdline && pid=$p
+        fi
+    done
+    [ -n "$pid" ] && kill -TERM "$pid"
+    wait $job
+}
+for np in 0 3; do
+    sig_run sg$np $np
+    rc=$?
+    check "SIGTERM (np $np): exit 75" '[ $rc = 75 ]'
+    check "SIGTERM (np $np): state stopped" 'grep -qx "state stopped" sg$np/status'
+    check "SIGTERM (np $np): says how to resume" 'grep -q -- "--resume" err.txt'
+    check "SIGTERM (np $np): no sleep 30 left" 'gone sleep 30'
+done
+sed -i 's/sleep 30/true/' sig.txt
+run "resume after a signal" 0 "$TF" run -o sg0 --resume sig.txt
+check "resume after a signal: all done" 'grep -q "6 tasks: 6 done" err.txt'
+
 # ---- bad input: exit 2, nothing runs, no outdir written ----
 printf '@id=x touch ran-x\n@id=y @after=nope true\n' >badfile.txt
 run "bad task file" 2 "$TF" run -o p8 badfile.txt

@@ -1,0 +1,1134 @@
+/* Allocation-failure tests of the pure core: each allocation a scenario makes is failed in turn. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+
+#include "check.h"
+#include "dag.h"
+#include "idmap.h"
+#include "rq.h"
+#include "sched.h"
+#include "taskfarm_status.h"
+#include "taskfile.h"
+
+/*
+ * How it works. The binary is linked with
+ *   -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+ * so every malloc/calloc/realloc the core objects (and this file) call goes
+ * to the __wrap_* functions below; CUnit and libc call the real ones, as
+ * they live in shared libraries the linker does not rewrite. free is not
+ * wrapped: it cannot fail.
+ *
+ * A scenario is a deterministic sequence of core calls. It is run once with
+ * nothing failing, to count its allocations (N), then again for each
+ * k = 1 .. N+1 with the k-th allocation failing: once (OOM_ONCE), or that one
+ * and every one after it until the test lets memory back (OOM_FROM). Run
+ * k = N+1 injects nothing and must succeed. Big scenarios sample k: every k
+ * up to K_DENSE, then every K_STRIDE-th, and always the last K_TAIL.
+ *
+ * After an injected failure the test checks the contract (a negative code,
+ * TF_ENOMEM; out-parameters untouched; the object unchanged or at least
+ * consistent by tf_sched_check), then lets memory back and finishes the
+ * scenario, which must end exactly as the reference run did. ASan/LSan run
+ * the same binary to prove nothing leaked on any of those paths.
+ */
+
+#define K_DENSE 200ul
+#define K_STRIDE 37ul
+#define K_TAIL 5ul
+#define K_MAX 10000ul /* a scenario allocating more is itself a failure */
+
+#define SENT32 0xDEADBEEFu
+#define SENTSZ ((size_t)0xDEADBEEFu)
+
+/* ------------------------------------------------------------------------ */
+/* The allocation-failure injector. */
+
+typedef enum oom_mode {
+    OOM_ONCE, /* fail the k-th allocation only */
+    OOM_FROM, /* fail the k-th and every later one until oom_relent */
+} oom_mode;
+
+/* One scenario run's plan and what happened; the tests pass it around. */
+typedef struct oom {
+    oom_mode mode;
+    /*
+     * volatile: the compiler may assume a call to malloc leaves the
+     * caller's objects alone and keep them in registers across it.
+     */
+    volatile unsigned long fail_at; /* 1-based allocation to fail; 0 = none */
+    volatile unsigned long seen;    /* allocations made while armed */
+    volatile unsigned long failed;  /* allocations refused */
+} oom;
+
+/*
+ * The one piece of mutable global state: malloc's signature is fixed, so
+ * the wrappers cannot be handed a context and must find the armed one
+ * here. NULL means "pass everything through" (outside scenarios, and while
+ * the test itself allocates or runs tf_sched_check).
+ */
+static struct {
+    /*
+     * volatile: GCC treats malloc as a builtin that reads no user memory,
+     * so without it `armed = NULL; p = malloc(n); armed = o;` loses its
+     * first store and the test's own allocations get failed.
+     */
+    oom *volatile armed;
+} injector;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static bool should_fail(void)
+{
+    oom *o = injector.armed;
+    if (!o)
+        return false;
+    o->seen++;
+    if (!o->fail_at)
+        return false;
+    if (o->seen == o->fail_at || (o->mode == OOM_FROM && o->seen > o->fail_at)) {
+        o->failed++;
+        return true;
+    }
+    return false;
+}
+
+void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return should_fail() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return should_fail() ? NULL : __real_realloc(p, n);
+}
+
+static void oom_start(oom *o, oom_mode mode, unsigned long k)
+{
+    *o = (oom){mode, k, 0, 0};
+    injector.armed = o;
+}
+
+static void oom_stop(void) { injector.armed = NULL; }
+
+/* Let memory back after an injected failure; later allocations succeed. */
+static void oom_relent(oom *o) { o->fail_at = 0; }
+
+/* Suspend injection around the test's own allocations; returns the armed one. */
+static oom *oom_pause(void)
+{
+    oom *o = injector.armed;
+    injector.armed = NULL;
+    return o;
+}
+
+static void oom_resume(oom *o) { injector.armed = o; }
+
+static const char *mode_name(oom_mode m)
+{
+    return m == OOM_ONCE ? "once" : "from";
+}
+
+static bool k_is_sampled(unsigned long k, unsigned long n)
+{
+    return k <= K_DENSE || k + K_TAIL > n || (k - K_DENSE) % K_STRIDE == 0;
+}
+
+/* tf_sched_check allocates: run it with injection off. */
+static bool sched_ok(const tf_sched *s, char *why, size_t len)
+{
+    oom *o = oom_pause();
+    bool ok = tf_sched_check(s, why, len);
+    oom_resume(o);
+    return ok;
+}
+
+/*
+ * Where a scenario run is: printed with every failure so a report names
+ * the mode, k and the step that failed.
+ */
+typedef struct where {
+    const char *scenario;
+    oom *o;
+} where;
+
+#define AT_FMT "%s, mode %s, k=%lu: "
+#define AT_ARGS(w) (w)->scenario, mode_name((w)->o->mode), (w)->o->fail_at
+
+/* ------------------------------------------------------------------------ */
+/* Seeded random numbers (xorshift64*), as in test_core.c. */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static rng rng_seeded(uint64_t seed)
+{
+    rng r = {seed * 0x9E3779B97F4A7C15u ^ 0xD1B54A32D192ED03u};
+    if (!r.s)
+        r.s = 1;
+    return r;
+}
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1Du;
+}
+
+static uint32_t rng_below(rng *r, uint32_t n)
+{
+    return (uint32_t)((rng_next(r) >> 11) % n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A random DAG and how its run must end. */
+
+typedef struct plan {
+    uint32_t n, m;
+    int32_t *prio;
+    uint8_t *retries;
+    uint8_t *noop;     /* completes without running */
+    uint8_t *permfail; /* fails every attempt */
+    uint8_t *flaky;    /* fails its first attempt, has one retry */
+    uint32_t *efrom, *eto;
+    uint8_t *expect; /* final tf_state of each task */
+} plan;
+
+static void plan_free(plan *p)
+{
+    free(p->prio);
+    free(p->retries);
+    free(p->noop);
+    free(p->permfail);
+    free(p->flaky);
+    free(p->efrom);
+    free(p->eto);
+    free(p->expect);
+    memset(p, 0, sizeof *p);
+}
+
+/*
+ * n tasks in a random topological order unrelated to their indexes, so that
+ * edges point both ways in index order and tf_dag_find_cycle really
+ * searches. Each task depends on 0-3 distinct tasks before it in that order.
+ * With failures, permanent ones sit in the last fifth of the order so that
+ * their skips do not swallow the whole graph.
+ */
+static bool plan_make(plan *p, uint32_t n, uint64_t seed, bool failures)
+{
+    memset(p, 0, sizeof *p);
+    rng r = rng_seeded(seed);
+    uint32_t *order = malloc(n * sizeof *order);
+    uint32_t *pos = malloc(n * sizeof *pos);
+    p->n = n;
+    p->prio = malloc(n * sizeof *p->prio);
+    p->retries = calloc(n, 1);
+    p->noop = calloc(n, 1);
+    p->permfail = calloc(n, 1);
+    p->flaky = calloc(n, 1);
+    p->efrom = malloc(4 * (size_t)n * sizeof *p->efrom);
+    p->eto = malloc(4 * (size_t)n * sizeof *p->eto);
+    p->expect = malloc(n);
+    if (!order || !pos || !p->prio || !p->retries || !p->noop ||
+        !p->permfail || !p->flaky || !p->efrom || !p->eto || !p->expect) {
+        free(order);
+        free(pos);
+        plan_free(p);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = i;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        uint32_t j = rng_below(&r, i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        pos[order[i]] = i;
+    for (uint32_t t = 0; t < n; t++) {
+        p->prio[t] = (int32_t)rng_below(&r, 11) - 5;
+        uint32_t roll = rng_below(&r, 100);
+        if (roll < 2) {
+            p->noop[t] = 1;
+        } else if (failures && roll < 6 && pos[t] > n / 5 * 4) {
+            p->permfail[t] = 1;
+        } else if (failures && roll < 12) {
+            p->flaky[t] = 1;
+            p->retries[t] = 1;
+        }
+    }
+    /*
+     * With failures, two shapes make the run's buffers grow inside
+     * tf_sched_task_done and tf_sched_task_failed: a hub (first in the
+     * order) the first half of the tasks wait for, and on nothing else, so
+     * that its completion readies thousands at once; and a doomed bomb (at four fifths) that
+     * half of the last fifth waits for, so that its failure skips hundreds.
+     */
+    uint32_t hub = order[0], bomb = order[n / 5 * 4];
+    if (failures) {
+        p->permfail[bomb] = 1;
+        p->flaky[bomb] = p->noop[bomb] = 0;
+        p->retries[bomb] = 0;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t to = order[i], k = rng_below(&r, 4), npicked = 0;
+        uint32_t picked[4];
+        if (failures && i <= n / 2) {
+            picked[npicked++] = hub;
+            k = 0; /* ready the moment the hub is done */
+        }
+        else if (failures && i > n / 5 * 4 && rng_below(&r, 2))
+            picked[npicked++] = bomb;
+        for (uint32_t j = 0; j < k; j++) {
+            uint32_t from = order[rng_below(&r, i)];
+            bool dup = false;
+            for (uint32_t q = 0; q < npicked; q++)
+                dup |= picked[q] == from;
+            if (!dup)
+                picked[npicked++] = from;
+        }
+        for (uint32_t j = 0; j < npicked; j++) {
+            p->efrom[p->m] = picked[j];
+            p->eto[p->m] = to;
+            p->m++;
+        }
+    }
+    /* Final states, in topological order. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = order[i];
+        p->expect[t] = p->permfail[t] ? TF_ST_FAILED : TF_ST_DONE;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = order[i];
+        for (uint32_t e = 0; e < p->m; e++)
+            if (p->efrom[e] == t && p->expect[t] != TF_ST_DONE)
+                p->expect[p->eto[e]] = TF_ST_SKIPPED;
+    }
+    free(order);
+    free(pos);
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The driver: a simulated runner that survives TF_ENOMEM from the core. */
+
+typedef struct driver {
+    uint32_t *inflight; /* tasks RUN was emitted for, not yet reported */
+    uint32_t ninflight;
+    uint8_t *tries; /* attempts the simulated runner made */
+    size_t acts_seen;
+    unsigned long lost_actions; /* ENOMEM after the state change */
+} driver;
+
+static int expect_enomem(const where *w, int rc, const char *step)
+{
+    return CHECK_MSG(rc == TF_ENOMEM,
+                     AT_FMT "%s returned %s (%d), want TF_ENOMEM", AT_ARGS(w),
+                     step, tf_err_name(rc), rc);
+}
+
+/* After an injected failure: tf_sched_check must hold. */
+static bool check_after_enomem(const where *w, const tf_sched *s,
+                               const char *step)
+{
+    char why[256] = "";
+    return CHECK_MSG(sched_ok(s, why, sizeof why),
+                     AT_FMT "after TF_ENOMEM from %s, tf_sched_check: %s",
+                     AT_ARGS(w), step, why);
+}
+
+/* Take in the actions emitted since the last look. */
+static void take_actions(tf_sched *s, driver *dr)
+{
+    size_t n;
+    const tf_action *a = tf_sched_actions(s, &n);
+    for (size_t i = dr->acts_seen; i < n; i++)
+        if (a[i].kind == TF_ACT_RUN)
+            dr->inflight[dr->ninflight++] = a[i].task;
+    dr->acts_seen = n;
+    /* Clear rarely, so the buffer grows to thousands of actions. */
+    if (n > 3000) {
+        tf_sched_clear_actions(s);
+        dr->acts_seen = 0;
+    }
+}
+
+/*
+ * Run every sealed task to its end: register workers, dispatch, report
+ * tasks done or failed as the plan says, in a seeded random order. A core
+ * call that fails with TF_ENOMEM must leave tf_sched_check true; the driver
+ * then lets memory back and goes on: it repeats a report the scheduler did
+ * not take (the task is still DISPATCHED) and counts one it took without
+ * emitting its action as a lost action. Returns false (after recording a
+ * failure) when the run cannot go on.
+ */
+static bool drive(const where *w, tf_sched *s, const plan *p)
+{
+    char why[256] = "";
+    bool ok = false;
+    driver dr = {0};
+    oom *o = oom_pause();
+    dr.inflight = malloc(p->n * sizeof *dr.inflight);
+    dr.tries = calloc(p->n, 1);
+    oom_resume(o);
+    if (!CHECK_TRUE(dr.inflight && dr.tries))
+        goto out_with_driver;
+    dr.acts_seen = s->nacts;
+    rng r = rng_seeded(7);
+
+    static const uint32_t slots[] = {1, 2, 4, 1, 3, 2};
+    for (uint32_t i = 0; i < sizeof slots / sizeof *slots; i++) {
+        uint32_t wk = SENT32, nw0 = s->nworkers;
+        int rc = tf_sched_add_worker(s, slots[i], slots[i] * 16, &wk);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_add_worker") ||
+                !CHECK_MSG(wk == SENT32 && s->nworkers == nw0,
+                           AT_FMT "failed add_worker wrote *w=%u or "
+                                  "nworkers %u -> %u",
+                           AT_ARGS(w), wk, nw0, s->nworkers) ||
+                !check_after_enomem(w, s, "tf_sched_add_worker"))
+                goto out_with_driver;
+            if (o)
+                oom_relent(o);
+            i--;
+            continue;
+        }
+        CHECK_EQ_U(wk, i);
+    }
+
+    for (unsigned long step = 0;; step++) {
+        int rc = tf_sched_dispatch(s);
+        take_actions(s, &dr);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_dispatch") ||
+                !check_after_enomem(w, s, "tf_sched_dispatch"))
+                goto out_with_driver;
+            if (o)
+                oom_relent(o);
+            continue;
+        }
+        if (!dr.ninflight) {
+            if (!CHECK_MSG(tf_sched_is_finished(s),
+                           AT_FMT "run stuck: nothing in flight, %u ready, "
+                                  "%u pending, %u held",
+                           AT_ARGS(w), s->count[TF_ST_READY],
+                           s->count[TF_ST_PENDING], s->count[TF_ST_HELD]))
+                goto out_with_driver;
+            break;
+        }
+        uint32_t i = rng_below(&r, dr.ninflight), t = dr.inflight[i];
+        dr.inflight[i] = dr.inflight[--dr.ninflight];
+        dr.tries[t]++;
+        bool fail = p->permfail[t] || (p->flaky[t] && dr.tries[t] == 1);
+        const char *call = fail ? "tf_sched_task_failed" : "tf_sched_task_done";
+        rc = fail ? tf_sched_task_failed(s, t, TF_EIO)
+                  : tf_sched_task_done(s, t);
+        take_actions(s, &dr);
+        if (rc) {
+            if (!expect_enomem(w, rc, call) ||
+                !check_after_enomem(w, s, call))
+                goto out_with_driver;
+            if (o)
+                oom_relent(o);
+            if (tf_sched_state(s, t) == TF_ST_DISPATCHED) {
+                dr.tries[t]--; /* not taken: report it again */
+                dr.inflight[dr.ninflight++] = t;
+            } else {
+                dr.lost_actions++;
+            }
+        }
+        if (step % 1000 == 999 && !CHECK_MSG(sched_ok(s, why, sizeof why),
+                                             AT_FMT "step %lu: %s", AT_ARGS(w),
+                                             step, why))
+            goto out_with_driver;
+    }
+
+    ok = CHECK_MSG(sched_ok(s, why, sizeof why), AT_FMT "at the end: %s",
+                   AT_ARGS(w), why);
+    for (uint32_t t = 0; t < p->n && ok; t++)
+        ok = CHECK_MSG(tf_sched_state(s, t) == p->expect[t],
+                       AT_FMT "task %u ended %s, want %s", AT_ARGS(w), t,
+                       tf_state_name(tf_sched_state(s, t)),
+                       tf_state_name((tf_state)p->expect[t]));
+    ok = ok && CHECK_TRUE(tf_sched_is_finished(s));
+out_with_driver:
+    o = oom_pause();
+    free(dr.tries);
+    free(dr.inflight);
+    oom_resume(o);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 1: building and sealing a 5,000-task DAG. */
+
+#define BUILD_N 5000u
+
+typedef enum seal_fix {
+    FIX_RETRY, /* after a failed seal, seal again */
+    FIX_DROP,  /* after a failed seal, drop the held tasks and build again */
+} seal_fix;
+
+/* Add every task and edge of p; each failed call is checked and repeated. */
+static bool add_all(const where *w, tf_sched *s, const plan *p)
+{
+    oom *o = w->o;
+    uint32_t base = s->dag.n;
+    for (uint32_t t = 0; t < p->n; t++) {
+        uint32_t idx = SENT32, n0 = s->dag.n, held0 = s->count[TF_ST_HELD];
+        int rc = tf_sched_add_task(s, p->prio[t], 1, p->retries[t], &idx);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_add_task") ||
+                !CHECK_MSG(idx == SENT32 && s->dag.n == n0 &&
+                               s->count[TF_ST_HELD] == held0,
+                           AT_FMT "failed add_task changed the sched: idx %u, "
+                                  "n %u -> %u",
+                           AT_ARGS(w), idx, n0, s->dag.n) ||
+                !check_after_enomem(w, s, "tf_sched_add_task"))
+                return false;
+            oom_relent(o);
+            t--;
+            continue;
+        }
+        if (!CHECK_EQ_U(idx, base + t))
+            return false;
+        if (p->noop[t] && !CHECK_RC(tf_sched_set_noop(s, idx), TF_OK))
+            return false;
+    }
+    for (uint32_t e = 0; e < p->m; e++) {
+        uint32_t from = base + p->efrom[e], to = base + p->eto[e];
+        uint32_t ne0 = s->dag.ne, np0 = s->dag.npend[to];
+        uint32_t head0 = s->dag.out_head[from];
+        int rc = tf_sched_add_dep(s, from, to);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_add_dep") ||
+                !CHECK_MSG(s->dag.ne == ne0 && s->dag.npend[to] == np0 &&
+                               s->dag.out_head[from] == head0,
+                           AT_FMT "failed add_dep changed the graph",
+                           AT_ARGS(w)) ||
+                !check_after_enomem(w, s, "tf_sched_add_dep"))
+                return false;
+            oom_relent(o);
+            e--;
+        }
+    }
+    return true;
+}
+
+static bool build_and_seal(const where *w, tf_sched *s, const plan *p,
+                           seal_fix fix)
+{
+    if (!add_all(w, s, p))
+        return false;
+    for (;;) {
+        uint32_t cyc[4] = {SENT32, SENT32, SENT32, SENT32};
+        size_t ncyc = SENTSZ;
+        uint32_t sealed0 = s->sealed, held0 = s->count[TF_ST_HELD];
+        size_t nacts0 = s->nacts;
+        int rc = tf_sched_seal(s, cyc, 4, &ncyc);
+        if (!rc)
+            return true;
+        if (!expect_enomem(w, rc, "tf_sched_seal") ||
+            !CHECK_MSG(ncyc == SENTSZ && cyc[0] == SENT32,
+                       AT_FMT "failed seal wrote *ncyc or cyc", AT_ARGS(w)) ||
+            !CHECK_MSG(s->sealed == sealed0 &&
+                           s->count[TF_ST_HELD] == held0 &&
+                           s->nacts == nacts0,
+                       AT_FMT "failed seal changed the sched: sealed %u -> "
+                              "%u, held %u -> %u, actions %zu -> %zu",
+                       AT_ARGS(w), sealed0, s->sealed, held0,
+                       s->count[TF_ST_HELD], nacts0, s->nacts) ||
+            !check_after_enomem(w, s, "tf_sched_seal"))
+            return false;
+        oom_relent(w->o);
+        if (fix == FIX_DROP) {
+            tf_sched_drop_held(s);
+            char why[256] = "";
+            if (!CHECK_MSG(s->dag.n == sealed0 && !s->count[TF_ST_HELD] &&
+                               sched_ok(s, why, sizeof why),
+                           AT_FMT "after drop_held: n %u, held %u: %s",
+                           AT_ARGS(w), s->dag.n, s->count[TF_ST_HELD], why))
+                return false;
+            if (!add_all(w, s, p))
+                return false;
+        }
+    }
+}
+
+/* One run of scenario 1; returns false when it could not finish. */
+static bool build_once(oom *o, oom_mode mode, unsigned long k, seal_fix fix,
+                       const plan *p)
+{
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {fix == FIX_RETRY ? "build+seal (retry)" : "build+seal (drop)",
+               o};
+    oom_start(o, mode, k);
+    bool ok = build_and_seal(&w, &s, p, fix);
+    oom_stop();
+    /* The run itself is scenario 2's business: no injection here. */
+    if (ok)
+        ok = drive(&w, &s, p);
+    tf_sched_free(&s);
+    return ok;
+}
+
+/* The k loop shared by the sched scenarios. */
+typedef bool (*scenario_fn)(oom *o, oom_mode mode, unsigned long k, int variant,
+                            const plan *p);
+
+static void sweep(scenario_fn fn, int variant, const plan *p, const char *name)
+{
+    oom o;
+    if (!CHECK_MSG(fn(&o, OOM_ONCE, 0, variant, p), "%s: reference run failed",
+                   name))
+        return;
+    unsigned long n = o.seen;
+    if (!CHECK_MSG(n < K_MAX, "%s: %lu allocations", name, n))
+        return;
+    for (int m = OOM_ONCE; m <= OOM_FROM; m++) {
+        unsigned long tried = 0, bad = 0;
+        for (unsigned long k = 1; k <= n + 1; k++) {
+            if (k <= n && !k_is_sampled(k, n))
+                continue;
+            tried++;
+            if (!fn(&o, (oom_mode)m, k, variant, p))
+                bad++;
+            if (k <= n)
+                CHECK_MSG(o.failed > 0, "%s k=%lu: nothing was failed", name,
+                          k);
+            else
+                CHECK_MSG(o.failed == 0, "%s k=%lu: a failure was injected",
+                          name, k);
+        }
+        printf("\n    %s, mode %s: %lu allocations, %lu values of k tried, "
+               "%lu broke the contract\n",
+               name, mode_name((oom_mode)m), n, tried, bad);
+    }
+}
+
+static bool build_fn(oom *o, oom_mode mode, unsigned long k, int variant,
+                     const plan *p)
+{
+    return build_once(o, mode, k, (seal_fix)variant, p);
+}
+
+static void test_build_retry(void)
+{
+    plan p;
+    if (!CHECK_TRUE(plan_make(&p, BUILD_N, 1, false)))
+        return;
+    sweep(build_fn, FIX_RETRY, &p, "build+seal (retry)");
+    plan_free(&p);
+}
+
+static void test_build_drop(void)
+{
+    plan p;
+    if (!CHECK_TRUE(plan_make(&p, BUILD_N, 1, false)))
+        return;
+    sweep(build_fn, FIX_DROP, &p, "build+seal (drop)");
+    plan_free(&p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 2: dispatch and completion, with retries, failures and skips. */
+
+static bool run_fn(oom *o, oom_mode mode, unsigned long k, int variant,
+                   const plan *p)
+{
+    (void)variant;
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {"dispatch+complete", o};
+    /* Build and seal with memory to spare; inject only into the run. */
+    oom_start(o, OOM_ONCE, 0);
+    bool ok = build_and_seal(&w, &s, p, FIX_RETRY);
+    oom_stop();
+    if (ok) {
+        oom_start(o, mode, k);
+        ok = drive(&w, &s, p);
+        oom_stop();
+    }
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_run(void)
+{
+    plan p;
+    if (!CHECK_TRUE(plan_make(&p, BUILD_N, 2, true)))
+        return;
+    uint32_t nfail = 0, nskip = 0;
+    for (uint32_t t = 0; t < p.n; t++) {
+        nfail += p.expect[t] == TF_ST_FAILED;
+        nskip += p.expect[t] == TF_ST_SKIPPED;
+    }
+    printf("\n    plan: %u tasks, %u edges, %u fail, %u skipped", p.n, p.m,
+           nfail, nskip);
+    sweep(run_fn, 0, &p, "dispatch+complete");
+    plan_free(&p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 3: the cycle search's scratch space. */
+
+#define CYC_N 50u
+
+/* Task t depends on t+1 (edges point backward); `cyclic` closes the ring. */
+static int ring_build(tf_sched *s, bool cyclic)
+{
+    tf_sched_init(s);
+    for (uint32_t t = 0; t < CYC_N; t++) {
+        uint32_t idx;
+        int rc = tf_sched_add_task(s, 0, 1, 0, &idx);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t t = 0; t + 1 < CYC_N; t++) {
+        int rc = tf_sched_add_dep(s, t + 1, t);
+        if (rc)
+            return rc;
+    }
+    return cyclic ? tf_sched_add_dep(s, 0, CYC_N - 1) : 0;
+}
+
+static bool dag_equal(const tf_dag *a, const tf_dag *b)
+{
+    return a->n == b->n && a->ne == b->ne &&
+           !memcmp(a->npend, b->npend, a->n * sizeof *a->npend) &&
+           !memcmp(a->out_head, b->out_head, a->n * sizeof *a->out_head) &&
+           !memcmp(a->state, b->state, a->n) &&
+           !memcmp(a->flags, b->flags, a->n) &&
+           !memcmp(a->e_to, b->e_to, a->ne * sizeof *a->e_to) &&
+           !memcmp(a->e_next, b->e_next, a->ne * sizeof *a->e_next);
+}
+
+static void cycle_case(bool cyclic, oom_mode mode)
+{
+    tf_sched s, ref;
+    if (!CHECK_RC(ring_build(&s, cyclic), TF_OK) ||
+        !CHECK_RC(ring_build(&ref, cyclic), TF_OK))
+        goto out_with_scheds;
+    long want = cyclic ? (long)CYC_N : 0;
+    unsigned long k;
+    for (k = 1; k <= 100; k++) {
+        oom o;
+        uint32_t cyc[8];
+        memset(cyc, 0xA5, sizeof cyc);
+        oom_start(&o, mode, k);
+        long len = tf_dag_find_cycle(&s.dag, 0, cyc, 8);
+        oom_stop();
+        if (!o.failed) {
+            CHECK_EQ_I(len, want);
+            break;
+        }
+        CHECK_MSG(len == TF_ENOMEM, "find_cycle k=%lu (%s): %ld", k,
+                  mode_name(mode), len);
+        CHECK_MSG(cyc[0] == 0xA5A5A5A5u, "find_cycle k=%lu wrote cyc", k);
+        CHECK_MSG(dag_equal(&s.dag, &ref.dag), "find_cycle k=%lu changed "
+                  "the graph", k);
+
+        /* The same through tf_sched_seal: it fails and changes nothing. */
+        size_t ncyc = SENTSZ;
+        oom_start(&o, mode, k);
+        int rc = tf_sched_seal(&s, cyc, 8, &ncyc);
+        oom_stop();
+        char why[256] = "";
+        CHECK_RC(rc, TF_ENOMEM);
+        CHECK_MSG(ncyc == SENTSZ && s.sealed == 0 && s.nacts == 0 &&
+                      s.count[TF_ST_HELD] == CYC_N && s.rq.n == 0,
+                  "seal k=%lu changed the sched", k);
+        CHECK_MSG(dag_equal(&s.dag, &ref.dag), "seal k=%lu changed the graph",
+                  k);
+        CHECK_MSG(tf_sched_check(&s, why, sizeof why), "seal k=%lu: %s", k,
+                  why);
+    }
+    CHECK_EQ_U(k, 4); /* colour, stack, edge */
+    size_t ncyc = SENTSZ;
+    uint32_t cyc[8];
+    int rc = tf_sched_seal(&s, cyc, 8, &ncyc);
+    if (cyclic) {
+        CHECK_RC(rc, TF_ECYCLE);
+        CHECK_EQ_U(ncyc, CYC_N);
+        tf_sched_drop_held(&s);
+        CHECK_EQ_U(s.dag.n, 0);
+    } else {
+        CHECK_RC(rc, TF_OK);
+        CHECK_EQ_U(ncyc, SENTSZ);
+        CHECK_EQ_U(s.count[TF_ST_READY], 1);
+        CHECK_EQ_U(s.count[TF_ST_PENDING], CYC_N - 1);
+    }
+    CHECK_SCHED(&s);
+out_with_scheds:
+    tf_sched_free(&ref);
+    tf_sched_free(&s);
+}
+
+static void test_find_cycle(void)
+{
+    for (int m = OOM_ONCE; m <= OOM_FROM; m++) {
+        cycle_case(false, (oom_mode)m);
+        cycle_case(true, (oom_mode)m);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 4: tf_idmap_put growth. */
+
+#define MAP_N 10000u
+
+static uint64_t map_key(uint32_t i)
+{
+    return ((uint64_t)(i % 7 + 1) << 48) | ((uint64_t)i * 2654435761u);
+}
+
+/* Put MAP_N keys (and replace every tenth); false after a broken contract. */
+static bool idmap_run(oom *o, oom_mode mode, unsigned long k)
+{
+    tf_idmap m;
+    tf_idmap_init(&m);
+    bool ok = true;
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < MAP_N + MAP_N / 10 && ok; i++) {
+        uint32_t key_i = i < MAP_N ? i : (i - MAP_N) * 10;
+        uint32_t val = i;
+        size_t n0 = m.n, cap0 = m.cap;
+        const uint64_t *keys0 = m.keys;
+        int rc = tf_idmap_put(&m, map_key(key_i), val);
+        if (!rc)
+            continue;
+        ok = CHECK_MSG(rc == TF_ENOMEM, "idmap %s k=%lu: put returned %d",
+                       mode_name(mode), k, rc) &&
+             CHECK_MSG(m.n == n0 && m.cap == cap0 && m.keys == keys0,
+                       "idmap %s k=%lu: failed put changed the map",
+                       mode_name(mode), k);
+        for (uint32_t j = 0; j < i && j < MAP_N && ok; j++) {
+            uint32_t want = j;
+            if (i >= MAP_N && j % 10 == 0 && j / 10 < i - MAP_N)
+                want = MAP_N + j / 10;
+            ok = CHECK_MSG(tf_idmap_get(&m, map_key(j)) == want,
+                           "idmap k=%lu: key %u lost after a failed put", k,
+                           j);
+        }
+        if (i < MAP_N)
+            ok = ok && CHECK_EQ_U(tf_idmap_get(&m, map_key(i)), UINT32_MAX);
+        oom_relent(o);
+        i--;
+    }
+    oom_stop();
+    for (uint32_t j = 0; j < MAP_N && ok; j++) {
+        uint32_t want = j % 10 == 0 ? MAP_N + j / 10 : j;
+        ok = CHECK_EQ_U(tf_idmap_get(&m, map_key(j)), want);
+    }
+    ok = ok && CHECK_EQ_U(m.n, MAP_N);
+    tf_idmap_free(&m);
+    return ok;
+}
+
+static void test_idmap(void)
+{
+    oom o;
+    idmap_run(&o, OOM_ONCE, 0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++) {
+            idmap_run(&o, (oom_mode)mode, k);
+            CHECK_MSG((o.failed > 0) == (k <= n), "idmap k=%lu: %lu failed", k,
+                      o.failed);
+        }
+    printf("\n    idmap: %lu allocations, each failed in both modes\n", n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 5: tf_rq_push growth. */
+
+#define RQ_N 10000u
+
+static bool rq_run(oom *o, oom_mode mode, unsigned long k, const int32_t *prio)
+{
+    tf_rq q;
+    tf_rq_init(&q, &prio);
+    bool ok = true;
+    oom_start(o, mode, k);
+    for (uint32_t t = 0; t < RQ_N && ok; t++) {
+        size_t n0 = q.n, cap0 = q.cap;
+        const uint32_t *heap0 = q.heap;
+        int rc = tf_rq_push(&q, t);
+        if (!rc)
+            continue;
+        ok = CHECK_MSG(rc == TF_ENOMEM, "rq %s k=%lu: push returned %d",
+                       mode_name(mode), k, rc) &&
+             CHECK_MSG(q.n == n0 && q.cap == cap0 && q.heap == heap0 &&
+                           tf_rq_check(&q),
+                       "rq %s k=%lu: failed push changed the queue",
+                       mode_name(mode), k);
+        oom_relent(o);
+        t--;
+    }
+    oom_stop();
+    ok = ok && CHECK_EQ_U(q.n, RQ_N);
+    uint32_t prev = TF_NONE, popped = 0;
+    for (uint32_t t; ok && (t = tf_rq_pop(&q)) != TF_NONE; prev = t) {
+        popped++;
+        if (prev != TF_NONE)
+            ok = CHECK_MSG(prio[prev] > prio[t] ||
+                               (prio[prev] == prio[t] && prev < t),
+                           "rq k=%lu: %u came out before %u", k, prev, t);
+    }
+    ok = ok && CHECK_EQ_U(popped, RQ_N);
+    tf_rq_free(&q);
+    return ok;
+}
+
+static void test_rq(void)
+{
+    int32_t *prio = malloc(RQ_N * sizeof *prio);
+    if (!CHECK_TRUE(prio))
+        return;
+    rng r = rng_seeded(5);
+    for (uint32_t t = 0; t < RQ_N; t++)
+        prio[t] = (int32_t)rng_below(&r, 21) - 10;
+    oom o;
+    rq_run(&o, OOM_ONCE, 0, prio);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++) {
+            rq_run(&o, (oom_mode)mode, k, prio);
+            CHECK_MSG((o.failed > 0) == (k <= n), "rq k=%lu: %lu failed", k,
+                      o.failed);
+        }
+    printf("\n    rq: %lu allocations, each failed in both modes\n", n);
+    free(prio);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scenario 6: tf_taskfile_parse on a 2,000-line file. */
+
+#define TF_LINES 2000u
+
+/*
+ * Segments of 40 lines end in `@barrier`. Inside a segment, task j (counted
+ * from the segment's start) names task j+1 in @after when j % 3 == 0, a
+ * forward reference, and task j-2 otherwise. That graph has no cycle (a
+ * cycle would need two +1 steps in a row). Every fifth task has no @id and
+ * is named by its line number; some lines are comments or blank. With
+ * `errors`, a few lines name unknown ids and one repeats an id.
+ */
+static char *taskfile_text(bool errors, size_t *len)
+{
+    size_t cap = (size_t)TF_LINES * 96, n = 0;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    uint32_t seg = 40;
+    for (uint32_t line = 1; line <= TF_LINES; line++) {
+        uint32_t j = (line - 1) % seg; /* place in segment */
+        char id[32], after[64] = "";
+        uint32_t first = line - j;
+        if (j == seg - 1) {
+            n += (size_t)snprintf(s + n, cap - n, "@barrier\n");
+            continue;
+        }
+        if (j == 17) {
+            n += (size_t)snprintf(s + n, cap - n, "# comment %u\n", line);
+            continue;
+        }
+        if (j == 23) {
+            n += (size_t)snprintf(s + n, cap - n, "  \n");
+            continue;
+        }
+        /* The id a line's task goes by, and whether it is a task line. */
+        uint32_t dep = TF_NONE;
+        if (j % 3 == 0 && j + 1 < seg - 1 && j + 1 != 17 && j + 1 != 23)
+            dep = line + 1;
+        else if (j >= 2 && j - 2 != 17 && j - 2 != 23)
+            dep = line - 2;
+        (void)first;
+        if (dep != TF_NONE) {
+            if (dep % 5 == 0)
+                snprintf(after, sizeof after, " @after=%u", dep);
+            else
+                snprintf(after, sizeof after, " @after=t%u", dep);
+        }
+        if (errors && line % 397 == 0)
+            snprintf(after, sizeof after, " @after=nosuch%u", line);
+        if (line % 5 == 0)
+            id[0] = '\0';
+        else
+            snprintf(id, sizeof id, "@id=t%u ",
+                     errors && line == 1203 ? 1202 : line);
+        n += (size_t)snprintf(s + n, cap - n,
+                              "%s@prio=%d%s%s echo task %u\n", id,
+                              (int)(line % 7) - 3, after,
+                              line % 11 == 0 ? " @cores=2 @retries=1" : "",
+                              line);
+    }
+    *len = n;
+    return s;
+}
+
+/* Field by field: tf_tftask has padding, which memcmp would compare. */
+static bool tftask_equal(const tf_tftask *a, const tf_tftask *b)
+{
+    return a->str == b->str && a->cmd_len == b->cmd_len &&
+           a->line == b->line && a->prio == b->prio &&
+           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
+           a->ndeps == b->ndeps && a->cores == b->cores &&
+           a->retries == b->retries && a->id_len == b->id_len &&
+           a->flags == b->flags;
+}
+
+static bool taskfile_equal(const tf_taskfile *a, const tf_taskfile *b)
+{
+    for (uint32_t i = 0; i < a->n && i < b->n; i++)
+        if (!tftask_equal(&a->tasks[i], &b->tasks[i]))
+            return false;
+    return a->n == b->n && a->ntasks == b->ntasks &&
+           a->nbarriers == b->nbarriers && a->nafter == b->nafter &&
+           a->nedges == b->nedges && a->max_chain == b->max_chain &&
+           a->max_cores == b->max_cores && a->pool_len == b->pool_len &&
+           !memcmp(a->deps, b->deps, a->nedges * sizeof *a->deps) &&
+           !memcmp(a->pool, b->pool, a->pool_len);
+}
+
+static void taskfile_case(bool errors)
+{
+    const char *what = errors ? "taskfile with errors" : "taskfile";
+    size_t len = 0;
+    char *text = taskfile_text(errors, &len);
+    if (!CHECK_TRUE(text))
+        return;
+    tf_taskfile ref = {0};
+    tf_tferr ref_err;
+    oom o;
+    oom_start(&o, OOM_ONCE, 0);
+    int ref_rc = tf_taskfile_parse("big.txt", text, len, &ref, &ref_err);
+    oom_stop();
+    unsigned long n = o.seen;
+    if (!CHECK_RC(ref_rc, errors ? TF_EINVAL : TF_OK))
+        goto out_with_ref;
+    if (errors) {
+        CHECK_MSG(ref_err.n >= 3, "%s: %zu messages", what, ref_err.n);
+    } else {
+        CHECK_EQ_U(ref_err.n, 0);
+        CHECK_EQ_U(ref.nbarriers, TF_LINES / 40);
+        CHECK_MSG(ref.max_chain > 1, "max_chain %u", ref.max_chain);
+    }
+    unsigned long absorbed = 0, tried = 0;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++) {
+        for (unsigned long k = 1; k <= n + 1; k++) {
+            if (k <= n && !k_is_sampled(k, n))
+                continue;
+            tried++;
+            tf_taskfile out;
+            memset(&out, 0xA5, sizeof out);
+            tf_taskfile sent;
+            memset(&sent, 0xA5, sizeof sent);
+            tf_tferr err;
+            oom_start(&o, (oom_mode)mode, k);
+            int rc = tf_taskfile_parse("big.txt", text, len, &out, &err);
+            oom_stop();
+            if (rc == ref_rc) {
+                /* No failure, or one the parser worked around. */
+                if (o.failed)
+                    absorbed++;
+                if (!errors && CHECK_MSG(taskfile_equal(&out, &ref),
+                                         "%s %s k=%lu: result differs", what,
+                                         mode_name((oom_mode)mode), k))
+                    tf_taskfile_free(&out);
+                else if (!errors)
+                    tf_taskfile_free(&out);
+                CHECK_MSG(err.n == ref_err.n,
+                          "%s k=%lu: %zu messages, want %zu", what, k, err.n,
+                          ref_err.n);
+            } else {
+                CHECK_MSG(o.failed && rc == TF_ENOMEM,
+                          "%s %s k=%lu: returned %s (%d), %lu failed", what,
+                          mode_name((oom_mode)mode), k, tf_err_name(rc), rc,
+                          o.failed);
+                CHECK_MSG(!memcmp(&out, &sent, sizeof out),
+                          "%s %s k=%lu: *out written on failure", what,
+                          mode_name((oom_mode)mode), k);
+                CHECK_MSG(err.n <= ref_err.n,
+                          "%s k=%lu: %zu messages, reference has %zu", what, k,
+                          err.n, ref_err.n);
+                for (size_t i = 0; i < err.n; i++)
+                    CHECK_MSG(err.msgs[i].text != NULL,
+                              "%s k=%lu: message %zu has no text", what, k, i);
+            }
+            if (errors && rc == TF_EINVAL)
+                CHECK_MSG(!memcmp(&out, &sent, sizeof out),
+                          "%s k=%lu: *out written on TF_EINVAL", what, k);
+            if (k > n)
+                CHECK_MSG(!o.failed && rc == ref_rc, "%s k=%lu", what, k);
+            tf_tferr_free(&err);
+            CHECK_TRUE(err.n == 0 && err.msgs == NULL);
+        }
+    }
+    printf("\n    %s: %lu allocations, %lu runs, %lu failures worked around "
+           "(trimming reallocs)\n",
+           what, n, tried, absorbed);
+out_with_ref:
+    if (ref_rc == TF_OK)
+        tf_taskfile_free(&ref);
+    tf_tferr_free(&ref_err);
+    free(text);
+}
+
+static void test_taskfile(void) { taskfile_case(false); }
+static void test_taskfile_errors(void) { taskfile_case(true); }
+
+/* ------------------------------------------------------------------------ */
+
+int main(void)
+{
+    static const struct {
+        const char *name;
+        CU_TestFunc fn;
+    } tests[] = {
+        {"rq_push growth", test_rq},
+        {"idmap_put growth", test_idmap},
+        {"find_cycle scratch", test_find_cycle},
+        {"taskfile_parse 2000 lines", test_taskfile},
+        {"taskfile_parse with errors", test_taskfile_errors},
+        {"build + seal, retry seal", test_build_retry},
+        {"build + seal, drop held", test_build_drop},
+        {"dispatch + completion", test_run},
+    };
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite suite = CU_add_suite("oom", NULL, NULL);
+    for (size_t i = 0; suite && i < sizeof tests / sizeof *tests; i++)
+        if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+            suite = NULL;
+    if (!suite) {
+        fprintf(stderr, "test_oom: %s\n", CU_get_error_msg());
+        CU_cleanup_registry();
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
