@@ -453,14 +453,16 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
 {
     if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
         return TF_ESTATE;
+    /* A retry queues the task again; a final failure may skip every task. */
+    bool retry = s->dag.attempts[t] <= s->dag.retries[t] && !s->halted;
     size_t live = live_tasks(s);
-    int rc = reserve(s, live + 1, 1, live + 1);
+    int rc = retry ? reserve(s, 1, 1, 0) : reserve(s, live + 1, 0, live + 1);
     if (rc)
         return rc;
     rc = leave_worker(s, t);
     if (rc)
         return rc;
-    if (s->dag.attempts[t] <= s->dag.retries[t] && !s->halted) {
+    if (retry) {
         rc = tf_rq_push(&s->rq, t);
         if (rc)
             return rc;
@@ -495,8 +497,9 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 {
     if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
         return TF_ESTATE;
+    /* Requeued it takes a queue entry; after a halt it may skip every task. */
     size_t live = live_tasks(s);
-    int rc = reserve(s, live + 1, 1, live + 1);
+    int rc = s->halted ? reserve(s, live + 1, 0, live + 1) : reserve(s, 0, 1, 0);
     if (rc)
         return rc;
     rc = leave_worker(s, t);

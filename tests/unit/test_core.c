@@ -11,6 +11,7 @@
 #include <CUnit/CUnit.h>
 
 #include "check.h"
+#include "rng.h"
 #include "dag.h"
 #include "rq.h"
 #include "sched.h"
@@ -28,40 +29,9 @@
 /* The code the simulated tasks fail with. */
 #define SIM_FAIL_CODE TF_EIO
 
-/* ------------------------------------------------------------------------ */
-/* Seeded random numbers (xorshift64*): every run of the suite is the same. */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static rng rng_seeded(uint64_t seed)
+static int32_t rng_range(tf_rng *r, int32_t lo, int32_t hi)
 {
-    rng r = {seed * 0x9E3779B97F4A7C15u ^ 0xD1B54A32D192ED03u};
-    if (!r.s)
-        r.s = 1;
-    return r;
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1Du;
-}
-
-/* Uniform enough in [0, n) for n > 0; the bias of % is irrelevant here. */
-static uint32_t rng_below(rng *r, uint32_t n)
-{
-    return (uint32_t)((rng_next(r) >> 11) % n);
-}
-
-static int32_t rng_range(rng *r, int32_t lo, int32_t hi)
-{
-    return lo + (int32_t)rng_below(r, (uint32_t)(hi - lo + 1));
+    return lo + (int32_t)tf_rng_below(r, (uint32_t)(hi - lo + 1));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -184,7 +154,7 @@ static bool graph_has_edge_slow(const graph *g, uint32_t from, uint32_t to)
  * edge goes forward in it, so edges point both up and down in task index
  * (as forward references in a task file do). No duplicate edges.
  */
-static bool graph_random(graph *g, rng *r, uint32_t n, uint32_t max_deps,
+static bool graph_random(graph *g, tf_rng *r, uint32_t n, uint32_t max_deps,
                          int32_t prio_lo, int32_t prio_hi)
 {
     if (!graph_init(g, n))
@@ -194,16 +164,16 @@ static bool graph_random(graph *g, rng *r, uint32_t n, uint32_t max_deps,
     if (!CHECK_TRUE(perm && mark))
         goto fail_with_scratch;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t j = rng_below(r, i + 1);
+        uint32_t j = tf_rng_below(r, i + 1);
         perm[i] = perm[j];
         perm[j] = i;
         mark[i] = UINT32_MAX;
         g->prio[i] = rng_range(r, prio_lo, prio_hi);
     }
     for (uint32_t j = 1; j < n; j++) {
-        uint32_t k = rng_below(r, max_deps + 1);
+        uint32_t k = tf_rng_below(r, max_deps + 1);
         for (uint32_t x = 0; x < k; x++) {
-            uint32_t from = perm[rng_below(r, j)];
+            uint32_t from = perm[tf_rng_below(r, j)];
             if (mark[from] == j)
                 continue;
             mark[from] = j;
@@ -470,7 +440,7 @@ typedef struct sim {
     const graph *g;
     const sim_cfg *cfg;
     uint32_t base; /* scheduler index of graph task 0 */
-    rng r;
+    tf_rng r;
     bool ok;
     uint64_t calls; /* calls into the scheduler, for the check period */
 
@@ -515,7 +485,7 @@ static bool sim_init(sim *m, tf_sched *s, const graph *g, uint32_t base,
     m->g = g;
     m->cfg = cfg;
     m->base = base;
-    m->r = rng_seeded(cfg->seed);
+    m->r = tf_rng_seeded(cfg->seed);
     m->failing = TF_NONE;
     m->model = calloc(n, 1);
     m->nfailed = calloc(n, 1);
@@ -817,9 +787,9 @@ static bool sim_run(sim *m)
         }
         size_t k = m->nin;
         if (cfg->random) {
-            k = 1 + rng_below(&m->r, (uint32_t)m->nin);
+            k = 1 + tf_rng_below(&m->r, (uint32_t)m->nin);
             for (size_t j = 0; j < k; j++) {
-                size_t x = j + rng_below(&m->r, (uint32_t)(m->nin - j));
+                size_t x = j + tf_rng_below(&m->r, (uint32_t)(m->nin - j));
                 inflight tmp = m->in[j];
                 m->in[j] = m->in[x];
                 m->in[x] = tmp;
@@ -910,7 +880,7 @@ static int cmp_prio_idx(const void *pa, const void *pb)
 static void test_rq_order(void)
 {
     enum { N = 3000 };
-    rng r = rng_seeded(1);
+    tf_rng r = tf_rng_seeded(1);
     int32_t *prio = malloc(N * sizeof *prio);
     uint32_t *push = malloc(N * sizeof *push);
     prio_idx *ref = malloc(N * sizeof *ref);
@@ -923,7 +893,7 @@ static void test_rq_order(void)
         if (i % 500 == 11)
             prio[i] = INT32_MIN;
         ref[i] = (prio_idx){prio[i], i};
-        uint32_t j = rng_below(&r, i + 1); /* push in shuffled order */
+        uint32_t j = tf_rng_below(&r, i + 1); /* push in shuffled order */
         push[i] = push[j];
         push[j] = i;
     }
@@ -982,7 +952,7 @@ static void test_rq_fifo_equal(void)
 static void test_rq_interleaved(void)
 {
     enum { N = 4000 };
-    rng r = rng_seeded(2);
+    tf_rng r = tf_rng_seeded(2);
     int32_t *prio = malloc(N * sizeof *prio);
     uint8_t *in = calloc(N, 1);
     if (!CHECK_TRUE(prio && in)) {
@@ -1008,7 +978,7 @@ static void test_rq_interleaved(void)
             prio = moved;
             p = prio;
         }
-        if (next < N && (live == 0 || rng_below(&r, 3) != 0)) {
+        if (next < N && (live == 0 || tf_rng_below(&r, 3) != 0)) {
             ok = CHECK_RC(tf_rq_push(&q, next), TF_OK);
             in[next++] = 1;
             live++;
@@ -1052,7 +1022,7 @@ static void test_empty(void)
 static void test_priority_order(void)
 {
     enum { N = 2000 };
-    rng r = rng_seeded(3);
+    tf_rng r = tf_rng_seeded(3);
     prio_idx *ref = malloc(N * sizeof *ref);
     tf_sched s;
     if (!CHECK_TRUE(ref) || !CHECK_RC(tf_sched_init(&s), TF_OK)) {
@@ -1277,7 +1247,7 @@ static void test_wide_1m(void)
 {
     enum { N = 1000000 };
     static const wspec ws[] = {{2, 256}, {2, 256}, {1, 256}, {8, 256}};
-    rng r = rng_seeded(40);
+    tf_rng r = tf_rng_seeded(40);
     graph g;
     if (!graph_init(&g, N))
         return;
@@ -1299,10 +1269,10 @@ static void test_random_dags(void)
     };
     static const uint32_t nshape[] = {1, 2, 3, 2};
     for (uint64_t seed = 1; seed <= 16; seed++) {
-        rng r = rng_seeded(100 + seed);
+        tf_rng r = tf_rng_seeded(100 + seed);
         graph g;
-        uint32_t n = 200 + rng_below(&r, 400);
-        uint32_t deg = 1 + rng_below(&r, 6);
+        uint32_t n = 200 + tf_rng_below(&r, 400);
+        uint32_t deg = 1 + tf_rng_below(&r, 6);
         if (!graph_random(&g, &r, n, deg, -3, 3))
             return;
         uint32_t k = (uint32_t)(seed % 4);
@@ -1321,10 +1291,10 @@ static void test_random_dags_serial(void)
 {
     static const wspec one = {1, 1};
     for (uint64_t seed = 1; seed <= 8; seed++) {
-        rng r = rng_seeded(200 + seed);
+        tf_rng r = tf_rng_seeded(200 + seed);
         graph g;
-        uint32_t n = 300 + rng_below(&r, 200);
-        if (!graph_random(&g, &r, n, 1 + rng_below(&r, 4), -2, 2))
+        uint32_t n = 300 + tf_rng_below(&r, 200);
+        if (!graph_random(&g, &r, n, 1 + tf_rng_below(&r, 4), -2, 2))
             return;
         uint32_t *want = malloc(n * sizeof *want);
         uint32_t *got = malloc(n * sizeof *got);
@@ -1348,20 +1318,20 @@ static void test_random_failures(void)
 {
     static const wspec ws[] = {{1, 3}, {2, 2}, {1, 1}};
     for (uint64_t seed = 1; seed <= 12; seed++) {
-        rng r = rng_seeded(300 + seed);
+        tf_rng r = tf_rng_seeded(300 + seed);
         graph g;
-        uint32_t n = 200 + rng_below(&r, 300);
-        if (!graph_random(&g, &r, n, 1 + rng_below(&r, 3), -2, 2))
+        uint32_t n = 200 + tf_rng_below(&r, 300);
+        if (!graph_random(&g, &r, n, 1 + tf_rng_below(&r, 3), -2, 2))
             return;
         uint8_t *plan = calloc(n, 1);
         if (CHECK_TRUE(plan)) {
             for (uint32_t t = 0; t < n; t++) {
-                g.retries[t] = (uint8_t)rng_below(&r, 3);
-                uint32_t x = rng_below(&r, 100);
+                g.retries[t] = (uint8_t)tf_rng_below(&r, 3);
+                uint32_t x = tf_rng_below(&r, 100);
                 if (x < 4)
                     plan[t] = FAIL_ALWAYS;
                 else if (x < 16)
-                    plan[t] = (uint8_t)(1 + rng_below(&r, 3));
+                    plan[t] = (uint8_t)(1 + tf_rng_below(&r, 3));
             }
             bool ok = CHECK_TRUE(run_graph(&g, ws, 3, seed, true, plan, NULL));
             if (!ok)
@@ -1377,12 +1347,12 @@ static void test_cores_fit(void)
 {
     static const wspec ws[] = {{1, 4}, {1, 4}, {2, 4}, {3, 2}};
     for (uint64_t seed = 1; seed <= 4; seed++) {
-        rng r = rng_seeded(400 + seed);
+        tf_rng r = tf_rng_seeded(400 + seed);
         graph g;
         if (!graph_random(&g, &r, 400, 2, -2, 2))
             return;
         for (uint32_t t = 0; t < g.n; t++)
-            g.cores[t] = (uint16_t)(1 + rng_below(&r, 3));
+            g.cores[t] = (uint16_t)(1 + tf_rng_below(&r, 3));
         CHECK_TRUE(run_graph(&g, ws, 4, seed, true, NULL, NULL));
         graph_free(&g);
     }
@@ -1452,7 +1422,7 @@ static void test_cycle_two(void)
 
     /* Still usable: a random DAG runs to the end. */
     graph g2;
-    rng r = rng_seeded(60);
+    tf_rng r = tf_rng_seeded(60);
     uint32_t base, w;
     if (graph_random(&g2, &r, 100, 3, -1, 1)) {
         if (load_graph(&s, &g2, true, &base) && seal_ok(&s) &&
@@ -1480,7 +1450,7 @@ static void test_cycle_two(void)
 static void test_cycle_three(void)
 {
     enum { N = 60 };
-    rng r = rng_seeded(70);
+    tf_rng r = tf_rng_seeded(70);
     graph g;
     tf_sched s;
     uint32_t base, cyc[8], buf[4];
@@ -1490,8 +1460,8 @@ static void test_cycle_three(void)
     bool ok = graph_edge(&g, 10, 25) && graph_edge(&g, 25, 40) &&
               graph_edge(&g, 40, 10);
     for (uint32_t to = 1; to < N && ok; to++)
-        for (uint32_t k = rng_below(&r, 4); k > 0 && ok; k--) {
-            uint32_t from = rng_below(&r, to);
+        for (uint32_t k = tf_rng_below(&r, 4); k > 0 && ok; k--) {
+            uint32_t from = tf_rng_below(&r, to);
             bool member = from == 10 || from == 25 || from == 40;
             if ((member && to <= 40) || (from == 10 && to == 25) ||
                 (from == 25 && to == 40) || graph_has_edge_slow(&g, from, to))

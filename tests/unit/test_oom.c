@@ -11,6 +11,7 @@
 #include <CUnit/CUnit.h>
 
 #include "check.h"
+#include "rng.h"
 #include "dag.h"
 #include "idmap.h"
 #include "rq.h"
@@ -170,36 +171,6 @@ typedef struct where {
 #define AT_ARGS(w) (w)->scenario, mode_name((w)->o->mode), (w)->o->fail_at
 
 /* ------------------------------------------------------------------------ */
-/* Seeded random numbers (xorshift64*), as in test_core.c. */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static rng rng_seeded(uint64_t seed)
-{
-    rng r = {seed * 0x9E3779B97F4A7C15u ^ 0xD1B54A32D192ED03u};
-    if (!r.s)
-        r.s = 1;
-    return r;
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1Du;
-}
-
-static uint32_t rng_below(rng *r, uint32_t n)
-{
-    return (uint32_t)((rng_next(r) >> 11) % n);
-}
-
-/* ------------------------------------------------------------------------ */
 /* A random DAG and how its run must end. */
 
 typedef struct plan {
@@ -236,7 +207,7 @@ static void plan_free(plan *p)
 static bool plan_make(plan *p, uint32_t n, uint64_t seed, bool failures)
 {
     memset(p, 0, sizeof *p);
-    rng r = rng_seeded(seed);
+    tf_rng r = tf_rng_seeded(seed);
     uint32_t *order = malloc(n * sizeof *order);
     uint32_t *pos = malloc(n * sizeof *pos);
     p->n = n;
@@ -258,15 +229,15 @@ static bool plan_make(plan *p, uint32_t n, uint64_t seed, bool failures)
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
     for (uint32_t i = n - 1; i > 0; i--) {
-        uint32_t j = rng_below(&r, i + 1), t = order[i];
+        uint32_t j = tf_rng_below(&r, i + 1), t = order[i];
         order[i] = order[j];
         order[j] = t;
     }
     for (uint32_t i = 0; i < n; i++)
         pos[order[i]] = i;
     for (uint32_t t = 0; t < n; t++) {
-        p->prio[t] = (int32_t)rng_below(&r, 11) - 5;
-        uint32_t roll = rng_below(&r, 100);
+        p->prio[t] = (int32_t)tf_rng_below(&r, 11) - 5;
+        uint32_t roll = tf_rng_below(&r, 100);
         if (roll < 2) {
             p->noop[t] = 1;
         } else if (failures && roll < 6 && pos[t] > n / 5 * 4) {
@@ -290,16 +261,16 @@ static bool plan_make(plan *p, uint32_t n, uint64_t seed, bool failures)
         p->retries[bomb] = 0;
     }
     for (uint32_t i = 1; i < n; i++) {
-        uint32_t to = order[i], k = rng_below(&r, 4), npicked = 0;
+        uint32_t to = order[i], k = tf_rng_below(&r, 4), npicked = 0;
         uint32_t picked[4];
         if (failures && i <= n / 2) {
             picked[npicked++] = hub;
             k = 0; /* ready the moment the hub is done */
         }
-        else if (failures && i > n / 5 * 4 && rng_below(&r, 2))
+        else if (failures && i > n / 5 * 4 && tf_rng_below(&r, 2))
             picked[npicked++] = bomb;
         for (uint32_t j = 0; j < k; j++) {
-            uint32_t from = order[rng_below(&r, i)];
+            uint32_t from = order[tf_rng_below(&r, i)];
             bool dup = false;
             for (uint32_t q = 0; q < npicked; q++)
                 dup |= picked[q] == from;
@@ -393,7 +364,7 @@ static bool drive(const where *w, tf_sched *s, const plan *p)
     if (!CHECK_TRUE(dr.inflight && dr.tries))
         goto out_with_driver;
     dr.acts_seen = s->nacts;
-    rng r = rng_seeded(7);
+    tf_rng r = tf_rng_seeded(7);
 
     static const uint32_t slots[] = {1, 2, 4, 1, 3, 2};
     for (uint32_t i = 0; i < sizeof slots / sizeof *slots; i++) {
@@ -435,7 +406,7 @@ static bool drive(const where *w, tf_sched *s, const plan *p)
                 goto out_with_driver;
             break;
         }
-        uint32_t i = rng_below(&r, dr.ninflight), t = dr.inflight[i];
+        uint32_t i = tf_rng_below(&r, dr.ninflight), t = dr.inflight[i];
         dr.inflight[i] = dr.inflight[--dr.ninflight];
         dr.tries[t]++;
         bool fail = p->permfail[t] || (p->flaky[t] && dr.tries[t] == 1);
@@ -905,9 +876,9 @@ static void test_rq(void)
     int32_t *prio = malloc(RQ_N * sizeof *prio);
     if (!CHECK_TRUE(prio))
         return;
-    rng r = rng_seeded(5);
+    tf_rng r = tf_rng_seeded(5);
     for (uint32_t t = 0; t < RQ_N; t++)
-        prio[t] = (int32_t)rng_below(&r, 21) - 10;
+        prio[t] = (int32_t)tf_rng_below(&r, 21) - 10;
     oom o;
     rq_run(&o, OOM_ONCE, 0, prio);
     unsigned long n = o.seen;

@@ -12,6 +12,7 @@
 #include <CUnit/CUnit.h>
 
 #include "check.h"
+#include "rng.h"
 #include "sched.h"
 #include "taskfarm_status.h"
 #include "taskfile.h"
@@ -24,31 +25,6 @@
  * the messages in their .err files, which CLI tests can reuse.
  */
 #define NAME "tasks.txt"
-
-/* ------------------------------------------------------------------------ */
-/* Seeded random numbers (xorshift64*): every run of the suite is the same. */
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static rng rng_seeded(uint64_t seed)
-{
-    rng r = {seed * 0x9E3779B97F4A7C15u ^ 0xD1B54A32D192ED03u};
-    if (!r.s)
-        r.s = 1;
-    return r;
-}
-
-static uint32_t rng_below(rng *r, uint32_t n)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return (uint32_t)(((x * 0x2545F4914F6CDD1Du) >> 11) % n);
-}
 
 static double now_seconds(void)
 {
@@ -411,7 +387,7 @@ typedef void (*on_run_fn)(const tf_sched *s, const tf_taskfile *tf,
 static void drive(tf_sched *s, const tf_taskfile *tf, uint32_t base,
                   uint64_t seed, bool check_each, on_run_fn on_run, void *arg)
 {
-    rng r = rng_seeded(seed);
+    tf_rng r = tf_rng_seeded(seed);
     uint32_t *running = malloc(tf->n * sizeof *running);
     tf_action *acts = malloc((tf->n + 1) * sizeof *acts);
     uint32_t w;
@@ -443,7 +419,7 @@ static void drive(tf_sched *s, const tf_taskfile *tf, uint32_t base,
             continue;
         if (!nrun)
             break;
-        size_t k = rng_below(&r, (uint32_t)nrun);
+        size_t k = tf_rng_below(&r, (uint32_t)nrun);
         uint32_t t = running[k];
         running[k] = running[--nrun];
         if (!CHECK_RC(tf_sched_task_done(s, t), TF_OK))
@@ -555,22 +531,22 @@ out_with_tf:
 /* Barriers among many random lines: the relation holds for every pair. */
 static void test_barrier_random(void)
 {
-    rng r = rng_seeded(42);
+    tf_rng r = tf_rng_seeded(42);
     char *text = malloc(1 << 16);
     if (!CHECK_TRUE(text != NULL))
         return;
     for (int round = 0; round < 20; round++) {
         size_t off = 0;
-        uint32_t lines = 20 + rng_below(&r, 60);
+        uint32_t lines = 20 + tf_rng_below(&r, 60);
         for (uint32_t l = 1; l <= lines; l++) {
-            uint32_t kind = rng_below(&r, 10);
+            uint32_t kind = tf_rng_below(&r, 10);
             if (kind == 0)
                 off += (size_t)sprintf(text + off, "@barrier\n");
             else if (kind == 1)
                 off += (size_t)sprintf(text + off, "# c\n");
             else if (kind < 4 && l > 1)
                 off += (size_t)sprintf(text + off, "@after=%u echo %u\n",
-                                       1 + rng_below(&r, l - 1), l);
+                                       1 + tf_rng_below(&r, l - 1), l);
             else
                 off += (size_t)sprintf(text + off, "echo %u\n", l);
         }
@@ -1057,7 +1033,7 @@ static void check_deps_done(const tf_sched *s, const tf_taskfile *tf,
 static void test_random_dag(void)
 {
     const uint32_t n = 10000;
-    rng r = rng_seeded(2024);
+    tf_rng r = tf_rng_seeded(2024);
     uint32_t *order = malloc(n * sizeof *order); /* rank -> file index */
     uint32_t *poff = malloc((n + 1) * sizeof *poff);
     uint32_t *pred = malloc((size_t)n * 4 * sizeof *pred);
@@ -1068,7 +1044,7 @@ static void test_random_dag(void)
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
     for (uint32_t i = n - 1; i > 0; i--) {
-        uint32_t j = rng_below(&r, i + 1), t = order[i];
+        uint32_t j = tf_rng_below(&r, i + 1), t = order[i];
         order[i] = order[j];
         order[j] = t;
     }
@@ -1081,9 +1057,9 @@ static void test_random_dag(void)
     uint32_t m = 0;
     for (uint32_t t = 0; t < n; t++) {
         poff[t] = m;
-        uint32_t want = rank[t] ? rng_below(&r, 5) : 0;
+        uint32_t want = rank[t] ? tf_rng_below(&r, 5) : 0;
         for (uint32_t k = 0; k < want; k++) {
-            uint32_t p = order[rng_below(&r, rank[t])];
+            uint32_t p = order[tf_rng_below(&r, rank[t])];
             bool dup = false;
             for (uint32_t j = poff[t]; j < m; j++)
                 dup |= pred[j] == p;
