@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "taskfarm_status.h"
 
 /*
@@ -21,17 +22,7 @@ typedef struct tf_buf {
 
 static inline int tf_buf_reserve(tf_buf *b, size_t more)
 {
-    if (b->n + more <= b->cap)
-        return 0;
-    size_t ncap = b->cap ? b->cap : 4096;
-    while (ncap < b->n + more)
-        ncap *= 2;
-    uint8_t *p = realloc(b->p, ncap);
-    if (!p)
-        return TF_ENOMEM;
-    b->p = p;
-    b->cap = ncap;
-    return 0;
+    return tf_grow((void **)&b->p, &b->cap, b->n + more, 1, 4096);
 }
 
 /* Append len bytes; the caller has reserved room. */

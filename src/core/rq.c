@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "grow.h"
 #include "taskfarm_status.h"
 
 void tf_rq_init(tf_rq *q, const int32_t *const *prio)
@@ -27,17 +28,8 @@ static inline bool before(const int32_t *prio, uint32_t a, uint32_t b)
 
 int tf_rq_reserve(tf_rq *q, size_t more)
 {
-    if (q->n + more <= q->cap)
-        return 0;
-    size_t ncap = q->cap ? q->cap : 1024;
-    while (ncap < q->n + more)
-        ncap *= 2;
-    uint32_t *h = realloc(q->heap, ncap * sizeof *h);
-    if (!h)
-        return TF_ENOMEM;
-    q->heap = h;
-    q->cap = ncap;
-    return 0;
+    return tf_grow((void **)&q->heap, &q->cap, q->n + more, sizeof *q->heap,
+                   1024);
 }
 
 int tf_rq_push(tf_rq *q, uint32_t task)

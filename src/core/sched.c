@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "taskfarm_status.h"
 
 int tf_sched_init(tf_sched *s)
@@ -25,21 +26,6 @@ void tf_sched_free(tf_sched *s)
     memset(s, 0, sizeof *s);
 }
 
-static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
-                int32_t cause)
-{
-    if (s->nacts == s->acap) {
-        size_t ncap = s->acap ? s->acap * 2 : 256;
-        tf_action *a = realloc(s->acts, ncap * sizeof *a);
-        if (!a)
-            return TF_ENOMEM;
-        s->acts = a;
-        s->acap = ncap;
-    }
-    s->acts[s->nacts++] = (tf_action){kind, worker, task, cause};
-    return 0;
-}
-
 /*
  * Events change state only after reserving room for the worst they can
  * emit, queue or traverse, so a TF_ENOMEM always leaves the scheduler as it
@@ -47,27 +33,21 @@ static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
  */
 static int reserve(tf_sched *s, size_t acts, size_t rq, size_t scratch)
 {
-    if (s->nacts + acts > s->acap) {
-        size_t ncap = s->acap ? s->acap : 256;
-        while (ncap < s->nacts + acts)
-            ncap *= 2;
-        tf_action *a = realloc(s->acts, ncap * sizeof *a);
-        if (!a)
-            return TF_ENOMEM;
-        s->acts = a;
-        s->acap = ncap;
-    }
-    if (scratch > s->scap) {
-        size_t ncap = s->scap ? s->scap : 256;
-        while (ncap < scratch)
-            ncap *= 2;
-        uint32_t *p = realloc(s->scratch, ncap * sizeof *p);
-        if (!p)
-            return TF_ENOMEM;
-        s->scratch = p;
-        s->scap = ncap;
-    }
-    return tf_rq_reserve(&s->rq, rq);
+    int rc = tf_grow((void **)&s->acts, &s->acap, s->nacts + acts,
+                     sizeof *s->acts, 256);
+    if (!rc)
+        rc = tf_grow((void **)&s->scratch, &s->scap, scratch,
+                     sizeof *s->scratch, 256);
+    return rc ? rc : tf_rq_reserve(&s->rq, rq);
+}
+
+static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
+                int32_t cause)
+{
+    int rc = reserve(s, 1, 0, 0);
+    if (!rc)
+        s->acts[s->nacts++] = (tf_action){kind, worker, task, cause};
+    return rc;
 }
 
 /* Tasks a failure could still skip: everything not yet terminal. */
@@ -129,16 +109,10 @@ int tf_sched_set_noop(tf_sched *s, uint32_t t)
 
 static int push_scratch(tf_sched *s, size_t *sp, uint32_t t)
 {
-    if (*sp == s->scap) {
-        size_t ncap = s->scap ? s->scap * 2 : 256;
-        uint32_t *p = realloc(s->scratch, ncap * sizeof *p);
-        if (!p)
-            return TF_ENOMEM;
-        s->scratch = p;
-        s->scap = ncap;
-    }
-    s->scratch[(*sp)++] = t;
-    return 0;
+    int rc = reserve(s, 0, 0, *sp + 1);
+    if (!rc)
+        s->scratch[(*sp)++] = t;
+    return rc;
 }
 
 /*
