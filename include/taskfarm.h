@@ -104,6 +104,24 @@ typedef struct tf_config {
     int tick_ms;          /* TICK interval; 0 means 1000 */
     tf_halt_fn on_halt;   /* every rank: end what runs; NULL: none */
     void *halt_user;
+    /*
+     * 0 (default): a worker rank whose queue runs dry while rank 0 has
+     * nothing ready for it steals queued tasks from a peer, nearest first
+     * (same NUMA domain, same host, then any). 1: no stealing. Each rank
+     * reads its own setting; pass the same on every rank.
+     */
+    int no_steal;
+    /*
+     * 0 (default): each worker's window follows the task durations rank 0
+     * observes, between 1 and `prefetch` tasks per slot (docs/performance.md
+     * gives the rule). 1: the window is always `prefetch` per slot.
+     */
+    int fixed_prefetch;
+    /*
+     * Seed of the generator that picks steal victims (each rank mixes in its
+     * rank number), so that a run's steals can be replayed. 0 means 1.
+     */
+    uint64_t seed;
 } tf_config;
 
 /* Fill cfg with the defaults. */

@@ -44,6 +44,8 @@ static int check_config(const tf_config *cfg, tf_config *c)
         c->prefetch = 64;
     if (c->tick_ms <= 0)
         c->tick_ms = 1000;
+    if (!c->seed)
+        c->seed = 1;
     if (c->slots > UINT16_MAX || c->retries < 0 || c->retries > UINT8_MAX - 1)
         return TF_EINVAL;
     return 0;
