@@ -7,7 +7,8 @@
 #include "taskfarm_status.h"
 
 static const char *const state_names[TF_ST_COUNT_] = {
-    "held", "pending", "ready", "dispatched", "done", "failed", "skipped",
+    "held", "pending",   "ready",   "dispatched",
+    "parked", "done", "failed", "skipped",
 };
 
 const char *tf_state_name(tf_state st)

@@ -15,6 +15,8 @@
  */
 #define TF_TF_DOOMED 0x1u
 #define TF_TF_NOOP 0x2u
+/* Placed on a worker during the dispatch call in progress (sched.c). */
+#define TF_TF_FRESH 0x4u
 
 /* A task's life. HELD tasks are added but not yet sealed into the schedule. */
 typedef enum tf_state {
@@ -22,6 +24,7 @@ typedef enum tf_state {
     TF_ST_PENDING,    /* waiting for dependencies */
     TF_ST_READY,      /* in the ready queue */
     TF_ST_DISPATCHED, /* sent to a worker, not finished */
+    TF_ST_PARKED,     /* sent ahead to the worker its pending deps run on */
     TF_ST_DONE,
     TF_ST_FAILED,
     TF_ST_SKIPPED, /* a dependency failed or was skipped */
@@ -47,7 +50,7 @@ typedef struct tf_dag {
     int32_t *prio;
     uint32_t *npend;    /* unfinished dependencies */
     uint32_t *out_head; /* first edge to a dependent, TF_NONE if none */
-    uint32_t *worker;   /* worker holding the task while DISPATCHED */
+    uint32_t *worker;   /* worker holding the task while DISPATCHED/PARKED */
     uint16_t *cores;
     uint8_t *state;
     uint8_t *attempts; /* attempts started so far */

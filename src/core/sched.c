@@ -13,6 +13,7 @@ int tf_sched_init(tf_sched *s)
     memset(s, 0, sizeof *s);
     tf_dag_init(&s->dag);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    s->lead_ns = 250000;
     return 0;
 }
 
@@ -23,6 +24,8 @@ void tf_sched_free(tf_sched *s)
     free(s->workers);
     free(s->acts);
     free(s->scratch);
+    free(s->fresh);
+    free(s->touched);
     memset(s, 0, sizeof *s);
 }
 
@@ -54,7 +57,15 @@ static int emit(tf_sched *s, tf_act_kind kind, uint32_t worker, uint32_t task,
 static size_t live_tasks(const tf_sched *s)
 {
     return (size_t)s->count[TF_ST_HELD] + s->count[TF_ST_PENDING] +
-           s->count[TF_ST_READY] + s->count[TF_ST_DISPATCHED];
+           s->count[TF_ST_READY] + s->count[TF_ST_DISPATCHED] +
+           s->count[TF_ST_PARKED];
+}
+
+/* A DISPATCHED or PARKED task leaves its worker's load. */
+static void leave(tf_sched *s, uint32_t t)
+{
+    s->workers[s->dag.worker[t]].ntasks--;
+    s->dag.worker[t] = TF_NONE;
 }
 
 static void set_state(tf_sched *s, uint32_t t, tf_state st)
@@ -153,10 +164,37 @@ static int make_ready(tf_sched *s, uint32_t t)
 }
 
 /*
+ * `root` will not finish on its worker as planned (it failed and will be
+ * retried, it came back unrun, its worker is lost): every task parked behind
+ * it, directly or through other parked tasks, goes back to PENDING. The
+ * worker drops them by itself. The caller reserved count[PARKED] + 1 of
+ * scratch.
+ */
+static void unpark_dependents(tf_sched *s, uint32_t root)
+{
+    size_t sp = 0;
+    s->scratch[sp++] = root;
+    while (sp) {
+        uint32_t u = s->scratch[--sp];
+        for (uint32_t e = s->dag.out_head[u]; e != TF_NONE;
+             e = s->dag.e_next[e]) {
+            uint32_t v = s->dag.e_to[e];
+            if (s->dag.state[v] != TF_ST_PARKED)
+                continue;
+            leave(s, v);
+            set_state(s, v, TF_ST_PENDING);
+            s->scratch[sp++] = v;
+        }
+    }
+}
+
+/*
  * Skip every not-yet-terminal task reachable from `root` (which is already
- * terminal), each with `cause` (root when root failed, else TF_NONE). Only PENDING and HELD tasks can be
- * reached: a READY or DISPATCHED task has no unfinished dependency, and
- * root was unfinished until now.
+ * terminal), each with `cause` (root when root failed, else TF_NONE). Only
+ * PENDING, PARKED and HELD tasks can be reached: a READY or DISPATCHED task
+ * has no unfinished dependency, and root was unfinished until now. A parked
+ * task leaves its worker, which drops it when it sees root fail (or, after
+ * a halt, reports it unrun, which is then ignored).
  */
 static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
 {
@@ -169,6 +207,8 @@ static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
             uint32_t v = s->dag.e_to[e];
             if (tf_state_is_terminal((tf_state)s->dag.state[v]))
                 continue;
+            if (s->dag.state[v] == TF_ST_PARKED)
+                leave(s, v);
             set_state(s, v, TF_ST_SKIPPED);
             rc = emit(s, TF_ACT_SKIP, TF_NONE, v, cause);
             if (!rc)
@@ -274,7 +314,14 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
         s->workers = p;
         s->wcap = ncap;
     }
-    s->workers[s->nworkers] = (tf_sched_worker){slots, depth, 0, false};
+    uint32_t start = depth;
+    if (s->adaptive)
+        start = tf_sched_window(slots, depth / slots ? depth / slots : 1, 0,
+                                s->lead_ns);
+    if (start > depth)
+        start = depth;
+    s->workers[s->nworkers] =
+        (tf_sched_worker){slots, start, depth, 0, 0, false};
     if (slots > s->max_slots)
         s->max_slots = slots;
     *w = s->nworkers++;
@@ -289,6 +336,146 @@ int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth)
     return 0;
 }
 
+uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
+                         uint64_t mean_ns, uint64_t lead_ns)
+{
+    uint64_t per;
+    if (!mean_ns)
+        per = 2;
+    else if (mean_ns / 100 > lead_ns)
+        per = 1;
+    else
+        per = 1 + (lead_ns + mean_ns - 1) / mean_ns;
+    if (per > max_per_slot)
+        per = max_per_slot;
+    if (per < 1)
+        per = 1;
+    uint64_t w = per * (slots ? slots : 1);
+    return w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+}
+
+void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns)
+{
+    if (w >= s->nworkers)
+        return;
+    tf_sched_worker *wk = &s->workers[w];
+    if (!dur_ns)
+        dur_ns = 1;
+    if (!wk->mean_ns)
+        wk->mean_ns = dur_ns;
+    else if (dur_ns >= wk->mean_ns)
+        wk->mean_ns += (dur_ns - wk->mean_ns) / 8;
+    else
+        wk->mean_ns -= (wk->mean_ns - dur_ns) / 8;
+    if (s->adaptive) {
+        uint32_t per = wk->max_depth / wk->slots;
+        wk->depth = tf_sched_window(wk->slots, per ? per : 1, wk->mean_ns,
+                                    s->lead_ns);
+        if (wk->depth > wk->max_depth)
+            wk->depth = wk->max_depth;
+    }
+}
+
+int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to)
+{
+    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED ||
+        s->dag.worker[t] != from || to >= s->nworkers || s->workers[to].lost)
+        return TF_ESTATE;
+    for (uint32_t e = s->dag.out_head[t]; e != TF_NONE; e = s->dag.e_next[e])
+        if (s->dag.state[s->dag.e_to[e]] == TF_ST_PARKED)
+            return TF_ESTATE;
+    s->workers[from].ntasks--;
+    s->workers[to].ntasks++;
+    s->dag.worker[t] = to;
+    return 0;
+}
+
+/*
+ * Parking bookkeeping. While a dependent is PENDING its worker field is
+ * free, so during one dispatch call it holds (count << 24 | w): how many of
+ * its unfinished dependencies were placed on worker w so far. A count of
+ * MIXED means they went to different workers. Workers beyond PARK_WMAX (16M)
+ * never park. Every touched dependent is listed and reset at the end.
+ */
+#define PARK_WMAX 0xFFFFFEu
+#define MIXED 255u
+
+static void end_parking(tf_sched *s)
+{
+    for (size_t i = 0; i < s->ntouched; i++)
+        if (s->dag.state[s->touched[i]] == TF_ST_PENDING)
+            s->dag.worker[s->touched[i]] = TF_NONE;
+    for (size_t i = 0; i < s->nfresh; i++)
+        s->dag.flags[s->fresh[i]] &= (uint8_t)~TF_TF_FRESH;
+    s->ntouched = s->nfresh = 0;
+}
+
+/* List t as placed on its worker by this call; false if memory is short. */
+static bool mark_fresh(tf_sched *s, uint32_t t)
+{
+    if (tf_grow((void **)&s->fresh, &s->fcap, s->nfresh + 1, sizeof *s->fresh,
+                256))
+        return false;
+    s->fresh[s->nfresh++] = t;
+    s->dag.flags[t] |= TF_TF_FRESH;
+    return true;
+}
+
+/*
+ * t was just placed on w: count it for each PENDING dependent; a dependent
+ * whose unfinished dependencies are now all fresh on w is parked there (in
+ * w's window), and its own dependents are counted in turn. Parking is an
+ * optimisation: when memory is short it is simply not done, and nothing
+ * has changed for the task concerned.
+ */
+static int park_after(tf_sched *s, uint32_t t, uint32_t w)
+{
+    tf_dag *d = &s->dag;
+    tf_sched_worker *wk = &s->workers[w];
+    if (w > PARK_WMAX || !mark_fresh(s, t) || reserve(s, 0, 0, 1))
+        return 0;
+    size_t sp = 0;
+    s->scratch[sp++] = t;
+    while (sp) {
+        uint32_t u = s->scratch[--sp];
+        for (uint32_t e = d->out_head[u]; e != TF_NONE; e = d->e_next[e]) {
+            uint32_t v = d->e_to[e];
+            if (d->state[v] != TF_ST_PENDING || (d->flags[v] & TF_TF_NOOP) ||
+                d->npend[v] >= MIXED || d->cores[v] > wk->slots)
+                continue;
+            uint32_t cnt = 0, ow = w;
+            if (d->worker[v] == TF_NONE) {
+                if (tf_grow((void **)&s->touched, &s->tcap, s->ntouched + 1,
+                            sizeof *s->touched, 256))
+                    continue;
+                s->touched[s->ntouched++] = v;
+            } else {
+                cnt = d->worker[v] >> 24;
+                ow = d->worker[v] & 0xFFFFFFu;
+            }
+            if (cnt == MIXED)
+                continue;
+            if (ow != w) {
+                d->worker[v] = MIXED << 24 | ow;
+                continue;
+            }
+            d->worker[v] = ++cnt << 24 | w;
+            if (cnt < d->npend[v] || wk->ntasks >= wk->depth ||
+                reserve(s, 1, 0, sp + 1) ||
+                tf_grow((void **)&s->fresh, &s->fcap, s->nfresh + 1,
+                        sizeof *s->fresh, 256))
+                continue;
+            d->worker[v] = w;
+            wk->ntasks++;
+            set_state(s, v, TF_ST_PARKED);
+            emit(s, TF_ACT_PARK, w, v, (int32_t)u); /* reserved: cannot fail */
+            mark_fresh(s, v);
+            s->scratch[sp++] = v;
+        }
+    }
+    return 0;
+}
+
 static int run_on(tf_sched *s, uint32_t t, uint32_t w)
 {
     int rc = emit(s, TF_ACT_RUN, w, t, 0);
@@ -300,7 +487,7 @@ static int run_on(tf_sched *s, uint32_t t, uint32_t w)
     if (s->dag.attempts[t] < UINT8_MAX)
         s->dag.attempts[t]++;
     s->workers[w].ntasks++;
-    return 0;
+    return s->park ? park_after(s, t, w) : 0;
 }
 
 /*
@@ -357,8 +544,10 @@ int tf_sched_dispatch(tf_sched *s)
         if (wk->lost || wk->ntasks >= wk->slots)
             continue;
         int rc = fill(s, w, wk->slots - wk->ntasks);
-        if (rc)
+        if (rc) {
+            end_parking(s);
             return rc;
+        }
     }
     uint32_t hungry = 0;
     for (uint32_t w = 0; w < nw; w++)
@@ -372,9 +561,12 @@ int tf_sched_dispatch(tf_sched *s)
         size_t share = (s->rq.n + hungry - 1) / hungry;
         hungry--;
         int rc = fill(s, w, share > UINT32_MAX ? UINT32_MAX : (uint32_t)share);
-        if (rc)
+        if (rc) {
+            end_parking(s);
             return rc;
+        }
     }
+    end_parking(s);
     s->rr = (s->rr + 1) % nw;
     return 0;
 }
@@ -383,9 +575,7 @@ static int leave_worker(tf_sched *s, uint32_t t)
 {
     if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
         return TF_ESTATE;
-    uint32_t w = s->dag.worker[t];
-    s->workers[w].ntasks--;
-    s->dag.worker[t] = TF_NONE;
+    leave(s, t);
     return 0;
 }
 
@@ -414,10 +604,17 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
     tf_dag *d = &s->dag;
     for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
         uint32_t v = d->e_to[e];
-        if (--d->npend[v] == 0 && d->state[v] == TF_ST_PENDING) {
+        if (--d->npend[v])
+            continue;
+        if (d->state[v] == TF_ST_PENDING) {
             rc = make_ready(s, v);
             if (rc)
                 return rc;
+        } else if (d->state[v] == TF_ST_PARKED) {
+            /* Released on its worker, which starts it without a message. */
+            set_state(s, v, TF_ST_DISPATCHED);
+            if (d->attempts[v] < UINT8_MAX)
+                d->attempts[v]++;
         }
     }
     return 0;
@@ -430,13 +627,15 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
     /* A retry queues the task again; a final failure may skip every task. */
     bool retry = s->dag.attempts[t] <= s->dag.retries[t] && !s->halted;
     size_t live = live_tasks(s);
-    int rc = retry ? reserve(s, 1, 1, 0) : reserve(s, live + 1, 0, live + 1);
+    int rc = retry ? reserve(s, 1, 1, s->count[TF_ST_PARKED] + 1)
+                   : reserve(s, live + 1, 0, live + 1);
     if (rc)
         return rc;
     rc = leave_worker(s, t);
     if (rc)
         return rc;
     if (retry) {
+        unpark_dependents(s, t);
         rc = tf_rq_push(&s->rq, t);
         if (rc)
             return rc;
@@ -458,7 +657,9 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w)
         if (!s->workers[i].lost && s->workers[i].slots > s->max_slots)
             s->max_slots = s->workers[i].slots;
     for (uint32_t t = 0; t < s->sealed && s->workers[w].ntasks; t++) {
-        if (s->dag.state[t] != TF_ST_DISPATCHED || s->dag.worker[t] != w)
+        if ((s->dag.state[t] != TF_ST_DISPATCHED &&
+             s->dag.state[t] != TF_ST_PARKED) ||
+            s->dag.worker[t] != w)
             continue;
         int rc = tf_sched_task_unrun(s, t);
         if (rc)
@@ -469,24 +670,32 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w)
 
 int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 {
-    if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
+    tf_state st = t < s->sealed ? (tf_state)s->dag.state[t] : TF_ST_HELD;
+    if (st != TF_ST_DISPATCHED && st != TF_ST_PARKED)
         return TF_ESTATE;
-    /* Requeued it takes a queue entry; after a halt it may skip every task. */
+    /*
+     * Requeued it takes a queue entry and unparks what waited for it; after
+     * a halt it may skip every task.
+     */
     size_t live = live_tasks(s);
-    int rc = s->halted ? reserve(s, live + 1, 0, live + 1) : reserve(s, 0, 1, 0);
+    int rc = s->halted ? reserve(s, live + 1, 0, live + 1)
+                       : reserve(s, 0, 1, s->count[TF_ST_PARKED] + 1);
     if (rc)
         return rc;
-    rc = leave_worker(s, t);
-    if (rc)
-        return rc;
+    leave(s, t);
     /* The attempt never ran to a report: it does not count against retries. */
-    if (s->dag.attempts[t])
+    if (st == TF_ST_DISPATCHED && s->dag.attempts[t])
         s->dag.attempts[t]--;
     if (s->halted) {
         /* Nothing may start after a halt: requeued, it would never end. */
         set_state(s, t, TF_ST_SKIPPED);
         rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
         return rc ? rc : skip_dependents(s, t, (int32_t)TF_NONE);
+    }
+    unpark_dependents(s, t);
+    if (st == TF_ST_PARKED) {
+        set_state(s, t, TF_ST_PENDING); /* still waits for its dependencies */
+        return 0;
     }
     rc = tf_rq_push(&s->rq, t);
     if (!rc)
@@ -517,14 +726,15 @@ int tf_sched_halt(tf_sched *s)
 bool tf_sched_is_finished(const tf_sched *s)
 {
     return s->count[TF_ST_PENDING] == 0 && s->count[TF_ST_READY] == 0 &&
-           s->count[TF_ST_DISPATCHED] == 0;
+           s->count[TF_ST_DISPATCHED] == 0 && s->count[TF_ST_PARKED] == 0;
 }
 
 size_t tf_sched_bytes(const tf_sched *s)
 {
     return tf_dag_bytes(&s->dag) + tf_rq_bytes(&s->rq) +
            s->wcap * sizeof *s->workers + s->acap * sizeof *s->acts +
-           s->scap * sizeof *s->scratch;
+           s->scap * sizeof *s->scratch + s->fcap * sizeof *s->fresh +
+           s->tcap * sizeof *s->touched;
 }
 
 #define FAIL_CHECK(...)                                                        \
@@ -563,7 +773,18 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
                 unfinished[d->e_to[e]]++;
             if (d->state[t] == TF_ST_FAILED || d->state[t] == TF_ST_SKIPPED)
                 bad_pred[d->e_to[e]]++;
+            uint32_t v = d->e_to[e];
+            if (d->state[v] == TF_ST_PARKED && d->state[t] != TF_ST_DONE &&
+                ((d->state[t] != TF_ST_DISPATCHED &&
+                  d->state[t] != TF_ST_PARKED) ||
+                 d->worker[t] != d->worker[v]))
+                FAIL_CHECK("task %u is PARKED on worker %u but its dependency "
+                           "%u is %s on worker %u",
+                           v, d->worker[v], t,
+                           tf_state_name((tf_state)d->state[t]), d->worker[t]);
         }
+        if (d->flags[t] & TF_TF_FRESH)
+            FAIL_CHECK("task %u is still marked fresh", t);
     }
     for (int st = 0; st < TF_ST_COUNT_; st++)
         if (count[st] != s->count[st])
@@ -583,20 +804,21 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
                    count[TF_ST_READY]);
     for (uint32_t t = 0; t < d->n; t++) {
         tf_state st = (tf_state)d->state[t];
-        if ((st == TF_ST_HELD || st == TF_ST_PENDING) &&
+        if ((st == TF_ST_HELD || st == TF_ST_PENDING || st == TF_ST_PARKED) &&
             d->npend[t] != unfinished[t])
             FAIL_CHECK("task %u counts %u pending deps, graph has %u", t,
                        d->npend[t], unfinished[t]);
-        if (st == TF_ST_PENDING && unfinished[t] == 0)
-            FAIL_CHECK("task %u is PENDING with every dependency done", t);
+        if ((st == TF_ST_PENDING || st == TF_ST_PARKED) && unfinished[t] == 0)
+            FAIL_CHECK("task %u is %s with every dependency done", t,
+                       tf_state_name(st));
         if ((st == TF_ST_READY || st == TF_ST_DISPATCHED ||
              st == TF_ST_DONE) &&
             unfinished[t])
             FAIL_CHECK("task %u is %s with %u unfinished dependencies", t,
                        tf_state_name(st), unfinished[t]);
-        if (st == TF_ST_DISPATCHED) {
+        if (st == TF_ST_DISPATCHED || st == TF_ST_PARKED) {
             if (d->worker[t] >= s->nworkers)
-                FAIL_CHECK("task %u is DISPATCHED to no worker", t);
+                FAIL_CHECK("task %u is %s to no worker", t, tf_state_name(st));
             load[d->worker[t]]++;
         } else if (d->worker[t] != TF_NONE) {
             FAIL_CHECK("task %u is %s but held by worker %u", t,

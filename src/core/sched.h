@@ -29,6 +29,9 @@ typedef enum tf_act_kind {
     TF_ACT_RETRY,   /* task failed, will run again (attempts left) */
     TF_ACT_FAIL,    /* task failed for good */
     TF_ACT_SKIP,    /* task will not run */
+    TF_ACT_PARK,    /* send task to worker, to start there when its pending
+                       dependencies (all placed on that worker by the same
+                       tf_sched_dispatch call) have finished there */
 } tf_act_kind;
 
 typedef struct tf_action {
@@ -39,9 +42,11 @@ typedef struct tf_action {
 } tf_action;
 
 typedef struct tf_sched_worker {
-    uint32_t slots;   /* cores it runs tasks on at once */
-    uint32_t depth;   /* most tasks it may hold (running + queued) */
-    uint32_t ntasks;  /* tasks it holds now */
+    uint32_t slots;     /* cores it runs tasks on at once */
+    uint32_t depth;     /* most tasks it may hold (running + queued + parked) */
+    uint32_t max_depth; /* depth given at registration: the window's ceiling */
+    uint32_t ntasks;    /* tasks it holds now */
+    uint64_t mean_ns;   /* running mean of its task durations, 0: none seen */
     bool lost;
 } tf_sched_worker;
 
@@ -56,6 +61,13 @@ typedef struct tf_sched {
     uint32_t max_slots; /* largest live worker */
     uint32_t rr;        /* round-robin start for the next dispatch */
     bool halted;
+    bool park;          /* local release: emit PARK actions (default off) */
+    bool adaptive;      /* tf_sched_observe resizes windows (default off) */
+    uint64_t lead_ns;   /* adaptive windows cover this much work per slot */
+
+    /* Dispatch-call scratch for parking: tasks placed, dependents counted. */
+    uint32_t *fresh, *touched;
+    size_t nfresh, fcap, ntouched, tcap;
 
     tf_action *acts;
     size_t nacts, acap;
@@ -99,10 +111,41 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc);
 /* Forget HELD tasks (after a failed seal); their edges go too. */
 void tf_sched_drop_held(tf_sched *s);
 
-/* Register a worker with `slots` cores holding at most `depth` tasks. */
+/*
+ * Register a worker with `slots` cores holding at most `depth` tasks. With
+ * adaptive windows, depth is the ceiling and the worker starts at
+ * tf_sched_window's choice for a duration not yet known.
+ */
 int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
                         uint32_t *w);
 int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
+
+/*
+ * Adaptive prefetch. The window of a worker (tasks it may hold) is, per
+ * slot, one running task plus enough queued ones to cover `lead_ns` of work
+ * while its report travels to rank 0 and the refill comes back:
+ *   per_slot = 1 + ceil(lead / mean), at most max_per_slot;
+ *   a duration not yet known counts as lead (per_slot 2);
+ *   tasks longer than 100 x lead get per_slot 1: a round trip is then under
+ *   1% of a task, and a queued task would only be work others could run.
+ * Pure; the unit tests and docs/performance.md state the same rule.
+ */
+uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
+                         uint64_t mean_ns, uint64_t lead_ns);
+
+/*
+ * A task of worker w took dur_ns: fold it into the worker's running mean
+ * (weight 1/8) and, when s->adaptive, set its depth to tf_sched_window.
+ */
+void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns);
+
+/*
+ * Work stealing moved DISPATCHED task t from its worker to worker `to`
+ * (which reported it). TF_ESTATE if t is not DISPATCHED on `from`, or has
+ * PARKED dependents (those stay with their anchor's worker, which never
+ * gives such a task away). Emits nothing.
+ */
+int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to);
 
 /*
  * Fill free worker capacity from the ready queue, emitting RUN actions.
@@ -110,6 +153,15 @@ int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
  * cores) holds back smaller ones behind it until a worker that fits has room.
  * A task needing more cores than the largest live worker fails (TF_ECORES)
  * when it reaches the head. Does nothing after a halt.
+ *
+ * Local release (s->park): a PENDING task all of whose unfinished
+ * dependencies were placed on worker w by this same call (RUN or PARK, so
+ * they travel in the same message) is PARKED on w, within w's window, and a
+ * PARK action emitted; w starts it when they have finished there, and rank
+ * 0's tf_sched_task_done of its last dependency makes it DISPATCHED (an
+ * attempt) without an action. If a dependency fails, is unrun or its worker
+ * is lost, the parked task goes back to PENDING (the worker drops it too),
+ * or is SKIPPED with the rest of the failure's dependents.
  */
 int tf_sched_dispatch(tf_sched *s);
 
@@ -127,6 +179,7 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code);
 /*
  * A DISPATCHED task came back without having started (its worker dropped
  * its queue on a halt): READY again, not an attempt; SKIPPED after a halt.
+ * A PARKED one goes back to PENDING, or is SKIPPED after a halt.
  */
 int tf_sched_task_unrun(tf_sched *s, uint32_t t);
 
@@ -138,7 +191,8 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w);
 
 /*
  * Stop dispatching; every task not yet dispatched is SKIPPED (cause TF_NONE),
- * and so is every task sealed later. Dispatched tasks still report.
+ * and so is every task sealed later. Dispatched and parked tasks still
+ * report (DONE, or unrun when the worker drops them).
  */
 int tf_sched_halt(tf_sched *s);
 
