@@ -27,7 +27,7 @@ extern char **environ;
 typedef struct run_opts {
     const char *taskfile;
     const char *outdir;
-    bool resume, force, halt_on_error, quiet;
+    bool resume, force, halt_on_error, quiet, no_steal;
     int retries;          /* default for tasks without @retries */
     unsigned timeout_ms;  /* default for tasks without @timeout; 0 none */
     unsigned grace_ms;    /* SIGTERM to SIGKILL */
@@ -95,6 +95,8 @@ static void run_usage(FILE *out)
             "      --grace SEC       from SIGTERM to SIGKILL (default 2)\n"
             "      --halt-on-error   stop at the first failed task, ending "
             "running ones\n"
+            "      --no-steal        worker ranks never take queued tasks "
+            "from each other\n"
             "      --status-every SEC  status line period when stderr is not "
             "a terminal\n"
             "                        (default 30; 0: none)\n"
@@ -147,6 +149,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             o->force = true;
         } else if (!strcmp(a, "--halt-on-error")) {
             o->halt_on_error = true;
+        } else if (!strcmp(a, "--no-steal")) {
+            o->no_steal = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = true;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--outdir")) && v) {
@@ -752,6 +756,7 @@ static int farm_main(farm *F, bool mpi)
     cfg.slots = (int)slots;
     cfg.main_runs_tasks = 0; /* children block a thread each */
     cfg.prefetch = 2;        /* shell tasks take ms: no need to hoard */
+    cfg.no_steal = F->o.no_steal;
     cfg.on_halt = halt_children;
     cfg.halt_user = F;
     if (F->rank == 0) {

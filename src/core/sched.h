@@ -140,10 +140,12 @@ uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
 void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns);
 
 /*
- * Work stealing moved DISPATCHED task t from its worker to worker `to`
- * (which reported it). TF_ESTATE if t is not DISPATCHED on `from`, or has
+ * Work stealing moved DISPATCHED task t from worker `from` (which reported
+ * it) to worker `to`. TF_ESTATE if t is not DISPATCHED on `from`, or has
  * PARKED dependents (those stay with their anchor's worker, which never
- * gives such a task away). Emits nothing.
+ * gives such a task away). Emits nothing. The thief's report of t may
+ * arrive first: then t is DONE already and the driver drops the move, and
+ * task_done will have taken t off `from`'s load, which is where it was.
  */
 int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to);
 

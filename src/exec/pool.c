@@ -21,18 +21,14 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int ev_reserve(tf_pool *p, size_t extra);
+
 /* Append an event; the caller holds the lock. */
 static int push_event(tf_pool *p, const tf_event *ev)
 {
     tf_evvec *v = &p->ev;
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 256;
-        tf_event *nv = realloc(v->v, ncap * sizeof *nv);
-        if (!nv)
-            return TF_ENOMEM;
-        v->v = nv;
-        v->cap = ncap;
-    }
+    if (ev_reserve(p, 1))
+        return TF_ENOMEM;
     v->v[v->n++] = *ev;
     if (p->driver_waiting)
         pthread_cond_signal(&p->event_cv);
@@ -60,6 +56,154 @@ static bool take_job(tf_pool *p, tf_job *job, uint16_t *slots)
     return true;
 }
 
+/* A pool-made copy of one task's output, shared by its parked dependents. */
+typedef struct shared_out {
+    size_t refs;
+    uint8_t data[];
+} shared_out;
+
+static void put_shared(void *sh)
+{
+    shared_out *so = sh;
+    if (so && --so->refs == 0)
+        free(so);
+}
+
+/* Room for `need` jobs in the ring; the caller holds the lock. */
+static int ring_reserve(tf_pool *p, size_t need)
+{
+    if (need <= p->qcap)
+        return 0;
+    size_t ncap = p->qcap ? p->qcap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    tf_job *nq = malloc(ncap * sizeof *nq);
+    if (!nq)
+        return TF_ENOMEM;
+    for (size_t i = 0; i < p->qn; i++)
+        nq[i] = p->q[(p->qhead + i) % p->qcap];
+    free(p->q);
+    p->q = nq;
+    p->qhead = 0;
+    p->qcap = ncap;
+    return 0;
+}
+
+static bool waits_for(const tf_job *j, uint32_t idx)
+{
+    for (uint32_t i = 0; i < j->ndeps; i++)
+        if (j->deps[i].anchor == idx)
+            return true;
+    return false;
+}
+
+/* Room for `extra` more events; the caller holds the lock. */
+static int ev_reserve(tf_pool *p, size_t extra)
+{
+    tf_evvec *v = &p->ev;
+    if (v->n + extra <= v->cap)
+        return 0;
+    size_t ncap = v->cap ? v->cap : 256;
+    while (ncap < v->n + extra)
+        ncap *= 2;
+    tf_event *nv = realloc(v->v, ncap * sizeof *nv);
+    if (!nv)
+        return TF_ENOMEM;
+    v->v = nv;
+    v->cap = ncap;
+    return 0;
+}
+
+/* Report a parked job as given up (kind UNRUN or DROP); room is reserved. */
+static void give_up(tf_pool *p, const tf_job *j, uint8_t kind)
+{
+    tf_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = kind;
+    ev.idx = j->idx;
+    ev.owner = j->owner;
+    push_event(p, &ev);
+}
+
+/*
+ * Task `idx` finished here (ok: well). Parked jobs waiting for it get its
+ * output (one shared copy) and join the queue when nothing else is left to
+ * wait for. If it failed, they and every job parked behind them are dropped
+ * (DROP), as rank 0 does on its side. If the copy cannot be made they are
+ * reported unrun, so that rank 0 sends them again, and the jobs behind them
+ * are dropped. The caller holds the lock and has reserved room for npark
+ * events; the ring always has room for every parked job.
+ */
+static void settle_parked(tf_pool *p, uint32_t idx, bool ok, const void *out,
+                          uint32_t out_len)
+{
+    shared_out *so = NULL;
+    bool copied = true;
+    if (ok && out_len) {
+        so = malloc(sizeof *so + out_len);
+        copied = so != NULL;
+        if (so) {
+            so->refs = 0;
+            memcpy(so->data, out, out_len);
+        }
+    }
+    /*
+     * Tasks whose followers must go, processed in turn; each parked job is
+     * dropped at most once, so npark + 1 entries suffice.
+     */
+    uint32_t *gone = malloc((p->npark + 1) * sizeof *gone);
+    uint32_t first = idx;
+    size_t ngone = 0;
+    if (gone)
+        gone[ngone++] = idx;
+    for (size_t g = 0; g < (gone ? ngone : 1); g++) {
+        uint32_t anchor = gone ? gone[g] : first;
+        size_t j = 0;
+        for (size_t i = 0; i < p->npark; i++) {
+            tf_job pj = p->park[i];
+            if (!waits_for(&pj, anchor)) {
+                p->park[j++] = pj;
+                continue;
+            }
+            if (g == 0 && ok && copied) {
+                for (uint32_t k = 0; k < pj.ndeps; k++) {
+                    tf_dep *dp = &pj.deps[k];
+                    if (dp->anchor != idx)
+                        continue;
+                    dp->anchor = TF_POOL_NO_ANCHOR;
+                    dp->buf = so ? so->data : NULL;
+                    dp->len = out_len;
+                    dp->shared = so;
+                    if (so)
+                        so->refs++;
+                    pj.nwait--;
+                }
+                if (pj.nwait) {
+                    p->park[j++] = pj;
+                } else {
+                    pj.local = true;
+                    p->q[(p->qhead + p->qn) % p->qcap] = pj;
+                    p->qn++;
+                }
+                continue;
+            }
+            give_up(p, &pj, g == 0 && ok ? TF_EV_UNRUN : TF_EV_DROP);
+            /*
+             * Without memory for the list, followers stay parked waiting
+             * for a task that will not finish here; the queue drop at the
+             * end of the run reports them (rank 0 has unparked them, and
+             * ignores that report).
+             */
+            if (gone)
+                gone[ngone++] = pj.idx;
+        }
+        p->npark = j;
+    }
+    free(gone);
+    if (so && !so->refs)
+        free(so);
+}
+
 /*
  * Run one job without the lock and report it. The DONE event must not be
  * lost: if memory for it cannot be had, the thread retries, since rank 0
@@ -72,6 +216,7 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     memset(&ev, 0, sizeof ev);
     ev.kind = TF_EV_DONE;
     ev.idx = job->idx;
+    ev.attempt = job->attempt;
     ev.owner = job->owner;
     ev.start_ns = now_ns();
     if (job->fn < *p->nfns) {
@@ -84,12 +229,18 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     ev.data = ctx.out;
     ev.data_len = ctx.out_len;
     pthread_mutex_lock(&p->mu);
-    while (push_event(p, &ev)) {
+    /* Room for this DONE and for giving up on every parked job. */
+    while (ev_reserve(p, 1 + p->npark)) {
         pthread_mutex_unlock(&p->mu);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&p->mu);
     }
+    push_event(p, &ev);
+    for (uint32_t i = 0; i < job->ndeps; i++)
+        put_shared(job->deps[i].shared);
+    if (p->npark)
+        settle_parked(p, job->idx, ev.status == 0, ev.data, ev.data_len);
     p->free_slots += job->cores;
     for (unsigned k = 0; k < job->cores; k++)
         p->slot_busy[slots[k]] = 0;
@@ -197,6 +348,7 @@ void tf_pool_destroy(tf_pool *p)
     free(p->ev.v);
     free(p->ev_spare.v);
     free(p->q);
+    free(p->park);
     free(p->thread_slots);
     free(p->main_slots);
     free(p->slot_busy);
@@ -208,19 +360,25 @@ void tf_pool_destroy(tf_pool *p)
 int tf_pool_push(tf_pool *p, const tf_job *job)
 {
     pthread_mutex_lock(&p->mu);
-    if (p->qn == p->qcap) {
-        size_t ncap = p->qcap ? p->qcap * 2 : 64;
-        tf_job *nq = malloc(ncap * sizeof *nq);
-        if (!nq) {
-            pthread_mutex_unlock(&p->mu);
-            return TF_ENOMEM;
+    /* The ring keeps room for every parked job, which joins it later. */
+    if (ring_reserve(p, p->qn + p->npark + 1)) {
+        pthread_mutex_unlock(&p->mu);
+        return TF_ENOMEM;
+    }
+    if (job->nwait) {
+        if (p->npark == p->pcap) {
+            size_t ncap = p->pcap ? p->pcap * 2 : 64;
+            tf_job *np = realloc(p->park, ncap * sizeof *np);
+            if (!np) {
+                pthread_mutex_unlock(&p->mu);
+                return TF_ENOMEM;
+            }
+            p->park = np;
+            p->pcap = ncap;
         }
-        for (size_t i = 0; i < p->qn; i++)
-            nq[i] = p->q[(p->qhead + i) % p->qcap];
-        free(p->q);
-        p->q = nq;
-        p->qhead = 0;
-        p->qcap = ncap;
+        p->park[p->npark++] = *job;
+        pthread_mutex_unlock(&p->mu);
+        return 0;
     }
     p->q[(p->qhead + p->qn) % p->qcap] = *job;
     p->qn++;
@@ -288,6 +446,10 @@ size_t tf_pool_load(tf_pool *p)
 void tf_pool_drop_queued(tf_pool *p)
 {
     pthread_mutex_lock(&p->mu);
+    while (p->npark && !ev_reserve(p, 1)) {
+        give_up(p, &p->park[p->npark - 1], TF_EV_UNRUN);
+        p->npark--;
+    }
     while (p->qn) {
         tf_event ev;
         memset(&ev, 0, sizeof ev);
@@ -300,6 +462,73 @@ void tf_pool_drop_queued(tf_pool *p)
         p->qn--;
     }
     pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Whether queued job j must stay here: parked jobs wait for it, or it was
+ * released from parking (rank 0 may still count it parked, and it may read
+ * an output only this rank holds). Caller holds the lock.
+ */
+static bool must_stay(const tf_pool *p, const tf_job *j)
+{
+    if (j->local)
+        return true;
+    for (size_t i = 0; i < p->npark; i++)
+        if (waits_for(&p->park[i], j->idx))
+            return true;
+    return false;
+}
+
+size_t tf_pool_steal(tf_pool *p, size_t max, unsigned max_cores, tf_job *out)
+{
+    pthread_mutex_lock(&p->mu);
+    /*
+     * Walk from the tail, marking what goes with idx TF_POOL_NO_ANCHOR in
+     * place of a flag, then close the gaps keeping the order of the rest.
+     */
+    size_t n = 0;
+    for (size_t i = p->qn; i-- > 0 && n < max;) {
+        tf_job *j = &p->q[(p->qhead + i) % p->qcap];
+        if (j->cores > max_cores || must_stay(p, j))
+            continue;
+        out[n++] = *j;
+        j->idx = TF_POOL_NO_ANCHOR;
+    }
+    if (n) {
+        size_t k = 0;
+        for (size_t i = 0; i < p->qn; i++) {
+            tf_job *j = &p->q[(p->qhead + i) % p->qcap];
+            if (j->idx != TF_POOL_NO_ANCHOR)
+                p->q[(p->qhead + k++) % p->qcap] = *j;
+        }
+        p->qn = k;
+    }
+    pthread_mutex_unlock(&p->mu);
+    /* Taken from the tail: hand them over oldest first. */
+    for (size_t i = 0; i < n / 2; i++) {
+        tf_job t = out[i];
+        out[i] = out[n - 1 - i];
+        out[n - 1 - i] = t;
+    }
+    return n;
+}
+
+size_t tf_pool_stealable(tf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < p->qn; i++)
+        n += !must_stay(p, &p->q[(p->qhead + i) % p->qcap]);
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+unsigned tf_pool_idle_slots(tf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    unsigned n = p->qn ? 0 : p->free_slots;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 const uint16_t *tf_task_slots(const tf_task_ctx *ctx, size_t *n)

@@ -16,10 +16,20 @@ typedef struct tf_fnent {
     void *user;
 } tf_fnent;
 
+/*
+ * A dependency's output as a task sees it. A parked job's entry for a
+ * dependency still running on this rank has anchor = that task's index
+ * (buf unset) until it finishes; then `shared` holds the copy of its output
+ * the pool made for its dependents.
+ */
 typedef struct tf_dep {
     const void *buf;
     uint32_t len;
+    uint32_t anchor; /* TF_POOL_NO_ANCHOR once filled */
+    void *shared;    /* pool-owned output copy, or NULL */
 } tf_dep;
+
+#define TF_POOL_NO_ANCHOR UINT32_MAX
 
 /* One task to run here. Pointers stay valid until its DONE event is released. */
 typedef struct tf_job {
@@ -31,12 +41,21 @@ typedef struct tf_job {
     uint32_t in_len;
     const void *in;
     uint32_t ndeps;
-    const tf_dep *deps;
+    tf_dep *deps; /* owned by `owner`; the pool fills parked entries */
+    uint32_t nwait; /* parked: dependencies still to finish on this rank */
+    bool local;     /* was parked here: rank 0 may not know it runs yet, so
+                       it must not move (steal) */
     void *owner; /* handed back in the DONE event for the driver to release */
 } tf_job;
 
-/* UNRUN: a queued job dropped by tf_pool_drop_queued, never started. */
-enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2, TF_EV_UNRUN = 3 };
+/*
+ * UNRUN: a queued or parked job dropped by tf_pool_drop_queued, never
+ * started (also a parked job whose dependency's output could not be
+ * copied). DROP: a parked job given up because a dependency failed or was
+ * itself unrun; rank 0 decides the same on its own, so the driver only
+ * releases the owner and reports nothing.
+ */
+enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2, TF_EV_UNRUN = 3, TF_EV_DROP = 4 };
 
 /*
  * What the task threads tell the driver, in the order it happened: a task's
@@ -45,8 +64,9 @@ enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2, TF_EV_UNRUN = 3 };
  */
 typedef struct tf_event {
     uint8_t kind;
-    /* DONE */
+    /* DONE (and UNRUN, DROP: idx, owner) */
     uint32_t idx;
+    uint8_t attempt;
     int32_t status;
     uint64_t start_ns, end_ns;
     void *owner;
@@ -73,7 +93,9 @@ typedef struct tf_pool {
     pthread_cond_t work_cv;  /* task threads wait here for jobs */
     pthread_cond_t event_cv; /* the driver waits here for events */
     tf_job *q;               /* ring buffer of queued jobs */
-    size_t qhead, qn, qcap;
+    size_t qhead, qn, qcap;  /* qcap >= qn + npark: releases never allocate */
+    tf_job *park;            /* parked jobs, in arrival order */
+    size_t npark, pcap;
     unsigned slots, free_slots, running;
     uint8_t *slot_busy; /* per slot: held by a running job */
     uint16_t *main_slots;   /* slot indexes of the job the driver runs */
@@ -102,7 +124,12 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
 /* Stop and join the threads; queued jobs are dropped (their owners stay). */
 void tf_pool_destroy(tf_pool *p);
 
-/* Queue a job (driver thread). Errors: TF_ENOMEM. */
+/*
+ * Queue a job (driver thread), or park it when job->nwait > 0: it joins
+ * the queue once each dependency entry with an anchor has been filled by
+ * that task finishing well here. A parked job must come before the
+ * tasks it waits for (which cannot finish earlier then). Errors: TF_ENOMEM.
+ */
 int tf_pool_push(tf_pool *p, const tf_job *job);
 
 /* Run the head job on the calling thread if it fits the free slots. */
@@ -120,8 +147,22 @@ void tf_pool_wait(tf_pool *p, long ns);
 /* Jobs queued or running. */
 size_t tf_pool_load(tf_pool *p);
 
-/* Turn every queued (not started) job into an UNRUN event. */
+/* Turn every queued or parked (not started) job into an UNRUN event. */
 void tf_pool_drop_queued(tf_pool *p);
+
+/*
+ * Work stealing, victim side: take up to `max` queued jobs from the tail
+ * (the latest, lowest-priority end), skipping jobs wider than `max_cores`
+ * and jobs that parked jobs wait for. Writes them to out (room for max)
+ * and returns how many; they leave the pool with their owners.
+ */
+size_t tf_pool_steal(tf_pool *p, size_t max, unsigned max_cores, tf_job *out);
+
+/* Queued jobs others could take: not waited for by parked jobs. */
+size_t tf_pool_stealable(tf_pool *p);
+
+/* Free slots when nothing is queued (the rank could start more), else 0. */
+unsigned tf_pool_idle_slots(tf_pool *p);
 
 /*
  * The slots (0 .. slots-1 of this rank) a running task holds, lowest free

@@ -152,7 +152,8 @@ static void idle_sleep(tf_runtime *rt, tf_idle *idle)
 typedef struct tf_master {
     tf_runtime *rt;
     tf_outq out;
-    tf_buf *batch; /* per worker: task records not yet sent */
+    tf_buf *batch;   /* per worker: header byte + task records not yet sent */
+    bool *told_dry;  /* per worker: its last message said nothing was ready */
     tf_buf in;
     bool local;
 } tf_master;
@@ -185,15 +186,23 @@ static void fire(tf_runtime *rt, tf_run_event_kind kind, uint32_t t,
     rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
 }
 
-/* Encode one task for worker w, or queue it locally. */
-static int master_run_task(tf_master *m, uint32_t t, uint32_t w)
+/*
+ * Encode task t for worker w, or queue it locally. A parked task (PARK)
+ * carries, for each dependency not yet done, the dependency's index in
+ * place of its output: the worker fills it in when that task, which runs
+ * there, has finished; its attempt number is the one it will run as.
+ */
+static int master_run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
 {
     tf_runtime *rt = m->rt;
+    const tf_dag *dag = &rt->sched.dag;
     tf_trec *r = &rt->rec[t];
     const uint32_t *deps = (const uint32_t *)r->req;
     const uint8_t *in = r->req ? r->req + (size_t)r->ndeps * 4 : NULL;
+    uint8_t attempt = (uint8_t)(dag->attempts[t] + (parked && dag->attempts[t] < UINT8_MAX));
     if (m->local) {
         tf_dep *dv = NULL;
+        uint32_t nwait = 0;
         if (r->ndeps) {
             dv = malloc(r->ndeps * sizeof *dv);
             if (!dv)
@@ -201,31 +210,35 @@ static int master_run_task(tf_master *m, uint32_t t, uint32_t w)
             for (uint32_t i = 0; i < r->ndeps; i++) {
                 uint32_t d;
                 memcpy(&d, &deps[i], sizeof d);
-                dv[i] = (tf_dep){rt->rec[d].out, rt->rec[d].out_len};
+                bool wait = dag->state[d] != TF_ST_DONE;
+                dv[i] = (tf_dep){rt->rec[d].out, rt->rec[d].out_len,
+                                 wait ? d : TF_POOL_NO_ANCHOR, NULL};
+                nwait += wait;
             }
         }
-        tf_job job = {t,     r->fn, r->gid, rt->sched.dag.cores[t],
-                      rt->sched.dag.attempts[t], r->in_len, in,
-                      r->ndeps, dv, dv};
+        tf_job job = {t,     r->fn, r->gid, dag->cores[t], attempt, r->in_len,
+                      in,    r->ndeps, dv,  nwait,         false,   dv};
         int rc = tf_pool_push(&rt->pool, &job);
         if (rc)
             free(dv);
         return rc;
     }
     tf_buf *b = &m->batch[w];
-    size_t need = 28 + (size_t)r->in_len;
+    size_t need = 29 + (size_t)r->in_len;
     for (uint32_t i = 0; i < r->ndeps; i++) {
         uint32_t d;
         memcpy(&d, &deps[i], sizeof d);
-        need += 4 + (size_t)rt->rec[d].out_len;
+        need += 8 + (size_t)rt->rec[d].out_len;
     }
     if (tf_buf_reserve(b, need))
         return TF_ENOMEM;
+    if (!b->n)
+        tf_buf_put_u8(b, 0); /* header, set when the batch is sent */
     tf_buf_put_u32(b, t);
     tf_buf_put_u32(b, r->fn);
     tf_buf_put_u64(b, r->gid);
-    tf_buf_put_u16(b, rt->sched.dag.cores[t]);
-    tf_buf_put_u8(b, rt->sched.dag.attempts[t]);
+    tf_buf_put_u16(b, dag->cores[t]);
+    tf_buf_put_u8(b, attempt);
     tf_buf_put_u8(b, 0);
     tf_buf_put_u32(b, r->in_len);
     tf_buf_put_u32(b, r->ndeps);
@@ -233,6 +246,11 @@ static int master_run_task(tf_master *m, uint32_t t, uint32_t w)
     for (uint32_t i = 0; i < r->ndeps; i++) {
         uint32_t d;
         memcpy(&d, &deps[i], sizeof d);
+        if (dag->state[d] != TF_ST_DONE) {
+            tf_buf_put_u32(b, TF_WIRE_ANCHOR);
+            tf_buf_put_u32(b, d);
+            continue;
+        }
         tf_buf_put_u32(b, rt->rec[d].out_len);
         tf_buf_put(b, rt->rec[d].out, rt->rec[d].out_len);
     }
@@ -246,11 +264,21 @@ static int master_act(tf_master *m)
     size_t n;
     const tf_action *a = tf_sched_actions(&rt->sched, &n);
     int rc = 0;
+    /*
+     * Parked tasks first: a worker (or the local pool) must hold a parked
+     * task before the task it waits for can finish, and tasks are taken in
+     * the order they come.
+     */
+    for (size_t i = 0; i < n && !rc; i++)
+        if (a[i].kind == TF_ACT_PARK)
+            rc = master_run_task(m, a[i].task, a[i].worker, true);
     for (size_t i = 0; i < n && !rc; i++) {
         tf_trec *r = &rt->rec[a[i].task];
         switch (a[i].kind) {
         case TF_ACT_RUN:
-            rc = master_run_task(m, a[i].task, a[i].worker);
+            rc = master_run_task(m, a[i].task, a[i].worker, false);
+            break;
+        case TF_ACT_PARK:
             break;
         case TF_ACT_RETRY:
             fire(rt, TF_RUN_RETRY, a[i].task, 0);
@@ -284,6 +312,9 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
     r->rank = rank;
     r->start_ns = t0;
     r->end_ns = t1;
+    /* Windows follow durations; a thief's report counts for the thief. */
+    tf_sched_observe(&rt->sched, m->local ? 0 : (uint32_t)rank - 1,
+                     t1 > t0 ? t1 - t0 : 0);
     if (status)
         return tf_sched_task_failed(&rt->sched, t, status);
     int rc = tf_sched_task_done(&rt->sched, t);
@@ -342,8 +373,14 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
     int rc = 0;
     while (!rc && tf_rd_more(&r)) {
         uint8_t kind = tf_rd_u8(&r);
+        /*
+         * Reports are taken from any rank, not only the one rank 0 thinks
+         * holds the task: a thief's DONE may overtake the victim's MOVED.
+         * The attempt number tells a current report from a stale one.
+         */
         if (kind == TF_REC_DONE) {
             uint32_t t = tf_rd_u32(&r);
+            uint8_t attempt = tf_rd_u8(&r);
             int32_t status = tf_rd_i32(&r);
             uint64_t t0 = tf_rd_u64(&r), t1 = tf_rd_u64(&r);
             uint32_t len = tf_rd_u32(&r);
@@ -352,11 +389,11 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
                 break;
             if (t >= rt->sched.dag.n ||
                 rt->sched.dag.state[t] != TF_ST_DISPATCHED ||
-                rt->sched.dag.worker[t] != (uint32_t)(from - 1)) {
+                rt->sched.dag.attempts[t] != attempt) {
                 tf_logf(&rt->log, TF_LOG_WARN,
-                        "rank %d reported task index %u it does not hold; "
-                        "ignored",
-                        from, t);
+                        "rank %d reported task index %u (attempt %u) it does "
+                        "not hold; ignored",
+                        from, t, attempt);
                 continue;
             }
             void *out = NULL;
@@ -370,9 +407,26 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             if (!r.ok)
                 break;
             if (t < rt->sched.dag.n &&
-                rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
-                rt->sched.dag.worker[t] == (uint32_t)(from - 1))
+                (rt->sched.dag.state[t] == TF_ST_DISPATCHED ||
+                 rt->sched.dag.state[t] == TF_ST_PARKED))
                 rc = tf_sched_task_unrun(&rt->sched, t);
+        } else if (kind == TF_REC_MOVED) {
+            uint32_t t = tf_rd_u32(&r);
+            uint8_t attempt = tf_rd_u8(&r);
+            uint32_t to = tf_rd_u32(&r);
+            if (!r.ok)
+                break;
+            /* Already reported by the thief, or stale: nothing to move. */
+            if (t < rt->sched.dag.n && to >= 1 && to < (uint32_t)rt->size &&
+                rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
+                rt->sched.dag.attempts[t] == attempt &&
+                rt->sched.dag.worker[t] == (uint32_t)(from - 1) &&
+                tf_sched_task_moved(&rt->sched, t, (uint32_t)from - 1,
+                                    to - 1))
+                tf_logf(&rt->log, TF_LOG_WARN,
+                        "rank %d gave away task index %u that it may not; "
+                        "ignored",
+                        from, t);
         } else if (kind == TF_REC_SUBMIT) {
             uint64_t gid = tf_rd_u64(&r);
             uint32_t fn = tf_rd_u32(&r);
@@ -419,6 +473,8 @@ static int master_local_events(tf_master *m, bool *progress)
         } else if (e->kind == TF_EV_UNRUN) {
             free(e->owner);
             rc = tf_sched_task_unrun(&rt->sched, e->idx);
+        } else if (e->kind == TF_EV_DROP) {
+            free(e->owner); /* the scheduler unparked it by itself */
         } else {
             rc = master_submit(m, 0, e->gid, e->fn, e->prio, e->cores,
                                e->retries, e->deps, e->ndeps, e->data,
@@ -430,15 +486,32 @@ static int master_local_events(tf_master *m, bool *progress)
     return rc;
 }
 
+/*
+ * Send each worker its batch. The header says whether anything else was
+ * ready: a worker that runs dry after hearing "nothing" steals from its
+ * peers. A worker with room that has not heard it yet gets a header alone
+ * (once per dry spell), or it would wait for rank 0 instead of stealing.
+ */
 static int master_flush(tf_master *m)
 {
     if (m->local)
         return 0;
+    tf_sched *s = &m->rt->sched;
+    bool dry = tf_rq_is_empty(&s->rq);
     for (int w = 0; w + 1 < m->rt->size; w++) {
-        if (!m->batch[w].n)
-            continue;
-        tf_buf b = m->batch[w];
-        m->batch[w] = outq_take_buf(&m->out);
+        tf_buf *bw = &m->batch[w];
+        if (!bw->n) {
+            if (!dry || m->told_dry[w] || !m->rt->steal || s->halted ||
+                s->workers[w].ntasks >= s->workers[w].depth)
+                continue;
+            if (tf_buf_reserve(bw, 1))
+                return TF_ENOMEM;
+            tf_buf_put_u8(bw, 0);
+        }
+        bw->p[0] = dry ? TF_TASKS_DRY : 0;
+        m->told_dry[w] = dry;
+        tf_buf b = *bw;
+        *bw = outq_take_buf(&m->out);
         int rc = outq_send(m->rt, &m->out, &b, w + 1, TF_TAG_TASKS);
         if (rc) {
             tf_buf_free(&b);
@@ -524,9 +597,19 @@ static int master_stop(tf_master *m, int32_t status)
     }
     /* After a runtime error, reports still on their way are expected. */
     int level = status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG : TF_LOG_WARN;
-    return rc ? rc
-              : drain(rt, &m->out, &m->in, MPI_ANY_SOURCE, TF_TAG_STOP_ACK,
-                      rt->size - 1, level);
+    if (!rc)
+        rc = drain(rt, &m->out, &m->in, MPI_ANY_SOURCE, TF_TAG_STOP_ACK,
+                   rt->size - 1, level);
+    /*
+     * Every worker has had the answer to its last steal request before it
+     * acknowledged, so no message between workers is left in flight once
+     * they hear this: they may stop answering steal requests.
+     */
+    for (int r = 1; r < rt->size && !rc; r++) {
+        tf_buf b = outq_take_buf(&m->out);
+        rc = outq_send(rt, &m->out, &b, r, TF_TAG_RELEASE);
+    }
+    return rc ? rc : drain(rt, &m->out, &m->in, 0, 0, 0, level);
 }
 
 int tf_rt_run_master(tf_runtime *rt)
@@ -535,8 +618,11 @@ int tf_rt_run_master(tf_runtime *rt)
     tf_sched *s = &rt->sched;
     int rc = 0;
     uint32_t nworkers = m.local ? 1 : (uint32_t)rt->size - 1;
-    if (!m.local && !(m.batch = calloc(nworkers, sizeof *m.batch)))
+    if (!m.local && (!(m.batch = calloc(nworkers, sizeof *m.batch)) ||
+                     !(m.told_dry = calloc(nworkers, sizeof *m.told_dry)))) {
+        free(m.batch);
         return TF_ENOMEM;
+    }
     /*
      * Workers are registered once per runtime, with the slots each reported
      * at its first run; later runs reuse them.
@@ -639,6 +725,7 @@ int tf_rt_run_master(tf_runtime *rt)
     for (uint32_t w = 0; m.batch && w < nworkers; w++)
         tf_buf_free(&m.batch[w]);
     free(m.batch);
+    free(m.told_dry);
     tf_buf_free(&m.in);
     outq_free(&m.out);
     return status;
@@ -665,25 +752,37 @@ static void msgbuf_release(tf_msgbuf *mb)
     }
 }
 
-/* Decode a TASKS message (taking over in->p) into pool jobs. */
-static int worker_tasks(tf_runtime *rt, tf_buf *in)
+/*
+ * Decode a TASKS or STOLEN message (taking over in->p) into pool jobs; the
+ * header byte goes to *flags. A dependency entry holding TF_WIRE_ANCHOR
+ * instead of a length names a task running here whose output it awaits.
+ */
+static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
+                        size_t *count)
 {
     /* Pass 1 validates and counts, so a bad message queues nothing. */
     tf_rd r = tf_rd_make(in->p, in->n);
+    *flags = tf_rd_u8(&r);
+    *count = 0;
     size_t njobs = 0, ndeps = 0;
-    while (tf_rd_more(&r)) {
+    while (r.ok && tf_rd_more(&r)) {
         tf_rd_take(&r, 20);
         uint32_t in_len = tf_rd_u32(&r), nd = tf_rd_u32(&r);
         tf_rd_take(&r, in_len);
-        for (uint32_t i = 0; i < nd && r.ok; i++)
-            tf_rd_take(&r, tf_rd_u32(&r));
+        for (uint32_t i = 0; i < nd && r.ok; i++) {
+            uint32_t len = tf_rd_u32(&r);
+            tf_rd_take(&r, len == TF_WIRE_ANCHOR ? 4 : len);
+        }
         ndeps += nd;
         njobs++;
     }
-    if (!r.ok || !njobs) {
-        tf_logf(&rt->log, TF_LOG_ERROR, "malformed task message from rank 0");
+    if (!r.ok) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed task message");
         return TF_EPROTO;
     }
+    *count = njobs;
+    if (!njobs)
+        return 0;
     tf_msgbuf *mb = malloc(sizeof *mb);
     tf_dep *deps = ndeps ? malloc(ndeps * sizeof *deps) : NULL;
     if (!mb || (ndeps && !deps)) {
@@ -694,6 +793,7 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in)
     *mb = (tf_msgbuf){njobs, deps, in->p};
     *in = (tf_buf){NULL, 0, 0};
     r = tf_rd_make(mb->data, r.n);
+    tf_rd_u8(&r);
     size_t di = 0;
     while (tf_rd_more(&r)) {
         tf_job j;
@@ -707,10 +807,18 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in)
         j.ndeps = tf_rd_u32(&r);
         j.in = tf_rd_take(&r, j.in_len);
         j.deps = deps + di;
-        for (uint32_t i = 0; i < j.ndeps; i++) {
-            deps[di].len = tf_rd_u32(&r);
-            deps[di].buf = tf_rd_take(&r, deps[di].len);
-            di++;
+        j.nwait = 0;
+        j.local = false;
+        for (uint32_t i = 0; i < j.ndeps; i++, di++) {
+            uint32_t len = tf_rd_u32(&r);
+            deps[di] = (tf_dep){NULL, 0, TF_POOL_NO_ANCHOR, NULL};
+            if (len == TF_WIRE_ANCHOR) {
+                deps[di].anchor = tf_rd_u32(&r);
+                j.nwait++;
+            } else {
+                deps[di].len = len;
+                deps[di].buf = tf_rd_take(&r, len);
+            }
         }
         j.owner = mb;
         if (j.cores > rt->pool.slots)
@@ -730,7 +838,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
         size_t need = e->kind == TF_EV_DONE
-                          ? 29 + (size_t)e->data_len
+                          ? 30 + (size_t)e->data_len
                           : 33 + (size_t)e->ndeps * 8 + e->data_len;
         if (!rc)
             rc = tf_buf_reserve(rep, need);
@@ -741,13 +849,14 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
         } else if (!rc && e->kind == TF_EV_DONE) {
             tf_buf_put_u8(rep, TF_REC_DONE);
             tf_buf_put_u32(rep, e->idx);
+            tf_buf_put_u8(rep, e->attempt);
             tf_buf_put_i32(rep, e->status);
             tf_buf_put_u64(rep, e->start_ns);
             tf_buf_put_u64(rep, e->end_ns);
             tf_buf_put_u32(rep, e->data_len);
             tf_buf_put(rep, e->data, e->data_len);
             (*ndone)++;
-        } else if (!rc) {
+        } else if (!rc && e->kind == TF_EV_SUBMIT) {
             tf_buf_put_u8(rep, TF_REC_SUBMIT);
             tf_buf_put_u64(rep, e->gid);
             tf_buf_put_u32(rep, e->fn);
@@ -759,12 +868,193 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
             tf_buf_put_u32(rep, e->data_len);
             tf_buf_put(rep, e->data, e->data_len);
         }
-        if (e->kind == TF_EV_DONE || e->kind == TF_EV_UNRUN)
+        /* DROP: rank 0 unparks the task itself; nothing to say. */
+        if (e->kind != TF_EV_SUBMIT)
             msgbuf_release(e->owner);
         free(e->data);
         free(e->deps);
     }
     return rc;
+}
+
+/* ---- work stealing, worker side ---- */
+
+typedef struct tf_thief {
+    uint32_t *victims; /* nearest first, from tf_steal_order */
+    size_t nvictims, next;
+    bool asking;      /* a request is out; its answer is awaited */
+    bool rank0_dry;   /* rank 0's last message said nothing else was ready */
+    uint64_t not_before; /* back-off after asking everyone in vain */
+    uint64_t backoff;
+} tf_thief;
+
+static int thief_init(tf_runtime *rt, tf_thief *th)
+{
+    memset(th, 0, sizeof *th);
+    if (!rt->steal)
+        return 0;
+    th->victims = malloc(sizeof *th->victims * (size_t)rt->size);
+    if (!th->victims)
+        return TF_ENOMEM;
+    /* One stream per rank and run, replayable from the logged seed. */
+    tf_rng rng = tf_rng_seeded(rt->cfg.seed ^ ((uint64_t)rt->rank << 32));
+    th->nvictims = tf_steal_order(rt->locs, 1, (uint32_t)rt->size,
+                                  (uint32_t)rt->rank, &rng, th->victims);
+    tf_logf(&rt->log, TF_LOG_DEBUG, "steal seed %llu, first victim rank %u",
+            (unsigned long long)rt->cfg.seed,
+            th->nvictims ? th->victims[0] : 0u);
+    th->backoff = 50000;
+    return 0;
+}
+
+/* Ask the next victim for work, if this rank is dry and may. */
+static int thief_try(tf_runtime *rt, tf_thief *th, tf_outq *out)
+{
+    if (!th->nvictims || th->asking || !th->rank0_dry)
+        return 0;
+    unsigned idle = tf_pool_idle_slots(&rt->pool);
+    if (!idle || tf_idle_clock_ns() < th->not_before)
+        return 0;
+    tf_buf b = outq_take_buf(out);
+    if (tf_buf_reserve(&b, 4))
+        return TF_ENOMEM;
+    tf_buf_put_u32(&b, rt->pool.slots); /* the widest task it can run */
+    int rc = outq_send(rt, out, &b, (int)th->victims[th->next], TF_TAG_STEAL);
+    if (rc)
+        tf_buf_free(&b);
+    else
+        th->asking = true;
+    return rc;
+}
+
+/* The victim's answer came: tasks (already queued) or nothing. */
+static void thief_answered(tf_thief *th, bool got)
+{
+    th->asking = false;
+    if (got) {
+        th->backoff = 50000;
+        return;
+    }
+    if (++th->next < th->nvictims)
+        return;
+    /* Everyone was asked in vain: wait before the next round. */
+    th->next = 0;
+    th->not_before = tf_idle_clock_ns() + th->backoff;
+    if (th->backoff < 10000000)
+        th->backoff *= 2;
+}
+
+/*
+ * Victim side: give the thief half of what it may take from the tail of
+ * the queue, and tell rank 0 of each move in the next report (sent at
+ * once). After a halt, or when not stealing, the answer is empty.
+ */
+static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
+                         int thief, tf_buf *rep, bool give)
+{
+    tf_rd r = tf_rd_make(req->p, req->n);
+    uint32_t max_cores = tf_rd_u32(&r);
+    if (!r.ok)
+        return TF_EPROTO;
+    tf_job small[64], *jobs = small;
+    size_t n = 0;
+    if (give && rt->have_pool) {
+        size_t want = tf_steal_amount((uint32_t)tf_pool_stealable(&rt->pool));
+        if (want > 64 && !(jobs = malloc(want * sizeof *jobs)))
+            jobs = small, want = 64;
+        n = tf_pool_steal(&rt->pool, want, max_cores, jobs);
+    }
+    tf_buf b = outq_take_buf(out);
+    size_t need = 1;
+    for (size_t i = 0; i < n; i++) {
+        need += 28 + (size_t)jobs[i].in_len + 10;
+        for (uint32_t k = 0; k < jobs[i].ndeps; k++)
+            need += 4 + (size_t)jobs[i].deps[k].len;
+    }
+    int rc = tf_buf_reserve(&b, need);
+    if (!rc)
+        rc = n ? tf_buf_reserve(rep, 10 * n) : 0;
+    if (rc) {
+        /* The tasks are out of the queue: run them here after all. */
+        for (size_t i = 0; i < n; i++)
+            if (tf_pool_push(&rt->pool, &jobs[i]))
+                return TF_ENOMEM;
+        n = 0;
+        rc = tf_buf_reserve(&b, 1);
+        if (rc) {
+            if (jobs != small)
+                free(jobs);
+            return rc;
+        }
+    }
+    tf_buf_put_u8(&b, 0);
+    for (size_t i = 0; i < n; i++) {
+        const tf_job *j = &jobs[i];
+        tf_buf_put_u32(&b, j->idx);
+        tf_buf_put_u32(&b, j->fn);
+        tf_buf_put_u64(&b, j->gid);
+        tf_buf_put_u16(&b, j->cores);
+        tf_buf_put_u8(&b, j->attempt);
+        tf_buf_put_u8(&b, 0);
+        tf_buf_put_u32(&b, j->in_len);
+        tf_buf_put_u32(&b, j->ndeps);
+        tf_buf_put(&b, j->in, j->in_len);
+        for (uint32_t k = 0; k < j->ndeps; k++) {
+            tf_buf_put_u32(&b, j->deps[k].len);
+            tf_buf_put(&b, j->deps[k].buf, j->deps[k].len);
+        }
+        tf_buf_put_u8(rep, TF_REC_MOVED);
+        tf_buf_put_u32(rep, j->idx);
+        tf_buf_put_u8(rep, j->attempt);
+        tf_buf_put_u32(rep, (uint32_t)thief);
+        msgbuf_release(j->owner);
+    }
+    if (jobs != small)
+        free(jobs);
+    rc = outq_send(rt, out, &b, thief, TF_TAG_STOLEN);
+    if (rc)
+        tf_buf_free(&b);
+    return rc;
+}
+
+/*
+ * Wait, with sends moving, until rank 0 sends `tag`, answering steal
+ * requests with nothing (a thief waits for its answer) and dropping
+ * anything else: the run is ending, or has failed on this rank.
+ */
+static int worker_wait(tf_runtime *rt, tf_outq *out, tf_buf *in, int tag,
+                       int32_t *payload)
+{
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    for (;;) {
+        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, in, &from, &t);
+        if (got < 0)
+            return got;
+        if (got && from == 0 && t == tag) {
+            tf_rd r = tf_rd_make(in->p, in->n);
+            int32_t v = tf_rd_i32(&r);
+            if (payload && r.ok)
+                *payload = v;
+            break;
+        }
+        if (got && t == TF_TAG_STEAL) {
+            int rc = victim_answer(rt, out, in, from, NULL, false);
+            if (rc)
+                return rc;
+        } else if (got) {
+            tf_logf(&rt->log, TF_LOG_DEBUG,
+                    "message with tag %d from rank %d after the end", t, from);
+        }
+        int sent = outq_progress(out);
+        if (sent < 0)
+            return sent;
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    return drain(rt, out, in, 0, 0, 0, TF_LOG_DEBUG);
 }
 
 /*
@@ -787,51 +1077,94 @@ static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
         tf_buf_free(&b);
         return rc;
     }
-    return drain(rt, out, in, 0, TF_TAG_STOP, 1, TF_LOG_DEBUG);
+    return worker_wait(rt, out, in, TF_TAG_STOP, NULL);
+}
+
+/* Send the report now; it may be empty. */
+static int send_report(tf_runtime *rt, tf_outq *out, tf_buf *rep)
+{
+    tf_buf b = *rep;
+    *rep = outq_take_buf(out);
+    int rc = outq_send(rt, out, &b, 0, TF_TAG_REPORT);
+    if (rc)
+        tf_buf_free(&b);
+    return rc;
 }
 
 int tf_rt_run_worker(tf_runtime *rt)
 {
     tf_outq out = {0};
     tf_buf in = {0}, rep = {0};
+    tf_thief th;
     size_t ndone = 0;
     uint64_t first_unsent = 0;
-    /*
-     * Report after a quarter of the window: rank 0 refills while the other
-     * three quarters keep this rank busy. Reports also go out when the
-     * rank runs dry, and at the latest 1 ms after the oldest record.
-     */
-    size_t flush_at = (size_t)rt->cfg.slots * (size_t)rt->cfg.prefetch / 4;
-    if (!flush_at)
-        flush_at = 1;
     int32_t status = 0;
-    bool stopping = false;
-    int rc = 0;
+    bool stopping = false, halted = false;
+    int rc = thief_init(rt, &th);
     tf_idle idle;
     tf_idle_reset(&idle);
-    while (!rc && !stopping) {
+    /*
+     * Until STOP, and then until the last steal request is answered: its
+     * answer must not arrive in the next run.
+     */
+    while (!rc && (!stopping || th.asking)) {
         bool progress = false;
         int from, tag, got;
-        while (!rc && (got = try_recv(rt, 0, &in, &from, &tag)) != 0) {
+        while (!rc && (got = try_recv(rt, MPI_ANY_SOURCE, &in, &from,
+                                      &tag)) != 0) {
             if (got < 0) {
                 rc = got;
                 break;
             }
             progress = true;
-            if (tag == TF_TAG_TASKS) {
-                rc = worker_tasks(rt, &in);
-            } else if (tag == TF_TAG_STOP) {
+            uint8_t flags = 0;
+            if (from == 0 && tag == TF_TAG_TASKS) {
+                size_t n = 0;
+                rc = worker_tasks(rt, &in, &flags, &n);
+                th.rank0_dry = (flags & TF_TASKS_DRY) != 0;
+                if (th.rank0_dry)
+                    th.not_before = 0; /* news: ask again at once */
+            } else if (tag == TF_TAG_STOLEN) {
+                size_t n = 0;
+                rc = worker_tasks(rt, &in, &flags, &n);
+                if (n) {
+                    rt->steals++;
+                    rt->stolen_tasks += n;
+                }
+                thief_answered(&th, n > 0);
+                /* Moved here after a halt: give them back at once. */
+                if (halted)
+                    tf_pool_drop_queued(&rt->pool);
+            } else if (tag == TF_TAG_STEAL) {
+                size_t before = rep.n;
+                rc = victim_answer(rt, &out, &in, from, &rep,
+                                   !halted && !stopping);
+                if (!rc && rep.n != before)
+                    rc = send_report(rt, &out, &rep);
+            } else if (from == 0 && tag == TF_TAG_STOP) {
                 tf_rd r = tf_rd_make(in.p, in.n);
                 status = tf_rd_i32(&r);
                 stopping = true;
-            } else if (tag == TF_TAG_HALT) {
+            } else if (from == 0 && tag == TF_TAG_HALT) {
+                halted = true;
                 /* Queue first: on_halt may block while it ends children. */
                 tf_pool_drop_queued(&rt->pool);
                 if (rt->cfg.on_halt)
                     rt->cfg.on_halt(rt->cfg.halt_user);
+            } else {
+                tf_logf(&rt->log, TF_LOG_WARN,
+                        "unexpected tag %d from rank %d", tag, from);
             }
         }
-        /* Run no more than a report's worth before looking at messages. */
+        /*
+         * Run no more than a report's worth before looking at messages: a
+         * quarter of what this rank holds, so rank 0 refills while the rest
+         * keeps it busy, whatever the window is.
+         */
+        size_t load = tf_pool_load(&rt->pool);
+        size_t flush_at = (load + ndone) / 4;
+        if (!flush_at)
+            flush_at = 1;
         for (size_t k = ndone; rt->cfg.main_runs_tasks && k < flush_at &&
                                tf_pool_run_one(&rt->pool);
              k++)
@@ -844,16 +1177,19 @@ int tf_rt_run_worker(tf_runtime *rt)
             if (!first_unsent)
                 first_unsent = tf_idle_clock_ns();
         }
+        /* Reports also go out when the rank runs dry, or 1 ms after the
+         * oldest record. */
         if (!rc && rep.n &&
             (ndone >= flush_at || tf_pool_load(&rt->pool) == 0 ||
              tf_idle_clock_ns() - first_unsent > 1000000)) {
-            tf_buf b = rep;
-            rep = outq_take_buf(&out);
-            rc = outq_send(rt, &out, &b, 0, TF_TAG_REPORT);
-            if (rc)
-                tf_buf_free(&b);
+            rc = send_report(rt, &out, &rep);
             ndone = 0;
             first_unsent = 0;
+        }
+        if (!rc && !stopping && !halted) {
+            bool was = th.asking;
+            rc = thief_try(rt, &th, &out);
+            progress |= th.asking != was;
         }
         int sent = outq_progress(&out);
         if (sent < 0 && !rc)
@@ -862,7 +1198,7 @@ int tf_rt_run_worker(tf_runtime *rt)
             progress = true;
         if (progress)
             tf_idle_reset(&idle);
-        else if (!stopping)
+        else if (!stopping || th.asking)
             idle_sleep(rt, &idle);
     }
     int err = rc;
@@ -873,9 +1209,11 @@ int tf_rt_run_worker(tf_runtime *rt)
         tf_buf b = outq_take_buf(&out);
         rc = outq_send(rt, &out, &b, 0, TF_TAG_STOP_ACK);
     }
-    int drc = drain(rt, &out, &in, 0, TF_TAG_STOP, 0, TF_LOG_WARN);
     if (!rc)
-        rc = drc;
+        rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, NULL);
+    else
+        drain(rt, &out, &in, 0, 0, 0, TF_LOG_DEBUG);
+    free(th.victims);
     tf_buf_free(&in);
     tf_buf_free(&rep);
     outq_free(&out);

@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "place/topo.h"
 
 #define TF_STR_(x) #x
 #define TF_STR(x) TF_STR_(x)
@@ -51,6 +54,30 @@ static int check_config(const tf_config *cfg, tf_config *c)
     return 0;
 }
 
+/*
+ * Where this rank runs, for choosing steal victims: a hash of the host name
+ * and the NUMA node of its cores (-1 when several or unknown).
+ */
+static void locate(tf_loc *loc)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    loc->host = 1469598103934665603ULL;
+    for (const char *c = host; *c; c++)
+        loc->host = (loc->host ^ (uint8_t)*c) * 1099511628211ULL;
+    loc->numa = -1;
+    tf_topo *topo;
+    if (tf_topo_load(&topo))
+        return;
+    size_t n;
+    const int *cpus = tf_topo_cpus(topo, &n);
+    char numa[64] = "";
+    tf_topo_numa_of(topo, cpus, n, numa, sizeof numa);
+    if (numa[0] && !strchr(numa, ','))
+        loc->numa = atoi(numa);
+    tf_topo_free(topo);
+}
+
 /* Everything but the communicator; rank and size already set. */
 static int setup(tf_runtime *rt)
 {
@@ -59,7 +86,12 @@ static int setup(tf_runtime *rt)
     int rc = tf_sched_init(&rt->sched);
     if (rc)
         return rc;
+    rt->sched.park = true;
+    rt->sched.adaptive = !rt->cfg.fixed_prefetch;
     tf_idmap_init(&rt->ids);
+    rt->steal = !rt->cfg.no_steal && rt->size > 2;
+    if (rt->steal)
+        locate(&rt->self);
     if (rt->rank != 0 || rt->size == 1) {
         /* Ids of tasks born here: creator rank + 1 in the high 32 bits. */
         uint64_t base = (uint64_t)(rt->rank + 1) << 32;
@@ -295,8 +327,9 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
  */
 static int agree(tf_runtime *rt)
 {
-    uint64_t mine[3] = {rt->nfns, 1469598103934665603ULL,
-                        (uint64_t)rt->cfg.slots};
+    uint64_t mine[5] = {rt->nfns, 1469598103934665603ULL,
+                        (uint64_t)rt->cfg.slots, rt->self.host,
+                        (uint64_t)(int64_t)rt->self.numa};
     for (uint32_t i = 0; i < rt->nfns; i++) {
         /* Hash the NUL too, so ("ab","c") and ("a","bc") differ. */
         const char *c = rt->fns[i].name;
@@ -304,23 +337,32 @@ static int agree(tf_runtime *rt)
             mine[1] = (mine[1] ^ (uint8_t)*c) * 1099511628211ULL;
         while (*c++);
     }
-    uint64_t *all = NULL;
-    if (rt->rank == 0) {
-        uint32_t *ws = realloc(rt->wslots, sizeof *ws * (size_t)rt->size);
-        if (!ws)
-            return TF_ENOMEM;
+    /*
+     * Every rank learns every rank's place (for steal victims); only rank 0
+     * keeps the slots. (A rank out of memory here leaves the others waiting
+     * in the collective: documented in docs/api.md.)
+     */
+    uint64_t *all = malloc(sizeof mine * (size_t)rt->size);
+    tf_loc *locs = realloc(rt->locs, sizeof *locs * (size_t)rt->size);
+    if (locs)
+        rt->locs = locs;
+    uint32_t *ws = rt->rank ? rt->wslots
+                            : realloc(rt->wslots, sizeof *ws * (size_t)rt->size);
+    if (ws)
         rt->wslots = ws;
-        all = malloc(sizeof mine * (size_t)rt->size);
-        if (!all)
-            return TF_ENOMEM;
+    if (!all || !locs || (rt->rank == 0 && !ws)) {
+        free(all);
+        return TF_ENOMEM;
     }
     int verdict = 0;
-    if (MPI_Gather(mine, 3, MPI_UINT64_T, all, 3, MPI_UINT64_T, 0, rt->comm) !=
+    if (MPI_Allgather(mine, 5, MPI_UINT64_T, all, 5, MPI_UINT64_T, rt->comm) !=
         MPI_SUCCESS)
         verdict = TF_EMPI;
+    for (int r = 0; !verdict && r < rt->size; r++)
+        rt->locs[r] = (tf_loc){all[5 * r + 3], (int32_t)(int64_t)all[5 * r + 4]};
     for (int r = 0; rt->rank == 0 && !verdict && r < rt->size; r++) {
-        rt->wslots[r] = (uint32_t)all[3 * r + 2];
-        if (all[3 * r] != mine[0] || all[3 * r + 1] != mine[1]) {
+        rt->wslots[r] = (uint32_t)all[5 * r + 2];
+        if (all[5 * r] != mine[0] || all[5 * r + 1] != mine[1]) {
             tf_logf(&rt->log, TF_LOG_ERROR,
                     "rank %d registered %s task functions than rank 0 "
                     "(%llu and %llu): register the same names in the "
@@ -328,15 +370,18 @@ static int agree(tf_runtime *rt)
                     r,
                     all[3 * r] != mine[0] ? "a different number of"
                                           : "different names or order of",
-                    (unsigned long long)all[3 * r],
+                    (unsigned long long)all[5 * r],
                     (unsigned long long)mine[0]);
             verdict = TF_EINVAL;
         }
     }
     free(all);
-    if (MPI_Bcast(&verdict, 1, MPI_INT, 0, rt->comm) != MPI_SUCCESS)
+    /* Any rank's failure is everyone's: the smallest (most negative) code. */
+    int worst = verdict;
+    if (MPI_Allreduce(&verdict, &worst, 1, MPI_INT, MPI_MIN, rt->comm) !=
+        MPI_SUCCESS)
         return TF_EMPI;
-    return verdict;
+    return worst;
 }
 
 int tf_run(tf_runtime *rt)
@@ -378,6 +423,21 @@ static int check_query(const tf_runtime *rt, tf_task_id id, uint32_t *t)
     return *t == TF_NONE ? TF_ENOENT : 0;
 }
 
+/* The public state of a task: a parked task is on its worker already. */
+static tf_task_state public_state(tf_state st)
+{
+    switch (st) {
+    case TF_ST_HELD: return TF_TASK_HELD;
+    case TF_ST_PENDING: return TF_TASK_PENDING;
+    case TF_ST_READY: return TF_TASK_READY;
+    case TF_ST_DISPATCHED:
+    case TF_ST_PARKED: return TF_TASK_DISPATCHED;
+    case TF_ST_DONE: return TF_TASK_DONE;
+    case TF_ST_FAILED: return TF_TASK_FAILED;
+    default: return TF_TASK_SKIPPED;
+    }
+}
+
 int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info)
 {
     uint32_t t;
@@ -387,7 +447,7 @@ int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info)
     if (!info)
         return TF_EINVAL;
     const tf_trec *r = &rt->rec[t];
-    *info = (tf_task_info){(tf_task_state)rt->sched.dag.state[t],
+    *info = (tf_task_info){public_state((tf_state)rt->sched.dag.state[t]),
                            r->status,
                            r->rank,
                            rt->sched.dag.attempts[t],
@@ -451,6 +511,7 @@ int tf_finalize(tf_runtime **prt)
         free(rt->fns[i].name);
     free(rt->fns);
     free(rt->wslots);
+    free(rt->locs);
     int rc = 0;
     if (rt->mpi && MPI_Comm_free(&rt->comm) != MPI_SUCCESS)
         rc = TF_EMPI;

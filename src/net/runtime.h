@@ -8,6 +8,7 @@
 
 #include "core/idmap.h"
 #include "core/sched.h"
+#include "core/steal.h"
 #include "exec/pool.h"
 #include "taskfarm.h"
 #include "util/log.h"
@@ -20,10 +21,22 @@ enum {
     TF_TAG_STOP_ACK,  /* worker -> rank 0: nothing more will come */
     TF_TAG_ERROR,     /* worker -> rank 0: i32 TF_E* code, the run must end */
     TF_TAG_HALT,      /* rank 0 -> worker: stop running, drop queued tasks */
+    TF_TAG_STEAL,     /* thief -> victim: u32 max cores, asks for tasks */
+    TF_TAG_STOLEN,    /* victim -> thief: the answer, a TASKS-like message */
+    TF_TAG_RELEASE,   /* rank 0 -> worker: every rank acknowledged STOP */
 };
 
-/* Record kinds inside a REPORT message. UNRUN: dropped before it started. */
-enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2, TF_REC_UNRUN = 3 };
+/* First byte of TASKS and STOLEN messages. */
+#define TF_TASKS_DRY 0x1u /* rank 0 had nothing else ready when it sent */
+
+/* Dependency entry of a parked task: its output comes from a local task. */
+#define TF_WIRE_ANCHOR UINT32_MAX
+
+/*
+ * Record kinds inside a REPORT message. UNRUN: dropped before it started.
+ * MOVED: this rank gave a queued task to a thief.
+ */
+enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2, TF_REC_UNRUN = 3, TF_REC_MOVED = 4 };
 
 /*
  * What rank 0 keeps per task besides the scheduler's fields. `req` holds
@@ -61,9 +74,13 @@ struct tf_runtime {
     uint64_t bad_reported; /* failed + skipped tasks when the last run ended */
     size_t data_bytes;     /* inputs, dependency lists and outputs held */
     uint32_t *wslots;      /* slots of each rank, from the last tf_run */
+    tf_loc self;           /* where this rank runs */
+    tf_loc *locs;          /* every rank's, from the last tf_run */
+    bool steal;            /* this rank steals (and may be stolen from) */
     bool halt_requested;   /* tf_halt was called during this run */
 
     uint64_t msgs_sent, msgs_recv;
+    uint64_t steals, stolen_tasks; /* this rank's successful steals */
 };
 
 /* tf_rt_add_task flags */
