@@ -371,12 +371,19 @@ static void send_report(sim *m, uint32_t wi)
     to_r0(m, p, wi);
 }
 
-/* src/net/run.c's rule: a quarter of the window done, dry, or 1 ms old. */
+/*
+ * src/net/run.c's rule: a quarter of slots x prefetch done, dry, or 1 ms
+ * old. With flush_window, a quarter of the window rank 0 gives this worker
+ * now (it could say so in each TASKS message).
+ */
 static void maybe_report(sim *m, uint32_t wi)
 {
     worker *w = &m->w[wi];
+    uint32_t at = m->flush_at;
+    if (m->o->flush_window && m->o->batch)
+        at = m->s.workers[wi].depth / 4 ? m->s.workers[wi].depth / 4 : 1;
     if (w->rep.n &&
-        (w->ndone >= m->flush_at || w->qn + w->running + w->nparked == 0 ||
+        (w->ndone >= at || w->qn + w->running + w->nparked == 0 ||
          m->now - w->first_unsent > REPORT_AGE_NS))
         send_report(m, wi);
 }

@@ -35,6 +35,8 @@ typedef struct sim_opts {
     bool steal;           /* dry workers steal from peers */
     bool park;            /* the core's local release (PARK) */
     bool idle;            /* model the idle back-off of src/util/idle.h */
+    bool flush_window;    /* report after a quarter of the worker's current
+                             window, not of slots x prefetch (run.c) */
     uint32_t host_ranks;  /* ranks per host, for steal victim order */
     uint32_t steal_local;  /* nearest victims asked per steal round */
     uint32_t steal_remote; /* then this many random ones on other hosts */
