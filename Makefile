@@ -41,10 +41,10 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli bench \
+.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim bench \
         deps install \
         clean asan ubsan format demo
-all: lib bin/taskfarm apps tests $(BENCHES)
+all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
 
 lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
 
@@ -113,6 +113,15 @@ $(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
 
+# The simulator drives the pure core with a virtual clock: plain gcc, no MPI.
+SIM_SRC := $(wildcard src/sim/*.c)
+bin/taskfarm-sim: $(SIM_SRC) $(CORE_SRC) $(wildcard src/sim/*.h src/core/*.h)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) -iquote src/sim $(STD) $(OPT) $(WARN) $(SAN) -o $@ $(SIM_SRC) $(CORE_SRC) -lm
+
+check-sim: bin/taskfarm-sim
+	bash tests/sim/run.sh bin
+
 check-core: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
 
@@ -127,6 +136,7 @@ check: all
 	$(MAKE) check-exec
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
+	$(MAKE) check-sim
 
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin

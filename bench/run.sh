@@ -26,3 +26,17 @@ for np in 2 4; do
         'BEGIN { printf "taskfarm_vs_one_task_per_message_w%d_ratio %.2f x\n", w, a / b }'
 done
 bash bench/shell.sh
+
+# Rank 0 at 100 to 100,000 workers: the simulator drives the real core with a
+# virtual clock. The table and plot in docs/ use the compiled-in costs (the same
+# on any machine); this machine's costs now, and one point with the real core
+# timed live against the same point with fixed costs, show how far they differ.
+bin/taskfarm-sim --calibrate
+bin/taskfarm-sim --sweep --cost-model fixed --svg docs/scaling.svg --table docs/scaling-table.md |
+    grep -v '_wall '
+for m in fixed live; do
+    bin/taskfarm-sim --cost-model $m --workers 10000 --duration 1ms --name sim_$m |
+        grep -E '_(efficiency|r0_decisions) ' | tee -a "$out"
+done
+awk -v a="$(value sim_live_r0_decisions "$out")" -v b="$(value sim_fixed_r0_decisions "$out")" \
+    'BEGIN { printf "sim_live_vs_fixed_decisions_ratio %.2f x\n", a / b }'
