@@ -8,15 +8,18 @@ if [ "$(id -u)" = 0 ]; then
 fi
 MPIRUN="timeout 300 mpirun --oversubscribe"
 N=${BENCH_TASKS:-1000000}
+BIG=${BENCH_BIG_TASKS:-10000000}
+# Figures depend on what else runs on this shared machine: say how busy it was.
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Rank 0's own cost, without MPI: the scheduler core on 1M-task DAGs.
-$B/core "$N"
+# Rank 0's own cost, without MPI: the scheduler core on 1M- and 10M-task DAGs.
+$B/core "$N" "$BIG"
 
 # value NAME FILE: the number printed for NAME.
 value() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-for np in 2 4; do
+for np in 2 3 4; do
     w=$((np - 1))
     $MPIRUN -np $np $B/empty -n "$N" | tee -a "$out"
     $MPIRUN -np $np $B/mpi_baseline -n 200000 --pipeline 1 | tee -a "$out"
@@ -25,6 +28,30 @@ for np in 2 4; do
     awk -v a="$tf" -v b="$base" -v w="$w" \
         'BEGIN { printf "taskfarm_vs_one_task_per_message_w%d_ratio %.2f x\n", w, a / b }'
 done
+
+# METG(50%) (Task Bench): the kernel's peak on one idle core first, then the
+# sweeps of the hand-written MPI program (np 2: one rank per core) and of
+# taskfarm with rank 0 scheduling and 2 workers of 1 slot (np 3, rank 0
+# shares a core), on the same graphs (W=8 points, T=256 steps).
+echo "# load average before METG: $(cut -d' ' -f1-3 /proc/loadavg)"
+$B/metg --calibrate | tee -a "$out"
+peak=$(value metg_peak_ns_per_iter "$out")
+PATTERNS=${METG_PATTERNS:-trivial,stencil,tree,fft}
+$MPIRUN -np 2 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+$MPIRUN -np 3 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+for p in ${PATTERNS//,/ }; do
+    tf=$(value taskfarm_w2x1_${p}_metg50 "$out")
+    base=$(value mpi_np2_${p}_metg50 "$out")
+    # A sweep that never crossed 50% printed a bound: so must the ratio.
+    note=$(awk -v a="taskfarm_w2x1_${p}_metg50" -v b="mpi_np2_${p}_metg50" \
+        '($1 == a || $1 == b) && /bound/ { printf " # %s is a bound", $1; exit }' "$out")
+    awk -v a="$tf" -v b="$base" -v p="$p" -v note="$note" \
+        'BEGIN { printf "metg50_taskfarm_w2x1_vs_mpi_np2_%s_ratio %.2f x%s\n", p, a / b, note }'
+done
+
+# Load imbalance: 200 compute tasks on 2 workers, work stealing on and off.
+$MPIRUN -np 3 $B/imbalance --peak-ns "$peak"
+
 bash bench/shell.sh
 
 # Rank 0 at 100 to 100,000 workers: the simulator drives the real core with a

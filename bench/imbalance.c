@@ -1,0 +1,227 @@
+/* Benchmark: load imbalance, efficiency with work stealing on and off against the makespan lower bound. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "kernel.h"
+#include "taskfarm.h"
+
+/*
+ * N independent tasks of busy compute (the METG kernel, so a task's work is
+ * iterations x the calibrated ns per iteration) with durations drawn from a
+ * seeded generator, the same draw for every configuration:
+ * - uniform: [0.5, 1.5] x mean;
+ * - heavy: lognormal with sigma 1.5 scaled to the same mean, capped at
+ *   50 x mean (a few tasks of 10-40 x mean among many short ones).
+ * Busy compute, not sleep: sleeping tasks would let more workers than
+ * cores look efficient and hide what rank 0's own CPU use costs the
+ * workers. The tasks are submitted in random order of size, as a user
+ * would, with no priorities.
+ *
+ * efficiency = total work / (makespan x slots); the lower bound on the
+ * makespan is max(longest task, total work / slots); utilisation = the
+ * time tasks really ran (their start/end stamps) / (makespan x slots),
+ * which leaves out how much slower the kernel ran than calibrated
+ * because rank 0 or another job shared the core.
+ */
+
+typedef struct opts {
+    double peak_ns, mean_us;
+    int ntasks, slots, reps;
+} opts;
+
+typedef struct tin {
+    uint32_t index;
+    uint32_t pad;
+    uint64_t k;
+} tin;
+
+static int work(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)user;
+    tin x;
+    if (len != sizeof x)
+        return 1;
+    memcpy(&x, in, sizeof x);
+    tfb_point p = tfb_compute(x.index, 0, x.k, NULL, 0);
+    return tf_task_set_output(ctx, &p, sizeof p);
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "imbalance: %s: %s\n", what, tf_strerror(rc));
+    MPI_Abort(MPI_COMM_WORLD, 3);
+}
+
+/* Kernel iterations per task for distribution `heavy`, from a fixed seed. */
+static void draw(const opts *o, int heavy, uint64_t *k)
+{
+    tf_rng r = tf_rng_seeded(heavy ? 2 : 1);
+    double mean_ns = o->mean_us * 1e3, sigma = 1.5;
+    for (int i = 0; i < o->ntasks; i++) {
+        double u1 = ((double)(tf_rng_next(&r) >> 11) + 0.5) * 0x1p-53;
+        double u2 = ((double)(tf_rng_next(&r) >> 11) + 0.5) * 0x1p-53;
+        double d;
+        if (!heavy) {
+            d = mean_ns * (0.5 + u1);
+        } else { /* Box-Muller normal; lognormal mean exp(mu + s^2/2) */
+            double z = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+            d = mean_ns * exp(sigma * z - sigma * sigma / 2);
+            if (d > 50 * mean_ns)
+                d = 50 * mean_ns;
+        }
+        k[i] = (uint64_t)(d / o->peak_ns) + 1;
+    }
+}
+
+typedef struct result {
+    double makespan, busy; /* s; busy: summed task run times */
+} result;
+
+/*
+ * One run. Rank 0 checks that every task ran once and produced its point
+ * (the kernel's value checked for the first 8 tasks).
+ */
+static result run(const opts *o, const uint64_t *k, int no_steal, int rank)
+{
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.slots = o->slots;
+    cfg.no_steal = no_steal;
+    cfg.seed = 1;
+    tf_runtime *rt;
+    tf_fn_id fn;
+    int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
+    if (rc || (rc = tf_register(rt, "work", work, NULL, &fn)))
+        die("init", rc);
+    tf_task_id *ids = NULL;
+    if (rank == 0) {
+        if (!(ids = malloc((size_t)o->ntasks * sizeof *ids)))
+            die("ids", TF_ENOMEM);
+        for (int i = 0; i < o->ntasks; i++) {
+            tin x = {(uint32_t)i, 0, k[i]};
+            tf_task_desc d;
+            tf_task_desc_init(&d, fn);
+            d.input = &x;
+            d.input_len = sizeof x;
+            if ((rc = tf_submit(rt, &d, &ids[i])))
+                die("tf_submit", rc);
+        }
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    rc = tf_run(rt);
+    result res = {MPI_Wtime() - t0, 0};
+    if (rc)
+        die("tf_run", rc);
+    for (int i = 0; rank == 0 && i < o->ntasks; i++) {
+        tf_task_info info;
+        const void *buf;
+        size_t len;
+        tfb_point p, want = tfb_compute((uint32_t)i, 0, i < 8 ? k[i] : 0,
+                                        NULL, 0);
+        if (tf_task_info_get(rt, ids[i], &info) || info.attempts != 1 ||
+            info.state != TF_TASK_DONE ||
+            tf_task_output(rt, ids[i], &buf, &len) || len != sizeof p ||
+            (memcpy(&p, buf, sizeof p), p.hash != want.hash) ||
+            (i < 8 && memcmp(&p.value, &want.value, sizeof p.value))) {
+            fprintf(stderr, "imbalance: task %d did not run once correctly\n",
+                    i);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        res.busy += (double)(info.end_ns - info.start_ns) * 1e-9;
+    }
+    free(ids);
+    tf_finalize(&rt);
+    return res;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {0, 2000, 200, 1, 3};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) {
+            o.peak_ns = 0; /* usage below */
+            break;
+        }
+        if (!strcmp(a, "--peak-ns"))
+            o.peak_ns = atof(argv[++i]);
+        else if (!strcmp(a, "--mean-us"))
+            o.mean_us = atof(argv[++i]);
+        else if (!strcmp(a, "-n"))
+            o.ntasks = atoi(argv[++i]);
+        else if (!strcmp(a, "--slots"))
+            o.slots = atoi(argv[++i]);
+        else if (!strcmp(a, "--reps"))
+            o.reps = atoi(argv[++i]);
+        else
+            o.peak_ns = 0, i = argc;
+    }
+    if (!(o.peak_ns > 0) || !(o.mean_us > 0) || o.ntasks < 1 || o.slots < 1 ||
+        o.reps < 1) {
+        fprintf(stderr,
+                "usage: mpirun -np N %s --peak-ns NS (from metg --calibrate) "
+                "[--mean-us 2000] [-n 200] [--slots 1] [--reps 3]\n",
+                argv[0]);
+        return 2;
+    }
+    int provided, rank, size;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int slots = (size > 1 ? size - 1 : 1) * o.slots;
+    uint64_t *k = malloc((size_t)o.ntasks * sizeof *k);
+    if (!k)
+        MPI_Abort(MPI_COMM_WORLD, 3);
+    if (rank == 0)
+        printf("# imbalance: %d tasks, mean %.0f us of compute, %d ranks, "
+               "%d compute slots, best of %d\n",
+               o.ntasks, o.mean_us, size, slots, o.reps);
+    static const char *const dist[2] = {"uniform", "heavy"};
+    static const char *const mode[2] = {"steal", "nosteal"};
+    for (int heavy = 0; heavy < 2; heavy++) {
+        draw(&o, heavy, k);
+        double total = 0, longest = 0;
+        for (int i = 0; i < o.ntasks; i++) {
+            double s = (double)k[i] * o.peak_ns * 1e-9;
+            total += s;
+            if (s > longest)
+                longest = s;
+        }
+        double bound = fmax(longest, total / slots);
+        result best[2] = {{1e30, 0}, {1e30, 0}};
+        /* Alternate the modes so that noise hits both alike. */
+        for (int r = 0; r < o.reps; r++) {
+            for (int m = 0; m < 2; m++) {
+                result x = run(&o, k, m, rank);
+                if (x.makespan < best[m].makespan)
+                    best[m] = x;
+            }
+        }
+        if (rank)
+            continue;
+        printf("imbalance_%s_work %.4f s\n", dist[heavy], total);
+        printf("imbalance_%s_longest_task %.4f s\n", dist[heavy], longest);
+        printf("imbalance_%s_lower_bound %.4f s\n", dist[heavy], bound);
+        for (int m = 0; m < 2; m++) {
+            const char *d = dist[heavy], *md = mode[m];
+            printf("imbalance_%s_%s_makespan %.4f s\n", d, md,
+                   best[m].makespan);
+            printf("imbalance_%s_%s_efficiency %.3f ratio\n", d, md,
+                   total / (best[m].makespan * slots));
+            printf("imbalance_%s_%s_makespan_vs_bound_ratio %.3f x\n", d, md,
+                   best[m].makespan / bound);
+            printf("imbalance_%s_%s_utilisation %.3f ratio\n", d, md,
+                   best[m].busy / (best[m].makespan * slots));
+        }
+        printf("imbalance_%s_steal_gain_ratio %.3f x\n", dist[heavy],
+               best[1].makespan / best[0].makespan);
+        fflush(stdout);
+    }
+    free(k);
+    MPI_Finalize();
+    return 0;
+}
