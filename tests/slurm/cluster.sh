@@ -10,7 +10,9 @@
 #
 # Every process started here or by its jobs carries TF_SLURM_TEST=DIR in its
 # environment: that is how cluster_stop tells ours from anything else on a
-# shared machine, without killing by name.
+# shared machine, without killing by name. The daemons run in sessions of
+# their own, so a Ctrl-C or a timeout's signal to this process group reaches
+# only the test, which then cancels the jobs and stops them in order.
 
 CLUSTER_DIR=
 CLUSTER_PIDS=()
@@ -102,7 +104,7 @@ PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
     export SLURM_CONF=$d/slurm.conf
 
-    env TF_SLURM_TEST="$d" munged --foreground \
+    setsid env TF_SLURM_TEST="$d" munged --foreground \
         --socket="$d/munge/munge.socket" --key-file="$d/munge/munge.key" \
         --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" \
         --seed-file="$d/munge/munged.seed" >>"$d/log/munged.log" 2>&1 &
@@ -112,9 +114,9 @@ EOF
         cluster_logs >&2
         return 1
     fi
-    env TF_SLURM_TEST="$d" slurmctld -D -i -f "$d/slurm.conf" >>"$d/log/slurmctld.log" 2>&1 &
+    setsid env TF_SLURM_TEST="$d" slurmctld -D -i -f "$d/slurm.conf" >>"$d/log/slurmctld.log" 2>&1 &
     CLUSTER_PIDS+=($!)
-    env TF_SLURM_TEST="$d" slurmd -D -f "$d/slurm.conf" >>"$d/log/slurmd.log" 2>&1 &
+    setsid env TF_SLURM_TEST="$d" slurmd -D -f "$d/slurm.conf" >>"$d/log/slurmd.log" 2>&1 &
     CLUSTER_PIDS+=($!)
     if ! cluster_wait 30 cluster_node_idle; then
         echo "cluster: node $node did not become idle within 30 s" >&2
