@@ -41,7 +41,11 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
+<<<<<<< HEAD
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim bench \
+=======
+.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-slurm bench \
+>>>>>>> slurm
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
@@ -137,10 +141,16 @@ check: all
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
 	$(MAKE) check-sim
+	$(MAKE) check-slurm
 
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin
 	bash tests/cli/farm.sh bin
+
+# A real one-node Slurm (munged, slurmctld, slurmd) in a temporary directory,
+# running jobscripts/* through sbatch; about 3 minutes, needs root.
+check-slurm: bin/taskfarm
+	timeout 900 bash tests/slurm/run.sh bin
 
 bench: all
 	bash bench/run.sh
@@ -153,7 +163,8 @@ ubsan:
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
-            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps
+            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
+            slurmctld slurmd slurm-client munge
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# make check-slurm: start a real one-node Slurm, submit jobscripts/* with sbatch, check joblogs, cancels, requeues, time limits.
+#
+#   bash tests/slurm/run.sh [BINDIR]        (as root; about 3 minutes)
+#
+# Needs munge, slurmctld, slurmd and slurm-client (make deps). Everything,
+# configuration included, lives in a temporary directory; every daemon
+# started is stopped at the end, also when a check fails or on Ctrl-C.
+set -u
+BIN=$(cd "${1:-bin}" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+JS=$(cd "$HERE/../../jobscripts" && pwd)
+export TASKFARM=$BIN/taskfarm
+# Open MPI refuses root unless told; sites running as users need nothing.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# srun reads these from the environment; the tests choose layouts themselves.
+unset SLURM_JOB_ID SLURM_JOBID SLURM_NTASKS SLURM_NNODES SLURM_CPUS_PER_TASK
+
+if [ "$(id -u)" != 0 ]; then
+    echo "check-slurm: SKIPPED: needs root (it starts slurmd and munged as root)"
+    exit 0
+fi
+[ -x "$TASKFARM" ] || { echo "check-slurm: no $TASKFARM (make first)" >&2; exit 1; }
+. "$HERE/cluster.sh"
+
+T=$(mktemp -d /tmp/tf-slurm.XXXXXX)
+keep=${KEEP:-0} # KEEP=1: leave the directory (logs, outdirs) for a look
+only=${ONLY:-}  # ONLY="cancel walltime": just those parts (names below)
+part() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
+finish() {
+    local rc=$?
+    trap - EXIT INT TERM
+    cluster_stop || { echo "FAIL daemons or job processes were left behind"; rc=1; }
+    if [ "$keep" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+    exit $rc
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; return 1; fi; }
+
+start=$(date +%s)
+cluster_start "$T" || { echo "FAIL could not start Slurm"; exit 1; }
+CPUS=$(sinfo -h -N -o %c)
+echo "Slurm $(sinfo --version | cut -d' ' -f2) on $(hostname -s): $CPUS CPUs, started in $(($(date +%s) - start)) s"
+
+# ---- helpers ----
+# field JOB KEY: one field of scontrol show job.
+field() { scontrol -o show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# wait_job JOB SECONDS: until the job has ended for good; prints its state.
+TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)$'
+wait_job() {
+    local n=$(($2 * 2)) s
+    while [ $n -gt 0 ]; do
+        s=$(field "$1" JobState)
+        [[ $s =~ $TERMINAL ]] && { echo "$s"; return; }
+        sleep 0.5
+        n=$((n - 1))
+    done
+    echo "still-$(field "$1" JobState)-after-$2s"
+}
+# rows OUTDIR: joblog rows; succ OUTDIR: Seq of each successful row.
+rows() { tail -n +2 "$1/joblog.tsv" 2>/dev/null | wc -l; }
+succ() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$1/joblog.tsv" | sort -n; }
+state() { awk '$1 == "state" { print $2 }' "$1/status" 2>/dev/null; }
+# once OUTDIR N: tasks on lines 1..N each have exactly one successful row.
+once() { [ "$(succ "$1" | uniq | tr '\n' ' ')" = "$(seq 1 "$2" | tr '\n' ' ')" ] &&
+         [ -z "$(succ "$1" | uniq -d)" ]; }
+# dups FILE: lines that occur more than once.
+dups() { sort "$1" | uniq -d | tr '\n' ' '; }
+# until_rows OUTDIR N SECONDS: wait for N joblog rows.
+until_rows() { cluster_wait "$3" eval "[ \"\$(rows $1)\" -ge $2 ]"; }
+# overlap OUTDIR: the most tasks that ran at the same moment (from the joblog).
+overlap() {
+    awk -F'\t' 'NR > 1 { s[NR] = $3; e[NR] = $3 + $4 }
+        END { for (i in s) { c = 0; for (j in s) if (s[j] <= s[i] && s[i] < e[j] - 0.05) c++; if (c > m) m = c } print m + 0 }' \
+        "$1/joblog.tsv"
+}
+# newdir NAME: a fresh submit directory.
+newdir() { mkdir -p "$T/work/$1" && cd "$T/work/$1"; }
+showlog() { echo "    ---- $1"; sed 's/^/    /' "$1" | tail -n 25; }
+
+# ---- 1. one-node farm, no launcher; outdir defaults to the submit directory ----
+t_one() {
+newdir one
+for i in $(seq 1 20); do echo "@id=t$i echo out-$i; echo t$i >> $PWD/dones"; done >tasks.txt
+j=$(submit --cpus-per-task="$CPUS" -o job.out "$JS/farm-one-node.sbatch" tasks.txt)
+s=$(wait_job "$j" 120)
+check "one-node: job COMPLETED, exit 0:0 ($s $(field "$j" ExitCode))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ]' || showlog job.out
+check "one-node: outdir in the submit directory, state done" '[ "$(state taskfarm-out)" = done ]'
+check "one-node: 20 joblog rows, each task once, exit 0" '[ "$(rows taskfarm-out)" = 20 ] && once taskfarm-out 20'
+check "one-node: task output captured" 'grep -qx out-7 taskfarm-out/out/t7.out'
+check "one-node: $CPUS slots used" 'grep -qx "slots $CPUS" taskfarm-out/status'
+check "one-node: each task ran once" '[ "$(wc -l <dones)" = 20 ] && [ -z "$(dups dones)" ]'
+
+}
+
+# ---- 2. MPI layouts: per core and hybrid, each with srun --mpi=pmix and mpirun ----
+t_layouts() {
+# Tasks record the rank that ran them; under a launcher rank 0 only schedules.
+layout() { # NAME SCRIPT LAUNCHER WANT_SLOTS SBATCH_ARGS...
+    local name=$1 script=$2 launcher=$3 want_slots=$4
+    shift 4
+    newdir "$name"
+    for i in $(seq 1 8); do echo "@id=t$i echo \$TASKFARM_RANK > $PWD/rank.\$TASKFARM_TASK_ID; sleep 0.5"; done >tasks.txt
+    local j s
+    j=$(LAUNCHER=$launcher submit "$@" -o job.out "$JS/$script" tasks.txt out)
+    s=$(wait_job "$j" 120)
+    check "$name: job COMPLETED, exit 0:0 ($s $(field "$j" ExitCode))" \
+        '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ]' || showlog job.out
+    check "$name: each task once, exit 0" 'once out 8'
+    check "$name: one MPI job of 2 ranks, $want_slots slot(s) per worker" \
+        'grep -qx "ranks 2" out/status && grep -qx "slots $want_slots" out/status'
+    check "$name: rank 1 ran every task, rank 0 none" '[ "$(cat rank.* | sort -u)" = 1 ]'
+    check "$name: at most $want_slots at once, and $want_slots did" '[ "$(overlap out)" = "$want_slots" ]'
+}
+layout percore-srun farm-per-core.sbatch srun 1 --nodes=1 --ntasks-per-node=2
+layout percore-mpirun farm-per-core.sbatch mpirun 1 --nodes=1 --ntasks-per-node=2
+layout hybrid-srun farm-hybrid.sbatch srun "$CPUS" --nodes=1 --ntasks-per-node=1 --cpus-per-task="$CPUS"
+layout hybrid-mpirun farm-hybrid.sbatch mpirun "$CPUS" --nodes=1 --ntasks-per-node=1 --cpus-per-task="$CPUS"
+
+}
+
+# ---- 3. scancel mid-run, then the same script again: finished tasks are not redone ----
+t_cancel() {
+newdir cancel
+for i in $(seq 1 24); do echo "@id=t$i echo t$i >> $PWD/starts; sleep 0.5; echo t$i >> $PWD/dones"; done >tasks.txt
+j=$(LAUNCHER=srun submit --nodes=1 --ntasks-per-node=2 -o job1.out "$JS/farm-per-core.sbatch" tasks.txt out)
+if until_rows out 5 60; then scancel "$j"; else bad "cancel: no 5 tasks done within 60 s"; fi
+s=$(wait_job "$j" 60)
+check "cancel: job CANCELLED ($s)" '[ "$s" = CANCELLED ]' || showlog job1.out
+check "cancel: taskfarm saved its state as stopped" '[ "$(state out)" = stopped ]'
+before=$(succ out | tr '\n' ' ')
+nb=$(succ out | wc -l)
+check "cancel: some but not all tasks finished before ($nb)" '[ "$nb" -ge 5 ] && [ "$nb" -lt 24 ]'
+# Resubmitted with the other launcher: the state is taskfarm's, not the launcher's.
+j=$(LAUNCHER=mpirun submit --nodes=1 --ntasks-per-node=2 -o job2.out "$JS/farm-per-core.sbatch" tasks.txt out)
+s=$(wait_job "$j" 120)
+check "cancel: resubmitted job COMPLETED ($s $(field "$j" ExitCode))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ]' || showlog job2.out
+check "cancel: every task exactly once successful in the joblog" 'once out 24'
+redone=$(for l in $before; do [ "$(grep -cx "t$l" starts)" = 1 ] || echo "t$l"; done | tr '\n' ' ')
+check "cancel: none of the $nb finished tasks started again (${redone:-none})" '[ -z "$redone" ]'
+check "cancel: every task finished, none twice" '[ "$(sort -u dones | wc -l)" = 24 ] && [ -z "$(dups dones)" ]'
+
+}
+
+# ---- 4. campaign: the warning (sent by hand), exit 75, requeue, finish (mpirun) ----
+t_requeue() {
+newdir requeue
+for i in $(seq 1 12); do echo "@id=t$i echo t$i >> $PWD/starts; sleep 0.5; echo t$i >> $PWD/dones"; done >tasks.txt
+j=$(LAUNCHER=mpirun submit --nodes=1 --ntasks-per-node=2 --time=10 -o job.out "$JS/campaign.sbatch" tasks.txt out)
+# scancel --batch signals the batch shell alone, as --signal=B:USR1@... does.
+if until_rows out 3 60; then scancel --batch --signal=USR1 "$j"; else bad "requeue: no 3 tasks done within 60 s"; fi
+cluster_wait 30 eval '[ "$(field $j Restarts)" = 1 ]'
+before=$(grep -ho '^t[0-9]*' dones | tr '\n' ' ')
+s=$(wait_job "$j" 120)
+check "requeue: job COMPLETED after 1 restart ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" = 1 ]' || showlog job.out
+check "requeue: the trap passed the warning on; taskfarm stopped" \
+    'grep -q "walltime warning" job.out && grep -q "state stopped" job.out && grep -q "requeueing job $j" job.out'
+check "requeue: two runs in the job log, the second finished the file" \
+    'grep -q "run 2 on" job.out && grep -q "state done" job.out'
+check "requeue: every task exactly once successful" 'once out 12'
+redone=$(for t in $before; do [ "$(grep -cx "$t" starts)" = 1 ] || echo "$t"; done | tr '\n' ' ')
+check "requeue: none of the tasks finished before the warning started again (${redone:-none})" '[ -z "$redone" ]'
+
+}
+
+# ---- 5. campaign: restart cap reached, so no requeue; resume by hand (no launcher) ----
+t_cap() {
+newdir cap
+for i in $(seq 1 10); do echo "@id=t$i sleep 0.5; echo t$i >> $PWD/dones"; done >tasks.txt
+j=$(LAUNCHER=none MAX_RESTARTS=0 submit --nodes=1 --ntasks=1 --ntasks-per-node=1 --cpus-per-task=1 \
+    --time=10 -o job.out "$JS/campaign.sbatch" tasks.txt out)
+if until_rows out 2 60; then scancel --batch --signal=USR1 "$j"; else bad "cap: no 2 tasks done within 60 s"; fi
+s=$(wait_job "$j" 60)
+check "cap: job ended with exit 75, not requeued ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
+    '[ "$(field "$j" ExitCode)" = 75:0 ] && [ "$(field "$j" Restarts)" = 0 ]' || showlog job.out
+check "cap: the log says why" 'grep -q "not requeued: 0 restarts reached MAX_RESTARTS" job.out'
+timeout 120 "$TASKFARM" run --resume -q -o out tasks.txt 2>resume.err
+check "cap: taskfarm run --resume by hand finishes ($?)" 'once out 10 && [ -z "$(dups dones)" ]'
+
+}
+
+# ---- 6. campaign: a real time limit (srun --mpi=pmix) ----
+t_walltime() {
+# --time=1 with the warning 50 s before: slurmctld checks limits every 30 s,
+# so the warning comes 10 to 40 s into the run. The last task needs longer
+# than that the first time it runs (and no time the second), so the first
+# run cannot finish before the warning.
+newdir walltime
+{ for i in $(seq 1 10); do echo "@id=t$i echo t$i >> $PWD/starts; sleep 0.2"; done
+  echo "@id=long @prio=-1 if [ -e $PWD/long.ran ]; then true; else touch $PWD/long.ran; sleep 300; fi"
+} >tasks.txt
+j=$(LAUNCHER=srun submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@50 -o job.out \
+    "$JS/campaign.sbatch" tasks.txt out)
+s=$(wait_job "$j" 240)
+check "walltime: job COMPLETED after 1 restart ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" = 1 ]' || showlog job.out
+check "walltime: Slurm's warning reached the script, taskfarm exited 75 under srun" \
+    'grep -q "walltime warning" job.out && grep -q "step exited with 75, state stopped" job.out'
+check "walltime: requeued, and the second run finished" \
+    'grep -q "requeueing job $j" job.out && grep -q "run 2 on" job.out && grep -q "step exited with 0, state done" job.out'
+check "walltime: every task exactly once successful" 'once out 11'
+check "walltime: the long task was ended by the stop, then ran again" \
+    '[ "$(awk -F"\t" "\$1 == 11 { print \$7 \":\" \$8 }" out/joblog.tsv | tr "\n" " ")" = "-1:15 0:0 " ]'
+check "walltime: the short tasks ran once" '[ "$(wc -l <starts)" = 10 ] && [ -z "$(dups starts)" ]'
+
+}
+
+# ---- 7. job array of one-node farms ----
+t_array() {
+newdir array
+mkdir parts
+for i in $(seq 1 12); do echo "@id=t$i echo t$i >> $PWD/dones"; done |
+    awk -v n=3 '{ print > ("parts/" (NR - 1) % n ".txt") }'
+j=$(submit --array=0-2 --cpus-per-task=1 -o "job-%a.out" "$JS/farm-array.sbatch" 'parts/%a.txt')
+for a in 0 1 2; do s=$(wait_job "${j}_$a" 120); [ "$s" = COMPLETED ] || bad "array: element $a $s"; done
+parts_done() { local a; for a in 0 1 2; do [ "$(state taskfarm-out-$a)" = done ] && once taskfarm-out-$a 4 || return 1; done; }
+check "array: three outdirs, each part done" parts_done
+check "array: all 12 tasks ran once" '[ "$(sort -u dones | wc -l)" = 12 ] && [ -z "$(dups dones)" ]'
+
+}
+
+for t in one layouts cancel requeue cap walltime array; do part $t && t_$t; done
+
+echo "check-slurm: $pass passed, $fail failed in $(($(date +%s) - start)) s"
+[ "$fail" = 0 ]
