@@ -41,11 +41,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-<<<<<<< HEAD
-.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim bench \
-=======
-.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-slurm bench \
->>>>>>> slurm
+.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
+        check-slurm bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
