@@ -224,6 +224,11 @@ typedef struct tf_stats {
     uint64_t messages_sent, messages_received; /* by this rank */
     size_t sched_bytes;  /* scheduler memory on rank 0 */
     size_t task_bytes;   /* per-task records, inputs and outputs on rank 0 */
+    /* Load balance (docs/architecture.md). */
+    uint64_t steals;     /* this rank's steal requests that got tasks */
+    uint64_t stolen;     /* tasks this rank took that way */
+    uint64_t moved;      /* rank 0: moves it was told of and applied */
+    uint64_t released;   /* rank 0: tasks started on a worker by local release */
 } tf_stats;
 
 /* Counters of this rank (task counts are rank 0's, zero elsewhere). */

@@ -613,6 +613,7 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
         } else if (d->state[v] == TF_ST_PARKED) {
             /* Released on its worker, which starts it without a message. */
             set_state(s, v, TF_ST_DISPATCHED);
+            s->released++;
             if (d->attempts[v] < UINT8_MAX)
                 d->attempts[v]++;
         }

@@ -61,6 +61,7 @@ typedef struct tf_sched {
     uint32_t max_slots; /* largest live worker */
     uint32_t rr;        /* round-robin start for the next dispatch */
     bool halted;
+    uint64_t released;  /* parked tasks turned DISPATCHED by task_done */
     bool park;          /* local release: emit PARK actions (default off) */
     bool adaptive;      /* tf_sched_observe resizes windows (default off) */
     uint64_t lead_ns;   /* adaptive windows cover this much work per slot */

@@ -420,13 +420,16 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             if (t < rt->sched.dag.n && to >= 1 && to < (uint32_t)rt->size &&
                 rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
                 rt->sched.dag.attempts[t] == attempt &&
-                rt->sched.dag.worker[t] == (uint32_t)(from - 1) &&
-                tf_sched_task_moved(&rt->sched, t, (uint32_t)from - 1,
-                                    to - 1))
-                tf_logf(&rt->log, TF_LOG_WARN,
-                        "rank %d gave away task index %u that it may not; "
-                        "ignored",
-                        from, t);
+                rt->sched.dag.worker[t] == (uint32_t)(from - 1)) {
+                if (tf_sched_task_moved(&rt->sched, t, (uint32_t)from - 1,
+                                        to - 1))
+                    tf_logf(&rt->log, TF_LOG_WARN,
+                            "rank %d gave away task index %u that it may "
+                            "not; ignored",
+                            from, t);
+                else
+                    rt->moved++;
+            }
         } else if (kind == TF_REC_SUBMIT) {
             uint64_t gid = tf_rd_u64(&r);
             uint32_t fn = tf_rd_u32(&r);
@@ -940,7 +943,7 @@ static void thief_answered(tf_thief *th, bool got)
     /* Everyone was asked in vain: wait before the next round. */
     th->next = 0;
     th->not_before = tf_idle_clock_ns() + th->backoff;
-    if (th->backoff < 10000000)
+    if (th->backoff < 100000000)
         th->backoff *= 2;
 }
 
@@ -1116,7 +1119,11 @@ int tf_rt_run_worker(tf_runtime *rt)
                 rc = got;
                 break;
             }
-            progress = true;
+            /*
+             * Steal traffic that moved nothing is not progress: idle ranks
+             * asking each other must not keep each other spinning.
+             */
+            progress = tag != TF_TAG_STEAL && tag != TF_TAG_STOLEN;
             uint8_t flags = 0;
             if (from == 0 && tag == TF_TAG_TASKS) {
                 size_t n = 0;
@@ -1132,6 +1139,7 @@ int tf_rt_run_worker(tf_runtime *rt)
                     rt->stolen_tasks += n;
                 }
                 thief_answered(&th, n > 0);
+                progress |= n > 0;
                 /* Moved here after a halt: give them back at once. */
                 if (halted)
                     tf_pool_drop_queued(&rt->pool);
@@ -1139,8 +1147,10 @@ int tf_rt_run_worker(tf_runtime *rt)
                 size_t before = rep.n;
                 rc = victim_answer(rt, &out, &in, from, &rep,
                                    !halted && !stopping);
-                if (!rc && rep.n != before)
+                if (!rc && rep.n != before) {
+                    progress = true;
                     rc = send_report(rt, &out, &rep);
+                }
             } else if (from == 0 && tag == TF_TAG_STOP) {
                 tf_rd r = tf_rd_make(in.p, in.n);
                 status = tf_rd_i32(&r);
@@ -1186,16 +1196,11 @@ int tf_rt_run_worker(tf_runtime *rt)
             ndone = 0;
             first_unsent = 0;
         }
-        if (!rc && !stopping && !halted) {
-            bool was = th.asking;
+        if (!rc && !stopping && !halted)
             rc = thief_try(rt, &th, &out);
-            progress |= th.asking != was;
-        }
         int sent = outq_progress(&out);
         if (sent < 0 && !rc)
             rc = sent;
-        if (sent > 0)
-            progress = true;
         if (progress)
             tf_idle_reset(&idle);
         else if (!stopping || th.asking)

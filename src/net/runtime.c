@@ -477,6 +477,8 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     memset(st, 0, sizeof *st);
     st->messages_sent = rt->msgs_sent;
     st->messages_received = rt->msgs_recv;
+    st->steals = rt->steals;
+    st->stolen = rt->stolen_tasks;
     if (rt->rank != 0)
         return 0;
     const tf_sched *s = &rt->sched;
@@ -485,6 +487,8 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->failed = s->count[TF_ST_FAILED];
     st->skipped = s->count[TF_ST_SKIPPED];
     st->running = s->count[TF_ST_DISPATCHED];
+    st->moved = rt->moved;
+    st->released = s->released;
     st->sched_bytes = tf_sched_bytes(s) + tf_idmap_bytes(&rt->ids);
     /* Kept as it changes: the taskfarm command asks on every tick. */
     st->task_bytes = (size_t)rt->rcap * sizeof *rt->rec + rt->data_bytes;

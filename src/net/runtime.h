@@ -81,6 +81,7 @@ struct tf_runtime {
 
     uint64_t msgs_sent, msgs_recv;
     uint64_t steals, stolen_tasks; /* this rank's successful steals */
+    uint64_t moved;                /* rank 0: moves applied */
 };
 
 /* tf_rt_add_task flags */

@@ -1664,6 +1664,127 @@ static void case_local(suite *s)
     }
 }
 
+/* ---- l. load balance: local release along a chain, work stealing ---- */
+
+/* Adds 1 to its dependency's output (0 without one); outputs the sum. */
+static int l_step(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)in;
+    (void)len;
+    (void)user;
+    uint64_t v = 0;
+    const void *buf;
+    size_t dl;
+    if (tf_task_ndeps(ctx) == 1 && !tf_task_dep_output(ctx, 0, &buf, &dl) &&
+        dl == sizeof v)
+        memcpy(&v, buf, sizeof v);
+    v++;
+    return tf_task_set_output(ctx, &v, sizeof v) ? 2 : 0;
+}
+
+/*
+ * A chain of 300 steps, each adding 1 to the last output: the result says
+ * every step ran once, in order, with its predecessor's output, whether it
+ * went through rank 0 or was released on its worker. With workers, most
+ * steps must have been released locally (rank 0 parks the chain ahead
+ * within the window).
+ */
+static void case_chain_release(suite *s)
+{
+    enum { N = 300 };
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, NULL, &rt))
+        return;
+    tf_fn_id fn = reg(s, rt, "l_step", l_step, NULL);
+    tf_task_id last = UINT64_MAX;
+    for (int i = 0; s->rank == 0 && i < N; i++)
+        last = submit(s, rt, fn, 0, i ? &last : NULL, i ? 1 : 0, NULL, 0);
+    EXPECT_RC(s, tf_run(rt), 0);
+    if (s->rank == 0) {
+        size_t len;
+        const uint8_t *out = output_of(s, rt, last, &len);
+        uint64_t v = 0;
+        if (EXPECT_EQ_U(s, len, sizeof v))
+            memcpy(&v, out, sizeof v);
+        EXPECT_EQ_U(s, v, N);
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_EQ_U(s, st.done, N);
+        /* One rank runs its tasks itself: nothing travels, nothing parks. */
+        if (s->size > 1)
+            EXPECT_LE_U(s, N / 2, st.released);
+    }
+    farm_finalize(s, &rt);
+}
+
+/* Slow on rank 1 (20 ms), fast elsewhere (1 ms): rank 1 falls behind. */
+static int l_uneven(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)in;
+    (void)len;
+    rank_ctx *rc = user;
+    atomic_fetch_add(&rc->runs, 1);
+    sleep_ns(tf_task_rank(ctx) == 1 ? 20000000L : 1000000L);
+    int32_t r = tf_task_rank(ctx);
+    return tf_task_set_output(ctx, &r, sizeof r) ? 2 : 0;
+}
+
+/*
+ * 60 tasks with a fixed window of 64 per slot: rank 0 hands every worker
+ * its share at once, so only stealing can move work off the slow rank 1.
+ * Every task must run exactly once, where its output says it ran, and with
+ * stealing on (two or more workers) rank 0 must have applied moves, exactly
+ * as many as the thieves took; with it off, none.
+ */
+static void steal_case(suite *s, bool no_steal)
+{
+    enum { N = 60 };
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.fixed_prefetch = 1;
+    cfg.no_steal = no_steal;
+    cfg.seed = 42;
+    rank_ctx rc;
+    rank_ctx_init(&rc, s->rank);
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id fn = reg(s, rt, "l_uneven", l_uneven, &rc);
+    tf_task_id ids[N];
+    for (int i = 0; s->rank == 0 && i < N; i++)
+        ids[i] = submit(s, rt, fn, 0, NULL, 0, NULL, 0);
+    EXPECT_RC(s, tf_run(rt), 0);
+    tf_stats st;
+    EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+    unsigned long runs = atomic_load(&rc.runs), all = 0, stolen = 0;
+    unsigned long mine = st.stolen;
+    MPI_Reduce(&runs, &all, 1, MPI_UNSIGNED_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&mine, &stolen, 1, MPI_UNSIGNED_LONG, MPI_SUM, 0,
+               MPI_COMM_WORLD);
+    if (s->rank == 0) {
+        EXPECT_EQ_U(s, all, N);
+        EXPECT_EQ_U(s, st.done, N);
+        for (int i = 0; i < N; i++) {
+            tf_task_info info = info_of(s, rt, ids[i]);
+            size_t len;
+            const uint8_t *out = output_of(s, rt, ids[i], &len);
+            int32_t r = -1;
+            if (EXPECT_EQ_U(s, len, sizeof r))
+                memcpy(&r, out, sizeof r);
+            EXPECT_EQ(s, r, info.rank);
+        }
+        EXPECT_EQ_U(s, st.moved, stolen);
+        if (no_steal || s->size < 3)
+            EXPECT_EQ_U(s, stolen, 0);
+        else
+            EXPECT_LE_U(s, 1, stolen);
+    }
+    farm_finalize(s, &rt);
+}
+
+static void case_steal(suite *s) { steal_case(s, false); }
+static void case_no_steal(suite *s) { steal_case(s, true); }
+
 int main(int argc, char **argv)
 {
     int provided = 0;
@@ -1706,6 +1827,9 @@ int main(int argc, char **argv)
         {"j halt, main thread not running tasks", case_halt_threads},
         {"j halt stops exactly; the next run dispatches", case_halt_exact},
         {"k tf_init_local without MPI", case_local},
+        {"l chain released on its worker", case_chain_release},
+        {"l work stealing off a slow rank", case_steal},
+        {"l no stealing with no_steal", case_no_steal},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         run_case(&s, cases[i].name, cases[i].fn);
