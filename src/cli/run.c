@@ -628,6 +628,13 @@ static int submit_all(farm *F, const done_set *ds)
     int rc = 0;
     char *buf = NULL;
     size_t cap = 0;
+    /*
+     * The edges below go straight into the scheduler, not into the task
+     * records, which is where a parked task's list of what it waits for is
+     * read from; and shell tasks take milliseconds, so local release would
+     * save nothing. Tasks are released by rank 0 only.
+     */
+    rt->sched.park = false;
     for (uint32_t i = 0; i < tf->n && !rc; i++) {
         const tf_tftask *t = &tf->tasks[i];
         const char *id = tf_taskfile_id(tf, i);
