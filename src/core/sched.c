@@ -342,10 +342,12 @@ uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
     uint64_t per;
     if (!mean_ns)
         per = 2;
-    else if (mean_ns / 100 > lead_ns)
+    else if (mean_ns / 100 + (mean_ns % 100 != 0) > lead_ns) /* > 100 x lead */
         per = 1;
-    else
-        per = 1 + (lead_ns + mean_ns - 1) / mean_ns;
+    else {
+        uint64_t q = lead_ns / mean_ns + (lead_ns % mean_ns != 0); /* no wrap */
+        per = q < max_per_slot ? q + 1 : max_per_slot;
+    }
     if (per > max_per_slot)
         per = max_per_slot;
     if (per < 1)
@@ -402,8 +404,9 @@ int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to)
 
 static void end_parking(tf_sched *s)
 {
+    /* Not only PENDING ones: a TF_ECORES failure may have skipped some. */
     for (size_t i = 0; i < s->ntouched; i++)
-        if (s->dag.state[s->touched[i]] == TF_ST_PENDING)
+        if (s->dag.state[s->touched[i]] != TF_ST_PARKED)
             s->dag.worker[s->touched[i]] = TF_NONE;
     for (size_t i = 0; i < s->nfresh; i++)
         s->dag.flags[s->fresh[i]] &= (uint8_t)~TF_TF_FRESH;
