@@ -1070,6 +1070,563 @@ static void test_taskfile(void) { taskfile_case(false); }
 static void test_taskfile_errors(void) { taskfile_case(true); }
 
 /* ------------------------------------------------------------------------ */
+/*
+ * Scenario 7: parking (local release). A stencil runs with park on while
+ * allocations fail, with failures, retries, unrun reports and a halt; and
+ * each event that unparks or skips a long parked chain is run with every
+ * one of its allocations failed in turn. A failed event must leave the
+ * scheduler exactly as it was; a dispatch keeps what it emitted before the
+ * failure (each action is whole) and parking short of memory simply does
+ * not park.
+ */
+
+/* Everything a failed event must leave alone. */
+typedef struct snap {
+    uint32_t n, nworkers, sealed, count[TF_ST_COUNT_];
+    size_t nacts, rqn;
+    bool halted;
+    uint8_t *state, *attempts, *flags;
+    uint32_t *npend, *worker, *ntasks, *heap;
+} snap;
+
+static void snap_free(snap *sn)
+{
+    oom *o = oom_pause();
+    free(sn->state);
+    free(sn->attempts);
+    free(sn->flags);
+    free(sn->npend);
+    free(sn->worker);
+    free(sn->ntasks);
+    free(sn->heap);
+    oom_resume(o);
+    memset(sn, 0, sizeof *sn);
+}
+
+static bool snap_take(snap *sn, const tf_sched *s)
+{
+    oom *o = oom_pause();
+    size_t n = s->dag.n ? s->dag.n : 1;
+    *sn = (snap){s->dag.n,
+                 s->nworkers,
+                 s->sealed,
+                 {0},
+                 s->nacts,
+                 s->rq.n,
+                 s->halted,
+                 malloc(n),
+                 malloc(n),
+                 malloc(n),
+                 malloc(n * sizeof(uint32_t)),
+                 malloc(n * sizeof(uint32_t)),
+                 malloc((s->nworkers + 1) * sizeof(uint32_t)),
+                 malloc((s->rq.n + 1) * sizeof(uint32_t))};
+    oom_resume(o);
+    if (!CHECK_TRUE(sn->state && sn->attempts && sn->flags && sn->npend &&
+                    sn->worker && sn->ntasks && sn->heap)) {
+        snap_free(sn);
+        return false;
+    }
+    memcpy(sn->count, s->count, sizeof sn->count);
+    memcpy(sn->state, s->dag.state, s->dag.n);
+    memcpy(sn->attempts, s->dag.attempts, s->dag.n);
+    memcpy(sn->flags, s->dag.flags, s->dag.n);
+    memcpy(sn->npend, s->dag.npend, s->dag.n * sizeof *sn->npend);
+    memcpy(sn->worker, s->dag.worker, s->dag.n * sizeof *sn->worker);
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        sn->ntasks[w] = s->workers[w].ntasks;
+    if (s->rq.n) /* an empty queue may have no heap at all */
+        memcpy(sn->heap, s->rq.heap, s->rq.n * sizeof *sn->heap);
+    return true;
+}
+
+static bool snap_same(const snap *sn, const tf_sched *s)
+{
+    if (sn->n != s->dag.n || sn->nworkers != s->nworkers ||
+        sn->sealed != s->sealed || sn->nacts != s->nacts ||
+        sn->rqn != s->rq.n || sn->halted != s->halted ||
+        memcmp(sn->count, s->count, sizeof sn->count) ||
+        memcmp(sn->state, s->dag.state, sn->n) ||
+        memcmp(sn->attempts, s->dag.attempts, sn->n) ||
+        memcmp(sn->flags, s->dag.flags, sn->n) ||
+        memcmp(sn->npend, s->dag.npend, sn->n * sizeof *sn->npend) ||
+        memcmp(sn->worker, s->dag.worker, sn->n * sizeof *sn->worker) ||
+        (sn->rqn && memcmp(sn->heap, s->rq.heap, sn->rqn * sizeof *sn->heap)))
+        return false;
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        if (sn->ntasks[w] != s->workers[w].ntasks)
+            return false;
+    return true;
+}
+
+typedef enum pev { PE_DONE, PE_FAIL, PE_UNRUN, PE_HALT, PE_LOST } pev;
+
+static const char *const pev_names[] = {
+    "tf_sched_task_done", "tf_sched_task_failed", "tf_sched_task_unrun",
+    "tf_sched_halt", "tf_sched_worker_lost"};
+
+/*
+ * One event (t is the task, or the worker for PE_LOST). On TF_ENOMEM it
+ * checks that nothing changed, or for worker_lost (which gives back the
+ * tasks one by one, each whole) that the invariants hold, then lets memory
+ * back. Returns the event's code; *ok goes false on a broken contract.
+ */
+static int pev_run(const where *w, tf_sched *s, pev ev, uint32_t t, bool *ok)
+{
+    snap sn;
+    if (!snap_take(&sn, s))
+        return *ok = false;
+    int rc = ev == PE_DONE    ? tf_sched_task_done(s, t)
+             : ev == PE_FAIL  ? tf_sched_task_failed(s, t, TF_EIO)
+             : ev == PE_UNRUN ? tf_sched_task_unrun(s, t)
+             : ev == PE_HALT  ? tf_sched_halt(s)
+                              : tf_sched_worker_lost(s, t);
+    if (rc) {
+        *ok = expect_enomem(w, rc, pev_names[ev]) &&
+              (ev == PE_LOST ||
+               CHECK_MSG(snap_same(&sn, s),
+                         AT_FMT "failed %s(%u) changed the scheduler",
+                         AT_ARGS(w), pev_names[ev], t)) &&
+              check_after_enomem(w, s, pev_names[ev]);
+        if (w->o)
+            oom_relent(w->o);
+    }
+    snap_free(&sn);
+    return rc;
+}
+
+static bool has_parked_dependent(const tf_sched *s, uint32_t t)
+{
+    for (uint32_t e = s->dag.out_head[t]; e != TF_NONE; e = s->dag.e_next[e])
+        if (s->dag.state[s->dag.e_to[e]] == TF_ST_PARKED)
+            return true;
+    return false;
+}
+
+/*
+ * Wide enough, with deep enough windows, that one dispatch places and
+ * parks hundreds of tasks and the parking buffers grow mid-run.
+ */
+#define PST_W 24u     /* stencil width */
+#define PST_STEPS 25u /* and steps */
+#define PST_DEPTH 128u
+
+/*
+ * A stencil: task (step, x) depends on (step-1, x-1..x+1). Index order is
+ * a topological order. About one task in ten is flaky (fails its first
+ * attempt, one retry), a few in the last third fail for good.
+ */
+static bool plan_stencil(plan *p, uint64_t seed)
+{
+    uint32_t n = PST_W * PST_STEPS;
+    memset(p, 0, sizeof *p);
+    tf_rng r = tf_rng_seeded(seed);
+    p->n = n;
+    p->prio = calloc(n, sizeof *p->prio);
+    p->retries = calloc(n, 1);
+    p->noop = calloc(n, 1);
+    p->permfail = calloc(n, 1);
+    p->flaky = calloc(n, 1);
+    p->efrom = malloc(3 * (size_t)n * sizeof *p->efrom);
+    p->eto = malloc(3 * (size_t)n * sizeof *p->eto);
+    p->expect = malloc(n);
+    if (!p->prio || !p->retries || !p->noop || !p->permfail || !p->flaky ||
+        !p->efrom || !p->eto || !p->expect) {
+        plan_free(p);
+        return false;
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        uint32_t roll = tf_rng_below(&r, 100);
+        if (roll < 3 && t >= n / 3 * 2) {
+            p->permfail[t] = 1;
+        } else if (roll < 12) {
+            p->flaky[t] = 1;
+            p->retries[t] = 1;
+        }
+        if (t >= PST_W) {
+            uint32_t x = t % PST_W;
+            for (uint32_t y = x ? x - 1 : 0; y <= x + 1 && y < PST_W; y++) {
+                p->efrom[p->m] = t - PST_W - x + y;
+                p->eto[p->m] = t;
+                p->m++;
+            }
+        }
+    }
+    for (uint32_t t = 0; t < n; t++)
+        p->expect[t] = p->permfail[t] ? TF_ST_FAILED : TF_ST_DONE;
+    for (uint32_t e = 0; e < p->m; e++) /* edges in index order of `to` */
+        if (p->expect[p->efrom[e]] != TF_ST_DONE)
+            p->expect[p->eto[e]] = TF_ST_SKIPPED;
+    return true;
+}
+
+/* The driver's view: tasks on workers, running or queued, and parked. */
+typedef struct pdriver {
+    uint32_t *inflight, ninflight;
+    uint32_t *parked, nparked;
+    uint8_t *tries; /* attempts that reported */
+    size_t acts_seen;
+    unsigned long parks, unruns;
+} pdriver;
+
+static void pd_take(tf_sched *s, pdriver *dr)
+{
+    size_t n;
+    const tf_action *a = tf_sched_actions(s, &n);
+    for (size_t i = dr->acts_seen; i < n; i++) {
+        if (a[i].kind == TF_ACT_RUN)
+            dr->inflight[dr->ninflight++] = a[i].task;
+        if (a[i].kind == TF_ACT_PARK) {
+            dr->parked[dr->nparked++] = a[i].task;
+            dr->parks++;
+        }
+    }
+    dr->acts_seen = n;
+    if (n > 3000) {
+        tf_sched_clear_actions(s);
+        dr->acts_seen = 0;
+    }
+}
+
+/*
+ * Parked tasks the scheduler released (their last dependency reported
+ * done) run now; those it unparked or skipped are gone from the worker.
+ */
+static void pd_sync(const tf_sched *s, pdriver *dr)
+{
+    for (uint32_t i = 0; i < dr->nparked;) {
+        uint32_t t = dr->parked[i];
+        tf_state st = tf_sched_state(s, t);
+        if (st == TF_ST_PARKED) {
+            i++;
+            continue;
+        }
+        if (st == TF_ST_DISPATCHED)
+            dr->inflight[dr->ninflight++] = t;
+        dr->parked[i] = dr->parked[--dr->nparked];
+    }
+}
+
+/*
+ * Run the sealed stencil to its end with park on under the armed
+ * injector. variant 0: failures, retries and unrun reports, ending as the
+ * plan says; variant 1: a halt half way, then what was dispatched either
+ * finishes or comes back unrun.
+ */
+static bool drive_park(const where *w, tf_sched *s, const plan *p, int variant)
+{
+    char why[256] = "";
+    bool ok = false;
+    pdriver dr = {0};
+    oom *o = oom_pause();
+    dr.inflight = malloc(p->n * sizeof *dr.inflight);
+    dr.parked = malloc(p->n * sizeof *dr.parked);
+    dr.tries = calloc(p->n, 1);
+    oom_resume(o);
+    if (!CHECK_TRUE(dr.inflight && dr.parked && dr.tries))
+        goto out_with_driver;
+    dr.acts_seen = s->nacts;
+    tf_rng r = tf_rng_seeded(11 + (uint64_t)variant);
+    static const uint32_t slots[] = {1, 2, 1};
+    for (uint32_t i = 0; i < 3; i++) {
+        uint32_t wk = SENT32;
+        int rc = tf_sched_add_worker(s, slots[i], PST_DEPTH, &wk);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_add_worker"))
+                goto out_with_driver;
+            if (o)
+                oom_relent(o);
+            i--;
+        }
+    }
+    bool halted = false;
+    unsigned long halt_step = variant ? p->n / 2 : ~0ul;
+    for (unsigned long step = 0;; step++) {
+        int rc = tf_sched_dispatch(s);
+        pd_take(s, &dr);
+        if (rc) {
+            if (!expect_enomem(w, rc, "tf_sched_dispatch") ||
+                !check_after_enomem(w, s, "tf_sched_dispatch"))
+                goto out_with_driver;
+            if (o)
+                oom_relent(o);
+            continue;
+        }
+        pd_sync(s, &dr);
+        if (!dr.ninflight) {
+            if (!CHECK_MSG(tf_sched_is_finished(s) && !dr.nparked,
+                           AT_FMT "run stuck: nothing in flight, %u parked, "
+                                  "%u ready, %u pending",
+                           AT_ARGS(w), dr.nparked, s->count[TF_ST_READY],
+                           s->count[TF_ST_PENDING]))
+                goto out_with_driver;
+            break;
+        }
+        bool run_ok = true;
+        if (step >= halt_step && !halted) {
+            if (!pev_run(w, s, PE_HALT, 0, &run_ok))
+                halted = true;
+            pd_take(s, &dr);
+            if (!run_ok)
+                goto out_with_driver;
+            continue;
+        }
+        uint32_t i = tf_rng_below(&r, dr.ninflight), t = dr.inflight[i];
+        pev ev =
+            p->permfail[t] || (p->flaky[t] && !dr.tries[t]) ? PE_FAIL : PE_DONE;
+        bool unruns_left = dr.unruns < p->n / 6;
+        if (halted ? tf_rng_below(&r, 2)
+                   : unruns_left && has_parked_dependent(s, t) &&
+                         !tf_rng_below(&r, 3)) {
+            ev = PE_UNRUN;
+        } else if (!halted && unruns_left && dr.nparked &&
+                   !tf_rng_below(&r, 12)) {
+            ev = PE_UNRUN; /* a parked task comes back */
+            t = dr.parked[tf_rng_below(&r, dr.nparked)];
+            i = TF_NONE;
+        }
+        rc = pev_run(w, s, ev, t, &run_ok);
+        pd_take(s, &dr);
+        if (!run_ok)
+            goto out_with_driver;
+        if (rc)
+            continue; /* not taken: it is still where it was */
+        if (ev == PE_UNRUN)
+            dr.unruns++;
+        else
+            dr.tries[t]++;
+        if (i != TF_NONE)
+            dr.inflight[i] = dr.inflight[--dr.ninflight];
+        pd_sync(s, &dr);
+        if (step % 50 == 49 &&
+            !CHECK_MSG(sched_ok(s, why, sizeof why), AT_FMT "step %lu: %s",
+                       AT_ARGS(w), step, why))
+            goto out_with_driver;
+    }
+    /* Without injected failures the run parks and unruns (else, maybe not). */
+    ok = CHECK_MSG(sched_ok(s, why, sizeof why), AT_FMT "at the end: %s",
+                   AT_ARGS(w), why) &&
+         CHECK_TRUE(tf_sched_is_finished(s)) &&
+         CHECK_MSG((o && o->failed) || (dr.parks > 0 && dr.unruns > 0),
+                   AT_FMT "%lu parks, %lu unruns", AT_ARGS(w), dr.parks,
+                   dr.unruns);
+    for (uint32_t k = 0; k < s->nworkers && ok; k++)
+        ok = CHECK_MSG(!s->workers[k].ntasks, AT_FMT "worker %u ends with %u",
+                       AT_ARGS(w), k, s->workers[k].ntasks);
+    for (uint32_t t = 0; t < p->n && ok; t++)
+        ok = CHECK_MSG(variant ? tf_state_is_terminal(tf_sched_state(s, t))
+                               : tf_sched_state(s, t) == p->expect[t],
+                       AT_FMT "task %u ended %s, want %s", AT_ARGS(w), t,
+                       tf_state_name(tf_sched_state(s, t)),
+                       tf_state_name((tf_state)p->expect[t]));
+out_with_driver:
+    o = oom_pause();
+    free(dr.tries);
+    free(dr.parked);
+    free(dr.inflight);
+    oom_resume(o);
+    return ok;
+}
+
+static bool park_run_fn(oom *o, oom_mode mode, unsigned long k, int variant,
+                        const plan *p)
+{
+    tf_sched s;
+    tf_sched_init(&s);
+    s.park = true;
+    where w = {variant ? "stencil with parking, halt" : "stencil with parking",
+               o};
+    oom_start(o, OOM_ONCE, 0);
+    bool ok = build_and_seal(&w, &s, p, FIX_RETRY);
+    oom_stop();
+    if (ok) {
+        oom_start(o, mode, k);
+        ok = drive_park(&w, &s, p, variant);
+        oom_stop();
+    }
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_park_run(void)
+{
+    plan p;
+    if (!CHECK_TRUE(plan_stencil(&p, 3)))
+        return;
+    sweep(park_run_fn, 0, &p, "stencil with parking");
+    sweep(park_run_fn, 1, &p, "stencil with parking, halt");
+    plan_free(&p);
+}
+
+/*
+ * A chain 0 .. PCH_N/2-1 whose last task fans out to the other half:
+ * parked whole behind task 0, it outgrows every buffer, and unparking the
+ * fan needs a deep traversal stack.
+ */
+#define PCH_N 700u
+
+typedef enum pcase {
+    PC_DISPATCH,     /* the dispatch that parks the chain */
+    PC_RETRY,        /* the anchor fails and will be retried */
+    PC_FAIL,         /* the anchor fails for good */
+    PC_UNRUN,        /* the anchor comes back unrun */
+    PC_UNRUN_PARKED, /* a parked task in the middle comes back unrun */
+    PC_HALT_UNRUN,   /* after a halt, the first parked task comes back */
+    PC_LOST,         /* the worker is lost */
+    PC_COUNT
+} pcase;
+
+static const char *const pcase_names[PC_COUNT] = {
+    "dispatch parking 699",
+    "task_failed, retry",
+    "task_failed, final",
+    "task_unrun of the anchor",
+    "task_unrun of a parked task",
+    "halt, task_unrun of a parked task",
+    "worker_lost"};
+
+/*
+ * One run of case c with the k-th allocation failing (mode): build the
+ * chain with memory, dispatch it (under injection for PC_DISPATCH), then
+ * the event under injection, then finish with memory and check the end.
+ * *parks gets how many tasks the dispatch parked.
+ */
+static bool chain_case(oom *o, oom_mode mode, unsigned long k, pcase c,
+                       uint32_t *parks)
+{
+    tf_sched s;
+    tf_sched_init(&s);
+    s.park = true;
+    where w = {pcase_names[c], o};
+    bool ok = true;
+    uint32_t wk = 0, spare = 0, idx;
+    for (uint32_t t = 0; t < PCH_N && ok; t++)
+        ok = CHECK_RC(tf_sched_add_task(&s, 0, 1, c == PC_FAIL ? 0 : 1, &idx),
+                      TF_OK);
+    for (uint32_t t = 1; t < PCH_N && ok; t++)
+        ok = CHECK_RC(
+            tf_sched_add_dep(&s, t < PCH_N / 2 ? t - 1 : PCH_N / 2 - 1, t),
+            TF_OK);
+    ok = ok && CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK) &&
+         CHECK_RC(tf_sched_add_worker(&s, 1, 1024, &wk), TF_OK) &&
+         CHECK_RC(tf_sched_add_worker(&s, 1, 1024, &spare), TF_OK) &&
+         CHECK_RC(tf_sched_set_depth(&s, spare, 1), TF_OK);
+    if (!ok)
+        goto out_with_sched;
+
+    /* The dispatch: the chain goes to the first worker, parked. */
+    if (c == PC_DISPATCH)
+        oom_start(o, mode, k);
+    int rc = tf_sched_dispatch(&s);
+    if (c == PC_DISPATCH)
+        oom_stop();
+    char why[256] = "";
+    if (rc) {
+        /* What it emitted before the failure stands; nothing else moved. */
+        ok = expect_enomem(&w, rc, "tf_sched_dispatch") &&
+             check_after_enomem(&w, &s, "tf_sched_dispatch") &&
+             CHECK_MSG(s.nacts == s.workers[wk].ntasks,
+                       AT_FMT "%zu actions, worker holds %u", AT_ARGS(&w),
+                       s.nacts, s.workers[wk].ntasks);
+        oom_relent(o);
+        ok = ok && CHECK_RC(tf_sched_dispatch(&s), TF_OK);
+    }
+    *parks = s.count[TF_ST_PARKED];
+    ok = ok && CHECK_MSG(sched_ok(&s, why, sizeof why), AT_FMT "%s",
+                         AT_ARGS(&w), why);
+    if (!ok)
+        goto out_with_sched;
+    if (c != PC_DISPATCH && !CHECK_MSG(*parks == PCH_N - 1, "%s: %u parked",
+                                       pcase_names[c], *parks))
+        goto out_with_sched;
+    tf_sched_clear_actions(&s);
+
+    /* The event under injection, repeated with memory if it failed. */
+    pev ev = c == PC_RETRY || c == PC_FAIL ? PE_FAIL
+             : c == PC_LOST                ? PE_LOST
+                                           : PE_UNRUN;
+    uint32_t arg = c == PC_UNRUN_PARKED ? PCH_N / 4
+                   : c == PC_HALT_UNRUN ? 1
+                   : c == PC_LOST       ? wk
+                                        : 0;
+    if (c == PC_HALT_UNRUN)
+        ok = CHECK_RC(tf_sched_halt(&s), TF_OK);
+    if (c != PC_DISPATCH && ok) {
+        oom_start(o, mode, k);
+        rc = pev_run(&w, &s, ev, arg, &ok);
+        oom_stop();
+        if (rc && ok)
+            ok = CHECK_RC(pev_run(&w, &s, ev, arg, &ok), TF_OK);
+    }
+    if (!ok)
+        goto out_with_sched;
+    tf_sched_clear_actions(&s);
+    if (c == PC_LOST || c == PC_UNRUN_PARKED || c == PC_RETRY || c == PC_UNRUN)
+        CHECK_EQ_U(s.count[TF_ST_PARKED],
+                   c == PC_UNRUN_PARKED ? PCH_N / 4 - 1 : 0);
+    if (c == PC_LOST)
+        CHECK_RC(tf_sched_set_depth(&s, spare, 1024), TF_OK);
+
+    /* Finish: the workers run what they hold, in chain order. */
+    for (unsigned long round = 0; ok && !tf_sched_is_finished(&s); round++) {
+        ok = CHECK_RC(tf_sched_dispatch(&s), TF_OK) &&
+             CHECK_MSG(round < 4 * PCH_N, "%s: no end", pcase_names[c]);
+        tf_sched_clear_actions(&s);
+        for (uint32_t t = 0; t < PCH_N && ok; t++)
+            if (tf_sched_state(&s, t) == TF_ST_DISPATCHED)
+                ok = CHECK_RC(tf_sched_task_done(&s, t), TF_OK);
+        tf_sched_clear_actions(&s);
+    }
+    ok = ok &&
+         CHECK_MSG(sched_ok(&s, why, sizeof why), "%s: %s", pcase_names[c],
+                   why) &&
+         CHECK_EQ_U(s.workers[wk].ntasks, 0) &&
+         CHECK_EQ_U(s.workers[spare].ntasks, 0);
+    for (uint32_t t = 0; t < PCH_N && ok; t++) {
+        tf_state want = c == PC_FAIL ? (t ? TF_ST_SKIPPED : TF_ST_FAILED)
+                        : c == PC_HALT_UNRUN ? (t ? TF_ST_SKIPPED : TF_ST_DONE)
+                                             : TF_ST_DONE;
+        ok = CHECK_MSG(tf_sched_state(&s, t) == want,
+                       "%s, mode %s, k=%lu: task %u ended %s, want %s",
+                       pcase_names[c], mode_name(mode), k, t,
+                       tf_state_name(tf_sched_state(&s, t)),
+                       tf_state_name(want));
+    }
+out_with_sched:
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_park_events(void)
+{
+    for (int c = 0; c < PC_COUNT; c++) {
+        oom o;
+        uint32_t parks = 0;
+        if (!chain_case(&o, OOM_ONCE, 0, (pcase)c, &parks))
+            continue;
+        unsigned long n = o.seen, fewer = 0;
+        for (int m = OOM_ONCE; m <= OOM_FROM; m++)
+            for (unsigned long k = 1; k <= n + 1; k++) {
+                if (!chain_case(&o, (oom_mode)m, k, (pcase)c, &parks))
+                    break;
+                CHECK_MSG((o.failed > 0) == (k <= n),
+                          "%s k=%lu: %lu failed of %lu", pcase_names[c], k,
+                          o.failed, n);
+                fewer += c == PC_DISPATCH && parks < PCH_N - 1;
+            }
+        CHECK_MSG(n > 0, "%s allocates nothing: nothing tested",
+                  pcase_names[c]);
+        /* Some failure inside parking must have been absorbed by not parking.
+         */
+        if (c == PC_DISPATCH)
+            CHECK_MSG(fewer > 0, "no dispatch parked fewer under failure");
+        printf("\n    %s: %lu allocations, each failed in both modes",
+               pcase_names[c], n);
+    }
+    printf("\n");
+}
+
+/* ------------------------------------------------------------------------ */
 
 int main(void)
 {
@@ -1085,6 +1642,8 @@ int main(void)
         {"build + seal, retry seal", test_build_retry},
         {"build + seal, drop held", test_build_drop},
         {"dispatch + completion", test_run},
+        {"parking: stencil run", test_park_run},
+        {"parking: events on a parked chain", test_park_events},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
