@@ -26,3 +26,4 @@ for np in 2 4; do
         'BEGIN { printf "taskfarm_vs_one_task_per_message_w%d_ratio %.2f x\n", w, a / b }'
 done
 bash bench/shell.sh
+bash bench/placement.sh

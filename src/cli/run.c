@@ -732,7 +732,11 @@ static int place_tasks(farm *F, bool mpi)
     if (rc)
         fprintf(stderr, "taskfarm: rank %d: cannot place tasks: %s\n",
                 F->rank, tf_strerror(rc));
-    return rc;
+    /* All go on, or none: the next call, tf_init, is collective. */
+    int failed = rc != 0, any = failed;
+    if (mpi)
+        MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
 }
 
 /*
