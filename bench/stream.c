@@ -61,8 +61,8 @@ static long arg_or(int argc, char **argv, int i, long dflt, long lo, long hi)
     errno = 0;
     long v = strtol(argv[i], &end, 10);
     if (errno || *end || v < lo || v > hi) {
-        fprintf(stderr, "stream: bad argument '%s' (want %ld..%ld)\n",
-                argv[i], lo, hi);
+        fprintf(stderr, "stream: bad argument '%s' (want %ld..%ld)\n", argv[i],
+                lo, hi);
         exit(2);
     }
     return v;
@@ -89,8 +89,14 @@ int main(int argc, char **argv)
         return 3;
     }
     for (int k = 0; k < nt; k++)
-        sh[k] = (share){a, b, c, n * (size_t)k / (size_t)nt,
-                        n * (size_t)(k + 1) / (size_t)nt, &bar, reps, 0};
+        sh[k] = (share){a,
+                        b,
+                        c,
+                        n * (size_t)k / (size_t)nt,
+                        n * (size_t)(k + 1) / (size_t)nt,
+                        &bar,
+                        reps,
+                        0};
     for (int k = 1; k < nt; k++)
         if (pthread_create(&th[k], NULL, work, &sh[k])) {
             fprintf(stderr, "stream: cannot start thread %d\n", k);

@@ -712,13 +712,16 @@ static void summary(farm *F, double secs)
 /*
  * Make the placer. Binding the tasks of ranks that share cpus (e.g. ranks
  * mpirun did not bind) would stack them all on the same first cores, so the
- * default policy leaves them unbound then; --bind core asks for it anyway.
- * Collective under MPI. Returns 0, or nonzero after printing why.
+ * default policy leaves them unbound then; --bind core asks for it anyway,
+ * and with --bind none nothing is checked. Collective under MPI. Returns 0, or nonzero after printing why.
  */
 static int place_tasks(farm *F, bool mpi)
 {
     bool overlap = false;
-    int rc = cli_check_overlap(F->topo, mpi, F->rank, F->size, &overlap);
+    int rc = 0;
+    /* Every rank has the same options: all or none take part. */
+    if (F->o.bind != TF_BIND_NONE)
+        rc = cli_check_overlap(F->topo, mpi, F->rank, F->size, &overlap);
     tf_bind_policy pol = F->o.bind;
     if (!rc && overlap && !F->o.bind_given)
         pol = TF_BIND_NONE;

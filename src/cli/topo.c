@@ -40,8 +40,8 @@ static int share_localities(const tf_topo *t, bool mpi, int size,
         return rc;
     char *all = NULL;
     if (mpi) {
-        rc = tf_net_allgather_text(MPI_COMM_WORLD, mine ? mine : "", &all,
-                                   NULL);
+        rc =
+            tf_net_allgather_text(MPI_COMM_WORLD, mine ? mine : "", &all, NULL);
         free(mine);
         if (rc)
             return rc;
@@ -103,8 +103,8 @@ static void format_ranks(const int *r, int n, char *buf, size_t len)
             j++;
         int k = j > i ? snprintf(buf + off, len - off, "%s%d-%d",
                                  off ? "," : "", r[i], r[j])
-                      : snprintf(buf + off, len - off, "%s%d",
-                                 off ? "," : "", r[i]);
+                      : snprintf(buf + off, len - off, "%s%d", off ? "," : "",
+                                 r[i]);
         if (k < 0)
             break;
         off += (size_t)k;
@@ -160,8 +160,9 @@ static int warn_overlaps(const tf_locality *loc, int first, int size,
                 mark[i] = mark[j] = true;
             }
             if (lines++ < MAX_OVERLAP_LINES)
-                fprintf(stderr, "%swarning: ranks %d and %d share cpus %s "
-                                "on host %s\n",
+                fprintf(stderr,
+                        "%swarning: ranks %d and %d share cpus %s "
+                        "on host %s\n",
                         prefix, i, j, cpus, loc[i].host);
             else
                 hidden++;
@@ -242,10 +243,11 @@ static void report(const tf_locality *loc, int size)
                 unbound[n++] = q;
         char ranks[256];
         format_ranks(unbound, n, ranks, sizeof ranks);
-        fprintf(stderr, "taskfarm topo: warning: %s %s %s not bound: on "
-                        "host %s (%d ranks) %s run on any of its cpus; "
-                        "bind ranks with mpirun --bind-to core (or numa), "
-                        "srun --cpu-bind=cores\n",
+        fprintf(stderr,
+                "taskfarm topo: warning: %s %s %s not bound: on "
+                "host %s (%d ranks) %s run on any of its cpus; "
+                "bind ranks with mpirun --bind-to core (or numa), "
+                "srun --cpu-bind=cores\n",
                 n == 1 ? "rank" : "ranks", ranks, n == 1 ? "is" : "are",
                 loc[r].host, per_host[r], n == 1 ? "it may" : "each may");
     }
@@ -255,14 +257,13 @@ static void report(const tf_locality *loc, int size)
 
 static void topo_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: taskfarm topo\n"
-            "Print, for this launch (under mpirun or srun, or as one "
-            "process), each rank's\nhost, cpus (PU OS indexes), cores, "
-            "NUMA nodes and whether the launcher bound\nit; warn about "
-            "ranks that share cpus or are not bound. hwloc's "
-            "HWLOC_SYNTHETIC\nand HWLOC_XMLFILE replace this machine's "
-            "topology.\n");
+    fprintf(out, "usage: taskfarm topo\n"
+                 "Print, for this launch (under mpirun or srun, or as one "
+                 "process), each rank's\nhost, cpus (PU OS indexes), cores, "
+                 "NUMA nodes and whether the launcher bound\nit; warn about "
+                 "ranks that share cpus or are not bound. hwloc's "
+                 "HWLOC_SYNTHETIC\nand HWLOC_XMLFILE replace this machine's "
+                 "topology.\n");
 }
 
 int cli_topo(int argc, char **argv)
@@ -283,8 +284,9 @@ int cli_topo(int argc, char **argv)
     tf_topo *t = NULL;
     int trc = tf_topo_load(&t);
     if (trc)
-        fprintf(stderr, "taskfarm topo: rank %d: cannot read the topology: "
-                        "%s\n",
+        fprintf(stderr,
+                "taskfarm topo: rank %d: cannot read the topology: "
+                "%s\n",
                 rank, tf_strerror(trc));
     tf_locality *loc = NULL;
     int bad = -1;
@@ -292,8 +294,9 @@ int cli_topo(int argc, char **argv)
     int status = EXIT_ALL_OK;
     if (rc) {
         if (rank == 0)
-            fprintf(stderr, "taskfarm topo: cannot gather the ranks' "
-                            "topologies: %s\n",
+            fprintf(stderr,
+                    "taskfarm topo: cannot gather the ranks' "
+                    "topologies: %s\n",
                     tf_strerror(rc));
         status = EXIT_RUNTIME;
     } else if (rank == 0) {
@@ -330,8 +333,7 @@ int cli_check_overlap(const tf_topo *t, bool mpi, int rank, int size,
         warn_overlaps(loc, first, size, "taskfarm: ", mark);
     else
         for (int q = first; q < size; q++)
-            if (q != rank && tf_locality_overlap(&loc[rank], &loc[q], NULL,
-                                                 0))
+            if (q != rank && tf_locality_overlap(&loc[rank], &loc[q], NULL, 0))
                 mark[rank] = true;
     bool any = false;
     for (int q = first; q < size; q++)

@@ -37,7 +37,7 @@ struct tf_placer {
      * for every task, and one warning is enough.
      */
     bool cpu_off, mem_off;
-    bool warned;  /* the not-this-machine message was handed out */
+    bool warned;      /* the not-this-machine message was handed out */
     char why[2][320]; /* the messages: CPU, memory */
 };
 
@@ -176,8 +176,9 @@ static const char *give_up(tf_placer *pl, int kind, int err)
         *off = true;
         snprintf(pl->why[kind], sizeof pl->why[kind],
                  "cannot bind tasks' %s: %s; tasks run %s",
-                 kind == 0 ? "processes to their cores" : "memory to their "
-                                                          "NUMA nodes",
+                 kind == 0 ? "processes to their cores"
+                           : "memory to their "
+                             "NUMA nodes",
                  strerror(err),
                  kind == 0 ? "unbound" : "with the default memory policy");
         msg = pl->why[kind];
@@ -217,8 +218,7 @@ int tf_placer_bind(tf_placer *pl, const tf_place *p, tf_binding *saved,
     }
     binding_sets(pl, p, cpus, nodes);
     if (try_cpu) {
-        if (hwloc_get_cpubind(topo, saved->cpuset, HWLOC_CPUBIND_THREAD) ==
-                0 &&
+        if (hwloc_get_cpubind(topo, saved->cpuset, HWLOC_CPUBIND_THREAD) == 0 &&
             hwloc_set_cpubind(topo, cpus, HWLOC_CPUBIND_THREAD) == 0) {
             saved->cpu = true;
         } else {
@@ -260,8 +260,7 @@ void tf_placer_unbind(tf_placer *pl, tf_binding *saved)
     memset(saved, 0, sizeof *saved);
 }
 
-void *tf_topo_alloc_near(const tf_topo *t, size_t len, int numa_os,
-                         bool *bound)
+void *tf_topo_alloc_near(const tf_topo *t, size_t len, int numa_os, bool *bound)
 {
     void *p = NULL;
     if (!len)

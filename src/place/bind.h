@@ -69,8 +69,8 @@ typedef struct tf_binding {
  * When binding is not possible (a topology that is not this machine's, a
  * kernel or container that refuses) the task runs unbound: the first
  * failure of each kind sets *warning to a message for people, once per
- * placer, and later calls no longer try; otherwise *warning is NULL. Returns 0, or TF_ENOMEM (nothing
- * bound; *saved need not be undone).
+ * placer, and later calls no longer try; otherwise *warning is NULL. Returns 0,
+ * or TF_ENOMEM (nothing bound; *saved need not be undone).
  */
 int tf_placer_bind(tf_placer *pl, const tf_place *p, tf_binding *saved,
                    const char **warning);

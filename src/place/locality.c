@@ -36,9 +36,9 @@ int tf_topo_locality(const tf_topo *t, const char *host, char **out)
     const char *h = host && *host ? host : "?";
 #define LOCALITY_ARGS                                                          \
     h, cpus, ncores, t->ncpus, numa, t->bound ? "yes" : "no",                  \
-        count(t->topo, HWLOC_OBJ_PACKAGE),                                     \
-        count(t->topo, HWLOC_OBJ_NUMANODE), count(t->topo, HWLOC_OBJ_CORE),   \
-        count(t->topo, HWLOC_OBJ_PU), t->source
+        count(t->topo, HWLOC_OBJ_PACKAGE), count(t->topo, HWLOC_OBJ_NUMANODE), \
+        count(t->topo, HWLOC_OBJ_CORE), count(t->topo, HWLOC_OBJ_PU),          \
+        t->source
     int len = snprintf(NULL, 0, fmt, LOCALITY_ARGS);
     if (len < 0 || !(line = malloc((size_t)len + 1)))
         goto out;
@@ -137,11 +137,11 @@ int tf_locality_distance(const tf_locality *a, const tf_locality *b)
     if (strcmp(a->host, b->host))
         return TF_NEAR_NONE;
     return lists(a->numa, b->numa, NULL, NULL, 0) == 1 ? TF_NEAR_NUMA
-                                                        : TF_NEAR_HOST;
+                                                       : TF_NEAR_HOST;
 }
 
-bool tf_locality_overlap(const tf_locality *a, const tf_locality *b,
-                         char *buf, size_t len)
+bool tf_locality_overlap(const tf_locality *a, const tf_locality *b, char *buf,
+                         size_t len)
 {
     return !strcmp(a->host, b->host) &&
            lists(a->cpus, b->cpus, NULL, buf, buf ? len : 0) == 1;

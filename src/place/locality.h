@@ -56,8 +56,8 @@ int tf_locality_distance(const tf_locality *a, const tf_locality *b);
  * Whether two ranks on the same host may run on a common PU; if so, and
  * buf is not NULL, the common PUs as a list ("0-1") into buf.
  */
-bool tf_locality_overlap(const tf_locality *a, const tf_locality *b,
-                         char *buf, size_t len);
+bool tf_locality_overlap(const tf_locality *a, const tf_locality *b, char *buf,
+                         size_t len);
 
 /* Whether two ranks are on the same host with exactly the same PUs. */
 bool tf_locality_same_cpus(const tf_locality *a, const tf_locality *b);

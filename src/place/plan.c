@@ -91,7 +91,7 @@ static void sort_indexes(size_t *x, size_t n)
     }
 }
 
-/* Whether domain a (with cap ca) comes before b in "largest first, lowest on a tie". */
+/* Order of domains: largest capacity first, the lowest on a tie. */
 static bool before(size_t ca, int a, size_t cb, int b)
 {
     return ca > cb || (ca == cb && a < b);

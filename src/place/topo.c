@@ -55,8 +55,8 @@ static int finish_load(tf_topo *t)
         hwloc_bitmap_copy(bind, allowed);
     } else {
         hwloc_bitmap_and(bind, bind, allowed);
-        t->bound = !hwloc_bitmap_isequal(bind, allowed) &&
-                   !hwloc_bitmap_iszero(bind);
+        t->bound =
+            !hwloc_bitmap_isequal(bind, allowed) && !hwloc_bitmap_iszero(bind);
         if (hwloc_bitmap_iszero(bind))
             hwloc_bitmap_copy(bind, allowed);
     }
@@ -83,11 +83,11 @@ static int load(int kind, const char *src, tf_topo **out)
         rc = TF_EINVAL;
         goto fail_with_topology;
     }
-    t->source = kind == 1                    ? "a synthetic description"
-                : kind == 2                  ? "an XML file"
-                : getenv("HWLOC_SYNTHETIC")  ? "HWLOC_SYNTHETIC"
-                : getenv("HWLOC_XMLFILE")    ? "HWLOC_XMLFILE"
-                                             : "this machine";
+    t->source = kind == 1                   ? "a synthetic description"
+                : kind == 2                 ? "an XML file"
+                : getenv("HWLOC_SYNTHETIC") ? "HWLOC_SYNTHETIC"
+                : getenv("HWLOC_XMLFILE")   ? "HWLOC_XMLFILE"
+                                            : "this machine";
     rc = finish_load(t);
     if (rc) {
         /* The environment's description was bad: say so, not "no memory". */
@@ -216,8 +216,8 @@ static void add_domain(const tf_topo *t, hwloc_const_bitmap_t set,
             (set && !hwloc_bitmap_isset(set, i)))
             continue;
         hwloc_bitmap_set(taken, i);
-        v->pu[v->npu++] = (tf_plan_pu){(int)i, core_id(t->topo, pu),
-                                        (int)v->ndomains};
+        v->pu[v->npu++] =
+            (tf_plan_pu){(int)i, core_id(t->topo, pu), (int)v->ndomains};
         any = true;
     }
     if (any)
@@ -238,8 +238,8 @@ int tf_topo_view(const tf_topo *t, tf_plan_view *out)
         return TF_ENOMEM;
     }
     for (int k = 0; k < nnodes; k++) {
-        hwloc_obj_t node = hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE,
-                                                 (unsigned)k);
+        hwloc_obj_t node =
+            hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE, (unsigned)k);
         add_domain(t, node->cpuset, taken, &v, (int)node->os_index);
     }
     add_domain(t, NULL, taken, &v, -1); /* PUs no NUMA node claims */

@@ -46,7 +46,7 @@ int tf_topo_load_xml(const char *path, tf_topo **out);
  */
 bool tf_topo_is_thissystem(const tf_topo *t);
 
-/* Where the topology came from, for messages: "this machine", "HWLOC_SYNTHETIC", ... */
+/* Where the topology came from, for messages ("this machine", ...). */
 const char *tf_topo_source(const tf_topo *t);
 
 /*

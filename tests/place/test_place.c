@@ -36,7 +36,8 @@ static tf_topo *xml(const char *name)
     return t;
 }
 
-/* The OS indexes of picked PUs, as "0,2,4", and their domains' NUMA OS indexes. */
+/* The OS indexes of picked PUs, as "0,2,4", and their domains' NUMA OS indexes.
+ */
 static void describe(const tf_plan_view *v, const size_t *idx, size_t n,
                      char *cores, size_t clen, char *numa, size_t nlen)
 {
@@ -66,8 +67,8 @@ static void expect_pick(const tf_plan_view *v, const unsigned *load, size_t n,
     describe(v, idx, got, cores, sizeof cores, numa, sizeof numa);
     CHECK_MSG(!strcmp(cores, want_cores), "pick %zu: cores %s, want %s", n,
               cores, want_cores);
-    CHECK_MSG(!strcmp(numa, want_numa), "pick %zu: NUMA %s, want %s", n,
-              numa, want_numa);
+    CHECK_MSG(!strcmp(numa, want_numa), "pick %zu: NUMA %s, want %s", n, numa,
+              want_numa);
     free(idx);
 }
 
@@ -123,7 +124,8 @@ static void test_plan_idle_smt(void)
     want[0] = 0, seq(want, sizeof want, 0, 62, 2);
     expect_pick(&v, load, 32, want, "0,1,2,3");
     /* More than the whole cores: fewest domains of PUs, whole cores first. */
-    want[0] = 0, seq(want, sizeof want, 0, 31, 1), seq(want, sizeof want, 32, 46, 2);
+    want[0] = 0, seq(want, sizeof want, 0, 31, 1),
+    seq(want, sizeof want, 32, 46, 2);
     expect_pick(&v, load, 40, want, "0,1,2");
     want[0] = 0, seq(want, sizeof want, 0, 63, 1);
     expect_pick(&v, load, 64, want, "0,1,2,3");
@@ -205,7 +207,8 @@ static void test_placer_busy(void)
     tf_topo_free(t);
 }
 
-/* Hyperthreads only once every whole core is taken; sharing only past the PUs. */
+/* Hyperthreads only once every whole core is taken; sharing only past the PUs.
+ */
 static void test_placer_fill(void)
 {
     tf_topo *t = synthetic("pack:1 numa:2 core:4 pu:2");
@@ -303,8 +306,9 @@ static void random_walk(tf_topo *t, const char *name)
                        step, n))
             break;
         if (n <= whole_max &&
-            !CHECK_MSG(one_domain, "%s step %d: %zu cores split over domains "
-                                   "though one has %zu whole free cores",
+            !CHECK_MSG(one_domain,
+                       "%s step %d: %zu cores split over domains "
+                       "though one has %zu whole free cores",
                        name, step, n, whole_max))
             break;
         held[slot] = malloc(sizeof *held[slot] * got);
@@ -375,7 +379,8 @@ static void test_plan_xml(void)
         tf_plan_view_free(&v);
         tf_topo_free(t);
     }
-    /* EPYC: with all 128 cores busy, the next task gets core 0's sibling, P#128. */
+    /* EPYC: with all 128 cores busy, the next task gets core 0's sibling,
+     * P#128. */
     tf_topo *t = xml("amd-epyc-2x64-nps4.xml");
     tf_placer *pl = NULL;
     if (t && CHECK_RC(tf_placer_new(t, TF_BIND_NONE, &pl), 0)) {
