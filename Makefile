@@ -42,7 +42,7 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm bench \
+        check-slurm check-place bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
@@ -84,7 +84,7 @@ bin/%: apps/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D) $(BUILD)/apps
 	$(CC) $(CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
 
-tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS)
+tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS)
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
 # no MPI include path: if the core ever includes mpi.h this fails.
@@ -105,6 +105,13 @@ EXEC_TESTS := $(patsubst tests/exec/%.c,$(BUILD)/tests/exec_%,$(wildcard tests/e
 $(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/status.c
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/status.c -lcunit -lpthread
+
+# Placement tests: src/place with hwloc (synthetic and XML topologies), no
+# MPI include path, so src/place cannot include mpi.h either.
+PLACE_TESTS := $(patsubst tests/place/%.c,$(BUILD)/tests/place_%,$(wildcard tests/place/test_*.c))
+$(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/place/*.h)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
 
 $(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
@@ -129,6 +136,10 @@ check-core: $(UNIT_TESTS)
 check-exec: $(EXEC_TESTS)
 	@for t in $(EXEC_TESTS); do echo "== $$t"; timeout 300 $$t || exit 1; done
 
+check-place: $(PLACE_TESTS) bin/taskfarm
+	@for t in $(PLACE_TESTS); do echo "== $$t"; timeout 300 $$t tests/data/topologies || exit 1; done
+	bash tests/place/cli.sh bin
+
 check-mpi: $(MPI_TESTS)
 	bash tests/mpi/run.sh $(BUILD)/tests
 
@@ -139,6 +150,7 @@ check: all
 	$(MAKE) check-cli
 	$(MAKE) check-sim
 	$(MAKE) check-slurm
+	$(MAKE) check-place
 
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin

@@ -67,3 +67,4 @@ for m in fixed live; do
 done
 awk -v a="$(value sim_live_r0_decisions "$out")" -v b="$(value sim_fixed_r0_decisions "$out")" \
     'BEGIN { printf "sim_live_vs_fixed_decisions_ratio %.2f x\n", a / b }'
+bash bench/placement.sh

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "core/taskfile.h"
+#include "place/topo.h"
 
 /* Exit statuses, from design.md's command-line contract. */
 enum exit_status {
@@ -34,7 +35,22 @@ void cli_file_text_free(file_text *ft);
  */
 int cli_load_taskfile(const char *path, tf_taskfile *tf);
 
+/* Started by mpirun or srun (then use MPI), or by hand (then no MPI at all)? */
+bool cli_under_launcher(void);
+
 int cli_run(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_topo(int argc, char **argv);
+
+/*
+ * For taskfarm run, collective under MPI: share every rank's locality and
+ * set *overlap on each task-running rank whose cpus overlap another's on
+ * its host (binding its tasks would stack them on the other's cores); on
+ * rank 0 of several, which runs no tasks, whether any rank does. Rank 0
+ * warns about each overlap on stderr. Errors: TF_ENOMEM, TF_EMPI, TF_EIO
+ * (the same on every rank).
+ */
+int cli_check_overlap(const tf_topo *t, bool mpi, int rank, int size,
+                      bool *overlap);
 
 #endif

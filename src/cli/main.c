@@ -47,6 +47,8 @@ static const command commands[] = {
      cmd_check},
     {"status", "OUTDIR", "progress of a run, while it runs or after",
      cli_status},
+    {"topo", "", "map of ranks to hosts, cores and NUMA nodes, with warnings",
+     cli_topo},
     {"version", "", "print the version", cmd_version},
 };
 

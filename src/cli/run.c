@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "exec/proc.h"
 #include "net/runtime.h"
+#include "place/bind.h"
 #include "place/topo.h"
 #include "runstate.h"
 
@@ -33,6 +34,8 @@ typedef struct run_opts {
     unsigned grace_ms;    /* SIGTERM to SIGKILL */
     int slots;            /* 0: the cores this rank is bound to */
     double status_every;  /* seconds between status lines off a terminal */
+    tf_bind_policy bind;  /* --bind; core unless given */
+    bool bind_given;
 } run_opts;
 
 /*
@@ -45,6 +48,7 @@ typedef struct farm {
     tf_topo *topo;
     const int *cpus;
     size_t ncpus;
+    tf_placer *placer; /* chooses and binds each task's cores */
     tf_proc_table procs;
     char out_dir[PATH_MAX]; /* OUTDIR/out, where task output files go */
 
@@ -97,6 +101,10 @@ static void run_usage(FILE *out)
             "running ones\n"
             "      --no-steal        worker ranks never take queued tasks "
             "from each other\n"
+            "      --bind POLICY     bind each task to its cores (core, the "
+            "default), to their\n"
+            "                        NUMA domains (numa) or not at all "
+            "(none); memory follows\n"
             "      --status-every SEC  status line period when stderr is not "
             "a terminal\n"
             "                        (default 30; 0: none)\n"
@@ -135,7 +143,7 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
-                    .status_every = 30};
+                    .status_every = 30, .bind = TF_BIND_CORE};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -170,6 +178,11 @@ static int parse_opts(int argc, char **argv, run_opts *o)
         } else if (!strcmp(a, "--grace") && v) {
             if (!parse_seconds(v, true, &o->grace_ms))
                 goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--bind") && v) {
+            if (!tf_bind_policy_parse(v, &o->bind))
+                goto bad_value;
+            o->bind_given = true;
             i++;
         } else if (!strcmp(a, "--status-every") && v) {
             if (!parse_seconds(v, true, &ms))
@@ -244,27 +257,23 @@ static int shell_task(tf_task_ctx *ctx, const void *in, size_t len,
     snprintf(out_path, sizeof out_path, "%s/%s.out", F->out_dir, id);
     snprintf(err_path, sizeof err_path, "%s/%s.err", F->out_dir, id);
 
+    /*
+     * The pool's slots say how many cores the task holds; the placer says
+     * which (compact, NUMA-aware: src/place/plan.h).
+     */
     size_t n;
-    const uint16_t *slots = tf_task_slots(ctx, &n);
-    /* Room for n OS indexes of up to 11 characters each, on the heap. */
-    int *cpus = malloc(n * sizeof *cpus);
+    tf_task_slots(ctx, &n);
+    tf_place place;
+    int prc = tf_placer_acquire(F->placer, n, &place);
+    if (prc)
+        return prc;
     size_t clen = n * 12 + 1;
-    char *cores = malloc(clen), numa[1024] = "", num[32];
-    if (!cpus || !cores) {
-        free(cpus);
-        free(cores);
+    char *cores = malloc(clen), numa[1024], num[32];
+    if (!cores) {
+        tf_placer_release(F->placer, &place);
         return TF_ENOMEM;
     }
-    size_t off = 0;
-    cores[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        cpus[i] = F->cpus[slots[i] % F->ncpus];
-        off += (size_t)snprintf(cores + off, clen - off, i ? ",%d" : "%d",
-                                cpus[i]);
-    }
-    tf_topo_numa_of(F->topo, cpus, n, numa, sizeof numa);
-    free(cpus);
-
+    tf_place_format(F->placer, &place, cores, clen, numa, sizeof numa);
     tf_envbuf env;
     int rc = tf_env_init(&env, environ);
     for (size_t i = 0; !rc && i < sizeof launcher_prefixes /
@@ -288,8 +297,16 @@ static int shell_task(tf_task_ctx *ctx, const void *in, size_t len,
         rc = tf_env_set(&env, "OMP_NUM_THREADS", num);
     if (!rc)
         rc = tf_env_set(&env, "TASKFARM_OUTDIR", F->o.outdir);
+    /* The child inherits the thread's binding; the thread gets its own back. */
+    tf_binding bound;
+    const char *warning = NULL;
+    if (!rc)
+        rc = tf_placer_bind(F->placer, &place, &bound, &warning);
+    if (warning)
+        fprintf(stderr, "taskfarm: rank %d: warning: %s\n", F->rank, warning);
     if (rc) {
         tf_env_free(&env);
+        tf_placer_release(F->placer, &place);
         return rc;
     }
     tf_proc_spec spec = {.cmd = cmd,
@@ -300,6 +317,8 @@ static int shell_task(tf_task_ctx *ctx, const void *in, size_t len,
                          .grace_ms = F->o.grace_ms};
     tf_proc_result res;
     rc = tf_proc_run(&F->procs, &spec, &res);
+    tf_placer_unbind(F->placer, &bound);
+    tf_placer_release(F->placer, &place);
     tf_env_free(&env);
     if (rc)
         return rc;
@@ -679,19 +698,6 @@ static int submit_all(farm *F, const done_set *ds)
 
 /* ---- the command ---- */
 
-/* Started by mpirun/srun? Then MPI; started by hand, no MPI at all. */
-static bool under_launcher(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
-                                       "PMI_RANK", "PMI_SIZE",
-                                       "MPI_LOCALNRANKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
-        if (getenv(vars[i]))
-            return true;
-    const char *nt = getenv("SLURM_NTASKS");
-    return getenv("SLURM_STEP_ID") && nt && atoi(nt) > 1;
-}
-
 static void summary(farm *F, double secs)
 {
     if (F->progress_len)
@@ -712,6 +718,39 @@ static void summary(farm *F, double secs)
             (unsigned long long)F->retried, secs, F->size,
             F->size > 1 ? "s" : "", (unsigned long long)F->total_slots,
             util * 100, F->o.outdir);
+}
+
+/*
+ * Make the placer. Binding the tasks of ranks that share cpus (e.g. ranks
+ * mpirun did not bind) would stack them all on the same first cores, so the
+ * default policy leaves them unbound then; --bind core asks for it anyway,
+ * and with --bind none nothing is checked. Collective under MPI. Returns 0, or nonzero after printing why.
+ */
+static int place_tasks(farm *F, bool mpi)
+{
+    bool overlap = false;
+    int rc = 0;
+    /* Every rank has the same options: all or none take part. */
+    if (F->o.bind != TF_BIND_NONE)
+        rc = cli_check_overlap(F->topo, mpi, F->rank, F->size, &overlap);
+    tf_bind_policy pol = F->o.bind;
+    if (!rc && overlap && !F->o.bind_given)
+        pol = TF_BIND_NONE;
+    if (!rc && F->rank == 0 && overlap && pol != F->o.bind)
+        fprintf(stderr, "taskfarm: tasks of ranks that share cpus run "
+                        "unbound; bind the ranks (mpirun --bind-to core, "
+                        "srun --cpu-bind=cores) or force it with --bind %s\n",
+                tf_bind_policy_name(F->o.bind));
+    if (!rc)
+        rc = tf_placer_new(F->topo, pol, &F->placer);
+    if (rc)
+        fprintf(stderr, "taskfarm: rank %d: cannot place tasks: %s\n",
+                F->rank, tf_strerror(rc));
+    /* All go on, or none: the next call, tf_init, is collective. */
+    int failed = rc != 0, any = failed;
+    if (mpi)
+        MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
 }
 
 /*
@@ -757,6 +796,10 @@ static int farm_main(farm *F, bool mpi)
     }
     for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
         F->total_slots += F->wslots[r];
+    if (place_tasks(F, mpi)) {
+        free_done(&ds);
+        return EXIT_RUNTIME;
+    }
 
     tf_config cfg;
     tf_config_init(&cfg);
@@ -849,7 +892,7 @@ int cli_run(int argc, char **argv)
     sigaddset(&F.stop_signals, SIGTERM);
     sigaddset(&F.stop_signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &F.stop_signals, NULL);
-    bool mpi = under_launcher();
+    bool mpi = cli_under_launcher();
     if (mpi) {
         int provided;
         MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
@@ -880,6 +923,7 @@ int cli_run(int argc, char **argv)
         goto out_with_topo;
     }
     status = farm_main(&F, mpi);
+    tf_placer_free(F.placer);
     tf_proc_table_destroy(&F.procs);
 out_with_topo:
     tf_topo_free(F.topo);

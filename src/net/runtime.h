@@ -106,4 +106,14 @@ uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid);
 int tf_rt_run_master(tf_runtime *rt);
 int tf_rt_run_worker(tf_runtime *rt);
 
+/*
+ * Collective over comm: every rank's NUL-terminated text, in rank order,
+ * back to back (each with its NUL) in *all (malloc'd), total bytes in *len
+ * (may be NULL); e.g. the locality lines of src/place/locality.h. Errors,
+ * the same on every rank: TF_EINVAL, TF_ENOMEM, TF_ERANGE (over 2 GiB),
+ * TF_EMPI.
+ */
+int tf_net_allgather_text(MPI_Comm comm, const char *mine, char **all,
+                          size_t *len);
+
 #endif
