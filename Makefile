@@ -41,7 +41,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/test_*.c))
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli bench \
+.PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-apps bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm apps tests $(BENCHES)
@@ -81,7 +81,16 @@ bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D) $(BUILD)/apps
-	$(CC) $(CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) $(APP_CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(APP_LIBS) $(LDLIBS) -lm
+
+# Per-app libraries (the apps may use what src/ keeps behind its layers).
+# OpenBLAS's own cblas.h declares openblas_set_num_threads; -isystem keeps
+# the warnings of -Werror to our code. Expanded only when an app is built,
+# so that `make deps` can install the packages first.
+bin/cholesky: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags openblas))
+bin/cholesky: APP_LIBS = -llapacke $(shell pkg-config --libs openblas)
+bin/sweep: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
+bin/sweep: APP_LIBS = $(shell pkg-config --libs hdf5-openmpi)
 
 tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS)
 
@@ -127,6 +136,10 @@ check: all
 	$(MAKE) check-exec
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
+	$(MAKE) check-apps
+
+check-apps: $(APPS)
+	bash tests/apps/run.sh bin
 
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin
@@ -143,7 +156,8 @@ ubsan:
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
-            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps
+            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
+            liblapacke-dev libopenblas-dev
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \
