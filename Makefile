@@ -83,9 +83,9 @@ bin/%: apps/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D) $(BUILD)/apps
 	$(CC) $(CPPFLAGS) $(APP_CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(APP_LIBS) $(LDLIBS) -lm
 
-# Per-app libraries (the apps may use what src/ keeps behind its layers).
-# OpenBLAS's own cblas.h declares openblas_set_num_threads; -isystem keeps
-# the warnings of -Werror to our code. Expanded only when an app is built,
+# Per-app libraries: apps may include LAPACKE, OpenBLAS or HDF5 directly
+# (the one-folder-per-library rule binds src/ only). OpenBLAS's own cblas.h
+# declares openblas_set_num_threads; -isystem keeps -Werror to our code. Expanded only when an app is built,
 # so that `make deps` can install the packages first.
 bin/cholesky: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags openblas))
 bin/cholesky: APP_LIBS = -llapacke $(shell pkg-config --libs openblas)
