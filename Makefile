@@ -42,7 +42,7 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place bench \
+        check-slurm check-place check-apps bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
@@ -82,7 +82,16 @@ bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D) $(BUILD)/apps
-	$(CC) $(CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) $(APP_CPPFLAGS) -MF $(BUILD)/apps/$*.d $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(APP_LIBS) $(LDLIBS) -lm
+
+# Per-app libraries: apps may include LAPACKE, OpenBLAS or HDF5 directly
+# (the one-folder-per-library rule binds src/ only). OpenBLAS's own cblas.h
+# declares openblas_set_num_threads; -isystem keeps -Werror to our code. Expanded only when an app is built,
+# so that `make deps` can install the packages first.
+bin/cholesky: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags openblas))
+bin/cholesky: APP_LIBS = -llapacke $(shell pkg-config --libs openblas)
+bin/sweep: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
+bin/sweep: APP_LIBS = $(shell pkg-config --libs hdf5-openmpi)
 
 tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS)
 
@@ -151,6 +160,10 @@ check: all
 	$(MAKE) check-sim
 	$(MAKE) check-slurm
 	$(MAKE) check-place
+	$(MAKE) check-apps
+
+check-apps: $(APPS)
+	bash tests/apps/run.sh bin
 
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin
@@ -173,7 +186,8 @@ ubsan:
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
-            slurmctld slurmd slurm-client munge
+            slurmctld slurmd slurm-client munge \
+            liblapacke-dev libopenblas-dev
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Runs the example apps small under mpirun and timeout and checks their answers; usage: run.sh [BIN_DIR] (default bin).
+set -u
+BIN=$(cd "${1:-bin}" && pwd)
+
+# Open MPI refuses to run as root unless told; containers and CI often are root.
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# app NAME WANT_RC NP CMD...: one mpirun under timeout (a hang fails), output
+# in $tmp/out and $tmp/err, exit status compared with WANT_RC.
+app() {
+    local name=$1 want=$2 np=$3
+    shift 3
+    timeout 120 mpirun --oversubscribe -np "$np" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ "$rc" = "$want" ]; then
+        ok "$name (exit $rc)"
+        return 0
+    fi
+    [ "$rc" = 124 ] && bad "$name: hang (killed after 120 s)" ||
+        bad "$name: exit $rc, want $want"
+    sed 's/^/    /' "$tmp/out" "$tmp/err" | head -20
+    return 1
+}
+# expect NAME REGEX: the last run's stdout has a line matching REGEX.
+expect() {
+    if grep -Eq "$2" "$tmp/out"; then ok "$1"; else
+        bad "$1: no line matching '$2'"; sed 's/^/    /' "$tmp/out"; fi
+}
+
+echo "== cholesky"
+app "cholesky np=1 N=512 NB=128" 0 1 "$BIN/cholesky" -n 512 -b 128 &&
+    expect "cholesky np=1 residual" "^cholesky: N=512, 4x4 tiles of 128 \(20 tasks.*residual [0-9.e+-]+: CORRECT$"
+app "cholesky np=3 N=1024 NB=128" 0 3 "$BIN/cholesky" -n 1024 -b 128 &&
+    expect "cholesky np=3 residual" "^cholesky: N=1024, 8x8 tiles of 128 \(120 tasks, critical-path.*: CORRECT$" &&
+    expect "cholesky np=3 reference" "^cholesky: LAPACKE_dpotrf, OpenBLAS on 2 threads: .* GFLOP/s, residual" &&
+    expect "cholesky np=3 benchmark line" "^cholesky_taskfarm [0-9.]+ GFLOP/s$"
+# Two task threads on one worker: tiles and BLAS calls side by side.
+app "cholesky np=2 slots=2, no priorities, window 1" 0 2 "$BIN/cholesky" -n 768 -b 96 -s 2 -P -w 1 &&
+    expect "cholesky np=2 slots=2 residual" "^cholesky: N=768, 8x8 tiles of 96 .*no priorities.*2 task cores.*: CORRECT$"
+app "cholesky: tile does not divide N" 2 1 "$BIN/cholesky" -n 1000 -b 128
+grep -q "^usage: cholesky" "$tmp/err" && ok "cholesky usage message" || bad "cholesky usage message"
+
+echo "== uts"
+# The generator against the sizes published with the UTS benchmark.
+app "uts T1 serial" 0 1 "$BIN/uts" -T T1 -n &&
+    expect "uts T1 published size" "serial 4130071 nodes, 3305118 leaves, depth 10 .*published 4130071: MATCH$"
+app "uts T3 serial" 0 1 "$BIN/uts" -T T3 -n &&
+    expect "uts T3 published size" "serial 4112897 nodes, 3599034 leaves, depth 1572 .*published 4112897: MATCH$"
+# Farmed counts of small trees against the serial count, stealing on and off.
+app "uts np=1 geometric depth 6" 0 1 "$BIN/uts" -t 1 -a 3 -d 6 -b 4 -r 19 -B 100 &&
+    expect "uts np=1 count" "^uts: custom steal on: .*: CORRECT$"
+app "uts np=3 geometric depth 7" 0 3 "$BIN/uts" -t 1 -a 3 -d 7 -b 4 -r 19 -B 200 &&
+    expect "uts np=3 geometric, steal on" "^uts: custom steal on: .* on 2 task cores: .*: CORRECT$" &&
+    expect "uts np=3 geometric, steal off" "^uts: custom steal off: .*: CORRECT$"
+# A tiny budget: thousands of tasks, each splitting its stack into children.
+app "uts np=3 binomial, budget 20" 0 3 "$BIN/uts" -t 0 -b 200 -q 0.12 -m 8 -r 42 -B 20 -F 3 &&
+    expect "uts np=3 binomial" "^uts: custom steal off: .*: CORRECT$" &&
+    expect "uts rate line" "^uts_custom_steal_on_rate [0-9.e+]+ nodes/s$"
+app "uts np=4 cyclic, 2 slots" 0 4 "$BIN/uts" -t 1 -a 2 -d 8 -b 3 -r 502 -B 500 -s 2 -S off &&
+    expect "uts np=4 slots=2" "^uts: custom steal off: .* on 6 task cores: .*: CORRECT$"
+app "uts: unknown tree" 2 1 "$BIN/uts" -T T9
+app "uts: q out of range" 2 1 "$BIN/uts" -q 1.5
+grep -q "^uts: -q 1.5: out of range" "$tmp/err" && ok "uts names the bad option" ||
+    bad "uts names the bad option: $(head -1 "$tmp/err")"
+
+echo "== sweep"
+# escape_counts W H MAX_ITER: every point's count, one row a line, computed
+# serially by awk in the same double-precision steps as the app.
+escape_counts() {
+    awk -v W="$1" -v H="$2" -v M="$3" 'BEGIN {
+        xmin = -2.0; xmax = 0.6; ymin = -1.2; ymax = 1.2
+        for (i = 0; i < H; i++) {
+            line = ""
+            for (j = 0; j < W; j++) {
+                cx = xmin + (j + 0.5) * ((xmax - xmin) / W)
+                cy = ymax - (i + 0.5) * ((ymax - ymin) / H)
+                zx = 0; zy = 0
+                for (k = 0; k < M; k++) {
+                    x2 = zx * zx; y2 = zy * zy
+                    if (x2 + y2 > 4.0) break
+                    zy = 2.0 * zx * zy + cy
+                    zx = x2 - y2 + cx
+                }
+                line = line (j ? " " : "") k
+            }
+            print line
+        }
+    }'
+}
+# h5_rows FILE DATASET: the dataset's values, one row a line, from h5dump.
+h5_rows() {
+    h5dump -d "$2" -y -w 0 "$1" | sed -n '/^ *DATA {/,/^ *}/p' | sed '1d;$d' |
+        sed 's/^ *//; s/,$//; s/, / /g'
+}
+escape_counts 64 48 300 >"$tmp/want"
+py=
+for p in python3 /usr/bin/python3; do
+    "$p" -c 'import h5py' 2>/dev/null && { py=$p; break; }
+done
+for np in 1 3; do
+    f="$tmp/sweep$np.h5"
+    # 5 rows a task: the last task gets the 3 rows left over.
+    app "sweep np=$np 64x48" 0 "$np" "$BIN/sweep" -W 64 -H 48 -i 300 -r 5 -o "$f" || continue
+    expect "sweep np=$np serial check" "^sweep: 64x48 points, max_iter 300, 10 tasks of 5 rows on $np ranks.*0 differ: CORRECT; wrote "
+    h5dump -H "$f" >"$tmp/h" 2>&1 && ok "sweep np=$np: h5dump opens the file" || bad "sweep np=$np: h5dump -H failed"
+    grep -A2 'DATASET "iterations"' "$tmp/h" | grep -q 'SIMPLE { ( 48, 64 ) / ( 48, 64 ) }' &&
+        ok "sweep np=$np: /iterations is 48x64" || bad "sweep np=$np: /iterations dims"
+    grep -A2 'DATASET "task_seconds"' "$tmp/h" | grep -q 'SIMPLE { ( 10 ) / ( 10 ) }' &&
+        ok "sweep np=$np: /task_seconds has 10 tasks" || bad "sweep np=$np: /task_seconds dims"
+    if diff -q <(h5_rows "$f" /iterations) "$tmp/want" >/dev/null; then
+        ok "sweep np=$np: every point equals awk's serial count"
+    else
+        bad "sweep np=$np: points differ from awk's serial count"
+        diff <(h5_rows "$f" /iterations) "$tmp/want" | head -5
+    fi
+    [ "$(h5_rows "$f" /task_first_row | tr '\n' ' ')" = "0 5 10 15 20 25 30 35 40 45 " ] &&
+        ok "sweep np=$np: /task_first_row" || bad "sweep np=$np: /task_first_row: $(h5_rows "$f" /task_first_row | tr '\n' ' ')"
+    # Rank 0 runs tasks only when it is alone; workers otherwise.
+    ranks=$(h5_rows "$f" /task_rank | tr ' ' '\n' | sort -nu | tr '\n' ' ')
+    if [ "$np" = 1 ]; then want_ranks="^0 $"; else want_ranks="^([1-9][0-9]* )+$"; fi
+    [[ "$ranks" =~ $want_ranks ]] && ok "sweep np=$np: tasks ran on ranks $ranks" ||
+        bad "sweep np=$np: tasks ran on ranks '$ranks'"
+    [ "$(h5dump -a /max_iter -y "$f" | sed -n '/DATA {/{n;p}' | tr -d ' ')" = 300 ] &&
+        ok "sweep np=$np: max_iter attribute" || bad "sweep np=$np: max_iter attribute"
+    # h5py, when installed (Debian: python3-h5py), reads the same file.
+    if [ -n "$py" ]; then
+        "$py" -c 'import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f["iterations"].shape == (48, 64) and f.attrs["max_iter"] == 300
+assert f["iterations"][24, 32] == int(sys.argv[2])' "$f" "$(sed -n 25p "$tmp/want" | cut -d' ' -f33)" &&
+            ok "sweep np=$np: h5py reads it" || bad "sweep np=$np: h5py"
+    else
+        echo "skip sweep np=$np: h5py (python3-h5py) not installed"
+    fi
+    [ ! -e "$f.tmp" ] && ok "sweep np=$np: no temporary file left" || bad "sweep np=$np: $f.tmp left"
+done
+app "sweep: unwritable output" 3 1 "$BIN/sweep" -W 8 -H 8 -o "$tmp/no/such/dir/x.h5"
+grep -q "cannot create $tmp/no/such/dir/x.h5.tmp" "$tmp/err" && ok "sweep names the file" ||
+    bad "sweep names the file: $(head -1 "$tmp/err")"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
