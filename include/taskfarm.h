@@ -122,6 +122,20 @@ typedef struct tf_config {
      * rank number), so that a run's steals can be replayed. 0 means 1.
      */
     uint64_t seed;
+    /*
+     * 0 (default): no heartbeats; a rank that dies ends the job (Open MPI
+     * aborts it) and the state on disk lets a rerun resume. > 0: ranks tell
+     * each other they live every heartbeat_ms / 4 when they have nothing
+     * else to say; rank 0 writes off a worker silent for heartbeat_ms, puts
+     * its tasks back in the queue and ignores it from then on, and a worker
+     * that hears nothing from rank 0 for that long ends its tasks and
+     * tf_run returns TF_ELOST. For surviving a dead rank inside the job,
+     * under `mpirun --enable-recovery` (docs/fault-tolerance.md). A worker
+     * whose main thread runs tasks (main_runs_tasks) is silent while it
+     * does: heartbeat_ms must then exceed the longest task. Rank 0's
+     * setting decides; pass the same on every rank.
+     */
+    int heartbeat_ms;
 } tf_config;
 
 /* Fill cfg with the defaults. */
@@ -229,6 +243,13 @@ typedef struct tf_stats {
     uint64_t stolen;     /* tasks this rank took that way */
     uint64_t moved;      /* rank 0: moves it was told of and applied */
     uint64_t released;   /* rank 0: tasks started on a worker by local release */
+    /*
+     * Ranks written off (rank 0), or 1 on a worker that gave up on rank 0.
+     * Once a rank is lost the runtime is degraded: later tf_run calls return
+     * TF_ELOST at once, and with Open MPI 4.1 the process should end with
+     * _exit rather than MPI_Finalize, which can hang with a dead peer.
+     */
+    uint64_t lost_ranks;
 } tf_stats;
 
 /* Counters of this rank (task counts are rank 0's, zero elsewhere). */

@@ -21,7 +21,8 @@
     X(EIO, -11, "input/output error")                                          \
     X(EPROTO, -12, "malformed or unexpected message")                          \
     X(ENOTROOT, -13, "only rank 0 may make this call")                         \
-    X(ECORES, -14, "task needs more cores than any worker has")
+    X(ECORES, -14, "task needs more cores than any worker has")               \
+    X(ELOST, -15, "a rank stopped answering")
 
 #ifdef __cplusplus
 extern "C" {

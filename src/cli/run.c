@@ -32,6 +32,7 @@ typedef struct run_opts {
     int retries;          /* default for tasks without @retries */
     unsigned timeout_ms;  /* default for tasks without @timeout; 0 none */
     unsigned grace_ms;    /* SIGTERM to SIGKILL */
+    unsigned heartbeat_ms; /* silence after which a rank is written off */
     int slots;            /* 0: the cores this rank is bound to */
     double status_every;  /* seconds between status lines off a terminal */
     tf_bind_policy bind;  /* --bind; core unless given */
@@ -53,6 +54,7 @@ typedef struct farm {
     char out_dir[PATH_MAX]; /* OUTDIR/out, where task output files go */
 
     tf_runtime *rt;
+    uint64_t lost; /* ranks written off, or rank 0 on a worker that lost it */
     tf_taskfile tf;
     char (*hosts)[64]; /* per rank */
     FILE *joblog;
@@ -101,6 +103,10 @@ static void run_usage(FILE *out)
             "running ones\n"
             "      --no-steal        worker ranks never take queued tasks "
             "from each other\n"
+            "      --heartbeat SEC   write off a rank silent for SEC seconds "
+            "(default 30;\n"
+            "                        0: off); survives a dead worker under "
+            "mpirun --enable-recovery\n"
             "      --bind POLICY     bind each task to its cores (core, the "
             "default), to their\n"
             "                        NUMA domains (numa) or not at all "
@@ -112,7 +118,7 @@ static void run_usage(FILE *out)
             "summary\n\n"
             "exit status: 0 all tasks succeeded, 1 some failed or were "
             "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
-            "error.\n");
+            "error, 75 stopped by a signal\n(finish with --resume).\n");
 }
 
 /* Seconds as a positive number, into milliseconds. */
@@ -143,6 +149,7 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
+                    .heartbeat_ms = 30000,
                     .status_every = 30, .bind = TF_BIND_CORE};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -177,6 +184,10 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             i++;
         } else if (!strcmp(a, "--grace") && v) {
             if (!parse_seconds(v, true, &o->grace_ms))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--heartbeat") && v) {
+            if (!parse_seconds(v, true, &o->heartbeat_ms))
                 goto bad_value;
             i++;
         } else if (!strcmp(a, "--bind") && v) {
@@ -807,6 +818,8 @@ static int farm_main(farm *F, bool mpi)
     cfg.main_runs_tasks = 0; /* children block a thread each */
     cfg.prefetch = 2;        /* shell tasks take ms: no need to hoard */
     cfg.no_steal = F->o.no_steal;
+    cfg.heartbeat_ms =
+        F->o.heartbeat_ms > INT_MAX ? INT_MAX : (int)F->o.heartbeat_ms;
     cfg.on_halt = halt_children;
     cfg.halt_user = F;
     if (F->rank == 0) {
@@ -848,11 +861,20 @@ static int farm_main(farm *F, bool mpi)
         status = EXIT_RUNTIME;
     }
     /*
-     * Every rank exits with rank 0's status: mpirun reports the first
-     * non-zero exit it sees, and only rank 0 knows a signal stopped the run.
+     * Only rank 0 knows whether a signal stopped the run, and mpirun reports
+     * the first non-zero exit it sees: a worker that has nothing of its own
+     * to report exits 0 and leaves the verdict to rank 0. (No collective
+     * here: a rank may be dead.)
      */
-    if (mpi)
-        MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (F->rank != 0 && status != EXIT_RUNTIME)
+        status = EXIT_ALL_OK;
+    tf_stats st;
+    tf_get_stats(F->rt, &st);
+    F->lost = st.lost_ranks;
+    if (F->rank == 0 && F->lost)
+        fprintf(stderr, "taskfarm: %llu rank%s lost during the run; "
+                        "their tasks ran elsewhere\n",
+                (unsigned long long)F->lost, F->lost > 1 ? "s" : "");
     if (F->rank == 0) {
         double secs = (now_ns() - F->t0_ns) / 1e9;
         write_status(F, status == EXIT_ALL_OK        ? "done"
@@ -935,6 +957,14 @@ out_with_mpi:
     tf_taskfile_free(&F.tf);
     free(F.hosts);
     free(F.wslots);
+    /*
+     * With a rank dead (or written off), Open MPI 4.1's MPI_Finalize can spin
+     * forever waiting for it; everything is written and closed by now.
+     */
+    if (mpi && F.lost) {
+        fflush(NULL);
+        _exit(status);
+    }
     if (mpi)
         MPI_Finalize();
     return status;

@@ -13,6 +13,7 @@
 typedef struct tf_outq {
     MPI_Request *req;
     tf_buf *buf;
+    int *dest;
     size_t n, cap;
     tf_buf *spare; /* finished buffers kept for reuse */
     size_t nspare, spcap;
@@ -26,6 +27,7 @@ static void outq_free(tf_outq *q)
         tf_buf_free(&q->spare[i]);
     free(q->req);
     free(q->buf);
+    free(q->dest);
     free(q->spare);
     memset(q, 0, sizeof *q);
 }
@@ -69,16 +71,23 @@ static int outq_send(tf_runtime *rt, tf_outq *q, tf_buf *b, int dest, int tag)
         if (!bb)
             return TF_ENOMEM;
         q->buf = bb;
+        int *d = realloc(q->dest, ncap * sizeof *d);
+        if (!d)
+            return TF_ENOMEM;
+        q->dest = d;
         q->cap = ncap;
     }
     if (b->n > (size_t)INT32_MAX)
         return TF_ERANGE;
     q->buf[q->n] = *b;
+    q->dest[q->n] = dest;
     if (MPI_Isend(b->p, (int)b->n, MPI_BYTE, dest, tag, rt->comm,
                   &q->req[q->n]) != MPI_SUCCESS)
         return TF_EMPI;
     q->n++;
     rt->msgs_sent++;
+    if (rt->told)
+        rt->told[dest] = tf_idle_clock_ns();
     *b = (tf_buf){NULL, 0, 0};
     return 0;
 }
@@ -99,35 +108,125 @@ static int outq_progress(tf_outq *q)
         q->n--;
         q->req[i] = q->req[q->n];
         q->buf[i] = q->buf[q->n];
+        q->dest[i] = q->dest[q->n];
         done++;
     }
     return done;
 }
 
-/* Receive one pending message from src (or any), if there is one. */
+/*
+ * Forget the sends to a rank that is gone: they would never complete.
+ * Their buffers are leaked on purpose, as MPI may still hold them; a few
+ * messages per lost rank.
+ */
+static void outq_abandon(tf_outq *q, int dest)
+{
+    for (size_t i = 0; i < q->n;) {
+        if (q->dest[i] != dest) {
+            i++;
+            continue;
+        }
+        MPI_Request_free(&q->req[i]);
+        q->n--;
+        q->req[i] = q->req[q->n];
+        q->buf[i] = q->buf[q->n];
+        q->dest[i] = q->dest[q->n];
+    }
+}
+
+static bool is_dead(const tf_runtime *rt, int r)
+{
+    return rt->dead && rt->dead[r];
+}
+
+/*
+ * Receive one pending message from src (or any), if there is one. Messages
+ * of a rank written off are read and dropped: it may not be dead, only
+ * late, and what it says was given to others meanwhile. Heartbeats only
+ * count as hearing from their sender.
+ */
 static int try_recv(tf_runtime *rt, int src, tf_buf *in, int *from, int *tag)
 {
-    int flag = 0;
-    MPI_Message msg;
-    MPI_Status st;
-    if (MPI_Improbe(src, MPI_ANY_TAG, rt->comm, &flag, &msg, &st) !=
-        MPI_SUCCESS)
-        return TF_EMPI;
-    if (!flag)
+    for (;;) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        if (MPI_Improbe(src, MPI_ANY_TAG, rt->comm, &flag, &msg, &st) !=
+            MPI_SUCCESS)
+            return TF_EMPI;
+        if (!flag)
+            return 0;
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        in->n = 0;
+        if (tf_buf_reserve(in, (size_t)count + 1))
+            return TF_ENOMEM;
+        if (MPI_Mrecv(in->p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) !=
+            MPI_SUCCESS)
+            return TF_EMPI;
+        in->n = (size_t)count;
+        *from = st.MPI_SOURCE;
+        *tag = st.MPI_TAG;
+        rt->msgs_recv++;
+        if (rt->heard)
+            rt->heard[*from] = tf_idle_clock_ns();
+        if (is_dead(rt, *from))
+            tf_logf(&rt->log, TF_LOG_DEBUG,
+                    "message with tag %d from rank %d, written off: dropped",
+                    *tag, *from);
+        else if (*tag != TF_TAG_HEARTBEAT)
+            return 1;
+    }
+}
+
+/* Write off rank r for good (heartbeat_ms): the runtime is degraded. */
+static void lose(tf_runtime *rt, tf_outq *q, int r)
+{
+    rt->dead[r] = true;
+    rt->nlost++;
+    rt->degraded = true;
+    outq_abandon(q, r);
+    tf_logf(&rt->log, r ? TF_LOG_WARN : TF_LOG_ERROR,
+            "rank %d silent for %.1f s: written off%s", r,
+            (double)(tf_idle_clock_ns() - rt->heard[r]) / 1e9,
+            r ? "; its tasks go to other ranks" : "; ending this rank's run");
+}
+
+/*
+ * Heartbeats (heartbeat_ms): tell a peer this rank lives when it has sent
+ * it nothing for a quarter of the timeout, and write off a peer silent for
+ * all of it. Rank 0 watches its workers, a worker rank 0 only. Checked
+ * every eighth of the timeout. Returns the ranks lost now, or TF_ELOST on
+ * a worker when rank 0 is gone.
+ */
+static int pulse(tf_runtime *rt, tf_outq *q)
+{
+    if (!rt->hb_ns)
         return 0;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    in->n = 0;
-    if (tf_buf_reserve(in, (size_t)count + 1))
-        return TF_ENOMEM;
-    if (MPI_Mrecv(in->p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) !=
-        MPI_SUCCESS)
-        return TF_EMPI;
-    in->n = (size_t)count;
-    *from = st.MPI_SOURCE;
-    *tag = st.MPI_TAG;
-    rt->msgs_recv++;
-    return 1;
+    uint64_t now = tf_idle_clock_ns();
+    if (now < rt->next_pulse)
+        return 0;
+    rt->next_pulse = now + rt->hb_ns / 8;
+    int nlost = 0;
+    int first = rt->rank == 0 ? 1 : 0, end = rt->rank == 0 ? rt->size : 1;
+    for (int r = first; r < end; r++) {
+        if (rt->dead[r])
+            continue;
+        if (now - rt->heard[r] > rt->hb_ns) {
+            lose(rt, q, r);
+            if (rt->rank)
+                return TF_ELOST;
+            nlost++;
+        } else if (now - rt->told[r] >= rt->hb_ns / 4) {
+            tf_buf b = outq_take_buf(q);
+            int rc = outq_send(rt, q, &b, r, TF_TAG_HEARTBEAT);
+            if (rc) {
+                tf_buf_free(&b);
+                return rc;
+            }
+        }
+    }
+    return nlost;
 }
 
 static void idle_sleep(tf_runtime *rt, tf_idle *idle)
@@ -503,6 +602,8 @@ static int master_flush(tf_master *m)
     bool dry = tf_rq_is_empty(&s->rq);
     for (int w = 0; w + 1 < m->rt->size; w++) {
         tf_buf *bw = &m->batch[w];
+        if (is_dead(m->rt, w + 1))
+            continue;
         if (!bw->n) {
             if (!dry || m->told_dry[w] || !m->rt->steal || s->halted ||
                 s->workers[w].ntasks >= s->workers[w].depth)
@@ -549,8 +650,32 @@ static int master_halt(tf_master *m)
     if (m->local)
         return rc;
     for (int r = 1; r < rt->size && !rc; r++) {
+        if (is_dead(rt, r))
+            continue;
         tf_buf b = outq_take_buf(&m->out);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_HALT);
+    }
+    return rc;
+}
+
+/*
+ * Workers were written off: their tasks go back to the queue (or to
+ * PENDING, for parked ones). With none left, nothing could run the rest.
+ */
+static int master_lost(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    tf_sched *s = &rt->sched;
+    uint32_t live = 0;
+    int rc = 0;
+    for (uint32_t w = 0; w < s->nworkers && !rc; w++) {
+        if (is_dead(rt, (int)w + 1) && !s->workers[w].lost)
+            rc = tf_sched_worker_lost(s, w);
+        live += !s->workers[w].lost;
+    }
+    if (!rc && !live) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "every worker rank is lost");
+        rc = TF_ELOST;
     }
     return rc;
 }
@@ -570,6 +695,9 @@ static int drain(tf_runtime *rt, tf_outq *q, tf_buf *in, int src, int tag,
         int from, t, got = try_recv(rt, src, in, &from, &t);
         if (got < 0)
             return got;
+        int p = pulse(rt, q);
+        if (p < 0)
+            return p;
         if (got && t == tag)
             seen++;
         else if (got)
@@ -586,29 +714,68 @@ static int drain(tf_runtime *rt, tf_outq *q, tf_buf *in, int src, int tag,
     return 0;
 }
 
-/* Tell every worker the run is over and wait until each has said so. */
+/*
+ * Tell every live worker the run is over (and how many ranks are lost, so
+ * that all know the runtime is degraded), and wait until each has said so
+ * or has been written off meanwhile.
+ */
 static int master_stop(tf_master *m, int32_t status)
 {
     tf_runtime *rt = m->rt;
+    bool *acked = calloc((size_t)rt->size, sizeof *acked);
+    if (!acked)
+        return TF_ENOMEM;
     int rc = 0;
     for (int r = 1; r < rt->size && !rc; r++) {
+        if (is_dead(rt, r))
+            continue;
         tf_buf b = outq_take_buf(&m->out);
-        if (tf_buf_reserve(&b, 4))
+        if (tf_buf_reserve(&b, 8)) {
+            free(acked);
             return TF_ENOMEM;
+        }
         tf_buf_put_i32(&b, status);
+        tf_buf_put_u32(&b, rt->nlost);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_STOP);
     }
     /* After a runtime error, reports still on their way are expected. */
     int level = status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG : TF_LOG_WARN;
-    if (!rc)
-        rc = drain(rt, &m->out, &m->in, MPI_ANY_SOURCE, TF_TAG_STOP_ACK,
-                   rt->size - 1, level);
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    for (bool waiting = true; !rc && (waiting || m->out.n);) {
+        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, &m->in, &from, &t);
+        if (got < 0) {
+            rc = got;
+            break;
+        }
+        if (got && t == TF_TAG_STOP_ACK)
+            acked[from] = true;
+        else if (got)
+            tf_logf(&rt->log, level,
+                    "message with tag %d from rank %d after the end", t, from);
+        int p = pulse(rt, &m->out);
+        int sent = outq_progress(&m->out);
+        if (p < 0 || sent < 0) {
+            rc = p < 0 ? p : sent;
+            break;
+        }
+        waiting = false;
+        for (int r = 1; r < rt->size; r++)
+            waiting |= !acked[r] && !is_dead(rt, r);
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    free(acked);
     /*
      * Every worker has had the answer to its last steal request before it
      * acknowledged, so no message between workers is left in flight once
      * they hear this: they may stop answering steal requests.
      */
     for (int r = 1; r < rt->size && !rc; r++) {
+        if (is_dead(rt, r))
+            continue;
         tf_buf b = outq_take_buf(&m->out);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_RELEASE);
     }
@@ -679,6 +846,11 @@ int tf_rt_run_master(tf_runtime *rt)
             int sent = outq_progress(&m.out);
             if (sent < 0 && !rc)
                 rc = sent;
+            int lost = rc ? 0 : pulse(rt, &m.out);
+            if (lost < 0)
+                rc = lost;
+            else if (lost)
+                rc = master_lost(&m);
         }
         if (rc)
             break;
@@ -886,6 +1058,7 @@ typedef struct tf_thief {
     uint32_t *victims; /* nearest first, from tf_steal_order */
     size_t nvictims, next;
     bool asking;      /* a request is out; its answer is awaited */
+    uint64_t asked_at;
     bool rank0_dry;   /* rank 0's last message said nothing else was ready */
     uint64_t not_before; /* back-off after asking everyone in vain */
     uint64_t backoff;
@@ -923,11 +1096,32 @@ static int thief_try(tf_runtime *rt, tf_thief *th, tf_outq *out)
         return TF_ENOMEM;
     tf_buf_put_u32(&b, rt->pool.slots); /* the widest task it can run */
     int rc = outq_send(rt, out, &b, (int)th->victims[th->next], TF_TAG_STEAL);
-    if (rc)
+    if (rc) {
         tf_buf_free(&b);
-    else
+    } else {
         th->asking = true;
+        th->asked_at = tf_idle_clock_ns();
+    }
     return rc;
+}
+
+/*
+ * With heartbeats, a victim that has not answered within the timeout may
+ * be dead: stop waiting for it and never ask it again. If it was only
+ * slow, its answer is still taken when it comes.
+ */
+static void thief_check(tf_runtime *rt, tf_thief *th)
+{
+    if (!th->asking || !rt->hb_ns ||
+        tf_idle_clock_ns() - th->asked_at <= rt->hb_ns)
+        return;
+    tf_logf(&rt->log, TF_LOG_WARN,
+            "rank %u did not answer a steal request: not asked again",
+            th->victims[th->next]);
+    th->victims[th->next] = th->victims[--th->nvictims];
+    if (th->next >= th->nvictims)
+        th->next = 0;
+    th->asking = false;
 }
 
 /* The victim's answer came: tasks (already queued) or nothing. */
@@ -1052,6 +1246,9 @@ static int worker_wait(tf_runtime *rt, tf_outq *out, tf_buf *in, int tag,
         int sent = outq_progress(out);
         if (sent < 0)
             return sent;
+        int p = pulse(rt, out);
+        if (p < 0)
+            return p;
         if (got || sent)
             tf_idle_reset(&idle);
         else
@@ -1154,6 +1351,8 @@ int tf_rt_run_worker(tf_runtime *rt)
             } else if (from == 0 && tag == TF_TAG_STOP) {
                 tf_rd r = tf_rd_make(in.p, in.n);
                 status = tf_rd_i32(&r);
+                if (tf_rd_u32(&r))
+                    rt->degraded = true;
                 stopping = true;
             } else if (from == 0 && tag == TF_TAG_HALT) {
                 halted = true;
@@ -1196,19 +1395,28 @@ int tf_rt_run_worker(tf_runtime *rt)
             ndone = 0;
             first_unsent = 0;
         }
+        thief_check(rt, &th);
         if (!rc && !stopping && !halted)
             rc = thief_try(rt, &th, &out);
         int sent = outq_progress(&out);
         if (sent < 0 && !rc)
             rc = sent;
+        if (!rc)
+            rc = pulse(rt, &out);
         if (progress)
             tf_idle_reset(&idle);
         else if (!stopping || th.asking)
             idle_sleep(rt, &idle);
     }
     int err = rc;
-    if (err)
+    if (err == TF_ELOST) {
+        /* Rank 0 is gone: nobody to report to; end what runs here. */
+        tf_pool_drop_queued(&rt->pool);
+        if (rt->cfg.on_halt)
+            rt->cfg.on_halt(rt->cfg.halt_user);
+    } else if (err) {
         rc = worker_fail(rt, &out, &in, err);
+    }
     if (!rc) {
         /* Everything sent before the ACK reaches rank 0 before it. */
         tf_buf b = outq_take_buf(&out);

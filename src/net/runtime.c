@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "place/topo.h"
+#include "util/idle.h"
 
 #define TF_STR_(x) #x
 #define TF_STR(x) TF_STR_(x)
@@ -320,16 +321,39 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
 }
 
 /*
+ * Heartbeats for this run (hb_ns 0: none): every rank counts as just heard
+ * from and just told, so a run starts with a full timeout for everyone.
+ */
+static int liveness_init(tf_runtime *rt, uint64_t hb_ns)
+{
+    rt->hb_ns = hb_ns;
+    if (!hb_ns)
+        return 0;
+    size_t n = (size_t)rt->size;
+    if (!rt->heard && (!(rt->heard = calloc(n, sizeof *rt->heard)) ||
+                       !(rt->told = calloc(n, sizeof *rt->told)) ||
+                       !(rt->dead = calloc(n, sizeof *rt->dead))))
+        return TF_ENOMEM;
+    uint64_t now = tf_idle_clock_ns();
+    for (size_t r = 0; r < n; r++)
+        rt->heard[r] = rt->told[r] = now;
+    return 0;
+}
+
+/*
  * Before a run every rank must agree on the function table (task records
  * carry indexes), and rank 0 learns each rank's slots. One gather of
- * (function count, hash of the names, slots) and one broadcast of rank 0's
- * verdict.
+ * (function count, hash of the names, slots, place, heartbeat) and one
+ * reduction of the verdicts. Every rank takes rank 0's heartbeat setting.
  */
 static int agree(tf_runtime *rt)
 {
-    uint64_t mine[5] = {rt->nfns, 1469598103934665603ULL,
+    enum { K = 6 };
+    uint64_t mine[K] = {rt->nfns, 1469598103934665603ULL,
                         (uint64_t)rt->cfg.slots, rt->self.host,
-                        (uint64_t)(int64_t)rt->self.numa};
+                        (uint64_t)(int64_t)rt->self.numa,
+                        (uint64_t)(rt->cfg.heartbeat_ms > 0
+                                       ? rt->cfg.heartbeat_ms : 0)};
     for (uint32_t i = 0; i < rt->nfns; i++) {
         /* Hash the NUL too, so ("ab","c") and ("a","bc") differ. */
         const char *c = rt->fns[i].name;
@@ -355,22 +379,24 @@ static int agree(tf_runtime *rt)
         return TF_ENOMEM;
     }
     int verdict = 0;
-    if (MPI_Allgather(mine, 5, MPI_UINT64_T, all, 5, MPI_UINT64_T, rt->comm) !=
+    if (MPI_Allgather(mine, K, MPI_UINT64_T, all, K, MPI_UINT64_T, rt->comm) !=
         MPI_SUCCESS)
         verdict = TF_EMPI;
     for (int r = 0; !verdict && r < rt->size; r++)
-        rt->locs[r] = (tf_loc){all[5 * r + 3], (int32_t)(int64_t)all[5 * r + 4]};
+        rt->locs[r] = (tf_loc){all[K * r + 3], (int32_t)(int64_t)all[K * r + 4]};
+    if (!verdict)
+        verdict = liveness_init(rt, all[5] * 1000000u);
     for (int r = 0; rt->rank == 0 && !verdict && r < rt->size; r++) {
-        rt->wslots[r] = (uint32_t)all[5 * r + 2];
-        if (all[5 * r] != mine[0] || all[5 * r + 1] != mine[1]) {
+        rt->wslots[r] = (uint32_t)all[K * r + 2];
+        if (all[K * r] != mine[0] || all[K * r + 1] != mine[1]) {
             tf_logf(&rt->log, TF_LOG_ERROR,
                     "rank %d registered %s task functions than rank 0 "
                     "(%llu and %llu): register the same names in the "
                     "same order on every rank",
                     r,
-                    all[3 * r] != mine[0] ? "a different number of"
+                    all[K * r] != mine[0] ? "a different number of"
                                           : "different names or order of",
-                    (unsigned long long)all[5 * r],
+                    (unsigned long long)all[K * r],
                     (unsigned long long)mine[0]);
             verdict = TF_EINVAL;
         }
@@ -390,6 +416,9 @@ int tf_run(tf_runtime *rt)
         return TF_EINVAL;
     if (rt->in_run)
         return TF_ESTATE;
+    /* With a rank gone, a collective would wait for it forever. */
+    if (rt->degraded)
+        return TF_ELOST;
     int rc = rt->mpi ? agree(rt) : 0;
     if (rc)
         return rc;
@@ -479,6 +508,7 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->messages_received = rt->msgs_recv;
     st->steals = rt->steals;
     st->stolen = rt->stolen_tasks;
+    st->lost_ranks = rt->nlost;
     if (rt->rank != 0)
         return 0;
     const tf_sched *s = &rt->sched;
@@ -516,6 +546,9 @@ int tf_finalize(tf_runtime **prt)
     free(rt->fns);
     free(rt->wslots);
     free(rt->locs);
+    free(rt->heard);
+    free(rt->told);
+    free(rt->dead);
     int rc = 0;
     if (rt->mpi && MPI_Comm_free(&rt->comm) != MPI_SUCCESS)
         rc = TF_EMPI;

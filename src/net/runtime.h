@@ -24,6 +24,7 @@ enum {
     TF_TAG_STEAL,     /* thief -> victim: u32 max cores, asks for tasks */
     TF_TAG_STOLEN,    /* victim -> thief: the answer, a TASKS-like message */
     TF_TAG_RELEASE,   /* rank 0 -> worker: every rank acknowledged STOP */
+    TF_TAG_HEARTBEAT, /* either way, empty: "still here" (heartbeat_ms) */
 };
 
 /* First byte of TASKS and STOLEN messages. */
@@ -82,6 +83,17 @@ struct tf_runtime {
     uint64_t msgs_sent, msgs_recv;
     uint64_t steals, stolen_tasks; /* this rank's successful steals */
     uint64_t moved;                /* rank 0: moves applied */
+
+    /*
+     * Liveness, when heartbeat_ms > 0 (else all NULL or 0): when this rank
+     * last heard from and last sent to each rank, and the ranks it has
+     * written off. A rank once lost stays lost; the runtime is degraded.
+     */
+    uint64_t hb_ns, next_pulse;
+    uint64_t *heard, *told;
+    bool *dead;
+    uint32_t nlost;
+    bool degraded;
 };
 
 /* tf_rt_add_task flags */

@@ -192,7 +192,10 @@ t_walltime() {
 # --time=1 with the warning 50 s before: slurmctld checks limits every 30 s,
 # so the warning comes 10 to 40 s into the run. The last task needs longer
 # than that the first time it runs (and no time the second), so the first
-# run cannot finish before the warning.
+# run cannot finish before the warning. On a loaded machine the step may
+# start so late that the warning comes while short tasks still run, or in
+# the second run too: a short task the stop ended runs again (by design),
+# and there may be more than one restart.
 newdir walltime
 { for i in $(seq 1 10); do echo "@id=t$i echo t$i >> $PWD/starts; sleep 0.2"; done
   echo "@id=long @prio=-1 if [ -e $PWD/long.ran ]; then true; else touch $PWD/long.ran; sleep 300; fi"
@@ -200,8 +203,8 @@ newdir walltime
 j=$(LAUNCHER=srun submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@50 -o job.out \
     "$JS/campaign.sbatch" tasks.txt out)
 s=$(wait_job "$j" 240)
-check "walltime: job COMPLETED after 1 restart ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
-    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" = 1 ]' || showlog job.out
+check "walltime: job COMPLETED after a restart ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" -ge 1 ]' || showlog job.out
 check "walltime: Slurm's warning reached the script, taskfarm exited 75 under srun" \
     'grep -q "walltime warning" job.out && grep -q "step exited with 75, state stopped" job.out'
 check "walltime: requeued, and the second run finished" \
@@ -209,7 +212,11 @@ check "walltime: requeued, and the second run finished" \
 check "walltime: every task exactly once successful" 'once out 11'
 check "walltime: the long task was ended by the stop, then ran again" \
     '[ "$(awk -F"\t" "\$1 == 11 { print \$7 \":\" \$8 }" out/joblog.tsv | tr "\n" " ")" = "-1:15 0:0 " ]'
-check "walltime: the short tasks ran once" '[ "$(wc -l <starts)" = 10 ] && [ -z "$(dups starts)" ]'
+# Short tasks the stop ended (signal 15 in the joblog) start twice; no other.
+killed=$(awk -F'\t' '$1 <= 10 && $8 == 15 { print "t" $1 }' out/joblog.tsv | sort | tr '\n' ' ')
+nkilled=$(echo $killed | wc -w)
+check "walltime: the short tasks ran once, or twice when the stop ended them ($killed)" \
+    '[ "$(wc -l <starts)" = $((10 + nkilled)) ] && [ "$(dups starts)" = "$killed" ]'
 
 }
 
