@@ -223,15 +223,28 @@ typedef struct wds {
     uint64_t len; /* elements written */
 } wds;
 
+/*
+ * A chunked, extensible 1-D dataset. Columns written one whole chunk per
+ * block (cached = false) bypass HDF5's chunk cache, which would only copy
+ * them once more; the packed data arrays, written in pieces that straddle
+ * chunks, keep it.
+ */
 static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, uint64_t n,
-                       uint64_t chunk)
+                       uint64_t chunk, bool cached)
 {
     hsize_t dims = n, maxd = H5S_UNLIMITED, ch = chunk ? chunk : 1;
     hid_t sp = H5Screate_simple(1, &dims, &maxd);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     hid_t ds = -1;
-    if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0)
-        ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    /* Every element is written exactly once: no fill values (HDF5 would
+       otherwise memset each new chunk first). */
+    if (sp >= 0 && dcpl >= 0 && dapl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+        (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0))
+        ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, dapl);
+    if (dapl >= 0)
+        H5Pclose(dapl);
     if (dcpl >= 0)
         H5Pclose(dcpl);
     if (sp >= 0)
@@ -325,8 +338,12 @@ static int write_meta(writer *w, const tf_ck_meta *m, uint64_t n)
 static const char *const groups[1 + NVAR] = {"task", "name", "cmd", "deps",
                                              "out"};
 
-/* Equal chunks of at most BLOCK entries: no half-empty last chunk. */
-static uint64_t chunk_for(uint64_t n)
+/*
+ * Tasks per block, and per chunk of the columns: equal chunks of at most
+ * BLOCK tasks, so that no last chunk is mostly empty and each block fills
+ * whole chunks. (The offsets, n + 1 entries, end with a chunk holding one.)
+ */
+static uint64_t block_for(uint64_t n)
 {
     uint64_t chunks = (n + BLOCK - 1) / BLOCK;
     return chunks ? (n + chunks - 1) / chunks : 1;
@@ -334,7 +351,7 @@ static uint64_t chunk_for(uint64_t n)
 
 static int create_all(writer *w, uint64_t n)
 {
-    uint64_t chunk = chunk_for(n);
+    uint64_t chunk = block_for(n);
     for (size_t g = 0; g < 1 + NVAR; g++) {
         w->grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
                                H5P_DEFAULT);
@@ -345,14 +362,14 @@ static int create_all(writer *w, uint64_t n)
     for (size_t c = 0; c < NFIX; c++) {
         w->fix[c].ds = create_ds(w->grp[0], fixcols[c].name,
                                  file_type(fixcols[c].size, fixcols[c].sgn),
-                                 n, chunk);
+                                 n, chunk, false);
         if (w->fix[c].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /task/%s",
                         fixcols[c].name);
     }
     for (size_t v = 0; v < NVAR; v++) {
         w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE,
-                                 n + 1, chunk_for(n + 1));
+                                 n + 1, chunk, false);
         if (w->off[v].ds < 0)
             return fail(w->err, w->errlen, w->path,
                         "cannot create /%s/offsets", varcols[v].group);
@@ -368,7 +385,7 @@ static int create_data(writer *w, size_t v, uint64_t first)
     w->data[v].ds = create_ds(w->grp[1 + v], "data",
                               varcols[v].elem == 8 ? H5T_STD_U64LE
                                                    : H5T_STD_U8LE,
-                              0, first < max ? first : max);
+                              0, first < max ? first : max, true);
     if (w->data[v].ds < 0)
         return fail(w->err, w->errlen, w->path, "cannot create /%s/data",
                     varcols[v].group);
@@ -513,7 +530,7 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
         w.fix[c].ds = -1;
     for (size_t v = 0; v < NVAR; v++)
         w.off[v].ds = w.data[v].ds = -1;
-    uint64_t blk = n < BLOCK ? (n ? n : 1) : BLOCK;
+    uint64_t blk = block_for(n);
     for (size_t c = 0; c < NFIX; c++)
         if (!(w.col[c] = malloc(blk * fixcols[c].size))) {
             close_all(&w, TF_ENOMEM);
@@ -548,8 +565,8 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
         rc = write_meta(&w, m, n);
     if (!rc)
         rc = create_all(&w, n);
-    for (uint64_t i = 0; !rc && i < n; i += BLOCK)
-        rc = write_block(&w, i, n - i < BLOCK ? n - i : BLOCK, get, user);
+    for (uint64_t i = 0; !rc && i < n; i += blk)
+        rc = write_block(&w, i, n - i < blk ? n - i : blk, get, user);
     if (!rc)
         rc = finish(&w);
     rc = close_all(&w, rc);
@@ -636,9 +653,15 @@ static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
                    size_t esize, uint64_t want, void **out, uint64_t *count,
                    const char *path, char *err, size_t errlen)
 {
-    hid_t ds = H5Lexists(g, name, H5P_DEFAULT) > 0
-                   ? H5Dopen2(g, name, H5P_DEFAULT)
+    /* No chunk cache: whole chunks are read straight into buf instead of
+       through the cache and a copy. */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    hid_t ds = dapl >= 0 && H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0 &&
+                       H5Lexists(g, name, H5P_DEFAULT) > 0
+                   ? H5Dopen2(g, name, dapl)
                    : -1;
+    if (dapl >= 0)
+        H5Pclose(dapl);
     if (ds < 0)
         return fail(err, errlen, path, "dataset /%s/%s missing or unreadable "
                     "(corrupt)", grp, name);
@@ -688,12 +711,68 @@ static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
     return 0;
 }
 
+/*
+ * The tasks from the columns, in one pass over the task array: the columns
+ * are read whole first, then each task is filled at once, which touches the
+ * (large) task array once instead of once per column. Indexes follow the
+ * order of fixcols and varcols.
+ */
+static void build_tasks(tf_ck_snap *s, void *const col[NFIX],
+                        uint64_t *const off[NVAR])
+{
+    const uint64_t *gid = col[0], *key = col[1], *parent = col[2];
+    const int32_t *prio = col[3];
+    const uint16_t *cores = col[4];
+    const uint8_t *state = col[5];
+    const uint16_t *attempts = col[6];
+    const int32_t *status = col[7], *rank = col[8];
+    const uint64_t *start = col[9], *end = col[10];
+    const char *name = s->bytes[0];
+    const uint8_t *cmd = s->bytes[1], *out = s->bytes[3];
+    const uint64_t *deps = s->bytes[2];
+    for (uint64_t i = 0; i < s->n; i++) {
+        tf_ck_task *t = &s->task[i];
+        t->gid = gid[i];
+        t->key = key[i];
+        t->parent = parent[i];
+        t->prio = prio[i];
+        t->cores = cores[i];
+        t->state = state[i];
+        t->attempts = attempts[i];
+        t->status = status[i];
+        t->rank = rank[i];
+        t->start_ns = start[i];
+        t->end_ns = end[i];
+        t->name = name + off[0][i];
+        t->name_len = (uint32_t)(off[0][i + 1] - off[0][i]);
+        t->cmd = cmd + off[1][i];
+        t->cmd_len = (uint32_t)(off[1][i + 1] - off[1][i]);
+        t->deps = deps + off[2][i];
+        t->ndeps = (uint32_t)(off[2][i + 1] - off[2][i]);
+        t->out = out + off[3][i];
+        t->out_len = (uint32_t)(off[3][i + 1] - off[3][i]);
+    }
+}
+
+/* Offsets start at 0, never decrease, and no task has 4 GiB or more. */
+static bool offsets_ok(const uint64_t *off, uint64_t n)
+{
+    if (off[0] != 0)
+        return false;
+    for (uint64_t i = 0; i < n; i++)
+        if (off[i] > off[i + 1] || off[i + 1] - off[i] > UINT32_MAX)
+            return false;
+    return true;
+}
+
 static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                         size_t errlen)
 {
     int rc = 0;
     uint64_t n = s->n, cnt;
     hid_t g[1 + NVAR];
+    void *col[NFIX] = {0};
+    uint64_t *off[NVAR] = {0};
     for (size_t k = 0; k < 1 + NVAR; k++)
         g[k] = -1;
     for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
@@ -705,47 +784,34 @@ static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                       groups[k]);
     }
     for (size_t c = 0; !rc && c < NFIX; c++) {
-        void *col;
         size_t sz = fixcols[c].size;
         rc = read_ds(g[0], "task", fixcols[c].name,
-                     mem_type(sz, fixcols[c].sgn), sz, n, &col, &cnt, path,
-                     err, errlen);
-        if (rc)
-            break;
-        for (uint64_t i = 0; i < n; i++)
-            memcpy((char *)&s->task[i] + fixcols[c].off,
-                   (const char *)col + i * sz, sz);
-        free(col);
+                     mem_type(sz, fixcols[c].sgn), sz, n, &col[c], &cnt,
+                     path, err, errlen);
     }
     for (size_t v = 0; !rc && v < NVAR; v++) {
         void *ov;
-        uint64_t *off;
         rc = read_ds(g[1 + v], varcols[v].group, "offsets", H5T_NATIVE_UINT64,
                      8, n + 1, &ov, &cnt, path, err, errlen);
         if (rc)
             break;
-        off = ov;
-        for (uint64_t i = 0; !rc && i < n; i++)
-            if (off[i] > off[i + 1] || off[i + 1] - off[i] > UINT32_MAX)
-                rc = TF_EIO;
-        if (rc || off[0] != 0) {
+        off[v] = ov;
+        if (!offsets_ok(off[v], n)) {
             snprintf(err, errlen, "%s: /%s/offsets out of order (corrupt)",
                      path, varcols[v].group);
-            free(off);
             rc = TF_EIO;
             break;
         }
-        size_t el = varcols[v].elem;
-        rc = read_ds(g[1 + v], varcols[v].group, "data", data_mtype(v), el,
-                     off[n], &s->bytes[v], &cnt, path, err, errlen);
-        for (uint64_t i = 0; !rc && i < n; i++) {
-            const void *p = (const char *)s->bytes[v] + off[i] * el;
-            uint32_t len = (uint32_t)(off[i + 1] - off[i]);
-            memcpy((char *)&s->task[i] + varcols[v].ptr_off, &p, sizeof p);
-            memcpy((char *)&s->task[i] + varcols[v].len_off, &len, sizeof len);
-        }
-        free(off);
+        rc = read_ds(g[1 + v], varcols[v].group, "data", data_mtype(v),
+                     varcols[v].elem, off[v][n], &s->bytes[v], &cnt, path,
+                     err, errlen);
     }
+    if (!rc)
+        build_tasks(s, col, off);
+    for (size_t c = 0; c < NFIX; c++)
+        free(col[c]);
+    for (size_t v = 0; v < NVAR; v++)
+        free(off[v]);
     for (size_t k = 0; k < 1 + NVAR; k++)
         if (g[k] >= 0)
             H5Gclose(g[k]);
@@ -782,7 +848,7 @@ int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err,
     hid_t f = open_quiet(path, err, errlen);
     if (f >= 0)
         rc = read_meta(f, path, &s.meta, &s.n, err, errlen);
-    if (!rc && !(s.task = calloc(s.n ? s.n : 1, sizeof *s.task))) {
+    if (!rc && !(s.task = malloc((s.n ? s.n : 1) * sizeof *s.task))) {
         snprintf(err, errlen, "%s: out of memory for %" PRIu64 " tasks", path,
                  s.n);
         rc = TF_ENOMEM;
