@@ -62,17 +62,23 @@ int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos,
 
 /* ---- snapshot.c ------------------------------------------------------- */
 
+/* A memory image of a snapshot, kept from one snapshot to the next. */
+typedef struct tf_ck_image {
+    uint8_t *p;
+    size_t cap;
+    size_t len; /* bytes of the last file built in it */
+} tf_ck_image;
+
 /*
- * Writes a snapshot of n tasks to path (HDF5, on the caller's thread). With
- * in_memory the file is built by HDF5's core driver and its bytes returned
- * in *image (malloc'd, *image_len bytes) for the caller to write; nothing
- * touches path. Otherwise the sec2 driver writes path itself (into the page
- * cache; nothing is fsynced). Errors: TF_EIO, TF_ENOMEM (message in err).
+ * Writes a snapshot of n tasks (HDF5, on the caller's thread). With img,
+ * HDF5's core driver builds the file in img (grown as needed, reused next
+ * time) for the caller to write to path; nothing touches path. Without,
+ * the sec2 driver writes path itself (into the page cache; nothing is
+ * fsynced). Errors: TF_EIO, TF_ENOMEM (message in err).
  */
 int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
-                     tf_ck_get_fn get, void *user, bool in_memory,
-                     void **image, size_t *image_len, char *err,
-                     size_t errlen);
+                     tf_ck_get_fn get, void *user, tf_ck_image *img,
+                     char *err, size_t errlen);
 
 /* A snapshot as read: columns, and the tasks pointing into them. */
 typedef struct tf_ck_snap {

@@ -153,10 +153,11 @@ static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype,
     return ok ? 0 : -1;
 }
 
-static int put_str(hid_t obj, const char *name, const char *s)
+/* A fixed-length string of at most max bytes (s need not end in NUL). */
+static int put_str(hid_t obj, const char *name, const char *s, size_t max)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    size_t n = strlen(s);
+    size_t n = strnlen(s, max);
     int rc = t >= 0 && H5Tset_size(t, n ? n : 1) >= 0 &&
                      H5Tset_strpad(t, H5T_STR_NULLPAD) >= 0
                  ? put_attr(obj, name, t, t, n ? s : "")
@@ -321,9 +322,9 @@ static int write_meta(writer *w, const tf_ck_meta *m, uint64_t n)
 {
     hid_t f = w->file;
     uint32_t fv = TF_CK_FORMAT;
-    if (put_str(f, "format", FORMAT_NAME) ||
+    if (put_str(f, "format", FORMAT_NAME, sizeof FORMAT_NAME) ||
         PUT_U(f, "format_version", &fv, 4) ||
-        put_str(f, "taskfarm_version", m->version) ||
+        put_str(f, "taskfarm_version", m->version, sizeof m->version) ||
         PUT_U(f, "kind", &m->kind, 4) ||
         PUT_U(f, "source_hash", &m->source_hash, 8) ||
         PUT_I(f, "world_size", &m->world_size, 4) ||
@@ -492,31 +493,74 @@ static int close_all(writer *w, int rc)
     return rc;
 }
 
-/* The core driver's whole file, copied out of HDF5 before it is closed. */
-static int take_image(writer *w, void **image, size_t *image_len)
+/*
+ * The core driver's memory is img's buffer: it survives the file, so the
+ * next snapshot writes into pages already mapped (on this VM a first touch
+ * costs more than the copy itself), and the I/O thread writes it out. Its
+ * length is the driver's last size: the file rounded up to the driver's
+ * increment, the tail zeros, which HDF5 accepts after its end of data.
+ */
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op,
+                         void *udata)
 {
-    if (H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0)
-        return fail(w->err, w->errlen, w->path, "cannot flush");
-    ssize_t n = H5Fget_file_image(w->file, NULL, 0);
-    void *buf = n > 0 ? malloc((size_t)n) : NULL;
-    if (!buf) {
-        snprintf(w->err, w->errlen, "%s: out of memory for the file image",
-                 w->path);
-        return TF_ENOMEM;
+    tf_ck_image *im = udata;
+    (void)ptr, (void)op;
+    if (size > im->cap) {
+        size_t cap = im->cap * 2 > size ? im->cap * 2 : size;
+        uint8_t *q = realloc(im->p, cap);
+        if (!q)
+            return NULL;
+        im->p = q;
+        im->cap = cap;
     }
-    if (H5Fget_file_image(w->file, buf, (size_t)n) != n) {
-        free(buf);
-        return fail(w->err, w->errlen, w->path, "cannot get the file image");
-    }
-    *image = buf;
-    *image_len = (size_t)n;
+    im->len = size;
+    return im->p;
+}
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    return img_realloc(NULL, size, op, udata);
+}
+
+static void *img_memcpy(void *dst, const void *src, size_t size,
+                        H5FD_file_image_op_t op, void *udata)
+{
+    (void)op, (void)udata;
+    return memcpy(dst, src, size);
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)op, (void)udata; /* img keeps it */
     return 0;
 }
 
+static void *img_udata_copy(void *udata) { return udata; }
+
+static herr_t img_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
+static int set_driver(hid_t fapl, tf_ck_image *img)
+{
+    if (!img)
+        return H5Pset_fapl_sec2(fapl);
+    H5FD_file_image_callbacks_t cb = {img_malloc,     img_memcpy,
+                                      img_realloc,    img_free,
+                                      img_udata_copy, img_udata_free,
+                                      img};
+    img->len = 0;
+    return H5Pset_fapl_core(fapl, 64u << 10, 0) < 0 ||
+                   H5Pset_file_image_callbacks(fapl, &cb) < 0
+               ? -1
+               : 0;
+}
+
 int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
-                     tf_ck_get_fn get, void *user, bool in_memory,
-                     void **image, size_t *image_len, char *err,
-                     size_t errlen)
+                     tf_ck_get_fn get, void *user, tf_ck_image *img,
+                     char *err, size_t errlen)
 {
     writer w;
     memset(&w, 0, sizeof w);
@@ -548,13 +592,10 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
     H5Eget_auto2(H5E_DEFAULT, &efunc, &edata);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc = 0;
-    void *img = NULL;
-    size_t img_len = 0;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
-        (in_memory ? H5Pset_fapl_core(fapl, 64u << 20, 0)
-                   : H5Pset_fapl_sec2(fapl)) < 0)
+        set_driver(fapl, img) < 0)
         rc = fail(err, errlen, path, "cannot set up HDF5 file access");
     if (!rc) {
         w.file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -570,24 +611,14 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
     if (!rc)
         rc = finish(&w);
     rc = close_all(&w, rc);
-    if (!rc && in_memory)
-        rc = take_image(&w, &img, &img_len);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !rc)
         rc = fail(err, errlen, path, "cannot close");
     if (fapl >= 0)
         H5Pclose(fapl);
     H5Eset_auto2(H5E_DEFAULT, efunc, edata);
-    if (rc) {
-        free(img);
-        if (!in_memory)
-            remove(path);
-        return rc;
-    }
-    if (in_memory) {
-        *image = img;
-        *image_len = img_len;
-    }
-    return 0;
+    if (rc && !img)
+        remove(path);
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------ */

@@ -17,8 +17,7 @@
 /* A snapshot on its way to disk: the thread's part of tf_ck_snapshot. */
 typedef struct job {
     uint64_t gen;
-    void *image;      /* the core driver's file, or NULL: HDF5 wrote tmp */
-    size_t image_len;
+    const tf_ck_image *image; /* the file to write, or NULL: HDF5 wrote tmp */
     bool prev_known;  /* the journal id of generation gen - 1 is known */
     uint64_t prev_jid;
 } job;
@@ -28,7 +27,8 @@ struct tf_ck {
     int dirfd;
     tf_logger log;
     uint64_t sync_ns;
-    bool in_memory;   /* snapshots through the core driver */
+    bool in_memory;   /* snapshots through the core driver, into image */
+    tf_ck_image image; /* in use by the thread while a job is in flight */
 
     /* Caller's thread only. */
     uint64_t next_gen;
@@ -135,7 +135,7 @@ static int finish_snapshot(tf_ck *ck, const job *j, const char **what,
     *what = "open";
     if (fd < 0)
         return errno;
-    if (j->image && (e = write_all(fd, j->image, j->image_len)))
+    if (j->image && (e = write_all(fd, j->image->p, j->image->len)))
         *what = "write";
     else if (fsync(fd) && (e = errno))
         *what = "fsync";
@@ -202,7 +202,6 @@ static void *io_thread(void *arg)
             pthread_mutex_lock(&ck->mu);
             if (e)
                 latch(ck, "%s: %s: %s", path, what, strerror(e));
-            free(j->image);
             free(j);
             ck->job = NULL;
             pthread_cond_broadcast(&ck->done);
@@ -301,7 +300,10 @@ static int scan_numbers(tf_ck *ck, char *err, size_t errlen)
 int tf_ck_open(const char *dir, const tf_ck_opts *o, tf_ck **out, char *err,
                size_t errlen)
 {
-    if (!dir || !*dir || !out || !o) {
+    static const tf_ck_opts defaults; /* sync_ms 50, errors to stderr */
+    if (!o)
+        o = &defaults;
+    if (!dir || !*dir || !out) {
         snprintf(err, errlen, "checkpoint: no directory given");
         return TF_EINVAL;
     }
@@ -436,8 +438,9 @@ int tf_ck_snapshot(tf_ck *ck, const tf_ck_meta *meta, uint64_t n,
     char tmp[PATH_MAX], err[512];
     tf_ck_state_path(tmp, sizeof tmp, ck->dir, m.generation);
     strncat(tmp, ".tmp", sizeof tmp - strlen(tmp) - 1);
-    rc = tf_ck_snap_write(tmp, &m, n, get, user, ck->in_memory, &j->image,
-                          &j->image_len, err, sizeof err);
+    j->image = ck->in_memory ? &ck->image : NULL;
+    rc = tf_ck_snap_write(tmp, &m, n, get, user, ck->in_memory ? &ck->image : NULL,
+                          err, sizeof err);
     if (rc) {
         free(j);
         pthread_mutex_lock(&ck->mu);
@@ -507,6 +510,7 @@ int tf_ck_close(tf_ck **pck)
     close(ck->dirfd);
     free(ck->fill);
     free(ck->spare);
+    free(ck->image.p);
     free(ck->dir);
     free(ck);
     *pck = NULL;

@@ -572,7 +572,8 @@ static void test_damaged_newest(void)
     /* Most of the file is checksummed data or metadata. */
     CHECK_MSG(detected * 2 > trials, "only %d of %d flips detected", detected,
               trials);
-    printf("\n  flipped bytes detected: %d of %d\n", detected, trials);
+    printf("\n  flipped bytes detected: %d of %d in %lld bytes\n", detected,
+           trials, (long long)size);
     model_free(&m);
 }
 
