@@ -37,11 +37,16 @@ void tf_ck_jr_header(uint8_t *dst, uint64_t j);
 const char *tf_ck_jr_check_header(const uint8_t *hdr, size_t len,
                                   uint64_t *j);
 
-/* Encoded record sizes (header and padding included) and encoders. */
+/*
+ * Encoded record sizes (header and padding included) and encoders. The
+ * encoders leave the checksum out: tf_ck_jr_seal fills it in for every
+ * record of a buffer of whole records, before it is written.
+ */
 size_t tf_ck_jr_finish_size(const tf_ck_finish *f);
 void tf_ck_jr_put_finish(uint8_t *dst, const tf_ck_finish *f);
 size_t tf_ck_jr_submit_size(const tf_ck_task *t);
 void tf_ck_jr_put_submit(uint8_t *dst, const tf_ck_task *t);
+void tf_ck_jr_seal(uint8_t *buf, size_t len);
 
 /* One decoded record; pointers point into the journal's bytes. */
 typedef struct tf_ck_jrec {

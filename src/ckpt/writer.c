@@ -179,6 +179,7 @@ static void *io_thread(void *arg)
             ck->fill_len = 0;
             ck->writing = true;
             pthread_mutex_unlock(&ck->mu);
+            tf_ck_jr_seal(b, len);
             int e = write_all(ck->jfd, b, len);
             const char *what = "write";
             if (!e && fdatasync(ck->jfd)) {
