@@ -23,6 +23,8 @@
 
 /* CRC32C (Castagnoli), continuing from crc (0 to start). */
 uint32_t tf_ck_crc32c(uint32_t crc, const void *p, size_t n);
+/* The same, always by the tables (tests compare the two). */
+uint32_t tf_ck_crc32c_sw(uint32_t crc, const void *p, size_t n);
 
 /* ---- journal.c: the record format (docs/checkpoint-format.md) -------- */
 

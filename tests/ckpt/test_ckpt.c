@@ -290,6 +290,14 @@ static void test_constants(void)
         big[i] = (uint8_t)(i * 31);
     CHECK_EQ_U(tf_ck_crc32c(tf_ck_crc32c(0, big, 333), big + 333, 667),
                tf_ck_crc32c(0, big, 1000));
+    /* The instruction (where there is one) and the tables agree, at every
+       alignment and length. */
+    CHECK_EQ_U(tf_ck_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    for (size_t off = 0; off < 9; off++)
+        for (size_t len = 0; len < 40; len++)
+            if (!CHECK_EQ_U(tf_ck_crc32c(7, big + off, len * 23 % 991),
+                            tf_ck_crc32c_sw(7, big + off, len * 23 % 991)))
+                return;
     CHECK_TRUE(tf_ck_key("ab", 2, "c", 1) != tf_ck_key("a", 1, "bc", 2));
     CHECK_EQ_U(tf_ck_key("x", 1, "y", 1), tf_ck_key("x", 1, "y", 1));
 }
