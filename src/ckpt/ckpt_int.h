@@ -93,6 +93,7 @@ typedef struct tf_ck_snap {
     uint64_t n;
     tf_ck_task *task;    /* n entries */
     void *bytes[4];      /* name, cmd, deps, out data: owned */
+    uint64_t len[4];     /* their lengths, in entries */
 } tf_ck_snap;
 
 /*

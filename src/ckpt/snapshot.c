@@ -675,31 +675,36 @@ static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
     return 0;
 }
 
+/* A dataset being read: its id, its stored checksum, the running one. */
+typedef struct rds {
+    hid_t ds;
+    uint64_t len;
+    uint32_t want, crc;
+} rds;
+
 /*
- * Reads dataset grp/name whole into a new buffer (*out), checking that it
- * is 1-D with want entries (UINT64_MAX: any; the count goes to *count) and
- * that its bytes match its crc32c attribute.
+ * Opens grp/name, checking that it is 1-D with want entries (UINT64_MAX:
+ * any) and has a checksum. Without the chunk cache (cached = false) whole
+ * chunks are read straight into the caller's buffer.
  */
-static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
-                   size_t esize, uint64_t want, void **out, uint64_t *count,
-                   const char *path, char *err, size_t errlen)
+static int open_ds(hid_t g, const char *grp, const char *name, uint64_t want,
+                   bool cached, rds *r, const char *path, char *err,
+                   size_t errlen)
 {
-    /* No chunk cache: whole chunks are read straight into buf instead of
-       through the cache and a copy. */
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    hid_t ds = dapl >= 0 && H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0 &&
-                       H5Lexists(g, name, H5P_DEFAULT) > 0
-                   ? H5Dopen2(g, name, dapl)
-                   : -1;
+    r->ds = dapl >= 0 && (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0) &&
+                    H5Lexists(g, name, H5P_DEFAULT) > 0
+                ? H5Dopen2(g, name, dapl)
+                : -1;
+    r->crc = 0;
     if (dapl >= 0)
         H5Pclose(dapl);
-    if (ds < 0)
+    if (r->ds < 0)
         return fail(err, errlen, path, "dataset /%s/%s missing or unreadable "
                     "(corrupt)", grp, name);
     int rc = 0;
-    void *buf = NULL;
     hsize_t dims = 0;
-    hid_t sp = H5Dget_space(ds);
+    hid_t sp = H5Dget_space(r->ds);
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
         H5Sget_simple_extent_dims(sp, &dims, NULL) != 1)
         rc = fail(err, errlen, path, "/%s/%s is not a 1-D dataset (corrupt)",
@@ -710,46 +715,91 @@ static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
                  " (corrupt)",
                  path, grp, name, (uint64_t)dims, want);
         rc = TF_EIO;
-    } else if (!(buf = malloc(dims ? dims * esize : 1))) {
-        snprintf(err, errlen, "%s: out of memory for /%s/%s", path, grp,
-                 name);
-        rc = TF_ENOMEM;
-    } else if (dims && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               buf) < 0)
-        rc = fail(err, errlen, path, "cannot read /%s/%s (corrupt)", grp,
-                  name);
-    if (!rc) {
-        uint32_t crc;
-        if (get_attr(ds, "crc32c", H5T_NATIVE_UINT32, &crc)) {
-            snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)",
-                     path, grp, name);
-            rc = TF_EIO;
-        } else if (crc != tf_ck_crc32c(0, buf, dims * esize)) {
-            snprintf(err, errlen, "%s: /%s/%s checksum mismatch (corrupt)",
-                     path, grp, name);
-            rc = TF_EIO;
-        }
+    } else if (get_attr(r->ds, "crc32c", H5T_NATIVE_UINT32, &r->want)) {
+        snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)", path,
+                 grp, name);
+        rc = TF_EIO;
     }
     if (sp >= 0)
         H5Sclose(sp);
-    H5Dclose(ds);
+    if (rc) {
+        H5Dclose(r->ds);
+        r->ds = -1;
+    }
+    r->len = dims;
+    return rc;
+}
+
+/* Entries [off, off + cnt) into buf; the first sum of them into r->crc. */
+static int read_range(rds *r, hid_t mtype, size_t esize, uint64_t off,
+                      uint64_t cnt, uint64_t sum, void *buf)
+{
+    if (!cnt)
+        return 0;
+    hsize_t o = off, c = cnt;
+    hid_t fs = H5Dget_space(r->ds);
+    hid_t ms = H5Screate_simple(1, &c, NULL);
+    int ok = fs >= 0 && ms >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &o, NULL, &c, NULL) >=
+                 0 &&
+             H5Dread(r->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    hid_t es = ok ? -1 : H5Eget_current_stack();
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (es >= 0)
+        H5Eset_current_stack(es);
+    if (ok)
+        r->crc = tf_ck_crc32c(r->crc, buf, sum * esize);
+    return ok ? 0 : -1;
+}
+
+static int check_crc(const rds *r, const char *grp, const char *name,
+                     const char *path, char *err, size_t errlen)
+{
+    if (r->crc == r->want)
+        return 0;
+    snprintf(err, errlen, "%s: /%s/%s checksum mismatch (corrupt)", path, grp,
+             name);
+    return TF_EIO;
+}
+
+/* A packed data array, whole, into a new buffer (*out). */
+static int read_data(hid_t g, size_t v, void **out, uint64_t *len,
+                     const char *path, char *err, size_t errlen)
+{
+    rds r;
+    const char *grp = varcols[v].group;
+    size_t el = varcols[v].elem;
+    int rc = open_ds(g, grp, "data", UINT64_MAX, false, &r, path, err, errlen);
+    if (rc)
+        return rc;
+    void *buf = malloc(r.len ? r.len * el : 1);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory for /%s/data", path, grp);
+        rc = TF_ENOMEM;
+    } else if (read_range(&r, data_mtype(v), el, 0, r.len, r.len, buf))
+        rc = fail(err, errlen, path, "cannot read /%s/data (corrupt)", grp);
+    else
+        rc = check_crc(&r, grp, "data", path, err, errlen);
+    H5Dclose(r.ds);
     if (rc) {
         free(buf);
         return rc;
     }
     *out = buf;
-    *count = dims;
+    *len = r.len;
     return 0;
 }
 
 /*
- * The tasks from the columns, in one pass over the task array: the columns
- * are read whole first, then each task is filled at once, which touches the
- * (large) task array once instead of once per column. Indexes follow the
- * order of fixcols and varcols.
+ * Tasks [i0, i0 + m) from one block of the columns (col[c][k] is task
+ * i0 + k) and of the offsets (off[v][k], k <= m). Indexes follow the order
+ * of fixcols and varcols.
  */
-static void build_tasks(tf_ck_snap *s, void *const col[NFIX],
-                        uint64_t *const off[NVAR])
+static void build_tasks(tf_ck_snap *s, uint64_t i0, uint64_t m,
+                        void *const col[NFIX], uint64_t *const off[NVAR])
 {
     const uint64_t *gid = col[0], *key = col[1], *parent = col[2];
     const int32_t *prio = col[3];
@@ -761,51 +811,60 @@ static void build_tasks(tf_ck_snap *s, void *const col[NFIX],
     const char *name = s->bytes[0];
     const uint8_t *cmd = s->bytes[1], *out = s->bytes[3];
     const uint64_t *deps = s->bytes[2];
-    for (uint64_t i = 0; i < s->n; i++) {
-        tf_ck_task *t = &s->task[i];
-        t->gid = gid[i];
-        t->key = key[i];
-        t->parent = parent[i];
-        t->prio = prio[i];
-        t->cores = cores[i];
-        t->state = state[i];
-        t->attempts = attempts[i];
-        t->status = status[i];
-        t->rank = rank[i];
-        t->start_ns = start[i];
-        t->end_ns = end[i];
-        t->name = name + off[0][i];
-        t->name_len = (uint32_t)(off[0][i + 1] - off[0][i]);
-        t->cmd = cmd + off[1][i];
-        t->cmd_len = (uint32_t)(off[1][i + 1] - off[1][i]);
-        t->deps = deps + off[2][i];
-        t->ndeps = (uint32_t)(off[2][i + 1] - off[2][i]);
-        t->out = out + off[3][i];
-        t->out_len = (uint32_t)(off[3][i + 1] - off[3][i]);
+    for (uint64_t k = 0; k < m; k++) {
+        tf_ck_task *t = &s->task[i0 + k];
+        t->gid = gid[k];
+        t->key = key[k];
+        t->parent = parent[k];
+        t->prio = prio[k];
+        t->cores = cores[k];
+        t->state = state[k];
+        t->attempts = attempts[k];
+        t->status = status[k];
+        t->rank = rank[k];
+        t->start_ns = start[k];
+        t->end_ns = end[k];
+        t->name = name + off[0][k];
+        t->name_len = (uint32_t)(off[0][k + 1] - off[0][k]);
+        t->cmd = cmd + off[1][k];
+        t->cmd_len = (uint32_t)(off[1][k + 1] - off[1][k]);
+        t->deps = deps + off[2][k];
+        t->ndeps = (uint32_t)(off[2][k + 1] - off[2][k]);
+        t->out = out + off[3][k];
+        t->out_len = (uint32_t)(off[3][k + 1] - off[3][k]);
     }
 }
 
-/* Offsets start at 0, never decrease, and no task has 4 GiB or more. */
-static bool offsets_ok(const uint64_t *off, uint64_t n)
+/* Offsets never decrease, no task has 4 GiB or more, none points past the
+   data (len entries). */
+static bool offsets_ok(const uint64_t *off, uint64_t m, uint64_t len)
 {
-    if (off[0] != 0)
-        return false;
-    for (uint64_t i = 0; i < n; i++)
-        if (off[i] > off[i + 1] || off[i + 1] - off[i] > UINT32_MAX)
+    for (uint64_t k = 0; k < m; k++)
+        if (off[k] > off[k + 1] || off[k + 1] - off[k] > UINT32_MAX)
             return false;
-    return true;
+    return off[m] <= len;
 }
 
+/*
+ * The packed data arrays are read whole (the tasks point into them); the
+ * columns and offsets a block at a time into small buffers that are used
+ * again and again, so loading touches fresh memory only for what it keeps.
+ */
 static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                         size_t errlen)
 {
     int rc = 0;
-    uint64_t n = s->n, cnt;
+    uint64_t n = s->n, blk = block_for(n);
     hid_t g[1 + NVAR];
+    rds fix[NFIX], off[NVAR];
     void *col[NFIX] = {0};
-    uint64_t *off[NVAR] = {0};
+    uint64_t *ob[NVAR] = {0};
     for (size_t k = 0; k < 1 + NVAR; k++)
         g[k] = -1;
+    for (size_t c = 0; c < NFIX; c++)
+        fix[c].ds = -1;
+    for (size_t v = 0; v < NVAR; v++)
+        off[v].ds = -1;
     for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
         g[k] = H5Lexists(f, groups[k], H5P_DEFAULT) > 0
                    ? H5Gopen2(f, groups[k], H5P_DEFAULT)
@@ -815,34 +874,67 @@ static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                       groups[k]);
     }
     for (size_t c = 0; !rc && c < NFIX; c++) {
-        size_t sz = fixcols[c].size;
-        rc = read_ds(g[0], "task", fixcols[c].name,
-                     mem_type(sz, fixcols[c].sgn), sz, n, &col[c], &cnt,
-                     path, err, errlen);
-    }
-    for (size_t v = 0; !rc && v < NVAR; v++) {
-        void *ov;
-        rc = read_ds(g[1 + v], varcols[v].group, "offsets", H5T_NATIVE_UINT64,
-                     8, n + 1, &ov, &cnt, path, err, errlen);
-        if (rc)
-            break;
-        off[v] = ov;
-        if (!offsets_ok(off[v], n)) {
-            snprintf(err, errlen, "%s: /%s/offsets out of order (corrupt)",
-                     path, varcols[v].group);
-            rc = TF_EIO;
-            break;
-        }
-        rc = read_ds(g[1 + v], varcols[v].group, "data", data_mtype(v),
-                     varcols[v].elem, off[v][n], &s->bytes[v], &cnt, path,
+        rc = open_ds(g[0], "task", fixcols[c].name, n, false, &fix[c], path,
                      err, errlen);
+        if (!rc && !(col[c] = malloc(blk * fixcols[c].size)))
+            rc = TF_ENOMEM;
     }
-    if (!rc)
-        build_tasks(s, col, off);
-    for (size_t c = 0; c < NFIX; c++)
+    /* Offsets keep the chunk cache: each block also reads the first entry
+       of the next chunk. */
+    for (size_t v = 0; !rc && v < NVAR; v++) {
+        rc = open_ds(g[1 + v], varcols[v].group, "offsets", n + 1, true,
+                     &off[v], path, err, errlen);
+        if (!rc)
+            rc = read_data(g[1 + v], v, &s->bytes[v], &s->len[v], path, err,
+                           errlen);
+        if (!rc && !(ob[v] = malloc((blk + 1) * sizeof **ob)))
+            rc = TF_ENOMEM;
+    }
+    for (uint64_t i = 0; !rc && i < n + (n == 0); i += blk) {
+        uint64_t m = n - i < blk ? n - i : blk;
+        for (size_t c = 0; !rc && c < NFIX; c++)
+            if (read_range(&fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
+                           fixcols[c].size, i, m, m, col[c]))
+                rc = fail(err, errlen, path, "cannot read /task/%s (corrupt)",
+                          fixcols[c].name);
+        for (size_t v = 0; !rc && v < NVAR; v++) {
+            /* m + 1 entries; the last one counts in the checksum only at
+               the end, since the next block reads it again. */
+            uint64_t sum = i + m == n ? m + 1 : m;
+            if (read_range(&off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum,
+                           ob[v]))
+                rc = fail(err, errlen, path,
+                          "cannot read /%s/offsets (corrupt)",
+                          varcols[v].group);
+            else if ((i == 0 && ob[v][0] != 0) ||
+                     !offsets_ok(ob[v], m, s->len[v]) ||
+                     (i + m == n && ob[v][m] != s->len[v])) {
+                snprintf(err, errlen,
+                         "%s: /%s/offsets do not match the data (corrupt)",
+                         path, varcols[v].group);
+                rc = TF_EIO;
+            }
+        }
+        if (!rc)
+            build_tasks(s, i, m, col, ob);
+    }
+    for (size_t c = 0; !rc && c < NFIX; c++)
+        rc = check_crc(&fix[c], "task", fixcols[c].name, path, err, errlen);
+    for (size_t v = 0; !rc && v < NVAR; v++)
+        rc = check_crc(&off[v], varcols[v].group, "offsets", path, err,
+                       errlen);
+    if (rc == TF_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", path);
+    for (size_t c = 0; c < NFIX; c++) {
+        if (fix[c].ds >= 0)
+            H5Dclose(fix[c].ds);
         free(col[c]);
-    for (size_t v = 0; v < NVAR; v++)
-        free(off[v]);
+    }
+    for (size_t v = 0; v < NVAR; v++) {
+        if (off[v].ds >= 0)
+            H5Dclose(off[v].ds);
+        free(ob[v]);
+    }
     for (size_t k = 0; k < 1 + NVAR; k++)
         if (g[k] >= 0)
             H5Gclose(g[k]);
