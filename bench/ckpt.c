@@ -1,4 +1,4 @@
-/* Benchmark: checkpoint state of 1M tasks: snapshot size, caller stall, time to durable, load, journal cost. */
+/* Benchmark: checkpoint of 1M tasks: size, stall, durability, load, journal. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,7 +49,8 @@ static void shape_build(shape *s, uint64_t n)
         if (!s->lib) {
             snprintf(tmp, sizeof tmp, "t%09" PRIu64, i);
             memcpy(p, tmp, CLI_NAME);
-            snprintf(tmp, sizeof tmp, "./simulate --case %010" PRIu64 " --seed 42..", i);
+            snprintf(tmp, sizeof tmp,
+                     "./simulate --case %010" PRIu64 " --seed 42..", i);
             memcpy(p + CLI_NAME, tmp, CLI_CMD);
         } else {
             memcpy(p, &i, 8);
@@ -142,7 +143,8 @@ static void bench_snapshot(const char *dir, shape *s, uint64_t n,
     if (tf_ck_open(dir, &o, &ck, err, sizeof err))
         die("open", err);
     tf_ck_set_in_memory(ck, in_memory);
-    tf_ck_meta m = {.kind = s->lib ? TF_CK_LIB : TF_CK_CLI, .version = "0.1.0",
+    tf_ck_meta m = {.kind = s->lib ? TF_CK_LIB : TF_CK_CLI,
+                    .version = "0.1.0",
                     .world_size = 64};
     double block = 1e9, durable = 1e9, block_cpu = 1e9;
     for (int r = 0; r < REPS; r++) {
@@ -227,8 +229,13 @@ static double append_records(tf_ck *ck, const shape *s, uint64_t from,
 {
     double t0 = now(), c0 = cpu();
     for (uint64_t i = from; i < from + n; i++) {
-        tf_ck_finish f = {.gid = i, .key = i, .attempt = 1, .state = 4,
-                          .rank = 1, .start_ns = i, .end_ns = i + 1};
+        tf_ck_finish f = {.gid = i,
+                          .key = i,
+                          .attempt = 1,
+                          .state = 4,
+                          .rank = 1,
+                          .start_ns = i,
+                          .end_ns = i + 1};
         if (s->lib) {
             f.out = s->bytes + i * (LIB_IN + LIB_OUT) + LIB_IN;
             f.out_len = LIB_OUT;
@@ -284,8 +291,7 @@ static void bench_journal(const char *dir, const shape *s, uint64_t n)
     printf("ckpt_%s_journal_append %.1f ns\n", s->name, steady * 1e9 / n);
     printf("ckpt_%s_journal_append_cpu %.1f ns\n", s->name,
            steady_cpu * 1e9 / n);
-    printf("ckpt_%s_journal_append_burst %.1f ns\n", s->name,
-           burst * 1e9 / n);
+    printf("ckpt_%s_journal_append_burst %.1f ns\n", s->name, burst * 1e9 / n);
     printf("ckpt_%s_journal_bytes_per_record %.1f B\n", s->name,
            (double)bytes / (2 * n));
     printf("ckpt_%s_journal_durable_after_burst %.3f s\n", s->name, wait);

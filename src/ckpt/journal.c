@@ -1,4 +1,4 @@
-/* The journal's byte format: header, FINISH and SUBMIT records, each checksummed; encoding and validated decoding. */
+/* Journal byte format: header, FINISH and SUBMIT records; encode, decode. */
 #include <string.h>
 
 #include "ckpt_int.h"
@@ -15,7 +15,10 @@
 #define FINISH_FIXED 48 /* payload bytes before the output */
 #define SUBMIT_FIXED 80 /* payload bytes before deps, name, cmd, output */
 
-static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+static size_t pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
 
 static uint8_t *put(uint8_t *p, const void *v, size_t n)
 {
@@ -76,8 +79,8 @@ void tf_ck_jr_seal(uint8_t *buf, size_t len)
     for (size_t at = 0; at + TF_CK_RHDR <= len;) {
         uint32_t rlen, crc;
         memcpy(&rlen, buf + at, 4);
-        crc = tf_ck_crc32c(tf_ck_crc32c(0, buf + at, 8),
-                           buf + at + TF_CK_RHDR, rlen);
+        crc = tf_ck_crc32c(tf_ck_crc32c(0, buf + at, 8), buf + at + TF_CK_RHDR,
+                           rlen);
         memcpy(buf + at + 8, &crc, 4);
         at += TF_CK_RHDR + pad8(rlen);
     }
@@ -220,8 +223,8 @@ static int decode_submit(const uint8_t *p, uint32_t len, tf_ck_task *t,
     return TF_CK_JR_OK;
 }
 
-int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos,
-                  tf_ck_jrec *rec, const char **why)
+int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos, tf_ck_jrec *rec,
+                  const char **why)
 {
     size_t at = *pos;
     uint32_t rlen, type, crc, zero;

@@ -1,4 +1,4 @@
-/* HDF5 snapshots: writing a generation in bounded blocks, reading one back with every check (format, version, sizes, checksums). */
+/* HDF5 snapshots: writing one in bounded blocks, reading one with checks. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,8 +20,10 @@
  * version 2 object headers: the 1.10 format, which h5dump 1.10 reads).
  */
 #define FORMAT_NAME "taskfarm-state"
-#define BLOCK 65536           /* tasks gathered from the getter per write */
-#define DATA_CHUNK (1u << 20) /* largest chunk of a packed data array, bytes */
+/* Most tasks gathered from the getter per write (and per column chunk). */
+#define BLOCK 65536
+/* Largest chunk of a packed data array, in bytes. */
+#define DATA_CHUNK (1u << 20)
 
 static const struct fixcol {
     const char *name;
@@ -143,8 +145,9 @@ static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype,
                     const void *v)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT,
-                                       H5P_DEFAULT);
+    hid_t a = sp < 0
+                  ? -1
+                  : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
     if (a >= 0)
         H5Aclose(a);
@@ -264,10 +267,10 @@ static int append(wds *w, hid_t mtype, size_t esize, const void *buf,
         return -1;
     hid_t fs = H5Dget_space(w->ds);
     hid_t ms = H5Screate_simple(1, &c, NULL);
-    int ok = fs >= 0 && ms >= 0 &&
-             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &c, NULL) >=
-                 0 &&
-             H5Dwrite(w->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    int ok =
+        fs >= 0 && ms >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &c, NULL) >= 0 &&
+        H5Dwrite(w->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
     /* Closing clears HDF5's error stack: keep it for the message. */
     hid_t es = ok ? -1 : H5Eget_current_stack();
     if (ms >= 0)
@@ -313,9 +316,9 @@ typedef struct writer {
     size_t errlen;
     hid_t file, grp[1 + NVAR];
     wds fix[NFIX], off[NVAR], data[NVAR];
-    uint8_t *col[NFIX];       /* one block of each fixed column */
-    uint64_t *offs[NVAR];     /* one block of each family's offsets */
-    bbuf bytes[NVAR];         /* one block of each family's data */
+    uint8_t *col[NFIX];   /* one block of each fixed column */
+    uint64_t *offs[NVAR]; /* one block of each family's offsets */
+    bbuf bytes[NVAR];     /* one block of each family's data */
 } writer;
 
 static int write_meta(writer *w, const tf_ck_meta *m, uint64_t n)
@@ -362,18 +365,18 @@ static int create_all(writer *w, uint64_t n)
     }
     for (size_t c = 0; c < NFIX; c++) {
         w->fix[c].ds = create_ds(w->grp[0], fixcols[c].name,
-                                 file_type(fixcols[c].size, fixcols[c].sgn),
-                                 n, chunk, false);
+                                 file_type(fixcols[c].size, fixcols[c].sgn), n,
+                                 chunk, false);
         if (w->fix[c].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /task/%s",
                         fixcols[c].name);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE,
-                                 n + 1, chunk, false);
+        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE, n + 1,
+                                 chunk, false);
         if (w->off[v].ds < 0)
-            return fail(w->err, w->errlen, w->path,
-                        "cannot create /%s/offsets", varcols[v].group);
+            return fail(w->err, w->errlen, w->path, "cannot create /%s/offsets",
+                        varcols[v].group);
     }
     return 0;
 }
@@ -383,10 +386,10 @@ static int create_all(writer *w, uint64_t n)
 static int create_data(writer *w, size_t v, uint64_t first)
 {
     uint64_t max = DATA_CHUNK / varcols[v].elem;
-    w->data[v].ds = create_ds(w->grp[1 + v], "data",
-                              varcols[v].elem == 8 ? H5T_STD_U64LE
-                                                   : H5T_STD_U8LE,
-                              0, first < max ? first : max, true);
+    w->data[v].ds =
+        create_ds(w->grp[1 + v], "data",
+                  varcols[v].elem == 8 ? H5T_STD_U64LE : H5T_STD_U8LE, 0,
+                  first < max ? first : max, true);
     if (w->data[v].ds < 0)
         return fail(w->err, w->errlen, w->path, "cannot create /%s/data",
                     varcols[v].group);
@@ -429,8 +432,7 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
                         fixcols[c].name);
     for (size_t v = 0; v < NVAR; v++) {
         size_t el = varcols[v].elem, cnt = w->bytes[v].len / el;
-        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m,
-                        false);
+        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
         if (!rc && w->data[v].ds < 0)
             rc = create_data(w, v, cnt);
         if (!rc)
@@ -450,10 +452,9 @@ static int finish(writer *w)
     for (size_t v = 0; v < NVAR; v++) {
         if (w->data[v].ds < 0 && create_data(w, v, 1))
             return TF_EIO;
-        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1,
-                   false))
-            return fail(w->err, w->errlen, w->path,
-                        "cannot write /%s/offsets", varcols[v].group);
+        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1, false))
+            return fail(w->err, w->errlen, w->path, "cannot write /%s/offsets",
+                        varcols[v].group);
     }
     for (size_t c = 0; c < NFIX; c++)
         if (PUT_U(w->fix[c].ds, "crc32c", &w->fix[c].crc, 4))
@@ -535,7 +536,10 @@ static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata)
     return 0;
 }
 
-static void *img_udata_copy(void *udata) { return udata; }
+static void *img_udata_copy(void *udata)
+{
+    return udata;
+}
 
 static herr_t img_udata_free(void *udata)
 {
@@ -547,10 +551,9 @@ static int set_driver(hid_t fapl, tf_ck_image *img)
 {
     if (!img)
         return H5Pset_fapl_sec2(fapl);
-    H5FD_file_image_callbacks_t cb = {img_malloc,     img_memcpy,
-                                      img_realloc,    img_free,
-                                      img_udata_copy, img_udata_free,
-                                      img};
+    H5FD_file_image_callbacks_t cb = {
+        img_malloc,     img_memcpy,     img_realloc, img_free,
+        img_udata_copy, img_udata_free, img};
     img->len = 0;
     return H5Pset_fapl_core(fapl, 64u << 10, 0) < 0 ||
                    H5Pset_file_image_callbacks(fapl, &cb) < 0
@@ -559,8 +562,8 @@ static int set_driver(hid_t fapl, tf_ck_image *img)
 }
 
 int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
-                     tf_ck_get_fn get, void *user, tf_ck_image *img,
-                     char *err, size_t errlen)
+                     tf_ck_get_fn get, void *user, tf_ck_image *img, char *err,
+                     size_t errlen)
 {
     writer w;
     memset(&w, 0, sizeof w);
@@ -668,8 +671,10 @@ static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
     else if (get_attr(f, "n", H5T_NATIVE_UINT64, n))
         bad = "n";
     if (bad) {
-        snprintf(err, errlen, "%s: attribute '%s' missing or unreadable "
-                 "(corrupt)", path, bad);
+        snprintf(err, errlen,
+                 "%s: attribute '%s' missing or unreadable "
+                 "(corrupt)",
+                 path, bad);
         return TF_EIO;
     }
     return 0;
@@ -700,8 +705,10 @@ static int open_ds(hid_t g, const char *grp, const char *name, uint64_t want,
     if (dapl >= 0)
         H5Pclose(dapl);
     if (r->ds < 0)
-        return fail(err, errlen, path, "dataset /%s/%s missing or unreadable "
-                    "(corrupt)", grp, name);
+        return fail(err, errlen, path,
+                    "dataset /%s/%s missing or unreadable "
+                    "(corrupt)",
+                    grp, name);
     int rc = 0;
     hsize_t dims = 0;
     hid_t sp = H5Dget_space(r->ds);
@@ -716,8 +723,8 @@ static int open_ds(hid_t g, const char *grp, const char *name, uint64_t want,
                  path, grp, name, (uint64_t)dims, want);
         rc = TF_EIO;
     } else if (get_attr(r->ds, "crc32c", H5T_NATIVE_UINT32, &r->want)) {
-        snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)", path,
-                 grp, name);
+        snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)", path, grp,
+                 name);
         rc = TF_EIO;
     }
     if (sp >= 0)
@@ -740,8 +747,7 @@ static int read_range(rds *r, hid_t mtype, size_t esize, uint64_t off,
     hid_t fs = H5Dget_space(r->ds);
     hid_t ms = H5Screate_simple(1, &c, NULL);
     int ok = fs >= 0 && ms >= 0 &&
-             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &o, NULL, &c, NULL) >=
-                 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &o, NULL, &c, NULL) >= 0 &&
              H5Dread(r->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
     hid_t es = ok ? -1 : H5Eget_current_stack();
     if (ms >= 0)
@@ -901,11 +907,10 @@ static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
             /* m + 1 entries; the last one counts in the checksum only at
                the end, since the next block reads it again. */
             uint64_t sum = i + m == n ? m + 1 : m;
-            if (read_range(&off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum,
-                           ob[v]))
-                rc = fail(err, errlen, path,
-                          "cannot read /%s/offsets (corrupt)",
-                          varcols[v].group);
+            if (read_range(&off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum, ob[v]))
+                rc =
+                    fail(err, errlen, path, "cannot read /%s/offsets (corrupt)",
+                         varcols[v].group);
             else if ((i == 0 && ob[v][0] != 0) ||
                      !offsets_ok(ob[v], m, s->len[v]) ||
                      (i + m == n && ob[v][m] != s->len[v])) {
@@ -921,8 +926,7 @@ static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
     for (size_t c = 0; !rc && c < NFIX; c++)
         rc = check_crc(&fix[c], "task", fixcols[c].name, path, err, errlen);
     for (size_t v = 0; !rc && v < NVAR; v++)
-        rc = check_crc(&off[v], varcols[v].group, "offsets", path, err,
-                       errlen);
+        rc = check_crc(&off[v], varcols[v].group, "offsets", path, err, errlen);
     if (rc == TF_ENOMEM)
         snprintf(err, errlen, "%s: out of memory", path);
     for (size_t c = 0; c < NFIX; c++) {
@@ -958,8 +962,7 @@ static hid_t open_quiet(const char *path, char *err, size_t errlen)
     return f;
 }
 
-int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err,
-                    size_t errlen)
+int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err, size_t errlen)
 {
     H5E_auto2_t efunc;
     void *edata;

@@ -1,4 +1,4 @@
-/* The writer of a state directory: journal group commit and snapshot hand-off to one private I/O thread. */
+/* The writer: journal group commit, snapshot hand-off to the I/O thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@
 typedef struct job {
     uint64_t gen;
     const tf_ck_image *image; /* the file to write, or NULL: HDF5 wrote tmp */
-    bool prev_known;  /* the journal id of generation gen - 1 is known */
+    bool prev_known; /* the journal id of generation gen - 1 is known */
     uint64_t prev_jid;
 } job;
 
@@ -27,12 +27,12 @@ struct tf_ck {
     int dirfd;
     tf_logger log;
     uint64_t sync_ns;
-    bool in_memory;   /* snapshots through the core driver, into image */
+    bool in_memory;    /* snapshots through the core driver, into image */
     tf_ck_image image; /* in use by the thread while a job is in flight */
 
     /* Caller's thread only. */
     uint64_t next_gen;
-    bool prev_known;  /* of the newest generation: see job */
+    bool prev_known; /* of the newest generation: see job */
     uint64_t prev_jid;
 
     /* Fixed after open. */
@@ -45,12 +45,12 @@ struct tf_ck {
     pthread_cond_t wake; /* the thread waits here */
     pthread_cond_t done; /* tf_ck_wait waits here */
     /* Under mu: */
-    uint8_t *fill;       /* records handed over, not yet taken */
+    uint8_t *fill; /* records handed over, not yet taken */
     size_t fill_len, fill_cap;
-    uint8_t *spare;      /* the thread's batch buffer while writing */
+    uint8_t *spare; /* the thread's batch buffer while writing */
     size_t spare_cap;
-    uint64_t appended;   /* journal offset after the last record handed over */
-    uint64_t next_sync;  /* monotonic ns: no journal write before */
+    uint64_t appended;  /* journal offset after the last record handed over */
+    uint64_t next_sync; /* monotonic ns: no journal write before */
     bool writing;
     int waiters;
     bool stop;
@@ -130,8 +130,9 @@ static int finish_snapshot(tf_ck *ck, const job *j, const char **what,
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
     snprintf(path, plen, "%s", tmp);
     int e = 0;
-    int fd = j->image ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-                      : open(tmp, O_RDONLY | O_CLOEXEC);
+    int fd = j->image
+                 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                 : open(tmp, O_RDONLY | O_CLOEXEC);
     *what = "open";
     if (fd < 0)
         return errno;
@@ -164,8 +165,8 @@ static void *io_thread(void *arg)
     pthread_mutex_lock(&ck->mu);
     for (;;) {
         uint64_t t = now_ns();
-        bool due = ck->fill_len && (ck->waiters || ck->stop || ck->error ||
-                                    t >= ck->next_sync);
+        bool due = ck->fill_len &&
+                   (ck->waiters || ck->stop || ck->error || t >= ck->next_sync);
         if (due && ck->error) {
             /* After a failed write the journal may end in a torn record;
                nothing more is appended to it. */
@@ -440,8 +441,8 @@ int tf_ck_snapshot(tf_ck *ck, const tf_ck_meta *meta, uint64_t n,
     tf_ck_state_path(tmp, sizeof tmp, ck->dir, m.generation);
     strncat(tmp, ".tmp", sizeof tmp - strlen(tmp) - 1);
     j->image = ck->in_memory ? &ck->image : NULL;
-    rc = tf_ck_snap_write(tmp, &m, n, get, user, ck->in_memory ? &ck->image : NULL,
-                          err, sizeof err);
+    rc = tf_ck_snap_write(tmp, &m, n, get, user,
+                          ck->in_memory ? &ck->image : NULL, err, sizeof err);
     if (rc) {
         free(j);
         pthread_mutex_lock(&ck->mu);
@@ -518,4 +519,7 @@ int tf_ck_close(tf_ck **pck)
     return rc;
 }
 
-void tf_ck_set_in_memory(tf_ck *ck, bool on) { ck->in_memory = on; }
+void tf_ck_set_in_memory(tf_ck *ck, bool on)
+{
+    ck->in_memory = on;
+}
