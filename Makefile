@@ -79,7 +79,7 @@ lib/taskfarm.pc: Makefile
 	  'includedir=$${prefix}/include' '' 'Name: taskfarm' \
 	  'Description: MPI task farm runtime with DAG scheduling' \
 	  'Version: $(VERSION)' 'Requires.private: ompi hwloc hdf5-openmpi' \
-	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: $(HDF5_LIBS) -lpthread' \
+	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a

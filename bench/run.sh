@@ -54,6 +54,10 @@ $MPIRUN -np 3 $B/imbalance --peak-ns "$peak"
 
 bash bench/shell.sh
 
+# Durable state of 1M tasks: snapshot size, caller stall, time to durable,
+# load, journal cost; baseline: the same bytes through write + fsync.
+$B/ckpt -n "$N"
+
 # Rank 0 at 100 to 100,000 workers: the simulator drives the real core with a
 # virtual clock. The table and plot in docs/ use the compiled-in costs (the same
 # on any machine); this machine's costs now, and one point with the real core

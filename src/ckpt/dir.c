@@ -1,4 +1,4 @@
-/* The state directory: file names, and which generations and journals it holds. */
+/* The state directory: file names, and the generations and journals in it. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -19,8 +19,8 @@ void tf_ck_journal_path(char *buf, size_t len, const char *dir, uint64_t j)
 }
 
 /* The number in prefix NUMBER suffix, exactly (no sign, no spaces). */
-static bool parse_name(const char *name, const char *prefix,
-                       const char *suffix, uint64_t *v)
+static bool parse_name(const char *name, const char *prefix, const char *suffix,
+                       uint64_t *v)
 {
     size_t lp = strlen(prefix), ls = strlen(suffix), ln = strlen(name);
     if (ln <= lp + ls || strncmp(name, prefix, lp) ||

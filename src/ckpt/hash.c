@@ -1,4 +1,4 @@
-/* Checksums and identity hashes: table-driven CRC32C (slicing by 8) and the FNV-1a task key. */
+/* CRC32C (SSE4.2 instruction or sliced tables) and the FNV-1a task key. */
 #include <pthread.h>
 #include <string.h>
 
@@ -6,13 +6,17 @@
 
 /*
  * CRC32C (the Castagnoli polynomial, reflected 0x82F63B78; the CRC of
- * iSCSI, ext4 and Btrfs) with eight 256-entry tables, consuming 8 bytes per
- * step: about 1.5 GB/s here, where the one-table version does 0.4 GB/s and
- * a snapshot checksums every byte it writes on the scheduler's thread. The
- * tables are computed once and never change afterwards, so sharing them
+ * iSCSI, ext4 and Btrfs). A snapshot checksums every byte it writes on the
+ * scheduler's thread, so speed matters: x86-64's SSE4.2 crc32 instruction
+ * computes exactly this CRC at 8 bytes a step; elsewhere eight 256-entry
+ * tables consume 8 bytes a step. Measured on this VM (bench/ckpt.c prints
+ * both): 7.7 GB/s with the instruction, 1.7-2.1 GB/s with the tables,
+ * where one table did 0.43.
+ * The tables are computed once and never change afterwards, so sharing them
  * between tf_ck handles is safe.
  */
 static uint32_t crc_table[8][256];
+static bool crc_hw;
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -27,9 +31,13 @@ static void crc_init(void)
         for (int t = 1; t < 8; t++)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
                               crc_table[0][crc_table[t - 1][i] & 0xff];
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
 
-uint32_t tf_ck_crc32c(uint32_t crc, const void *p, size_t n)
+uint32_t tf_ck_crc32c_sw(uint32_t crc, const void *p, size_t n)
 {
     pthread_once(&crc_once, crc_init);
     const uint8_t *b = p;
@@ -54,6 +62,38 @@ uint32_t tf_ck_crc32c(uint32_t crc, const void *p, size_t n)
     while (n--)
         crc = (crc >> 8) ^ crc_table[0][(crc ^ *b++) & 0xff];
     return ~crc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_sse42(uint32_t crc, const uint8_t *b, size_t n)
+{
+    uint64_t c = ~crc;
+    while (n && ((uintptr_t)b & 7)) {
+        c = __builtin_ia32_crc32qi((uint32_t)c, *b++);
+        n--;
+    }
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *b++);
+    return ~(uint32_t)c;
+}
+#endif
+
+uint32_t tf_ck_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (crc_hw)
+        return crc_sse42(crc, p, n);
+#endif
+    return tf_ck_crc32c_sw(crc, p, n);
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)

@@ -1,4 +1,4 @@
-/* Loading a state directory: the newest valid snapshot (or the one before), then the journals replayed on top. */
+/* Loading: the newest valid snapshot (or the one before), journals on top. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,8 +13,8 @@
 
 /* What a loaded state owns; every task pointer points into it. */
 typedef struct storage {
-    tf_ck_snap snap;  /* its task array is handed to the state */
-    uint8_t **jbuf;   /* journal contents: replayed records point here */
+    tf_ck_snap snap; /* its task array is handed to the state */
+    uint8_t **jbuf;  /* journal contents: replayed records point here */
     size_t njbuf, jcap;
 } storage;
 
@@ -321,8 +321,8 @@ int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
     for (size_t k = 0; k < d.njid; k++) {
         if (d.jid[k] < first_jid)
             continue;
-        rc = replay(dir, d.jid[k], d.jid[k] == first_jid ? first_pos : 0, &b,
-                    s, &replayed, log);
+        rc = replay(dir, d.jid[k], d.jid[k] == first_jid ? first_pos : 0, &b, s,
+                    &replayed, log);
         if (rc)
             goto out;
     }

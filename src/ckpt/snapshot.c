@@ -1,4 +1,4 @@
-/* HDF5 snapshots: writing a generation in bounded blocks, reading one back with every check (format, version, sizes, checksums). */
+/* HDF5 snapshots: writing one in bounded blocks, reading one with checks. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,8 +20,10 @@
  * version 2 object headers: the 1.10 format, which h5dump 1.10 reads).
  */
 #define FORMAT_NAME "taskfarm-state"
-#define BLOCK 65536           /* tasks gathered from the getter per write */
-#define DATA_CHUNK (1u << 20) /* largest chunk of a packed data array, bytes */
+/* Most tasks gathered from the getter per write (and per column chunk). */
+#define BLOCK 65536
+/* Largest chunk of a packed data array, in bytes. */
+#define DATA_CHUNK (1u << 20)
 
 static const struct fixcol {
     const char *name;
@@ -143,8 +145,9 @@ static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype,
                     const void *v)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT,
-                                       H5P_DEFAULT);
+    hid_t a = sp < 0
+                  ? -1
+                  : H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
     if (a >= 0)
         H5Aclose(a);
@@ -153,10 +156,11 @@ static int put_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype,
     return ok ? 0 : -1;
 }
 
-static int put_str(hid_t obj, const char *name, const char *s)
+/* A fixed-length string of at most max bytes (s need not end in NUL). */
+static int put_str(hid_t obj, const char *name, const char *s, size_t max)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    size_t n = strlen(s);
+    size_t n = strnlen(s, max);
     int rc = t >= 0 && H5Tset_size(t, n ? n : 1) >= 0 &&
                      H5Tset_strpad(t, H5T_STR_NULLPAD) >= 0
                  ? put_attr(obj, name, t, t, n ? s : "")
@@ -223,15 +227,28 @@ typedef struct wds {
     uint64_t len; /* elements written */
 } wds;
 
+/*
+ * A chunked, extensible 1-D dataset. Columns written one whole chunk per
+ * block (cached = false) bypass HDF5's chunk cache, which would only copy
+ * them once more; the packed data arrays, written in pieces that straddle
+ * chunks, keep it.
+ */
 static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, uint64_t n,
-                       uint64_t chunk)
+                       uint64_t chunk, bool cached)
 {
     hsize_t dims = n, maxd = H5S_UNLIMITED, ch = chunk ? chunk : 1;
     hid_t sp = H5Screate_simple(1, &dims, &maxd);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     hid_t ds = -1;
-    if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0)
-        ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    /* Every element is written exactly once: no fill values (HDF5 would
+       otherwise memset each new chunk first). */
+    if (sp >= 0 && dcpl >= 0 && dapl >= 0 && H5Pset_chunk(dcpl, 1, &ch) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+        (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0))
+        ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, dapl);
+    if (dapl >= 0)
+        H5Pclose(dapl);
     if (dcpl >= 0)
         H5Pclose(dcpl);
     if (sp >= 0)
@@ -250,10 +267,10 @@ static int append(wds *w, hid_t mtype, size_t esize, const void *buf,
         return -1;
     hid_t fs = H5Dget_space(w->ds);
     hid_t ms = H5Screate_simple(1, &c, NULL);
-    int ok = fs >= 0 && ms >= 0 &&
-             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &c, NULL) >=
-                 0 &&
-             H5Dwrite(w->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    int ok =
+        fs >= 0 && ms >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &c, NULL) >= 0 &&
+        H5Dwrite(w->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
     /* Closing clears HDF5's error stack: keep it for the message. */
     hid_t es = ok ? -1 : H5Eget_current_stack();
     if (ms >= 0)
@@ -299,18 +316,18 @@ typedef struct writer {
     size_t errlen;
     hid_t file, grp[1 + NVAR];
     wds fix[NFIX], off[NVAR], data[NVAR];
-    uint8_t *col[NFIX];       /* one block of each fixed column */
-    uint64_t *offs[NVAR];     /* one block of each family's offsets */
-    bbuf bytes[NVAR];         /* one block of each family's data */
+    uint8_t *col[NFIX];   /* one block of each fixed column */
+    uint64_t *offs[NVAR]; /* one block of each family's offsets */
+    bbuf bytes[NVAR];     /* one block of each family's data */
 } writer;
 
 static int write_meta(writer *w, const tf_ck_meta *m, uint64_t n)
 {
     hid_t f = w->file;
     uint32_t fv = TF_CK_FORMAT;
-    if (put_str(f, "format", FORMAT_NAME) ||
+    if (put_str(f, "format", FORMAT_NAME, sizeof FORMAT_NAME) ||
         PUT_U(f, "format_version", &fv, 4) ||
-        put_str(f, "taskfarm_version", m->version) ||
+        put_str(f, "taskfarm_version", m->version, sizeof m->version) ||
         PUT_U(f, "kind", &m->kind, 4) ||
         PUT_U(f, "source_hash", &m->source_hash, 8) ||
         PUT_I(f, "world_size", &m->world_size, 4) ||
@@ -325,8 +342,12 @@ static int write_meta(writer *w, const tf_ck_meta *m, uint64_t n)
 static const char *const groups[1 + NVAR] = {"task", "name", "cmd", "deps",
                                              "out"};
 
-/* Equal chunks of at most BLOCK entries: no half-empty last chunk. */
-static uint64_t chunk_for(uint64_t n)
+/*
+ * Tasks per block, and per chunk of the columns: equal chunks of at most
+ * BLOCK tasks, so that no last chunk is mostly empty and each block fills
+ * whole chunks. (The offsets, n + 1 entries, end with a chunk holding one.)
+ */
+static uint64_t block_for(uint64_t n)
 {
     uint64_t chunks = (n + BLOCK - 1) / BLOCK;
     return chunks ? (n + chunks - 1) / chunks : 1;
@@ -334,7 +355,7 @@ static uint64_t chunk_for(uint64_t n)
 
 static int create_all(writer *w, uint64_t n)
 {
-    uint64_t chunk = chunk_for(n);
+    uint64_t chunk = block_for(n);
     for (size_t g = 0; g < 1 + NVAR; g++) {
         w->grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
                                H5P_DEFAULT);
@@ -344,18 +365,18 @@ static int create_all(writer *w, uint64_t n)
     }
     for (size_t c = 0; c < NFIX; c++) {
         w->fix[c].ds = create_ds(w->grp[0], fixcols[c].name,
-                                 file_type(fixcols[c].size, fixcols[c].sgn),
-                                 n, chunk);
+                                 file_type(fixcols[c].size, fixcols[c].sgn), n,
+                                 chunk, false);
         if (w->fix[c].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /task/%s",
                         fixcols[c].name);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE,
-                                 n + 1, chunk_for(n + 1));
+        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE, n + 1,
+                                 chunk, false);
         if (w->off[v].ds < 0)
-            return fail(w->err, w->errlen, w->path,
-                        "cannot create /%s/offsets", varcols[v].group);
+            return fail(w->err, w->errlen, w->path, "cannot create /%s/offsets",
+                        varcols[v].group);
     }
     return 0;
 }
@@ -365,10 +386,10 @@ static int create_all(writer *w, uint64_t n)
 static int create_data(writer *w, size_t v, uint64_t first)
 {
     uint64_t max = DATA_CHUNK / varcols[v].elem;
-    w->data[v].ds = create_ds(w->grp[1 + v], "data",
-                              varcols[v].elem == 8 ? H5T_STD_U64LE
-                                                   : H5T_STD_U8LE,
-                              0, first < max ? first : max);
+    w->data[v].ds =
+        create_ds(w->grp[1 + v], "data",
+                  varcols[v].elem == 8 ? H5T_STD_U64LE : H5T_STD_U8LE, 0,
+                  first < max ? first : max, true);
     if (w->data[v].ds < 0)
         return fail(w->err, w->errlen, w->path, "cannot create /%s/data",
                     varcols[v].group);
@@ -411,8 +432,7 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
                         fixcols[c].name);
     for (size_t v = 0; v < NVAR; v++) {
         size_t el = varcols[v].elem, cnt = w->bytes[v].len / el;
-        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m,
-                        false);
+        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
         if (!rc && w->data[v].ds < 0)
             rc = create_data(w, v, cnt);
         if (!rc)
@@ -432,10 +452,9 @@ static int finish(writer *w)
     for (size_t v = 0; v < NVAR; v++) {
         if (w->data[v].ds < 0 && create_data(w, v, 1))
             return TF_EIO;
-        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1,
-                   false))
-            return fail(w->err, w->errlen, w->path,
-                        "cannot write /%s/offsets", varcols[v].group);
+        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1, false))
+            return fail(w->err, w->errlen, w->path, "cannot write /%s/offsets",
+                        varcols[v].group);
     }
     for (size_t c = 0; c < NFIX; c++)
         if (PUT_U(w->fix[c].ds, "crc32c", &w->fix[c].crc, 4))
@@ -475,30 +494,75 @@ static int close_all(writer *w, int rc)
     return rc;
 }
 
-/* The core driver's whole file, copied out of HDF5 before it is closed. */
-static int take_image(writer *w, void **image, size_t *image_len)
+/*
+ * The core driver's memory is img's buffer: it survives the file, so the
+ * next snapshot writes into pages already mapped (on this VM a first touch
+ * costs more than the copy itself), and the I/O thread writes it out. Its
+ * length is the driver's last size: the file rounded up to the driver's
+ * increment, the tail zeros, which HDF5 accepts after its end of data.
+ */
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op,
+                         void *udata)
 {
-    if (H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0)
-        return fail(w->err, w->errlen, w->path, "cannot flush");
-    ssize_t n = H5Fget_file_image(w->file, NULL, 0);
-    void *buf = n > 0 ? malloc((size_t)n) : NULL;
-    if (!buf) {
-        snprintf(w->err, w->errlen, "%s: out of memory for the file image",
-                 w->path);
-        return TF_ENOMEM;
+    tf_ck_image *im = udata;
+    (void)ptr, (void)op;
+    if (size > im->cap) {
+        size_t cap = im->cap * 2 > size ? im->cap * 2 : size;
+        uint8_t *q = realloc(im->p, cap);
+        if (!q)
+            return NULL;
+        im->p = q;
+        im->cap = cap;
     }
-    if (H5Fget_file_image(w->file, buf, (size_t)n) != n) {
-        free(buf);
-        return fail(w->err, w->errlen, w->path, "cannot get the file image");
-    }
-    *image = buf;
-    *image_len = (size_t)n;
+    im->len = size;
+    return im->p;
+}
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    return img_realloc(NULL, size, op, udata);
+}
+
+static void *img_memcpy(void *dst, const void *src, size_t size,
+                        H5FD_file_image_op_t op, void *udata)
+{
+    (void)op, (void)udata;
+    return memcpy(dst, src, size);
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr, (void)op, (void)udata; /* img keeps it */
     return 0;
 }
 
+static void *img_udata_copy(void *udata)
+{
+    return udata;
+}
+
+static herr_t img_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
+static int set_driver(hid_t fapl, tf_ck_image *img)
+{
+    if (!img)
+        return H5Pset_fapl_sec2(fapl);
+    H5FD_file_image_callbacks_t cb = {
+        img_malloc,     img_memcpy,     img_realloc, img_free,
+        img_udata_copy, img_udata_free, img};
+    img->len = 0;
+    return H5Pset_fapl_core(fapl, 64u << 10, 0) < 0 ||
+                   H5Pset_file_image_callbacks(fapl, &cb) < 0
+               ? -1
+               : 0;
+}
+
 int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
-                     tf_ck_get_fn get, void *user, bool in_memory,
-                     void **image, size_t *image_len, char *err,
+                     tf_ck_get_fn get, void *user, tf_ck_image *img, char *err,
                      size_t errlen)
 {
     writer w;
@@ -513,7 +577,7 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
         w.fix[c].ds = -1;
     for (size_t v = 0; v < NVAR; v++)
         w.off[v].ds = w.data[v].ds = -1;
-    uint64_t blk = n < BLOCK ? (n ? n : 1) : BLOCK;
+    uint64_t blk = block_for(n);
     for (size_t c = 0; c < NFIX; c++)
         if (!(w.col[c] = malloc(blk * fixcols[c].size))) {
             close_all(&w, TF_ENOMEM);
@@ -531,13 +595,10 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
     H5Eget_auto2(H5E_DEFAULT, &efunc, &edata);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     int rc = 0;
-    void *img = NULL;
-    size_t img_len = 0;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
-        (in_memory ? H5Pset_fapl_core(fapl, 64u << 20, 0)
-                   : H5Pset_fapl_sec2(fapl)) < 0)
+        set_driver(fapl, img) < 0)
         rc = fail(err, errlen, path, "cannot set up HDF5 file access");
     if (!rc) {
         w.file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -548,29 +609,19 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
         rc = write_meta(&w, m, n);
     if (!rc)
         rc = create_all(&w, n);
-    for (uint64_t i = 0; !rc && i < n; i += BLOCK)
-        rc = write_block(&w, i, n - i < BLOCK ? n - i : BLOCK, get, user);
+    for (uint64_t i = 0; !rc && i < n; i += blk)
+        rc = write_block(&w, i, n - i < blk ? n - i : blk, get, user);
     if (!rc)
         rc = finish(&w);
     rc = close_all(&w, rc);
-    if (!rc && in_memory)
-        rc = take_image(&w, &img, &img_len);
     if (w.file >= 0 && H5Fclose(w.file) < 0 && !rc)
         rc = fail(err, errlen, path, "cannot close");
     if (fapl >= 0)
         H5Pclose(fapl);
     H5Eset_auto2(H5E_DEFAULT, efunc, edata);
-    if (rc) {
-        free(img);
-        if (!in_memory)
-            remove(path);
-        return rc;
-    }
-    if (in_memory) {
-        *image = img;
-        *image_len = img_len;
-    }
-    return 0;
+    if (rc && !img)
+        remove(path);
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -620,32 +671,47 @@ static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
     else if (get_attr(f, "n", H5T_NATIVE_UINT64, n))
         bad = "n";
     if (bad) {
-        snprintf(err, errlen, "%s: attribute '%s' missing or unreadable "
-                 "(corrupt)", path, bad);
+        snprintf(err, errlen,
+                 "%s: attribute '%s' missing or unreadable "
+                 "(corrupt)",
+                 path, bad);
         return TF_EIO;
     }
     return 0;
 }
 
+/* A dataset being read: its id, its stored checksum, the running one. */
+typedef struct rds {
+    hid_t ds;
+    uint64_t len;
+    uint32_t want, crc;
+} rds;
+
 /*
- * Reads dataset grp/name whole into a new buffer (*out), checking that it
- * is 1-D with want entries (UINT64_MAX: any; the count goes to *count) and
- * that its bytes match its crc32c attribute.
+ * Opens grp/name, checking that it is 1-D with want entries (UINT64_MAX:
+ * any) and has a checksum. Without the chunk cache (cached = false) whole
+ * chunks are read straight into the caller's buffer.
  */
-static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
-                   size_t esize, uint64_t want, void **out, uint64_t *count,
-                   const char *path, char *err, size_t errlen)
+static int open_ds(hid_t g, const char *grp, const char *name, uint64_t want,
+                   bool cached, rds *r, const char *path, char *err,
+                   size_t errlen)
 {
-    hid_t ds = H5Lexists(g, name, H5P_DEFAULT) > 0
-                   ? H5Dopen2(g, name, H5P_DEFAULT)
-                   : -1;
-    if (ds < 0)
-        return fail(err, errlen, path, "dataset /%s/%s missing or unreadable "
-                    "(corrupt)", grp, name);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    r->ds = dapl >= 0 && (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0) &&
+                    H5Lexists(g, name, H5P_DEFAULT) > 0
+                ? H5Dopen2(g, name, dapl)
+                : -1;
+    r->crc = 0;
+    if (dapl >= 0)
+        H5Pclose(dapl);
+    if (r->ds < 0)
+        return fail(err, errlen, path,
+                    "dataset /%s/%s missing or unreadable "
+                    "(corrupt)",
+                    grp, name);
     int rc = 0;
-    void *buf = NULL;
     hsize_t dims = 0;
-    hid_t sp = H5Dget_space(ds);
+    hid_t sp = H5Dget_space(r->ds);
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
         H5Sget_simple_extent_dims(sp, &dims, NULL) != 1)
         rc = fail(err, errlen, path, "/%s/%s is not a 1-D dataset (corrupt)",
@@ -656,46 +722,155 @@ static int read_ds(hid_t g, const char *grp, const char *name, hid_t mtype,
                  " (corrupt)",
                  path, grp, name, (uint64_t)dims, want);
         rc = TF_EIO;
-    } else if (!(buf = malloc(dims ? dims * esize : 1))) {
-        snprintf(err, errlen, "%s: out of memory for /%s/%s", path, grp,
+    } else if (get_attr(r->ds, "crc32c", H5T_NATIVE_UINT32, &r->want)) {
+        snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)", path, grp,
                  name);
-        rc = TF_ENOMEM;
-    } else if (dims && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               buf) < 0)
-        rc = fail(err, errlen, path, "cannot read /%s/%s (corrupt)", grp,
-                  name);
-    if (!rc) {
-        uint32_t crc;
-        if (get_attr(ds, "crc32c", H5T_NATIVE_UINT32, &crc)) {
-            snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)",
-                     path, grp, name);
-            rc = TF_EIO;
-        } else if (crc != tf_ck_crc32c(0, buf, dims * esize)) {
-            snprintf(err, errlen, "%s: /%s/%s checksum mismatch (corrupt)",
-                     path, grp, name);
-            rc = TF_EIO;
-        }
+        rc = TF_EIO;
     }
     if (sp >= 0)
         H5Sclose(sp);
-    H5Dclose(ds);
+    if (rc) {
+        H5Dclose(r->ds);
+        r->ds = -1;
+    }
+    r->len = dims;
+    return rc;
+}
+
+/* Entries [off, off + cnt) into buf; the first sum of them into r->crc. */
+static int read_range(rds *r, hid_t mtype, size_t esize, uint64_t off,
+                      uint64_t cnt, uint64_t sum, void *buf)
+{
+    if (!cnt)
+        return 0;
+    hsize_t o = off, c = cnt;
+    hid_t fs = H5Dget_space(r->ds);
+    hid_t ms = H5Screate_simple(1, &c, NULL);
+    int ok = fs >= 0 && ms >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &o, NULL, &c, NULL) >= 0 &&
+             H5Dread(r->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    hid_t es = ok ? -1 : H5Eget_current_stack();
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (es >= 0)
+        H5Eset_current_stack(es);
+    if (ok)
+        r->crc = tf_ck_crc32c(r->crc, buf, sum * esize);
+    return ok ? 0 : -1;
+}
+
+static int check_crc(const rds *r, const char *grp, const char *name,
+                     const char *path, char *err, size_t errlen)
+{
+    if (r->crc == r->want)
+        return 0;
+    snprintf(err, errlen, "%s: /%s/%s checksum mismatch (corrupt)", path, grp,
+             name);
+    return TF_EIO;
+}
+
+/* A packed data array, whole, into a new buffer (*out). */
+static int read_data(hid_t g, size_t v, void **out, uint64_t *len,
+                     const char *path, char *err, size_t errlen)
+{
+    rds r;
+    const char *grp = varcols[v].group;
+    size_t el = varcols[v].elem;
+    int rc = open_ds(g, grp, "data", UINT64_MAX, false, &r, path, err, errlen);
+    if (rc)
+        return rc;
+    void *buf = malloc(r.len ? r.len * el : 1);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory for /%s/data", path, grp);
+        rc = TF_ENOMEM;
+    } else if (read_range(&r, data_mtype(v), el, 0, r.len, r.len, buf))
+        rc = fail(err, errlen, path, "cannot read /%s/data (corrupt)", grp);
+    else
+        rc = check_crc(&r, grp, "data", path, err, errlen);
+    H5Dclose(r.ds);
     if (rc) {
         free(buf);
         return rc;
     }
     *out = buf;
-    *count = dims;
+    *len = r.len;
     return 0;
 }
 
+/*
+ * Tasks [i0, i0 + m) from one block of the columns (col[c][k] is task
+ * i0 + k) and of the offsets (off[v][k], k <= m). Indexes follow the order
+ * of fixcols and varcols.
+ */
+static void build_tasks(tf_ck_snap *s, uint64_t i0, uint64_t m,
+                        void *const col[NFIX], uint64_t *const off[NVAR])
+{
+    const uint64_t *gid = col[0], *key = col[1], *parent = col[2];
+    const int32_t *prio = col[3];
+    const uint16_t *cores = col[4];
+    const uint8_t *state = col[5];
+    const uint16_t *attempts = col[6];
+    const int32_t *status = col[7], *rank = col[8];
+    const uint64_t *start = col[9], *end = col[10];
+    const char *name = s->bytes[0];
+    const uint8_t *cmd = s->bytes[1], *out = s->bytes[3];
+    const uint64_t *deps = s->bytes[2];
+    for (uint64_t k = 0; k < m; k++) {
+        tf_ck_task *t = &s->task[i0 + k];
+        t->gid = gid[k];
+        t->key = key[k];
+        t->parent = parent[k];
+        t->prio = prio[k];
+        t->cores = cores[k];
+        t->state = state[k];
+        t->attempts = attempts[k];
+        t->status = status[k];
+        t->rank = rank[k];
+        t->start_ns = start[k];
+        t->end_ns = end[k];
+        t->name = name + off[0][k];
+        t->name_len = (uint32_t)(off[0][k + 1] - off[0][k]);
+        t->cmd = cmd + off[1][k];
+        t->cmd_len = (uint32_t)(off[1][k + 1] - off[1][k]);
+        t->deps = deps + off[2][k];
+        t->ndeps = (uint32_t)(off[2][k + 1] - off[2][k]);
+        t->out = out + off[3][k];
+        t->out_len = (uint32_t)(off[3][k + 1] - off[3][k]);
+    }
+}
+
+/* Offsets never decrease, no task has 4 GiB or more, none points past the
+   data (len entries). */
+static bool offsets_ok(const uint64_t *off, uint64_t m, uint64_t len)
+{
+    for (uint64_t k = 0; k < m; k++)
+        if (off[k] > off[k + 1] || off[k + 1] - off[k] > UINT32_MAX)
+            return false;
+    return off[m] <= len;
+}
+
+/*
+ * The packed data arrays are read whole (the tasks point into them); the
+ * columns and offsets a block at a time into small buffers that are used
+ * again and again, so loading touches fresh memory only for what it keeps.
+ */
 static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                         size_t errlen)
 {
     int rc = 0;
-    uint64_t n = s->n, cnt;
+    uint64_t n = s->n, blk = block_for(n);
     hid_t g[1 + NVAR];
+    rds fix[NFIX], off[NVAR];
+    void *col[NFIX] = {0};
+    uint64_t *ob[NVAR] = {0};
     for (size_t k = 0; k < 1 + NVAR; k++)
         g[k] = -1;
+    for (size_t c = 0; c < NFIX; c++)
+        fix[c].ds = -1;
+    for (size_t v = 0; v < NVAR; v++)
+        off[v].ds = -1;
     for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
         g[k] = H5Lexists(f, groups[k], H5P_DEFAULT) > 0
                    ? H5Gopen2(f, groups[k], H5P_DEFAULT)
@@ -705,46 +880,64 @@ static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
                       groups[k]);
     }
     for (size_t c = 0; !rc && c < NFIX; c++) {
-        void *col;
-        size_t sz = fixcols[c].size;
-        rc = read_ds(g[0], "task", fixcols[c].name,
-                     mem_type(sz, fixcols[c].sgn), sz, n, &col, &cnt, path,
+        rc = open_ds(g[0], "task", fixcols[c].name, n, false, &fix[c], path,
                      err, errlen);
-        if (rc)
-            break;
-        for (uint64_t i = 0; i < n; i++)
-            memcpy((char *)&s->task[i] + fixcols[c].off,
-                   (const char *)col + i * sz, sz);
-        free(col);
+        if (!rc && !(col[c] = malloc(blk * fixcols[c].size)))
+            rc = TF_ENOMEM;
     }
+    /* Offsets keep the chunk cache: each block also reads the first entry
+       of the next chunk. */
     for (size_t v = 0; !rc && v < NVAR; v++) {
-        void *ov;
-        uint64_t *off;
-        rc = read_ds(g[1 + v], varcols[v].group, "offsets", H5T_NATIVE_UINT64,
-                     8, n + 1, &ov, &cnt, path, err, errlen);
-        if (rc)
-            break;
-        off = ov;
-        for (uint64_t i = 0; !rc && i < n; i++)
-            if (off[i] > off[i + 1] || off[i + 1] - off[i] > UINT32_MAX)
+        rc = open_ds(g[1 + v], varcols[v].group, "offsets", n + 1, true,
+                     &off[v], path, err, errlen);
+        if (!rc)
+            rc = read_data(g[1 + v], v, &s->bytes[v], &s->len[v], path, err,
+                           errlen);
+        if (!rc && !(ob[v] = malloc((blk + 1) * sizeof **ob)))
+            rc = TF_ENOMEM;
+    }
+    for (uint64_t i = 0; !rc && i < n + (n == 0); i += blk) {
+        uint64_t m = n - i < blk ? n - i : blk;
+        for (size_t c = 0; !rc && c < NFIX; c++)
+            if (read_range(&fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
+                           fixcols[c].size, i, m, m, col[c]))
+                rc = fail(err, errlen, path, "cannot read /task/%s (corrupt)",
+                          fixcols[c].name);
+        for (size_t v = 0; !rc && v < NVAR; v++) {
+            /* m + 1 entries; the last one counts in the checksum only at
+               the end, since the next block reads it again. */
+            uint64_t sum = i + m == n ? m + 1 : m;
+            if (read_range(&off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum, ob[v]))
+                rc =
+                    fail(err, errlen, path, "cannot read /%s/offsets (corrupt)",
+                         varcols[v].group);
+            else if ((i == 0 && ob[v][0] != 0) ||
+                     !offsets_ok(ob[v], m, s->len[v]) ||
+                     (i + m == n && ob[v][m] != s->len[v])) {
+                snprintf(err, errlen,
+                         "%s: /%s/offsets do not match the data (corrupt)",
+                         path, varcols[v].group);
                 rc = TF_EIO;
-        if (rc || off[0] != 0) {
-            snprintf(err, errlen, "%s: /%s/offsets out of order (corrupt)",
-                     path, varcols[v].group);
-            free(off);
-            rc = TF_EIO;
-            break;
+            }
         }
-        size_t el = varcols[v].elem;
-        rc = read_ds(g[1 + v], varcols[v].group, "data", data_mtype(v), el,
-                     off[n], &s->bytes[v], &cnt, path, err, errlen);
-        for (uint64_t i = 0; !rc && i < n; i++) {
-            const void *p = (const char *)s->bytes[v] + off[i] * el;
-            uint32_t len = (uint32_t)(off[i + 1] - off[i]);
-            memcpy((char *)&s->task[i] + varcols[v].ptr_off, &p, sizeof p);
-            memcpy((char *)&s->task[i] + varcols[v].len_off, &len, sizeof len);
-        }
-        free(off);
+        if (!rc)
+            build_tasks(s, i, m, col, ob);
+    }
+    for (size_t c = 0; !rc && c < NFIX; c++)
+        rc = check_crc(&fix[c], "task", fixcols[c].name, path, err, errlen);
+    for (size_t v = 0; !rc && v < NVAR; v++)
+        rc = check_crc(&off[v], varcols[v].group, "offsets", path, err, errlen);
+    if (rc == TF_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", path);
+    for (size_t c = 0; c < NFIX; c++) {
+        if (fix[c].ds >= 0)
+            H5Dclose(fix[c].ds);
+        free(col[c]);
+    }
+    for (size_t v = 0; v < NVAR; v++) {
+        if (off[v].ds >= 0)
+            H5Dclose(off[v].ds);
+        free(ob[v]);
     }
     for (size_t k = 0; k < 1 + NVAR; k++)
         if (g[k] >= 0)
@@ -769,8 +962,7 @@ static hid_t open_quiet(const char *path, char *err, size_t errlen)
     return f;
 }
 
-int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err,
-                    size_t errlen)
+int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err, size_t errlen)
 {
     H5E_auto2_t efunc;
     void *edata;
@@ -782,7 +974,7 @@ int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err,
     hid_t f = open_quiet(path, err, errlen);
     if (f >= 0)
         rc = read_meta(f, path, &s.meta, &s.n, err, errlen);
-    if (!rc && !(s.task = calloc(s.n ? s.n : 1, sizeof *s.task))) {
+    if (!rc && !(s.task = malloc((s.n ? s.n : 1) * sizeof *s.task))) {
         snprintf(err, errlen, "%s: out of memory for %" PRIu64 " tasks", path,
                  s.n);
         rc = TF_ENOMEM;

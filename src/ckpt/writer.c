@@ -1,4 +1,4 @@
-/* The writer of a state directory: journal group commit and snapshot hand-off to one private I/O thread. */
+/* The writer: journal group commit, snapshot hand-off to the I/O thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,9 +17,8 @@
 /* A snapshot on its way to disk: the thread's part of tf_ck_snapshot. */
 typedef struct job {
     uint64_t gen;
-    void *image;      /* the core driver's file, or NULL: HDF5 wrote tmp */
-    size_t image_len;
-    bool prev_known;  /* the journal id of generation gen - 1 is known */
+    const tf_ck_image *image; /* the file to write, or NULL: HDF5 wrote tmp */
+    bool prev_known; /* the journal id of generation gen - 1 is known */
     uint64_t prev_jid;
 } job;
 
@@ -28,11 +27,12 @@ struct tf_ck {
     int dirfd;
     tf_logger log;
     uint64_t sync_ns;
-    bool in_memory;   /* snapshots through the core driver */
+    bool in_memory;    /* snapshots through the core driver, into image */
+    tf_ck_image image; /* in use by the thread while a job is in flight */
 
     /* Caller's thread only. */
     uint64_t next_gen;
-    bool prev_known;  /* of the newest generation: see job */
+    bool prev_known; /* of the newest generation: see job */
     uint64_t prev_jid;
 
     /* Fixed after open. */
@@ -45,12 +45,12 @@ struct tf_ck {
     pthread_cond_t wake; /* the thread waits here */
     pthread_cond_t done; /* tf_ck_wait waits here */
     /* Under mu: */
-    uint8_t *fill;       /* records handed over, not yet taken */
+    uint8_t *fill; /* records handed over, not yet taken */
     size_t fill_len, fill_cap;
-    uint8_t *spare;      /* the thread's batch buffer while writing */
+    uint8_t *spare; /* the thread's batch buffer while writing */
     size_t spare_cap;
-    uint64_t appended;   /* journal offset after the last record handed over */
-    uint64_t next_sync;  /* monotonic ns: no journal write before */
+    uint64_t appended;  /* journal offset after the last record handed over */
+    uint64_t next_sync; /* monotonic ns: no journal write before */
     bool writing;
     int waiters;
     bool stop;
@@ -130,12 +130,13 @@ static int finish_snapshot(tf_ck *ck, const job *j, const char **what,
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
     snprintf(path, plen, "%s", tmp);
     int e = 0;
-    int fd = j->image ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-                      : open(tmp, O_RDONLY | O_CLOEXEC);
+    int fd = j->image
+                 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                 : open(tmp, O_RDONLY | O_CLOEXEC);
     *what = "open";
     if (fd < 0)
         return errno;
-    if (j->image && (e = write_all(fd, j->image, j->image_len)))
+    if (j->image && (e = write_all(fd, j->image->p, j->image->len)))
         *what = "write";
     else if (fsync(fd) && (e = errno))
         *what = "fsync";
@@ -164,8 +165,8 @@ static void *io_thread(void *arg)
     pthread_mutex_lock(&ck->mu);
     for (;;) {
         uint64_t t = now_ns();
-        bool due = ck->fill_len && (ck->waiters || ck->stop || ck->error ||
-                                    t >= ck->next_sync);
+        bool due = ck->fill_len &&
+                   (ck->waiters || ck->stop || ck->error || t >= ck->next_sync);
         if (due && ck->error) {
             /* After a failed write the journal may end in a torn record;
                nothing more is appended to it. */
@@ -179,6 +180,7 @@ static void *io_thread(void *arg)
             ck->fill_len = 0;
             ck->writing = true;
             pthread_mutex_unlock(&ck->mu);
+            tf_ck_jr_seal(b, len);
             int e = write_all(ck->jfd, b, len);
             const char *what = "write";
             if (!e && fdatasync(ck->jfd)) {
@@ -202,7 +204,6 @@ static void *io_thread(void *arg)
             pthread_mutex_lock(&ck->mu);
             if (e)
                 latch(ck, "%s: %s: %s", path, what, strerror(e));
-            free(j->image);
             free(j);
             ck->job = NULL;
             pthread_cond_broadcast(&ck->done);
@@ -301,7 +302,10 @@ static int scan_numbers(tf_ck *ck, char *err, size_t errlen)
 int tf_ck_open(const char *dir, const tf_ck_opts *o, tf_ck **out, char *err,
                size_t errlen)
 {
-    if (!dir || !*dir || !out || !o) {
+    static const tf_ck_opts defaults; /* sync_ms 50, errors to stderr */
+    if (!o)
+        o = &defaults;
+    if (!dir || !*dir || !out) {
         snprintf(err, errlen, "checkpoint: no directory given");
         return TF_EINVAL;
     }
@@ -436,8 +440,9 @@ int tf_ck_snapshot(tf_ck *ck, const tf_ck_meta *meta, uint64_t n,
     char tmp[PATH_MAX], err[512];
     tf_ck_state_path(tmp, sizeof tmp, ck->dir, m.generation);
     strncat(tmp, ".tmp", sizeof tmp - strlen(tmp) - 1);
-    rc = tf_ck_snap_write(tmp, &m, n, get, user, ck->in_memory, &j->image,
-                          &j->image_len, err, sizeof err);
+    j->image = ck->in_memory ? &ck->image : NULL;
+    rc = tf_ck_snap_write(tmp, &m, n, get, user,
+                          ck->in_memory ? &ck->image : NULL, err, sizeof err);
     if (rc) {
         free(j);
         pthread_mutex_lock(&ck->mu);
@@ -507,10 +512,14 @@ int tf_ck_close(tf_ck **pck)
     close(ck->dirfd);
     free(ck->fill);
     free(ck->spare);
+    free(ck->image.p);
     free(ck->dir);
     free(ck);
     *pck = NULL;
     return rc;
 }
 
-void tf_ck_set_in_memory(tf_ck *ck, bool on) { ck->in_memory = on; }
+void tf_ck_set_in_memory(tf_ck *ck, bool on)
+{
+    ck->in_memory = on;
+}
