@@ -54,13 +54,15 @@ fi
 # Checkpoint options for runs that have them (often, to be killed mid-write).
 ckpt_opts() { [ "$FAULTS_CKPT" = 1 ] && echo "--checkpoint-every ${1:-0.3}"; }
 
-# mk_tasks FILE N [FIRST]: N tasks, lines FIRST.. (default 1); task i writes
-# its deterministic result to res/i and appends i to the starts log (so a
-# re-execution shows), then sleeps 0.1 to 0.5 s (a function of i).
+# mk_tasks FILE N [FIRST [SHORT]]: N tasks, lines FIRST.. (default 1); task
+# i writes its deterministic result to res/i and appends i to the starts log
+# (so a re-execution shows), then sleeps 0.1 to 0.5 s, a function of i (with
+# SHORT=1, 0.01 to 0.05 s).
 mk_tasks() {
-    local f=$1 n=$2 first=${3:-1} i
+    local f=$1 n=$2 first=${3:-1} z=0. i
+    [ "${4:-0}" = 1 ] && z=0.0
     for ((i = first; i < first + n; i++)); do
-        echo "echo \$(( $i * $i + 7 )) > res/$i; echo $i >> starts; $SLEEP 0.$(( 1 + i * 37 % 5 ))"
+        echo "echo \$(( $i * $i + 7 )) > res/$i; echo $i >> starts; $SLEEP $z$(( 1 + i * 37 % 5 ))"
     done >"$f"
 }
 
@@ -162,13 +164,17 @@ kill_job() {
 
 # nothing_left NAME DIR: within 10 s, no process of the job is left in DIR
 # (mpirun, ranks, guards, tasks) and none carries MARK anywhere. Whatever is
-# left is listed, then killed so that it cannot break later cases.
+# left is listed, then killed so that it cannot break later cases. With
+# NL_QUIET set, success is not reported.
 nothing_left() {
     local name=$1 dir=$2 t0 left
     t0=$(now_ms)
     while :; do
         left="$(procs_in "$dir") $(pgrep -f "$MARK")"
-        [ -z "${left// /}" ] && { ok "$name: no process left"; return 0; }
+        if [ -z "${left// /}" ]; then
+            [ -n "${NL_QUIET:-}" ] || ok "$name: no process left"
+            return 0
+        fi
         [ $(( $(now_ms) - t0 )) -ge 10000 ] && break
         sleep 0.1
     done
