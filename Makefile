@@ -14,7 +14,11 @@ endif
 SAN      ?=
 CFLAGS   := $(STD) $(OPT) $(WARN) $(SAN) -fPIC
 CPPFLAGS := -Iinclude -Isrc -MMD -MP
-LDLIBS   := -lhwloc -lpthread
+# HDF5 (src/ckpt) comes from pkg-config, expanded only when used, so that
+# `make deps` can install it first.
+HDF5_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
+HDF5_LIBS   = $(shell pkg-config --libs hdf5-openmpi)
+LDLIBS    = -lhwloc $(HDF5_LIBS) -lpthread
 SOVER    := 0
 VERSION  := 0.1.0
 BUILD    := build
@@ -31,8 +35,9 @@ UTIL_SRC := $(wildcard src/util/*.c)   # logger
 EXEC_SRC := $(wildcard src/exec/*.c)   # running tasks on a rank
 NET_SRC  := $(wildcard src/net/*.c)    # MPI: scheduler and worker loops
 PLACE_SRC:= $(wildcard src/place/*.c)  # hwloc: topology, placement
+CKPT_SRC := $(wildcard src/ckpt/*.c)   # HDF5: snapshots, journal, load
 CLI_SRC  := $(wildcard src/cli/*.c)    # the taskfarm command
-LIB_SRC  := $(CORE_SRC) $(UTIL_SRC) $(EXEC_SRC) $(NET_SRC) $(PLACE_SRC)
+LIB_SRC  := $(CORE_SRC) $(UTIL_SRC) $(EXEC_SRC) $(NET_SRC) $(PLACE_SRC) $(CKPT_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 
@@ -42,7 +47,8 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place check-apps check-faults-quick check-faults bench \
+        check-slurm check-place check-apps check-ckpt check-faults-quick check-faults \
+        bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
@@ -51,7 +57,9 @@ lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(OBJ_CPPFLAGS) $(CFLAGS) -c $< -o $@
+# Only src/ckpt sees hdf5.h.
+$(CKPT_SRC:%.c=$(BUILD)/%.o): OBJ_CPPFLAGS = $(HDF5_CFLAGS)
 
 lib/libtaskfarm.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -71,8 +79,8 @@ lib/taskfarm.pc: Makefile
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: taskfarm' \
 	  'Description: MPI task farm runtime with DAG scheduling' \
-	  'Version: $(VERSION)' 'Requires.private: ompi hwloc' \
-	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: -lpthread' \
+	  'Version: $(VERSION)' 'Requires.private: ompi hwloc hdf5-openmpi' \
+	  'Libs: -L$${libdir} -ltaskfarm' 'Libs.private: $(HDF5_LIBS) -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
@@ -93,7 +101,7 @@ bin/cholesky: APP_LIBS = -llapacke $(shell pkg-config --libs openblas)
 bin/sweep: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
 bin/sweep: APP_LIBS = $(shell pkg-config --libs hdf5-openmpi)
 
-tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS)
+tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS) $(CKPT_TESTS)
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
 # no MPI include path: if the core ever includes mpi.h this fails.
@@ -121,6 +129,12 @@ PLACE_TESTS := $(patsubst tests/place/%.c,$(BUILD)/tests/place_%,$(wildcard test
 $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/place/*.h)
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
+
+# Checkpoint tests: real files and HDF5 (the test writes foreign files too).
+CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/ckpt/test_*.c))
+$(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lcunit
 
 $(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
@@ -158,10 +172,14 @@ check: all
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
 	$(MAKE) check-faults-quick
+	$(MAKE) check-ckpt
 	$(MAKE) check-sim
 	$(MAKE) check-slurm
 	$(MAKE) check-place
 	$(MAKE) check-apps
+
+check-ckpt: $(CKPT_TESTS)
+	@for t in $(CKPT_TESTS); do echo "== $$t"; timeout 300 $$t || exit 1; done
 
 check-apps: $(APPS)
 	bash tests/apps/run.sh bin

@@ -4,6 +4,7 @@
 #endif
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt/ckpt.h"
 #include "cli.h"
 #include "exec/proc.h"
 #include "net/runtime.h"
@@ -33,11 +35,25 @@ typedef struct run_opts {
     unsigned timeout_ms;  /* default for tasks without @timeout; 0 none */
     unsigned grace_ms;    /* SIGTERM to SIGKILL */
     unsigned heartbeat_ms; /* silence after which a rank is written off */
+    unsigned checkpoint_ms; /* snapshot period; 0: at the end only */
     int slots;            /* 0: the cores this rank is bound to */
     double status_every;  /* seconds between status lines off a terminal */
     tf_bind_policy bind;  /* --bind; core unless given */
     bool bind_given;
 } run_opts;
+
+/*
+ * What an earlier run finished, from its checkpoint state: the identity
+ * keys of its DONE tasks, sorted for bsearch, and the state itself, whose
+ * rows keep those tasks' last attempt for the next snapshot.
+ */
+typedef struct done_set {
+    uint64_t *keys; /* sorted */
+    uint64_t *row;  /* row in st of each key */
+    size_t n;
+    tf_ck_state st;
+    bool loaded;
+} done_set;
 
 /*
  * One per rank. Rank 0 also holds the task file, the joblog and the
@@ -55,6 +71,16 @@ typedef struct farm {
 
     tf_runtime *rt;
     uint64_t lost; /* ranks written off, or rank 0 on a worker that lost it */
+    /* Durable state (rank 0; docs/checkpoint-format.md). */
+    tf_ck *ck;
+    done_set *ds;        /* what an earlier run finished (--resume) */
+    uint64_t *keys;      /* per task: identity of (@id, command) */
+    uint64_t *prev_row;  /* per task: its row in ds->st if done there */
+    uint64_t source_hash;
+    uint64_t *depbuf;    /* scratch of the snapshot getter */
+    uint32_t depcap;
+    uint64_t next_ckpt_ns, ckpt_stall_ns, ckpt_max_ns, nckpt;
+    bool ckpt_failed;
     tf_taskfile tf;
     char (*hosts)[64]; /* per rank */
     FILE *joblog;
@@ -87,11 +113,17 @@ static void run_usage(FILE *out)
             "one process runs them all.\n\n"
             "  -o, --outdir DIR      joblog, task output and status "
             "(default taskfarm-out)\n"
-            "      --resume          finish an earlier run in DIR: tasks "
-            "its joblog shows\n"
-            "                        succeeded (same line, same command) "
-            "do not run again\n"
-            "      --force           reuse DIR, truncating its joblog\n"
+            "      --resume          finish an earlier run in DIR: tasks its "
+            "saved state shows\n"
+            "                        done (same @id, same command) do not "
+            "run again\n"
+            "      --force           reuse DIR, truncating its joblog and "
+            "removing its state\n"
+            "      --checkpoint-every SEC  snapshot the state into DIR every "
+            "SEC seconds\n"
+            "                        (default 60; 0: at the end only); "
+            "finished tasks are\n"
+            "                        journaled as they finish either way\n"
             "      --slots N         tasks each rank runs at once (default: "
             "its cores)\n"
             "      --retries N       extra attempts for a failed task "
@@ -149,7 +181,7 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
     *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
-                    .heartbeat_ms = 30000,
+                    .heartbeat_ms = 30000, .checkpoint_ms = 60000,
                     .status_every = 30, .bind = TF_BIND_CORE};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -184,6 +216,10 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             i++;
         } else if (!strcmp(a, "--grace") && v) {
             if (!parse_seconds(v, true, &o->grace_ms))
+                goto bad_value;
+            i++;
+        } else if (!strcmp(a, "--checkpoint-every") && v) {
+            if (!parse_seconds(v, true, &o->checkpoint_ms))
                 goto bad_value;
             i++;
         } else if (!strcmp(a, "--heartbeat") && v) {
@@ -428,6 +464,138 @@ static void write_status(farm *F, const char *state)
     tf_runstate_write(F->o.outdir, &rs);
 }
 
+/* ---- rank 0: durable state ---- */
+
+/*
+ * Task i as a snapshot stores it. A task done in an earlier run keeps that
+ * run's attempt (its status, rank and times), not this run's no-op.
+ */
+static void ck_get(void *user, uint64_t i, tf_ck_task *t)
+{
+    farm *F = user;
+    const tf_taskfile *tf = &F->tf;
+    const tf_tftask *tt = &tf->tasks[i];
+    tf_task_info info;
+    tf_task_info_get(F->rt, i, &info);
+    uint32_t nd;
+    const uint32_t *d = tf_taskfile_deps(tf, (uint32_t)i, &nd);
+    if (nd > F->depcap) {
+        uint64_t *nb = realloc(F->depbuf, nd * sizeof *nb);
+        if (nb) {
+            F->depbuf = nb;
+            F->depcap = nd;
+        } else {
+            nd = 0; /* recorded without its edges rather than not at all */
+        }
+    }
+    for (uint32_t k = 0; k < nd; k++)
+        F->depbuf[k] = d[k];
+    *t = (tf_ck_task){.gid = i,
+                      .key = F->keys[i],
+                      .parent = TF_CK_NONE,
+                      .name = tf_taskfile_id(tf, (uint32_t)i),
+                      .name_len = tt->id_len,
+                      .cmd = tf_taskfile_cmd(tf, (uint32_t)i),
+                      .cmd_len = tt->cmd_len,
+                      .deps = F->depbuf,
+                      .ndeps = nd,
+                      .prio = tt->prio,
+                      .cores = tt->cores,
+                      .state = (uint8_t)info.state,
+                      .attempts = (uint16_t)info.attempts,
+                      .status = info.status,
+                      .rank = info.rank,
+                      .start_ns = info.start_ns,
+                      .end_ns = info.end_ns};
+    uint64_t r = F->prev_row[i];
+    if (r != UINT64_MAX && info.state == TF_TASK_DONE && !info.attempts) {
+        const tf_ck_task *p = &F->ds->st.task[r];
+        t->attempts = p->attempts;
+        t->status = p->status;
+        t->rank = p->rank;
+        t->start_ns = p->start_ns;
+        t->end_ns = p->end_ns;
+    }
+}
+
+/*
+ * The state could not be written (a full disk): stop the run rather than
+ * go on without a way back. The previous snapshot stays valid.
+ */
+static void ckpt_fail(farm *F, int rc)
+{
+    if (F->ckpt_failed)
+        return;
+    F->ckpt_failed = true;
+    const char *why = tf_ck_error(F->ck);
+    fprintf(stderr, "%staskfarm: cannot write the state in %s: %s; "
+                    "stopping (the last saved state is kept)\n",
+            F->progress_len ? "\n" : "", F->o.outdir,
+            why[0] ? why : tf_strerror(rc));
+    F->progress_len = 0;
+    if (F->rt)
+        tf_halt(F->rt);
+}
+
+/*
+ * A snapshot when one is due (every --checkpoint-every), or now when
+ * `final` (waiting for the one in flight first). Writing blocks dispatch
+ * only while the HDF5 file is built; the disk is another thread's.
+ */
+static void checkpoint(farm *F, bool final)
+{
+    if (!F->ck || F->ckpt_failed)
+        return;
+    if (tf_ck_error(F->ck)[0]) {
+        ckpt_fail(F, TF_EIO);
+        return;
+    }
+    uint64_t now = now_ns();
+    if (!final && (!F->o.checkpoint_ms || now < F->next_ckpt_ns ||
+                   tf_ck_busy(F->ck)))
+        return;
+    if (final && tf_ck_wait(F->ck)) {
+        ckpt_fail(F, TF_EIO);
+        return;
+    }
+    tf_ck_meta m = {.kind = TF_CK_CLI,
+                    .source_hash = F->source_hash,
+                    .world_size = F->size,
+                    .time_ns = now};
+    snprintf(m.version, sizeof m.version, "%s", tf_version());
+    int rc = tf_ck_snapshot(F->ck, &m, F->tf.n, ck_get, F);
+    uint64_t took = now_ns() - now;
+    if (rc == TF_ESTATE)
+        return; /* the previous one is still on its way to the disk */
+    if (rc) {
+        ckpt_fail(F, rc);
+        return;
+    }
+    F->nckpt++;
+    F->ckpt_stall_ns += took;
+    if (took > F->ckpt_max_ns)
+        F->ckpt_max_ns = took;
+    F->next_ckpt_ns = now + (uint64_t)F->o.checkpoint_ms * 1000000u;
+}
+
+/* The journal's record of an attempt that ended. */
+static void journal(farm *F, const tf_run_event *ev)
+{
+    uint32_t i = (uint32_t)ev->id;
+    tf_ck_finish f = {.gid = i,
+                      .key = F->keys[i],
+                      .attempt = (uint16_t)ev->attempt,
+                      .state = ev->kind == TF_RUN_DONE ? TF_TASK_DONE
+                                                       : TF_TASK_FAILED,
+                      .status = ev->status,
+                      .rank = ev->rank,
+                      .start_ns = ev->start_ns,
+                      .end_ns = ev->end_ns};
+    int rc = tf_ck_finished(F->ck, &f);
+    if (rc)
+        ckpt_fail(F, rc);
+}
+
 static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 {
     farm *F = user;
@@ -439,6 +607,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     case TF_RUN_RETRY:
     case TF_RUN_FAILED:
         joblog_row(F, ev);
+        journal(F, ev);
         F->busy_slot_ns += (ev->end_ns - ev->start_ns) * F->tf.tasks[i].cores;
         if (ev->kind == TF_RUN_DONE) {
             F->done++;
@@ -471,6 +640,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
             tf_halt(rt);
         }
         fflush(F->joblog);
+        checkpoint(F, false);
         write_status(F, "running");
         if (F->o.quiet)
             break;
@@ -494,101 +664,87 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 
 /* ---- rank 0: preparing the outdir ---- */
 
-/*
- * Lines of an earlier joblog whose attempt succeeded, as "LINE\tCOMMAND"
- * strings sorted for bsearch. A torn last line (the run was killed while
- * writing it) has too few columns and is ignored.
- */
-typedef struct done_set {
-    char **v;
-    size_t n;
-} done_set;
 
-static int cmp_str(const void *a, const void *b)
+static int cmp_key(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int load_done(const char *path, done_set *ds)
-{
-    file_text ft = {0};
-    int e = cli_read_file(path, &ft);
-    if (e)
-        return e == ENOENT ? 0 : e;
-    size_t cap = 0;
-    for (size_t pos = 0; pos < ft.len && !e;) {
-        const char *ln = ft.p + pos;
-        const char *nl = memchr(ln, '\n', ft.len - pos);
-        if (!nl)
-            break; /* torn: no newline yet */
-        size_t len = (size_t)(nl - ln);
-        pos += len + 1;
-        const char *col[9];
-        size_t k = 0;
-        col[k++] = ln;
-        for (const char *c = ln; c < nl && k < 9; c++)
-            if (*c == '\t')
-                col[k++] = c + 1;
-        if (k < 9 || ln[0] < '0' || ln[0] > '9')
-            continue; /* the header, or a damaged row */
-        if (atoi(col[6]) != 0 || atoi(col[7]) != 0)
-            continue;
-        size_t seqlen = (size_t)(col[1] - 1 - col[0]);
-        size_t cmdlen = (size_t)(nl - col[8]);
-        char *key = malloc(seqlen + cmdlen + 2);
-        if (!key) {
-            e = ENOMEM;
-            break;
-        }
-        memcpy(key, col[0], seqlen);
-        key[seqlen] = '\t';
-        memcpy(key + seqlen + 1, col[8], cmdlen);
-        key[seqlen + 1 + cmdlen] = 0;
-        if (ds->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            char **nv = realloc(ds->v, cap * sizeof *nv);
-            if (!nv) {
-                free(key);
-                e = ENOMEM;
-                break;
-            }
-            ds->v = nv;
-        }
-        ds->v[ds->n++] = key;
-    }
-    cli_file_text_free(&ft);
-    if (ds->n)
-        qsort(ds->v, ds->n, sizeof *ds->v, cmp_str);
-    return e;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void free_done(done_set *ds)
 {
-    for (size_t i = 0; i < ds->n; i++)
-        free(ds->v[i]);
-    free(ds->v);
+    free(ds->keys);
+    free(ds->row);
+    if (ds->loaded)
+        tf_ck_state_free(&ds->st);
+    memset(ds, 0, sizeof *ds);
 }
 
-static bool was_done(const done_set *ds, const farm *F, uint32_t i)
+/* Sort (key, row) pairs by key: one array of pairs, then split. */
+static int index_done(done_set *ds)
+{
+    size_t n = 0;
+    for (uint64_t r = 0; r < ds->st.n; r++)
+        n += ds->st.task[r].state == TF_TASK_DONE;
+    uint64_t(*pair)[2] = n ? malloc(n * sizeof *pair) : NULL;
+    ds->keys = n ? malloc(n * sizeof *ds->keys) : NULL;
+    ds->row = n ? malloc(n * sizeof *ds->row) : NULL;
+    if (n && (!pair || !ds->keys || !ds->row)) {
+        free(pair);
+        return ENOMEM;
+    }
+    size_t k = 0;
+    for (uint64_t r = 0; r < ds->st.n; r++)
+        if (ds->st.task[r].state == TF_TASK_DONE)
+            pair[k][0] = ds->st.task[r].key, pair[k++][1] = r;
+    if (n)
+        qsort(pair, n, sizeof *pair, cmp_key); /* compares the key only */
+    for (k = 0; k < n; k++)
+        ds->keys[k] = pair[k][0], ds->row[k] = pair[k][1];
+    ds->n = n;
+    free(pair);
+    return 0;
+}
+
+/* Row of the earlier state where task i (same @id, same command) was done. */
+static uint64_t done_row(const done_set *ds, const farm *F, uint32_t i)
 {
     if (!ds->n)
-        return false;
-    const char *cmd = tf_taskfile_cmd(&F->tf, i);
-    size_t len = strlen(cmd) + 16;
-    char stackbuf[512], *key = len <= sizeof stackbuf ? stackbuf : malloc(len);
-    if (!key)
-        return false; /* run it again: at-least-once is safe */
-    snprintf(key, len, "%u\t%s", F->tf.tasks[i].line, cmd);
-    bool hit = bsearch(&key, ds->v, ds->n, sizeof *ds->v, cmp_str) != NULL;
-    if (key != stackbuf)
-        free(key);
-    return hit;
+        return UINT64_MAX;
+    const uint64_t *hit =
+        bsearch(&F->keys[i], ds->keys, ds->n, sizeof *ds->keys, cmp_key);
+    return hit ? ds->row[hit - ds->keys] : UINT64_MAX;
 }
 
 static bool exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* --force: the earlier run's snapshots and journals go (errno, or 0). */
+static int remove_state(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno;
+    int e = 0;
+    struct dirent *de;
+    char path[PATH_MAX + 300];
+    while (!e && (de = readdir(d))) {
+        const char *n = de->d_name;
+        size_t len = strlen(n);
+        bool snap = !strncmp(n, "state-", 6) &&
+                    ((len > 3 && !strcmp(n + len - 3, ".h5")) ||
+                     (len > 7 && !strcmp(n + len - 7, ".h5.tmp")));
+        bool jour = !strncmp(n, "journal-", 8) && len > 4 &&
+                    !strcmp(n + len - 4, ".tfj");
+        snprintf(path, sizeof path, "%s/%s", dir, n);
+        if ((snap || jour) && unlink(path) != 0)
+            e = errno;
+    }
+    closedir(d);
+    return e;
 }
 
 /*
@@ -623,13 +779,40 @@ static int prepare_outdir(farm *F, done_set *ds)
                 dir, path);
         return EXIT_USAGE;
     }
-    if (F->o.resume) {
-        int e = load_done(path, ds);
+    if (F->o.resume && earlier) {
+        char err[512] = "";
+        tf_logger lg = {TF_LOG_WARN, 0, NULL, NULL};
+        int rc = tf_ck_load(dir, &lg, &ds->st, err, sizeof err);
+        if (rc == TF_ENOENT) {
+            fprintf(stderr, "taskfarm: warning: %s has no saved state (the "
+                            "earlier run ended before it wrote any): every "
+                            "task runs\n", dir);
+        } else if (rc) {
+            fprintf(stderr, "taskfarm: cannot resume from %s: %s\nNothing "
+                            "was changed; --force starts over.\n",
+                    dir, err[0] ? err : tf_strerror(rc));
+            return EXIT_RUNTIME;
+        } else {
+            ds->loaded = true;
+            if (index_done(ds)) {
+                fprintf(stderr, "taskfarm: out of memory\n");
+                return EXIT_RUNTIME;
+            }
+        }
+    } else if (F->o.force && earlier) {
+        int e = remove_state(dir);
         if (e) {
-            fprintf(stderr, "taskfarm: cannot read %s: %s\n", path,
-                    strerror(e));
+            fprintf(stderr, "taskfarm: cannot remove the earlier state in "
+                            "%s: %s\n", dir, strerror(e));
             return EXIT_RUNTIME;
         }
+    }
+    char err[512] = "";
+    tf_ck_opts co = {.sync_ms = 0, .log = {TF_LOG_WARN, 0, NULL, NULL}};
+    if (tf_ck_open(dir, &co, &F->ck, err, sizeof err)) {
+        fprintf(stderr, "taskfarm: cannot write state into %s: %s\n", dir,
+                err);
+        return EXIT_RUNTIME;
     }
     snprintf(F->out_dir, sizeof F->out_dir, "%s/out", dir);
     if (mkdir(F->out_dir, 0777) != 0 && errno != EEXIST) {
@@ -665,6 +848,17 @@ static int submit_all(farm *F, const done_set *ds)
      * save nothing. Tasks are released by rank 0 only.
      */
     rt->sched.park = false;
+    F->keys = malloc(sizeof *F->keys * (tf->n ? tf->n : 1));
+    F->prev_row = malloc(sizeof *F->prev_row * (tf->n ? tf->n : 1));
+    if (!F->keys || !F->prev_row)
+        return TF_ENOMEM;
+    F->source_hash = tf_ck_key(NULL, 0, NULL, 0);
+    for (uint32_t i = 0; i < tf->n; i++) {
+        F->keys[i] = tf_ck_key(tf_taskfile_id(tf, i), tf->tasks[i].id_len,
+                               tf_taskfile_cmd(tf, i), tf->tasks[i].cmd_len);
+        F->source_hash = tf_ck_key(&F->source_hash, 8, &F->keys[i], 8);
+        F->prev_row[i] = UINT64_MAX;
+    }
     for (uint32_t i = 0; i < tf->n && !rc; i++) {
         const tf_tftask *t = &tf->tasks[i];
         const char *id = tf_taskfile_id(tf, i);
@@ -685,7 +879,7 @@ static int submit_all(farm *F, const done_set *ds)
         unsigned flags = TF_RT_HOLD;
         if (tf_taskfile_is_barrier(tf, i)) {
             flags |= TF_RT_NOOP;
-        } else if (was_done(ds, F, i)) {
+        } else if ((F->prev_row[i] = done_row(ds, F, i)) != UINT64_MAX) {
             flags |= TF_RT_NOOP;
             F->resumed++;
             F->done++;
@@ -768,19 +962,17 @@ static int place_tasks(farm *F, bool mpi)
  * Everything after the options: rank 0 validates and prepares, everyone
  * learns the verdict, then all ranks run. Returns the exit status.
  */
-static int farm_main(farm *F, bool mpi)
+static int farm_run(farm *F, bool mpi, done_set *ds)
 {
     int verdict = -1;
-    done_set ds = {0};
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
         if (verdict == EXIT_ALL_OK)
-            verdict = prepare_outdir(F, &ds);
+            verdict = prepare_outdir(F, ds);
     }
     if (mpi)
         MPI_Bcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (verdict >= 0) {
-        free_done(&ds);
         return verdict;
     }
     /* Workers need OUTDIR/out too; it exists now (shared file system). */
@@ -792,7 +984,6 @@ static int farm_main(farm *F, bool mpi)
     gethostname(host, sizeof host - 1);
     uint32_t slots = F->o.slots ? (uint32_t)F->o.slots : (uint32_t)F->ncpus;
     if (!F->hosts || !F->wslots) {
-        free_done(&ds);
         fprintf(stderr, "taskfarm: out of memory\n");
         return EXIT_RUNTIME;
     }
@@ -808,7 +999,6 @@ static int farm_main(farm *F, bool mpi)
     for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
         F->total_slots += F->wslots[r];
     if (place_tasks(F, mpi)) {
-        free_done(&ds);
         return EXIT_RUNTIME;
     }
 
@@ -834,10 +1024,9 @@ static int farm_main(farm *F, bool mpi)
     if (!rc)
         rc = tf_register(F->rt, "shell", shell_task, F, &fn);
     if (!rc && F->rank == 0) {
-        rc = submit_all(F, &ds);
+        rc = submit_all(F, ds);
         F->next_status = F->o.status_every;
     }
-    free_done(&ds);
     if (rc) {
         /* Only rank 0 can fail here; the others are entering tf_run. */
         fprintf(stderr, "taskfarm: cannot start: %s\n", tf_strerror(rc));
@@ -859,6 +1048,20 @@ static int farm_main(farm *F, bool mpi)
         fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
                 F->o.outdir, strerror(errno));
         status = EXIT_RUNTIME;
+    }
+    /* The final state, durable before the exit status says anything. */
+    if (F->rank == 0) {
+        checkpoint(F, true);
+        int crc = tf_ck_close(&F->ck);
+        if (crc)
+            ckpt_fail(F, crc);
+        if (F->ckpt_failed)
+            status = EXIT_RUNTIME;
+        else if (!F->o.quiet)
+            fprintf(stderr, "taskfarm: state saved in %s (%llu snapshot%s, "
+                            "dispatch paused %.1f ms at most)\n",
+                    F->o.outdir, (unsigned long long)F->nckpt,
+                    F->nckpt == 1 ? "" : "s", F->ckpt_max_ns / 1e6);
     }
     /*
      * Only rank 0 knows whether a signal stopped the run, and mpirun reports
@@ -891,6 +1094,16 @@ static int farm_main(farm *F, bool mpi)
                     strsignal(F->stopped_by), F->o.outdir, F->o.taskfile);
     }
     tf_finalize(&F->rt);
+    return status;
+}
+
+static int farm_main(farm *F, bool mpi)
+{
+    done_set ds = {0};
+    F->ds = &ds;
+    int status = farm_run(F, mpi, &ds);
+    F->ds = NULL;
+    free_done(&ds);
     return status;
 }
 
@@ -956,9 +1169,14 @@ out_with_mpi:
         fclose(F.joblog);
     if (F.lock_fd >= 0)
         close(F.lock_fd);
+    if (F.ck)
+        tf_ck_close(&F.ck); /* an early error: keep what was journaled */
     tf_taskfile_free(&F.tf);
     free(F.hosts);
     free(F.wslots);
+    free(F.keys);
+    free(F.prev_row);
+    free(F.depbuf);
     /*
      * With a rank dead (or written off), Open MPI 4.1's MPI_Finalize can spin
      * forever waiting for it; everything is written and closed by now.

@@ -1,0 +1,997 @@
+/* Tests of the durable state (src/ckpt): real files in a temporary directory, real HDF5, real crashes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+#include <hdf5.h>
+
+#include "../unit/check.h"
+#include "ckpt/ckpt_int.h"
+#include "taskfarm.h"
+
+/*
+ * Every test works in its own fresh directory under one mkdtemp root,
+ * removed at the end. A watchdog (alarm) turns a hang into a failure.
+ */
+#define WATCHDOG_S 120
+
+static char root[256];
+static int seq;
+
+/* A fresh directory name under root (not created). */
+static void fresh(char *dir, size_t len, const char *what)
+{
+    snprintf(dir, len, "%s/%s-%d", root, what, ++seq);
+}
+
+static void path_of(char *buf, size_t len, const char *dir, const char *name)
+{
+    snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+    char p[1024];
+    path_of(p, sizeof p, dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    CHECK_EQ_I(system(cmd), 0);
+}
+
+/* ---- a logger that keeps warnings --------------------------------------- */
+
+typedef struct logbook {
+    int warnings;
+    char last[1024];
+} logbook;
+
+static void sink(void *user, int level, int rank, const char *msg)
+{
+    logbook *lb = user;
+    (void)rank;
+    if (level <= TF_LOG_WARN) {
+        lb->warnings++;
+        snprintf(lb->last, sizeof lb->last, "%s", msg);
+    }
+}
+
+static tf_logger logger(logbook *lb)
+{
+    memset(lb, 0, sizeof *lb);
+    tf_logger lg = {.level = TF_LOG_WARN, .rank = 0, .sink = sink, .user = lb};
+    return lg;
+}
+
+/* ---- a model of the state: tasks with their own copies of the bytes ------ */
+
+typedef struct model {
+    tf_ck_task *t;
+    size_t n, cap;
+} model;
+
+static void *dup_bytes(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (n)
+        memcpy(q, p, n);
+    return q;
+}
+
+static void model_add(model *m, const tf_ck_task *t)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 1024;
+        m->t = realloc(m->t, m->cap * sizeof *m->t);
+    }
+    tf_ck_task c = *t;
+    c.name = dup_bytes(t->name, t->name_len);
+    c.cmd = dup_bytes(t->cmd, t->cmd_len);
+    c.deps = dup_bytes(t->deps, 8 * (size_t)t->ndeps);
+    c.out = dup_bytes(t->out, t->out_len);
+    m->t[m->n++] = c;
+}
+
+static void model_set_out(tf_ck_task *t, const void *out, uint32_t len)
+{
+    free((void *)t->out);
+    t->out = dup_bytes(out, len);
+    t->out_len = len;
+}
+
+static void model_free(model *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free((void *)m->t[i].name);
+        free((void *)m->t[i].cmd);
+        free((void *)m->t[i].deps);
+        free((void *)m->t[i].out);
+    }
+    free(m->t);
+    memset(m, 0, sizeof *m);
+}
+
+static void model_get(void *user, uint64_t i, tf_ck_task *t)
+{
+    *t = ((model *)user)->t[i];
+}
+
+/*
+ * Task i of a varied table: sparse gids, empty and binary names and
+ * commands (with NUL bytes), 0-3 dependencies, DONE tasks with empty,
+ * small binary and (task 3) 1 MiB outputs, negative numbers.
+ */
+static void gen_task(uint64_t i, tf_ck_task *t, uint8_t *buf)
+{
+    memset(t, 0, sizeof *t);
+    t->gid = i * 3 + 1;
+    t->parent = i % 5 ? (i / 2) * 3 + 1 : TF_CK_NONE;
+    uint8_t *p = buf;
+    if (i % 4) {
+        t->name_len = (uint32_t)sprintf((char *)p, "task-%" PRIu64, i);
+        t->name = (const char *)p;
+        p += t->name_len;
+    }
+    t->cmd_len = (uint32_t)(i % 50);
+    for (uint32_t k = 0; k < t->cmd_len; k++)
+        p[k] = (uint8_t)(i * 7 + k);
+    t->cmd = p;
+    p += t->cmd_len;
+    uint64_t *deps = (uint64_t *)(void *)(buf + 4096);
+    t->ndeps = (uint32_t)(i < 4 ? i : i % 4);
+    for (uint32_t k = 0; k < t->ndeps; k++)
+        deps[k] = (i - k - 1) * 3 + 1;
+    t->deps = deps;
+    t->prio = (int32_t)(i % 11) - 5;
+    t->cores = (uint16_t)(1 + i % 4);
+    t->state = (uint8_t)(i % 7);
+    t->attempts = (uint16_t)(i % 3);
+    t->status = (int32_t)(i % 5) - 2;
+    t->rank = (int32_t)(i % 6) - 1;
+    t->start_ns = i * 1000000007ull;
+    t->end_ns = t->start_ns + i % 1000;
+    if (t->state == TF_TASK_DONE) {
+        uint8_t *out = buf + 8192;
+        t->out_len = i == 4 ? (1u << 20) : i % 9 == 0 ? 0 : (uint32_t)(i % 13);
+        for (uint32_t k = 0; k < t->out_len; k++)
+            out[k] = (uint8_t)(k ^ i);
+        t->out = out;
+    }
+    t->key = tf_ck_key(t->name, t->name_len, t->cmd, t->cmd_len);
+}
+
+static void model_gen(model *m, uint64_t n)
+{
+    uint8_t *buf = malloc(8192 + (1u << 20));
+    for (uint64_t i = 0; i < n; i++) {
+        tf_ck_task t;
+        gen_task(i, &t, buf);
+        model_add(m, &t);
+    }
+    free(buf);
+}
+
+static bool bytes_eq(const void *a, const void *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n) == 0;
+}
+
+/* Every field of every task, in order; reports the first difference. */
+static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
+{
+    if (!CHECK_EQ_U(n, m->n))
+        return false;
+    for (uint64_t i = 0; i < n; i++) {
+        const tf_ck_task *a = &got[i], *b = &m->t[i];
+        bool ok = a->gid == b->gid && a->key == b->key &&
+                  a->parent == b->parent && a->prio == b->prio &&
+                  a->cores == b->cores && a->state == b->state &&
+                  a->attempts == b->attempts && a->status == b->status &&
+                  a->rank == b->rank && a->start_ns == b->start_ns &&
+                  a->end_ns == b->end_ns && a->name_len == b->name_len &&
+                  a->cmd_len == b->cmd_len && a->ndeps == b->ndeps &&
+                  a->out_len == b->out_len &&
+                  bytes_eq(a->name, b->name, a->name_len) &&
+                  bytes_eq(a->cmd, b->cmd, a->cmd_len) &&
+                  bytes_eq(a->deps, b->deps, 8 * (size_t)a->ndeps) &&
+                  bytes_eq(a->out, b->out, a->out_len);
+        if (!CHECK_MSG(ok,
+                       "task %" PRIu64 " (gid %" PRIu64 " vs %" PRIu64
+                       ") differs: state %u/%u attempts %u/%u out_len %u/%u",
+                       i, a->gid, b->gid, a->state, b->state, a->attempts,
+                       b->attempts, a->out_len, b->out_len))
+            return false;
+    }
+    return true;
+}
+
+static tf_ck_meta meta_of(uint32_t kind)
+{
+    tf_ck_meta m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    snprintf(m.version, sizeof m.version, "0.1.0-test");
+    m.source_hash = 0xfeedfacecafebeefull;
+    m.world_size = 17;
+    m.time_ns = 1700000000123456789ull;
+    return m;
+}
+
+static tf_ck *open_ck(const char *dir, logbook *lb)
+{
+    tf_ck_opts o = {.sync_ms = 5, .log = logger(lb)};
+    tf_ck *ck = NULL;
+    char err[512] = "";
+    int rc = tf_ck_open(dir, &o, &ck, err, sizeof err);
+    CHECK_MSG(rc == 0, "tf_ck_open(%s): %s", dir, err);
+    return ck;
+}
+
+/* A snapshot of m, made durable. */
+static void snapshot(tf_ck *ck, model *m)
+{
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    CHECK_RC(tf_ck_snapshot(ck, &meta, m->n, model_get, m), 0);
+    CHECK_RC(tf_ck_wait(ck), 0);
+}
+
+static int load(const char *dir, tf_ck_state *st, logbook *lb, char *err,
+                size_t errlen)
+{
+    tf_logger lg = logger(lb);
+    err[0] = 0;
+    return tf_ck_load(dir, &lg, st, err, errlen);
+}
+
+/* A FINISH record and the same change in the model. */
+static void finish(tf_ck *ck, model *m, size_t i, uint16_t attempt,
+                   uint8_t state, const char *out)
+{
+    tf_ck_task *t = &m->t[i];
+    tf_ck_finish f = {.gid = t->gid, .key = t->key, .attempt = attempt,
+                      .state = state, .status = state == TF_TASK_DONE ? 0 : 9,
+                      .rank = 3, .start_ns = 11, .end_ns = 22, .out = out,
+                      .out_len = out ? (uint32_t)strlen(out) : 0};
+    CHECK_RC(tf_ck_finished(ck, &f), 0);
+    t->state = state;
+    t->attempts = attempt;
+    t->status = f.status;
+    t->rank = 3;
+    t->start_ns = 11;
+    t->end_ns = 22;
+    model_set_out(t, out, state == TF_TASK_DONE ? f.out_len : 0);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_constants(void)
+{
+    CHECK_EQ_I(TF_CK_DONE, TF_TASK_DONE);
+    CHECK_EQ_I(TF_CK_FAILED, TF_TASK_FAILED);
+    CHECK_EQ_I(TF_CK_LOG_ERROR, TF_LOG_ERROR);
+    CHECK_EQ_I(TF_CK_LOG_WARN, TF_LOG_WARN);
+    /* The CRC32C check value of "123456789" (RFC 3720). */
+    CHECK_EQ_U(tf_ck_crc32c(0, "123456789", 9), 0xE3069283u);
+    uint8_t big[1000];
+    for (int i = 0; i < 1000; i++)
+        big[i] = (uint8_t)(i * 31);
+    CHECK_EQ_U(tf_ck_crc32c(tf_ck_crc32c(0, big, 333), big + 333, 667),
+               tf_ck_crc32c(0, big, 1000));
+    CHECK_TRUE(tf_ck_key("ab", 2, "c", 1) != tf_ck_key("a", 1, "bc", 2));
+    CHECK_EQ_U(tf_ck_key("x", 1, "y", 1), tf_ck_key("x", 1, "y", 1));
+}
+
+static void test_empty(void)
+{
+    char dir[512], err[512];
+    tf_ck_state st;
+    logbook lb;
+    fresh(dir, sizeof dir, "none");
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_ENOENT);
+    CHECK_EQ_I(mkdir(dir, 0755), 0);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_ENOENT);
+    CHECK_MSG(strstr(err, dir) != NULL, "error names the directory: %s", err);
+    /* A snapshot of no tasks is a valid state. */
+    tf_ck *ck = open_ck(dir, &lb);
+    model m = {0};
+    snapshot(ck, &m);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_TRUE(ck == NULL);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.n, 0);
+    tf_ck_state_free(&st);
+}
+
+#define N_ROUND 70000 /* more than one 65536-task block */
+
+static void test_round_trip(void)
+{
+    char dir[512], err[512];
+    logbook lb;
+    fresh(dir, sizeof dir, "round");
+    model m = {0};
+    model_gen(&m, N_ROUND);
+    tf_ck *ck = open_ck(dir, &lb);
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    CHECK_RC(tf_ck_snapshot(ck, &meta, m.n, model_get, &m), 0);
+    CHECK_RC(tf_ck_wait(ck), 0);
+    CHECK_FALSE(tf_ck_busy(ck));
+    CHECK_EQ_I(strlen(tf_ck_error(ck)), 0);
+
+    /* On top, in the journal: finished attempts of snapshotted tasks ... */
+    for (size_t i = 0; i < 200; i++)
+        if (m.t[i].state != TF_TASK_DONE)
+            finish(ck, &m, i, (uint16_t)(m.t[i].attempts + 1),
+                   i % 2 ? TF_TASK_DONE : TF_TASK_FAILED, i % 3 ? "result" : "");
+    /* ... and dynamic tasks, some finished, one with a large output. */
+    uint8_t *buf = malloc(8192 + (1u << 20));
+    for (uint64_t k = 0; k < 300; k++) {
+        tf_ck_task t;
+        gen_task(k + 1, &t, buf);
+        t.gid = (5ull << 32) + k;
+        t.parent = 3 * k + 1;
+        if (k == 7) {
+            t.state = TF_TASK_DONE;
+            t.out = buf + 8192;
+            t.out_len = 1u << 20;
+        }
+        CHECK_RC(tf_ck_submitted(ck, &t), 0);
+        model_add(&m, &t);
+    }
+    free(buf);
+    finish(ck, &m, N_ROUND + 5, 1, TF_TASK_DONE, "dynamic result");
+    /* A submit record for a gid already known changes nothing. */
+    tf_ck_task dup = m.t[10];
+    dup.prio = 1234;
+    CHECK_RC(tf_ck_submitted(ck, &dup), 0);
+    CHECK_RC(tf_ck_close(&ck), 0);
+
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_MSG(err[0] == 0, "no error text on success: %s", err);
+    CHECK_EQ_I(lb.warnings, 0);
+    CHECK_FALSE(st.fell_back);
+    same_tasks(st.task, st.n, &m);
+    CHECK_EQ_U(st.meta.kind, TF_CK_LIB);
+    CHECK_EQ_I(strcmp(st.meta.version, "0.1.0-test"), 0);
+    CHECK_EQ_U(st.meta.source_hash, meta.source_hash);
+    CHECK_EQ_I(st.meta.world_size, 17);
+    CHECK_EQ_U(st.meta.time_ns, meta.time_ns);
+    CHECK_EQ_U(st.meta.generation, 1);
+    CHECK_EQ_U(st.meta.journal_id, 1);
+    CHECK_EQ_U(st.meta.journal_pos, TF_CK_JHDR);
+    CHECK_TRUE(st.replayed >= 300);
+    tf_ck_state_free(&st);
+
+    /* h5dump (the HDF5 tools) opens the snapshot. */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "h5dump -H '%s/state-1.h5' > /dev/null", dir);
+    CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
+    snprintf(cmd, sizeof cmd,
+             "h5dump -a /format '%s/state-1.h5' | grep -q taskfarm-state",
+             dir);
+    CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
+    model_free(&m);
+}
+
+/* Later attempts win, DONE is final, unknown gids get a row. */
+static void test_replay_rules(void)
+{
+    char dir[512], err[512];
+    logbook lb;
+    fresh(dir, sizeof dir, "rules");
+    tf_ck *ck = open_ck(dir, &lb);
+    tf_ck_finish f = {.gid = 42, .key = 7, .attempt = 1,
+                      .state = TF_TASK_FAILED, .status = 1, .rank = 2};
+    CHECK_RC(tf_ck_finished(ck, &f), 0);
+    f.attempt = 2;
+    f.state = TF_TASK_DONE;
+    f.status = 0;
+    f.out = "ok";
+    f.out_len = 2;
+    CHECK_RC(tf_ck_finished(ck, &f), 0);
+    f.attempt = 3; /* a duplicate run after DONE: ignored */
+    f.state = TF_TASK_FAILED;
+    f.status = 5;
+    CHECK_RC(tf_ck_finished(ck, &f), 0);
+    tf_ck_finish g = {.gid = 43, .key = 8, .attempt = 2,
+                      .state = TF_TASK_FAILED, .status = 4};
+    CHECK_RC(tf_ck_finished(ck, &g), 0);
+    g.attempt = 1; /* an older attempt reported late: ignored */
+    g.status = 6;
+    CHECK_RC(tf_ck_finished(ck, &g), 0);
+    CHECK_RC(tf_ck_close(&ck), 0);
+
+    /* No snapshot: the state comes from the journal alone. */
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.n, 2);
+    CHECK_EQ_U(st.replayed, 5);
+    CHECK_EQ_U(st.meta.generation, 0);
+    if (st.n == 2) {
+        CHECK_EQ_U(st.task[0].gid, 42);
+        CHECK_EQ_U(st.task[0].key, 7);
+        CHECK_EQ_U(st.task[0].state, TF_TASK_DONE);
+        CHECK_EQ_U(st.task[0].attempts, 2);
+        CHECK_EQ_I(st.task[0].status, 0);
+        CHECK_EQ_U(st.task[0].out_len, 2);
+        CHECK_TRUE(bytes_eq(st.task[0].out, "ok", 2));
+        CHECK_EQ_U(st.task[0].parent, TF_CK_NONE);
+        CHECK_EQ_U(st.task[1].state, TF_TASK_FAILED);
+        CHECK_EQ_U(st.task[1].attempts, 2);
+        CHECK_EQ_I(st.task[1].status, 4);
+    }
+    tf_ck_state_free(&st);
+}
+
+/* Two generations kept, older ones and unneeded journals deleted. */
+static void test_generations(void)
+{
+    char dir[512], err[512];
+    logbook lb;
+    fresh(dir, sizeof dir, "gens");
+    model m = {0};
+    model_gen(&m, 100);
+    tf_ck *ck = open_ck(dir, &lb); /* journal 1 */
+    snapshot(ck, &m);              /* generation 1, journal 1 */
+    finish(ck, &m, 1, 5, TF_TASK_DONE, "a");
+    snapshot(ck, &m); /* 2, journal 1 */
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_TRUE(exists(dir, "state-1.h5") && exists(dir, "state-2.h5"));
+
+    ck = open_ck(dir, &lb); /* journal 2 */
+    finish(ck, &m, 2, 5, TF_TASK_DONE, "b");
+    snapshot(ck, &m); /* 3, journal 2: keeps 2 and 3 */
+    CHECK_RC(tf_ck_wait(ck), 0);
+    CHECK_FALSE(exists(dir, "state-1.h5"));
+    CHECK_TRUE(exists(dir, "state-2.h5") && exists(dir, "state-3.h5"));
+    CHECK_TRUE(exists(dir, "journal-1.tfj")); /* generation 2 needs it */
+    finish(ck, &m, 3, 5, TF_TASK_DONE, "c");
+    snapshot(ck, &m); /* 4: keeps 3 and 4, journals from 2 on */
+    CHECK_FALSE(exists(dir, "state-2.h5"));
+    CHECK_TRUE(exists(dir, "state-3.h5") && exists(dir, "state-4.h5"));
+    CHECK_FALSE(exists(dir, "journal-1.tfj"));
+    CHECK_TRUE(exists(dir, "journal-2.tfj"));
+    finish(ck, &m, 5, 5, TF_TASK_DONE, "d"); /* in the journal only */
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_FALSE(exists(dir, "state-4.h5.tmp"));
+
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.meta.generation, 4);
+    CHECK_EQ_U(st.replayed, 1);
+    same_tasks(st.task, st.n, &m);
+    tf_ck_state_free(&st);
+    model_free(&m);
+}
+
+/*
+ * Two generations with journal records between and after them; returns the
+ * directory (gen 1 and 2) and the model of the final state.
+ */
+static void two_generations(char *dir, size_t len, const char *what,
+                            model *m)
+{
+    logbook lb;
+    fresh(dir, len, what);
+    memset(m, 0, sizeof *m);
+    model_gen(m, 2000);
+    tf_ck *ck = open_ck(dir, &lb);
+    snapshot(ck, m);
+    for (size_t i = 0; i < 40; i++)
+        if (m->t[i].state != TF_TASK_DONE)
+            finish(ck, m, i, 7, TF_TASK_DONE, "between");
+    snapshot(ck, m);
+    for (size_t i = 40; i < 80; i++)
+        if (m->t[i].state != TF_TASK_DONE)
+            finish(ck, m, i, 7, TF_TASK_DONE, "after");
+    CHECK_RC(tf_ck_close(&ck), 0);
+}
+
+static off_t size_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : st.st_size;
+}
+
+static void truncate_to(const char *path, off_t len)
+{
+    CHECK_EQ_I(truncate(path, len), 0);
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t b = 0;
+    CHECK_TRUE(fd >= 0 && pread(fd, &b, 1, at) == 1);
+    b ^= 0x5a;
+    CHECK_TRUE(pwrite(fd, &b, 1, at) == 1);
+    close(fd);
+}
+
+/* Damage of the newest snapshot: the previous generation plus the journal
+   give the same final state, with a warning. */
+static void test_damaged_newest(void)
+{
+    char dir[512], err[512], path[700], good[700];
+    model m;
+    logbook lb;
+    two_generations(dir, sizeof dir, "damaged", &m);
+    path_of(path, sizeof path, dir, "state-2.h5");
+    path_of(good, sizeof good, dir, "good.bak");
+    copy_file(path, good);
+    off_t size = size_of(path);
+    CHECK_TRUE(size > 4096);
+
+    /* Truncated at several places, then single bytes flipped throughout
+       the file: either the damage is caught and generation 1 is used, or
+       it hit bytes nothing reads; the state must be right either way. */
+    off_t cuts[] = {0, 100, size / 3, size / 2, size - 1};
+    int detected = 0, trials = 0;
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        copy_file(good, path);
+        truncate_to(path, cuts[k]);
+        tf_ck_state st;
+        CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+        CHECK_MSG(st.fell_back, "truncation at %lld not detected",
+                  (long long)cuts[k]);
+        CHECK_MSG(lb.warnings >= 1 && strstr(lb.last, "state-2.h5"),
+                  "warning names the file: '%s'", lb.last);
+        CHECK_EQ_U(st.meta.generation, 1);
+        same_tasks(st.task, st.n, &m);
+        tf_ck_state_free(&st);
+    }
+    for (off_t at = 0; at < size; at += size / 61 + 1) {
+        copy_file(good, path);
+        flip_byte(path, at);
+        tf_ck_state st;
+        int rc = load(dir, &st, &lb, err, sizeof err);
+        if (!CHECK_MSG(rc == 0, "flip at %lld: %s", (long long)at, err))
+            continue;
+        trials++;
+        detected += st.fell_back;
+        if (st.fell_back)
+            CHECK_TRUE(lb.warnings >= 1 && strstr(lb.last, "state-2.h5"));
+        CHECK_MSG(same_tasks(st.task, st.n, &m), "flip at %lld",
+                  (long long)at);
+        tf_ck_state_free(&st);
+    }
+    /* Most of the file is checksummed data or metadata. */
+    CHECK_MSG(detected * 2 > trials, "only %d of %d flips detected", detected,
+              trials);
+    printf("\n  flipped bytes detected: %d of %d\n", detected, trials);
+    model_free(&m);
+}
+
+static void test_both_bad(void)
+{
+    char dir[512], err[512], path[700];
+    model m;
+    logbook lb;
+    two_generations(dir, sizeof dir, "bothbad", &m);
+    path_of(path, sizeof path, dir, "state-2.h5");
+    truncate_to(path, size_of(path) / 2);
+    path_of(path, sizeof path, dir, "state-1.h5");
+    flip_byte(path, size_of(path) / 2);
+    flip_byte(path, size_of(path) / 2 + 1000);
+    flip_byte(path, size_of(path) - 2000);
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_EIO);
+    CHECK_MSG(strstr(err, "state-2.h5") && strstr(err, "state-1.h5"),
+              "error names both files: %s", err);
+    model_free(&m);
+}
+
+/* Writes a plain HDF5 file (no taskfarm attributes) at path. */
+static void write_foreign_h5(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t d = 4;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t ds = H5Dcreate2(f, "x", H5T_STD_I32LE, sp, H5P_DEFAULT,
+                          H5P_DEFAULT, H5P_DEFAULT);
+    int v[4] = {1, 2, 3, 4};
+    CHECK_TRUE(f >= 0 && ds >= 0 &&
+               H5Dwrite(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        v) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+static void set_version(const char *path, uint32_t v)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    CHECK_TRUE(f >= 0 && a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &v) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+}
+
+static void test_foreign(void)
+{
+    char dir[512], err[512], path[700];
+    logbook lb;
+    tf_ck_state st;
+
+    fresh(dir, sizeof dir, "text");
+    CHECK_EQ_I(mkdir(dir, 0755), 0);
+    path_of(path, sizeof path, dir, "state-1.h5");
+    FILE *f = fopen(path, "w");
+    fputs("this is not a checkpoint\n", f);
+    fclose(f);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_EIO);
+    CHECK_MSG(strstr(err, "foreign") && strstr(err, "state-1.h5"),
+              "text file: %s", err);
+
+    fresh(dir, sizeof dir, "otherh5");
+    CHECK_EQ_I(mkdir(dir, 0755), 0);
+    path_of(path, sizeof path, dir, "state-1.h5");
+    write_foreign_h5(path);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_EIO);
+    CHECK_MSG(strstr(err, "foreign") && strstr(err, "not a taskfarm state"),
+              "other HDF5 file: %s", err);
+
+    /* A format version from the future, alone and as the newest. */
+    model m;
+    two_generations(dir, sizeof dir, "future", &m);
+    path_of(path, sizeof path, dir, "state-2.h5");
+    set_version(path, TF_CK_FORMAT + 1);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_TRUE(st.fell_back);
+    CHECK_MSG(strstr(lb.last, "newer"), "warning: %s", lb.last);
+    same_tasks(st.task, st.n, &m);
+    tf_ck_state_free(&st);
+    path_of(path, sizeof path, dir, "state-1.h5");
+    set_version(path, 99);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), TF_EIO);
+    CHECK_MSG(strstr(err, "foreign") && strstr(err, "version 99 is newer"),
+              "future version: %s", err);
+    model_free(&m);
+
+    /* A journal that is not one is skipped with a warning. */
+    fresh(dir, sizeof dir, "badjournal");
+    CHECK_EQ_I(mkdir(dir, 0755), 0);
+    path_of(path, sizeof path, dir, "journal-1.tfj");
+    f = fopen(path, "w");
+    fputs("0123456789abcdef0123456789abcdef0123456789", f);
+    fclose(f);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.n, 0);
+    CHECK_MSG(lb.warnings == 1 && strstr(lb.last, "foreign"), "warning: %s",
+              lb.last);
+    tf_ck_state_free(&st);
+}
+
+/* n DONE records for gids 0..n-1 in a fresh directory; the journal path. */
+static void journal_of(char *dir, size_t len, const char *what, int n,
+                       char *jpath, size_t jlen)
+{
+    logbook lb;
+    fresh(dir, len, what);
+    tf_ck *ck = open_ck(dir, &lb);
+    for (int i = 0; i < n; i++) {
+        char out[32];
+        snprintf(out, sizeof out, "out-%d", i);
+        tf_ck_finish f = {.gid = (uint64_t)i, .key = 1, .attempt = 1,
+                          .state = TF_TASK_DONE, .out = out,
+                          .out_len = (uint32_t)strlen(out)};
+        CHECK_RC(tf_ck_finished(ck, &f), 0);
+    }
+    CHECK_RC(tf_ck_close(&ck), 0);
+    path_of(jpath, jlen, dir, "journal-1.tfj");
+}
+
+/* The loaded state holds exactly gids 0..n-1, each with its output. */
+static void check_prefix(const tf_ck_state *st, uint64_t n)
+{
+    CHECK_EQ_U(st->n, n);
+    for (uint64_t i = 0; i < st->n && i < n; i++) {
+        char out[32];
+        int len = snprintf(out, sizeof out, "out-%" PRIu64, i);
+        if (!CHECK_MSG(st->task[i].gid == i && st->task[i].out_len == (uint32_t)len &&
+                           bytes_eq(st->task[i].out, out, (size_t)len),
+                       "record %" PRIu64 " wrong", i))
+            break;
+    }
+}
+
+static void test_torn_journal(void)
+{
+    char dir[512], err[512], jpath[700];
+    logbook lb;
+    tf_ck_state st;
+    journal_of(dir, sizeof dir, "torn", 100, jpath, sizeof jpath);
+    off_t size = size_of(jpath);
+    /* Every record here is the same size, about 64 bytes. */
+    off_t rec = (size - TF_CK_JHDR) / 100;
+    CHECK_EQ_I((size - TF_CK_JHDR) % 100, 0);
+
+    truncate_to(jpath, TF_CK_JHDR + 60 * rec + rec / 2); /* mid-record */
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    check_prefix(&st, 60);
+    CHECK_MSG(lb.warnings == 1 && strstr(lb.last, "journal-1.tfj") &&
+                  strstr(lb.last, "torn"),
+              "warning: %s", lb.last);
+    char off[32];
+    snprintf(off, sizeof off, "offset %lld", (long long)(TF_CK_JHDR + 60 * rec));
+    CHECK_MSG(strstr(lb.last, off) != NULL, "warning names %s: %s", off,
+              lb.last);
+    tf_ck_state_free(&st);
+
+    truncate_to(jpath, TF_CK_JHDR + 50 * rec + 5); /* mid-header */
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    check_prefix(&st, 50);
+    CHECK_EQ_I(lb.warnings, 1);
+    tf_ck_state_free(&st);
+
+    /* A flipped byte in record 20's payload, then in record 10's header. */
+    flip_byte(jpath, TF_CK_JHDR + 20 * rec + 30);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    check_prefix(&st, 20);
+    CHECK_MSG(strstr(lb.last, "checksum"), "warning: %s", lb.last);
+    tf_ck_state_free(&st);
+    flip_byte(jpath, TF_CK_JHDR + 10 * rec + 1);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    check_prefix(&st, 10);
+    tf_ck_state_free(&st);
+
+    /* A later journal (a later run) is still replayed after a torn one. */
+    logbook lb2;
+    tf_ck *ck = open_ck(dir, &lb2);
+    char out[32] = "out-10";
+    tf_ck_finish f = {.gid = 10, .key = 1, .attempt = 1,
+                      .state = TF_TASK_DONE, .out = out, .out_len = 6};
+    CHECK_RC(tf_ck_finished(ck, &f), 0);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_TRUE(exists(dir, "journal-2.tfj"));
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    check_prefix(&st, 11);
+    tf_ck_state_free(&st);
+}
+
+/* ---- crashes: kill -9 of a forked writer ------------------------------- */
+
+typedef struct killer {
+    model *m;
+    uint64_t at;
+} killer;
+
+static void get_then_die(void *user, uint64_t i, tf_ck_task *t)
+{
+    killer *k = user;
+    if (i == k->at)
+        raise(SIGKILL);
+    model_get(k->m, i, t);
+}
+
+static bool killed(pid_t pid)
+{
+    int status;
+    return waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+           WTERMSIG(status) == SIGKILL;
+}
+
+static void test_kill_in_snapshot(void)
+{
+    char dir[512], err[512];
+    logbook lb;
+    fresh(dir, sizeof dir, "killsnap");
+    model m = {0};
+    model_gen(&m, 1000);
+    tf_ck *ck = open_ck(dir, &lb);
+    snapshot(ck, &m);
+    CHECK_RC(tf_ck_close(&ck), 0);
+
+    /* The child snapshots a bigger table and dies in the middle of it,
+       past the first block already written. */
+    model big = {0};
+    model_gen(&big, 150000);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tf_ck_opts o = {0};
+        tf_ck *c;
+        char e[512];
+        if (tf_ck_open(dir, &o, &c, e, sizeof e))
+            _exit(1);
+        tf_ck_meta meta = meta_of(TF_CK_CLI);
+        killer k = {&big, big.n / 2};
+        tf_ck_snapshot(c, &meta, big.n, get_then_die, &k);
+        _exit(2); /* not reached */
+    }
+    CHECK_TRUE(killed(pid));
+    CHECK_TRUE(exists(dir, "state-2.h5.tmp"));
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.meta.generation, 1);
+    CHECK_FALSE(st.fell_back);
+    same_tasks(st.task, st.n, &m);
+    tf_ck_state_free(&st);
+
+    /* The next writer removes the leftover and writes generation 2. */
+    ck = open_ck(dir, &lb);
+    CHECK_FALSE(exists(dir, "state-2.h5.tmp"));
+    snapshot(ck, &big);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.meta.generation, 2);
+    same_tasks(st.task, st.n, &big);
+    tf_ck_state_free(&st);
+    model_free(&m);
+    model_free(&big);
+}
+
+static void test_kill_with_journal(void)
+{
+    char dir[512], err[512];
+    logbook lb;
+    fresh(dir, sizeof dir, "killjournal");
+    const int durable = 5000, more = 20000;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        tf_ck_opts o = {.sync_ms = 1};
+        tf_ck *c;
+        char e[512];
+        if (tf_ck_open(dir, &o, &c, e, sizeof e))
+            _exit(1);
+        for (int i = 0; i < durable + more; i++) {
+            char out[32];
+            snprintf(out, sizeof out, "out-%d", i);
+            tf_ck_finish f = {.gid = (uint64_t)i, .key = 1, .attempt = 1,
+                              .state = TF_TASK_DONE, .out = out,
+                              .out_len = (uint32_t)strlen(out)};
+            if (tf_ck_finished(c, &f))
+                _exit(1);
+            if (i + 1 == durable && tf_ck_wait(c))
+                _exit(1);
+        }
+        /* Dies while the I/O thread may be in the middle of a batch. */
+        raise(SIGKILL);
+        _exit(2);
+    }
+    CHECK_TRUE(killed(pid));
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_MSG(st.n >= (uint64_t)durable, "%" PRIu64 " records, %d were durable",
+              st.n, durable);
+    check_prefix(&st, st.n); /* whatever is there is intact and in order */
+    tf_ck_state_free(&st);
+}
+
+/* ---- out of space ------------------------------------------------------ */
+
+static void test_enospc(void)
+{
+    char mnt[512], cmd[700], err[512], dir[600];
+    logbook lb;
+    fresh(mnt, sizeof mnt, "tmpfs");
+    CHECK_EQ_I(mkdir(mnt, 0755), 0);
+    snprintf(cmd, sizeof cmd,
+             "mount -t tmpfs -o size=256k tmpfs '%s' 2>/dev/null", mnt);
+    if (system(cmd) != 0) {
+        printf("\n  SKIP: cannot mount a tmpfs at %s (needs root)\n", mnt);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s/state", mnt);
+    model small = {0}, big = {0};
+    model_gen(&small, 200);
+    model_set_out(&small.t[4], "small", 5); /* not 1 MiB: it must fit */
+    for (uint64_t i = 0; i < 20000; i++) { /* > 256 KiB of commands */
+        uint8_t cmdb[60];
+        memset(cmdb, 'c', sizeof cmdb);
+        tf_ck_task t = {.gid = i, .cmd = cmdb, .cmd_len = sizeof cmdb,
+                        .parent = TF_CK_NONE, .cores = 1};
+        model_add(&big, &t);
+    }
+    tf_ck *ck = open_ck(dir, &lb);
+    snapshot(ck, &small);
+    tf_ck_meta meta = meta_of(TF_CK_CLI);
+    int rc = tf_ck_snapshot(ck, &meta, big.n, model_get, &big);
+    if (!rc)
+        rc = tf_ck_wait(ck);
+    CHECK_RC(rc, TF_EIO);
+    printf("\n  snapshot on a full disk: %s\n", tf_ck_error(ck));
+    CHECK_MSG(strstr(tf_ck_error(ck), "state-2.h5") &&
+                  strstr(tf_ck_error(ck), "No space left on device"),
+              "error: %s", tf_ck_error(ck));
+    /* Latched: every later call reports it. */
+    tf_ck_finish f = {.gid = 1, .key = 1, .attempt = 1, .state = TF_TASK_DONE};
+    CHECK_RC(tf_ck_finished(ck, &f), TF_EIO);
+    CHECK_RC(tf_ck_snapshot(ck, &meta, small.n, model_get, &small), TF_EIO);
+    CHECK_RC(tf_ck_close(&ck), TF_EIO);
+    CHECK_FALSE(exists(dir, "state-2.h5.tmp"));
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.meta.generation, 1);
+    same_tasks(st.task, st.n, &small);
+    tf_ck_state_free(&st);
+
+    /* The journal fills the disk: its writer fails, the state still loads
+       (the previous generation and the records that made it). */
+    ck = open_ck(dir, &lb);
+    char out[4000];
+    memset(out, 'o', sizeof out);
+    rc = 0;
+    for (int i = 0; i < 1000 && !rc; i++) {
+        tf_ck_finish g = {.gid = 1000000 + (uint64_t)i, .key = 1,
+                          .attempt = 1, .state = TF_TASK_DONE, .out = out,
+                          .out_len = sizeof out};
+        rc = tf_ck_finished(ck, &g);
+        if (!rc && i % 10 == 9)
+            rc = tf_ck_wait(ck);
+    }
+    CHECK_RC(rc, TF_EIO);
+    printf("  journal on a full disk: %s\n", tf_ck_error(ck));
+    CHECK_MSG(strstr(tf_ck_error(ck), "journal-") &&
+                  strstr(tf_ck_error(ck), "No space left on device"),
+              "error: %s", tf_ck_error(ck));
+    CHECK_RC(tf_ck_close(&ck), TF_EIO);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_EQ_U(st.meta.generation, 1);
+    CHECK_TRUE(st.n > small.n);
+    same_tasks(st.task, small.n, &small); /* the snapshot's tasks first */
+    tf_ck_state_free(&st);
+
+    snprintf(cmd, sizeof cmd, "umount '%s'", mnt);
+    CHECK_EQ_I(system(cmd), 0);
+    model_free(&small);
+    model_free(&big);
+}
+
+static void watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_ckpt: watchdog: a test hung\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+int main(void)
+{
+    signal(SIGALRM, watchdog);
+    alarm(WATCHDOG_S);
+    snprintf(root, sizeof root, "/tmp/tf-ckpt-test-XXXXXX");
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("ckpt", NULL, NULL);
+    CU_add_test(s, "constants, CRC32C, keys", test_constants);
+    CU_add_test(s, "empty directory and empty state", test_empty);
+    CU_add_test(s, "round trip of every field", test_round_trip);
+    CU_add_test(s, "replay rules", test_replay_rules);
+    CU_add_test(s, "two generations kept", test_generations);
+    CU_add_test(s, "damaged newest snapshot", test_damaged_newest);
+    CU_add_test(s, "both generations bad", test_both_bad);
+    CU_add_test(s, "foreign files and versions", test_foreign);
+    CU_add_test(s, "torn journal", test_torn_journal);
+    CU_add_test(s, "kill -9 in a snapshot", test_kill_in_snapshot);
+    CU_add_test(s, "kill -9 with journal records", test_kill_with_journal);
+    CU_add_test(s, "out of space", test_enospc);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (!failed && system(cmd) != 0)
+        fprintf(stderr, "test_ckpt: cannot remove %s\n", root);
+    return failed ? 1 : 0;
+}
