@@ -35,8 +35,9 @@ section() {
     SEC_NAME=$1 SEC_T0=$t
 }
 
-# rand LO HI: an integer in [LO, HI].
-rand() { echo $(( $1 + RANDOM % ($2 - $1 + 1) )); }
+# rand LO HI: R = an integer in [LO, HI]. Never call it (or use RANDOM) in
+# $(...): bash reseeds RANDOM in subshells, and FAULT_SEED would not replay.
+rand() { R=$(( $1 + RANDOM % ($2 - $1 + 1) )); }
 # msleep MS
 msleep() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -78,8 +78,8 @@ section a
 setup a std.txt
 start_job a 4 1 --heartbeat "$HB" $(ckpt_opts)
 wait_ranks a 4 || bad "a: ranks did not start"
-victim=$(rand 1 3)
-delay=$(rand 200 2500)
+rand 1 3; victim=$R
+rand 200 2500; delay=$R
 msleep "$delay"
 pid=$(rank_pid a "$victim")
 kill -9 "$pid"
@@ -96,7 +96,7 @@ section b
 setup b std.txt
 start_job b 4 1 --heartbeat "$HB" $(ckpt_opts)
 wait_ranks b 4 || bad "b: ranks did not start"
-msleep "$(rand 200 2500)"
+rand 200 2500; msleep $R
 kill -9 "$(rank_pid b 0)"
 t0=$(now_ms)
 wait_job
@@ -120,7 +120,7 @@ for round in $(seq 1 4); do
     resume=; [ "$round" -gt 1 ] && resume=--resume
     start_job c 4 0 $resume --heartbeat "$HB" $(ckpt_opts)
     if ! wait_ranks c 4; then wait_job; break; fi  # finished before all started
-    msleep "$(rand 100 2000)"
+    rand 100 2000; msleep $R
     if [ $((RANDOM % 2)) = 0 ]; then how="mpirun and every rank"; kill_job c
     else how="rank 0 (mpirun ends the rest)"; kill -9 "$(rank_pid c 0)"; fi
     wait_job
@@ -155,7 +155,7 @@ if [ "$FAULTS_CKPT" = 1 ]; then
     f=$(newest d_sig); printf 'XXXXXXXX' | dd of="$f" bs=1 seek=0 conv=notrunc status=none
     f=$(newest d_flip); sz=$(stat -c %s "$f")
     for k in 1 2 3 4 5 6 7; do
-        head -c 16 /dev/urandom | dd of="$f" bs=1 seek=$(( sz * k / 8 )) conv=notrunc status=none
+        printf '\xa5%.0s' {1..16} | dd of="$f" bs=1 seek=$(( sz * k / 8 )) conv=notrunc status=none
     done
     g=$(basename "$(newest d_foreign)" .h5); g=${g#state-}
     echo "not a snapshot, just text" >"d_foreign/out/state-$((g + 1)).h5"

@@ -23,7 +23,7 @@ if [ "$JOB_RC" != 0 ] || [ "$(ls ref/res | wc -l)" != "$N" ]; then
 fi
 note "fault-free reference: $N tasks in $JOB_MS ms"
 
-kills=0 lost=0 twice=0 broken=0
+kills=0 lost=0 twice=0 missing=0 broken=0
 
 # kill_now DIR: kill -9 at a random moment of the running job, one of: a
 # random worker (only under --enable-recovery: $2 = 1), rank 0, or mpirun
@@ -31,9 +31,9 @@ kills=0 lost=0 twice=0 broken=0
 kill_now() {
     local dir=$1 rec=$2 v pid
     wait_ranks "$dir" 4 || return 0   # it ended before all started
-    msleep "$(rand 0 3000)"
+    rand 0 3000; msleep $R
     if [ "$rec" = 1 ]; then
-        v=$(rand 1 3)
+        rand 1 3; v=$R
         what="worker rank $v"
         pid=$(rank_pid "$dir" "$v")
         [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
@@ -55,7 +55,7 @@ for k in $(seq 1 "$ITER"); do
     before=$kills log=""
     # 1 in 3: a worker dies under --enable-recovery and the job goes on;
     # otherwise the job dies. Then resume, sometimes killed again, until done.
-    rec=$([ $((RANDOM % 3)) = 0 ] && echo 1 || echo 0)
+    rec=0; [ $((RANDOM % 3)) = 0 ] && rec=1
     resume=
     for round in 1 2 3 4; do
         start_job "$d" 4 "$rec" $resume --heartbeat "$HB" $(ckpt_opts 0.5)
@@ -77,7 +77,7 @@ for k in $(seq 1 "$ITER"); do
     l=$(diff -rq ref/res "$d/res" 2>&1 | wc -l)
     read -r jbad jmiss jtwice <<<"$(joblog_check "$d" "$N")"
     st=$(status_of "$d" state) done=$(status_of "$d" done)
-    lost=$((lost + l)) twice=$((twice + ${jtwice:-1}))
+    lost=$((lost + l)) twice=$((twice + ${jtwice:-1})) missing=$((missing + ${jmiss:-1}))
     if [ "$l" = 0 ] && [ "$st" = done ] && [ "$done" = "$N" ] && [ "$jbad $jmiss $jtwice" = "0 0 0" ]; then
         ok "soak $k/$ITER: killed$log; $((kills - before)) kill(s), $(sort -n "$d/starts" | uniq -d | wc -l) task(s) re-run, results identical"
     else
@@ -93,5 +93,7 @@ echo "soak_iterations $ITER"
 echo "soak_kills $kills"
 echo "soak_lost_results $lost"
 echo "soak_double_records $twice"
+# Tasks done (per the saved state) without a successful joblog row.
+echo "soak_joblog_missing_rows $missing"
 echo "soak: $pass passed, $fail failed (seed $FAULT_SEED)"
-[ "$fail" = 0 ] && [ "$lost" = 0 ] && [ "$twice" = 0 ] && [ "$broken" = 0 ]
+[ "$fail" = 0 ] && [ "$lost" = 0 ] && [ "$twice" = 0 ] && [ "$missing" = 0 ] && [ "$broken" = 0 ]
