@@ -1,4 +1,5 @@
-/* The orphan guard: a helper process that SIGKILLs a rank's task process groups when the rank dies. */
+/* The orphan guard: SIGKILLs a rank's task process groups when the rank dies.
+ */
 
 /* pipe2 and glibc's posix_spawn_file_actions_addclosefrom_np. */
 #define _GNU_SOURCE
@@ -113,8 +114,9 @@ int cli_guard_main(void)
     for (size_t i = 0; i < s.n; i++)
         kill(-(pid_t)s.v[i], SIGKILL);
     if (s.n)
-        fprintf(stderr, "taskfarm: rank process %ld ended with %zu task%s "
-                        "running; killed %s\n",
+        fprintf(stderr,
+                "taskfarm: rank process %ld ended with %zu task%s "
+                "running; killed %s\n",
                 (long)rank, s.n, s.n > 1 ? "s" : "", s.n > 1 ? "them" : "it");
     free(s.v);
     return 0;
@@ -154,8 +156,8 @@ int cli_guard_start(void)
         goto fail_with_actions;
     sigset_t none;
     sigemptyset(&none);
-    rc = posix_spawnattr_setflags(&attr,
-                                  POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+                                             POSIX_SPAWN_SETSIGMASK);
     if (!rc)
         rc = posix_spawnattr_setpgroup(&attr, 0);
     if (!rc)
@@ -177,8 +179,10 @@ int cli_guard_start(void)
     close(p[0]);
     if (rc) {
         close(p[1]);
-        fprintf(stderr, "taskfarm: warning: no orphan guard: cannot start "
-                        "/proc/self/exe: %s\n", strerror(rc));
+        fprintf(stderr,
+                "taskfarm: warning: no orphan guard: cannot start "
+                "/proc/self/exe: %s\n",
+                strerror(rc));
         return -1;
     }
     /*

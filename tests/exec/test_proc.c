@@ -1203,7 +1203,8 @@ static void test_guard_records(void)
     pthread_join(drain, NULL);
     close(p[0]);
     printf("\n    [info] guard hook: %.2f us per 4-byte pipe write, %.2f us "
-           "per task (2 writes) ", per * 1e6, 2 * per * 1e6);
+           "per task (2 writes) ",
+           per * 1e6, 2 * per * 1e6);
 
     /* The guard died: writes fail with EPIPE (ignored), the task runs. */
     CHECK_EQ_I(pipe(p), 0);
