@@ -47,7 +47,8 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place check-apps check-ckpt bench \
+        check-slurm check-place check-apps check-ckpt check-faults-quick check-faults \
+        bench \
         deps install \
         clean asan ubsan format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
@@ -170,6 +171,7 @@ check: all
 	$(MAKE) check-exec
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
+	$(MAKE) check-faults-quick
 	$(MAKE) check-ckpt
 	$(MAKE) check-sim
 	$(MAKE) check-slurm
@@ -185,6 +187,16 @@ check-apps: $(APPS)
 check-cli: bin/taskfarm
 	bash tests/cli/run.sh bin
 	bash tests/cli/farm.sh bin
+
+# Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
+# under real mpirun, resume, orphans; results compared with a fault-free run.
+# The quick set is part of `check` (about 2 minutes); the soak repeats random
+# kills (FAULT_SOAK=N iterations, default 20; about 10 minutes).
+check-faults-quick: bin/taskfarm
+	timeout 900 bash tests/faults/run.sh bin
+
+check-faults: bin/taskfarm
+	timeout 3600 bash tests/faults/soak.sh bin
 
 # A real one-node Slurm (munged, slurmctld, slurmd) in a temporary directory,
 # running jobscripts/* through sbatch; about 3 minutes, needs root.

@@ -38,6 +38,17 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf);
 /* Started by mpirun or srun (then use MPI), or by hand (then no MPI at all)? */
 bool cli_under_launcher(void);
 
+/*
+ * The orphan guard (guard.c). cli_guard_start spawns this binary as
+ * `taskfarm __guard` and returns the write end of its pipe, for
+ * tf_proc_table.guard_fd; -1 after a warning on stderr, or when
+ * TASKFARM_GUARD=0. It ignores SIGPIPE in this process from then on.
+ * cli_guard_main is that process: main() calls it first thing.
+ */
+#define CLI_GUARD_ARG "__guard"
+int cli_guard_start(void);
+int cli_guard_main(void);
+
 int cli_run(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_topo(int argc, char **argv);

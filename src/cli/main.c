@@ -164,6 +164,9 @@ static int finish(int status)
 
 int main(int argc, char **argv)
 {
+    /* cli_run's orphan guard: this binary again, before anything else. */
+    if (argc == 2 && !strcmp(argv[1], CLI_GUARD_ARG))
+        return cli_guard_main();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

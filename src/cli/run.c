@@ -1157,6 +1157,8 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "taskfarm: out of memory\n");
         goto out_with_topo;
     }
+    /* Kills this rank's tasks if it dies; the pipe closes when it exits. */
+    F.procs.guard_fd = cli_guard_start();
     status = farm_main(&F, mpi);
     tf_placer_free(F.placer);
     tf_proc_table_destroy(&F.procs);

@@ -82,6 +82,7 @@ int tf_proc_table_init(tf_proc_table *t)
         return TF_EINVAL;
     memset(t, 0, sizeof *t);
     t->use_pidfd = true;
+    t->guard_fd = -1;
     if (pthread_mutex_init(&t->mu, NULL))
         return TF_ENOMEM;
     pthread_condattr_t ca;
@@ -233,6 +234,19 @@ static bool deregister_group(tf_proc_table *t, pid_t pgid)
     }
     pthread_mutex_unlock(&t->mu);
     return signalled;
+}
+
+/*
+ * Tell the guard, if any, that a group started (+pgid) or is about to be
+ * reaped (-pgid). One 4-byte write: atomic on a pipe, so threads need no
+ * lock, and in program order per group since one thread spawns and reaps it.
+ */
+static void guard_note(const tf_proc_table *t, int32_t rec)
+{
+    if (t->guard_fd < 0)
+        return;
+    while (write(t->guard_fd, &rec, sizeof rec) == -1 && errno == EINTR)
+        ;
 }
 
 /* ---- spawning ---- */
@@ -416,6 +430,8 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
     r->halted = deregister_group(t, pid);
     if ((r->timed_out || r->halted) && is_unreaped(pid))
         kill_group(pid, SIGKILL);
+    /* Last: up to here a death of this process leaves the guard to kill. */
+    guard_note(t, -(int32_t)pid);
     int st;
     pid_t w;
     while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
@@ -485,6 +501,7 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
         return 0;
     }
     register_group(t, pid);
+    guard_note(t, (int32_t)pid);
     r.pid = pid;
     rc = await_child(t, spec, shell, pid, &r);
     if (rc)

@@ -43,6 +43,18 @@ typedef struct tf_proc_table {
      * any run; tests use it to cover the fallback.
      */
     bool use_pidfd;
+    /*
+     * -1 (the default): none. Else the write end of a pipe to a guard
+     * process that outlives this one (the CLI's, src/cli/guard.c): each
+     * spawned group is reported as a 4-byte int32 record, +pgid just after
+     * the spawn and -pgid just before its leader is reaped, so that if this
+     * process dies the guard can SIGKILL the groups still running. Records
+     * are single write(2)s of less than PIPE_BUF bytes, hence atomic with
+     * any number of threads. A failed write is ignored (the guard is gone;
+     * ignore SIGPIPE in the process). The table does not own or close it.
+     * Set it before any run.
+     */
+    int guard_fd;
 } tf_proc_table;
 
 /* Errors: TF_EINVAL (t NULL), TF_ENOMEM (mutex or condition variable). */
