@@ -77,7 +77,7 @@ lib/taskfarm.pc: Makefile
 
 bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS) -lm
 
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a

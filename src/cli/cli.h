@@ -41,6 +41,7 @@ bool cli_under_launcher(void);
 int cli_run(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_topo(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 /*
  * For taskfarm run, collective under MPI: share every rank's locality and
