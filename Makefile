@@ -165,9 +165,10 @@ check: all
 check-apps: $(APPS)
 	bash tests/apps/run.sh bin
 
-check-cli: bin/taskfarm
+check-cli: bin/taskfarm $(BUILD)/tests/test_trace
 	bash tests/cli/run.sh bin
 	bash tests/cli/farm.sh bin
+	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 
 # A real one-node Slurm (munged, slurmctld, slurmd) in a temporary directory,
 # running jobscripts/* through sbatch; about 3 minutes, needs root.
@@ -187,7 +188,7 @@ ubsan:
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
             slurmctld slurmd slurm-client munge \
-            liblapacke-dev libopenblas-dev
+            liblapacke-dev libopenblas-dev python3
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \
