@@ -63,7 +63,8 @@ int main(int argc, char **argv)
     }
     int workers = size > 1 ? size - 1 : 1;
     double off = 0, on = 0;
-    /* Alternate, best of each: the machine is shared, the best is the least noisy. */
+    /* Alternate, best of each: the machine is shared, the best is the least
+     * noisy. */
     for (int r = 0; r < reps; r++) {
         double a = one_run(n, NULL, rank), b = one_run(n, path, rank);
         off = a > off ? a : off;

@@ -33,10 +33,10 @@ typedef struct instant {
 } instant;
 
 typedef struct rank_info {
-    size_t label;  /* arena offset, 0: none */
-    long slots;    /* from its process_name event, -1 if not given */
-    int max_tid;   /* highest slot a span used, -1 if none */
-    double busy;   /* microseconds x cores */
+    size_t label; /* arena offset, 0: none */
+    long slots;   /* from its process_name event, -1 if not given */
+    int max_tid;  /* highest slot a span used, -1 if none */
+    double busy;  /* microseconds x cores */
     size_t attempts;
     bool seen;
     int row0, nrows; /* layout */
@@ -48,7 +48,7 @@ typedef struct trace {
     instant *in;
     size_t nin, capin;
     rank_info *rk;
-    int nrk; /* ranks 0 .. nrk-1 have entries */
+    int nrk;     /* ranks 0 .. nrk-1 have entries */
     char *arena; /* NUL-terminated strings; offset 0 is "" */
     size_t an, acap;
 } trace;
@@ -303,8 +303,8 @@ static bool skip_value(jp *j, int depth)
             if (!skip_value(j, depth + 1))
                 return false;
         } while (peek(j, ','));
-        return expect(j, close, c == '{' ? "expected ',' or '}'"
-                                         : "expected ',' or ']'");
+        return expect(j, close,
+                      c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
     for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
         if (j->n - j->i >= strlen(w) && !memcmp(j->p + j->i, w, strlen(w))) {
@@ -415,16 +415,16 @@ static bool event(jp *j)
     if (j->i >= j->n)
         return fail(j, "");
     trace *T = j->T;
-    rank_info *r = e.has_pid && e.pid >= 0 && e.pid <= 1e7 &&
-                           e.pid == floor(e.pid)
-                       ? rank_of(T, (int)e.pid)
-                       : NULL;
+    rank_info *r =
+        e.has_pid && e.pid >= 0 && e.pid <= 1e7 && e.pid == floor(e.pid)
+            ? rank_of(T, (int)e.pid)
+            : NULL;
     if (e.ph != 'X' && e.ph != 'i' && e.ph != 'I' && e.ph != 'M')
         return true; /* not one the report draws */
     if (!r) {
         j->i = at;
-        return fail(j, e.has_pid ? "event with a bad pid"
-                                 : "event without a pid");
+        return fail(j,
+                    e.has_pid ? "event with a bad pid" : "event without a pid");
     }
     r->seen = true;
     if (e.ph == 'M') {
@@ -436,8 +436,8 @@ static bool event(jp *j)
         return true;
     }
     if (e.ph == 'X') {
-        if (!e.has_tid || !e.has_ts || !e.has_dur || e.tid < 0 ||
-            e.tid > 1e6 || e.dur < 0) {
+        if (!e.has_tid || !e.has_ts || !e.has_dur || e.tid < 0 || e.tid > 1e6 ||
+            e.dur < 0) {
             j->i = at;
             return fail(j, "'X' event without a good tid, ts or dur");
         }
@@ -446,9 +446,13 @@ static bool event(jp *j)
             return fail(j, "out of memory");
         }
         const char *res = e.result ? T->arena + e.result : "done";
-        span s = {e.ts, e.dur, (int)e.pid, (int)e.tid,
+        span s = {e.ts,
+                  e.dur,
+                  (int)e.pid,
+                  (int)e.tid,
                   e.cores >= 1 && e.cores < 65536 ? (unsigned)e.cores : 1,
-                  (int)e.attempt, (int)e.status,
+                  (int)e.attempt,
+                  (int)e.status,
                   !strcmp(res, "failed")  ? RES_FAILED
                   : !strcmp(res, "retry") ? RES_RETRY
                                           : RES_DONE,
@@ -468,8 +472,8 @@ static bool event(jp *j)
         j->oom = true;
         return fail(j, "out of memory");
     }
-    T->in[T->nin++] = (instant){e.ts, (int)e.pid, e.scope == 'g', e.name,
-                                e.detail};
+    T->in[T->nin++] =
+        (instant){e.ts, (int)e.pid, e.scope == 'g', e.name, e.detail};
     return true;
 }
 
@@ -586,17 +590,19 @@ static double nice_step(double span_us)
 static void axis(FILE *f, double makespan, double y, double y_top)
 {
     double step = nice_step(makespan);
-    fprintf(f, "<g class=\"ax\"><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
-               "y2=\"%.1f\"/>\n",
+    fprintf(f,
+            "<g class=\"ax\"><line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
+            "y2=\"%.1f\"/>\n",
             LEFT, y, LEFT + PLOT_W, y);
     for (double t = 0; t <= makespan * 1.0001; t += step) {
         double x = LEFT + t / makespan * PLOT_W;
         char lab[32];
         fmt_tick(t, step, lab, sizeof lab);
-        fprintf(f, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
-                   "y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
-                   "y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\" "
-                   "text-anchor=\"middle\">%s</text>\n",
+        fprintf(f,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                "y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                "y2=\"%.1f\"/><text x=\"%.1f\" y=\"%.1f\" "
+                "text-anchor=\"middle\">%s</text>\n",
                 x, y_top, x, y, x, y, x, y + 4, x, y + 16, lab);
     }
     fputs("</g>\n", f);
@@ -636,7 +642,7 @@ static const char *mark_colour(const char *name)
 /* Attempts of one row drawn as one rectangle. */
 typedef struct group {
     const span *first;
-    size_t n, count[3]; /* attempts, and of each result */
+    size_t n, count[3];  /* attempts, and of each result */
     double t0, t1, busy; /* microseconds */
 } group;
 
@@ -658,8 +664,9 @@ static void rect(FILE *f, const trace *T, const group *g, double x0, double x1,
     int res = group_result(g);
     /* A hair of space after each, so that back-to-back tasks stay apart. */
     double w = x1 - x0 > 1.5 ? x1 - x0 - 0.5 : x1 - x0 < 0.3 ? 0.3 : x1 - x0;
-    fprintf(f, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
-               "height=\"%.2f\"",
+    fprintf(f,
+            "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+            "height=\"%.2f\"",
             res_class[res], x0, y, w, h);
     double frac = g->t1 > g->t0 ? g->busy / (g->t1 - g->t0) : 1;
     /* Merged: as opaque as the tasks kept the slot busy. */
@@ -679,8 +686,9 @@ static void rect(FILE *f, const trace *T, const group *g, double x0, double x1,
     } else {
         fmt_dur(g->t0, a, sizeof a);
         fmt_dur(g->t1, b, sizeof b);
-        fprintf(f, "%zu attempts from %s to %s, %.0f%% busy: %zu done, %zu "
-                   "retried, %zu failed",
+        fprintf(f,
+                "%zu attempts from %s to %s, %.0f%% busy: %zu done, %zu "
+                "retried, %zu failed",
                 g->n, a, b, 100 * frac, g->count[RES_DONE], g->count[RES_RETRY],
                 g->count[RES_FAILED]);
     }
@@ -727,8 +735,9 @@ static void bands(FILE *f, trace *T, const layout *L)
         if (!ri->seen)
             continue;
         double y = TOP + ri->row0 * h, bh = ri->nrows * h;
-        fprintf(f, "<rect class=\"%s\" x=\"%d\" y=\"%.2f\" width=\"%d\" "
-                   "height=\"%.2f\"/>\n",
+        fprintf(f,
+                "<rect class=\"%s\" x=\"%d\" y=\"%.2f\" width=\"%d\" "
+                "height=\"%.2f\"/>\n",
                 r % 2 ? "b1" : "b0", LEFT, y, PLOT_W, bh);
         if (bh >= 9) {
             fprintf(f, "<text class=\"lab\" x=\"%d\" y=\"%.2f\">", LEFT - 6,
@@ -740,8 +749,9 @@ static void bands(FILE *f, trace *T, const layout *L)
             fputs("</text>\n", f);
         }
         for (int s = 1; h >= 10 && s < ri->nrows; s++)
-            fprintf(f, "<text class=\"slot\" x=\"%d\" y=\"%.2f\">slot "
-                       "%d</text>\n",
+            fprintf(f,
+                    "<text class=\"slot\" x=\"%d\" y=\"%.2f\">slot "
+                    "%d</text>\n",
                     LEFT - 6, y + s * h + h / 2 + 3.5, s);
     }
 }
@@ -822,14 +832,16 @@ static void instants(FILE *f, trace *T, const layout *L)
         char t[32];
         fmt_dur(e->ts, t, sizeof t);
         if (e->global) {
-            fprintf(f, "<line class=\"gl\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" "
-                       "y2=\"%.2f\" stroke=\"%s\"><title>",
+            fprintf(f,
+                    "<line class=\"gl\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" "
+                    "y2=\"%.2f\" stroke=\"%s\"><title>",
                     x, TOP - 6, x, bottom, mark_colour(name));
         } else {
             last_x = x, last_pid = e->pid, last_name = e->name;
             double y = TOP + ri->row0 * L->row_h + 6.5; /* inside its band */
-            fprintf(f, "<path class=\"mk\" d=\"M%.2f %.2fl-3.5 -6h7z\" "
-                       "fill=\"%s\"><title>",
+            fprintf(f,
+                    "<path class=\"mk\" d=\"M%.2f %.2fl-3.5 -6h7z\" "
+                    "fill=\"%s\"><title>",
                     x, y, mark_colour(name));
         }
         xml(f, name);
@@ -841,8 +853,9 @@ static void instants(FILE *f, trace *T, const layout *L)
         fputs(e->global ? "</title></line>\n" : "</title></path>\n", f);
     }
     if (hidden)
-        fprintf(f, "<text class=\"note\" x=\"%d\" y=\"%d\">%zu close or "
-                   "excess event marks not drawn</text>\n",
+        fprintf(f,
+                "<text class=\"note\" x=\"%d\" y=\"%d\">%zu close or "
+                "excess event marks not drawn</text>\n",
                 LEFT + PLOT_W, TOP - 22, hidden);
 }
 
@@ -857,27 +870,31 @@ static double utilisation(FILE *f, trace *T, const layout *L, double y0)
         double a = s->ts < 0 ? 0 : s->ts, b = s->ts + s->dur;
         total += s->dur * s->cores;
         for (long k = (long)(a / w); k < BINS && k * w < b; k++) {
-            double lo = k * w > a ? k * w : a, hi = (k + 1) * w < b ? (k + 1) * w : b;
+            double lo = k * w > a ? k * w : a,
+                   hi = (k + 1) * w < b ? (k + 1) * w : b;
             if (hi > lo)
                 busy[k] += (hi - lo) * s->cores;
         }
     }
     double slots = L->total_slots > 0 ? L->total_slots : 1;
-    fprintf(f, "<text class=\"h\" x=\"%d\" y=\"%.1f\">utilisation: busy "
-               "slots / %.0f slots, %d bins of ",
+    fprintf(f,
+            "<text class=\"h\" x=\"%d\" y=\"%.1f\">utilisation: busy "
+            "slots / %.0f slots, %d bins of ",
             LEFT, y0 - 8, slots, BINS);
     char d[32];
     fmt_dur(w, d, sizeof d);
     fprintf(f, "%s</text>\n", d);
-    fprintf(f, "<rect class=\"b0\" x=\"%d\" y=\"%.1f\" width=\"%d\" "
-               "height=\"%d\"/>\n",
+    fprintf(f,
+            "<rect class=\"b0\" x=\"%d\" y=\"%.1f\" width=\"%d\" "
+            "height=\"%d\"/>\n",
             LEFT, y0, PLOT_W, UTIL_H);
     axis(f, L->makespan, y0 + UTIL_H, y0);
     for (int p = 0; p <= 100; p += 25) {
         double y = y0 + UTIL_H - p / 100.0 * UTIL_H;
-        fprintf(f, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
-                   "y2=\"%.1f\"/><text class=\"lab\" x=\"%d\" y=\"%.1f\">%d%%"
-                   "</text>\n",
+        fprintf(f,
+                "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" "
+                "y2=\"%.1f\"/><text class=\"lab\" x=\"%d\" y=\"%.1f\">%d%%"
+                "</text>\n",
                 LEFT, y, LEFT + PLOT_W, y, LEFT - 6, y + 4, p);
     }
     fprintf(f, "<path class=\"u\" d=\"M%d %d", LEFT, (int)y0 + UTIL_H);
@@ -891,8 +908,9 @@ static double utilisation(FILE *f, trace *T, const layout *L, double y0)
     fprintf(f, "V%dz\"/>\n", (int)y0 + UTIL_H);
     double mean = total / (L->makespan * slots);
     double ym = y0 + UTIL_H - (mean > 1 ? 1 : mean) * UTIL_H;
-    fprintf(f, "<line class=\"mean\" x1=\"%d\" y1=\"%.2f\" x2=\"%d\" "
-               "y2=\"%.2f\"><title>mean %.1f%%</title></line>\n",
+    fprintf(f,
+            "<line class=\"mean\" x1=\"%d\" y1=\"%.2f\" x2=\"%d\" "
+            "y2=\"%.2f\"><title>mean %.1f%%</title></line>\n",
             LEFT, ym, LEFT + PLOT_W, ym, mean * 100);
     return mean;
 }
@@ -920,12 +938,13 @@ static double write_svg(FILE *f, trace *T, layout *L, const char *title)
             "fill=\"white\"/>\n<text class=\"h\" x=\"%d\" y=\"20\">",
             SVG_W, height, SVG_W, height, LEFT);
     xml(f, title);
-    fprintf(f, "</text>\n<text x=\"%d\" y=\"36\"><tspan class=\"d\">"
-               "&#9632;</tspan> done  <tspan class=\"r\">&#9632;</tspan> "
-               "failed, retried  <tspan class=\"f\">&#9632;</tspan> failed  "
-               "&#9660; rank events (retry, failed, steal)  &#124; global "
-               "events (halt, signal, checkpoint); hover for details"
-               "</text>\n",
+    fprintf(f,
+            "</text>\n<text x=\"%d\" y=\"36\"><tspan class=\"d\">"
+            "&#9632;</tspan> done  <tspan class=\"r\">&#9632;</tspan> "
+            "failed, retried  <tspan class=\"f\">&#9632;</tspan> failed  "
+            "&#9660; rank events (retry, failed, steal)  &#124; global "
+            "events (halt, signal, checkpoint); hover for details"
+            "</text>\n",
             LEFT);
     bands(f, T, L);
     axis(f, L->makespan, TOP + gh, TOP);
@@ -938,14 +957,13 @@ static double write_svg(FILE *f, trace *T, layout *L, const char *title)
 
 static void report_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: taskfarm report OUTDIR [-o FILE]\n"
-            "Read OUTDIR/trace.json (written by taskfarm run, or by a "
-            "library run with\ntrace_path) and write an SVG Gantt chart "
-            "(one row per rank and slot) with a\nutilisation plot to "
-            "OUTDIR/report.svg or FILE; print a summary.\n\n"
-            "exit status: 0 written, 2 usage or a missing or bad trace, 3 "
-            "cannot write.\n");
+    fprintf(out, "usage: taskfarm report OUTDIR [-o FILE]\n"
+                 "Read OUTDIR/trace.json (written by taskfarm run, or by a "
+                 "library run with\ntrace_path) and write an SVG Gantt chart "
+                 "(one row per rank and slot) with a\nutilisation plot to "
+                 "OUTDIR/report.svg or FILE; print a summary.\n\n"
+                 "exit status: 0 written, 2 usage or a missing or bad trace, 3 "
+                 "cannot write.\n");
 }
 
 static void free_trace(trace *T)
@@ -967,8 +985,10 @@ int cli_report(int argc, char **argv)
         } else if (!strcmp(a, "-o") && i + 1 < argc) {
             out = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "taskfarm report: unknown option or missing "
-                            "value: '%s'\n", a);
+            fprintf(stderr,
+                    "taskfarm report: unknown option or missing "
+                    "value: '%s'\n",
+                    a);
             report_usage(stderr);
             return EXIT_USAGE;
         } else if (dir) {
@@ -1051,8 +1071,8 @@ int cli_report(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
-    printf("%s\nmean utilisation %.1f%% of %.0f slots\n", title,
-           mean * 100, L.total_slots);
+    printf("%s\nmean utilisation %.1f%% of %.0f slots\n", title, mean * 100,
+           L.total_slots);
     int listed = 0;
     for (int r = 0; r < T.nrk; r++) {
         const rank_info *ri = &T.rk[r];
@@ -1062,8 +1082,8 @@ int cli_report(int argc, char **argv)
             printf("... more ranks not listed\n");
             break;
         }
-        double slots = ri->slots > ri->max_tid ? (double)ri->slots
-                                               : ri->max_tid + 1.0;
+        double slots =
+            ri->slots > ri->max_tid ? (double)ri->slots : ri->max_tid + 1.0;
         char name[32];
         snprintf(name, sizeof name, "rank %d", r);
         printf("  %s: %.1f%% busy, %zu attempts\n",

@@ -21,7 +21,8 @@ static void trace_failed(tf_runtime *rt, int rc)
         return;
     rt->trace_err = rc;
     tf_logf(&rt->log, TF_LOG_ERROR, "cannot write the trace %s: %s",
-            rt->cfg.trace_path, rc == TF_EIO ? strerror(errno) : tf_strerror(rc));
+            rt->cfg.trace_path,
+            rc == TF_EIO ? strerror(errno) : tf_strerror(rc));
 }
 
 /* "ID FUNCTION", unless the driver names tasks itself (the CLI: its @id). */
@@ -119,8 +120,8 @@ void tf_rt_trace_begin(tf_runtime *rt)
         unsigned slots = rt->size == 1 ? (unsigned)rt->cfg.slots
                          : r == 0      ? 0
                                        : rt->wslots[r];
-        rc = tf_trace_rank(rt->trace, r, rt->hosts ? rt->hosts[r] : NULL,
-                           slots);
+        rc =
+            tf_trace_rank(rt->trace, r, rt->hosts ? rt->hosts[r] : NULL, slots);
     }
     if (rc)
         trace_failed(rt, rc);

@@ -49,7 +49,10 @@ static void put(tf_trace *tr, const char *s, size_t len)
     tr->n += len;
 }
 
-static void puts_(tf_trace *tr, const char *s) { put(tr, s, strlen(s)); }
+static void puts_(tf_trace *tr, const char *s)
+{
+    put(tr, s, strlen(s));
+}
 
 static void put_u64(tf_trace *tr, uint64_t v)
 {
@@ -341,8 +344,8 @@ int tf_trace_span_add(tf_trace *tr, const tf_trace_span *sp)
     return end(tr);
 }
 
-int tf_trace_instant(tf_trace *tr, int rank, const char *name,
-                     uint64_t ts_ns, bool global, const char *detail)
+int tf_trace_instant(tf_trace *tr, int rank, const char *name, uint64_t ts_ns,
+                     bool global, const char *detail)
 {
     if (!tr || rank < 0 || !name)
         return TF_EINVAL;

@@ -58,8 +58,8 @@ int tf_trace_span_add(tf_trace *tr, const tf_trace_span *sp);
  * across every track) when global, else "p". detail (may be NULL) goes to
  * args.detail. Errors: TF_EINVAL, TF_EIO.
  */
-int tf_trace_instant(tf_trace *tr, int rank, const char *name,
-                     uint64_t ts_ns, bool global, const char *detail);
+int tf_trace_instant(tf_trace *tr, int rank, const char *name, uint64_t ts_ns,
+                     bool global, const char *detail);
 
 /*
  * Make the file on disk a complete JSON document now (close the array and

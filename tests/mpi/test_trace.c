@@ -23,7 +23,7 @@ static int failures;
 
 #define EXPECT(cond, what, a, b)                                               \
     ((cond) ? 1                                                                \
-            : (printf("%s:%d: check failed: %s: %lld vs %lld\n", __FILE__,    \
+            : (printf("%s:%d: check failed: %s: %lld vs %lld\n", __FILE__,     \
                       __LINE__, (what), (long long)(a), (long long)(b)),       \
                fflush(stdout), failures++, 0))
 
@@ -138,7 +138,11 @@ int main(int argc, char **argv)
     if (rank == 0) {
         tf_task_desc d;
         tf_task_id id, bad = 0;
-        const struct { tf_fn_id fn; const char *name; int count, tries; } kinds[] = {
+        const struct {
+            tf_fn_id fn;
+            const char *name;
+            int count, tries;
+        } kinds[] = {
             {f_work, "work", 30, 1},
             {f_flaky, "flaky", 5, 2},
             {f_broken, "broken", 1, 2},
