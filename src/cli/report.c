@@ -1028,8 +1028,10 @@ int cli_report(int argc, char **argv)
     qsort(T.in, T.nin, sizeof *T.in, cmp_instant);
 
     layout L = {0};
-    size_t done = 0, retried = 0, failed = 0;
+    /* Tasks that ran: each has exactly one first attempt. */
+    size_t tasks = 0, done = 0, retried = 0, failed = 0;
     for (size_t i = 0; i < T.nsp; i++) {
+        tasks += T.sp[i].attempt == 1;
         double end = T.sp[i].ts + T.sp[i].dur;
         if (end > L.makespan)
             L.makespan = end;
@@ -1050,10 +1052,10 @@ int cli_report(int argc, char **argv)
     for (int r = 0; r < T.nrk; r++)
         nranks += T.rk[r].seen;
     snprintf(title, sizeof title,
-             "%s: %zu attempts (%zu done, %zu failed and retried, %zu "
-             "failed) on %d rank%s, %.0f slots, makespan %s",
-             path, T.nsp, done, retried, failed, nranks, nranks == 1 ? "" : "s",
-             L.total_slots, ms);
+             "%s: %zu tasks, %zu attempts (%zu done, %zu failed and "
+             "retried, %zu failed) on %d rank%s, %.0f slots, makespan %s",
+             path, tasks, T.nsp, done, retried, failed, nranks,
+             nranks == 1 ? "" : "s", L.total_slots, ms);
 
     FILE *f = fopen(out, "w");
     if (!f) {

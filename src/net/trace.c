@@ -87,8 +87,9 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
      */
     if (!rc && rt->moved != rt->trace_moved) {
         char detail[64];
-        snprintf(detail, sizeof detail, "%" PRIu64 " tasks moved",
-                 rt->moved - rt->trace_moved);
+        uint64_t n = rt->moved - rt->trace_moved;
+        snprintf(detail, sizeof detail, "%" PRIu64 " task%s moved", n,
+                 n == 1 ? "" : "s");
         rt->trace_moved = rt->moved;
         rc = tf_trace_instant(rt->trace, 0, "steal", wall_ns(), false, detail);
     }

@@ -103,7 +103,7 @@ check "trace: retries and failure as instants" \
 check "trace: @cores=2 span says cores 2" 'grep -q "\"name\":\"7\".*\"cores\":2" o1/trace.json'
 run "report" 0 "$TF" report o1
 svg_ok "report.svg" o1/report.svg 10
-check "report: summary" 'grep -q "10 attempts (6 done, 3 failed and retried, 1 failed) on 1 rank, 3 slots" out.txt && grep -q "rank 0 (.*): .*% busy, 10 attempts" out.txt'
+check "report: summary" 'grep -q ": 7 tasks, 10 attempts (6 done, 3 failed and retried, 1 failed) on 1 rank, 3 slots" out.txt && grep -q "rank 0 (.*): .*% busy, 10 attempts" out.txt'
 run "report -o" 0 "$TF" report o1 -o other.svg
 svg_ok "report -o FILE" other.svg 10
 
