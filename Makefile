@@ -85,7 +85,7 @@ lib/taskfarm.pc: Makefile
 
 bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS) -lm
 
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a
@@ -184,9 +184,10 @@ check-ckpt: $(CKPT_TESTS)
 check-apps: $(APPS)
 	bash tests/apps/run.sh bin
 
-check-cli: bin/taskfarm
+check-cli: bin/taskfarm $(BUILD)/tests/test_trace
 	bash tests/cli/run.sh bin
 	bash tests/cli/farm.sh bin
+	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 
 # Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
 # under real mpirun, resume, orphans; results compared with a fault-free run.
@@ -216,7 +217,7 @@ ubsan:
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
             slurmctld slurmd slurm-client munge \
-            liblapacke-dev libopenblas-dev
+            liblapacke-dev libopenblas-dev python3
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \

@@ -58,6 +58,18 @@ bash bench/shell.sh
 # load, journal cost; baseline: the same bytes through write + fsync.
 $B/ckpt -n "$N"
 
+# Tracing (tf_config.trace_path): empty tasks with and without, then
+# taskfarm report on the 1M-span trace.
+trace=$(mktemp -d)
+$MPIRUN -np 1 $B/trace -n "$N" --trace "$trace/trace.json"
+$MPIRUN -np 2 $B/trace -n "$N" --trace "$trace/trace.json"
+t0=$(date +%s.%N)
+bin/taskfarm report "$trace" >/dev/null
+awk -v a="$t0" -v b="$(date +%s.%N)" -v n="$N" \
+    'BEGIN { printf "report_seconds_per_million_spans %.2f s\n", (b - a) * 1e6 / n }'
+echo "report_svg_bytes_1M_spans_w1 $(stat -c %s "$trace/report.svg") B"
+rm -rf "$trace"
+
 # Rank 0 at 100 to 100,000 workers: the simulator drives the real core with a
 # virtual clock. The table and plot in docs/ use the compiled-in costs (the same
 # on any machine); this machine's costs now, and one point with the real core

@@ -57,6 +57,11 @@ typedef struct tf_run_event {
     const void *output;       /* the attempt's output; valid during the call */
     size_t output_len;
     tf_task_id cause;         /* SKIPPED: the failed task, or TF_NO_TASK */
+    /*
+     * The slot (0 .. slots-1 of `rank`) the attempt ran on; a task with
+     * several cores held several slots and this is the lowest of them.
+     */
+    int slot;
 } tf_run_event;
 
 #define TF_NO_TASK ((tf_task_id)-1)
@@ -136,6 +141,15 @@ typedef struct tf_config {
      * setting decides; pass the same on every rank.
      */
     int heartbeat_ms;
+    /*
+     * Rank 0: write a Chrome trace-event JSON file here (docs/trace.md):
+     * one span per attempt on its rank's slot, instants for retries,
+     * failures, steals and halts. Created at the first tf_run (tf_run fails
+     * with TF_EIO on every rank if it cannot be), whole after each tf_run,
+     * closed by tf_finalize. NULL (default): no trace. The string must stay
+     * valid until tf_finalize.
+     */
+    const char *trace_path;
 } tf_config;
 
 /* Fill cfg with the defaults. */
@@ -258,7 +272,8 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st);
 /*
  * Collective: free everything; *rt becomes NULL, also when freeing the
  * communicator fails (TF_EMPI): the runtime is gone either way. The app
- * still owns MPI. Errors: TF_EINVAL, TF_ESTATE (inside tf_run), TF_EMPI.
+ * still owns MPI. Errors: TF_EINVAL, TF_ESTATE (inside tf_run), TF_EMPI,
+ * TF_EIO (rank 0: writing the trace failed at some point; logged then).
  */
 int tf_finalize(tf_runtime **rt);
 

@@ -52,6 +52,7 @@ int cli_guard_main(void);
 int cli_run(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_topo(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 /*
  * For taskfarm run, collective under MPI: share every rank's locality and

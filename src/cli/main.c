@@ -49,6 +49,8 @@ static const command commands[] = {
      cli_status},
     {"topo", "", "map of ranks to hosts, cores and NUMA nodes, with warnings",
      cli_topo},
+    {"report", "OUTDIR", "SVG Gantt chart and utilisation from a run's trace",
+     cli_report},
     {"version", "", "print the version", cmd_version},
 };
 

@@ -30,7 +30,7 @@ extern char **environ;
 typedef struct run_opts {
     const char *taskfile;
     const char *outdir;
-    bool resume, force, halt_on_error, quiet, no_steal;
+    bool resume, force, halt_on_error, quiet, no_steal, no_trace;
     int retries;          /* default for tasks without @retries */
     unsigned timeout_ms;  /* default for tasks without @timeout; 0 none */
     unsigned grace_ms;    /* SIGTERM to SIGKILL */
@@ -68,6 +68,7 @@ typedef struct farm {
     tf_placer *placer; /* chooses and binds each task's cores */
     tf_proc_table procs;
     char out_dir[PATH_MAX]; /* OUTDIR/out, where task output files go */
+    char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
 
     tf_runtime *rt;
     uint64_t lost; /* ranks written off, or rank 0 on a worker that lost it */
@@ -139,6 +140,8 @@ static void run_usage(FILE *out)
             "(default 30;\n"
             "                        0: off); survives a dead worker under "
             "mpirun --enable-recovery\n"
+            "      --no-trace        write no DIR/trace.json (see taskfarm "
+            "report)\n"
             "      --bind POLICY     bind each task to its cores (core, the "
             "default), to their\n"
             "                        NUMA domains (numa) or not at all "
@@ -198,6 +201,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
             o->halt_on_error = true;
         } else if (!strcmp(a, "--no-steal")) {
             o->no_steal = true;
+        } else if (!strcmp(a, "--no-trace")) {
+            o->no_trace = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = true;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--outdir")) && v) {
@@ -633,6 +638,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         int sig = sigtimedwait(&F->stop_signals, NULL, &zero);
         if (sig > 0 && !F->stopped_by) {
             F->stopped_by = sig;
+            tf_rt_trace_note(rt, "signal", strsignal(sig));
             fprintf(stderr, "%staskfarm: %s: stopping, ending running "
                             "tasks\n",
                     F->progress_len ? "\n" : "", strsignal(sig));
@@ -660,6 +666,13 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         break;
     }
     }
+}
+
+/* The trace names a task by its id in the task file. */
+static void trace_name(void *user, tf_task_id id, char *buf, size_t len)
+{
+    farm *F = user;
+    snprintf(buf, len, "%s", tf_taskfile_id(&F->tf, (uint32_t)id));
 }
 
 /* ---- rank 0: preparing the outdir ---- */
@@ -1017,6 +1030,11 @@ static int farm_run(farm *F, bool mpi, done_set *ds)
         cfg.on_event = on_event;
         cfg.event_user = F;
         cfg.tick_ms = F->tty ? 250 : 500; /* also the signal latency */
+        if (!F->o.no_trace) {
+            snprintf(F->trace_path, sizeof F->trace_path, "%s/trace.json",
+                     F->o.outdir);
+            cfg.trace_path = F->trace_path;
+        }
     }
     int rc = mpi ? tf_init(MPI_COMM_WORLD, &cfg, &F->rt)
                  : tf_init_local(&cfg, &F->rt);
@@ -1024,6 +1042,8 @@ static int farm_run(farm *F, bool mpi, done_set *ds)
     if (!rc)
         rc = tf_register(F->rt, "shell", shell_task, F, &fn);
     if (!rc && F->rank == 0) {
+        F->rt->trace_name = trace_name;
+        F->rt->trace_name_user = F;
         rc = submit_all(F, ds);
         F->next_status = F->o.status_every;
     }
@@ -1049,6 +1069,9 @@ static int farm_run(farm *F, bool mpi, done_set *ds)
                 F->o.outdir, strerror(errno));
         status = EXIT_RUNTIME;
     }
+    /* The trace is a whole document after tf_run; a write error was logged. */
+    if (F->rank == 0 && F->rt->trace_err && status != EXIT_USAGE)
+        status = EXIT_RUNTIME;
     /* The final state, durable before the exit status says anything. */
     if (F->rank == 0) {
         checkpoint(F, true);

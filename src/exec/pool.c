@@ -218,6 +218,7 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     ev.idx = job->idx;
     ev.attempt = job->attempt;
     ev.owner = job->owner;
+    ev.slot = slots[0]; /* take_job hands out the lowest free slots first */
     ev.start_ns = now_ns();
     if (job->fn < *p->nfns) {
         const tf_fnent *fe = &(*p->fns)[job->fn];

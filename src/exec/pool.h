@@ -69,6 +69,7 @@ typedef struct tf_event {
     uint8_t attempt;
     int32_t status;
     uint64_t start_ns, end_ns;
+    uint16_t slot; /* DONE: the lowest of the slots it held */
     void *owner;
     /* SUBMIT */
     uint64_t gid;

@@ -277,6 +277,7 @@ static void fire(tf_runtime *rt, tf_run_event_kind kind, uint32_t t,
         ev.attempt = rt->sched.dag.attempts[t];
         ev.start_ns = r->start_ns;
         ev.end_ns = r->end_ns;
+        ev.slot = r->slot;
         ev.output = r->out;
         ev.output_len = r->out_len;
         if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
@@ -399,7 +400,8 @@ static int master_act(tf_master *m)
 }
 
 static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
-                       uint64_t t0, uint64_t t1, void *out, uint32_t out_len)
+                       uint64_t t0, uint64_t t1, uint16_t slot, void *out,
+                       uint32_t out_len)
 {
     tf_runtime *rt = m->rt;
     tf_trec *r = &rt->rec[t];
@@ -411,6 +413,7 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
     r->rank = rank;
     r->start_ns = t0;
     r->end_ns = t1;
+    r->slot = slot;
     /* Windows follow durations; a thief's report counts for the thief. */
     tf_sched_observe(&rt->sched, m->local ? 0 : (uint32_t)rank - 1,
                      t1 > t0 ? t1 - t0 : 0);
@@ -482,6 +485,7 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             uint8_t attempt = tf_rd_u8(&r);
             int32_t status = tf_rd_i32(&r);
             uint64_t t0 = tf_rd_u64(&r), t1 = tf_rd_u64(&r);
+            uint16_t slot = tf_rd_u16(&r);
             uint32_t len = tf_rd_u32(&r);
             const void *p = tf_rd_take(&r, len);
             if (!r.ok)
@@ -500,7 +504,7 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
                 return TF_ENOMEM;
             if (len)
                 memcpy(out, p, len);
-            rc = master_done(m, t, from, status, t0, t1, out, len);
+            rc = master_done(m, t, from, status, t0, t1, slot, out, len);
         } else if (kind == TF_REC_UNRUN) {
             uint32_t t = tf_rd_u32(&r);
             if (!r.ok)
@@ -571,7 +575,7 @@ static int master_local_events(tf_master *m, bool *progress)
         if (e->kind == TF_EV_DONE) {
             free(e->owner);
             rc = master_done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
-                             e->data, e->data_len);
+                             e->slot, e->data, e->data_len);
         } else if (e->kind == TF_EV_UNRUN) {
             free(e->owner);
             rc = tf_sched_task_unrun(&rt->sched, e->idx);
@@ -1013,7 +1017,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
         size_t need = e->kind == TF_EV_DONE
-                          ? 30 + (size_t)e->data_len
+                          ? 32 + (size_t)e->data_len
                           : 33 + (size_t)e->ndeps * 8 + e->data_len;
         if (!rc)
             rc = tf_buf_reserve(rep, need);
@@ -1028,6 +1032,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
             tf_buf_put_i32(rep, e->status);
             tf_buf_put_u64(rep, e->start_ns);
             tf_buf_put_u64(rep, e->end_ns);
+            tf_buf_put_u16(rep, e->slot);
             tf_buf_put_u32(rep, e->data_len);
             tf_buf_put(rep, e->data, e->data_len);
             (*ndone)++;

@@ -262,7 +262,7 @@ int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
     } else {
         gid = t;
     }
-    rt->rec[t] = (tf_trec){gid, req, NULL, fn, in_len, 0, ndeps, 0, -1, 0, 0};
+    rt->rec[t] = (tf_trec){gid, req, NULL, fn, in_len, 0, ndeps, 0, -1, 0, 0, 0};
     rt->data_bytes += dep_bytes + in_len;
     /* Dependencies are older tasks, so sealing costs a scan of its edges. */
     if (!(flags & TF_RT_HOLD)) {
@@ -344,9 +344,11 @@ static int liveness_init(tf_runtime *rt, uint64_t hb_ns)
  * Before a run every rank must agree on the function table (task records
  * carry indexes), and rank 0 learns each rank's slots. One gather of
  * (function count, hash of the names, slots, place, heartbeat) and one
- * reduction of the verdicts. Every rank takes rank 0's heartbeat setting.
+ * reduction of the verdicts, which include `mine_rc` (this rank's own error
+ * so far, or 0). Every rank takes rank 0's heartbeat setting. At the first
+ * run rank 0 also gathers the host names, for the trace.
  */
-static int agree(tf_runtime *rt)
+static int agree(tf_runtime *rt, int mine_rc)
 {
     enum { K = 6 };
     uint64_t mine[K] = {rt->nfns, 1469598103934665603ULL,
@@ -374,11 +376,21 @@ static int agree(tf_runtime *rt)
                             : realloc(rt->wslots, sizeof *ws * (size_t)rt->size);
     if (ws)
         rt->wslots = ws;
-    if (!all || !locs || (rt->rank == 0 && !ws)) {
+    if (rt->rank == 0 && !rt->hosts_known && !rt->hosts)
+        rt->hosts = calloc((size_t)rt->size, sizeof *rt->hosts);
+    if (!all || !locs || (rt->rank == 0 && (!ws || !rt->hosts))) {
         free(all);
         return TF_ENOMEM;
     }
-    int verdict = 0;
+    int verdict = mine_rc;
+    if (!rt->hosts_known) {
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        if (MPI_Gather(host, 64, MPI_CHAR, rt->hosts, 64, MPI_CHAR, 0,
+                       rt->comm) != MPI_SUCCESS)
+            verdict = TF_EMPI;
+        rt->hosts_known = true;
+    }
     if (MPI_Allgather(mine, K, MPI_UINT64_T, all, K, MPI_UINT64_T, rt->comm) !=
         MPI_SUCCESS)
         verdict = TF_EMPI;
@@ -419,12 +431,23 @@ int tf_run(tf_runtime *rt)
     /* With a rank gone, a collective would wait for it forever. */
     if (rt->degraded)
         return TF_ELOST;
-    int rc = rt->mpi ? agree(rt) : 0;
+    /* A trace that cannot be created fails the run on every rank. */
+    int rc = tf_rt_trace_open(rt);
+    if (rt->mpi)
+        rc = agree(rt, rc);
+    else if (!rc && !rt->hosts_known && rt->cfg.trace_path) {
+        rt->hosts = calloc(1, sizeof *rt->hosts);
+        if (rt->hosts)
+            gethostname(rt->hosts[0], sizeof rt->hosts[0] - 1);
+        rt->hosts_known = true;
+    }
     if (rc)
         return rc;
     rt->in_run = true;
     rt->halt_requested = false;
+    tf_rt_trace_begin(rt);
     rc = rt->rank == 0 ? tf_rt_run_master(rt) : tf_rt_run_worker(rt);
+    tf_rt_trace_end(rt);
     rt->in_run = false;
     return rc;
 }
@@ -438,6 +461,8 @@ int tf_halt(tf_runtime *rt)
     if (!rt->in_run)
         return TF_ESTATE;
     /* Acted on by the scheduling loop, between callbacks. */
+    if (!rt->halt_requested)
+        tf_rt_trace_note(rt, "halt", NULL);
     rt->halt_requested = true;
     return 0;
 }
@@ -532,6 +557,7 @@ int tf_finalize(tf_runtime **prt)
     tf_runtime *rt = *prt;
     if (rt->in_run)
         return TF_ESTATE;
+    int rc = tf_rt_trace_close(rt) ? TF_EIO : 0;
     if (rt->have_pool)
         tf_pool_destroy(&rt->pool);
     for (uint32_t t = 0; t < rt->sched.dag.n; t++) {
@@ -546,10 +572,10 @@ int tf_finalize(tf_runtime **prt)
     free(rt->fns);
     free(rt->wslots);
     free(rt->locs);
+    free(rt->hosts);
     free(rt->heard);
     free(rt->told);
     free(rt->dead);
-    int rc = 0;
     if (rt->mpi && MPI_Comm_free(&rt->comm) != MPI_SUCCESS)
         rc = TF_EMPI;
     free(rt);

@@ -12,6 +12,10 @@
 #include "exec/pool.h"
 #include "taskfarm.h"
 #include "util/log.h"
+#include "util/trace.h"
+
+/* Writes the name a trace gives task `id` into buf (a driver's own ids). */
+typedef void (*tf_rt_name_fn)(void *user, tf_task_id id, char *buf, size_t len);
 
 /* Message tags on the runtime's private communicator. */
 enum {
@@ -51,6 +55,7 @@ typedef struct tf_trec {
     uint32_t fn, in_len, out_len, ndeps;
     int32_t status, rank;
     uint64_t start_ns, end_ns;
+    uint16_t slot; /* the lowest slot of the last attempt */
 } tf_trec;
 
 struct tf_runtime {
@@ -94,6 +99,17 @@ struct tf_runtime {
     bool *dead;
     uint32_t nlost;
     bool degraded;
+
+    /* rank 0: the trace of cfg.trace_path (trace.c, docs/trace.md) */
+    char (*hosts)[64];     /* every rank's host name, from the first tf_run */
+    bool hosts_known;      /* every rank: the host names were gathered */
+    tf_trace *trace;
+    int trace_err;         /* the first write error, TF_EIO or TF_ENOMEM */
+    uint64_t trace_moved;  /* `moved` when the trace last looked */
+    tf_event_fn trace_fn;  /* the app's event callback while tracing */
+    void *trace_fn_user;
+    tf_rt_name_fn trace_name; /* NULL: "ID FUNCTION" */
+    void *trace_name_user;
 };
 
 /* tf_rt_add_task flags */
@@ -113,6 +129,21 @@ int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
 
 /* Table index of a task id, or TF_NONE. */
 uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid);
+
+/*
+ * The trace, on rank 0 when cfg.trace_path is set (trace.c); elsewhere
+ * they do nothing. open: create the file before the first run (logs why
+ * not; TF_EIO, TF_ENOMEM). begin/end: bracket each run, naming the ranks
+ * and routing task events through the trace; end leaves the file a whole
+ * JSON document. note: a global instant event now (halts, signals,
+ * checkpoints). close: at tf_finalize; returns the first write error of
+ * the trace's life, or 0.
+ */
+int tf_rt_trace_open(tf_runtime *rt);
+void tf_rt_trace_begin(tf_runtime *rt);
+void tf_rt_trace_end(tf_runtime *rt);
+void tf_rt_trace_note(tf_runtime *rt, const char *name, const char *detail);
+int tf_rt_trace_close(tf_runtime *rt);
 
 /* The scheduling loops (run.c). */
 int tf_rt_run_master(tf_runtime *rt);
