@@ -94,6 +94,13 @@ typedef struct tf_ck tf_ck; /* the writer of one directory, rank 0 only */
 
 typedef struct tf_ck_opts {
     uint32_t sync_ms;        /* group-commit period of the journal; 0: 50 */
+    /*
+     * The generation a tf_ck_load of dir used (its meta.generation) when it
+     * fell back past damaged newer ones, else 0. Those newer files are
+     * renamed state-G.h5.damaged (kept for inspection, never loaded), so
+     * that the next snapshot's clean-up keeps the generation that loaded.
+     */
+    uint64_t loaded_gen;
     tf_logger log;
 } tf_ck_opts;
 

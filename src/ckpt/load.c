@@ -281,6 +281,8 @@ static int pick_snapshot(const char *dir, const tf_ck_dir *d, storage *s,
 int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
                char *err, size_t errlen)
 {
+    /* On error st is empty, so tf_ck_state_free on it is harmless. */
+    memset(st, 0, sizeof *st);
     tf_ck_dir d;
     int rc = tf_ck_dir_scan(dir, &d);
     if (rc == TF_ENOENT || (!rc && !d.ngen && !d.njid)) {

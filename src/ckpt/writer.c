@@ -268,14 +268,31 @@ static int create_journal(tf_ck *ck, char *err, size_t errlen)
     return 0;
 }
 
-/* Next generation and journal numbers, from what dir holds. */
-static int scan_numbers(tf_ck *ck, char *err, size_t errlen)
+/*
+ * Next generation and journal numbers, from what dir holds, after setting
+ * aside generations newer than loaded_gen (damaged: see tf_ck_opts).
+ * Otherwise the newest damaged file would count as "generation G - 1" and
+ * the first snapshot would delete the good one that loaded.
+ */
+static int scan_numbers(tf_ck *ck, uint64_t loaded_gen, char *err,
+                        size_t errlen)
 {
     tf_ck_dir d;
     int rc = tf_ck_dir_scan(ck->dir, &d);
     if (rc) {
         snprintf(err, errlen, "%s: cannot list the directory", ck->dir);
         return rc == TF_ENOMEM ? rc : TF_EIO;
+    }
+    while (loaded_gen && d.ngen && d.gen[d.ngen - 1] > loaded_gen) {
+        char path[PATH_MAX], aside[PATH_MAX + 16];
+        tf_ck_state_path(path, sizeof path, ck->dir, d.gen[--d.ngen]);
+        snprintf(aside, sizeof aside, "%s.damaged", path);
+        if (rename(path, aside)) {
+            snprintf(err, errlen, "cannot rename %s aside: %s", path,
+                     strerror(errno));
+            tf_ck_dir_free(&d);
+            return TF_EIO;
+        }
     }
     ck->next_gen = d.ngen ? d.gen[d.ngen - 1] + 1 : 1;
     ck->jid = d.njid ? d.jid[d.njid - 1] + 1 : 1;
@@ -328,7 +345,7 @@ int tf_ck_open(const char *dir, const tf_ck_opts *o, tf_ck **out, char *err,
         rc = TF_EIO;
         goto fail_with_ck;
     }
-    if ((rc = scan_numbers(ck, err, errlen)) ||
+    if ((rc = scan_numbers(ck, o->loaded_gen, err, errlen)) ||
         (rc = create_journal(ck, err, errlen)))
         goto fail_with_dirfd;
     pthread_condattr_t ca;

@@ -747,9 +747,8 @@ static int remove_state(const char *dir)
     while (!e && (de = readdir(d))) {
         const char *n = de->d_name;
         size_t len = strlen(n);
-        bool snap = !strncmp(n, "state-", 6) &&
-                    ((len > 3 && !strcmp(n + len - 3, ".h5")) ||
-                     (len > 7 && !strcmp(n + len - 7, ".h5.tmp")));
+        /* state-G.h5 and its .tmp and .damaged forms */
+        bool snap = !strncmp(n, "state-", 6) && strstr(n, ".h5");
         bool jour = !strncmp(n, "journal-", 8) && len > 4 &&
                     !strcmp(n + len - 4, ".tfj");
         snprintf(path, sizeof path, "%s/%s", dir, n);
@@ -758,6 +757,16 @@ static int remove_state(const char *dir)
     }
     closedir(d);
     return e;
+}
+
+/* The file is not empty and its last byte is not a newline. */
+static bool ends_torn(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fseek(f, -1, SEEK_END) == 0 && fgetc(f) != '\n';
+    if (f)
+        fclose(f);
+    return yes;
 }
 
 /*
@@ -821,7 +830,9 @@ static int prepare_outdir(farm *F, done_set *ds)
         }
     }
     char err[512] = "";
-    tf_ck_opts co = {.sync_ms = 0, .log = {TF_LOG_WARN, 0, NULL, NULL}};
+    tf_ck_opts co = {.sync_ms = 0,
+                     .loaded_gen = ds->st.fell_back ? ds->st.meta.generation : 0,
+                     .log = {TF_LOG_WARN, 0, NULL, NULL}};
     if (tf_ck_open(dir, &co, &F->ck, err, sizeof err)) {
         fprintf(stderr, "taskfarm: cannot write state into %s: %s\n", dir,
                 err);
@@ -839,6 +850,15 @@ static int prepare_outdir(farm *F, done_set *ds)
                 strerror(errno));
         return EXIT_USAGE;
     }
+    /*
+     * A row reaches the file when it is written: the journal makes a
+     * finished task durable within 50 ms, and a resume does not run it
+     * again, so a row still in a stdio buffer when rank 0 is killed would
+     * be lost for good. One write per task is nothing next to its spawn.
+     */
+    setvbuf(F->joblog, NULL, _IOLBF, 0);
+    if (F->o.resume && earlier && ends_torn(path))
+        fputc('\n', F->joblog); /* after a row torn by a kill */
     if (!F->o.resume || !earlier)
         fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\t"
               "Signal\tCommand\n",

@@ -596,6 +596,43 @@ static void test_damaged_newest(void)
     model_free(&m);
 }
 
+/* A writer opened after a fallback sets the damaged generation aside, so
+   the first new snapshot's clean-up keeps the generation that loaded. */
+static void test_resume_after_fallback(void)
+{
+    char dir[512], err[512], path[700];
+    model m;
+    logbook lb;
+    two_generations(dir, sizeof dir, "aside", &m);
+    path_of(path, sizeof path, dir, "state-2.h5");
+    truncate_to(path, size_of(path) / 2);
+    tf_ck_state st;
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_TRUE(st.fell_back);
+    CHECK_EQ_U(st.meta.generation, 1);
+    tf_ck_opts o = {.sync_ms = 5, .loaded_gen = st.meta.generation,
+                    .log = logger(&lb)};
+    tf_ck_state_free(&st);
+    tf_ck *ck = NULL;
+    CHECK_RC(tf_ck_open(dir, &o, &ck, err, sizeof err), 0);
+    CHECK_TRUE(exists(dir, "state-2.h5.damaged") && !exists(dir, "state-2.h5"));
+    snapshot(ck, &m);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    CHECK_TRUE(exists(dir, "state-1.h5") && exists(dir, "state-2.h5"));
+    /* The new generation loads, and so does the old one without it. */
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_TRUE(!st.fell_back && st.meta.generation == 2);
+    CHECK_TRUE(same_tasks(st.task, st.n, &m));
+    tf_ck_state_free(&st);
+    path_of(path, sizeof path, dir, "state-2.h5");
+    truncate_to(path, 100);
+    CHECK_RC(load(dir, &st, &lb, err, sizeof err), 0);
+    CHECK_TRUE(st.fell_back && st.meta.generation == 1);
+    CHECK_TRUE(same_tasks(st.task, st.n, &m));
+    tf_ck_state_free(&st);
+    model_free(&m);
+}
+
 static void test_both_bad(void)
 {
     char dir[512], err[512], path[700];
@@ -1017,6 +1054,7 @@ int main(void)
     CU_add_test(s, "replay rules", test_replay_rules);
     CU_add_test(s, "two generations kept", test_generations);
     CU_add_test(s, "damaged newest snapshot", test_damaged_newest);
+    CU_add_test(s, "resume after a fallback", test_resume_after_fallback);
     CU_add_test(s, "both generations bad", test_both_bad);
     CU_add_test(s, "foreign files and versions", test_foreign);
     CU_add_test(s, "torn journal", test_torn_journal);

@@ -1773,7 +1773,9 @@ static void steal_case(suite *s, bool no_steal)
                 memcpy(&r, out, sizeof r);
             EXPECT_EQ(s, r, info.rank);
         }
-        EXPECT_EQ_U(s, st.moved, stolen);
+        /* A thief's DONE can overtake its victim's MOVED; rank 0 then
+           drops the stale move, so some steals are never counted moved. */
+        EXPECT_LE_U(s, st.moved, stolen);
         if (no_steal || s->size < 3)
             EXPECT_EQ_U(s, stolen, 0);
         else
