@@ -199,6 +199,12 @@ check-faults-quick: bin/taskfarm
 check-faults: bin/taskfarm
 	timeout 3600 bash tests/faults/soak.sh bin
 
+# The long runs kept out of `check`: 100,000 shell tasks through the CLI
+# (about 5 minutes here) and the fault soak.
+check-long: bin/taskfarm
+	FARM_MANY=100000 bash tests/cli/farm.sh bin
+	$(MAKE) check-faults
+
 # A real one-node Slurm (munged, slurmctld, slurmd) in a temporary directory,
 # running jobscripts/* through sbatch; about 3 minutes, needs root.
 check-slurm: bin/taskfarm

@@ -42,10 +42,20 @@ typedef struct run_opts {
     bool bind_given;
 } run_opts;
 
+/* A success row of the earlier joblog: (line, command) and its times. */
+typedef struct jl_done {
+    uint32_t line;
+    uint64_t cmd_key; /* tf_ck_key of the command alone */
+    uint64_t start_ns, end_ns;
+} jl_done;
+
 /*
  * What an earlier run finished, from its checkpoint state: the identity
  * keys of its DONE tasks, sorted for bsearch, and the state itself, whose
- * rows keep those tasks' last attempt for the next snapshot.
+ * rows keep those tasks' last attempt for the next snapshot. Also the
+ * joblog's success rows: a row is written as its task ends, up to 50 ms
+ * before the journal makes that durable, so a kill in between leaves a
+ * task done in the joblog only; it must not run again.
  */
 typedef struct done_set {
     uint64_t *keys; /* sorted */
@@ -53,6 +63,8 @@ typedef struct done_set {
     size_t n;
     tf_ck_state st;
     bool loaded;
+    jl_done *jl; /* sorted by (line, cmd_key) */
+    size_t njl;
 } done_set;
 
 /*
@@ -513,7 +525,17 @@ static void ck_get(void *user, uint64_t i, tf_ck_task *t)
                       .start_ns = info.start_ns,
                       .end_ns = info.end_ns};
     uint64_t r = F->prev_row[i];
-    if (r != UINT64_MAX && info.state == TF_TASK_DONE && !info.attempts) {
+    if (r != UINT64_MAX && r >= F->ds->st.n && info.state == TF_TASK_DONE &&
+        !info.attempts) {
+        /* Done by the joblog only: one successful attempt, rank unknown. */
+        const jl_done *j = &F->ds->jl[r - F->ds->st.n];
+        t->attempts = 1;
+        t->status = 0;
+        t->rank = -1;
+        t->start_ns = j->start_ns;
+        t->end_ns = j->end_ns;
+    } else if (r != UINT64_MAX && info.state == TF_TASK_DONE &&
+               !info.attempts) {
         const tf_ck_task *p = &F->ds->st.task[r];
         t->attempts = p->attempts;
         t->status = p->status;
@@ -688,6 +710,7 @@ static void free_done(done_set *ds)
 {
     free(ds->keys);
     free(ds->row);
+    free(ds->jl);
     if (ds->loaded)
         tf_ck_state_free(&ds->st);
     memset(ds, 0, sizeof *ds);
@@ -719,14 +742,82 @@ static int index_done(done_set *ds)
     return 0;
 }
 
-/* Row of the earlier state where task i (same @id, same command) was done. */
+static int cmp_jl(const void *a, const void *b)
+{
+    const jl_done *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->cmd_key < y->cmd_key ? -1 : x->cmd_key > y->cmd_key;
+}
+
+/*
+ * The success rows (exit 0, no signal) of an earlier joblog into ds->jl.
+ * Rows that do not parse, the header and a last row torn by a kill (no
+ * newline) are skipped: a task without a whole success row runs again.
+ */
+static int read_joblog(const char *path, done_set *ds)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : errno;
+    char *line = NULL;
+    size_t cap = 0, alloc = 0;
+    ssize_t len;
+    int e = 0;
+    while (!e && (len = getline(&line, &cap, f)) > 0) {
+        if (line[len - 1] != '\n')
+            break;
+        line[--len] = '\0';
+        unsigned seq;
+        double start, runtime;
+        int exitval, sig, cmd_at = -1;
+        if (sscanf(line, "%u\t%*[^\t]\t%lf\t%lf\t%*d\t%*d\t%d\t%d\t%n", &seq,
+                   &start, &runtime, &exitval, &sig, &cmd_at) != 5 ||
+            cmd_at < 0 || exitval || sig)
+            continue;
+        if (ds->njl == alloc) {
+            size_t c = alloc ? 2 * alloc : 1024;
+            jl_done *nj = realloc(ds->jl, c * sizeof *nj);
+            if (!nj) {
+                e = ENOMEM;
+                break;
+            }
+            ds->jl = nj;
+            alloc = c;
+        }
+        ds->jl[ds->njl++] = (jl_done){
+            seq, tf_ck_key(NULL, 0, line + cmd_at, (size_t)(len - cmd_at)),
+            (uint64_t)(start * 1e9), (uint64_t)((start + runtime) * 1e9)};
+    }
+    if (!e && ferror(f))
+        e = errno ? errno : EIO;
+    free(line);
+    fclose(f);
+    if (ds->njl)
+        qsort(ds->jl, ds->njl, sizeof *ds->jl, cmp_jl);
+    return e;
+}
+
+/*
+ * Where the earlier run finished task i: its row in the state (same @id,
+ * same command), else st.n + k for success row k of the joblog (same line,
+ * same command), else UINT64_MAX.
+ */
 static uint64_t done_row(const done_set *ds, const farm *F, uint32_t i)
 {
-    if (!ds->n)
-        return UINT64_MAX;
     const uint64_t *hit =
-        bsearch(&F->keys[i], ds->keys, ds->n, sizeof *ds->keys, cmp_key);
-    return hit ? ds->row[hit - ds->keys] : UINT64_MAX;
+        ds->n ? bsearch(&F->keys[i], ds->keys, ds->n, sizeof *ds->keys, cmp_key)
+              : NULL;
+    if (hit)
+        return ds->row[hit - ds->keys];
+    if (!ds->njl)
+        return UINT64_MAX;
+    jl_done want = {F->tf.tasks[i].line,
+                    tf_ck_key(NULL, 0, tf_taskfile_cmd(&F->tf, i),
+                              F->tf.tasks[i].cmd_len),
+                    0, 0};
+    const jl_done *j = bsearch(&want, ds->jl, ds->njl, sizeof *ds->jl, cmp_jl);
+    return j ? ds->st.n + (uint64_t)(j - ds->jl) : UINT64_MAX;
 }
 
 static bool exists(const char *path)
@@ -807,8 +898,9 @@ static int prepare_outdir(farm *F, done_set *ds)
         int rc = tf_ck_load(dir, &lg, &ds->st, err, sizeof err);
         if (rc == TF_ENOENT) {
             fprintf(stderr, "taskfarm: warning: %s has no saved state (the "
-                            "earlier run ended before it wrote any): every "
-                            "task runs\n", dir);
+                            "earlier run ended before it wrote any): only "
+                            "tasks with a success row in its joblog are "
+                            "kept\n", dir);
         } else if (rc) {
             fprintf(stderr, "taskfarm: cannot resume from %s: %s\nNothing "
                             "was changed; --force starts over.\n",
@@ -820,6 +912,12 @@ static int prepare_outdir(farm *F, done_set *ds)
                 fprintf(stderr, "taskfarm: out of memory\n");
                 return EXIT_RUNTIME;
             }
+        }
+        int e = read_joblog(path, ds);
+        if (e) {
+            fprintf(stderr, "taskfarm: cannot read %s: %s\nNothing was "
+                            "changed.\n", path, strerror(e));
+            return EXIT_RUNTIME;
         }
     } else if (F->o.force && earlier) {
         int e = remove_state(dir);
