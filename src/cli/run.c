@@ -603,6 +603,14 @@ static void checkpoint(farm *F, bool final)
     if (took > F->ckpt_max_ns)
         F->ckpt_max_ns = took;
     F->next_ckpt_ns = now + (uint64_t)F->o.checkpoint_ms * 1000000u;
+    /* The final one comes after tf_run, when the trace is already whole. */
+    if (!final) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "snapshot %llu of %u tasks, dispatch "
+                 "paused %.1f ms", (unsigned long long)F->nckpt, F->tf.n,
+                 took / 1e6);
+        tf_rt_trace_note(F->rt, "checkpoint", detail);
+    }
 }
 
 /* The journal's record of an attempt that ended. */

@@ -126,9 +126,11 @@ check "damaged: says where" 'grep -q "cut/trace.json: byte [0-9]*: expected a nu
 
 # ---- stopped by a signal: the trace is still a whole document ----
 seq 1 8 | sed 's/.*/sleep 5/' >slow.txt
-timeout 60 "$TF" run -q --slots 2 -o o3 slow.txt >out.txt 2>err.txt &
+timeout 60 "$TF" run -q --slots 2 --checkpoint-every 0.2 -o o3 slow.txt >out.txt 2>err.txt &
 pid=$!
 for i in $(seq 50); do [ "$(ls o3/out 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+# A periodic snapshot has been made durable, so the trace must mark it.
+for i in $(seq 50); do ls o3/state-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5
 kill -TERM $pid
 wait $pid
@@ -137,6 +139,8 @@ check "SIGTERM: exit 75" '[ "$rc" = 75 ]'
 check "SIGTERM: trace is valid JSON" 'python3 -m json.tool o3/trace.json >/dev/null'
 check "SIGTERM: signal and halt instants" \
     'grep -q "\"name\":\"signal\",\"ph\":\"i\".*\"s\":\"g\"" o3/trace.json && grep -q "\"name\":\"halt\"" o3/trace.json'
+check "checkpoint instant with its detail" \
+    'grep -q "\"name\":\"checkpoint\",\"ph\":\"i\".*snapshot [0-9]* of 8 tasks, dispatch paused" o3/trace.json'
 run "report of a stopped run" 0 "$TF" report o3
 
 # ---- under mpirun: rank 0 schedules, ranks 1 and 2 run ----
