@@ -84,3 +84,8 @@ done
 awk -v a="$(value sim_live_r0_decisions "$out")" -v b="$(value sim_fixed_r0_decisions "$out")" \
     'BEGIN { printf "sim_live_vs_fixed_decisions_ratio %.2f x\n", a / b }'
 bash bench/placement.sh
+
+# taskfarm run's durable state at 1M tasks (bench/ckpt_cli.sh): snapshot
+# size, dispatch pause, shell-task rate at the default and a 1 s interval,
+# time to the first task when resuming vs a fresh start.
+bash bench/ckpt_cli.sh
