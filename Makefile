@@ -47,7 +47,7 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place check-apps check-ckpt check-faults-quick check-faults \
+        check-slurm check-place check-apps check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
         clean asan ubsan format demo

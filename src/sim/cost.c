@@ -117,14 +117,18 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
             rc = tf_sched_task_moved(&s, t, from, 1 - from);
         }
         uint64_t t5 = sim_clock_ns();
-        /* The 29-byte DONE record, then task_done and observe, for all. */
+        /* The 32-byte DONE record of src/net/run.c (kind, task, attempt,
+           status, start, end, slot, output length), then task_done and
+           observe, for all. */
         rep.n = 0;
         for (size_t i = 0; i < na; i++) {
             tf_buf_put_u8(&rep, 1);
             tf_buf_put_u32(&rep, a[i].task);
+            tf_buf_put_u8(&rep, 1);
             tf_buf_put_i32(&rep, 0);
             tf_buf_put_u64(&rep, 1000);
             tf_buf_put_u64(&rep, 2000);
+            tf_buf_put_u16(&rep, 0);
             tf_buf_put_u32(&rep, 0);
         }
         tf_sched_clear_actions(&s);
@@ -133,8 +137,10 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
         while (!rc && tf_rd_more(&r)) {
             tf_rd_u8(&r);
             uint32_t t = tf_rd_u32(&r);
+            tf_rd_u8(&r);
             tf_rd_i32(&r);
             uint64_t start = tf_rd_u64(&r), end = tf_rd_u64(&r);
+            tf_rd_u16(&r);
             tf_rd_u32(&r);
             uint32_t w = s.dag.worker[t];
             rc = tf_sched_task_done(&s, t);
