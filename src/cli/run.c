@@ -525,8 +525,9 @@ static void ck_get(void *user, uint64_t i, tf_ck_task *t)
                       .start_ns = info.start_ns,
                       .end_ns = info.end_ns};
     uint64_t r = F->prev_row[i];
-    if (r != UINT64_MAX && r >= F->ds->st.n && info.state == TF_TASK_DONE &&
-        !info.attempts) {
+    if (r == UINT64_MAX || info.state != TF_TASK_DONE || info.attempts)
+        return; /* ran in this run, or not done */
+    if (r >= F->ds->st.n) {
         /* Done by the joblog only: one successful attempt, rank unknown. */
         const jl_done *j = &F->ds->jl[r - F->ds->st.n];
         t->attempts = 1;
@@ -534,8 +535,7 @@ static void ck_get(void *user, uint64_t i, tf_ck_task *t)
         t->rank = -1;
         t->start_ns = j->start_ns;
         t->end_ns = j->end_ns;
-    } else if (r != UINT64_MAX && info.state == TF_TASK_DONE &&
-               !info.attempts) {
+    } else {
         const tf_ck_task *p = &F->ds->st.task[r];
         t->attempts = p->attempts;
         t->status = p->status;
