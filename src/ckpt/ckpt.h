@@ -168,6 +168,17 @@ int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
                char *err, size_t errlen);
 void tf_ck_state_free(tf_ck_state *st);
 
+/*
+ * Call before any HDF5 use in a process that owns its exit (the taskfarm
+ * command, tests): HDF5 then registers no exit handler. A snapshot that
+ * failed on a full disk leaves its file half-closed inside HDF5 1.10 (the
+ * metadata flush cannot succeed), and the exit handler crashes on it. Our
+ * own files are always closed and fsynced explicitly, so nothing is lost.
+ * A library cannot call it for its host program, whose HDF5 files may rely
+ * on the handler.
+ */
+void tf_ck_no_exit_cleanup(void);
+
 /* 64-bit identity hash of two byte strings (FNV-1a over both, length-framed). */
 uint64_t tf_ck_key(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -1055,13 +1055,13 @@ static void summary(farm *F, double secs)
                  (unsigned long long)F->resumed);
     fprintf(stderr,
             "taskfarm: %u tasks: %llu done%s, %llu failed, %llu skipped, "
-            "%llu retried; %.3f s on %d rank%s, %llu slots, %.0f%% slot "
+            "%llu retried; %.3f s on %d rank%s, %llu slot%s, %.0f%% slot "
             "utilisation; joblog %s/joblog.tsv\n",
             F->tf.ntasks, (unsigned long long)F->done, resumed,
             (unsigned long long)F->failed, (unsigned long long)F->skipped,
             (unsigned long long)F->retried, secs, F->size,
             F->size > 1 ? "s" : "", (unsigned long long)F->total_slots,
-            util * 100, F->o.outdir);
+            F->total_slots == 1 ? "" : "s", util * 100, F->o.outdir);
 }
 
 /*
@@ -1234,9 +1234,14 @@ static int farm_run(farm *F, bool mpi, done_set *ds)
                         : status == EXIT_RESUMABLE   ? "stopped"
                                                      : "error");
         summary(F, secs);
+        /* The cause was reported when it happened; name it again last. */
         if (status == EXIT_RUNTIME)
             fprintf(stderr, "taskfarm: run ended with an error: %s\n",
-                    tf_strerror(rc));
+                    F->ckpt_failed ? "the state could not be saved (see "
+                                     "above); finish with --resume once "
+                                     "fixed"
+                    : rc != 0 && rc != TF_EFAILED ? tf_strerror(rc)
+                                                  : "see above");
         if (status == EXIT_RESUMABLE)
             fprintf(stderr, "taskfarm: stopped by %s; finish with: taskfarm "
                             "run --resume -o %s %s\n",

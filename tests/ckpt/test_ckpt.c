@@ -1038,6 +1038,7 @@ static void watchdog(int sig)
 
 int main(void)
 {
+    tf_ck_no_exit_cleanup(); /* the out-of-space case leaves a broken file */
     signal(SIGALRM, watchdog);
     alarm(WATCHDOG_S);
     snprintf(root, sizeof root, "/tmp/tf-ckpt-test-XXXXXX");
