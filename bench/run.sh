@@ -58,6 +58,11 @@ bash bench/shell.sh
 # load, journal cost; baseline: the same bytes through write + fsync.
 $B/ckpt -n "$N"
 
+# Library checkpointing: N empty tasks without state, at the default interval
+# and every 1 s (throughput, ratios), the snapshot's size and stall, and the
+# time from tf_init to the first task when resuming N tasks half done.
+$MPIRUN -np 1 $B/ckpt_lib -n "$N"
+
 # Tracing (tf_config.trace_path): empty tasks with and without, then
 # taskfarm report on the 1M-span trace.
 trace=$(mktemp -d)

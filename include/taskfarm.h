@@ -150,6 +150,35 @@ typedef struct tf_config {
      * valid until tf_finalize.
      */
     const char *trace_path;
+    /*
+     * Rank 0: keep the run's durable state in this directory (created if
+     * missing; docs/checkpoint-format.md): every ended attempt is journaled
+     * as rank 0 learns of it (durable within 50 ms), tasks submitted by
+     * tasks too, and the whole table is snapshotted every
+     * checkpoint_every_ms and at the end of each tf_run (durable before
+     * tf_run returns). NULL (default): no state. Without `resume` the
+     * directory must not hold an earlier run's state (tf_run fails with
+     * TF_EINVAL and changes nothing). A write error (a full disk) is
+     * logged, halts the run, and tf_run returns TF_EIO on every rank, then
+     * and at every later call; the previous snapshot stays valid. The
+     * string is copied at tf_init.
+     */
+    const char *checkpoint_dir;
+    /* Snapshot period during tf_run; default 60000; 0: at the end only. */
+    int checkpoint_every_ms;
+    /*
+     * Rank 0, with checkpoint_dir: 1 loads the newest valid state there at
+     * tf_init (a damaged newest snapshot: the previous one, with a
+     * warning). tf_submit then marks a task the state has DONE as done
+     * without running it (its stored output, status, attempts, rank and
+     * times; its dependents get the output); the tasks such a task had
+     * submitted are re-created from the state; everything else runs.
+     * docs/api.md says when two tasks are the same. No state there: a
+     * warning, everything runs. A state that cannot be used: logged with
+     * the file, tf_run returns TF_EIO on every rank, nothing there is
+     * changed. Any number of ranks may resume any state.
+     */
+    int resume;
 } tf_config;
 
 /* Fill cfg with the defaults. */

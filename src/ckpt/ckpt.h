@@ -131,6 +131,9 @@ int tf_ck_submitted(tf_ck *ck, const tf_ck_task *t);
 int tf_ck_snapshot(tf_ck *ck, const tf_ck_meta *meta, uint64_t n,
                    tf_ck_get_fn get, void *user);
 
+/* The generation the next successful tf_ck_snapshot writes. */
+uint64_t tf_ck_generation(const tf_ck *ck);
+
 /* True while a snapshot is being made durable. */
 bool tf_ck_busy(const tf_ck *ck);
 

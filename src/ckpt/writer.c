@@ -480,6 +480,8 @@ int tf_ck_snapshot(tf_ck *ck, const tf_ck_meta *meta, uint64_t n,
     return 0;
 }
 
+uint64_t tf_ck_generation(const tf_ck *ck) { return ck->next_gen; }
+
 bool tf_ck_busy(const tf_ck *ck)
 {
     tf_ck *w = (tf_ck *)ck; /* the mutex changes, the state does not */

@@ -586,6 +586,7 @@ int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc, tf_task_id *id)
     tf_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = TF_EV_SUBMIT;
+    ev.parent = ctx->job->gid;
     ev.fn = desc->fn;
     ev.prio = desc->prio;
     ev.cores = (uint16_t)(desc->cores ? desc->cores : 1);

@@ -73,6 +73,7 @@ typedef struct tf_event {
     void *owner;
     /* SUBMIT */
     uint64_t gid;
+    uint64_t parent; /* id of the task that submitted it */
     uint32_t fn;
     int32_t prio;
     uint16_t cores;

@@ -414,6 +414,7 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
     r->start_ns = t0;
     r->end_ns = t1;
     r->slot = slot;
+    tf_rt_ck_finished(rt, t);
     /* Windows follow durations; a thief's report counts for the thief. */
     tf_sched_observe(&rt->sched, m->local ? 0 : (uint32_t)rank - 1,
                      t1 > t0 ? t1 - t0 : 0);
@@ -426,14 +427,15 @@ static int master_done(tf_master *m, uint32_t t, int rank, int32_t status,
 }
 
 /*
- * A task submitted from inside a task. An unknown dependency cannot be
- * reported to the submitter any more, so the child is added doomed: it is
- * SKIPPED with status TF_EDEP and the run goes on.
+ * A task submitted from inside task `parent`. An unknown dependency cannot
+ * be reported to the submitter any more, so the child is added doomed: it
+ * is SKIPPED with status TF_EDEP and the run goes on. On resume, a child
+ * the state has done is done at once, with its stored output.
  */
-static int master_submit(tf_master *m, int rank, uint64_t gid, uint32_t fn,
-                         int32_t prio, uint16_t cores, int retries,
-                         const uint64_t *dgid, uint32_t ndeps, const void *in,
-                         uint32_t in_len)
+static int master_submit(tf_master *m, int rank, uint64_t gid,
+                         uint64_t parent, uint32_t fn, int32_t prio,
+                         uint16_t cores, int retries, const uint64_t *dgid,
+                         uint32_t ndeps, const void *in, uint32_t in_len)
 {
     tf_runtime *rt = m->rt;
     uint32_t small[16] = {0}, *deps = small;
@@ -450,12 +452,21 @@ static int master_submit(tf_master *m, int rank, uint64_t gid, uint32_t fn,
         else
             deps[nknown++] = d;
     }
-    uint32_t t;
-    int rc = fn < rt->nfns ? 0 : TF_EPROTO;
+    uint32_t t, p = tf_rt_index_of(rt, parent);
+    tf_rt_match mt = {0, TF_NONE, 0, NULL};
+    int rc = fn < rt->nfns && p != TF_NONE ? 0 : TF_EPROTO;
+    if (!rc)
+        rc = tf_rt_ck_match(rt, p, fn, deps, nknown, in, in_len, &mt);
+    /* Done in the state: it needs no input, so no dependency either. */
+    unsigned flags = mt.flags ? mt.flags : unknown ? TF_RT_DOOMED : 0;
     if (!rc)
         rc = tf_rt_add_task(rt, gid, fn, prio, cores, retries, deps, nknown,
-                            in, in_len, unknown ? TF_RT_DOOMED : 0, &t);
-    if (!rc && unknown) {
+                            in, in_len, flags, &t);
+    if (!rc)
+        rc = tf_rt_ck_added(rt, t, p, &mt);
+    else
+        free(mt.out);
+    if (!rc && (flags & TF_RT_DOOMED)) {
         tf_logf(&rt->log, TF_LOG_WARN,
                 "task %llu submitted on rank %d depends on unknown task "
                 "%llu: skipped",
@@ -535,6 +546,7 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             }
         } else if (kind == TF_REC_SUBMIT) {
             uint64_t gid = tf_rd_u64(&r);
+            uint64_t parent = tf_rd_u64(&r);
             uint32_t fn = tf_rd_u32(&r);
             int32_t prio = tf_rd_i32(&r);
             uint16_t cores = tf_rd_u16(&r);
@@ -545,8 +557,8 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             const void *in = tf_rd_take(&r, in_len);
             if (!r.ok)
                 break;
-            rc = master_submit(m, from, gid, fn, prio, cores, retries, deps,
-                               ndeps, in, in_len);
+            rc = master_submit(m, from, gid, parent, fn, prio, cores,
+                               retries, deps, ndeps, in, in_len);
         } else {
             r.ok = false;
         }
@@ -582,9 +594,9 @@ static int master_local_events(tf_master *m, bool *progress)
         } else if (e->kind == TF_EV_DROP) {
             free(e->owner); /* the scheduler unparked it by itself */
         } else {
-            rc = master_submit(m, 0, e->gid, e->fn, e->prio, e->cores,
-                               e->retries, e->deps, e->ndeps, e->data,
-                               e->data_len);
+            rc = master_submit(m, 0, e->gid, e->parent, e->fn, e->prio,
+                               e->cores, e->retries, e->deps, e->ndeps,
+                               e->data, e->data_len);
             free(e->data);
             free(e->deps);
         }
@@ -807,6 +819,9 @@ int tf_rt_run_master(tf_runtime *rt)
         uint32_t id;
         rc = tf_sched_add_worker(s, slots, depth, &id);
     }
+    /* Children of tasks done in a resumed state; maybe a snapshot first. */
+    if (!rc)
+        rc = tf_rt_ck_begin(rt);
     /* Skips decided at submission (a dependency had failed) are reported. */
     if (!rc && s->nacts)
         rc = master_act(&m);
@@ -876,9 +891,13 @@ int tf_rt_run_master(tf_runtime *rt)
         }
         if (!rc)
             rc = master_flush(&m);
-        if (rt->cfg.on_event && tf_idle_clock_ns() >= next_tick) {
-            fire(rt, TF_RUN_TICK, TF_NONE, 0);
-            next_tick = tf_idle_clock_ns() + tick_ns;
+        if (rt->ck || rt->cfg.on_event) {
+            uint64_t now = tf_idle_clock_ns();
+            tf_rt_ck_tick(rt, now);
+            if (rt->cfg.on_event && now >= next_tick) {
+                fire(rt, TF_RUN_TICK, TF_NONE, 0);
+                next_tick = tf_idle_clock_ns() + tick_ns;
+            }
         }
         if (progress)
             tf_idle_reset(&idle);
@@ -894,6 +913,13 @@ int tf_rt_run_master(tf_runtime *rt)
     if (!status && bad > rt->bad_reported)
         status = TF_EFAILED;
     rt->bad_reported = bad;
+    /*
+     * The final state, durable before any rank hears how the run ended; a
+     * write error at any point of the run fails it on every rank.
+     */
+    int crc = tf_rt_ck_end(rt);
+    if (crc && (!status || status == TF_EFAILED))
+        status = crc;
     /* A halt ends this run only: tasks submitted for the next one run. */
     tf_sched_unhalt(s);
     if (!m.local) {
@@ -1018,7 +1044,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
         tf_event *e = &v->v[i];
         size_t need = e->kind == TF_EV_DONE
                           ? 32 + (size_t)e->data_len
-                          : 33 + (size_t)e->ndeps * 8 + e->data_len;
+                          : 41 + (size_t)e->ndeps * 8 + e->data_len;
         if (!rc)
             rc = tf_buf_reserve(rep, need);
         if (!rc && e->kind == TF_EV_UNRUN) {
@@ -1039,6 +1065,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
         } else if (!rc && e->kind == TF_EV_SUBMIT) {
             tf_buf_put_u8(rep, TF_REC_SUBMIT);
             tf_buf_put_u64(rep, e->gid);
+            tf_buf_put_u64(rep, e->parent);
             tf_buf_put_u32(rep, e->fn);
             tf_buf_put_i32(rep, e->prio);
             tf_buf_put_u16(rep, e->cores);

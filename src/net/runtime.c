@@ -25,6 +25,7 @@ void tf_config_init(tf_config *cfg)
     cfg->log_level = TF_LOG_WARN;
     cfg->main_runs_tasks = 1;
     cfg->tick_ms = 1000;
+    cfg->checkpoint_every_ms = 60000;
 }
 
 void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
@@ -50,7 +51,8 @@ static int check_config(const tf_config *cfg, tf_config *c)
         c->tick_ms = 1000;
     if (!c->seed)
         c->seed = 1;
-    if (c->slots > UINT16_MAX || c->retries < 0 || c->retries > UINT8_MAX - 1)
+    if (c->slots > UINT16_MAX || c->retries < 0 ||
+        c->retries > UINT8_MAX - 1 || c->checkpoint_every_ms < 0)
         return TF_EINVAL;
     return 0;
 }
@@ -106,7 +108,15 @@ static int setup(tf_runtime *rt)
         }
         rt->have_pool = true;
     }
-    return 0;
+    /* Rank 0 loads the state now: tf_submit matches tasks against it. */
+    rc = tf_rt_ck_init(rt);
+    if (rc) {
+        if (rt->have_pool)
+            tf_pool_destroy(&rt->pool);
+        rt->have_pool = false;
+        tf_sched_free(&rt->sched);
+    }
+    return rc;
 }
 
 /* A runtime holding a checked copy of cfg, nothing else set up yet. */
@@ -295,6 +305,7 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX)
         return TF_EINVAL;
     uint32_t small[16] = {0}, *deps = small;
+    tf_rt_match m = {0, TF_NONE, 0, NULL};
     if (desc->ndeps > 16) {
         deps = malloc(desc->ndeps * sizeof *deps);
         if (!deps)
@@ -308,14 +319,22 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
     }
     uint32_t t = 0;
     if (!rc)
+        rc = tf_rt_ck_match(rt, TF_NONE, desc->fn, deps, (uint32_t)desc->ndeps,
+                            desc->input, (uint32_t)desc->input_len, &m);
+    if (!rc)
         rc = tf_rt_add_task(rt, 0, desc->fn, desc->prio,
                             (uint16_t)(desc->cores ? desc->cores : 1),
                             desc->retries, deps, (uint32_t)desc->ndeps,
-                            desc->input, (uint32_t)desc->input_len, 0, &t);
+                            desc->input, (uint32_t)desc->input_len, m.flags,
+                            &t);
     if (deps != small)
         free(deps);
-    if (rc)
+    if (rc) {
+        free(m.out);
         return rc;
+    }
+    /* The task is in; a failure here is latched and fails the next tf_run. */
+    tf_rt_ck_added(rt, t, TF_NONE, &m);
     *id = t;
     return 0;
 }
@@ -341,6 +360,19 @@ static int liveness_init(tf_runtime *rt, uint64_t hb_ns)
 }
 
 /*
+ * Ids of tasks born on this rank carry rank 0's epoch (a resumed runtime's
+ * number), so they never repeat ids of the state it resumed.
+ */
+static void set_epoch(tf_runtime *rt, uint64_t epoch)
+{
+    if (!rt->have_pool)
+        return;
+    pthread_mutex_lock(&rt->pool.mu);
+    rt->pool.gid_base = tf_rt_gid_base(epoch, rt->rank);
+    pthread_mutex_unlock(&rt->pool.mu);
+}
+
+/*
  * Before a run every rank must agree on the function table (task records
  * carry indexes), and rank 0 learns each rank's slots. One gather of
  * (function count, hash of the names, slots, place, heartbeat) and one
@@ -350,12 +382,13 @@ static int liveness_init(tf_runtime *rt, uint64_t hb_ns)
  */
 static int agree(tf_runtime *rt, int mine_rc)
 {
-    enum { K = 6 };
+    enum { K = 7 };
     uint64_t mine[K] = {rt->nfns, 1469598103934665603ULL,
                         (uint64_t)rt->cfg.slots, rt->self.host,
                         (uint64_t)(int64_t)rt->self.numa,
                         (uint64_t)(rt->cfg.heartbeat_ms > 0
-                                       ? rt->cfg.heartbeat_ms : 0)};
+                                       ? rt->cfg.heartbeat_ms : 0),
+                        tf_rt_ck_epoch(rt)};
     for (uint32_t i = 0; i < rt->nfns; i++) {
         /* Hash the NUL too, so ("ab","c") and ("a","bc") differ. */
         const char *c = rt->fns[i].name;
@@ -398,6 +431,8 @@ static int agree(tf_runtime *rt, int mine_rc)
         rt->locs[r] = (tf_loc){all[K * r + 3], (int32_t)(int64_t)all[K * r + 4]};
     if (!verdict)
         verdict = liveness_init(rt, all[5] * 1000000u);
+    if (!verdict)
+        set_epoch(rt, all[6]);
     for (int r = 0; rt->rank == 0 && !verdict && r < rt->size; r++) {
         rt->wslots[r] = (uint32_t)all[K * r + 2];
         if (all[K * r] != mine[0] || all[K * r + 1] != mine[1]) {
@@ -431,11 +466,19 @@ int tf_run(tf_runtime *rt)
     /* With a rank gone, a collective would wait for it forever. */
     if (rt->degraded)
         return TF_ELOST;
-    /* A trace that cannot be created fails the run on every rank. */
+    /*
+     * A trace that cannot be created, or a state that cannot be loaded or
+     * written, fails the run on every rank.
+     */
     int rc = tf_rt_trace_open(rt);
+    int crc = tf_rt_ck_prepare(rt);
+    if (!rc)
+        rc = crc;
     if (rt->mpi)
         rc = agree(rt, rc);
-    else if (!rc && !rt->hosts_known && rt->cfg.trace_path) {
+    else
+        set_epoch(rt, tf_rt_ck_epoch(rt));
+    if (!rt->mpi && !rc && !rt->hosts_known && rt->cfg.trace_path) {
         rt->hosts = calloc(1, sizeof *rt->hosts);
         if (rt->hosts)
             gethostname(rt->hosts[0], sizeof rt->hosts[0] - 1);
@@ -477,8 +520,8 @@ static int check_query(const tf_runtime *rt, tf_task_id id, uint32_t *t)
     return *t == TF_NONE ? TF_ENOENT : 0;
 }
 
-/* The public state of a task: a parked task is on its worker already. */
-static tf_task_state public_state(tf_state st)
+/* A parked task is on its worker already. */
+tf_task_state tf_rt_public_state(tf_state st)
 {
     switch (st) {
     case TF_ST_HELD: return TF_TASK_HELD;
@@ -501,7 +544,7 @@ int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info)
     if (!info)
         return TF_EINVAL;
     const tf_trec *r = &rt->rec[t];
-    *info = (tf_task_info){public_state((tf_state)rt->sched.dag.state[t]),
+    *info = (tf_task_info){tf_rt_public_state((tf_state)rt->sched.dag.state[t]),
                            r->status,
                            r->rank,
                            rt->sched.dag.attempts[t],
@@ -558,6 +601,8 @@ int tf_finalize(tf_runtime **prt)
     if (rt->in_run)
         return TF_ESTATE;
     int rc = tf_rt_trace_close(rt) ? TF_EIO : 0;
+    if (tf_rt_ck_free(rt))
+        rc = TF_EIO;
     if (rt->have_pool)
         tf_pool_destroy(&rt->pool);
     for (uint32_t t = 0; t < rt->sched.dag.n; t++) {

@@ -14,6 +14,9 @@
 #include "util/log.h"
 #include "util/trace.h"
 
+/* Rank 0's checkpoint and resume state (ckpt.c), when checkpoint_dir is set. */
+typedef struct tf_rt_ck tf_rt_ck;
+
 /* Writes the name a trace gives task `id` into buf (a driver's own ids). */
 typedef void (*tf_rt_name_fn)(void *user, tf_task_id id, char *buf, size_t len);
 
@@ -110,6 +113,8 @@ struct tf_runtime {
     void *trace_fn_user;
     tf_rt_name_fn trace_name; /* NULL: "ID FUNCTION" */
     void *trace_name_user;
+
+    tf_rt_ck *ck; /* rank 0 with cfg.checkpoint_dir, else NULL */
 };
 
 /* tf_rt_add_task flags */
@@ -129,6 +134,70 @@ int tf_rt_add_task(tf_runtime *rt, uint64_t gid, uint32_t fn, int32_t prio,
 
 /* Table index of a task id, or TF_NONE. */
 uint32_t tf_rt_index_of(const tf_runtime *rt, uint64_t gid);
+
+/* The public state of a scheduler state. */
+tf_task_state tf_rt_public_state(tf_state st);
+
+/*
+ * Ids of tasks submitted from inside tasks: the epoch (a resumed runtime's
+ * number, so ids never repeat those of the state it resumed) in bits 52-63,
+ * the creating rank + 1 in bits 32-51, a per-rank counter below.
+ */
+#define TF_RT_EPOCH_SHIFT 52
+#define TF_RT_EPOCH_MAX 4095u
+static inline uint64_t tf_rt_gid_base(uint64_t epoch, int rank)
+{
+    return epoch << TF_RT_EPOCH_SHIFT | (uint64_t)(rank + 1) << 32;
+}
+
+/*
+ * Checkpoint and resume (ckpt.c, docs/checkpoint-format.md), rank 0 only;
+ * each does nothing when rt->ck is NULL.
+ *
+ * init: at tf_init; with cfg.resume, load the state (a failure is latched
+ * and makes every tf_run fail). prepare: in tf_run before the ranks agree;
+ * opens the writer at the first run; returns the latched error. epoch: of
+ * this runtime's dynamic ids. begin: rank 0's loop is starting: re-create
+ * the children of tasks done in the state, snapshot if ids changed meaning.
+ * finished: journal an ended attempt of task t. tick: a snapshot when due.
+ * end: the final snapshot, durable; returns TF_EIO after any write error
+ * of this run. free: at tf_finalize; TF_EIO if the writer failed at close.
+ */
+int tf_rt_ck_init(tf_runtime *rt);
+int tf_rt_ck_prepare(tf_runtime *rt);
+uint64_t tf_rt_ck_epoch(const tf_runtime *rt);
+int tf_rt_ck_begin(tf_runtime *rt);
+void tf_rt_ck_finished(tf_runtime *rt, uint32_t t);
+void tf_rt_ck_tick(tf_runtime *rt, uint64_t now_ns);
+int tf_rt_ck_end(tf_runtime *rt);
+int tf_rt_ck_free(tf_runtime *rt);
+
+/*
+ * Identity of a task being added. For a task of tf_submit (parent TF_NONE)
+ * the key hashes the function name, input, the dependencies' keys and the
+ * count of identical submissions before it; for a task submitted by task
+ * `parent`, the parent's key, its count of children so far, the function
+ * name and input. If the loaded state has the key DONE, *flags gets
+ * TF_RT_NOOP and *out a copy of the stored output. Errors: TF_ENOMEM.
+ */
+typedef struct tf_rt_match {
+    uint64_t key;
+    uint32_t row;  /* in the loaded state, or TF_NONE */
+    unsigned flags;
+    void *out;     /* owned until tf_rt_ck_added takes it */
+} tf_rt_match;
+int tf_rt_ck_match(tf_runtime *rt, uint32_t parent, uint32_t fn,
+                   const uint32_t *deps, uint32_t ndeps, const void *in,
+                   uint32_t in_len, tf_rt_match *m);
+/*
+ * Task t was added as matched: record its identity and, if done in the
+ * state, its stored outcome. A task submitted by a task (parent != TF_NONE)
+ * is journaled, and a done one has its descendants re-created from the
+ * state at once (a task of tf_submit has them re-created at the next run,
+ * when every task they may depend on is known). Errors: TF_ENOMEM.
+ */
+int tf_rt_ck_added(tf_runtime *rt, uint32_t t, uint32_t parent,
+                   tf_rt_match *m);
 
 /*
  * The trace, on rank 0 when cfg.trace_path is set (trace.c); elsewhere

@@ -41,6 +41,10 @@ run() {
 for np in 1 2 4; do
     run 300 "$np" "$dir/test_runtime"
 done
+# Library checkpoint and resume: state written and resumed at each size.
+for np in 1 2 4; do
+    run 300 "$np" "$dir/test_ckpt_lib"
+done
 run 120 4 "$dir/test_idle"
 
 echo "$passed passed, $failed failed"
