@@ -88,7 +88,7 @@ typedef struct tf_config {
     /*
      * Tasks a worker rank may hold per slot, running plus queued, so that
      * it never waits a round trip to rank 0 for its next task. 1 means no
-     * prefetch (strict priority order on one worker). 0 means the default, 64.
+     * prefetch (strict priority order on one worker). 0 means the default, 256.
      */
     int prefetch;
     /* Extra attempts for a failed task unless its desc says otherwise. */

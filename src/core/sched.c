@@ -13,7 +13,7 @@ int tf_sched_init(tf_sched *s)
     memset(s, 0, sizeof *s);
     tf_dag_init(&s->dag);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
-    s->lead_ns = 250000;
+    s->lead_ns = TF_SCHED_LEAD_NS;
     return 0;
 }
 
@@ -354,6 +354,22 @@ uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
         per = 1;
     uint64_t w = per * (slots ? slots : 1);
     return w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+}
+
+void tf_sched_waited(tf_sched *s, uint64_t wait_ns, uint64_t now_ns)
+{
+    uint64_t dt = now_ns > s->wait_at ? now_ns - s->wait_at : 0;
+    s->wait_at = now_ns;
+    if (dt >= TF_SCHED_FORGET_NS)
+        s->wait_ns = 0;
+    else /* wait_ns <= 10 ms and dt < 1 s: the product fits in 64 bits */
+        s->wait_ns -= s->wait_ns * dt / TF_SCHED_FORGET_NS;
+    if (wait_ns > TF_SCHED_WAIT_MAX_NS)
+        wait_ns = TF_SCHED_WAIT_MAX_NS;
+    if (wait_ns > s->wait_ns)
+        s->wait_ns = wait_ns;
+    s->lead_ns = 2 * s->wait_ns > TF_SCHED_LEAD_NS ? 2 * s->wait_ns
+                                                   : TF_SCHED_LEAD_NS;
 }
 
 void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns)

@@ -65,6 +65,8 @@ typedef struct tf_sched {
     bool park;          /* local release: emit PARK actions (default off) */
     bool adaptive;      /* tf_sched_observe resizes windows (default off) */
     uint64_t lead_ns;   /* adaptive windows cover this much work per slot */
+    uint64_t wait_ns;   /* tf_sched_waited: rank 0's response time (peak) */
+    uint64_t wait_at;   /* when wait_ns was last updated */
 
     /* Dispatch-call scratch for parking: tasks placed, dependents counted. */
     uint32_t *fresh, *touched;
@@ -131,8 +133,28 @@ int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
  *   1% of a task, and a queued task would only be work others could run.
  * Pure; the unit tests and docs/performance.md state the same rule.
  */
+/* The least lead: a report and its refill with room to spare, unloaded. */
+#define TF_SCHED_LEAD_NS 250000u
+
 uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
                          uint64_t mean_ns, uint64_t lead_ns);
+
+/*
+ * Rank 0 found messages that had waited up to wait_ns for it to look (the
+ * time since its last poll that found none: its sleep, or the time the
+ * kernel kept it off a core it shares with a worker). Windows must cover
+ * that wait, or workers run dry while their refill sits unread. The
+ * estimate takes a longer wait at once and forgets it linearly over
+ * TF_SCHED_FORGET_NS, so that the rare long wait, which is what starves a
+ * worker, keeps counting; a wait over TF_SCHED_WAIT_MAX_NS (a snapshot, a
+ * stopped process) counts as that much, or windows sized for it would
+ * hoard work until it is forgotten. lead_ns becomes
+ * max(TF_SCHED_LEAD_NS, 2 x estimate); windows follow at the next
+ * tf_sched_observe. now_ns is any monotonic clock.
+ */
+#define TF_SCHED_FORGET_NS 1000000000u
+#define TF_SCHED_WAIT_MAX_NS 10000000u
+void tf_sched_waited(tf_sched *s, uint64_t wait_ns, uint64_t now_ns);
 
 /*
  * A task of worker w took dur_ns: fold it into the worker's running mean

@@ -255,6 +255,7 @@ typedef struct tf_master {
     bool *told_dry;  /* per worker: its last message said nothing was ready */
     tf_buf in;
     bool local;
+    uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
 } tf_master;
 
 /* Tell the app's callback, if any, about task t (TF_NONE for a tick). */
@@ -825,6 +826,9 @@ int tf_rt_run_master(tf_runtime *rt)
     /* Skips decided at submission (a dependency had failed) are reported. */
     if (!rc && s->nacts)
         rc = master_act(&m);
+    /* Until it has seen otherwise, rank 0 looks within its longest sleep. */
+    if (!m.local)
+        tf_sched_waited(s, TF_IDLE_MAX_NS, tf_idle_clock_ns());
     uint64_t tick_ns = (uint64_t)rt->cfg.tick_ms * 1000000u;
     uint64_t next_tick = tf_idle_clock_ns() + tick_ns;
     bool halted = false;
@@ -840,12 +844,17 @@ int tf_rt_run_master(tf_runtime *rt)
             rc = master_local_events(&m, &progress);
         } else {
             int from, tag, got;
+            uint64_t now = tf_idle_clock_ns();
             while (!rc && (got = try_recv(rt, MPI_ANY_SOURCE, &m.in, &from,
                                           &tag)) != 0) {
                 if (got < 0) {
                     rc = got;
                     break;
                 }
+                /* Windows cover how long messages wait for rank 0. */
+                if (!progress && m.quiet_at)
+                    tf_sched_waited(s, now - m.quiet_at, now);
+                m.quiet_at = 0;
                 progress = true;
                 if (tag == TF_TAG_REPORT) {
                     rc = master_report(&m, from, &m.in);
@@ -862,6 +871,8 @@ int tf_rt_run_master(tf_runtime *rt)
                             "unexpected tag %d from rank %d", tag, from);
                 }
             }
+            if (!progress)
+                m.quiet_at = now;
             int sent = outq_progress(&m.out);
             if (sent < 0 && !rc)
                 rc = sent;

@@ -21,7 +21,7 @@ void tf_config_init(tf_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->slots = 1;
-    cfg->prefetch = 64;
+    cfg->prefetch = TF_DEFAULT_PREFETCH;
     cfg->log_level = TF_LOG_WARN;
     cfg->main_runs_tasks = 1;
     cfg->tick_ms = 1000;
@@ -46,7 +46,7 @@ static int check_config(const tf_config *cfg, tf_config *c)
     if (c->slots <= 0)
         c->slots = 1;
     if (c->prefetch <= 0)
-        c->prefetch = 64;
+        c->prefetch = TF_DEFAULT_PREFETCH;
     if (c->tick_ms <= 0)
         c->tick_ms = 1000;
     if (!c->seed)

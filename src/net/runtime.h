@@ -41,6 +41,14 @@ enum {
 #define TF_WIRE_ANCHOR UINT32_MAX
 
 /*
+ * Default tasks per slot a worker may hold (tf_config.prefetch). The
+ * adaptive window stays far below it unless tasks take microseconds; then
+ * it must cover rank 0's response time, which is milliseconds when rank 0
+ * shares a core: 64 x 8 us tasks starved workers where 256 did not.
+ */
+#define TF_DEFAULT_PREFETCH 256
+
+/*
  * Record kinds inside a REPORT message. UNRUN: dropped before it started.
  * MOVED: this rank gave a queued task to a thief.
  */

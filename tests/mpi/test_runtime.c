@@ -1742,6 +1742,7 @@ static void steal_case(suite *s, bool no_steal)
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.fixed_prefetch = 1;
+    cfg.prefetch = 64;
     cfg.no_steal = no_steal;
     cfg.seed = 42;
     rank_ctx rc;

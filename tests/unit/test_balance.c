@@ -1255,6 +1255,43 @@ static void test_window_huge_lead(void)
     CHECK_EQ_U(tf_sched_window(2, 64, 3, UINT64_MAX - 1), 128);
 }
 
+/*
+ * Rank 0's response time sets the lead: a long wait counts at once, is
+ * forgotten linearly over a second, and is capped at 10 ms; the window of
+ * a worker with 2 ms tasks follows at its next observation.
+ */
+static void test_waited(void)
+{
+    tf_sched s;
+    uint32_t w;
+    if (!CHECK_RC(tf_sched_init(&s), TF_OK))
+        return;
+    s.adaptive = true;
+    CHECK_RC(tf_sched_add_worker(&s, 1, 256, &w), TF_OK);
+    uint64_t t = 5000000000u;
+    tf_sched_waited(&s, 20000, t); /* short: the base lead stays */
+    CHECK_EQ_U(s.lead_ns, TF_SCHED_LEAD_NS);
+    tf_sched_observe(&s, w, 2000000);
+    CHECK_EQ_U(s.workers[w].depth, 2);
+    tf_sched_waited(&s, 3000000, t); /* 3 ms: lead 6 ms, 1 + 3 per slot */
+    CHECK_EQ_U(s.lead_ns, 6000000);
+    tf_sched_observe(&s, w, 2000000);
+    CHECK_EQ_U(s.workers[w].depth, 4);
+    /* Half a second of short waits halves it; a full second forgets it. */
+    tf_sched_waited(&s, 1000, t + 500000000u);
+    CHECK_EQ_U(s.wait_ns, 1500000);
+    CHECK_EQ_U(s.lead_ns, 3000000);
+    tf_sched_waited(&s, 1000, t + 1500000000u);
+    CHECK_EQ_U(s.wait_ns, 1000);
+    CHECK_EQ_U(s.lead_ns, TF_SCHED_LEAD_NS);
+    tf_sched_waited(&s, 5000000000u, t + 1500000000u); /* capped */
+    CHECK_EQ_U(s.wait_ns, TF_SCHED_WAIT_MAX_NS);
+    CHECK_EQ_U(s.lead_ns, 2 * TF_SCHED_WAIT_MAX_NS);
+    tf_sched_waited(&s, 0, t); /* a clock going back forgets nothing */
+    CHECK_EQ_U(s.wait_ns, TF_SCHED_WAIT_MAX_NS);
+    tf_sched_free(&s);
+}
+
 /* The running mean as the header states it, computed in signed arithmetic. */
 static uint64_t ref_mean(uint64_t mean, uint64_t dur)
 {
@@ -2480,6 +2517,7 @@ int main(void)
     static const test_def window_tests[] = {
         TEST(test_window_rule),       TEST(test_window_long_boundary),
         TEST(test_window_huge_lead),  TEST(test_observe),
+        TEST(test_waited),
         TEST(test_adaptive_dispatch),
     };
     static const test_def steal_tests[] = {
