@@ -33,9 +33,11 @@ run() {
 }
 
 # first_start DIR T0 BEFORE: seconds from T0 to the first new row's start.
+# (awk reads the file itself: `tail | head -1` died of SIGPIPE under
+# pipefail once the joblog was long.)
 first_start() {
-    tail -n +$(($3 + 2)) "$1/joblog.tsv" | head -1 |
-        awk -F'\t' -v t0="$2" '{ printf "%.3f", $3 - t0 }'
+    awk -F'\t' -v row=$(($3 + 2)) -v t0="$2" \
+        'NR == row { printf "%.3f", $3 - t0; exit }' "$1/joblog.tsv"
 }
 # rate DIR BEFORE: tasks/s over the new rows, first start to last end.
 rate() {
