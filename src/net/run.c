@@ -86,6 +86,7 @@ static int outq_send(tf_runtime *rt, tf_outq *q, tf_buf *b, int dest, int tag)
         return TF_EMPI;
     q->n++;
     rt->msgs_sent++;
+    tf_rt_bell_ring(rt, dest);
     if (rt->told)
         rt->told[dest] = tf_idle_clock_ns();
     *b = (tf_buf){NULL, 0, 0};
@@ -234,9 +235,9 @@ static void idle_sleep(tf_runtime *rt, tf_idle *idle)
     long ns = tf_idle_next(idle);
     if (!ns)
         return;
-    if (rt->have_pool) {
+    if (rt->have_pool && rt->pool.nthreads) {
         tf_pool_wait(&rt->pool, ns); /* wakes early when a task finishes */
-    } else {
+    } else if (!tf_rt_bell_wait(rt, ns)) { /* wakes early when rung */
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
     }

@@ -152,6 +152,11 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
     rc = setup(rt);
     if (rc)
         goto fail_with_comm;
+    /* Collective like the dup above: every rank gets here. */
+    if (rt->size > 1 && (rc = tf_rt_bell_init(rt)) != 0) {
+        tf_finalize(&rt);
+        return rc;
+    }
     *out = rt;
     return 0;
 
@@ -621,6 +626,7 @@ int tf_finalize(tf_runtime **prt)
     free(rt->heard);
     free(rt->told);
     free(rt->dead);
+    tf_rt_bell_free(rt);
     if (rt->mpi && MPI_Comm_free(&rt->comm) != MPI_SUCCESS)
         rc = TF_EMPI;
     free(rt);
