@@ -123,6 +123,9 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
                         uint32_t *w);
 int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
 
+/* The least lead: a report and its refill with room to spare, unloaded. */
+#define TF_SCHED_LEAD_NS 250000u
+
 /*
  * Adaptive prefetch. The window of a worker (tasks it may hold) is, per
  * slot, one running task plus enough queued ones to cover `lead_ns` of work
@@ -133,9 +136,6 @@ int tf_sched_set_depth(tf_sched *s, uint32_t w, uint32_t depth);
  *   1% of a task, and a queued task would only be work others could run.
  * Pure; the unit tests and docs/performance.md state the same rule.
  */
-/* The least lead: a report and its refill with room to spare, unloaded. */
-#define TF_SCHED_LEAD_NS 250000u
-
 uint32_t tf_sched_window(uint32_t slots, uint32_t max_per_slot,
                          uint64_t mean_ns, uint64_t lead_ns);
 

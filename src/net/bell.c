@@ -24,8 +24,9 @@
  * one cache line each, holding a sequence number and a "sleeping" flag. A
  * rank about to sleep raises its flag, probes once more, and waits on the
  * sequence number with a futex, for no longer than its timer; a sender
- * that sees the flag after its send bumps the number and wakes it. The flag is read without a system call, so a rank that is
- * awake costs a sender one cache-line read. A wake-up that is missed (a
+ * that sees the flag after its send bumps the number and wakes it. The
+ * flag is read without a system call, so a rank that is awake costs a
+ * sender one cache-line read. A wake-up that is missed (a
  * send that completes later, a rank on another node) costs only the timer,
  * as before: correctness never depends on the bell.
  */

@@ -163,6 +163,17 @@ static inline uint64_t tf_rt_gid_base(uint64_t epoch, int rank)
 }
 
 /*
+ * Doorbells (bell.c). init: collective at tf_init over the node's ranks.
+ * ring: after a send to rank r, wake it if it sleeps on this node. wait:
+ * sleep up to ns or until rung; false if this rank has no bell (sleep on
+ * the timer then). free: at tf_finalize.
+ */
+int tf_rt_bell_init(tf_runtime *rt);
+void tf_rt_bell_ring(tf_runtime *rt, int r);
+bool tf_rt_bell_wait(tf_runtime *rt, long ns);
+void tf_rt_bell_free(tf_runtime *rt);
+
+/*
  * Checkpoint and resume (ckpt.c, docs/checkpoint-format.md), rank 0 only;
  * each does nothing when rt->ck is NULL.
  *
@@ -175,17 +186,6 @@ static inline uint64_t tf_rt_gid_base(uint64_t epoch, int rank)
  * end: the final snapshot, durable; returns TF_EIO after any write error
  * of this run. free: at tf_finalize; TF_EIO if the writer failed at close.
  */
-/*
- * Doorbells (bell.c). init: collective at tf_init over the node's ranks.
- * ring: after a send to rank r, wake it if it sleeps on this node. wait:
- * sleep up to ns or until rung; false if this rank has no bell (sleep on
- * the timer then). free: at tf_finalize.
- */
-int tf_rt_bell_init(tf_runtime *rt);
-void tf_rt_bell_ring(tf_runtime *rt, int r);
-bool tf_rt_bell_wait(tf_runtime *rt, long ns);
-void tf_rt_bell_free(tf_runtime *rt);
-
 int tf_rt_ck_init(tf_runtime *rt);
 int tf_rt_ck_prepare(tf_runtime *rt);
 uint64_t tf_rt_ck_epoch(const tf_runtime *rt);
