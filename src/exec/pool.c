@@ -415,12 +415,6 @@ const tf_evvec *tf_pool_take_events(tf_pool *p)
 void tf_pool_wait(tf_pool *p, long ns)
 {
     struct timespec ts;
-    if (!p->nthreads) {
-        ts.tv_sec = ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
-        nanosleep(&ts, NULL);
-        return;
-    }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_nsec += ns;
     ts.tv_sec += ts.tv_nsec / 1000000000L;

@@ -143,7 +143,11 @@ bool tf_pool_run_one(tf_pool *p);
  */
 const tf_evvec *tf_pool_take_events(tf_pool *p);
 
-/* Block until an event arrives or ns nanoseconds pass. */
+/*
+ * Block until an event arrives or ns nanoseconds pass. Only task threads
+ * post events while the driver waits; without them this is a plain sleep,
+ * and the driver sleeps on its doorbell instead (src/net/run.c).
+ */
 void tf_pool_wait(tf_pool *p, long ns);
 
 /* Jobs queued or running. */
