@@ -887,19 +887,22 @@ int tf_rt_run_master(tf_runtime *rt)
             break;
         /*
          * Report failures and skips before dispatching, so that a retried
-         * task's event still shows the attempt that failed; then dispatch.
+         * task's event still shows the attempt that failed. A halt asked
+         * for by those events, or by the DONE events just fired, comes
+         * before the dispatch: no task may leave after it (the halted
+         * scheduler dispatches nothing).
          */
         if (s->nacts)
             rc = master_act(&m);
+        if (!rc && rt->halt_requested && !halted) {
+            halted = progress = true;
+            rc = master_halt(&m);
+        }
         if (!rc)
             rc = tf_sched_dispatch(s);
         if (!rc && s->nacts) {
             progress = true;
             rc = master_act(&m);
-        }
-        if (!rc && rt->halt_requested && !halted) {
-            halted = progress = true;
-            rc = master_halt(&m);
         }
         if (!rc)
             rc = master_flush(&m);
