@@ -31,7 +31,7 @@
 
 typedef struct opts {
     double peak_ns, mean_us;
-    int ntasks, slots, reps;
+    int ntasks, slots, reps, slow;
 } opts;
 
 typedef struct tin {
@@ -40,14 +40,24 @@ typedef struct tin {
     uint64_t k;
 } tin;
 
+/*
+ * user: this rank's slowdown, 1 on a normal worker. A slow worker (the
+ * "slow" scenario) runs each task's kernel `slow` times, as a node that is
+ * throttled or shared with another job would; the output is the same.
+ */
 static int work(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
-    (void)user;
+    const int *slow = user;
     tin x;
     if (len != sizeof x)
         return 1;
     memcpy(&x, in, sizeof x);
     tfb_point p = tfb_compute(x.index, 0, x.k, NULL, 0);
+    double sink = 0;
+    for (int r = 1; r < *slow; r++)
+        sink += tfb_kernel(x.k, p.value + r);
+    if (sink != sink) /* never: keeps the extra calls alive */
+        return 4;
     return tf_task_set_output(ctx, &p, sizeof p);
 }
 
@@ -157,17 +167,29 @@ typedef struct result {
  * One run. Rank 0 checks that every task ran once and produced its point
  * (the kernel's value checked for the first 8 tasks).
  */
-static result run(const opts *o, const uint64_t *k, int no_steal, int rank)
+typedef struct mode {
+    const char *name;
+    int no_steal;
+    int window; /* fixed prefetch window per slot; 0: the adaptive rule */
+} mode;
+
+static result run(const opts *o, const uint64_t *k, const mode *m, int slow,
+                  int rank)
 {
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = o->slots;
-    cfg.no_steal = no_steal;
+    cfg.no_steal = m->no_steal;
+    if (m->window) {
+        cfg.fixed_prefetch = 1;
+        cfg.prefetch = (uint32_t)m->window;
+    }
     cfg.seed = 1;
+    int my_slow = rank == 1 ? slow : 1;
     tf_runtime *rt;
     tf_fn_id fn;
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
-    if (rc || (rc = tf_register(rt, "work", work, NULL, &fn)))
+    if (rc || (rc = tf_register(rt, "work", work, &my_slow, &fn)))
         die("init", rc);
     tf_task_id *ids = NULL;
     if (rank == 0) {
@@ -211,9 +233,78 @@ static result run(const opts *o, const uint64_t *k, int no_steal, int rank)
     return res;
 }
 
+/*
+ * One scenario: the same tasks in every mode, alternated (and with the
+ * static MPI split when `baseline`) so that noise hits all alike; the best
+ * makespan of each is kept. capacity: the worker slots' total speed in
+ * calibrated cores (a slow worker counts 1/slow).
+ */
+static void scenario(const opts *o, const uint64_t *k, const char *name,
+                     const mode *modes, int nmodes, int slow, double capacity,
+                     bool baseline, int rank, int size)
+{
+    double total = 0, longest = 0;
+    for (int i = 0; i < o->ntasks; i++) {
+        double s = (double)k[i] * o->peak_ns * 1e-9;
+        total += s;
+        if (s > longest)
+            longest = s;
+    }
+    double bound = fmax(longest, total / capacity);
+    result best[4];
+    for (int m = 0; m < nmodes; m++)
+        best[m] = (result){1e30, 0};
+    double st_best = 1e30, st_work = 0;
+    for (int r = 0; r < o->reps; r++) {
+        if (baseline) {
+            double ms, wk;
+            static_run(o, k, rank, size, &ms, &wk);
+            if (ms < st_best)
+                st_best = ms, st_work = wk;
+        }
+        for (int m = 0; m < nmodes; m++) {
+            result x = run(o, k, &modes[m], slow, rank);
+            if (x.makespan < best[m].makespan)
+                best[m] = x;
+        }
+    }
+    if (rank)
+        return;
+    printf("imbalance_%s_work %.4f s\n", name, total);
+    printf("imbalance_%s_longest_task %.4f s\n", name, longest);
+    printf("imbalance_%s_lower_bound %.4f s\n", name, bound);
+    if (baseline) {
+        printf("imbalance_%s_static_mpi_makespan %.4f s\n", name, st_best);
+        printf("imbalance_%s_measured_work %.4f s\n", name, st_work);
+    }
+    for (int m = 0; m < nmodes; m++) {
+        const char *md = modes[m].name;
+        double ms = best[m].makespan;
+        printf("imbalance_%s_%s_makespan %.4f s\n", name, md, ms);
+        printf("imbalance_%s_%s_efficiency %.3f ratio\n", name, md,
+               total / (ms * capacity));
+        printf("imbalance_%s_%s_makespan_vs_bound_ratio %.3f x\n", name, md,
+               ms / bound);
+        printf("imbalance_%s_%s_utilisation %.3f ratio\n", name, md,
+               best[m].busy / (ms * (size - 1) * o->slots));
+        if (baseline) {
+            printf("imbalance_%s_%s_measured_efficiency %.3f ratio\n", name,
+                   md, st_work / (ms * capacity));
+            printf("imbalance_%s_%s_vs_static_mpi_ratio %.3f x\n", name, md,
+                   st_best / ms);
+        }
+    }
+    /* Modes come in pairs: stealing on, then off, with the same window. */
+    for (int m = 0; m + 1 < nmodes; m += 2)
+        printf("imbalance_%s_%ssteal_gain_ratio %.3f x\n", name,
+               modes[m].window ? "fixed_window_" : "",
+               best[m + 1].makespan / best[m].makespan);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    opts o = {0, 2000, 200, 1, 3};
+    opts o = {0, 2000, 200, 1, 3, 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) {
@@ -230,14 +321,16 @@ int main(int argc, char **argv)
             o.slots = atoi(argv[++i]);
         else if (!strcmp(a, "--reps"))
             o.reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--slow"))
+            o.slow = atoi(argv[++i]);
         else
             o.peak_ns = 0, i = argc;
     }
     if (!(o.peak_ns > 0) || !(o.mean_us > 0) || o.ntasks < 1 || o.slots < 1 ||
-        o.reps < 1) {
+        o.reps < 1 || o.slow < 1) {
         fprintf(stderr,
                 "usage: mpirun -np N %s --peak-ns NS (from metg --calibrate) "
-                "[--mean-us 2000] [-n 200] [--slots 1] [--reps 3]\n",
+                "[--mean-us 2000] [-n 200] [--slots 1] [--reps 3] [--slow 3]\n",
                 argv[0]);
         return 2;
     }
@@ -253,66 +346,25 @@ int main(int argc, char **argv)
         printf("# imbalance: %d tasks, mean %.0f us of compute, %d ranks, "
                "%d compute slots, best of %d\n",
                o.ntasks, o.mean_us, size, slots, o.reps);
-    static const char *const dist[2] = {"uniform", "heavy"};
-    static const char *const mode[2] = {"steal", "nosteal"};
-    for (int heavy = 0; heavy < 2; heavy++) {
-        draw(&o, heavy, k);
-        double total = 0, longest = 0;
-        for (int i = 0; i < o.ntasks; i++) {
-            double s = (double)k[i] * o.peak_ns * 1e-9;
-            total += s;
-            if (s > longest)
-                longest = s;
-        }
-        double bound = fmax(longest, total / slots);
-        result best[2] = {{1e30, 0}, {1e30, 0}};
-        double st_best = 1e30, st_work = 0;
-        bool baseline = size > 1 && o.slots == 1;
-        /* Alternate the modes so that noise hits all alike. */
-        for (int r = 0; r < o.reps; r++) {
-            if (baseline) {
-                double ms, wk;
-                static_run(&o, k, rank, size, &ms, &wk);
-                if (ms < st_best)
-                    st_best = ms, st_work = wk;
-            }
-            for (int m = 0; m < 2; m++) {
-                result x = run(&o, k, m, rank);
-                if (x.makespan < best[m].makespan)
-                    best[m] = x;
-            }
-        }
-        if (rank)
-            continue;
-        printf("imbalance_%s_work %.4f s\n", dist[heavy], total);
-        printf("imbalance_%s_longest_task %.4f s\n", dist[heavy], longest);
-        printf("imbalance_%s_lower_bound %.4f s\n", dist[heavy], bound);
-        if (baseline) {
-            printf("imbalance_%s_static_mpi_makespan %.4f s\n", dist[heavy],
-                   st_best);
-            printf("imbalance_%s_measured_work %.4f s\n", dist[heavy],
-                   st_work);
-        }
-        for (int m = 0; m < 2; m++) {
-            const char *d = dist[heavy], *md = mode[m];
-            printf("imbalance_%s_%s_makespan %.4f s\n", d, md,
-                   best[m].makespan);
-            printf("imbalance_%s_%s_efficiency %.3f ratio\n", d, md,
-                   total / (best[m].makespan * slots));
-            printf("imbalance_%s_%s_makespan_vs_bound_ratio %.3f x\n", d, md,
-                   best[m].makespan / bound);
-            printf("imbalance_%s_%s_utilisation %.3f ratio\n", d, md,
-                   best[m].busy / (best[m].makespan * slots));
-            if (baseline) {
-                printf("imbalance_%s_%s_measured_efficiency %.3f ratio\n", d,
-                       md, st_work / (best[m].makespan * slots));
-                printf("imbalance_%s_%s_vs_static_mpi_ratio %.3f x\n", d, md,
-                       st_best / best[m].makespan);
-            }
-        }
-        printf("imbalance_%s_steal_gain_ratio %.3f x\n", dist[heavy],
-               best[1].makespan / best[0].makespan);
-        fflush(stdout);
+    static const mode modes[4] = {
+        {"steal", 0, 0}, {"nosteal", 1, 0},
+        {"fixed_window_steal", 0, 64}, {"fixed_window_nosteal", 1, 64}};
+    bool baseline = size > 1 && o.slots == 1;
+    draw(&o, 0, k);
+    scenario(&o, k, "uniform", modes, 2, 1, slots, baseline, rank, size);
+    draw(&o, 1, k);
+    scenario(&o, k, "heavy", modes, 2, 1, slots, baseline, rank, size);
+    /*
+     * One worker `slow` times slower (rank 1's slots), uniform durations:
+     * what stealing is for. A static split would be as slow as that worker;
+     * rank 0 adapts each worker's window to its own task durations, and
+     * with fixed windows of 64 (what a user may set for short tasks) the
+     * slow worker holds work the fast one could run unless it is stolen.
+     */
+    if (size > 2 && o.slow > 1) {
+        draw(&o, 0, k);
+        double cap = ((size - 2) + 1.0 / o.slow) * o.slots;
+        scenario(&o, k, "slow", modes, 4, o.slow, cap, false, rank, size);
     }
     free(k);
     MPI_Finalize();

@@ -49,7 +49,8 @@ for p in ${PATTERNS//,/ }; do
         'BEGIN { printf "metg50_taskfarm_w2x1_vs_mpi_np2_%s_ratio %.2f x%s\n", p, a / b, note }'
 done
 
-# Load imbalance: 200 compute tasks on 2 workers, work stealing on and off.
+# Load imbalance: 200 compute tasks on 2 workers, work stealing on and off;
+# then one worker 3x slower, with adaptive and with fixed windows of 64.
 $MPIRUN -np 3 $B/imbalance --peak-ns "$peak"
 
 bash bench/shell.sh
