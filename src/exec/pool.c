@@ -433,7 +433,7 @@ void tf_pool_wait(tf_pool *p, long ns)
 size_t tf_pool_load(tf_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = p->qn + p->running;
+    size_t n = p->qn + p->running + p->npark;
     pthread_mutex_unlock(&p->mu);
     return n;
 }

@@ -150,7 +150,10 @@ const tf_evvec *tf_pool_take_events(tf_pool *p);
  */
 void tf_pool_wait(tf_pool *p, long ns);
 
-/* Jobs queued or running. */
+/*
+ * Jobs held: queued, running or parked (all of which count against the
+ * window rank 0 sets, and so in the quarter that makes a report).
+ */
 size_t tf_pool_load(tf_pool *p);
 
 /* Turn every queued or parked (not started) job into an UNRUN event. */
