@@ -30,24 +30,33 @@ for np in 2 3 4; do
 done
 
 # METG(50%) (Task Bench): the kernel's peak on one idle core first, then the
-# sweeps of the hand-written MPI program (np 2: one rank per core) and of
-# taskfarm with rank 0 scheduling and 2 workers of 1 slot (np 3, rank 0
-# shares a core), on the same graphs (W=8 points, T=256 steps).
+# sweeps of the hand-written MPI program and of taskfarm on the same graphs
+# (W=8 points, T=256 steps), in two configurations:
+# - both cores compute: MPI np 2 (one rank per core) against taskfarm with
+#   rank 0 scheduling and 2 workers of 1 slot (np 3, rank 0 shares a core);
+# - one core computes and rank 0 has the other, as on a cluster node where
+#   the scheduler takes one core of many: MPI np 1 against taskfarm np 2.
 echo "# load average before METG: $(cut -d' ' -f1-3 /proc/loadavg)"
 $B/metg --calibrate | tee -a "$out"
 peak=$(value metg_peak_ns_per_iter "$out")
 PATTERNS=${METG_PATTERNS:-trivial,stencil,tree,fft}
+metg_ratios() { # taskfarm label, MPI label
+    for p in ${PATTERNS//,/ }; do
+        tf=$(value ${1}_${p}_metg50 "$out")
+        base=$(value ${2}_${p}_metg50 "$out")
+        # A sweep that never crossed 50% printed a bound: so must the ratio.
+        note=$(awk -v a="${1}_${p}_metg50" -v b="${2}_${p}_metg50" \
+            '($1 == a || $1 == b) && /bound/ { printf " # %s is a bound", $1; exit }' "$out")
+        awk -v a="$tf" -v b="$base" -v n="metg50_${1}_vs_${2}_${p}_ratio" -v note="$note" \
+            'BEGIN { printf "%s %.2f x%s\n", n, a / b, note }'
+    done
+}
 $MPIRUN -np 2 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
 $MPIRUN -np 3 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
-for p in ${PATTERNS//,/ }; do
-    tf=$(value taskfarm_w2x1_${p}_metg50 "$out")
-    base=$(value mpi_np2_${p}_metg50 "$out")
-    # A sweep that never crossed 50% printed a bound: so must the ratio.
-    note=$(awk -v a="taskfarm_w2x1_${p}_metg50" -v b="mpi_np2_${p}_metg50" \
-        '($1 == a || $1 == b) && /bound/ { printf " # %s is a bound", $1; exit }' "$out")
-    awk -v a="$tf" -v b="$base" -v p="$p" -v note="$note" \
-        'BEGIN { printf "metg50_taskfarm_w2x1_vs_mpi_np2_%s_ratio %.2f x%s\n", p, a / b, note }'
-done
+metg_ratios taskfarm_w2x1 mpi_np2
+$MPIRUN -np 1 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+$MPIRUN -np 2 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+metg_ratios taskfarm_w1x1 mpi_np1
 
 # Load imbalance: 200 compute tasks on 2 workers, work stealing on and off;
 # then one worker 3x slower, with adaptive and with fixed windows of 64.
