@@ -7,6 +7,11 @@ if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 MPIRUN="timeout 300 mpirun --oversubscribe"
+# Open MPI binds ranks to cores by itself up to 2 ranks, not beyond. With
+# 3 ranks on 2 cores unbound, the kernel sometimes stacked both workers on
+# one core for much of a short run (trivial METG 2-13 us from run to run,
+# 2.0-2.2 us bound): bind, rank 0 sharing core 0 with worker 2.
+BOUND="$MPIRUN --bind-to core:overload-allowed"
 N=${BENCH_TASKS:-1000000}
 BIG=${BENCH_BIG_TASKS:-10000000}
 # Figures depend on what else runs on this shared machine: say how busy it was.
@@ -33,7 +38,8 @@ done
 # sweeps of the hand-written MPI program and of taskfarm on the same graphs
 # (W=8 points, T=256 steps), in two configurations:
 # - both cores compute: MPI np 2 (one rank per core) against taskfarm with
-#   rank 0 scheduling and 2 workers of 1 slot (np 3, rank 0 shares a core);
+#   rank 0 scheduling and 2 workers of 1 slot (np 3, bound: rank 0 shares
+#   a core with worker 2);
 # - one core computes and rank 0 has the other, as on a cluster node where
 #   the scheduler takes one core of many: MPI np 1 against taskfarm np 2.
 echo "# load average before METG: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -52,7 +58,7 @@ metg_ratios() { # taskfarm label, MPI label
     done
 }
 $MPIRUN -np 2 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
-$MPIRUN -np 3 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+$BOUND -np 3 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
 metg_ratios taskfarm_w2x1 mpi_np2
 $MPIRUN -np 1 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
 $MPIRUN -np 2 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
@@ -60,7 +66,7 @@ metg_ratios taskfarm_w1x1 mpi_np1
 
 # Load imbalance: 200 compute tasks on 2 workers, work stealing on and off;
 # then one worker 3x slower, with adaptive and with fixed windows of 64.
-$MPIRUN -np 3 $B/imbalance --peak-ns "$peak"
+$BOUND -np 3 $B/imbalance --peak-ns "$peak"
 
 bash bench/shell.sh
 
