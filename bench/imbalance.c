@@ -163,16 +163,18 @@ typedef struct result {
     double makespan, busy; /* s; busy: summed task run times */
 } result;
 
-/*
- * One run. Rank 0 checks that every task ran once and produced its point
- * (the kernel's value checked for the first 8 tasks).
- */
 typedef struct mode {
     const char *name;
     int no_steal;
     int window; /* fixed prefetch window per slot; 0: the adaptive rule */
 } mode;
 
+enum { MAX_MODES = 4 };
+
+/*
+ * One run. Rank 0 checks that every task ran once and produced its point
+ * (the kernel's value checked for the first 8 tasks).
+ */
 static result run(const opts *o, const uint64_t *k, const mode *m, int slow,
                   int rank)
 {
@@ -234,10 +236,10 @@ static result run(const opts *o, const uint64_t *k, const mode *m, int slow,
 }
 
 /*
- * One scenario: the same tasks in every mode, alternated (and with the
- * static MPI split when `baseline`) so that noise hits all alike; the best
- * makespan of each is kept. capacity: the worker slots' total speed in
- * calibrated cores (a slow worker counts 1/slow).
+ * One scenario: the same tasks in every mode (at most MAX_MODES),
+ * alternated (and with the static MPI split when `baseline`) so that noise
+ * hits all alike; the best makespan of each is kept. capacity: the worker
+ * slots' total speed in calibrated cores (a slow worker counts 1/slow).
  */
 static void scenario(const opts *o, const uint64_t *k, const char *name,
                      const mode *modes, int nmodes, int slow, double capacity,
@@ -251,7 +253,8 @@ static void scenario(const opts *o, const uint64_t *k, const char *name,
             longest = s;
     }
     double bound = fmax(longest, total / capacity);
-    result best[4];
+    int nslots = (size > 1 ? size - 1 : 1) * o->slots;
+    result best[MAX_MODES];
     for (int m = 0; m < nmodes; m++)
         best[m] = (result){1e30, 0};
     double st_best = 1e30, st_work = 0;
@@ -286,7 +289,7 @@ static void scenario(const opts *o, const uint64_t *k, const char *name,
         printf("imbalance_%s_%s_makespan_vs_bound_ratio %.3f x\n", name, md,
                ms / bound);
         printf("imbalance_%s_%s_utilisation %.3f ratio\n", name, md,
-               best[m].busy / (ms * (size - 1) * o->slots));
+               best[m].busy / (ms * nslots));
         if (baseline) {
             printf("imbalance_%s_%s_measured_efficiency %.3f ratio\n", name,
                    md, st_work / (ms * capacity));
@@ -346,7 +349,7 @@ int main(int argc, char **argv)
         printf("# imbalance: %d tasks, mean %.0f us of compute, %d ranks, "
                "%d compute slots, best of %d\n",
                o.ntasks, o.mean_us, size, slots, o.reps);
-    static const mode modes[4] = {
+    static const mode modes[MAX_MODES] = {
         {"steal", 0, 0}, {"nosteal", 1, 0},
         {"fixed_window_steal", 0, 64}, {"fixed_window_nosteal", 1, 64}};
     bool baseline = size > 1 && o.slots == 1;
