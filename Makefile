@@ -223,7 +223,7 @@ ubsan:
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
             slurmctld slurmd slurm-client munge \
-            liblapacke-dev libopenblas-dev python3
+            liblapacke-dev libopenblas-dev python3 python3-h5py
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \
