@@ -699,75 +699,37 @@ static int master_lost(tf_master *m)
 }
 
 /*
- * The end of a run: keep sends moving and read messages from `src` until
- * `done` holds (no `done`: at once) and every send has completed. Each
- * message goes to `take`, if any, which returns 1 if it was expected, 0 if
- * not, or a TF_E code; an unexpected one is a straggler of a run that is
- * ending: logged at `level`, dropped.
+ * Keep sends moving and read messages from src until `want` of them carried
+ * `tag` and every send has completed. Anything else that arrives at this
+ * point is a straggler of a run that is ending: logged at `level`, dropped.
  */
-typedef struct tf_end {
-    tf_runtime *rt;
-    tf_outq *out;
-    int src, level;
-    int (*take)(struct tf_end *e, int from, int tag, const tf_buf *in);
-    bool (*done)(const struct tf_end *e);
-    bool *acked;      /* rank 0: who acknowledged STOP */
-    int tag;          /* a worker: the tag it waits for from rank 0... */
-    bool seen;        /* ...whether it came */
-    int32_t *payload; /* ...and its i32 payload, if wanted */
-} tf_end;
-
-static int end_wait(tf_end *e, tf_buf *in)
+static int drain(tf_runtime *rt, tf_outq *q, tf_buf *in, int src, int tag,
+                 int want, int level)
 {
     tf_idle idle;
     tf_idle_reset(&idle);
-    while ((e->done && !e->done(e)) || e->out->n) {
-        int from, t, got = try_recv(e->rt, e->src, in, &from, &t);
+    int seen = 0;
+    while (seen < want || q->n) {
+        int from, t, got = try_recv(rt, src, in, &from, &t);
         if (got < 0)
             return got;
-        int used = got && e->take ? e->take(e, from, t, in) : 0;
-        if (used < 0)
-            return used;
-        if (got && !used)
-            tf_logf(&e->rt->log, e->level,
-                    "message with tag %d from rank %d after the end", t, from);
-        int p = pulse(e->rt, e->out);
+        int p = pulse(rt, q);
         if (p < 0)
             return p;
-        int sent = outq_progress(e->out);
+        if (got && t == tag)
+            seen++;
+        else if (got)
+            tf_logf(&rt->log, level,
+                    "message with tag %d from rank %d after the end", t, from);
+        int sent = outq_progress(q);
         if (sent < 0)
             return sent;
         if (got || sent)
             tf_idle_reset(&idle);
         else
-            idle_sleep(e->rt, &idle);
+            idle_sleep(rt, &idle);
     }
     return 0;
-}
-
-/* Let the sends of a run that is ending complete. */
-static int drain(tf_runtime *rt, tf_outq *q, tf_buf *in, int level)
-{
-    tf_end e = {.rt = rt, .out = q, .src = 0, .level = level};
-    return end_wait(&e, in);
-}
-
-static int take_ack(tf_end *e, int from, int tag, const tf_buf *in)
-{
-    (void)in;
-    if (tag != TF_TAG_STOP_ACK)
-        return 0;
-    e->acked[from] = true;
-    return 1;
-}
-
-/* Every worker acknowledged STOP, or has been written off meanwhile. */
-static bool all_acked(const tf_end *e)
-{
-    for (int r = 1; r < e->rt->size; r++)
-        if (!e->acked[r] && !is_dead(e->rt, r))
-            return false;
-    return true;
 }
 
 /*
@@ -796,11 +758,33 @@ static int master_stop(tf_master *m, int32_t status)
     }
     /* After a runtime error, reports still on their way are expected. */
     int level = status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG : TF_LOG_WARN;
-    tf_end e = {.rt = rt, .out = &m->out, .src = MPI_ANY_SOURCE,
-                .level = level, .take = take_ack, .done = all_acked,
-                .acked = acked};
-    if (!rc)
-        rc = end_wait(&e, &m->in);
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    for (bool waiting = true; !rc && (waiting || m->out.n);) {
+        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, &m->in, &from, &t);
+        if (got < 0) {
+            rc = got;
+            break;
+        }
+        if (got && t == TF_TAG_STOP_ACK)
+            acked[from] = true;
+        else if (got)
+            tf_logf(&rt->log, level,
+                    "message with tag %d from rank %d after the end", t, from);
+        int p = pulse(rt, &m->out);
+        int sent = outq_progress(&m->out);
+        if (p < 0 || sent < 0) {
+            rc = p < 0 ? p : sent;
+            break;
+        }
+        waiting = false;
+        for (int r = 1; r < rt->size; r++)
+            waiting |= !acked[r] && !is_dead(rt, r);
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
     free(acked);
     /*
      * Every worker has had the answer to its last steal request before it
@@ -813,7 +797,7 @@ static int master_stop(tf_master *m, int32_t status)
         tf_buf b = outq_take_buf(&m->out);
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_RELEASE);
     }
-    return rc ? rc : drain(rt, &m->out, &m->in, level);
+    return rc ? rc : drain(rt, &m->out, &m->in, 0, 0, 0, level);
 }
 
 int tf_rt_run_master(tf_runtime *rt)
@@ -1277,25 +1261,6 @@ static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
     return rc;
 }
 
-/* `tag` from rank 0, once; steal requests are answered with nothing. */
-static int take_tag(tf_end *e, int from, int tag, const tf_buf *in)
-{
-    if (from == 0 && tag == e->tag && !e->seen) {
-        tf_rd r = tf_rd_make(in->p, in->n);
-        int32_t v = tf_rd_i32(&r);
-        if (e->payload && r.ok)
-            *e->payload = v;
-        e->seen = true;
-        return 1;
-    }
-    if (tag != TF_TAG_STEAL)
-        return 0;
-    int rc = victim_answer(e->rt, e->out, in, from, NULL, false);
-    return rc ? rc : 1;
-}
-
-static bool tag_seen(const tf_end *e) { return e->seen; }
-
 /*
  * Wait, with sends moving, until rank 0 sends `tag`, answering steal
  * requests with nothing (a thief waits for its answer) and dropping
@@ -1304,10 +1269,39 @@ static bool tag_seen(const tf_end *e) { return e->seen; }
 static int worker_wait(tf_runtime *rt, tf_outq *out, tf_buf *in, int tag,
                        int32_t *payload)
 {
-    tf_end e = {.rt = rt, .out = out, .src = MPI_ANY_SOURCE,
-                .level = TF_LOG_DEBUG, .take = take_tag, .done = tag_seen,
-                .tag = tag, .payload = payload};
-    return end_wait(&e, in);
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    for (;;) {
+        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, in, &from, &t);
+        if (got < 0)
+            return got;
+        if (got && from == 0 && t == tag) {
+            tf_rd r = tf_rd_make(in->p, in->n);
+            int32_t v = tf_rd_i32(&r);
+            if (payload && r.ok)
+                *payload = v;
+            break;
+        }
+        if (got && t == TF_TAG_STEAL) {
+            int rc = victim_answer(rt, out, in, from, NULL, false);
+            if (rc)
+                return rc;
+        } else if (got) {
+            tf_logf(&rt->log, TF_LOG_DEBUG,
+                    "message with tag %d from rank %d after the end", t, from);
+        }
+        int sent = outq_progress(out);
+        if (sent < 0)
+            return sent;
+        int p = pulse(rt, out);
+        if (p < 0)
+            return p;
+        if (got || sent)
+            tf_idle_reset(&idle);
+        else
+            idle_sleep(rt, &idle);
+    }
+    return drain(rt, out, in, 0, 0, 0, TF_LOG_DEBUG);
 }
 
 /*
@@ -1478,7 +1472,7 @@ int tf_rt_run_worker(tf_runtime *rt)
     if (!rc)
         rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, NULL);
     else
-        drain(rt, &out, &in, TF_LOG_DEBUG);
+        drain(rt, &out, &in, 0, 0, 0, TF_LOG_DEBUG);
     free(th.victims);
     tf_buf_free(&in);
     tf_buf_free(&rep);
