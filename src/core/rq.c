@@ -1,4 +1,4 @@
-/* Ready queue: a binary max-heap on (priority, -index) over the task table's priorities. */
+/* Ready queue: a binary max-heap on (priority, -index) over the task table's priorities, merged with an in-order run. */
 #include "rq.h"
 
 #include <stdlib.h>
@@ -8,16 +8,14 @@
 
 void tf_rq_init(tf_rq *q, const int32_t *const *prio)
 {
-    q->heap = NULL;
-    q->n = q->cap = 0;
-    q->prio = prio;
+    *q = (tf_rq){.prio = prio};
 }
 
 void tf_rq_free(tf_rq *q)
 {
     free(q->heap);
-    q->heap = NULL;
-    q->n = q->cap = 0;
+    free(q->run);
+    tf_rq_init(q, q->prio);
 }
 
 /* True when a should come out before b. */
@@ -26,20 +24,53 @@ static inline bool before(const int32_t *prio, uint32_t a, uint32_t b)
     return prio[a] > prio[b] || (prio[a] == prio[b] && a < b);
 }
 
+/*
+ * Only the heap is reserved: a push that cannot grow the run goes to the
+ * heap, so the run never makes a reserved push fail.
+ */
 int tf_rq_reserve(tf_rq *q, size_t more)
 {
-    return tf_grow((void **)&q->heap, &q->cap, q->n + more, sizeof *q->heap,
+    return tf_grow((void **)&q->heap, &q->cap, q->hn + more, sizeof *q->heap,
                    1024);
+}
+
+static uint32_t run_tail(const tf_rq *q)
+{
+    return q->run[(q->rhead + q->rn - 1) % q->rcap];
+}
+
+/* Append to the run, growing the ring; false if it cannot grow. */
+static bool run_append(tf_rq *q, uint32_t task)
+{
+    if (q->rn == q->rcap) {
+        size_t ncap = q->rcap ? q->rcap * 2 : 1024;
+        uint32_t *nr = malloc(ncap * sizeof *nr);
+        if (!nr)
+            return false;
+        for (size_t i = 0; i < q->rn; i++)
+            nr[i] = q->run[(q->rhead + i) % q->rcap];
+        free(q->run);
+        q->run = nr;
+        q->rhead = 0;
+        q->rcap = ncap;
+    }
+    q->run[(q->rhead + q->rn) % q->rcap] = task;
+    q->rn++;
+    return true;
 }
 
 int tf_rq_push(tf_rq *q, uint32_t task)
 {
+    const int32_t *prio = *q->prio;
+    if ((!q->rn || before(prio, run_tail(q), task)) && run_append(q, task)) {
+        q->n++;
+        return 0;
+    }
     int rc = tf_rq_reserve(q, 1);
     if (rc)
         return rc;
-    const int32_t *prio = *q->prio;
-    size_t i = q->n++;
-    /* Submission order makes most pushes land at the bottom: no sift. */
+    size_t i = q->hn++;
+    q->n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
         if (!before(prio, task, q->heap[parent]))
@@ -53,16 +84,35 @@ int tf_rq_push(tf_rq *q, uint32_t task)
 
 bool tf_rq_is_empty(const tf_rq *q) { return q->n == 0; }
 
-uint32_t tf_rq_peek(const tf_rq *q) { return q->n ? q->heap[0] : TF_NONE; }
+/* Whether the run's head comes out before the heap's top. */
+static bool run_first(const tf_rq *q)
+{
+    return q->rn &&
+           (!q->hn || before(*q->prio, q->run[q->rhead], q->heap[0]));
+}
+
+uint32_t tf_rq_peek(const tf_rq *q)
+{
+    if (!q->n)
+        return TF_NONE;
+    return run_first(q) ? q->run[q->rhead] : q->heap[0];
+}
 
 uint32_t tf_rq_pop(tf_rq *q)
 {
     if (!q->n)
         return TF_NONE;
+    q->n--;
+    if (run_first(q)) {
+        uint32_t top = q->run[q->rhead];
+        q->rhead = (q->rhead + 1) % q->rcap;
+        q->rn--;
+        return top;
+    }
     const int32_t *prio = *q->prio;
     uint32_t top = q->heap[0];
-    uint32_t last = q->heap[--q->n];
-    size_t i = 0, n = q->n;
+    uint32_t last = q->heap[--q->hn];
+    size_t i = 0, n = q->hn;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
@@ -79,13 +129,27 @@ uint32_t tf_rq_pop(tf_rq *q)
     return top;
 }
 
-size_t tf_rq_bytes(const tf_rq *q) { return q->cap * sizeof *q->heap; }
+uint32_t tf_rq_at(const tf_rq *q, size_t i)
+{
+    return i < q->hn ? q->heap[i] : q->run[(q->rhead + i - q->hn) % q->rcap];
+}
+
+size_t tf_rq_bytes(const tf_rq *q)
+{
+    return (q->cap + q->rcap) * sizeof *q->heap;
+}
 
 bool tf_rq_check(const tf_rq *q)
 {
     const int32_t *prio = *q->prio;
-    for (size_t i = 1; i < q->n; i++)
+    if (q->n != q->hn + q->rn)
+        return false;
+    for (size_t i = 1; i < q->hn; i++)
         if (before(prio, q->heap[i], q->heap[(i - 1) / 2]))
+            return false;
+    for (size_t i = 1; i < q->rn; i++)
+        if (!before(prio, q->run[(q->rhead + i - 1) % q->rcap],
+                    q->run[(q->rhead + i) % q->rcap]))
             return false;
     return true;
 }

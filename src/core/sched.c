@@ -813,7 +813,7 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
     if (!tf_rq_check(&s->rq))
         FAIL_CHECK("ready queue violates heap order");
     for (size_t i = 0; i < s->rq.n; i++) {
-        uint32_t t = s->rq.heap[i];
+        uint32_t t = tf_rq_at(&s->rq, i);
         if (t >= d->n || d->state[t] != TF_ST_READY || queued[t])
             FAIL_CHECK("queue entry %zu (task %u) is not a unique READY task",
                        i, t);

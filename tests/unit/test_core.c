@@ -929,18 +929,37 @@ out_with_arrays:
     free(prio);
 }
 
+/*
+ * Equal priorities pushed in index order all join the run (no heap entry);
+ * a task that must come out earlier goes to the heap and still comes out
+ * first, and one pushed after a run restarts behind it.
+ */
 static void test_rq_fifo_equal(void)
 {
-    enum { N = 100 };
-    int32_t prio[N] = {0};
+    enum { N = 3000 };
+    int32_t prio[N + 2] = {0};
+    prio[N] = 5;
     const int32_t *p = prio;
     tf_rq q;
     tf_rq_init(&q, &p);
     for (uint32_t i = 0; i < N; i++)
         CHECK_RC(tf_rq_push(&q, i), TF_OK);
-    for (uint32_t i = 0; i < N; i++)
+    CHECK_EQ_U(q.hn, 0);
+    CHECK_EQ_U(q.rn, N);
+    CHECK_RC(tf_rq_push(&q, N), TF_OK); /* priority 5: before all */
+    CHECK_EQ_U(q.hn, 1);
+    CHECK_TRUE(tf_rq_check(&q));
+    CHECK_EQ_U(tf_rq_pop(&q), N);
+    for (uint32_t i = 0; i < N / 2; i++)
         if (!CHECK_EQ_U(tf_rq_pop(&q), i))
             break;
+    CHECK_RC(tf_rq_push(&q, N + 1), TF_OK); /* after the run's tail */
+    CHECK_EQ_U(q.hn, 0);
+    for (uint32_t i = N / 2; i < N; i++)
+        if (!CHECK_EQ_U(tf_rq_pop(&q), i))
+            break;
+    CHECK_EQ_U(tf_rq_pop(&q), N + 1);
+    CHECK_TRUE(tf_rq_is_empty(&q));
     tf_rq_free(&q);
 }
 

@@ -1086,7 +1086,8 @@ typedef struct snap {
     size_t nacts, rqn;
     bool halted;
     uint8_t *state, *attempts, *flags;
-    uint32_t *npend, *worker, *ntasks, *heap;
+    uint32_t *npend, *worker, *ntasks, *heap; /* heap: the queue's entries */
+    size_t rqhn;                              /* of which in its heap */
 } snap;
 
 static void snap_free(snap *sn)
@@ -1120,7 +1121,8 @@ static bool snap_take(snap *sn, const tf_sched *s)
                  malloc(n * sizeof(uint32_t)),
                  malloc(n * sizeof(uint32_t)),
                  malloc((s->nworkers + 1) * sizeof(uint32_t)),
-                 malloc((s->rq.n + 1) * sizeof(uint32_t))};
+                 malloc((s->rq.n + 1) * sizeof(uint32_t)),
+                 s->rq.hn};
     oom_resume(o);
     if (!CHECK_TRUE(sn->state && sn->attempts && sn->flags && sn->npend &&
                     sn->worker && sn->ntasks && sn->heap)) {
@@ -1135,8 +1137,8 @@ static bool snap_take(snap *sn, const tf_sched *s)
     memcpy(sn->worker, s->dag.worker, s->dag.n * sizeof *sn->worker);
     for (uint32_t w = 0; w < s->nworkers; w++)
         sn->ntasks[w] = s->workers[w].ntasks;
-    if (s->rq.n) /* an empty queue may have no heap at all */
-        memcpy(sn->heap, s->rq.heap, s->rq.n * sizeof *sn->heap);
+    for (size_t i = 0; i < s->rq.n; i++)
+        sn->heap[i] = tf_rq_at(&s->rq, i);
     return true;
 }
 
@@ -1151,8 +1153,11 @@ static bool snap_same(const snap *sn, const tf_sched *s)
         memcmp(sn->flags, s->dag.flags, sn->n) ||
         memcmp(sn->npend, s->dag.npend, sn->n * sizeof *sn->npend) ||
         memcmp(sn->worker, s->dag.worker, sn->n * sizeof *sn->worker) ||
-        (sn->rqn && memcmp(sn->heap, s->rq.heap, sn->rqn * sizeof *sn->heap)))
+        sn->rqhn != s->rq.hn)
         return false;
+    for (size_t i = 0; i < sn->rqn; i++)
+        if (sn->heap[i] != tf_rq_at(&s->rq, i))
+            return false;
     for (uint32_t w = 0; w < s->nworkers; w++)
         if (sn->ntasks[w] != s->workers[w].ntasks)
             return false;
