@@ -42,18 +42,9 @@ static uint32_t run_tail(const tf_rq *q)
 /* Append to the run, growing the ring; false if it cannot grow. */
 static bool run_append(tf_rq *q, uint32_t task)
 {
-    if (q->rn == q->rcap) {
-        size_t ncap = q->rcap ? q->rcap * 2 : 1024;
-        uint32_t *nr = malloc(ncap * sizeof *nr);
-        if (!nr)
-            return false;
-        for (size_t i = 0; i < q->rn; i++)
-            nr[i] = q->run[(q->rhead + i) % q->rcap];
-        free(q->run);
-        q->run = nr;
-        q->rhead = 0;
-        q->rcap = ncap;
-    }
+    if (tf_ring_grow((void **)&q->run, &q->rcap, &q->rhead, q->rn, q->rn + 1,
+                     sizeof *q->run, 1024))
+        return false;
     q->run[(q->rhead + q->rn) % q->rcap] = task;
     q->rn++;
     return true;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/grow.h"
+
 struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
@@ -72,21 +74,8 @@ static void put_shared(void *sh)
 /* Room for `need` jobs in the ring; the caller holds the lock. */
 static int ring_reserve(tf_pool *p, size_t need)
 {
-    if (need <= p->qcap)
-        return 0;
-    size_t ncap = p->qcap ? p->qcap : 64;
-    while (ncap < need)
-        ncap *= 2;
-    tf_job *nq = malloc(ncap * sizeof *nq);
-    if (!nq)
-        return TF_ENOMEM;
-    for (size_t i = 0; i < p->qn; i++)
-        nq[i] = p->q[(p->qhead + i) % p->qcap];
-    free(p->q);
-    p->q = nq;
-    p->qhead = 0;
-    p->qcap = ncap;
-    return 0;
+    return tf_ring_grow((void **)&p->q, &p->qcap, &p->qhead, p->qn, need,
+                        sizeof *p->q, 64);
 }
 
 static bool waits_for(const tf_job *j, uint32_t idx)

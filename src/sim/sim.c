@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "evq.h"
+#include "grow.h"
 #include "rng.h"
 #include "sched.h"
 #include "steal.h"
@@ -48,7 +49,7 @@ typedef struct msg {
 
 typedef struct worker {
     uint32_t *q; /* ring of queued task indexes, FIFO */
-    uint32_t qcap, qh, qn;
+    size_t qcap, qh, qn;
     uint32_t running, nparked;
     msg *inbox; /* sorted by arrival */
     uint64_t poll_gen, last_progress;
@@ -316,20 +317,11 @@ static void put_task_rec(tf_buf *b, uint32_t t, uint8_t park)
 
 static int q_push(worker *w, uint32_t t)
 {
-    if (w->qn == w->qcap) {
-        uint32_t ncap = w->qcap ? 2 * w->qcap : 8;
-        uint32_t *p = malloc(ncap * sizeof *p);
-        if (!p)
-            return TF_ENOMEM;
-        for (uint32_t i = 0; i < w->qn; i++)
-            p[i] = w->q[(w->qh + i) % w->qcap];
-        free(w->q);
-        w->q = p;
-        w->qcap = ncap;
-        w->qh = 0;
-    }
-    w->q[(w->qh + w->qn++) % w->qcap] = t;
-    return 0;
+    int rc = tf_ring_grow((void **)&w->q, &w->qcap, &w->qh, w->qn, w->qn + 1,
+                          sizeof *w->q, 8);
+    if (!rc)
+        w->q[(w->qh + w->qn++) % w->qcap] = t;
+    return rc;
 }
 
 static uint32_t q_at(const worker *w, uint32_t i)
