@@ -287,8 +287,10 @@ typedef struct tf_stats {
     uint64_t moved;      /* rank 0: moves it was told of and applied */
     uint64_t released;   /* rank 0: tasks started on a worker by local release */
     /*
-     * Ranks written off (rank 0), or 1 on a worker that gave up on rank 0.
-     * Once a rank is lost the runtime is degraded: later tf_run calls return
+     * Ranks written off: on rank 0 its count; on a worker rank 0's count
+     * as of the end of the run (it learns it then), or 1 once it gave up on
+     * rank 0. Once a rank is lost the runtime is degraded: later tf_run
+     * calls return
      * TF_ELOST at once, and with Open MPI 4.1 the process should end with
      * _exit rather than MPI_Finalize, which can hang with a dead peer.
      */

@@ -795,6 +795,11 @@ static int master_stop(tf_master *m, int32_t status)
         if (is_dead(rt, r))
             continue;
         tf_buf b = outq_take_buf(&m->out);
+        if (tf_buf_reserve(&b, 4)) {
+            tf_buf_free(&b);
+            return TF_ENOMEM;
+        }
+        tf_buf_put_u32(&b, rt->nlost); /* maybe more than STOP said */
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_RELEASE);
     }
     return rc ? rc : drain(rt, &m->out, &m->in, 0, 0, 0, level);
@@ -1327,6 +1332,22 @@ static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
     return worker_wait(rt, out, in, TF_TAG_STOP, NULL);
 }
 
+/*
+ * Rank 0 says how many ranks it wrote off (at STOP, and again at RELEASE,
+ * as a silent rank may be written off while rank 0 waits for the others'
+ * acknowledgements): any makes this runtime degraded, and the count is what
+ * tf_get_stats reports here, so that a worker, too, knows to end with _exit
+ * (Open MPI 4.1's MPI_Finalize can spin forever with a dead peer).
+ */
+static void took_losses(tf_runtime *rt, uint32_t n)
+{
+    if (!n)
+        return;
+    rt->degraded = true;
+    if (n > rt->nlost)
+        rt->nlost = n;
+}
+
 /* Send the report now; it may be empty. */
 static int send_report(tf_runtime *rt, tf_outq *out, tf_buf *rep)
 {
@@ -1398,8 +1419,7 @@ int tf_rt_run_worker(tf_runtime *rt)
             } else if (from == 0 && tag == TF_TAG_STOP) {
                 tf_rd r = tf_rd_make(in.p, in.n);
                 status = tf_rd_i32(&r);
-                if (tf_rd_u32(&r))
-                    rt->degraded = true;
+                took_losses(rt, tf_rd_u32(&r));
                 stopping = true;
             } else if (from == 0 && tag == TF_TAG_HALT) {
                 halted = true;
@@ -1469,8 +1489,11 @@ int tf_rt_run_worker(tf_runtime *rt)
         tf_buf b = outq_take_buf(&out);
         rc = outq_send(rt, &out, &b, 0, TF_TAG_STOP_ACK);
     }
+    int32_t lost_at_release = 0;
     if (!rc)
-        rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, NULL);
+        rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, &lost_at_release);
+    if (!rc && lost_at_release > 0)
+        took_losses(rt, (uint32_t)lost_at_release);
     else
         drain(rt, &out, &in, 0, 0, 0, TF_LOG_DEBUG);
     free(th.victims);

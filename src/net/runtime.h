@@ -30,7 +30,8 @@ enum {
     TF_TAG_HALT,      /* rank 0 -> worker: stop running, drop queued tasks */
     TF_TAG_STEAL,     /* thief -> victim: u32 max cores, asks for tasks */
     TF_TAG_STOLEN,    /* victim -> thief: the answer, a TASKS-like message */
-    TF_TAG_RELEASE,   /* rank 0 -> worker: every rank acknowledged STOP */
+    TF_TAG_RELEASE,   /* rank 0 -> worker: every rank acknowledged STOP;
+                         payload u32 ranks written off by then */
     TF_TAG_HEARTBEAT, /* either way, empty: "still here" (heartbeat_ms) */
 };
 
