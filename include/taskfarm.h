@@ -290,9 +290,9 @@ typedef struct tf_stats {
      * Ranks written off: on rank 0 its count; on a worker rank 0's count
      * as of the end of the run (it learns it then), or 1 once it gave up on
      * rank 0. Once a rank is lost the runtime is degraded: later tf_run
-     * calls return
-     * TF_ELOST at once, and with Open MPI 4.1 the process should end with
-     * _exit rather than MPI_Finalize, which can hang with a dead peer.
+     * calls return TF_ELOST at once, and with Open MPI 4.1 the process
+     * should end with _exit rather than MPI_Finalize, which can hang with a
+     * dead peer.
      */
     uint64_t lost_ranks;
 } tf_stats;
