@@ -1492,10 +1492,10 @@ int tf_rt_run_worker(tf_runtime *rt)
     int32_t lost_at_release = 0;
     if (!rc)
         rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, &lost_at_release);
-    if (!rc && lost_at_release > 0)
-        took_losses(rt, (uint32_t)lost_at_release);
     else
         drain(rt, &out, &in, 0, 0, 0, TF_LOG_DEBUG);
+    if (!rc && lost_at_release > 0)
+        took_losses(rt, (uint32_t)lost_at_release);
     free(th.victims);
     tf_buf_free(&in);
     tf_buf_free(&rep);
