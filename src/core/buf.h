@@ -67,6 +67,12 @@ static inline tf_rd tf_rd_make(const void *p, size_t n)
 
 static inline bool tf_rd_more(const tf_rd *r) { return r->ok && r->off < r->n; }
 
+/* The next byte without taking it; 0 past the end (ok unchanged). */
+static inline uint8_t tf_rd_peek_u8(const tf_rd *r)
+{
+    return r->ok && r->off < r->n ? r->p[r->off] : 0;
+}
+
 /* Pointer to the next len bytes, or NULL (and ok=false) past the end. */
 static inline const void *tf_rd_take(tf_rd *r, size_t len)
 {

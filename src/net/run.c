@@ -326,35 +326,29 @@ static int master_run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
         return rc;
     }
     tf_buf *b = &m->batch[w];
-    size_t need = 29 + (size_t)r->in_len;
+    size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE + (size_t)r->in_len;
     for (uint32_t i = 0; i < r->ndeps; i++) {
         uint32_t d;
         memcpy(&d, &deps[i], sizeof d);
-        need += 8 + (size_t)rt->rec[d].out_len;
+        need += dag->state[d] != TF_ST_DONE
+                    ? TF_WIRE_ANCHOR_SIZE
+                    : tf_wire_dep_size(rt->rec[d].out_len);
     }
     if (tf_buf_reserve(b, need))
         return TF_ENOMEM;
-    if (!b->n)
-        tf_buf_put_u8(b, 0); /* header, set when the batch is sent */
-    tf_buf_put_u32(b, t);
-    tf_buf_put_u32(b, r->fn);
-    tf_buf_put_u64(b, r->gid);
-    tf_buf_put_u16(b, dag->cores[t]);
-    tf_buf_put_u8(b, attempt);
-    tf_buf_put_u8(b, 0);
-    tf_buf_put_u32(b, r->in_len);
-    tf_buf_put_u32(b, r->ndeps);
+    if (!b->n) /* the header's flags are set when the batch is sent */
+        tf_wire_put_batch(b, &(tf_wire_batch){0});
+    tf_wire_task rec = {t, r->fn, r->gid, dag->cores[t], attempt, 0,
+                        r->in_len, r->ndeps};
+    tf_wire_put_task(b, &rec);
     tf_buf_put(b, in, r->in_len);
     for (uint32_t i = 0; i < r->ndeps; i++) {
         uint32_t d;
         memcpy(&d, &deps[i], sizeof d);
-        if (dag->state[d] != TF_ST_DONE) {
-            tf_buf_put_u32(b, TF_WIRE_ANCHOR);
-            tf_buf_put_u32(b, d);
-            continue;
-        }
-        tf_buf_put_u32(b, rt->rec[d].out_len);
-        tf_buf_put(b, rt->rec[d].out, rt->rec[d].out_len);
+        if (dag->state[d] != TF_ST_DONE)
+            tf_wire_put_anchor(b, d);
+        else
+            tf_wire_put_output(b, rt->rec[d].out, rt->rec[d].out_len);
     }
     return 0;
 }
@@ -487,55 +481,54 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
     tf_rd r = tf_rd_make(msg->p, msg->n);
     int rc = 0;
     while (!rc && tf_rd_more(&r)) {
-        uint8_t kind = tf_rd_u8(&r);
         /*
          * Reports are taken from any rank, not only the one rank 0 thinks
          * holds the task: a thief's DONE may overtake the victim's MOVED.
          * The attempt number tells a current report from a stale one.
          */
+        uint8_t kind = tf_rd_peek_u8(&r); /* its decoder reads it again */
         if (kind == TF_REC_DONE) {
-            uint32_t t = tf_rd_u32(&r);
-            uint8_t attempt = tf_rd_u8(&r);
-            int32_t status = tf_rd_i32(&r);
-            uint64_t t0 = tf_rd_u64(&r), t1 = tf_rd_u64(&r);
-            uint16_t slot = tf_rd_u16(&r);
-            uint32_t len = tf_rd_u32(&r);
-            const void *p = tf_rd_take(&r, len);
+            tf_wire_done d;
+            if (!tf_wire_get_done(&r, &d))
+                break;
+            const void *p = tf_rd_take(&r, d.out_len);
             if (!r.ok)
                 break;
+            uint32_t t = d.index;
             if (t >= rt->sched.dag.n ||
                 rt->sched.dag.state[t] != TF_ST_DISPATCHED ||
-                rt->sched.dag.attempts[t] != attempt) {
+                rt->sched.dag.attempts[t] != d.attempt) {
                 tf_logf(&rt->log, TF_LOG_WARN,
                         "rank %d reported task index %u (attempt %u) it does "
                         "not hold; ignored",
-                        from, t, attempt);
+                        from, t, d.attempt);
                 continue;
             }
             void *out = NULL;
-            if (len && !(out = malloc(len)))
+            if (d.out_len && !(out = malloc(d.out_len)))
                 return TF_ENOMEM;
-            if (len)
-                memcpy(out, p, len);
-            rc = master_done(m, t, from, status, t0, t1, slot, out, len);
+            if (d.out_len)
+                memcpy(out, p, d.out_len);
+            rc = master_done(m, t, from, d.status, d.start_ns, d.end_ns,
+                             d.slot, out, d.out_len);
         } else if (kind == TF_REC_UNRUN) {
-            uint32_t t = tf_rd_u32(&r);
-            if (!r.ok)
+            tf_wire_unrun u;
+            if (!tf_wire_get_unrun(&r, &u))
                 break;
+            uint32_t t = u.index;
             if (t < rt->sched.dag.n &&
                 (rt->sched.dag.state[t] == TF_ST_DISPATCHED ||
                  rt->sched.dag.state[t] == TF_ST_PARKED))
                 rc = tf_sched_task_unrun(&rt->sched, t);
         } else if (kind == TF_REC_MOVED) {
-            uint32_t t = tf_rd_u32(&r);
-            uint8_t attempt = tf_rd_u8(&r);
-            uint32_t to = tf_rd_u32(&r);
-            if (!r.ok)
+            tf_wire_moved mv;
+            if (!tf_wire_get_moved(&r, &mv))
                 break;
+            uint32_t t = mv.index, to = mv.thief;
             /* Already reported by the thief, or stale: nothing to move. */
             if (t < rt->sched.dag.n && to >= 1 && to < (uint32_t)rt->size &&
                 rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
-                rt->sched.dag.attempts[t] == attempt &&
+                rt->sched.dag.attempts[t] == mv.attempt &&
                 rt->sched.dag.worker[t] == (uint32_t)(from - 1)) {
                 if (tf_sched_task_moved(&rt->sched, t, (uint32_t)from - 1,
                                         to - 1))
@@ -547,20 +540,16 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
                     rt->moved++;
             }
         } else if (kind == TF_REC_SUBMIT) {
-            uint64_t gid = tf_rd_u64(&r);
-            uint64_t parent = tf_rd_u64(&r);
-            uint32_t fn = tf_rd_u32(&r);
-            int32_t prio = tf_rd_i32(&r);
-            uint16_t cores = tf_rd_u16(&r);
-            int16_t retries = tf_rd_i16(&r);
-            uint32_t ndeps = tf_rd_u32(&r);
-            const void *deps = tf_rd_take(&r, (size_t)ndeps * 8);
-            uint32_t in_len = tf_rd_u32(&r);
-            const void *in = tf_rd_take(&r, in_len);
+            tf_wire_submit sb;
+            if (!tf_wire_get_submit(&r, &sb))
+                break;
+            const void *deps = tf_rd_take(&r, (size_t)sb.ndeps * 8);
+            const void *in = tf_rd_take(&r, sb.input_len);
             if (!r.ok)
                 break;
-            rc = master_submit(m, from, gid, parent, fn, prio, cores,
-                               retries, deps, ndeps, in, in_len);
+            rc = master_submit(m, from, sb.id, sb.parent, sb.fn, sb.prio,
+                               sb.cores, sb.retries, deps, sb.ndeps, in,
+                               sb.input_len);
         } else {
             r.ok = false;
         }
@@ -626,11 +615,11 @@ static int master_flush(tf_master *m)
             if (!dry || m->told_dry[w] || !m->rt->steal || s->halted ||
                 s->workers[w].ntasks >= s->workers[w].depth)
                 continue;
-            if (tf_buf_reserve(bw, 1))
+            if (tf_buf_reserve(bw, TF_WIRE_BATCH_SIZE))
                 return TF_ENOMEM;
-            tf_buf_put_u8(bw, 0);
+            tf_wire_put_batch(bw, &(tf_wire_batch){0});
         }
-        bw->p[0] = dry ? TF_TASKS_DRY : 0;
+        bw->p[0] = dry ? TF_WIRE_DRY : 0; /* the BATCH header's flags */
         m->told_dry[w] = dry;
         tf_buf b = *bw;
         *bw = outq_take_buf(&m->out);
@@ -748,12 +737,11 @@ static int master_stop(tf_master *m, int32_t status)
         if (is_dead(rt, r))
             continue;
         tf_buf b = outq_take_buf(&m->out);
-        if (tf_buf_reserve(&b, 8)) {
+        if (tf_buf_reserve(&b, TF_WIRE_STOP_SIZE)) {
             free(acked);
             return TF_ENOMEM;
         }
-        tf_buf_put_i32(&b, status);
-        tf_buf_put_u32(&b, rt->nlost);
+        tf_wire_put_stop(&b, &(tf_wire_stop){status, rt->nlost});
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_STOP);
     }
     /* After a runtime error, reports still on their way are expected. */
@@ -795,11 +783,12 @@ static int master_stop(tf_master *m, int32_t status)
         if (is_dead(rt, r))
             continue;
         tf_buf b = outq_take_buf(&m->out);
-        if (tf_buf_reserve(&b, 4)) {
+        if (tf_buf_reserve(&b, TF_WIRE_RELEASE_SIZE)) {
             tf_buf_free(&b);
             return TF_ENOMEM;
         }
-        tf_buf_put_u32(&b, rt->nlost); /* maybe more than STOP said */
+        /* The count may be more than STOP said. */
+        tf_wire_put_release(&b, &(tf_wire_release){rt->nlost});
         rc = outq_send(rt, &m->out, &b, r, TF_TAG_RELEASE);
     }
     return rc ? rc : drain(rt, &m->out, &m->in, 0, 0, 0, level);
@@ -866,9 +855,9 @@ int tf_rt_run_master(tf_runtime *rt)
                     rc = master_report(&m, from, &m.in);
                 } else if (tag == TF_TAG_ERROR) {
                     tf_rd r = tf_rd_make(m.in.p, m.in.n);
-                    rc = tf_rd_i32(&r);
-                    if (!r.ok || rc >= 0)
-                        rc = TF_EPROTO;
+                    tf_wire_error e;
+                    rc = tf_wire_get_error(&r, &e) && e.code < 0 ? e.code
+                                                                : TF_EPROTO;
                     tf_logf(&rt->log, TF_LOG_ERROR,
                             "rank %d failed (%s): ending the run", from,
                             tf_strerror(rc));
@@ -987,20 +976,13 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
 {
     /* Pass 1 validates and counts, so a bad message queues nothing. */
     tf_rd r = tf_rd_make(in->p, in->n);
-    *flags = tf_rd_u8(&r);
+    tf_wire_batch hd;
+    tf_wire_get_batch(&r, &hd);
+    *flags = hd.flags;
     *count = 0;
     size_t njobs = 0, ndeps = 0;
-    while (r.ok && tf_rd_more(&r)) {
-        tf_rd_take(&r, 20);
-        uint32_t in_len = tf_rd_u32(&r), nd = tf_rd_u32(&r);
-        tf_rd_take(&r, in_len);
-        for (uint32_t i = 0; i < nd && r.ok; i++) {
-            uint32_t len = tf_rd_u32(&r);
-            tf_rd_take(&r, len == TF_WIRE_ANCHOR ? 4 : len);
-        }
-        ndeps += nd;
+    while (r.ok && tf_rd_more(&r) && tf_wire_skip_task(&r, &ndeps))
         njobs++;
-    }
     if (!r.ok) {
         tf_logf(&rt->log, TF_LOG_ERROR, "malformed task message");
         return TF_EPROTO;
@@ -1018,32 +1000,31 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
     *mb = (tf_msgbuf){njobs, deps, in->p};
     *in = (tf_buf){NULL, 0, 0};
     r = tf_rd_make(mb->data, r.n);
-    tf_rd_u8(&r);
+    tf_wire_get_batch(&r, &hd);
     size_t di = 0;
     while (tf_rd_more(&r)) {
+        tf_wire_task t;
+        tf_wire_get_task(&r, &t);
         tf_job j;
-        j.idx = tf_rd_u32(&r);
-        j.fn = tf_rd_u32(&r);
-        j.gid = tf_rd_u64(&r);
-        j.cores = tf_rd_u16(&r);
-        j.attempt = tf_rd_u8(&r);
-        tf_rd_u8(&r);
-        j.in_len = tf_rd_u32(&r);
-        j.ndeps = tf_rd_u32(&r);
+        j.idx = t.index;
+        j.fn = t.fn;
+        j.gid = t.id;
+        j.cores = t.cores;
+        j.attempt = t.attempt;
+        j.in_len = t.input_len;
+        j.ndeps = t.ndeps;
         j.in = tf_rd_take(&r, j.in_len);
         j.deps = deps + di;
         j.nwait = 0;
         j.local = false;
         for (uint32_t i = 0; i < j.ndeps; i++, di++) {
-            uint32_t len = tf_rd_u32(&r);
-            deps[di] = (tf_dep){NULL, 0, TF_POOL_NO_ANCHOR, NULL};
-            if (len == TF_WIRE_ANCHOR) {
-                deps[di].anchor = tf_rd_u32(&r);
+            tf_dep *dp = &deps[di];
+            *dp = (tf_dep){NULL, 0, TF_POOL_NO_ANCHOR, NULL};
+            tf_wire_get_output(&r, &dp->buf, &dp->len, &dp->anchor);
+            if (dp->anchor != TF_WIRE_ANCHOR)
                 j.nwait++;
-            } else {
-                deps[di].len = len;
-                deps[di].buf = tf_rd_take(&r, len);
-            }
+            else
+                dp->anchor = TF_POOL_NO_ANCHOR;
         }
         j.owner = mb;
         if (j.cores > rt->pool.slots)
@@ -1062,37 +1043,28 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
     int rc = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
-        size_t need = e->kind == TF_EV_DONE
-                          ? 32 + (size_t)e->data_len
-                          : 41 + (size_t)e->ndeps * 8 + e->data_len;
+        size_t need = e->kind == TF_EV_DONE ? TF_WIRE_DONE_SIZE
+                      : e->kind == TF_EV_UNRUN
+                          ? TF_WIRE_UNRUN_SIZE
+                          : TF_WIRE_SUBMIT_SIZE + (size_t)e->ndeps * 8;
         if (!rc)
-            rc = tf_buf_reserve(rep, need);
+            rc = tf_buf_reserve(rep, need + e->data_len);
         if (!rc && e->kind == TF_EV_UNRUN) {
-            tf_buf_put_u8(rep, TF_REC_UNRUN);
-            tf_buf_put_u32(rep, e->idx);
+            tf_wire_put_unrun(rep, &(tf_wire_unrun){TF_REC_UNRUN, e->idx});
             (*ndone)++;
         } else if (!rc && e->kind == TF_EV_DONE) {
-            tf_buf_put_u8(rep, TF_REC_DONE);
-            tf_buf_put_u32(rep, e->idx);
-            tf_buf_put_u8(rep, e->attempt);
-            tf_buf_put_i32(rep, e->status);
-            tf_buf_put_u64(rep, e->start_ns);
-            tf_buf_put_u64(rep, e->end_ns);
-            tf_buf_put_u16(rep, e->slot);
-            tf_buf_put_u32(rep, e->data_len);
+            tf_wire_done d = {TF_REC_DONE, e->idx,      e->attempt,
+                              e->status,   e->start_ns, e->end_ns,
+                              e->slot,     e->data_len};
+            tf_wire_put_done(rep, &d);
             tf_buf_put(rep, e->data, e->data_len);
             (*ndone)++;
         } else if (!rc && e->kind == TF_EV_SUBMIT) {
-            tf_buf_put_u8(rep, TF_REC_SUBMIT);
-            tf_buf_put_u64(rep, e->gid);
-            tf_buf_put_u64(rep, e->parent);
-            tf_buf_put_u32(rep, e->fn);
-            tf_buf_put_i32(rep, e->prio);
-            tf_buf_put_u16(rep, e->cores);
-            tf_buf_put_i16(rep, e->retries);
-            tf_buf_put_u32(rep, e->ndeps);
+            tf_wire_submit sb = {TF_REC_SUBMIT, e->gid,     e->parent,
+                                 e->fn,         e->prio,    e->cores,
+                                 e->retries,    e->ndeps,   e->data_len};
+            tf_wire_put_submit(rep, &sb);
             tf_buf_put(rep, e->deps, (size_t)e->ndeps * 8);
-            tf_buf_put_u32(rep, e->data_len);
             tf_buf_put(rep, e->data, e->data_len);
         }
         /* DROP: rank 0 unparks the task itself; nothing to say. */
@@ -1144,9 +1116,10 @@ static int thief_try(tf_runtime *rt, tf_thief *th, tf_outq *out)
     if (!idle || tf_idle_clock_ns() < th->not_before)
         return 0;
     tf_buf b = outq_take_buf(out);
-    if (tf_buf_reserve(&b, 4))
+    if (tf_buf_reserve(&b, TF_WIRE_STEAL_SIZE))
         return TF_ENOMEM;
-    tf_buf_put_u32(&b, rt->pool.slots); /* the widest task it can run */
+    /* The widest task it can run. */
+    tf_wire_put_steal(&b, &(tf_wire_steal){rt->pool.slots});
     int rc = outq_send(rt, out, &b, (int)th->victims[th->next], TF_TAG_STEAL);
     if (rc) {
         tf_buf_free(&b);
@@ -1202,9 +1175,10 @@ static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
                          int thief, tf_buf *rep, bool give)
 {
     tf_rd r = tf_rd_make(req->p, req->n);
-    uint32_t max_cores = tf_rd_u32(&r);
-    if (!r.ok)
+    tf_wire_steal st;
+    if (!tf_wire_get_steal(&r, &st))
         return TF_EPROTO;
+    uint32_t max_cores = st.max_cores;
     tf_job small[64], *jobs = small;
     size_t n = 0;
     if (give && rt->have_pool) {
@@ -1214,48 +1188,39 @@ static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
         n = tf_pool_steal(&rt->pool, want, max_cores, jobs);
     }
     tf_buf b = outq_take_buf(out);
-    size_t need = 1;
+    size_t need = TF_WIRE_BATCH_SIZE;
     for (size_t i = 0; i < n; i++) {
-        need += 28 + (size_t)jobs[i].in_len + 10;
+        need += TF_WIRE_TASK_SIZE + (size_t)jobs[i].in_len;
         for (uint32_t k = 0; k < jobs[i].ndeps; k++)
-            need += 4 + (size_t)jobs[i].deps[k].len;
+            need += tf_wire_dep_size(jobs[i].deps[k].len);
     }
     int rc = tf_buf_reserve(&b, need);
     if (!rc)
-        rc = n ? tf_buf_reserve(rep, 10 * n) : 0;
+        rc = n ? tf_buf_reserve(rep, TF_WIRE_MOVED_SIZE * n) : 0;
     if (rc) {
         /* The tasks are out of the queue: run them here after all. */
         for (size_t i = 0; i < n; i++)
             if (tf_pool_push(&rt->pool, &jobs[i]))
                 return TF_ENOMEM;
         n = 0;
-        rc = tf_buf_reserve(&b, 1);
+        rc = tf_buf_reserve(&b, TF_WIRE_BATCH_SIZE);
         if (rc) {
             if (jobs != small)
                 free(jobs);
             return rc;
         }
     }
-    tf_buf_put_u8(&b, 0);
+    tf_wire_put_batch(&b, &(tf_wire_batch){0});
     for (size_t i = 0; i < n; i++) {
         const tf_job *j = &jobs[i];
-        tf_buf_put_u32(&b, j->idx);
-        tf_buf_put_u32(&b, j->fn);
-        tf_buf_put_u64(&b, j->gid);
-        tf_buf_put_u16(&b, j->cores);
-        tf_buf_put_u8(&b, j->attempt);
-        tf_buf_put_u8(&b, 0);
-        tf_buf_put_u32(&b, j->in_len);
-        tf_buf_put_u32(&b, j->ndeps);
+        tf_wire_task t = {j->idx,    j->fn, j->gid,     j->cores,
+                          j->attempt, 0,    j->in_len, j->ndeps};
+        tf_wire_put_task(&b, &t);
         tf_buf_put(&b, j->in, j->in_len);
-        for (uint32_t k = 0; k < j->ndeps; k++) {
-            tf_buf_put_u32(&b, j->deps[k].len);
-            tf_buf_put(&b, j->deps[k].buf, j->deps[k].len);
-        }
-        tf_buf_put_u8(rep, TF_REC_MOVED);
-        tf_buf_put_u32(rep, j->idx);
-        tf_buf_put_u8(rep, j->attempt);
-        tf_buf_put_u32(rep, (uint32_t)thief);
+        for (uint32_t k = 0; k < j->ndeps; k++)
+            tf_wire_put_output(&b, j->deps[k].buf, j->deps[k].len);
+        tf_wire_moved mv = {TF_REC_MOVED, j->idx, j->attempt, (uint32_t)thief};
+        tf_wire_put_moved(rep, &mv);
         msgbuf_release(j->owner);
     }
     if (jobs != small)
@@ -1320,9 +1285,9 @@ static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
 {
     tf_logf(&rt->log, TF_LOG_ERROR, "worker failed: %s", tf_strerror(err));
     tf_buf b = outq_take_buf(out);
-    int rc = tf_buf_reserve(&b, 4);
+    int rc = tf_buf_reserve(&b, TF_WIRE_ERROR_SIZE);
     if (!rc) {
-        tf_buf_put_i32(&b, err);
+        tf_wire_put_error(&b, &(tf_wire_error){err});
         rc = outq_send(rt, out, &b, 0, TF_TAG_ERROR);
     }
     if (rc) {
@@ -1393,7 +1358,7 @@ int tf_rt_run_worker(tf_runtime *rt)
             if (from == 0 && tag == TF_TAG_TASKS) {
                 size_t n = 0;
                 rc = worker_tasks(rt, &in, &flags, &n);
-                th.rank0_dry = (flags & TF_TASKS_DRY) != 0;
+                th.rank0_dry = (flags & TF_WIRE_DRY) != 0;
                 if (th.rank0_dry)
                     th.not_before = 0; /* news: ask again at once */
             } else if (tag == TF_TAG_STOLEN) {
@@ -1418,8 +1383,10 @@ int tf_rt_run_worker(tf_runtime *rt)
                 }
             } else if (from == 0 && tag == TF_TAG_STOP) {
                 tf_rd r = tf_rd_make(in.p, in.n);
-                status = tf_rd_i32(&r);
-                took_losses(rt, tf_rd_u32(&r));
+                tf_wire_stop st = {0, 0};
+                tf_wire_get_stop(&r, &st); /* short: status 0, no losses */
+                status = st.status;
+                took_losses(rt, st.lost);
                 stopping = true;
             } else if (from == 0 && tag == TF_TAG_HALT) {
                 halted = true;

@@ -9,6 +9,7 @@
 #include "core/idmap.h"
 #include "core/sched.h"
 #include "core/steal.h"
+#include "core/wire.h"
 #include "exec/pool.h"
 #include "taskfarm.h"
 #include "util/log.h"
@@ -20,27 +21,6 @@ typedef struct tf_rt_ck tf_rt_ck;
 /* Writes the name a trace gives task `id` into buf (a driver's own ids). */
 typedef void (*tf_rt_name_fn)(void *user, tf_task_id id, char *buf, size_t len);
 
-/* Message tags on the runtime's private communicator. */
-enum {
-    TF_TAG_TASKS = 1, /* rank 0 -> worker: task records */
-    TF_TAG_REPORT,    /* worker -> rank 0: DONE and SUBMIT records */
-    TF_TAG_STOP,      /* rank 0 -> worker: run over, payload i32 status */
-    TF_TAG_STOP_ACK,  /* worker -> rank 0: nothing more will come */
-    TF_TAG_ERROR,     /* worker -> rank 0: i32 TF_E* code, the run must end */
-    TF_TAG_HALT,      /* rank 0 -> worker: stop running, drop queued tasks */
-    TF_TAG_STEAL,     /* thief -> victim: u32 max cores, asks for tasks */
-    TF_TAG_STOLEN,    /* victim -> thief: the answer, a TASKS-like message */
-    TF_TAG_RELEASE,   /* rank 0 -> worker: every rank acknowledged STOP;
-                         payload u32 ranks written off by then */
-    TF_TAG_HEARTBEAT, /* either way, empty: "still here" (heartbeat_ms) */
-};
-
-/* First byte of TASKS and STOLEN messages. */
-#define TF_TASKS_DRY 0x1u /* rank 0 had nothing else ready when it sent */
-
-/* Dependency entry of a parked task: its output comes from a local task. */
-#define TF_WIRE_ANCHOR UINT32_MAX
-
 /*
  * Default tasks per slot a worker may hold (tf_config.prefetch). The
  * adaptive window stays far below it unless tasks take microseconds; then
@@ -48,12 +28,6 @@ enum {
  * shares a core: 64 x 8 us tasks starved workers where 256 did not.
  */
 #define TF_DEFAULT_PREFETCH 256
-
-/*
- * Record kinds inside a REPORT message. UNRUN: dropped before it started.
- * MOVED: this rank gave a queued task to a thief.
- */
-enum { TF_REC_DONE = 1, TF_REC_SUBMIT = 2, TF_REC_UNRUN = 3, TF_REC_MOVED = 4 };
 
 /*
  * What rank 0 keeps per task besides the scheduler's fields. `req` holds
