@@ -321,7 +321,7 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
     if (start > depth)
         start = depth;
     s->workers[s->nworkers] =
-        (tf_sched_worker){slots, start, depth, 0, 0, false};
+        (tf_sched_worker){slots, start, depth, 0, 0, false, false};
     if (slots > s->max_slots)
         s->max_slots = slots;
     *w = s->nworkers++;
@@ -665,6 +665,18 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
     set_state(s, t, TF_ST_FAILED);
     rc = emit(s, TF_ACT_FAIL, TF_NONE, t, code);
     return rc ? rc : skip_dependents(s, t, (int32_t)t);
+}
+
+bool tf_sched_notify(tf_sched *s, uint32_t w, bool has_tasks, bool steal,
+                     bool *dry)
+{
+    tf_sched_worker *wk = &s->workers[w];
+    *dry = tf_rq_is_empty(&s->rq);
+    if (!has_tasks && (!*dry || wk->told_dry || !steal || s->halted ||
+                       wk->ntasks >= wk->depth))
+        return false;
+    wk->told_dry = *dry;
+    return true;
 }
 
 int tf_sched_worker_lost(tf_sched *s, uint32_t w)

@@ -48,6 +48,7 @@ typedef struct tf_sched_worker {
     uint32_t ntasks;    /* tasks it holds now */
     uint64_t mean_ns;   /* running mean of its task durations, 0: none seen */
     bool lost;
+    bool told_dry;      /* its last batch said nothing else was ready */
 } tf_sched_worker;
 
 typedef struct tf_sched {
@@ -223,6 +224,43 @@ int tf_sched_halt(tf_sched *s);
 
 /* Dispatch again after a halt (a new run); skipped tasks stay skipped. */
 static inline void tf_sched_unhalt(tf_sched *s) { s->halted = false; }
+
+/*
+ * Whether a report of task t's attempt `attempt` is current: t is
+ * DISPATCHED and that attempt is its latest. Reports are taken from any
+ * worker, not only the one rank 0 thinks holds the task (a thief's DONE
+ * may overtake the victim's MOVED); the attempt number tells a current
+ * report from a stale one. A MOVED is current also only if rank 0 still
+ * has t on the reporting worker.
+ */
+static inline bool tf_sched_is_current(const tf_sched *s, uint32_t t,
+                                       uint8_t attempt)
+{
+    return t < s->dag.n && s->dag.state[t] == TF_ST_DISPATCHED &&
+           s->dag.attempts[t] == attempt;
+}
+
+/*
+ * The attempt number a worker is given with task t: a RUN is already
+ * counted by the dispatch; a PARK becomes an attempt only when its last
+ * dependency finishes, so it travels with the number it will run as.
+ */
+static inline uint8_t tf_sched_sent_attempt(const tf_sched *s, uint32_t t,
+                                            bool parked)
+{
+    uint8_t a = s->dag.attempts[t];
+    return (uint8_t)(a + (parked && a < UINT8_MAX));
+}
+
+/*
+ * After a dispatch: whether worker w must hear from rank 0 now. It must
+ * when it got tasks (has_tasks). With stealing on, it also must, once per
+ * dry spell, when the ready queue is empty and it has room: a header alone
+ * saying "nothing else ready", its cue to steal from peers instead of
+ * waiting for rank 0. *dry gets that flag for the message.
+ */
+bool tf_sched_notify(tf_sched *s, uint32_t w, bool has_tasks, bool steal,
+                     bool *dry);
 
 /* True when every sealed task is DONE, FAILED or SKIPPED. */
 bool tf_sched_is_finished(const tf_sched *s);

@@ -35,6 +35,21 @@ size_t tf_steal_order(const tf_loc *loc, uint32_t first, uint32_t n,
                       uint32_t self, tf_rng *rng, uint32_t *out);
 
 /*
+ * The same order over the candidate ranks cand[0 .. ncand) (self skipped
+ * if among them); out must not overlap cand.
+ */
+size_t tf_steal_order_of(const tf_loc *loc, const uint32_t *cand,
+                         size_t ncand, uint32_t self, tf_rng *rng,
+                         uint32_t *out);
+
+/*
+ * The ranks first .. n-1 other than self on self's host, in rank order,
+ * into out (room for n entries is enough); returns how many.
+ */
+size_t tf_steal_same_host(const tf_loc *loc, uint32_t first, uint32_t n,
+                          uint32_t self, uint32_t *out);
+
+/*
  * How many of a victim's `stealable` queued tasks a thief takes: half,
  * rounded up, so that one steal evens out two queues and a lone queued
  * task can still move.

@@ -1,4 +1,4 @@
-/* Task runner: job ring, slot accounting, task threads, the tf_task_* context API. */
+/* Task runner: the rank's held jobs (a tf_wq) with their payloads, task threads, completion events, the tf_task_* context API. */
 #include "pool.h"
 
 #include <errno.h>
@@ -23,69 +23,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int ev_reserve(tf_pool *p, size_t extra);
-
-/* Append an event; the caller holds the lock. */
-static int push_event(tf_pool *p, const tf_event *ev)
-{
-    tf_evvec *v = &p->ev;
-    if (ev_reserve(p, 1))
-        return TF_ENOMEM;
-    v->v[v->n++] = *ev;
-    if (p->driver_waiting)
-        pthread_cond_signal(&p->event_cv);
-    return 0;
-}
-
-/*
- * Pop the head job if it fits and give it the lowest free slots (written to
- * slots, which has room for p->slots entries); the caller holds the lock.
- */
-static bool take_job(tf_pool *p, tf_job *job, uint16_t *slots)
-{
-    if (!p->qn || p->q[p->qhead].cores > p->free_slots)
-        return false;
-    *job = p->q[p->qhead];
-    p->qhead = (p->qhead + 1) % p->qcap;
-    p->qn--;
-    p->free_slots -= job->cores;
-    p->running++;
-    for (unsigned i = 0, k = 0; k < job->cores; i++)
-        if (!p->slot_busy[i]) {
-            p->slot_busy[i] = 1;
-            slots[k++] = (uint16_t)i;
-        }
-    return true;
-}
-
-/* A pool-made copy of one task's output, shared by its parked dependents. */
-typedef struct shared_out {
-    size_t refs;
-    uint8_t data[];
-} shared_out;
-
-static void put_shared(void *sh)
-{
-    shared_out *so = sh;
-    if (so && --so->refs == 0)
-        free(so);
-}
-
-/* Room for `need` jobs in the ring; the caller holds the lock. */
-static int ring_reserve(tf_pool *p, size_t need)
-{
-    return tf_ring_grow((void **)&p->q, &p->qcap, &p->qhead, p->qn, need,
-                        sizeof *p->q, 64);
-}
-
-static bool waits_for(const tf_job *j, uint32_t idx)
-{
-    for (uint32_t i = 0; i < j->ndeps; i++)
-        if (j->deps[i].anchor == idx)
-            return true;
-    return false;
-}
-
 /* Room for `extra` more events; the caller holds the lock. */
 static int ev_reserve(tf_pool *p, size_t extra)
 {
@@ -103,94 +40,102 @@ static int ev_reserve(tf_pool *p, size_t extra)
     return 0;
 }
 
-/* Report a parked job as given up (kind UNRUN or DROP); room is reserved. */
-static void give_up(tf_pool *p, const tf_job *j, uint8_t kind)
+/* Append an event; the caller holds the lock. */
+static int push_event(tf_pool *p, const tf_event *ev)
 {
-    tf_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    ev.idx = j->idx;
-    ev.owner = j->owner;
-    push_event(p, &ev);
+    tf_evvec *v = &p->ev;
+    if (ev_reserve(p, 1))
+        return TF_ENOMEM;
+    v->v[v->n++] = *ev;
+    if (p->driver_waiting)
+        pthread_cond_signal(&p->event_cv);
+    return 0;
+}
+
+/* A free handle for a job's payload; the caller holds the lock. */
+static int take_ref(tf_pool *p, uint32_t *ref)
+{
+    if (p->nfree) {
+        *ref = p->free_refs[--p->nfree];
+        return 0;
+    }
+    /* The free stack gets room for every ref now, so a release never fails. */
+    if (p->njobs >= UINT32_MAX ||
+        tf_grow((void **)&p->jobs, &p->jcap, p->njobs + 1, sizeof *p->jobs,
+                64) ||
+        tf_grow((void **)&p->free_refs, &p->fcap, p->njobs + 1,
+                sizeof *p->free_refs, 64))
+        return TF_ENOMEM;
+    *ref = (uint32_t)p->njobs++;
+    return 0;
+}
+
+static void give_ref(tf_pool *p, uint32_t ref)
+{
+    p->free_refs[p->nfree++] = ref;
 }
 
 /*
- * Task `idx` finished here (ok: well). Parked jobs waiting for it get its
- * output (one shared copy) and join the queue when nothing else is left to
- * wait for. If it failed, they and every job parked behind them are dropped
- * (DROP), as rank 0 does on its side. If the copy cannot be made they are
- * reported unrun, so that rank 0 sends them again, and the jobs behind them
- * are dropped. The caller holds the lock and has reserved room for npark
- * events; the ring always has room for every parked job.
+ * Start the head job if it fits: its queue entry to *wj, its payload to
+ * *job, its slots to slots[]. The caller holds the lock.
  */
-static void settle_parked(tf_pool *p, uint32_t idx, bool ok, const void *out,
-                          uint32_t out_len)
+static bool take_job(tf_pool *p, tf_wq_job *wj, tf_job *job, uint16_t *slots)
 {
-    shared_out *so = NULL;
-    bool copied = true;
-    if (ok && out_len) {
-        so = malloc(sizeof *so + out_len);
-        copied = so != NULL;
-        if (so) {
-            so->refs = 0;
-            memcpy(so->data, out, out_len);
-        }
-    }
-    /*
-     * Tasks whose followers must go, processed in turn; each parked job is
-     * dropped at most once, so npark + 1 entries suffice.
-     */
-    uint32_t *gone = malloc((p->npark + 1) * sizeof *gone);
-    uint32_t first = idx;
-    size_t ngone = 0;
-    if (gone)
-        gone[ngone++] = idx;
-    for (size_t g = 0; g < (gone ? ngone : 1); g++) {
-        uint32_t anchor = gone ? gone[g] : first;
-        size_t j = 0;
-        for (size_t i = 0; i < p->npark; i++) {
-            tf_job pj = p->park[i];
-            if (!waits_for(&pj, anchor)) {
-                p->park[j++] = pj;
-                continue;
-            }
-            if (g == 0 && ok && copied) {
-                for (uint32_t k = 0; k < pj.ndeps; k++) {
-                    tf_dep *dp = &pj.deps[k];
-                    if (dp->anchor != idx)
-                        continue;
-                    dp->anchor = TF_POOL_NO_ANCHOR;
-                    dp->buf = so ? so->data : NULL;
-                    dp->len = out_len;
-                    dp->shared = so;
-                    if (so)
-                        so->refs++;
-                    pj.nwait--;
-                }
-                if (pj.nwait) {
-                    p->park[j++] = pj;
-                } else {
-                    pj.local = true;
-                    p->q[(p->qhead + p->qn) % p->qcap] = pj;
-                    p->qn++;
-                }
-                continue;
-            }
-            give_up(p, &pj, g == 0 && ok ? TF_EV_UNRUN : TF_EV_DROP);
-            /*
-             * Without memory for the list, followers stay parked waiting
-             * for a task that will not finish here; the queue drop at the
-             * end of the run reports them (rank 0 has unparked them, and
-             * ignores that report).
-             */
-            if (gone)
-                gone[ngone++] = pj.idx;
-        }
-        p->npark = j;
-    }
-    free(gone);
-    if (so && !so->refs)
+    if (!tf_wq_start(&p->wq, wj, slots))
+        return false;
+    *job = p->jobs[wj->ref];
+    give_ref(p, wj->ref);
+    return true;
+}
+
+/* A pool-made copy of one task's output, shared by its parked dependents. */
+typedef struct shared_out {
+    size_t refs;
+    uint8_t data[];
+} shared_out;
+
+static void put_shared(void *sh)
+{
+    shared_out *so = sh;
+    if (so && --so->refs == 0)
         free(so);
+}
+
+/*
+ * Carry out the queue's actions: FILL gives a parked job the output of the
+ * task it waited for (one shared copy, so), UNRUN and DROP turn a job into
+ * an event for the driver. The caller holds the lock and has reserved
+ * room for the events.
+ */
+static void carry_out(tf_pool *p, shared_out *so, uint32_t out_len)
+{
+    size_t n;
+    const tf_wq_act *a = tf_wq_actions(&p->wq, &n);
+    for (size_t i = 0; i < n; i++) {
+        tf_job *j = &p->jobs[a[i].ref];
+        if (a[i].kind == TF_WQ_FILL) {
+            for (uint32_t k = 0; k < j->ndeps; k++) {
+                tf_dep *dp = &j->deps[k];
+                if (dp->anchor != a[i].anchor)
+                    continue;
+                dp->anchor = TF_POOL_NO_ANCHOR;
+                dp->buf = so ? so->data : NULL;
+                dp->len = out_len;
+                dp->shared = so;
+                if (so)
+                    so->refs++;
+            }
+            continue;
+        }
+        tf_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = a[i].kind == TF_WQ_UNRUN ? TF_EV_UNRUN : TF_EV_DROP;
+        ev.idx = j->idx;
+        ev.owner = j->owner;
+        push_event(p, &ev);
+        give_ref(p, a[i].ref);
+    }
+    tf_wq_clear_actions(&p->wq);
 }
 
 /*
@@ -198,7 +143,8 @@ static void settle_parked(tf_pool *p, uint32_t idx, bool ok, const void *out,
  * lost: if memory for it cannot be had, the thread retries, since rank 0
  * would otherwise wait forever for this task.
  */
-static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
+static void run_job(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
+                    const uint16_t *slots)
 {
     struct tf_task_ctx ctx = {p, job, slots, NULL, 0};
     tf_event ev;
@@ -207,7 +153,7 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     ev.idx = job->idx;
     ev.attempt = job->attempt;
     ev.owner = job->owner;
-    ev.slot = slots[0]; /* take_job hands out the lowest free slots first */
+    ev.slot = slots[0]; /* tf_wq_start hands out the lowest free slots */
     ev.start_ns = now_ns();
     if (job->fn < *p->nfns) {
         const tf_fnent *fe = &(*p->fns)[job->fn];
@@ -219,8 +165,23 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     ev.data = ctx.out;
     ev.data_len = ctx.out_len;
     pthread_mutex_lock(&p->mu);
-    /* Room for this DONE and for giving up on every parked job. */
-    while (ev_reserve(p, 1 + p->npark)) {
+    /*
+     * Room for this DONE and for giving up on every parked job, and for
+     * the queue's own bookkeeping.
+     */
+    tf_wq_outcome outcome = ev.status ? TF_WQ_FAILED : TF_WQ_OK;
+    shared_out *so = NULL;
+    if (!ev.status && ev.data_len && tf_wq_awaited(&p->wq, job->idx)) {
+        so = malloc(sizeof *so + ev.data_len);
+        if (so) {
+            so->refs = 0;
+            memcpy(so->data, ev.data, ev.data_len);
+        } else {
+            outcome = TF_WQ_NO_OUTPUT; /* its followers go back unrun */
+        }
+    }
+    while (ev_reserve(p, 1 + p->wq.npark) ||
+           tf_wq_end(&p->wq, wj, slots, outcome)) {
         pthread_mutex_unlock(&p->mu);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -229,13 +190,10 @@ static void run_job(tf_pool *p, const tf_job *job, const uint16_t *slots)
     push_event(p, &ev);
     for (uint32_t i = 0; i < job->ndeps; i++)
         put_shared(job->deps[i].shared);
-    if (p->npark)
-        settle_parked(p, job->idx, ev.status == 0, ev.data, ev.data_len);
-    p->free_slots += job->cores;
-    for (unsigned k = 0; k < job->cores; k++)
-        p->slot_busy[slots[k]] = 0;
-    p->running--;
-    if (p->qn)
+    carry_out(p, so, ev.data_len);
+    if (so && !so->refs)
+        free(so);
+    if (p->wq.qn)
         pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
 }
@@ -244,15 +202,17 @@ static void *thread_main(void *arg)
 {
     tf_pool *p = arg;
     pthread_mutex_lock(&p->mu);
-    uint16_t *slots = p->thread_slots + (size_t)p->threads_started++ * p->slots;
+    uint16_t *slots =
+        p->thread_slots + (size_t)p->threads_started++ * p->wq.slots;
     for (;;) {
+        tf_wq_job wj;
         tf_job job;
-        while (!p->stopping && !take_job(p, &job, slots))
+        while (!p->stopping && !take_job(p, &wj, &job, slots))
             pthread_cond_wait(&p->work_cv, &p->mu);
         if (p->stopping)
             break;
         pthread_mutex_unlock(&p->mu);
-        run_job(p, &job, slots);
+        run_job(p, &wj, &job, slots);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -267,12 +227,12 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
         return TF_EINVAL;
     memset(p, 0, sizeof *p);
     unsigned nthreads = driver_runs ? slots - 1 : slots;
-    p->slot_busy = calloc(slots, 1);
+    if (tf_wq_init(&p->wq, slots))
+        return TF_ENOMEM;
     p->main_slots = malloc(slots * sizeof *p->main_slots);
     p->thread_slots = malloc(((size_t)nthreads * slots + 1) * sizeof(uint16_t));
-    if (!p->slot_busy || !p->main_slots || !p->thread_slots)
+    if (!p->main_slots || !p->thread_slots)
         goto fail_with_slots;
-    p->slots = p->free_slots = slots;
     p->fns = fns;
     p->nfns = nfns;
     p->rank = rank;
@@ -317,7 +277,7 @@ fail_with_mutex:
 fail_with_slots:
     free(p->thread_slots);
     free(p->main_slots);
-    free(p->slot_busy);
+    tf_wq_free(&p->wq);
     return TF_ENOMEM;
 }
 
@@ -337,56 +297,77 @@ void tf_pool_destroy(tf_pool *p)
     }
     free(p->ev.v);
     free(p->ev_spare.v);
-    free(p->q);
-    free(p->park);
+    tf_wq_free(&p->wq);
+    free(p->jobs);
+    free(p->free_refs);
     free(p->thread_slots);
     free(p->main_slots);
-    free(p->slot_busy);
     pthread_cond_destroy(&p->event_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
 }
 
-int tf_pool_push(tf_pool *p, const tf_job *job)
+/* Hold job: its payload by a new ref, its entry in the queue. Lock held. */
+static int push_one(tf_pool *p, const tf_job *job, uint32_t **anc,
+                    uint32_t *acap, size_t *queued)
 {
+    uint32_t nanc = 0;
+    for (uint32_t i = 0; i < job->ndeps; i++)
+        nanc += job->deps[i].anchor != TF_POOL_NO_ANCHOR;
+    if (nanc > *acap) {
+        uint32_t *na = realloc(*acap > 16 ? *anc : NULL, nanc * sizeof *na);
+        if (!na)
+            return TF_ENOMEM;
+        *anc = na;
+        *acap = nanc;
+    }
+    for (uint32_t i = 0, k = 0; k < nanc; i++)
+        if (job->deps[i].anchor != TF_POOL_NO_ANCHOR)
+            (*anc)[k++] = job->deps[i].anchor;
+    uint32_t ref;
+    int rc = take_ref(p, &ref);
+    if (rc)
+        return rc;
+    p->jobs[ref] = *job;
+    tf_wq_job wj = {job->idx, ref, job->cores, job->attempt, false};
+    rc = tf_wq_push(&p->wq, &wj, *anc, nanc);
+    if (rc)
+        give_ref(p, ref);
+    else
+        *queued += !nanc;
+    return rc;
+}
+
+int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n)
+{
+    uint32_t small[16], *anc = small, acap = 16;
+    size_t queued = 0;
+    int rc = 0;
+    /* One lock for a whole message's tasks. */
     pthread_mutex_lock(&p->mu);
-    /* The ring keeps room for every parked job, which joins it later. */
-    if (ring_reserve(p, p->qn + p->npark + 1)) {
-        pthread_mutex_unlock(&p->mu);
-        return TF_ENOMEM;
-    }
-    if (job->nwait) {
-        if (p->npark == p->pcap) {
-            size_t ncap = p->pcap ? p->pcap * 2 : 64;
-            tf_job *np = realloc(p->park, ncap * sizeof *np);
-            if (!np) {
-                pthread_mutex_unlock(&p->mu);
-                return TF_ENOMEM;
-            }
-            p->park = np;
-            p->pcap = ncap;
-        }
-        p->park[p->npark++] = *job;
-        pthread_mutex_unlock(&p->mu);
-        return 0;
-    }
-    p->q[(p->qhead + p->qn) % p->qcap] = *job;
-    p->qn++;
-    /* Wake a task thread only if one could take it: wake-ups cost ~10 us. */
-    if (p->nthreads && p->running < p->nthreads)
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = push_one(p, &jobs[i], &anc, &acap, &queued);
+    /* Wake only task threads that could take a job: wake-ups cost ~10 us. */
+    for (unsigned idle = p->nthreads > p->wq.running
+                             ? p->nthreads - p->wq.running
+                             : 0;
+         queued && idle; queued--, idle--)
         pthread_cond_signal(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    return 0;
+    if (anc != small)
+        free(anc);
+    return rc;
 }
 
 bool tf_pool_run_one(tf_pool *p)
 {
+    tf_wq_job wj;
     tf_job job;
     pthread_mutex_lock(&p->mu);
-    bool got = take_job(p, &job, p->main_slots);
+    bool got = take_job(p, &wj, &job, p->main_slots);
     pthread_mutex_unlock(&p->mu);
     if (got)
-        run_job(p, &job, p->main_slots);
+        run_job(p, &wj, &job, p->main_slots);
     return got;
 }
 
@@ -419,98 +400,44 @@ void tf_pool_wait(tf_pool *p, long ns)
     pthread_mutex_unlock(&p->mu);
 }
 
-size_t tf_pool_load(tf_pool *p)
+void tf_pool_view(tf_pool *p, tf_worker_view *v)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = p->qn + p->running + p->npark;
+    v->held = tf_wq_held(&p->wq);
+    v->idle_slots = tf_wq_idle_slots(&p->wq);
     pthread_mutex_unlock(&p->mu);
-    return n;
 }
 
 void tf_pool_drop_queued(tf_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    while (p->npark && !ev_reserve(p, 1)) {
-        give_up(p, &p->park[p->npark - 1], TF_EV_UNRUN);
-        p->npark--;
-    }
-    while (p->qn) {
-        tf_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.kind = TF_EV_UNRUN;
-        ev.idx = p->q[p->qhead].idx;
-        ev.owner = p->q[p->qhead].owner;
-        if (push_event(p, &ev))
-            break; /* no memory: the rest stays queued and runs */
-        p->qhead = (p->qhead + 1) % p->qcap;
-        p->qn--;
-    }
+    /* Without memory the jobs stay held and run: nothing is lost. */
+    if (!ev_reserve(p, tf_wq_held(&p->wq)) && !tf_wq_drop_all(&p->wq))
+        carry_out(p, NULL, 0);
     pthread_mutex_unlock(&p->mu);
-}
-
-/*
- * Whether queued job j must stay here: parked jobs wait for it, or it was
- * released from parking (rank 0 may still count it parked, and it may read
- * an output only this rank holds). Caller holds the lock.
- */
-static bool must_stay(const tf_pool *p, const tf_job *j)
-{
-    if (j->local)
-        return true;
-    for (size_t i = 0; i < p->npark; i++)
-        if (waits_for(&p->park[i], j->idx))
-            return true;
-    return false;
 }
 
 size_t tf_pool_steal(tf_pool *p, size_t max, unsigned max_cores, tf_job *out)
 {
+    tf_wq_job small[64], *wj = max > 64 ? malloc(max * sizeof *wj) : small;
+    if (!wj)
+        return 0; /* nothing given: the thief asks elsewhere */
     pthread_mutex_lock(&p->mu);
-    /*
-     * Walk from the tail, marking what goes with idx TF_POOL_NO_ANCHOR in
-     * place of a flag, then close the gaps keeping the order of the rest.
-     */
-    size_t n = 0;
-    for (size_t i = p->qn; i-- > 0 && n < max;) {
-        tf_job *j = &p->q[(p->qhead + i) % p->qcap];
-        if (j->cores > max_cores || must_stay(p, j))
-            continue;
-        out[n++] = *j;
-        j->idx = TF_POOL_NO_ANCHOR;
-    }
-    if (n) {
-        size_t k = 0;
-        for (size_t i = 0; i < p->qn; i++) {
-            tf_job *j = &p->q[(p->qhead + i) % p->qcap];
-            if (j->idx != TF_POOL_NO_ANCHOR)
-                p->q[(p->qhead + k++) % p->qcap] = *j;
-        }
-        p->qn = k;
+    size_t n = tf_wq_steal(&p->wq, max, max_cores, wj);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = p->jobs[wj[i].ref];
+        give_ref(p, wj[i].ref);
     }
     pthread_mutex_unlock(&p->mu);
-    /* Taken from the tail: hand them over oldest first. */
-    for (size_t i = 0; i < n / 2; i++) {
-        tf_job t = out[i];
-        out[i] = out[n - 1 - i];
-        out[n - 1 - i] = t;
-    }
+    if (wj != small)
+        free(wj);
     return n;
 }
 
 size_t tf_pool_stealable(tf_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = 0;
-    for (size_t i = 0; i < p->qn; i++)
-        n += !must_stay(p, &p->q[(p->qhead + i) % p->qcap]);
-    pthread_mutex_unlock(&p->mu);
-    return n;
-}
-
-unsigned tf_pool_idle_slots(tf_pool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    unsigned n = p->qn ? 0 : p->free_slots;
+    size_t n = tf_wq_stealable(&p->wq);
     pthread_mutex_unlock(&p->mu);
     return n;
 }

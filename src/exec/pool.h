@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/worker.h"
+#include "core/wqueue.h"
 #include "taskfarm_task.h"
 
 /* A registered task function. */
@@ -31,7 +33,11 @@ typedef struct tf_dep {
 
 #define TF_POOL_NO_ANCHOR UINT32_MAX
 
-/* One task to run here. Pointers stay valid until its DONE event is released. */
+/*
+ * One task to run here: its payload. The pool keeps it by the handle
+ * (`ref`) its tf_wq entry carries; pointers stay valid until its DONE (or
+ * UNRUN) event is released by the driver.
+ */
 typedef struct tf_job {
     uint32_t idx; /* rank 0's table index, echoed in the DONE event */
     uint32_t fn;
@@ -41,11 +47,9 @@ typedef struct tf_job {
     uint32_t in_len;
     const void *in;
     uint32_t ndeps;
-    tf_dep *deps; /* owned by `owner`; the pool fills parked entries */
-    uint32_t nwait; /* parked: dependencies still to finish on this rank */
-    bool local;     /* was parked here: rank 0 may not know it runs yet, so
-                       it must not move (steal) */
-    void *owner; /* handed back in the DONE event for the driver to release */
+    tf_dep *deps; /* owned by `owner`; entries with an anchor are filled by
+                     the pool when that task finishes well here (parking) */
+    void *owner;  /* handed back in the DONE event for the driver to release */
 } tf_job;
 
 /*
@@ -94,14 +98,12 @@ typedef struct tf_pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* task threads wait here for jobs */
     pthread_cond_t event_cv; /* the driver waits here for events */
-    tf_job *q;               /* ring buffer of queued jobs */
-    size_t qhead, qn, qcap;  /* qcap >= qn + npark: releases never allocate */
-    tf_job *park;            /* parked jobs, in arrival order */
-    size_t npark, pcap;
-    unsigned slots, free_slots, running;
-    uint8_t *slot_busy; /* per slot: held by a running job */
-    uint16_t *main_slots;   /* slot indexes of the job the driver runs */
-    uint16_t *thread_slots; /* the same for each task thread, slots apiece */
+    tf_wq wq;                /* what this rank holds (core/wqueue.h) */
+    tf_job *jobs;            /* payloads, by the ref of their tf_wq entry */
+    uint32_t *free_refs;     /* refs not in use, a stack */
+    size_t njobs, jcap, nfree, fcap;
+    uint16_t *main_slots;    /* slot indexes of the job the driver runs */
+    uint16_t *thread_slots;  /* the same for each task thread, slots apiece */
     unsigned threads_started;
     bool stopping;
     bool driver_waiting;
@@ -127,12 +129,13 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
 void tf_pool_destroy(tf_pool *p);
 
 /*
- * Queue a job (driver thread), or park it when job->nwait > 0: it joins
- * the queue once each dependency entry with an anchor has been filled by
- * that task finishing well here. A parked job must come before the
- * tasks it waits for (which cannot finish earlier then). Errors: TF_ENOMEM.
+ * Take n jobs (driver thread), under one lock: each is queued, or parked
+ * when dependency entries carry an anchor, and then joins the queue once
+ * each has been filled by that task finishing well here. A parked job must
+ * come before the tasks it waits for (which cannot finish earlier then).
+ * Errors: TF_ENOMEM (the jobs before the one that failed are held).
  */
-int tf_pool_push(tf_pool *p, const tf_job *job);
+int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n);
 
 /* Run the head job on the calling thread if it fits the free slots. */
 bool tf_pool_run_one(tf_pool *p);
@@ -151,27 +154,24 @@ const tf_evvec *tf_pool_take_events(tf_pool *p);
 void tf_pool_wait(tf_pool *p, long ns);
 
 /*
- * Jobs held: queued, running or parked (all of which count against the
- * window rank 0 sets, and so in the quarter that makes a report).
+ * What the worker machine reads of the jobs held (core/worker.h): queued,
+ * running or parked, all of which count against the window rank 0 sets
+ * and so in the quarter that makes a report; and the idle slots.
  */
-size_t tf_pool_load(tf_pool *p);
+void tf_pool_view(tf_pool *p, tf_worker_view *v);
 
 /* Turn every queued or parked (not started) job into an UNRUN event. */
 void tf_pool_drop_queued(tf_pool *p);
 
 /*
- * Work stealing, victim side: take up to `max` queued jobs from the tail
- * (the latest, lowest-priority end), skipping jobs wider than `max_cores`
- * and jobs that parked jobs wait for. Writes them to out (room for max)
- * and returns how many; they leave the pool with their owners.
+ * Work stealing, victim side: take up to `max` queued jobs as tf_wq_steal
+ * chooses them. Writes them to out (room for max) and returns how many;
+ * they leave the pool with their owners.
  */
 size_t tf_pool_steal(tf_pool *p, size_t max, unsigned max_cores, tf_job *out);
 
-/* Queued jobs others could take: not waited for by parked jobs. */
+/* Queued jobs a thief could take (tf_wq_stealable). */
 size_t tf_pool_stealable(tf_pool *p);
-
-/* Free slots when nothing is queued (the rank could start more), else 0. */
-unsigned tf_pool_idle_slots(tf_pool *p);
 
 /*
  * The slots (0 .. slots-1 of this rank) a running task holds, lowest free

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/grow.h"
 #include "util/idle.h"
 
 /* ---- sends in flight: each owns its buffer until MPI is done with it ---- */
@@ -230,9 +231,9 @@ static int pulse(tf_runtime *rt, tf_outq *q)
     return nlost;
 }
 
-static void idle_sleep(tf_runtime *rt, tf_idle *idle)
+/* Sleep ns (0: not at all): on the pool's events, the doorbell or a timer. */
+static void idle_nap(tf_runtime *rt, long ns)
 {
-    long ns = tf_idle_next(idle);
     if (!ns)
         return;
     if (rt->have_pool && rt->pool.nthreads) {
@@ -241,6 +242,11 @@ static void idle_sleep(tf_runtime *rt, tf_idle *idle)
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
     }
+}
+
+static void idle_sleep(tf_runtime *rt, tf_idle *idle)
+{
+    idle_nap(rt, tf_idle_next(idle));
 }
 
 /* ---- rank 0 ---- */
@@ -253,7 +259,6 @@ typedef struct tf_master {
     tf_runtime *rt;
     tf_outq out;
     tf_buf *batch;   /* per worker: header byte + task records not yet sent */
-    bool *told_dry;  /* per worker: its last message said nothing was ready */
     tf_buf in;
     bool local;
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
@@ -301,10 +306,9 @@ static int master_run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
     tf_trec *r = &rt->rec[t];
     const uint32_t *deps = (const uint32_t *)r->req;
     const uint8_t *in = r->req ? r->req + (size_t)r->ndeps * 4 : NULL;
-    uint8_t attempt = (uint8_t)(dag->attempts[t] + (parked && dag->attempts[t] < UINT8_MAX));
+    uint8_t attempt = tf_sched_sent_attempt(&rt->sched, t, parked);
     if (m->local) {
         tf_dep *dv = NULL;
-        uint32_t nwait = 0;
         if (r->ndeps) {
             dv = malloc(r->ndeps * sizeof *dv);
             if (!dv)
@@ -315,12 +319,11 @@ static int master_run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
                 bool wait = dag->state[d] != TF_ST_DONE;
                 dv[i] = (tf_dep){rt->rec[d].out, rt->rec[d].out_len,
                                  wait ? d : TF_POOL_NO_ANCHOR, NULL};
-                nwait += wait;
             }
         }
-        tf_job job = {t,     r->fn, r->gid, dag->cores[t], attempt, r->in_len,
-                      in,    r->ndeps, dv,  nwait,         false,   dv};
-        int rc = tf_pool_push(&rt->pool, &job);
+        tf_job job = {t,  r->fn,    r->gid, dag->cores[t], attempt,
+                      r->in_len, in, r->ndeps, dv, dv};
+        int rc = tf_pool_push(&rt->pool, &job, 1);
         if (rc)
             free(dv);
         return rc;
@@ -495,9 +498,7 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
             if (!r.ok)
                 break;
             uint32_t t = d.index;
-            if (t >= rt->sched.dag.n ||
-                rt->sched.dag.state[t] != TF_ST_DISPATCHED ||
-                rt->sched.dag.attempts[t] != d.attempt) {
+            if (!tf_sched_is_current(&rt->sched, t, d.attempt)) {
                 tf_logf(&rt->log, TF_LOG_WARN,
                         "rank %d reported task index %u (attempt %u) it does "
                         "not hold; ignored",
@@ -526,9 +527,8 @@ static int master_report(tf_master *m, int from, const tf_buf *msg)
                 break;
             uint32_t t = mv.index, to = mv.thief;
             /* Already reported by the thief, or stale: nothing to move. */
-            if (t < rt->sched.dag.n && to >= 1 && to < (uint32_t)rt->size &&
-                rt->sched.dag.state[t] == TF_ST_DISPATCHED &&
-                rt->sched.dag.attempts[t] == mv.attempt &&
+            if (to >= 1 && to < (uint32_t)rt->size &&
+                tf_sched_is_current(&rt->sched, t, mv.attempt) &&
                 rt->sched.dag.worker[t] == (uint32_t)(from - 1)) {
                 if (tf_sched_task_moved(&rt->sched, t, (uint32_t)from - 1,
                                         to - 1))
@@ -606,21 +606,18 @@ static int master_flush(tf_master *m)
     if (m->local)
         return 0;
     tf_sched *s = &m->rt->sched;
-    bool dry = tf_rq_is_empty(&s->rq);
     for (int w = 0; w + 1 < m->rt->size; w++) {
         tf_buf *bw = &m->batch[w];
-        if (is_dead(m->rt, w + 1))
+        bool dry;
+        if (is_dead(m->rt, w + 1) ||
+            !tf_sched_notify(s, (uint32_t)w, bw->n > 0, m->rt->steal, &dry))
             continue;
         if (!bw->n) {
-            if (!dry || m->told_dry[w] || !m->rt->steal || s->halted ||
-                s->workers[w].ntasks >= s->workers[w].depth)
-                continue;
             if (tf_buf_reserve(bw, TF_WIRE_BATCH_SIZE))
                 return TF_ENOMEM;
             tf_wire_put_batch(bw, &(tf_wire_batch){0});
         }
         bw->p[0] = dry ? TF_WIRE_DRY : 0; /* the BATCH header's flags */
-        m->told_dry[w] = dry;
         tf_buf b = *bw;
         *bw = outq_take_buf(&m->out);
         int rc = outq_send(m->rt, &m->out, &b, w + 1, TF_TAG_TASKS);
@@ -800,11 +797,8 @@ int tf_rt_run_master(tf_runtime *rt)
     tf_sched *s = &rt->sched;
     int rc = 0;
     uint32_t nworkers = m.local ? 1 : (uint32_t)rt->size - 1;
-    if (!m.local && (!(m.batch = calloc(nworkers, sizeof *m.batch)) ||
-                     !(m.told_dry = calloc(nworkers, sizeof *m.told_dry)))) {
-        free(m.batch);
+    if (!m.local && !(m.batch = calloc(nworkers, sizeof *m.batch)))
         return TF_ENOMEM;
-    }
     /*
      * Workers are registered once per runtime, with the slots each reported
      * at its first run; later runs reuse them.
@@ -939,7 +933,6 @@ int tf_rt_run_master(tf_runtime *rt)
     for (uint32_t w = 0; m.batch && w < nworkers; w++)
         tf_buf_free(&m.batch[w]);
     free(m.batch);
-    free(m.told_dry);
     tf_buf_free(&m.in);
     outq_free(&m.out);
     return status;
@@ -967,13 +960,29 @@ static void msgbuf_release(tf_msgbuf *mb)
 }
 
 /*
- * Decode a TASKS or STOLEN message (taking over in->p) into pool jobs; the
- * header byte goes to *flags. A dependency entry holding TF_WIRE_ANCHOR
- * instead of a length names a task running here whose output it awaits.
+ * Per-run state of a worker rank: the policy machine (core/worker.h), the
+ * sends in flight, the message being read and the report being written.
  */
-static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
-                        size_t *count)
+typedef struct tf_wrun {
+    tf_runtime *rt;
+    tf_worker wk;
+    tf_outq out;
+    tf_buf in, rep;
+    tf_job *jobs; /* a message's tasks being decoded */
+    size_t jcap;
+    int32_t status; /* the run's, from STOP */
+    bool stopping, halted;
+} tf_wrun;
+
+/*
+ * Decode a TASKS or STOLEN message (taking over in->p) into pool jobs; the
+ * header's flags go to *flags, the number of tasks to *count. A dependency
+ * entry holding an anchor names a task held here whose output it awaits.
+ */
+static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
 {
+    tf_runtime *rt = w->rt;
+    tf_buf *in = &w->in;
     /* Pass 1 validates and counts, so a bad message queues nothing. */
     tf_rd r = tf_rd_make(in->p, in->n);
     tf_wire_batch hd;
@@ -990,6 +999,8 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
     *count = njobs;
     if (!njobs)
         return 0;
+    if (tf_grow((void **)&w->jobs, &w->jcap, njobs, sizeof *w->jobs, 64))
+        return TF_ENOMEM;
     tf_msgbuf *mb = malloc(sizeof *mb);
     tf_dep *deps = ndeps ? malloc(ndeps * sizeof *deps) : NULL;
     if (!mb || (ndeps && !deps)) {
@@ -1001,45 +1012,34 @@ static int worker_tasks(tf_runtime *rt, tf_buf *in, uint8_t *flags,
     *in = (tf_buf){NULL, 0, 0};
     r = tf_rd_make(mb->data, r.n);
     tf_wire_get_batch(&r, &hd);
-    size_t di = 0;
-    while (tf_rd_more(&r)) {
+    for (size_t k = 0; k < njobs; k++) {
         tf_wire_task t;
         tf_wire_get_task(&r, &t);
-        tf_job j;
-        j.idx = t.index;
-        j.fn = t.fn;
-        j.gid = t.id;
-        j.cores = t.cores;
-        j.attempt = t.attempt;
-        j.in_len = t.input_len;
-        j.ndeps = t.ndeps;
-        j.in = tf_rd_take(&r, j.in_len);
-        j.deps = deps + di;
-        j.nwait = 0;
-        j.local = false;
-        for (uint32_t i = 0; i < j.ndeps; i++, di++) {
-            tf_dep *dp = &deps[di];
+        /* rank 0 checked the width; be safe */
+        uint16_t cores = t.cores > rt->pool.wq.slots ? (uint16_t)rt->pool.wq.slots
+                                                    : t.cores;
+        tf_job j = {t.index, t.fn,     t.id,    cores, t.attempt,
+                    t.input_len, NULL, t.ndeps, deps,  mb};
+        j.in = tf_rd_take(&r, t.input_len);
+        for (uint32_t i = 0; i < t.ndeps; i++) {
+            tf_dep *dp = deps++;
             *dp = (tf_dep){NULL, 0, TF_POOL_NO_ANCHOR, NULL};
             tf_wire_get_output(&r, &dp->buf, &dp->len, &dp->anchor);
-            if (dp->anchor != TF_WIRE_ANCHOR)
-                j.nwait++;
-            else
+            if (dp->anchor == TF_WIRE_ANCHOR)
                 dp->anchor = TF_POOL_NO_ANCHOR;
         }
-        j.owner = mb;
-        if (j.cores > rt->pool.slots)
-            j.cores = (uint16_t)rt->pool.slots; /* rank 0 checked; be safe */
-        int rc = tf_pool_push(&rt->pool, &j);
-        if (rc)
-            return rc; /* fatal: the run ends with an error */
+        w->jobs[k] = j;
     }
-    return 0;
+    /* An error is fatal: the run ends with it. */
+    return tf_pool_push(&rt->pool, w->jobs, njobs);
 }
 
-/* Turn pool events into report records. Returns DONE records added. */
-static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
+/* Turn the pool's events into report records and tell the machine. */
+static int wr_collect(tf_wrun *w, bool *progress)
 {
-    const tf_evvec *v = tf_pool_take_events(&rt->pool);
+    const tf_evvec *v = tf_pool_take_events(&w->rt->pool);
+    tf_buf *rep = &w->rep;
+    size_t ndone = 0, nother = 0;
     int rc = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
@@ -1047,18 +1047,18 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
                       : e->kind == TF_EV_UNRUN
                           ? TF_WIRE_UNRUN_SIZE
                           : TF_WIRE_SUBMIT_SIZE + (size_t)e->ndeps * 8;
-        if (!rc)
+        if (!rc && e->kind != TF_EV_DROP)
             rc = tf_buf_reserve(rep, need + e->data_len);
         if (!rc && e->kind == TF_EV_UNRUN) {
             tf_wire_put_unrun(rep, &(tf_wire_unrun){TF_REC_UNRUN, e->idx});
-            (*ndone)++;
+            ndone++;
         } else if (!rc && e->kind == TF_EV_DONE) {
             tf_wire_done d = {TF_REC_DONE, e->idx,      e->attempt,
                               e->status,   e->start_ns, e->end_ns,
                               e->slot,     e->data_len};
             tf_wire_put_done(rep, &d);
             tf_buf_put(rep, e->data, e->data_len);
-            (*ndone)++;
+            ndone++;
         } else if (!rc && e->kind == TF_EV_SUBMIT) {
             tf_wire_submit sb = {TF_REC_SUBMIT, e->gid,     e->parent,
                                  e->fn,         e->prio,    e->cores,
@@ -1066,6 +1066,7 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
             tf_wire_put_submit(rep, &sb);
             tf_buf_put(rep, e->deps, (size_t)e->ndeps * 8);
             tf_buf_put(rep, e->data, e->data_len);
+            nother++;
         }
         /* DROP: rank 0 unparks the task itself; nothing to say. */
         if (e->kind != TF_EV_SUBMIT)
@@ -1073,121 +1074,30 @@ static int worker_events(tf_runtime *rt, tf_buf *rep, size_t *ndone)
         free(e->data);
         free(e->deps);
     }
-    return rc;
-}
-
-/* ---- work stealing, worker side ---- */
-
-typedef struct tf_thief {
-    uint32_t *victims; /* nearest first, from tf_steal_order */
-    size_t nvictims, next;
-    bool asking;      /* a request is out; its answer is awaited */
-    uint64_t asked_at;
-    bool rank0_dry;   /* rank 0's last message said nothing else was ready */
-    uint64_t not_before; /* back-off after asking everyone in vain */
-    uint64_t backoff;
-} tf_thief;
-
-static int thief_init(tf_runtime *rt, tf_thief *th)
-{
-    memset(th, 0, sizeof *th);
-    if (!rt->steal)
-        return 0;
-    th->victims = malloc(sizeof *th->victims * (size_t)rt->size);
-    if (!th->victims)
-        return TF_ENOMEM;
-    /* One stream per rank and run, replayable from the logged seed. */
-    tf_rng rng = tf_rng_seeded(rt->cfg.seed ^ ((uint64_t)rt->rank << 32));
-    th->nvictims = tf_steal_order(rt->locs, 1, (uint32_t)rt->size,
-                                  (uint32_t)rt->rank, &rng, th->victims);
-    tf_logf(&rt->log, TF_LOG_DEBUG, "steal seed %llu, first victim rank %u",
-            (unsigned long long)rt->cfg.seed,
-            th->nvictims ? th->victims[0] : 0u);
-    th->backoff = 50000;
-    return 0;
-}
-
-/* Ask the next victim for work, if this rank is dry and may. */
-static int thief_try(tf_runtime *rt, tf_thief *th, tf_outq *out)
-{
-    if (!th->nvictims || th->asking || !th->rank0_dry)
-        return 0;
-    unsigned idle = tf_pool_idle_slots(&rt->pool);
-    if (!idle || tf_idle_clock_ns() < th->not_before)
-        return 0;
-    tf_buf b = outq_take_buf(out);
-    if (tf_buf_reserve(&b, TF_WIRE_STEAL_SIZE))
-        return TF_ENOMEM;
-    /* The widest task it can run. */
-    tf_wire_put_steal(&b, &(tf_wire_steal){rt->pool.slots});
-    int rc = outq_send(rt, out, &b, (int)th->victims[th->next], TF_TAG_STEAL);
-    if (rc) {
-        tf_buf_free(&b);
-    } else {
-        th->asking = true;
-        th->asked_at = tf_idle_clock_ns();
-    }
+    if (ndone || nother)
+        *progress = true;
+    tf_worker_recorded(&w->wk, ndone, nother, tf_idle_clock_ns());
     return rc;
 }
 
 /*
- * With heartbeats, a victim that has not answered within the timeout may
- * be dead: stop waiting for it and never ask it again. If it was only
- * slow, its answer is still taken when it comes.
+ * A thief asks (req: its STEAL): give what the machine allows from the
+ * tail of the queue, and put a MOVED record for each in the report, which
+ * the machine sends at once. After a halt or STOP the answer is empty.
  */
-static void thief_check(tf_runtime *rt, tf_thief *th)
+static int wr_give(tf_wrun *w, const tf_buf *req, int thief, bool *progress)
 {
-    if (!th->asking || !rt->hb_ns ||
-        tf_idle_clock_ns() - th->asked_at <= rt->hb_ns)
-        return;
-    tf_logf(&rt->log, TF_LOG_WARN,
-            "rank %u did not answer a steal request: not asked again",
-            th->victims[th->next]);
-    th->victims[th->next] = th->victims[--th->nvictims];
-    if (th->next >= th->nvictims)
-        th->next = 0;
-    th->asking = false;
-}
-
-/* The victim's answer came: tasks (already queued) or nothing. */
-static void thief_answered(tf_thief *th, bool got)
-{
-    th->asking = false;
-    if (got) {
-        th->backoff = 50000;
-        return;
-    }
-    if (++th->next < th->nvictims)
-        return;
-    /* Everyone was asked in vain: wait before the next round. */
-    th->next = 0;
-    th->not_before = tf_idle_clock_ns() + th->backoff;
-    if (th->backoff < 100000000)
-        th->backoff *= 2;
-}
-
-/*
- * Victim side: give the thief half of what it may take from the tail of
- * the queue, and tell rank 0 of each move in the next report (sent at
- * once). After a halt, or when not stealing, the answer is empty.
- */
-static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
-                         int thief, tf_buf *rep, bool give)
-{
+    tf_runtime *rt = w->rt;
     tf_rd r = tf_rd_make(req->p, req->n);
     tf_wire_steal st;
     if (!tf_wire_get_steal(&r, &st))
         return TF_EPROTO;
-    uint32_t max_cores = st.max_cores;
     tf_job small[64], *jobs = small;
-    size_t n = 0;
-    if (give && rt->have_pool) {
-        size_t want = tf_steal_amount((uint32_t)tf_pool_stealable(&rt->pool));
-        if (want > 64 && !(jobs = malloc(want * sizeof *jobs)))
-            jobs = small, want = 64;
-        n = tf_pool_steal(&rt->pool, want, max_cores, jobs);
-    }
-    tf_buf b = outq_take_buf(out);
+    size_t want = tf_worker_give_count(&w->wk, tf_pool_stealable(&rt->pool));
+    if (want > 64 && !(jobs = malloc(want * sizeof *jobs)))
+        jobs = small, want = 64;
+    size_t n = want ? tf_pool_steal(&rt->pool, want, st.max_cores, jobs) : 0;
+    tf_buf b = outq_take_buf(&w->out);
     size_t need = TF_WIRE_BATCH_SIZE;
     for (size_t i = 0; i < n; i++) {
         need += TF_WIRE_TASK_SIZE + (size_t)jobs[i].in_len;
@@ -1195,106 +1105,39 @@ static int victim_answer(tf_runtime *rt, tf_outq *out, const tf_buf *req,
             need += tf_wire_dep_size(jobs[i].deps[k].len);
     }
     int rc = tf_buf_reserve(&b, need);
-    if (!rc)
-        rc = n ? tf_buf_reserve(rep, TF_WIRE_MOVED_SIZE * n) : 0;
+    if (!rc && n)
+        rc = tf_buf_reserve(&w->rep, TF_WIRE_MOVED_SIZE * n);
     if (rc) {
         /* The tasks are out of the queue: run them here after all. */
-        for (size_t i = 0; i < n; i++)
-            if (tf_pool_push(&rt->pool, &jobs[i]))
-                return TF_ENOMEM;
+        rc = tf_pool_push(&rt->pool, jobs, n);
         n = 0;
-        rc = tf_buf_reserve(&b, TF_WIRE_BATCH_SIZE);
-        if (rc) {
-            if (jobs != small)
-                free(jobs);
-            return rc;
+        if (!rc)
+            rc = tf_buf_reserve(&b, TF_WIRE_BATCH_SIZE);
+    }
+    if (!rc) {
+        tf_wire_put_batch(&b, &(tf_wire_batch){0});
+        for (size_t i = 0; i < n; i++) {
+            const tf_job *j = &jobs[i];
+            tf_wire_task t = {j->idx,     j->fn, j->gid,     j->cores,
+                              j->attempt, 0,     j->in_len, j->ndeps};
+            tf_wire_put_task(&b, &t);
+            tf_buf_put(&b, j->in, j->in_len);
+            for (uint32_t k = 0; k < j->ndeps; k++)
+                tf_wire_put_output(&b, j->deps[k].buf, j->deps[k].len);
+            tf_wire_moved mv = {TF_REC_MOVED, j->idx, j->attempt,
+                                (uint32_t)thief};
+            tf_wire_put_moved(&w->rep, &mv);
+            msgbuf_release(j->owner);
         }
+        tf_worker_gave(&w->wk, n, tf_idle_clock_ns());
+        *progress |= n > 0;
+        rc = outq_send(rt, &w->out, &b, thief, TF_TAG_STOLEN);
     }
-    tf_wire_put_batch(&b, &(tf_wire_batch){0});
-    for (size_t i = 0; i < n; i++) {
-        const tf_job *j = &jobs[i];
-        tf_wire_task t = {j->idx,    j->fn, j->gid,     j->cores,
-                          j->attempt, 0,    j->in_len, j->ndeps};
-        tf_wire_put_task(&b, &t);
-        tf_buf_put(&b, j->in, j->in_len);
-        for (uint32_t k = 0; k < j->ndeps; k++)
-            tf_wire_put_output(&b, j->deps[k].buf, j->deps[k].len);
-        tf_wire_moved mv = {TF_REC_MOVED, j->idx, j->attempt, (uint32_t)thief};
-        tf_wire_put_moved(rep, &mv);
-        msgbuf_release(j->owner);
-    }
-    if (jobs != small)
-        free(jobs);
-    rc = outq_send(rt, out, &b, thief, TF_TAG_STOLEN);
     if (rc)
         tf_buf_free(&b);
+    if (jobs != small)
+        free(jobs);
     return rc;
-}
-
-/*
- * Wait, with sends moving, until rank 0 sends `tag`, answering steal
- * requests with nothing (a thief waits for its answer) and dropping
- * anything else: the run is ending, or has failed on this rank.
- */
-static int worker_wait(tf_runtime *rt, tf_outq *out, tf_buf *in, int tag,
-                       int32_t *payload)
-{
-    tf_idle idle;
-    tf_idle_reset(&idle);
-    for (;;) {
-        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, in, &from, &t);
-        if (got < 0)
-            return got;
-        if (got && from == 0 && t == tag) {
-            tf_rd r = tf_rd_make(in->p, in->n);
-            int32_t v = tf_rd_i32(&r);
-            if (payload && r.ok)
-                *payload = v;
-            break;
-        }
-        if (got && t == TF_TAG_STEAL) {
-            int rc = victim_answer(rt, out, in, from, NULL, false);
-            if (rc)
-                return rc;
-        } else if (got) {
-            tf_logf(&rt->log, TF_LOG_DEBUG,
-                    "message with tag %d from rank %d after the end", t, from);
-        }
-        int sent = outq_progress(out);
-        if (sent < 0)
-            return sent;
-        int p = pulse(rt, out);
-        if (p < 0)
-            return p;
-        if (got || sent)
-            tf_idle_reset(&idle);
-        else
-            idle_sleep(rt, &idle);
-    }
-    return drain(rt, out, in, 0, 0, 0, TF_LOG_DEBUG);
-}
-
-/*
- * This rank cannot go on (no memory, a malformed message). Tell rank 0,
- * which ends the run for everyone, and wait for its STOP so that no rank is
- * left waiting: rank 0 would otherwise wait forever for this rank's tasks.
- * Returns 0 once STOP came (the caller then acknowledges it), or an MPI
- * failure, after which nothing more can be said.
- */
-static int worker_fail(tf_runtime *rt, tf_outq *out, tf_buf *in, int err)
-{
-    tf_logf(&rt->log, TF_LOG_ERROR, "worker failed: %s", tf_strerror(err));
-    tf_buf b = outq_take_buf(out);
-    int rc = tf_buf_reserve(&b, TF_WIRE_ERROR_SIZE);
-    if (!rc) {
-        tf_wire_put_error(&b, &(tf_wire_error){err});
-        rc = outq_send(rt, out, &b, 0, TF_TAG_ERROR);
-    }
-    if (rc) {
-        tf_buf_free(&b);
-        return rc;
-    }
-    return worker_wait(rt, out, in, TF_TAG_STOP, NULL);
 }
 
 /*
@@ -1324,148 +1167,276 @@ static int send_report(tf_runtime *rt, tf_outq *out, tf_buf *rep)
     return rc;
 }
 
-int tf_rt_run_worker(tf_runtime *rt)
+/* Carry out the machine's decisions: report, ask a victim, give one up. */
+static int wr_act(tf_wrun *w, bool *progress, uint64_t *wake)
 {
-    tf_outq out = {0};
-    tf_buf in = {0}, rep = {0};
-    tf_thief th;
-    size_t ndone = 0;
-    uint64_t first_unsent = 0;
-    int32_t status = 0;
-    bool stopping = false, halted = false;
-    int rc = thief_init(rt, &th);
+    tf_runtime *rt = w->rt;
+    tf_worker_view v;
+    tf_pool_view(&rt->pool, &v);
+    *wake = tf_worker_tick(&w->wk, &v, tf_idle_clock_ns());
+    size_t n;
+    const tf_worker_act *a = tf_worker_actions(&w->wk, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (a[i].kind == TF_WK_REPORT) {
+            rc = send_report(rt, &w->out, &w->rep);
+            tf_worker_reported(&w->wk);
+            *progress = true;
+        } else if (a[i].kind == TF_WK_SHUN) {
+            tf_logf(&rt->log, TF_LOG_WARN,
+                    "rank %u did not answer a steal request: not asked again",
+                    a[i].rank);
+        } else {
+            tf_buf b = outq_take_buf(&w->out);
+            rc = tf_buf_reserve(&b, TF_WIRE_STEAL_SIZE);
+            if (!rc) {
+                /* The widest task it can run. */
+                tf_wire_put_steal(&b, &(tf_wire_steal){rt->pool.wq.slots});
+                rc = outq_send(rt, &w->out, &b, (int)a[i].rank, TF_TAG_STEAL);
+            }
+            if (rc)
+                tf_buf_free(&b);
+        }
+    }
+    return rc;
+}
+
+/* One message from rank 0 or a peer. */
+static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
+{
+    tf_runtime *rt = w->rt;
+    uint8_t flags = 0;
+    size_t n = 0;
+    int rc = 0;
+    if (from == 0 && tag == TF_TAG_TASKS) {
+        rc = wr_decode(w, &flags, &n);
+        tf_worker_heard(&w->wk, (flags & TF_WIRE_DRY) != 0);
+        *progress = true;
+    } else if (tag == TF_TAG_STOLEN) {
+        /* Steal traffic that moved nothing is not progress. */
+        rc = wr_decode(w, &flags, &n);
+        tf_worker_answered(&w->wk, n, tf_idle_clock_ns());
+        *progress |= n > 0;
+        if (w->halted) /* moved here after a halt: give them back */
+            tf_pool_drop_queued(&rt->pool);
+    } else if (tag == TF_TAG_STEAL) {
+        rc = wr_give(w, &w->in, from, progress);
+        /* Moves are reported at once: the thief's DONE races the MOVED. */
+        uint64_t wake;
+        if (!rc && w->wk.urgent)
+            rc = wr_act(w, progress, &wake);
+    } else if (from == 0 && tag == TF_TAG_STOP) {
+        tf_rd r = tf_rd_make(w->in.p, w->in.n);
+        tf_wire_stop st = {0, 0};
+        tf_wire_get_stop(&r, &st); /* short: status 0, no losses */
+        w->status = st.status;
+        took_losses(rt, st.lost);
+        w->stopping = true;
+        tf_worker_stop(&w->wk);
+        *progress = true;
+    } else if (from == 0 && tag == TF_TAG_HALT) {
+        w->halted = true;
+        tf_worker_halt(&w->wk);
+        /* Queue first: on_halt may block while it ends children. */
+        tf_pool_drop_queued(&rt->pool);
+        if (rt->cfg.on_halt)
+            rt->cfg.on_halt(rt->cfg.halt_user);
+        *progress = true;
+    } else {
+        tf_logf(&rt->log, TF_LOG_WARN, "unexpected tag %d from rank %d", tag,
+                from);
+    }
+    return rc;
+}
+
+/*
+ * The main thread runs tasks too (main_runs_tasks): no more than what is
+ * left of the quarter that makes a report, so rank 0 hears in time.
+ */
+static void wr_run_slice(tf_wrun *w, bool *progress)
+{
+    tf_runtime *rt = w->rt;
+    if (!rt->cfg.main_runs_tasks)
+        return;
+    tf_worker_view v;
+    tf_pool_view(&rt->pool, &v);
+    for (size_t k = tf_worker_budget(&w->wk, &v);
+         k > 0 && tf_pool_run_one(&rt->pool); k--)
+        *progress = true;
+}
+
+/* Sleep after a pass without progress, no longer than the machine allows. */
+static void wr_idle(tf_wrun *w, tf_idle *idle, uint64_t wake)
+{
+    long ns = tf_idle_next(idle);
+    uint64_t now = tf_idle_clock_ns();
+    if (ns && wake != UINT64_MAX)
+        ns = wake <= now ? 1000 : wake - now < (uint64_t)ns ? (long)(wake - now)
+                                                            : ns;
+    idle_nap(w->rt, ns);
+}
+
+/*
+ * Wait, with sends moving, until rank 0 sends `tag` (its payload's first
+ * u32 to *payload), answering steal requests with nothing (a thief waits
+ * for its answer) and dropping anything else: the run is ending, or has
+ * failed on this rank.
+ */
+static int wr_wait(tf_wrun *w, int tag, uint32_t *payload)
+{
+    tf_runtime *rt = w->rt;
     tf_idle idle;
     tf_idle_reset(&idle);
-    /*
-     * Until STOP, and then until the last steal request is answered: its
-     * answer must not arrive in the next run.
-     */
-    while (!rc && (!stopping || th.asking)) {
-        bool progress = false;
-        int from, tag, got;
-        while (!rc && (got = try_recv(rt, MPI_ANY_SOURCE, &in, &from,
-                                      &tag)) != 0) {
-            if (got < 0) {
-                rc = got;
-                break;
-            }
-            /*
-             * Steal traffic that moved nothing is not progress: idle ranks
-             * asking each other must not keep each other spinning.
-             */
-            progress = tag != TF_TAG_STEAL && tag != TF_TAG_STOLEN;
-            uint8_t flags = 0;
-            if (from == 0 && tag == TF_TAG_TASKS) {
-                size_t n = 0;
-                rc = worker_tasks(rt, &in, &flags, &n);
-                th.rank0_dry = (flags & TF_WIRE_DRY) != 0;
-                if (th.rank0_dry)
-                    th.not_before = 0; /* news: ask again at once */
-            } else if (tag == TF_TAG_STOLEN) {
-                size_t n = 0;
-                rc = worker_tasks(rt, &in, &flags, &n);
-                if (n) {
-                    rt->steals++;
-                    rt->stolen_tasks += n;
-                }
-                thief_answered(&th, n > 0);
-                progress |= n > 0;
-                /* Moved here after a halt: give them back at once. */
-                if (halted)
-                    tf_pool_drop_queued(&rt->pool);
-            } else if (tag == TF_TAG_STEAL) {
-                size_t before = rep.n;
-                rc = victim_answer(rt, &out, &in, from, &rep,
-                                   !halted && !stopping);
-                if (!rc && rep.n != before) {
-                    progress = true;
-                    rc = send_report(rt, &out, &rep);
-                }
-            } else if (from == 0 && tag == TF_TAG_STOP) {
-                tf_rd r = tf_rd_make(in.p, in.n);
-                tf_wire_stop st = {0, 0};
-                tf_wire_get_stop(&r, &st); /* short: status 0, no losses */
-                status = st.status;
-                took_losses(rt, st.lost);
-                stopping = true;
-            } else if (from == 0 && tag == TF_TAG_HALT) {
-                halted = true;
-                /* Queue first: on_halt may block while it ends children. */
-                tf_pool_drop_queued(&rt->pool);
-                if (rt->cfg.on_halt)
-                    rt->cfg.on_halt(rt->cfg.halt_user);
-            } else {
-                tf_logf(&rt->log, TF_LOG_WARN,
-                        "unexpected tag %d from rank %d", tag, from);
-            }
+    for (;;) {
+        int from, t, got = try_recv(rt, MPI_ANY_SOURCE, &w->in, &from, &t);
+        if (got < 0)
+            return got;
+        if (got && from == 0 && t == tag) {
+            tf_rd r = tf_rd_make(w->in.p, w->in.n);
+            uint32_t v = tf_rd_u32(&r);
+            if (payload && r.ok)
+                *payload = v;
+            break;
         }
-        /*
-         * Run no more than a report's worth before looking at messages: a
-         * quarter of what this rank holds, so rank 0 refills while the rest
-         * keeps it busy, whatever the window is.
-         */
-        size_t load = tf_pool_load(&rt->pool);
-        size_t flush_at = (load + ndone) / 4;
-        if (!flush_at)
-            flush_at = 1;
-        for (size_t k = ndone; rt->cfg.main_runs_tasks && k < flush_at &&
-                               tf_pool_run_one(&rt->pool);
-             k++)
-            progress = true;
-        size_t before = rep.n;
-        if (!rc)
-            rc = worker_events(rt, &rep, &ndone);
-        if (rep.n != before) {
-            progress = true;
-            if (!first_unsent)
-                first_unsent = tf_idle_clock_ns();
+        bool moved = false;
+        if (got && t == TF_TAG_STEAL) {
+            int rc = wr_give(w, &w->in, from, &moved);
+            if (rc)
+                return rc;
+        } else if (got) {
+            tf_logf(&rt->log, TF_LOG_DEBUG,
+                    "message with tag %d from rank %d after the end", t, from);
         }
-        /* Reports also go out when the rank runs dry, or 1 ms after the
-         * oldest record. */
-        if (!rc && rep.n &&
-            (ndone >= flush_at || tf_pool_load(&rt->pool) == 0 ||
-             tf_idle_clock_ns() - first_unsent > 1000000)) {
-            rc = send_report(rt, &out, &rep);
-            ndone = 0;
-            first_unsent = 0;
-        }
-        thief_check(rt, &th);
-        if (!rc && !stopping && !halted)
-            rc = thief_try(rt, &th, &out);
-        int sent = outq_progress(&out);
-        if (sent < 0 && !rc)
-            rc = sent;
-        if (!rc)
-            rc = pulse(rt, &out);
-        if (progress)
+        int sent = outq_progress(&w->out);
+        if (sent < 0)
+            return sent;
+        int p = pulse(rt, &w->out);
+        if (p < 0)
+            return p;
+        if (got || sent)
             tf_idle_reset(&idle);
-        else if (!stopping || th.asking)
+        else
             idle_sleep(rt, &idle);
     }
-    int err = rc;
+    return drain(rt, &w->out, &w->in, 0, 0, 0, TF_LOG_DEBUG);
+}
+
+/*
+ * This rank cannot go on (no memory, a malformed message). Tell rank 0,
+ * which ends the run for everyone, and wait for its STOP so that no rank is
+ * left waiting: rank 0 would otherwise wait forever for this rank's tasks.
+ * Returns 0 once STOP came (the caller then acknowledges it), or an MPI
+ * failure, after which nothing more can be said.
+ */
+static int wr_fail(tf_wrun *w, int err)
+{
+    tf_runtime *rt = w->rt;
+    tf_logf(&rt->log, TF_LOG_ERROR, "worker failed: %s", tf_strerror(err));
+    tf_buf b = outq_take_buf(&w->out);
+    int rc = tf_buf_reserve(&b, TF_WIRE_ERROR_SIZE);
+    if (!rc) {
+        tf_wire_put_error(&b, &(tf_wire_error){err});
+        rc = outq_send(rt, &w->out, &b, 0, TF_TAG_ERROR);
+    }
+    if (rc) {
+        tf_buf_free(&b);
+        return rc;
+    }
+    return wr_wait(w, TF_TAG_STOP, NULL);
+}
+
+/* The machine for this rank: its host's other workers nearest first. */
+static int wr_init(tf_wrun *w, tf_runtime *rt)
+{
+    memset(w, 0, sizeof *w);
+    w->rt = rt;
+    uint32_t n = (uint32_t)rt->size, self = (uint32_t)rt->rank;
+    uint32_t *host = rt->steal ? malloc(n * sizeof *host) : NULL;
+    if (rt->steal && !host)
+        return TF_ENOMEM;
+    size_t nhost = rt->steal ? tf_steal_same_host(rt->locs, 1, n, self, host)
+                             : 0;
+    tf_worker_cfg c = {.slots = rt->pool.wq.slots,
+                       .steal = rt->steal,
+                       .answer_timeout_ns = rt->hb_ns};
+    /* One stream per rank and run, replayable from the logged seed. */
+    int rc = tf_worker_init(&w->wk, &c, rt->locs, 1, n, self, host, nhost,
+                            rt->cfg.seed ^ ((uint64_t)rt->rank << 32));
+    free(host);
+    if (!rc && rt->steal)
+        tf_logf(&rt->log, TF_LOG_DEBUG, "steal seed %llu, %zu peers on this "
+                "host", (unsigned long long)rt->cfg.seed, nhost);
+    return rc;
+}
+
+/* The end of a run: an error goes to rank 0 first; then STOP_ACK, RELEASE. */
+static int wr_finish(tf_wrun *w, int err)
+{
+    tf_runtime *rt = w->rt;
+    int rc = 0;
     if (err == TF_ELOST) {
         /* Rank 0 is gone: nobody to report to; end what runs here. */
         tf_pool_drop_queued(&rt->pool);
         if (rt->cfg.on_halt)
             rt->cfg.on_halt(rt->cfg.halt_user);
     } else if (err) {
-        rc = worker_fail(rt, &out, &in, err);
+        rc = wr_fail(w, err);
     }
-    if (!rc) {
+    if (!rc && err != TF_ELOST) {
         /* Everything sent before the ACK reaches rank 0 before it. */
-        tf_buf b = outq_take_buf(&out);
-        rc = outq_send(rt, &out, &b, 0, TF_TAG_STOP_ACK);
+        tf_buf b = outq_take_buf(&w->out);
+        rc = outq_send(rt, &w->out, &b, 0, TF_TAG_STOP_ACK);
     }
-    int32_t lost_at_release = 0;
-    if (!rc)
-        rc = worker_wait(rt, &out, &in, TF_TAG_RELEASE, &lost_at_release);
+    uint32_t lost_at_release = 0;
+    if (!rc && err != TF_ELOST)
+        rc = wr_wait(w, TF_TAG_RELEASE, &lost_at_release);
     else
-        drain(rt, &out, &in, 0, 0, 0, TF_LOG_DEBUG);
-    if (!rc && lost_at_release > 0)
-        took_losses(rt, (uint32_t)lost_at_release);
-    free(th.victims);
-    tf_buf_free(&in);
-    tf_buf_free(&rep);
-    outq_free(&out);
-    return rc ? rc : err ? err : status;
+        drain(rt, &w->out, &w->in, 0, 0, 0, TF_LOG_DEBUG);
+    if (!rc)
+        took_losses(rt, lost_at_release);
+    return rc;
+}
+
+int tf_rt_run_worker(tf_runtime *rt)
+{
+    tf_wrun w;
+    int rc = wr_init(&w, rt);
+    tf_idle idle;
+    tf_idle_reset(&idle);
+    /*
+     * Until STOP, and then until the last steal request is answered: its
+     * answer must not arrive in the next run.
+     */
+    while (!rc && (!w.stopping || tf_worker_asking(&w.wk))) {
+        bool progress = false;
+        int from, tag, got;
+        while (!rc && (got = try_recv(rt, MPI_ANY_SOURCE, &w.in, &from,
+                                      &tag)) != 0)
+            rc = got < 0 ? got : wr_message(&w, from, tag, &progress);
+        wr_run_slice(&w, &progress);
+        if (!rc)
+            rc = wr_collect(&w, &progress);
+        uint64_t wake = UINT64_MAX;
+        if (!rc)
+            rc = wr_act(&w, &progress, &wake);
+        int sent = outq_progress(&w.out);
+        if (sent < 0 && !rc)
+            rc = sent;
+        if (!rc)
+            rc = pulse(rt, &w.out);
+        if (progress)
+            tf_idle_reset(&idle);
+        else if (!w.stopping || tf_worker_asking(&w.wk))
+            wr_idle(&w, &idle, wake);
+    }
+    rt->steals += w.wk.steals;
+    rt->stolen_tasks += w.wk.stolen;
+    int err = rc;
+    rc = wr_finish(&w, err);
+    tf_worker_free(&w.wk);
+    tf_buf_free(&w.in);
+    tf_buf_free(&w.rep);
+    free(w.jobs);
+    outq_free(&w.out);
+    return rc ? rc : err ? err : w.status;
 }

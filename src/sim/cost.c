@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "buf.h"
+#include "wire.h"
 #include "sched.h"
 #include "taskfarm_status.h"
 
@@ -79,9 +79,9 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
     tf_buf b = {0}, rep = {0};
     int rc = make_sched(&s, 2, WINDOW, n);
     if (!rc)
-        rc = tf_buf_reserve(&b, 2 * WINDOW * 28);
+        rc = tf_buf_reserve(&b, 2 * WINDOW * TF_WIRE_TASK_SIZE);
     if (!rc)
-        rc = tf_buf_reserve(&rep, 2 * WINDOW * 29);
+        rc = tf_buf_reserve(&rep, 2 * WINDOW * TF_WIRE_DONE_SIZE);
     uint64_t t_run = 0, t_enc = 0, t_done = 0, t_moved = 0, ntask = 0, nmove = 0;
     for (int round = 0; !rc && !tf_sched_is_finished(&s); round++) {
         uint64_t t0 = sim_clock_ns();
@@ -89,62 +89,43 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
         uint64_t t1 = sim_clock_ns();
         size_t na;
         const tf_action *a = tf_sched_actions(&s, &na);
-        /* The 28-byte TASKS record of src/net/run.c, for every task placed. */
+        /* The TASK record (wire.h) of every task placed. */
         b.n = 0;
         uint64_t t2 = sim_clock_ns();
         for (size_t i = 0; i < na; i++) {
-            tf_buf_put_u32(&b, a[i].task);
-            tf_buf_put_u32(&b, 0);
-            tf_buf_put_u64(&b, a[i].task);
-            tf_buf_put_u16(&b, 1);
-            tf_buf_put_u8(&b, 1);
-            tf_buf_put_u8(&b, 0);
-            tf_buf_put_u32(&b, 0);
-            tf_buf_put_u32(&b, 0);
+            tf_wire_task t = {a[i].task, 0, a[i].task, 1, 1, 0, 0, 0};
+            tf_wire_put_task(&b, &t);
         }
         uint64_t t3 = sim_clock_ns();
+        /* Half of them move, as a victim would report. */
         rep.n = 0;
         for (size_t i = 0; i < na; i += 2) {
-            tf_buf_put_u8(&rep, 4);
-            tf_buf_put_u32(&rep, a[i].task);
-            tf_buf_put_u32(&rep, a[i].worker);
+            tf_wire_moved mv = {TF_REC_MOVED, a[i].task, 1, 1 - a[i].worker};
+            tf_wire_put_moved(&rep, &mv);
         }
         tf_rd r = tf_rd_make(rep.p, rep.n);
         uint64_t t4 = sim_clock_ns();
         while (!rc && tf_rd_more(&r)) {
-            tf_rd_u8(&r);
-            uint32_t t = tf_rd_u32(&r), from = tf_rd_u32(&r);
-            rc = tf_sched_task_moved(&s, t, from, 1 - from);
+            tf_wire_moved mv;
+            tf_wire_get_moved(&r, &mv);
+            rc = tf_sched_task_moved(&s, mv.index, 1 - mv.thief, mv.thief);
         }
         uint64_t t5 = sim_clock_ns();
-        /* The 32-byte DONE record of src/net/run.c (kind, task, attempt,
-           status, start, end, slot, output length), then task_done and
-           observe, for all. */
+        /* The DONE record of every task, then task_done and observe. */
         rep.n = 0;
         for (size_t i = 0; i < na; i++) {
-            tf_buf_put_u8(&rep, 1);
-            tf_buf_put_u32(&rep, a[i].task);
-            tf_buf_put_u8(&rep, 1);
-            tf_buf_put_i32(&rep, 0);
-            tf_buf_put_u64(&rep, 1000);
-            tf_buf_put_u64(&rep, 2000);
-            tf_buf_put_u16(&rep, 0);
-            tf_buf_put_u32(&rep, 0);
+            tf_wire_done d = {TF_REC_DONE, a[i].task, 1, 0, 1000, 2000, 0, 0};
+            tf_wire_put_done(&rep, &d);
         }
         tf_sched_clear_actions(&s);
         r = tf_rd_make(rep.p, rep.n);
         uint64_t t6 = sim_clock_ns();
         while (!rc && tf_rd_more(&r)) {
-            tf_rd_u8(&r);
-            uint32_t t = tf_rd_u32(&r);
-            tf_rd_u8(&r);
-            tf_rd_i32(&r);
-            uint64_t start = tf_rd_u64(&r), end = tf_rd_u64(&r);
-            tf_rd_u16(&r);
-            tf_rd_u32(&r);
-            uint32_t w = s.dag.worker[t];
-            rc = tf_sched_task_done(&s, t);
-            tf_sched_observe(&s, w, end - start);
+            tf_wire_done d;
+            tf_wire_get_done(&r, &d);
+            uint32_t w = s.dag.worker[d.index];
+            rc = tf_sched_task_done(&s, d.index);
+            tf_sched_observe(&s, w, d.end_ns - d.start_ns);
         }
         uint64_t t7 = sim_clock_ns();
         if (round) {

@@ -30,8 +30,6 @@ static const char usage[] =
     "  --no-steal         no work stealing\n"
     "  --no-park          no local release of parked tasks\n"
     "  --no-idle          ranks notice messages at once (no idle back-off)\n"
-    "  --flush-window     report after a quarter of the current window\n"
-    "                     (default: of slots x prefetch, as src/net/run.c)\n"
     "  --host-ranks N     ranks per host, for steal victim order (32)\n"
     "  --cost-model M     live | calibrated | fixed (calibrated)\n"
     "  --seed N           (1)\n"
@@ -234,28 +232,25 @@ static int sweep(const sim_opts *base, const sim_cost *c, const uint32_t *ws,
         const char *name;
         uint32_t workers, per_worker; /* tasks per worker, 0: 20 */
         uint64_t mean_ns;
-        int batch, adaptive, prefetch, steal, dist, shape, flush, idle;
+        int batch, adaptive, prefetch, steal, dist, shape, idle;
     } vs[] = {
-        {"no-idle", 100, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 0, 0, 0},
-        {"flush-window", 100, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 0, 1, 1},
-        {"flush-window", 1000, 0, 100000, 1, 1, 64, 1, SIM_DIST_FIXED, 0, 1, 1},
-        {"flush-window", 1000, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 0, 1, 1},
-        {"no-batch", 1000, 0, 100000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"no-batch", 1000, 0, 1000000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"no-batch", 10000, 0, 1000000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"window64", 1000, 0, 100000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"window64", 1000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"window64", 10000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"window64", 100000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"window2", 100000, 0, 1000000000, 1, 0, 2, 1, SIM_DIST_FIXED, 0, 0, 1},
-        {"uniform", 1000, 0, 1000000, 1, 1, 64, 1, SIM_DIST_UNIFORM, 0, 0, 1},
-        {"uniform", 100000, 4, 1000000000, 1, 1, 64, 1, SIM_DIST_UNIFORM, 0, 0, 1},
-        {"heavy-steal", 1000, 0, 1000000000, 1, 0, 64, 1, SIM_DIST_HEAVY, 0, 0, 1},
-        {"heavy-nosteal", 1000, 0, 1000000000, 1, 0, 64, 0, SIM_DIST_HEAVY, 0, 0, 1},
-        {"heavy-steal", 10000, 0, 1000000000, 1, 0, 64, 1, SIM_DIST_HEAVY, 0, 0, 1},
-        {"heavy-nosteal", 10000, 0, 1000000000, 1, 0, 64, 0, SIM_DIST_HEAVY, 0, 0, 1},
-        {"stencil", 1000, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 1, 0, 1},
-        {"stencil", 10000, 0, 1000000000, 1, 1, 64, 1, SIM_DIST_FIXED, 1, 0, 1},
+        {"no-idle", 100, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 0, 0},
+        {"no-batch", 1000, 0, 100000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"no-batch", 1000, 0, 1000000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"no-batch", 10000, 0, 1000000, 0, 1, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"window64", 1000, 0, 100000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"window64", 1000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"window64", 10000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"window64", 100000, 0, 1000000, 1, 0, 64, 1, SIM_DIST_FIXED, 0, 1},
+        {"window2", 100000, 0, 1000000000, 1, 0, 2, 1, SIM_DIST_FIXED, 0, 1},
+        {"uniform", 1000, 0, 1000000, 1, 1, 64, 1, SIM_DIST_UNIFORM, 0, 1},
+        {"uniform", 100000, 4, 1000000000, 1, 1, 64, 1, SIM_DIST_UNIFORM, 0, 1},
+        {"heavy-steal", 1000, 0, 1000000000, 1, 0, 64, 1, SIM_DIST_HEAVY, 0, 1},
+        {"heavy-nosteal", 1000, 0, 1000000000, 1, 0, 64, 0, SIM_DIST_HEAVY, 0, 1},
+        {"heavy-steal", 10000, 0, 1000000000, 1, 0, 64, 1, SIM_DIST_HEAVY, 0, 1},
+        {"heavy-nosteal", 10000, 0, 1000000000, 1, 0, 64, 0, SIM_DIST_HEAVY, 0, 1},
+        {"stencil", 1000, 0, 1000000, 1, 1, 64, 1, SIM_DIST_FIXED, 1, 1},
+        {"stencil", 10000, 0, 1000000000, 1, 1, 64, 1, SIM_DIST_FIXED, 1, 1},
     };
     for (size_t i = 0; i < sizeof vs / sizeof *vs && !rc; i++) {
         sim_opts o = *base;
@@ -265,7 +260,6 @@ static int sweep(const sim_opts *base, const sim_cost *c, const uint32_t *ws,
         o.adaptive = vs[i].adaptive;
         o.prefetch = (uint32_t)vs[i].prefetch;
         o.steal = vs[i].steal;
-        o.flush_window = vs[i].flush;
         o.idle = vs[i].idle;
         o.tasks = (uint64_t)vs[i].per_worker * o.workers * o.slots;
         o.dist = (sim_dist)vs[i].dist;
@@ -324,8 +318,6 @@ int main(int argc, char **argv)
             o.park = false, takes = false;
         } else if (!strcmp(a, "--no-idle")) {
             o.idle = false, takes = false;
-        } else if (!strcmp(a, "--flush-window")) {
-            o.flush_window = true, takes = false;
         } else if (!strcmp(a, "--check")) {
             o.check = true, takes = false;
         } else if (!v) {

@@ -1,4 +1,4 @@
-/* The discrete-event model: rank 0 running the real scheduler core, modelled workers and network, a virtual clock. */
+/* The discrete-event model: rank 0 running the real scheduler core, workers running the real worker machines, modelled network, a virtual clock. */
 #include "sim.h"
 
 #include <math.h>
@@ -6,60 +6,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "evq.h"
 #include "grow.h"
 #include "rng.h"
 #include "sched.h"
 #include "steal.h"
 #include "taskfarm_status.h"
+#include "wire.h"
+#include "worker.h"
+#include "wqueue.h"
 
 /*
  * Rank 0 is one server with its own virtual clock. Each step it takes is an
  * event: receive one message (MPI overhead + decoding and applying its
  * records to the real core), or dispatch (the real tf_sched_dispatch, then
- * encoding and sending one TASKS message per worker), as the loop in
- * src/net/run.c does: drain what has arrived, dispatch, send, repeat. A
- * step's cost moves rank 0's clock on; messages that arrive meanwhile wait.
- * Workers cost nothing to run (each has its own cores) and follow
- * src/net/run.c: a FIFO queue on `slots` slots, DONE records batched into
- * reports, and, when stealing, the protocol described in docs/scaling.md.
+ * encoding and sending one TASKS message per worker), as rank 0's loop in
+ * src/net does: drain what has arrived, dispatch, send, repeat. A step's
+ * cost moves rank 0's clock on; messages that arrive meanwhile wait.
+ *
+ * Each worker is the runtime's own: its held tasks are a tf_wq and its
+ * reports and steals are decided by a tf_worker (src/core), fed the same
+ * events as a worker rank's loop feeds them, with virtual time. Every
+ * message is encoded and decoded with the runtime's codec (wire.h), so
+ * byte counts are the runtime's. What is modelled is only what happens
+ * outside those machines: task durations, the network, and when an idle
+ * rank notices a message (src/util/idle.h). Workers cost nothing to run
+ * (each has its own cores), and every slot is a task thread: a rank whose
+ * main thread runs tasks (main_runs_tasks) reads messages only between
+ * them, which this model does not charge.
  */
 
-enum { EV_R0 = 1, EV_POLL, EV_END, EV_TIMER, EV_RETRY };
-enum { M_TASKS, M_REPORT, M_STEAL, M_NACK, M_STOLEN };
-enum { REC_DONE = 1, REC_MOVED = 4 }; /* report record tags */
-enum { TASK_REC = 28, DONE_REC = 29, MOVED_REC = 9 };
-enum { REPORTED = 1, GOT_TASKS = 2 }; /* rank 0's per-worker round flags */
+enum { EV_R0 = 1, EV_POLL, EV_END, EV_TIMER };
+enum { M_TASKS, M_REPORT, M_STEAL, M_STOLEN };
 
 #define SPIN_NS 100000u       /* src/util/idle.h: poll without sleeping */
 #define SLEEP_MIN_NS 20000u   /* then sleep, doubling */
 #define SLEEP_MAX_NS 1000000u /* up to this */
-#define REPORT_AGE_NS 1000000u /* a record waits at most this long */
-#define STEAL_BACKOFF_NS 100000u
 
 typedef struct msg {
     struct msg *next;
     uint64_t arrive;
     uint32_t kind, from;
-    bool dry; /* TASKS: rank 0 had nothing more ready */
     size_t n;
     uint8_t *body; /* n bytes, in the same allocation */
 } msg;
 
 typedef struct worker {
-    uint32_t *q; /* ring of queued task indexes, FIFO */
-    size_t qcap, qh, qn;
-    uint32_t running, nparked;
-    msg *inbox; /* sorted by arrival */
-    uint64_t poll_gen, last_progress;
-    tf_buf rep; /* records not yet reported */
-    uint32_t ndone;
-    uint64_t first_unsent, timer_gen;
-    bool r0_dry, stealing;
-    uint32_t rounds, nv, vpos;
-    uint32_t *victims;
-    tf_rng rng;
+    tf_wq wq;    /* the tasks it holds (core/wqueue.h) */
+    tf_worker wk; /* its reports and steals (core/worker.h) */
+    msg *inbox;  /* sorted by arrival */
+    uint64_t poll_gen, last_progress, timer_gen;
+    tf_buf rep;  /* records not yet reported */
 } worker;
 
 typedef struct sim {
@@ -72,27 +69,20 @@ typedef struct sim {
     uint32_t nw, width; /* width: stencil row length */
     uint64_t nt;
     uint64_t *dur;
-    uint8_t *runs;       /* times each task ran to completion */
-    /*
-     * Never given away: it came by stealing (its first move may not have
-     * reached rank 0 yet), or it was parked (rank 0 may still hold it
-     * PARKED, which tf_sched_task_moved refuses).
-     */
-    uint8_t *pinned;
-    uint32_t *parked_on; /* worker holding it parked, TF_NONE */
-    uint32_t *ppend;     /* a parked task's unfinished dependencies */
+    uint8_t *runs;   /* times each task ran to completion */
+    uint8_t *att;    /* the attempt each task runs as */
+    uint16_t *slot;  /* the slot each running task holds */
     worker *w;
     tf_loc *loc;
-    uint32_t flush_at;
     /* Rank 0. */
     msg *in_head, *in_tail;
     uint64_t in_free, out_free; /* when its links are next free */
     uint64_t r0_last_progress;
     bool r0_scheduled, r0_news, r0_started, done;
-    tf_buf enc;      /* records of the dispatch in progress; steal replies */
-    uint32_t *cnt, *off; /* per worker: its records in enc */
-    uint32_t *kept;  /* a victim's queue being rebuilt */
-    size_t kcap;
+    tf_buf *batch;   /* per worker: the TASKS message being built */
+    tf_buf enc;      /* a worker's steal answer */
+    tf_wq_job *give; /* a victim's jobs leaving */
+    size_t gcap;
     uint32_t *touched, *reporters;
     uint8_t *reported;
     uint32_t ntouched, nreporters;
@@ -117,9 +107,6 @@ void sim_opts_default(sim_opts *o)
         .park = true,
         .idle = true,
         .host_ranks = 32,
-        .steal_local = 6,
-        .steal_remote = 2,
-        .steal_rounds = 2,
         .seed = 1,
     };
 }
@@ -179,18 +166,6 @@ static msg *new_msg(sim *m, uint32_t kind, uint32_t from, const void *body,
 }
 
 static void free_msg(msg *p) { free(p); }
-
-/* Room for `more` bytes of report; a first report buffer is small. */
-static int rep_reserve(worker *w, size_t more)
-{
-    if (!w->rep.cap) {
-        size_t cap = 8 * DONE_REC > more ? 8 * DONE_REC : more;
-        if (!(w->rep.p = malloc(cap)))
-            return TF_ENOMEM;
-        w->rep.cap = cap;
-    }
-    return tf_buf_reserve(&w->rep, more);
-}
 
 /* ---- the workload ------------------------------------------------------ */
 
@@ -293,61 +268,122 @@ static void deliver(sim *m, uint32_t to, msg *p)
              ++w->poll_gen);
 }
 
-static void peer_send(sim *m, uint32_t from, uint32_t to, msg *p)
+static void peer_send(sim *m, uint32_t from, uint32_t to, uint32_t kind,
+                      const tf_buf *b)
 {
-    p->from = from;
+    msg *p = new_msg(m, kind, from, b->p, b->n);
+    if (!p)
+        return;
     p->arrive = m->now + m->o->latency_ns + xfer_ns(m, p->n);
     m->r->peer_msgs++;
     deliver(m, to, p);
 }
 
-static void put_task_rec(tf_buf *b, uint32_t t, uint8_t park)
+/*
+ * Append task t's record as rank 0 sends it: a TASK with no input and one
+ * DEP entry per stencil neighbour, an empty output when that neighbour is
+ * done, else (a PARK) an anchor; as src/net's encoder does.
+ */
+static int put_task(sim *m, tf_buf *b, uint32_t t, uint8_t attempt)
 {
-    tf_buf_put_u32(b, t);
-    tf_buf_put_u32(b, 0);
-    tf_buf_put_u64(b, t);
-    tf_buf_put_u16(b, 1);
-    tf_buf_put_u8(b, 1);
-    tf_buf_put_u8(b, park); /* the pad byte carries PARK in the model */
-    tf_buf_put_u32(b, 0);
-    tf_buf_put_u32(b, 0);
+    uint64_t nb[3];
+    int k = stencil_nbrs(m, t, false, nb);
+    if (tf_buf_reserve(b, TF_WIRE_TASK_SIZE + (size_t)k * TF_WIRE_ANCHOR_SIZE))
+        return TF_ENOMEM;
+    tf_wire_task rec = {t, 0, t, 1, attempt, 0, 0, (uint32_t)k};
+    tf_wire_put_task(b, &rec);
+    for (int j = 0; j < k; j++) {
+        if (m->s.dag.state[nb[j]] != TF_ST_DONE)
+            tf_wire_put_anchor(b, (uint32_t)nb[j]);
+        else
+            tf_wire_put_output(b, NULL, 0);
+    }
+    return 0;
 }
 
 /* ---- workers ------------------------------------------------------------- */
 
-static int q_push(worker *w, uint32_t t)
+/*
+ * Queue the tasks of a TASKS or STOLEN message, as the runtime's decoder
+ * does: an anchor entry parks the task behind a task held here. Returns
+ * how many; *dry gets the header's flag.
+ */
+static size_t take_tasks(sim *m, uint32_t wi, const msg *p, bool *dry)
 {
-    int rc = tf_ring_grow((void **)&w->q, &w->qcap, &w->qh, w->qn, w->qn + 1,
-                          sizeof *w->q, 8);
-    if (!rc)
-        w->q[(w->qh + w->qn++) % w->qcap] = t;
-    return rc;
+    worker *w = &m->w[wi];
+    tf_rd r = tf_rd_make(p->body, p->n);
+    tf_wire_batch hd;
+    tf_wire_get_batch(&r, &hd);
+    *dry = (hd.flags & TF_WIRE_DRY) != 0;
+    size_t n = 0;
+    while (tf_rd_more(&r)) {
+        tf_wire_task t;
+        tf_wire_get_task(&r, &t);
+        tf_rd_take(&r, t.input_len);
+        uint32_t anc[3], nanc = 0;
+        for (uint32_t i = 0; i < t.ndeps; i++) {
+            const void *buf;
+            uint32_t len, anchor;
+            tf_wire_get_output(&r, &buf, &len, &anchor);
+            if (anchor != TF_WIRE_ANCHOR && nanc < 3)
+                anc[nanc++] = anchor;
+        }
+        tf_wq_job j = {t.index, t.index, t.cores, t.attempt, false};
+        if (!r.ok || tf_wq_push(&w->wq, &j, anc, nanc)) {
+            fail(m, r.ok ? TF_ENOMEM : TF_EPROTO, "worker: cannot take tasks");
+            break;
+        }
+        n++;
+    }
+    return n;
 }
 
-static uint32_t q_at(const worker *w, uint32_t i)
+/* A thief asks: give what the worker's machine allows, report the moves. */
+static void on_steal(sim *m, uint32_t wi, const msg *p)
 {
-    return w->q[(w->qh + i) % w->qcap];
+    worker *w = &m->w[wi];
+    tf_rd r = tf_rd_make(p->body, p->n);
+    tf_wire_steal st;
+    if (!tf_wire_get_steal(&r, &st)) {
+        fail(m, TF_EPROTO, "malformed steal request");
+        return;
+    }
+    size_t want = tf_worker_give_count(&w->wk, tf_wq_stealable(&w->wq));
+    if (tf_grow((void **)&m->give, &m->gcap, want, sizeof *m->give, 256)) {
+        fail(m, TF_ENOMEM, "steal: out of memory");
+        return;
+    }
+    size_t n = tf_wq_steal(&w->wq, want, st.max_cores, m->give);
+    tf_buf *b = &m->enc;
+    b->n = 0;
+    if (tf_buf_reserve(b, TF_WIRE_BATCH_SIZE) ||
+        tf_buf_reserve(&w->rep, n * TF_WIRE_MOVED_SIZE)) {
+        fail(m, TF_ENOMEM, "steal: out of memory");
+        return;
+    }
+    tf_wire_put_batch(b, &(tf_wire_batch){0});
+    for (size_t i = 0; i < n; i++) {
+        if (put_task(m, b, m->give[i].idx, m->give[i].attempt))
+            fail(m, TF_ENOMEM, "steal: out of memory");
+        tf_wire_moved mv = {TF_REC_MOVED, m->give[i].idx, m->give[i].attempt,
+                            p->from};
+        tf_wire_put_moved(&w->rep, &mv);
+    }
+    m->r->moved += n;
+    tf_worker_gave(&w->wk, n, m->now);
+    peer_send(m, wi, p->from, M_STOLEN, b);
 }
 
 static void start_tasks(sim *m, uint32_t wi)
 {
     worker *w = &m->w[wi];
-    while (w->running < m->o->slots && w->qn) {
-        uint32_t t = w->q[w->qh];
-        w->qh = (w->qh + 1) % w->qcap;
-        w->qn--;
-        w->running++;
-        push(m, m->now + m->dur[t], EV_END, wi, t);
+    tf_wq_job j;
+    uint16_t sl;
+    while (tf_wq_start(&w->wq, &j, &sl)) {
+        m->slot[j.idx] = sl;
+        m->att[j.idx] = j.attempt;
+        push(m, m->now + m->dur[j.idx], EV_END, wi, j.idx);
     }
-}
-
-static void add_record(sim *m, uint32_t wi)
-{
-    worker *w = &m->w[wi];
-    if (w->first_unsent)
-        return;
-    w->first_unsent = m->now ? m->now : 1;
-    push(m, m->now + REPORT_AGE_NS + 1, EV_TIMER, wi, ++w->timer_gen);
 }
 
 static void send_report(sim *m, uint32_t wi)
@@ -357,189 +393,37 @@ static void send_report(sim *m, uint32_t wi)
     if (!p)
         return;
     w->rep.n = 0;
-    w->ndone = 0;
-    w->first_unsent = 0;
-    w->timer_gen++;
+    tf_worker_reported(&w->wk);
     to_r0(m, p, wi);
 }
 
-/*
- * src/net/run.c's rule: a quarter of slots x prefetch done, dry, or 1 ms
- * old. With flush_window, a quarter of the window rank 0 gives this worker
- * now (it could say so in each TASKS message).
- */
-static void maybe_report(sim *m, uint32_t wi)
+/* Carry out the machine's decisions; a timer for when it next needs one. */
+static void act(sim *m, uint32_t wi)
 {
     worker *w = &m->w[wi];
-    uint32_t at = m->flush_at;
-    if (m->o->flush_window && m->o->batch)
-        at = m->s.workers[wi].depth / 4 ? m->s.workers[wi].depth / 4 : 1;
-    if (w->rep.n &&
-        (w->ndone >= at || w->qn + w->running + w->nparked == 0 ||
-         m->now - w->first_unsent > REPORT_AGE_NS))
-        send_report(m, wi);
-}
-
-/* Victims for a steal round: the host's ranks nearest first, then random others. */
-static void plan_steal(sim *m, uint32_t wi)
-{
-    worker *w = &m->w[wi];
-    uint32_t hr = m->o->host_ranks, base = wi / hr * hr;
-    uint32_t hn = m->nw - base < hr ? m->nw - base : hr;
-    w->nv = (uint32_t)tf_steal_order(m->loc + base, 0, hn, wi - base, &w->rng,
-                                     w->victims);
-    if (w->nv > m->o->steal_local)
-        w->nv = m->o->steal_local;
-    for (uint32_t i = 0; i < w->nv; i++)
-        w->victims[i] += base;
-    for (uint32_t k = 0; k < m->o->steal_remote && m->nw > hn; k++) {
-        uint32_t v;
-        do
-            v = tf_rng_below(&w->rng, m->nw);
-        while (v >= base && v < base + hn);
-        w->victims[w->nv++] = v;
-    }
-    w->vpos = 0;
-}
-
-static void ask_next_victim(sim *m, uint32_t wi)
-{
-    worker *w = &m->w[wi];
-    if (w->vpos >= w->nv) {
-        w->stealing = false;
-        if (++w->rounds < m->o->steal_rounds)
-            push(m, m->now + ((uint64_t)STEAL_BACKOFF_NS << w->rounds),
-                 EV_RETRY, wi, 0);
-        return;
-    }
-    uint32_t req[2] = {wi, 0}; /* thief, flags: 8 bytes on the wire */
-    msg *p = new_msg(m, M_STEAL, wi, req, sizeof req);
-    if (p)
-        peer_send(m, wi, w->victims[w->vpos++], p);
-}
-
-/*
- * A worker with an empty queue and a free slot, whom rank 0 told it has
- * nothing ready, steals. Parked tasks mean its own work is still coming.
- */
-static void maybe_steal(sim *m, uint32_t wi)
-{
-    worker *w = &m->w[wi];
-    if (!m->o->steal || w->stealing || w->qn || w->running >= m->o->slots ||
-        w->nparked || !w->r0_dry || w->rounds >= m->o->steal_rounds ||
-        m->nw < 2)
-        return;
-    w->stealing = true;
-    plan_steal(m, wi);
-    ask_next_victim(m, wi);
-}
-
-/* A task may leave: it is not pinned and nothing is parked behind it here. */
-static bool is_stealable(const sim *m, uint32_t wi, uint32_t t)
-{
-    if (m->pinned[t])
-        return false;
-    uint64_t nb[3];
-    int k = stencil_nbrs(m, t, true, nb);
-    for (int j = 0; j < k; j++)
-        if (m->parked_on[nb[j]] == wi)
-            return false;
-    return true;
-}
-
-/* Give the thief half the stealable queued tasks, newest first. */
-static void on_steal(sim *m, uint32_t wi, uint32_t thief)
-{
-    worker *w = &m->w[wi];
-    uint32_t able = 0, n = w->qn;
-    for (uint32_t i = 0; i < n; i++)
-        able += is_stealable(m, wi, q_at(w, i));
-    uint32_t take = tf_steal_amount(able), nk = 0;
-    tf_buf *b = &m->enc;
-    b->n = 0;
-    if (tf_buf_reserve(b, (size_t)take * TASK_REC + 4) ||
-        tf_grow((void **)&m->kept, &m->kcap, n, sizeof *m->kept, 256)) {
-        fail(m, TF_ENOMEM, "steal: out of memory");
-        return;
-    }
-    if (!able)
-        tf_buf_put_u32(b, 0); /* a NACK: 4 bytes */
-    /* From the newest back, the first `take` stealable tasks leave. */
-    for (uint32_t i = n; i-- > 0;) {
-        uint32_t t = q_at(w, i);
-        if (take && is_stealable(m, wi, t)) {
-            put_task_rec(b, t, 0);
-            take--;
-        } else {
-            m->kept[nk++] = t;
+    tf_worker_view v = {tf_wq_held(&w->wq), tf_wq_idle_slots(&w->wq)};
+    uint64_t wake = tf_worker_tick(&w->wk, &v, m->now);
+    size_t n;
+    const tf_worker_act *a = tf_worker_actions(&w->wk, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind == TF_WK_REPORT) {
+            send_report(m, wi);
+        } else if (a[i].kind == TF_WK_ASK) {
+            tf_buf *b = &m->enc;
+            b->n = 0;
+            if (tf_buf_reserve(b, TF_WIRE_STEAL_SIZE)) {
+                fail(m, TF_ENOMEM, "steal: out of memory");
+                return;
+            }
+            tf_wire_put_steal(b, &(tf_wire_steal){m->o->slots});
+            peer_send(m, wi, a[i].rank, M_STEAL, b);
         }
     }
-    for (uint32_t i = 0; i < nk; i++) /* oldest first again */
-        w->q[i] = m->kept[nk - 1 - i];
-    w->qh = 0;
-    w->qn = nk;
-    msg *p = new_msg(m, able ? M_STOLEN : M_NACK, wi, b->p, b->n);
-    if (p)
-        peer_send(m, wi, thief, p);
+    if (wake != UINT64_MAX)
+        push(m, wake > m->now ? wake : m->now, EV_TIMER, wi, ++w->timer_gen);
 }
 
-static void on_stolen(sim *m, uint32_t wi, msg *p)
-{
-    worker *w = &m->w[wi];
-    tf_rd r = tf_rd_make(p->body, p->n);
-    if (rep_reserve(w, p->n / TASK_REC * MOVED_REC)) {
-        fail(m, TF_ENOMEM, "report: out of memory");
-        return;
-    }
-    while (tf_rd_more(&r)) {
-        uint32_t t = tf_rd_u32(&r);
-        tf_rd_take(&r, TASK_REC - 4);
-        m->pinned[t] = 1;
-        if (q_push(w, t))
-            fail(m, TF_ENOMEM, "queue: out of memory");
-        /* The thief reports the move, ahead of the task's DONE. */
-        tf_buf_put_u8(&w->rep, REC_MOVED);
-        tf_buf_put_u32(&w->rep, t);
-        tf_buf_put_u32(&w->rep, p->from);
-        m->r->moved++;
-    }
-    m->r->steals++;
-    w->stealing = false;
-    w->rounds = 0;
-    start_tasks(m, wi);
-    send_report(m, wi);
-}
-
-static void on_tasks(sim *m, uint32_t wi, msg *p)
-{
-    worker *w = &m->w[wi];
-    tf_rd r = tf_rd_make(p->body, p->n);
-    while (tf_rd_more(&r)) {
-        uint32_t t = tf_rd_u32(&r);
-        tf_rd_take(&r, 15);
-        uint8_t park = tf_rd_u8(&r);
-        tf_rd_take(&r, 8);
-        if (!park) {
-            if (q_push(w, t))
-                fail(m, TF_ENOMEM, "queue: out of memory");
-            continue;
-        }
-        /* Every unfinished dependency came in this same message. */
-        uint64_t nb[3];
-        int k = stencil_nbrs(m, t, false, nb);
-        m->ppend[t] = 0;
-        for (int j = 0; j < k; j++)
-            m->ppend[t] += !m->runs[nb[j]];
-        m->parked_on[t] = wi;
-        m->pinned[t] = 1;
-        w->nparked++;
-    }
-    if (p->n)
-        w->rounds = 0;
-    w->r0_dry = p->dry;
-}
-
-/* Handle every message that has arrived by now, then run, report, steal. */
+/* Handle every message that has arrived by now, then start, report, steal. */
 static void worker_poll(sim *m, uint32_t wi)
 {
     worker *w = &m->w[wi];
@@ -548,21 +432,23 @@ static void worker_poll(sim *m, uint32_t wi)
         msg *p = w->inbox;
         w->inbox = p->next;
         any = true;
-        if (p->kind == M_TASKS)
-            on_tasks(m, wi, p);
-        else if (p->kind == M_STEAL)
-            on_steal(m, wi, p->from);
-        else if (p->kind == M_STOLEN)
-            on_stolen(m, wi, p);
-        else if (p->kind == M_NACK)
-            ask_next_victim(m, wi);
+        bool dry;
+        if (p->kind == M_TASKS) {
+            take_tasks(m, wi, p, &dry);
+            tf_worker_heard(&w->wk, dry);
+        } else if (p->kind == M_STEAL) {
+            on_steal(m, wi, p);
+        } else if (p->kind == M_STOLEN) {
+            size_t got = take_tasks(m, wi, p, &dry);
+            tf_worker_answered(&w->wk, got, m->now);
+            m->r->steals += got > 0;
+        }
         free_msg(p);
     }
     if (any)
         w->last_progress = m->now;
     start_tasks(m, wi);
-    maybe_report(m, wi);
-    maybe_steal(m, wi);
+    act(m, wi);
     if (w->inbox && any)
         push(m, notice(m, w->last_progress, w->inbox->arrive), EV_POLL, wi,
              ++w->poll_gen);
@@ -571,33 +457,21 @@ static void worker_poll(sim *m, uint32_t wi)
 static void task_end(sim *m, uint32_t wi, uint32_t t)
 {
     worker *w = &m->w[wi];
-    w->running--;
     w->last_progress = m->now;
     if (m->runs[t] < UINT8_MAX)
         m->runs[t]++;
-    uint64_t nb[3];
-    int k = stencil_nbrs(m, t, true, nb);
-    for (int j = 0; j < k; j++) {
-        uint64_t v = nb[j];
-        if (m->parked_on[v] != wi || --m->ppend[v])
-            continue;
-        m->parked_on[v] = TF_NONE;
-        w->nparked--;
-        if (q_push(w, (uint32_t)v))
-            fail(m, TF_ENOMEM, "queue: out of memory");
-    }
-    if (rep_reserve(w, DONE_REC)) {
-        fail(m, TF_ENOMEM, "report: out of memory");
+    tf_wq_job j = {t, t, 1, m->att[t], false};
+    if (tf_wq_end(&w->wq, &j, &m->slot[t], TF_WQ_OK) ||
+        tf_buf_reserve(&w->rep, TF_WIRE_DONE_SIZE)) {
+        fail(m, TF_ENOMEM, "worker: out of memory");
         return;
     }
-    tf_buf_put_u8(&w->rep, REC_DONE);
-    tf_buf_put_u32(&w->rep, t);
-    tf_buf_put_i32(&w->rep, 0);
-    tf_buf_put_u64(&w->rep, m->now - m->dur[t]);
-    tf_buf_put_u64(&w->rep, m->now);
-    tf_buf_put_u32(&w->rep, 0);
-    w->ndone++;
-    add_record(m, wi);
+    /* FILL needs nothing here (outputs are empty); nothing fails. */
+    tf_wq_clear_actions(&w->wq);
+    tf_wire_done d = {TF_REC_DONE, t, m->att[t], 0, m->now - m->dur[t],
+                      m->now, m->slot[t], 0};
+    tf_wire_put_done(&w->rep, &d);
+    tf_worker_recorded(&w->wk, 1, 0, m->now);
     worker_poll(m, wi);
 }
 
@@ -619,28 +493,30 @@ static uint64_t r0_apply(sim *m, msg *p)
     uint64_t ndone = 0, nmoved = 0, t0 = sim_clock_ns();
     int rc = 0;
     while (!rc && tf_rd_more(&r)) {
-        uint8_t kind = tf_rd_u8(&r);
-        uint32_t t = tf_rd_u32(&r);
-        if (kind == REC_MOVED) {
-            uint32_t from = tf_rd_u32(&r);
-            rc = tf_sched_task_moved(s, t, from, p->from);
+        if (tf_rd_peek_u8(&r) == TF_REC_MOVED) {
+            tf_wire_moved mv;
+            tf_wire_get_moved(&r, &mv);
+            /* As the runtime: only if rank 0 still has it on the giver. */
+            if (tf_sched_is_current(s, mv.index, mv.attempt) &&
+                s->dag.worker[mv.index] == p->from)
+                rc = tf_sched_task_moved(s, mv.index, p->from, mv.thief);
             nmoved++;
             continue;
         }
-        tf_rd_i32(&r);
-        uint64_t start = tf_rd_u64(&r), end = tf_rd_u64(&r);
-        tf_rd_u32(&r);
-        /* run.c drops a DONE from a rank not holding the task; here it is a bug. */
-        if (t >= s->dag.n || s->dag.worker[t] != p->from) {
+        tf_wire_done d;
+        if (!tf_wire_get_done(&r, &d) || d.kind != TF_REC_DONE)
+            break;
+        /* The runtime drops a stale DONE; here nothing fails: it is a bug. */
+        if (!tf_sched_is_current(s, d.index, d.attempt)) {
             rc = TF_EPROTO;
             break;
         }
-        rc = tf_sched_task_done(s, t);
-        tf_sched_observe(s, p->from, end - start);
+        rc = tf_sched_task_done(s, d.index);
+        tf_sched_observe(s, p->from, d.end_ns - d.start_ns);
         ndone++;
     }
     uint64_t t1 = sim_clock_ns();
-    if (rc || !r.ok) {
+    if (rc || !r.ok || tf_rd_more(&r)) {
         char why[120];
         snprintf(why, sizeof why, "report from worker %u rejected: %s",
                  p->from, tf_strerror(rc ? rc : TF_EPROTO));
@@ -653,15 +529,14 @@ static uint64_t r0_apply(sim *m, msg *p)
            ndone * m->o->task_ns;
 }
 
-/* Send n bytes to worker `to` from rank 0, whose clock reads *t (advanced). */
+/* Send worker `to` its message from rank 0, whose clock reads *t (advanced). */
 static void r0_send(sim *m, uint64_t *t, uint32_t to, const void *body,
-                    size_t n, bool dry)
+                    size_t n)
 {
     msg *p = new_msg(m, M_TASKS, 0, body, n);
     if (!p)
         return;
     *t += m->o->msg_ns;
-    p->dry = dry;
     uint64_t dep = *t > m->out_free ? *t : m->out_free;
     m->out_free = dep + xfer_ns(m, n);
     p->arrive = m->out_free + m->o->latency_ns;
@@ -671,43 +546,71 @@ static void r0_send(sim *m, uint64_t *t, uint32_t to, const void *body,
 }
 
 /*
- * Encode the RUN and PARK actions into one buffer, grouped by worker in
- * the order workers first appear (what master_act's per-worker batches
- * hold). Returns the number of task records; m->touched lists the workers
- * and m->cnt[w] their record counts, m->off[w] where theirs start.
+ * Encode the RUN and PARK actions into each worker's batch, PARKs first
+ * (a worker must hold a parked task before the tasks it waits for), as
+ * the runtime does. m->touched lists the workers given tasks.
  */
 static size_t encode(sim *m, const tf_action *a, size_t na)
 {
     size_t nrec = 0;
     m->ntouched = 0;
-    for (size_t i = 0; i < na; i++) {
-        if (a[i].kind != TF_ACT_RUN && a[i].kind != TF_ACT_PARK)
-            continue;
-        if (!m->cnt[a[i].worker]++)
-            m->touched[m->ntouched++] = a[i].worker;
-        nrec++;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < na; i++) {
+            bool park = a[i].kind == TF_ACT_PARK;
+            if ((pass == 0) != park || (!park && a[i].kind != TF_ACT_RUN))
+                continue;
+            tf_buf *b = &m->batch[a[i].worker];
+            if (!b->n) {
+                if (tf_buf_reserve(b, TF_WIRE_BATCH_SIZE)) {
+                    fail(m, TF_ENOMEM, "batch: out of memory");
+                    return nrec;
+                }
+                tf_wire_put_batch(b, &(tf_wire_batch){0});
+                m->touched[m->ntouched++] = a[i].worker;
+            }
+            if (put_task(m, b, a[i].task,
+                         tf_sched_sent_attempt(&m->s, a[i].task, park)))
+                fail(m, TF_ENOMEM, "batch: out of memory");
+            m->r->parked += park;
+            nrec++;
+        }
     }
-    if (tf_buf_reserve(&m->enc, nrec * TASK_REC)) {
-        fail(m, TF_ENOMEM, "batch: out of memory");
-        return 0;
-    }
-    uint32_t pos = 0;
-    for (uint32_t i = 0; i < m->ntouched; i++) {
-        uint32_t w = m->touched[i];
-        m->off[w] = pos;
-        pos += m->cnt[w];
-    }
-    for (size_t i = 0; i < na; i++) {
-        if (a[i].kind != TF_ACT_RUN && a[i].kind != TF_ACT_PARK)
-            continue;
-        tf_buf rec = {m->enc.p + (size_t)m->off[a[i].worker]++ * TASK_REC, 0,
-                      TASK_REC};
-        m->r->parked += a[i].kind == TF_ACT_PARK;
-        put_task_rec(&rec, a[i].task, a[i].kind == TF_ACT_PARK);
-    }
-    for (uint32_t i = 0; i < m->ntouched; i++) /* back to each start */
-        m->off[m->touched[i]] -= m->cnt[m->touched[i]];
     return nrec;
+}
+
+/* The message to worker wi, split into one per task without batching. */
+static void r0_flush(sim *m, uint64_t *t, uint32_t wi, bool dry)
+{
+    tf_buf *b = &m->batch[wi];
+    if (!b->n) {
+        if (tf_buf_reserve(b, TF_WIRE_BATCH_SIZE)) {
+            fail(m, TF_ENOMEM, "batch: out of memory");
+            return;
+        }
+        tf_wire_put_batch(b, &(tf_wire_batch){0});
+    }
+    b->p[0] = dry ? TF_WIRE_DRY : 0;
+    if (m->o->batch || b->n == TF_WIRE_BATCH_SIZE) {
+        r0_send(m, t, wi, b->p, b->n);
+    } else {
+        tf_rd r = tf_rd_make(b->p, b->n);
+        tf_wire_batch hd;
+        tf_wire_get_batch(&r, &hd);
+        size_t nd = 0, at = r.off;
+        uint8_t one[256];
+        while (tf_rd_more(&r) && tf_wire_skip_task(&r, &nd)) {
+            size_t len = r.off - at;
+            if (len + 1 > sizeof one) {
+                fail(m, TF_ERANGE, "task record too long for --no-batch");
+                break;
+            }
+            one[0] = b->p[0];
+            memcpy(one + 1, b->p + at, len);
+            r0_send(m, t, wi, one, len + 1);
+            at = r.off;
+        }
+    }
+    b->n = 0;
 }
 
 /* Dispatch, encode, send; returns rank 0's clock after the last send. */
@@ -728,38 +631,35 @@ static uint64_t r0_dispatch(sim *m, uint64_t t)
         fail(m, rc, "tf_sched_dispatch failed");
         return t;
     }
-    bool dry = tf_rq_is_empty(&s->rq);
     t0 = sim_clock_ns();
     size_t nrec = encode(m, a, na);
     t1 = sim_clock_ns();
     m->r->dispatched += nrec;
     t += charge(m, t0, t1, m->c->enc_ns * (double)nrec);
     tf_sched_clear_actions(s);
+    /*
+     * Who hears from rank 0 follows the runtime's rule (tf_sched_notify):
+     * every worker given tasks, and, when nothing is ready, a worker with
+     * room that has not been told so yet. Only workers that got tasks or
+     * reported since the last dispatch can have changed (all of them at
+     * the first dispatch), so only those are looked at.
+     */
+    bool dry;
     for (uint32_t i = 0; i < m->ntouched; i++) {
         uint32_t wi = m->touched[i];
-        const uint8_t *p = m->enc.p + (size_t)m->off[wi] * TASK_REC;
-        size_t n = (size_t)m->cnt[wi] * TASK_REC;
-        m->reported[wi] |= GOT_TASKS;
-        m->cnt[wi] = 0;
-        if (m->o->batch) {
-            r0_send(m, &t, wi, p, n, dry);
-            continue;
-        }
-        /* Without batching every task is a message of its own. */
-        for (size_t off = 0; off < n; off += TASK_REC)
-            r0_send(m, &t, wi, p + off, TASK_REC, dry);
+        tf_sched_notify(s, wi, true, m->o->steal, &dry);
+        r0_flush(m, &t, wi, dry);
+        m->reported[wi] = 2;
     }
-    /*
-     * With stealing, a worker that reported and got nothing hears that
-     * rank 0 has nothing ready (an empty TASKS message): its cue to steal.
-     * The real runtime will need the same notice.
-     */
-    for (uint32_t i = 0; i < m->nreporters; i++) {
-        uint32_t wi = m->reporters[i];
-        if (m->o->steal && dry && m->reported[wi] == REPORTED)
-            r0_send(m, &t, wi, NULL, 0, true);
-        m->reported[wi] = 0;
+    bool first = m->r->dispatch_calls == 1;
+    for (uint32_t i = 0; i < (first ? m->nw : m->nreporters); i++) {
+        uint32_t wi = first ? i : m->reporters[i];
+        if (m->reported[wi] != 2 &&
+            tf_sched_notify(s, wi, false, m->o->steal, &dry))
+            r0_flush(m, &t, wi, dry);
     }
+    for (uint32_t i = 0; i < m->nreporters; i++)
+        m->reported[m->reporters[i]] = 0;
     for (uint32_t i = 0; i < m->ntouched; i++)
         m->reported[m->touched[i]] = 0;
     m->nreporters = m->ntouched = 0;
@@ -777,7 +677,7 @@ static void r0_step(sim *m)
             m->in_tail = NULL;
         t += m->o->msg_ns + r0_apply(m, p);
         if (!m->reported[p->from]) {
-            m->reported[p->from] = REPORTED;
+            m->reported[p->from] = 1;
             m->reporters[m->nreporters++] = p->from;
         }
         free_msg(p);
@@ -802,6 +702,26 @@ static void r0_step(sim *m)
 
 /* ---- the run ------------------------------------------------------------- */
 
+/* Worker wi: its queue, and its machine with the ranks of its host. */
+static int setup_worker(sim *m, uint32_t wi, uint32_t *host)
+{
+    const sim_opts *o = m->o;
+    worker *w = &m->w[wi];
+    int rc = tf_wq_init(&w->wq, o->slots);
+    if (rc)
+        return rc;
+    /* Hosts are blocks of host_ranks workers: no scan over all of them. */
+    uint32_t base = wi / o->host_ranks * o->host_ranks;
+    uint32_t end = base + o->host_ranks < m->nw ? base + o->host_ranks : m->nw;
+    size_t nh = 0;
+    for (uint32_t r = base; r < end; r++)
+        if (r != wi)
+            host[nh++] = r;
+    tf_worker_cfg c = {.slots = o->slots, .steal = o->steal && m->nw > 1};
+    return tf_worker_init(&w->wk, &c, m->loc, 0, m->nw, wi, host, nh,
+                          o->seed ^ (0x5851F42D4C957F2Dull * (wi + 1)));
+}
+
 static int setup(sim *m)
 {
     const sim_opts *o = m->o;
@@ -810,47 +730,44 @@ static int setup(sim *m)
     m->width = o->workers * o->slots;
     if (o->shape == SIM_STENCIL)
         m->nt = (m->nt + m->width - 1) / m->width * m->width;
-    if (!m->nw || !o->slots || m->nt >= TF_NONE || !o->mean_ns ||
-        o->bandwidth <= 0 || !o->host_ranks)
+    if (!m->nw || !o->slots || o->slots > UINT16_MAX || m->nt >= TF_NONE ||
+        !o->mean_ns || o->bandwidth <= 0 || !o->host_ranks)
         return TF_EINVAL;
     m->dur = malloc(m->nt * sizeof *m->dur);
     m->runs = calloc(m->nt, 1);
-    m->pinned = calloc(m->nt, 1);
-    m->parked_on = malloc(m->nt * sizeof *m->parked_on);
-    m->ppend = calloc(m->nt, sizeof *m->ppend);
+    m->att = calloc(m->nt, 1);
+    m->slot = calloc(m->nt, sizeof *m->slot);
     m->w = calloc(m->nw, sizeof *m->w);
     m->loc = malloc(m->nw * sizeof *m->loc);
-    m->cnt = calloc(m->nw, sizeof *m->cnt);
-    m->off = calloc(m->nw, sizeof *m->off);
+    m->batch = calloc(m->nw, sizeof *m->batch);
     m->touched = malloc(m->nw * sizeof *m->touched);
     m->reporters = malloc(m->nw * sizeof *m->reporters);
     m->reported = calloc(m->nw, 1);
-    if (!m->dur || !m->runs || !m->pinned || !m->parked_on || !m->ppend ||
-        !m->w || !m->loc || !m->cnt || !m->off || !m->touched || !m->reporters ||
-        !m->reported)
-        return TF_ENOMEM;
-    memset(m->parked_on, 0xff, m->nt * sizeof *m->parked_on);
-    m->r->tasks = m->nt;
-    m->r->work_ns = draw_durations(m);
-    if (!m->r->work_ns)
-        return TF_ENOMEM;
-    uint32_t nv = o->host_ranks + o->steal_remote;
-    for (uint32_t i = 0; i < m->nw; i++) {
+    uint32_t *host = malloc(o->host_ranks * sizeof *host);
+    int rc = 0;
+    if (!m->dur || !m->runs || !m->att || !m->slot || !m->w || !m->loc ||
+        !m->batch || !m->touched || !m->reporters || !m->reported || !host)
+        rc = TF_ENOMEM;
+    if (!rc) {
+        m->r->tasks = m->nt;
+        m->r->work_ns = draw_durations(m);
+        if (!m->r->work_ns)
+            rc = TF_ENOMEM;
+    }
+    for (uint32_t i = 0; !rc && i < m->nw; i++) {
         uint32_t in_host = i % o->host_ranks;
         m->loc[i] = (tf_loc){i / o->host_ranks,
                              (int32_t)(in_host * 2 / o->host_ranks)};
-        m->w[i].rng = tf_rng_seeded(o->seed ^ (0x5851F42D4C957F2Dull * (i + 1)));
-        if (o->steal && !(m->w[i].victims = malloc(nv * sizeof(uint32_t))))
-            return TF_ENOMEM;
     }
+    for (uint32_t i = 0; !rc && i < m->nw; i++)
+        rc = setup_worker(m, i, host);
+    free(host);
+    if (rc)
+        return rc;
     uint32_t per = o->batch ? o->prefetch : 1;
-    m->flush_at = o->batch ? o->slots * o->prefetch / 4 : 1;
-    if (!m->flush_at)
-        m->flush_at = 1;
     tf_sched_init(&m->s);
     m->s.park = o->park;
     m->s.adaptive = o->adaptive && o->batch;
-    int rc = 0;
     for (uint32_t i = 0, id; i < m->nw && !rc; i++)
         rc = tf_sched_add_worker(&m->s, o->slots, o->slots * per, &id);
     return rc ? rc : build_dag(m);
@@ -865,9 +782,11 @@ static void teardown(sim *m)
             w->inbox = p->next;
             free_msg(p);
         }
-        free(w->q);
-        free(w->victims);
+        tf_wq_free(&w->wq);
+        tf_worker_free(&w->wk);
         tf_buf_free(&w->rep);
+        if (m->batch)
+            tf_buf_free(&m->batch[i]);
     }
     while (m->in_head) {
         msg *p = m->in_head;
@@ -875,9 +794,8 @@ static void teardown(sim *m)
         free_msg(p);
     }
     tf_buf_free(&m->enc);
-    free(m->cnt);
-    free(m->off);
-    free(m->kept);
+    free(m->give);
+    free(m->batch);
     free(m->touched);
     free(m->reporters);
     free(m->reported);
@@ -885,9 +803,8 @@ static void teardown(sim *m)
     free(m->loc);
     free(m->dur);
     free(m->runs);
-    free(m->pinned);
-    free(m->parked_on);
-    free(m->ppend);
+    free(m->att);
+    free(m->slot);
     sim_evq_free(&m->q);
     tf_sched_free(&m->s);
 }
@@ -906,8 +823,20 @@ static void finish(sim *m)
         r->decisions_per_s = (double)(r->dispatched + r->completed) * 1e9 /
                              (double)r->r0_busy_ns;
     r->check_ok = true;
-    if (m->o->check)
-        r->check_ok = tf_sched_check(&m->s, r->why, sizeof r->why);
+    if (!m->o->check)
+        return;
+    r->check_ok = tf_sched_check(&m->s, r->why, sizeof r->why);
+    /* The workers' machines too: each holds nothing at the end. */
+    for (uint32_t i = 0; r->check_ok && i < m->nw; i++) {
+        const worker *w = &m->w[i];
+        r->check_ok = tf_wq_check(&w->wq, r->why, sizeof r->why) &&
+                      tf_worker_check(&w->wk, r->why, sizeof r->why);
+        if (r->check_ok && tf_wq_held(&w->wq)) {
+            snprintf(r->why, sizeof r->why, "worker %u holds %zu tasks", i,
+                     tf_wq_held(&w->wq));
+            r->check_ok = false;
+        }
+    }
 }
 
 int sim_run(const sim_opts *o, const sim_cost *c, sim_result *r)
@@ -935,9 +864,7 @@ int sim_run(const sim_opts *o, const sim_cost *c, sim_result *r)
         else if (ev.kind == EV_POLL && ev.arg == w->poll_gen)
             worker_poll(&m, ev.who);
         else if (ev.kind == EV_TIMER && ev.arg == w->timer_gen)
-            maybe_report(&m, ev.who);
-        else if (ev.kind == EV_RETRY)
-            maybe_steal(&m, ev.who);
+            act(&m, ev.who);
     }
     if (!m.done && !m.err)
         fail(&m, TF_EPROTO, "the run stalled: no event left, tasks unfinished");

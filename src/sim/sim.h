@@ -1,4 +1,4 @@
-/* The discrete-event model: rank 0 running the real scheduler core, modelled workers and network, a virtual clock. */
+/* The discrete-event model: rank 0 running the real scheduler core, workers running the real worker machines, modelled network, a virtual clock. */
 #ifndef TF_SIM_SIM_H
 #define TF_SIM_SIM_H
 
@@ -35,14 +35,9 @@ typedef struct sim_opts {
     bool steal;           /* dry workers steal from peers */
     bool park;            /* the core's local release (PARK) */
     bool idle;            /* model the idle back-off of src/util/idle.h */
-    bool flush_window;    /* report after a quarter of the worker's current
-                             window, not of slots x prefetch (run.c) */
     uint32_t host_ranks;  /* ranks per host, for steal victim order */
-    uint32_t steal_local;  /* nearest victims asked per steal round */
-    uint32_t steal_remote; /* then this many random ones on other hosts */
-    uint32_t steal_rounds; /* failed rounds before a thief waits */
     uint64_t seed;
-    bool check;           /* run tf_sched_check when the run ends */
+    bool check;           /* run the invariant checks when the run ends */
 } sim_opts;
 
 void sim_opts_default(sim_opts *o);
