@@ -138,9 +138,11 @@ $(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lcunit
 
-$(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
+# MPI tests: each links the harness they share (tests/mpi/harness.h).
+MPI_HARNESS := $(BUILD)/tests/mpi/harness.o
+$(BUILD)/tests/%: tests/mpi/%.c $(MPI_HARNESS) lib/libtaskfarm.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_HARNESS) lib/libtaskfarm.a $(LDLIBS) -lm
 
 $(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
