@@ -1,7 +1,6 @@
 /* The MPI tests' harness: case bookkeeping, agreed verdicts, the checks. */
 #include "harness.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,7 +66,7 @@ int mt_finish(mt_suite *s)
     int bad = s->failed != 0;
     MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (s->rank == 0) {
-        printf("%d passed, %d failed", s->passed, s->failed);
+        printf("%s: %d passed, %d failed", s->name, s->passed, s->failed);
         if (s->skipped)
             printf(", %d skipped", s->skipped);
         printf("\n");
@@ -86,24 +85,6 @@ void mt_log(void *user, int level, int rank, const char *msg)
 
 /* ---- checks ---- */
 
-/* Counts a failed check; prints the first MT_MAX_PRINTED of a case. */
-static bool failed(mt_suite *s, const char *file, int line, const char *msg)
-{
-    if (s->fails++ < MT_MAX_PRINTED) {
-        printf("%s:%d: rank %d: check failed: %s\n", file, line, s->rank, msg);
-        fflush(stdout);
-    }
-    return false;
-}
-
-static bool report(mt_suite *s, const char *file, int line, const char *what,
-                   const char *a, const char *b)
-{
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s: %s vs %s", what, a, b);
-    return failed(s, file, line, msg);
-}
-
 static bool holds(const char *op, int cmp)
 {
     return op[0] == '=' ? cmp == 0 : op[0] == '!' ? cmp != 0 : cmp <= 0;
@@ -112,37 +93,22 @@ static bool holds(const char *op, int cmp)
 bool mt_check_i_(mt_suite *s, const char *file, int line, const char *ea,
                  const char *op, const char *eb, intmax_t a, intmax_t b)
 {
-    if (holds(op, (a > b) - (a < b)))
-        return true;
-    char what[256], va[32], vb[32];
-    snprintf(what, sizeof what, "%s %s %s", ea, op, eb);
-    snprintf(va, sizeof va, "%jd", a);
-    snprintf(vb, sizeof vb, "%jd", b);
-    return report(s, file, line, what, va, vb);
+    return mt_check_msg_(s, holds(op, (a > b) - (a < b)), file, line,
+                         "%s %s %s: %jd vs %jd", ea, op, eb, a, b);
 }
 
 bool mt_check_u_(mt_suite *s, const char *file, int line, const char *ea,
                  const char *op, const char *eb, uintmax_t a, uintmax_t b)
 {
-    if (holds(op, (a > b) - (a < b)))
-        return true;
-    char what[256], va[32], vb[32];
-    snprintf(what, sizeof what, "%s %s %s", ea, op, eb);
-    snprintf(va, sizeof va, "%ju", a);
-    snprintf(vb, sizeof vb, "%ju", b);
-    return report(s, file, line, what, va, vb);
+    return mt_check_msg_(s, holds(op, (a > b) - (a < b)), file, line,
+                         "%s %s %s: %ju vs %ju", ea, op, eb, a, b);
 }
 
 bool mt_check_rc_(mt_suite *s, const char *file, int line, const char *ea,
                   const char *eb, int a, int b)
 {
-    if (a == b)
-        return true;
-    char what[256], va[64], vb[64];
-    snprintf(what, sizeof what, "%s == %s", ea, eb);
-    snprintf(va, sizeof va, "%s (%d)", tf_err_name(a), a);
-    snprintf(vb, sizeof vb, "%s (%d)", tf_err_name(b), b);
-    return report(s, file, line, what, va, vb);
+    return mt_check_msg_(s, a == b, file, line, "%s == %s: %s (%d) vs %s (%d)",
+                         ea, eb, tf_err_name(a), a, tf_err_name(b), b);
 }
 
 static const char *state_name(int st)
@@ -155,25 +121,29 @@ static const char *state_name(int st)
 bool mt_check_state_(mt_suite *s, const char *file, int line, const char *ea,
                      const tf_task_info *info, tf_task_state want)
 {
-    if (info->state == want)
-        return true;
-    char what[256], va[96];
-    snprintf(what, sizeof what, "state of %s", ea);
-    snprintf(va, sizeof va, "%s (status %d, attempts %d, rank %d)",
-             state_name((int)info->state), info->status, info->attempts,
-             info->rank);
-    return report(s, file, line, what, va, state_name((int)want));
+    return mt_check_msg_(
+        s, info->state == want, file, line,
+        "state of %s: %s (status %d, attempts %d, rank %d) vs %s", ea,
+        state_name((int)info->state), info->status, info->attempts, info->rank,
+        state_name((int)want));
 }
 
+/* The message is formatted only on failure: checks in long loops stay cheap.
+ * A rank prints the first MT_MAX_PRINTED failures of a case and counts the
+ * rest. */
 bool mt_check_msg_(mt_suite *s, bool ok, const char *file, int line,
                    const char *fmt, ...)
 {
     if (ok)
         return true;
+    if (s->fails++ >= MT_MAX_PRINTED)
+        return false;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return failed(s, file, line, msg);
+    printf("%s:%d: rank %d: check failed: %s\n", file, line, s->rank, msg);
+    fflush(stdout);
+    return false;
 }

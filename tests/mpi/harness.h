@@ -28,7 +28,7 @@
  *     FAIL NAME (N failed checks)       followed by rank 0's captured log
  *     skip NAME: WHY                    the case called mt_skip
  *
- * and mt_finish prints "P passed, F failed[, S skipped]". tests/mpi/run.sh
+ * and mt_finish prints "NAME: P passed, F failed[, S skipped]". run.sh
  * fails a case that is skipped at every rank count it runs.
  *
  * Each EXPECT_* is an expression that yields true when the check held, so a
@@ -43,7 +43,7 @@
 
 typedef struct mt_suite {
     int rank, size;        /* in MPI_COMM_WORLD; 0 and 1 under mt_init_local */
-    const char *name;      /* the program, for messages */
+    const char *name;      /* the program, for the count line */
     long fails;            /* this rank's failed checks in the current case */
     const char *case_name; /* the current case */
     const char *skip_why;  /* set by mt_skip */
@@ -108,23 +108,19 @@ __attribute__((format(printf, 5, 6)))
 bool mt_check_msg_(mt_suite *s, bool ok, const char *file, int line,
                    const char *fmt, ...);
 
-/* Signed comparisons; both sides are widened to intmax_t. */
-#define EXPECT_EQ(s, a, b)                                                     \
-    mt_check_i_((s), __FILE__, __LINE__, #a, "==", #b, (intmax_t)(a),          \
+/* Signed (EXPECT_EQ, _NE, _LE) and unsigned (EXPECT_EQ_U, _LE_U)
+ * comparisons; both sides are widened to intmax_t or uintmax_t. */
+#define MT_CMP_I_(s, a, op, b)                                                 \
+    mt_check_i_((s), __FILE__, __LINE__, #a, op, #b, (intmax_t)(a),            \
                 (intmax_t)(b))
-#define EXPECT_NE(s, a, b)                                                     \
-    mt_check_i_((s), __FILE__, __LINE__, #a, "!=", #b, (intmax_t)(a),          \
-                (intmax_t)(b))
-#define EXPECT_LE(s, a, b)                                                     \
-    mt_check_i_((s), __FILE__, __LINE__, #a, "<=", #b, (intmax_t)(a),          \
-                (intmax_t)(b))
-/* Unsigned comparisons; both sides are widened to uintmax_t. */
-#define EXPECT_EQ_U(s, a, b)                                                   \
-    mt_check_u_((s), __FILE__, __LINE__, #a, "==", #b, (uintmax_t)(a),         \
+#define MT_CMP_U_(s, a, op, b)                                                 \
+    mt_check_u_((s), __FILE__, __LINE__, #a, op, #b, (uintmax_t)(a),           \
                 (uintmax_t)(b))
-#define EXPECT_LE_U(s, a, b)                                                   \
-    mt_check_u_((s), __FILE__, __LINE__, #a, "<=", #b, (uintmax_t)(a),         \
-                (uintmax_t)(b))
+#define EXPECT_EQ(s, a, b) MT_CMP_I_(s, a, "==", b)
+#define EXPECT_NE(s, a, b) MT_CMP_I_(s, a, "!=", b)
+#define EXPECT_LE(s, a, b) MT_CMP_I_(s, a, "<=", b)
+#define EXPECT_EQ_U(s, a, b) MT_CMP_U_(s, a, "==", b)
+#define EXPECT_LE_U(s, a, b) MT_CMP_U_(s, a, "<=", b)
 #define EXPECT_TRUE(s, c)                                                      \
     mt_check_i_((s), __FILE__, __LINE__, #c, "==", "true", (intmax_t)!!(c), 1)
 /* Status codes, printed by name: "TF_OK (0) vs TF_EIO (-11)". */
