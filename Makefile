@@ -101,6 +101,11 @@ bin/cholesky: APP_LIBS = -llapacke $(shell pkg-config --libs openblas)
 bin/sweep: APP_CPPFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
 bin/sweep: APP_LIBS = $(shell pkg-config --libs hdf5-openmpi)
 
+# Each layer's test programs, defined before `tests:`: make expands a
+# rule's prerequisites as it reads the rule.
+EXEC_TESTS := $(patsubst tests/exec/%.c,$(BUILD)/tests/exec_%,$(wildcard tests/exec/test_*.c))
+PLACE_TESTS := $(patsubst tests/place/%.c,$(BUILD)/tests/place_%,$(wildcard tests/place/test_*.c))
+CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/ckpt/test_*.c))
 tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS) $(CKPT_TESTS)
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
@@ -118,27 +123,26 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_SRC) $(wildcard tests/unit/*.h
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit
 
 # The exec layer's tests: real child processes, no MPI.
-EXEC_TESTS := $(patsubst tests/exec/%.c,$(BUILD)/tests/exec_%,$(wildcard tests/exec/test_*.c))
 $(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/status.c
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/status.c -lcunit -lpthread
 
 # Placement tests: src/place with hwloc (synthetic and XML topologies), no
 # MPI include path, so src/place cannot include mpi.h either.
-PLACE_TESTS := $(patsubst tests/place/%.c,$(BUILD)/tests/place_%,$(wildcard tests/place/test_*.c))
 $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/place/*.h)
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
 
 # Checkpoint tests: real files and HDF5 (the test writes foreign files too).
-CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/ckpt/test_*.c))
 $(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lcunit
 
-$(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
+# MPI tests: each links the harness they share (tests/mpi/harness.h).
+MPI_HARNESS := $(BUILD)/tests/mpi/harness.o
+$(BUILD)/tests/%: tests/mpi/%.c $(MPI_HARNESS) lib/libtaskfarm.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_HARNESS) lib/libtaskfarm.a $(LDLIBS) -lm
 
 $(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)

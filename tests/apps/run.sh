@@ -2,17 +2,8 @@
 # Runs the example apps small under mpirun and timeout and checks their answers; usage: run.sh [BIN_DIR] (default bin).
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
-
-# Open MPI refuses to run as root unless told; containers and CI often are root.
-if [ "$(id -u)" = 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib.sh"
+tests_tmp
 
 # app NAME WANT_RC NP CMD...: one mpirun under timeout (a hang fails), output
 # in $tmp/out and $tmp/err, exit status compared with WANT_RC.
@@ -139,7 +130,7 @@ assert f["iterations"].shape == (48, 64) and f.attrs["max_iter"] == 300
 assert f["iterations"][24, 32] == int(sys.argv[2])' "$f" "$(sed -n 25p "$tmp/want" | cut -d' ' -f33)" &&
             ok "sweep np=$np: h5py reads it" || bad "sweep np=$np: h5py"
     else
-        echo "skip sweep np=$np: h5py (python3-h5py) not installed"
+        skip "sweep np=$np: h5py reads it" --missing "python3-h5py (make deps)"
     fi
     [ ! -e "$f.tmp" ] && ok "sweep np=$np: no temporary file left" || bad "sweep np=$np: $f.tmp left"
 done
@@ -147,5 +138,4 @@ app "sweep: unwritable output" 3 1 "$BIN/sweep" -W 8 -H 8 -o "$tmp/no/such/dir/x
 grep -q "cannot create $tmp/no/such/dir/x.h5.tmp" "$tmp/err" && ok "sweep names the file" ||
     bad "sweep names the file: $(head -1 "$tmp/err")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

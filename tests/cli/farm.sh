@@ -3,27 +3,10 @@
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
 TF=$BIN/taskfarm
-if [ "$(id -u)" = 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib.sh"
+tests_tmp
 cd "$tmp"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-
-# run NAME WANT_RC ARGS...: taskfarm run under a timeout (a hang fails).
-LIMIT=300
-run() {
-    local name=$1 want=$2
-    shift 2
-    timeout $LIMIT "$@" >out.txt 2>err.txt
-    local rc=$?
-    if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-        bad "$name: exit $rc, want $want"; sed 's/^/    /' err.txt | tail -20; fi
-}
+RUN_LIMIT=300 # seconds for each `run` (lib.sh); a hang fails
 rows() { tail -n +2 "$1/joblog.tsv" | wc -l; }
 # gone CMD...: no live (non-zombie) process runs exactly CMD within 10 s.
 # Killed children are reparented to init, which here reaps only every ~2 s.
@@ -192,7 +175,7 @@ check "stderr captured" 'grep -qx to-stderr p10/out/err.err'
 # A process start costs ~2-3 ms on the development VM: minutes, not seconds.
 many=${FARM_MANY:-20000}
 yes true | head -n "$many" >many.txt
-LIMIT=1500 run "$many true tasks" 0 "$TF" run -q -o p11 many.txt
+RUN_LIMIT=1500 run "$many true tasks" 0 "$TF" run -q -o p11 many.txt
 check "$many joblog rows, all exit 0" \
     '[ "$(rows p11)" = "$many" ] && [ "$(awk -F"\t" "NR > 1 && \$7 != 0" p11/joblog.tsv | wc -l)" = 0 ]'
 
@@ -210,5 +193,4 @@ run "mpirun failure exit code" 1 mpirun --oversubscribe -np 3 "$TF" run -o m5 fa
 check "mpirun: failure and skip counted" 'grep -q "3 tasks: 1 done, 1 failed, 1 skipped" err.txt' 
 run "mpirun bad file: all ranks exit 2" 2 mpirun --oversubscribe -np 3 "$TF" run -o m6 badfile.txt
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -2,10 +2,9 @@
 # CLI tests: taskfarm check on good and bad task files, exit codes, messages; version and usage.
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
+. "$(dirname "$0")/../lib.sh"
+tests_tmp
 cd "$(dirname "$0")/../data/taskfiles"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 # expect NAME WANT_RC CMD...: run with a timeout, compare the exit status.
 expect() {
@@ -16,9 +15,6 @@ expect() {
     if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
         bad "$name: exit $rc, want $want"; sed 's/^/    /' "$tmp/err"; fi
 }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
 for f in plain dag barrier crlf; do
     expect "check $f.txt" 0 "$BIN/taskfarm" check "$f.txt"
     grep -q "^$f.txt: [0-9]* tasks, " "$tmp/out" && ok "summary of $f.txt" ||
@@ -53,5 +49,4 @@ expect "no arguments" 2 "$BIN/taskfarm"
 expect "unknown command" 2 "$BIN/taskfarm" frobnicate
 expect "check without file" 2 "$BIN/taskfarm" check
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -4,24 +4,10 @@ set -u
 BIN=$(cd "${1:-bin}" && pwd)
 TESTS=$(cd "${2:-build/tests}" && pwd)
 TF=$BIN/taskfarm
-if [ "$(id -u)" = 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib.sh"
+tests_tmp
 cd "$tmp"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-run() {
-    local name=$1 want=$2
-    shift 2
-    timeout 60 "$@" >out.txt 2>err.txt
-    local rc=$?
-    if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-        bad "$name: exit $rc, want $want"; sed 's/^/    /' err.txt | tail -20; fi
-}
+RUN_LIMIT=60 # seconds for each `run` (lib.sh); a hang fails
 
 # check_trace NAME TRACE EXPECT.json: the trace parses as JSON, holds exactly
 # the spans EXPECT counts ({"name": attempts}), with attempts 1..n, every
@@ -167,5 +153,4 @@ for np in 1 3; do
     run "report of the library trace np=$np" 0 "$TF" report lib$np
 done
 
-echo "trace.sh: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary trace.sh

@@ -1,10 +1,8 @@
 # Fault-injection helpers shared by tests/faults/run.sh and soak.sh: jobs, kills, result checks.
 # Sourced, not run. Needs BIN (the directory holding taskfarm) set by the caller.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 TF=$BIN/taskfarm
-if [ "$(id -u)" = 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
 # A hang is a failure: every job and every wait has a limit.
 JOB_LIMIT=${FAULT_JOB_LIMIT:-120}
 
@@ -12,19 +10,14 @@ JOB_LIMIT=${FAULT_JOB_LIMIT:-120}
 FAULT_SEED=${FAULT_SEED:-$(( ($$ * 7919 + $(date +%s)) % 32768 ))}
 RANDOM=$FAULT_SEED
 
-tmp=$(mktemp -d /tmp/tf_faults.XXXXXX)
+tests_tmp /tmp/tf_faults.XXXXXX
+TESTS_CLEANUP=cleanup # below: what a failed case left running goes first
 # Every task process carries MARK in its command line (a sleep reached
 # through a symlink named after it), so that orphans are found with pgrep -f
 # whoever their parent is now.
 MARK=tfmark$$x$FAULT_SEED
 SLEEP=$tmp/sleep-$MARK
 ln -s "$(command -v sleep)" "$SLEEP"
-
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-note() { echo "     $*"; }
 
 # section NAME: say how long the previous section took (a hint for keeping
 # the quick set quick; nothing is asserted on time).
@@ -42,18 +35,9 @@ rand() { R=$(( $1 + RANDOM % ($2 - $1 + 1) )); }
 msleep() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# Does this taskfarm write HDF5 checkpoints yet (the lead's ckpt work)?
-# FAULTS_CKPT=1 forces the checkpoint cases on, 0 off; auto asks the binary.
-FAULTS_CKPT=${FAULTS_CKPT:-auto}
-if [ "$FAULTS_CKPT" = auto ]; then
-    if "$TF" run --help 2>/dev/null | grep -q -- --checkpoint-every; then
-        FAULTS_CKPT=1
-    else
-        FAULTS_CKPT=0
-    fi
-fi
-# Checkpoint options for runs that have them (often, to be killed mid-write).
-ckpt_opts() { [ "$FAULTS_CKPT" = 1 ] && echo "--checkpoint-every ${1:-0.3}"; }
+# ckpt_opts [SECONDS]: snapshot often (default every 0.3 s), so that kills
+# land mid-write.
+ckpt_opts() { echo "--checkpoint-every ${1:-0.3}"; }
 
 # mk_tasks FILE N [FIRST [SHORT]]: N tasks, lines FIRST.. (default 1); task
 # i writes its deterministic result to res/i and appends i to the starts log
@@ -252,5 +236,4 @@ cleanup() {
         for p in $(procs_in "$d" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     done
     [ -n "${SMALL_MNT:-}" ] && mountpoint -q "$SMALL_MNT" && umount -l "$SMALL_MNT"
-    rm -rf "$tmp"
 }

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Fault-injection soak (make check-faults): random kill -9 of a worker or of the whole job, resume until done, compare; counts kills survived and results lost.
 # usage: soak.sh [BIN_DIR]   env: FAULT_SOAK (iterations, default 20), FAULT_SOAK_TASKS (default 200),
-#                            FAULT_SEED (replay), FAULTS_CKPT (auto|0|1: run with --checkpoint-every)
+#                            FAULT_SEED (replay)
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
 . "$(dirname "$0")/lib.sh"
-trap cleanup EXIT
 cd "$tmp"
 ITER=${FAULT_SOAK:-20}
 N=${FAULT_SOAK_TASKS:-200}
 HB=2
-echo "soak: $ITER iterations of $N tasks, seed $FAULT_SEED, checkpoints $([ "$FAULTS_CKPT" = 1 ] && echo on || echo off)"
+echo "soak: $ITER iterations of $N tasks, seed $FAULT_SEED, $(ckpt_opts 0.5)"
 
 mk_tasks soak.txt "$N" 1 1
 setup ref soak.txt
@@ -95,5 +94,4 @@ echo "soak_lost_results $lost"
 echo "soak_double_records $twice"
 # Tasks done (per the saved state) without a successful joblog row.
 echo "soak_joblog_missing_rows $missing"
-echo "soak: $pass passed, $fail failed (seed $FAULT_SEED)"
-[ "$fail" = 0 ] && [ "$lost" = 0 ] && [ "$twice" = 0 ] && [ "$missing" = 0 ] && [ "$broken" = 0 ]
+summary soak "(seed $FAULT_SEED)" && [ "$lost" = 0 ] && [ "$twice" = 0 ] && [ "$missing" = 0 ] && [ "$broken" = 0 ]

@@ -16,6 +16,7 @@
 #include <mpi.h>
 
 #include "ckpt/ckpt.h"
+#include "harness.h"
 #include "taskfarm.h"
 
 /*
@@ -117,41 +118,13 @@ static uint32_t root_level(uint32_t i) { return i % 6 == 2 ? TOP_LEVEL : 0; }
 /* Labels: roots are 1..NROOT (index + 1). */
 static uint32_t root_label(uint32_t i) { return i + 1; }
 
-/* ---- the suite: checks print both values, verdicts agree on every rank ---- */
+/* Where a process keeps its state (mt_suite.user). */
+typedef struct ckpt_env {
+    char base[64];   /* a fresh directory for this process's cases */
+    char self[4096]; /* this program, for the killed child */
+} ckpt_env;
 
-typedef struct suite {
-    int rank, size;
-    long fails;
-    const char *skip_why;
-    int passed, failed, skipped;
-    char base[64];  /* a fresh directory for this process's cases */
-    char logbuf[8192]; /* rank 0's warnings and errors of the current case */
-    char self[4096];   /* this program, for the killed child */
-} suite;
-
-static void check(suite *s, bool ok, const char *file, int line,
-                  const char *what, long long a, long long b)
-{
-    if (ok)
-        return;
-    if (s->fails++ < 20) {
-        printf("%s:%d: rank %d: check failed: %s: %lld vs %lld\n", file, line,
-               s->rank, what, a, b);
-        fflush(stdout);
-    }
-}
-#define EXPECT_EQ(s, a, b)                                                     \
-    check((s), (long long)(a) == (long long)(b), __FILE__, __LINE__,           \
-          #a " == " #b, (long long)(a), (long long)(b))
-#define EXPECT(s, c) check((s), (c), __FILE__, __LINE__, #c, 0, 0)
-
-static void capture(void *user, int level, int rank, const char *msg)
-{
-    suite *s = user;
-    size_t used = strlen(s->logbuf);
-    snprintf(s->logbuf + used, sizeof s->logbuf - used, "%d:%d:%s\n", level,
-             rank, msg);
-}
+static const ckpt_env *env_of(const mt_suite *s) { return s->user; }
 
 /* ---- one run of the DAG ---- */
 
@@ -196,7 +169,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     }
 }
 
-static void run_dag(suite *s, const run_opts *o, run_out *r)
+static void run_dag(mt_suite *s, const run_opts *o, run_out *r)
 {
     memset(r, 0, sizeof *r);
     static rank_ctx ctx; /* task threads count here; reset per run */
@@ -209,7 +182,7 @@ static void run_dag(suite *s, const run_opts *o, run_out *r)
     cfg.checkpoint_dir = o->dir;
     cfg.resume = o->resume;
     cfg.checkpoint_every_ms = o->every_ms;
-    cfg.log_fn = capture;
+    cfg.log_fn = mt_log;
     cfg.log_user = s;
     cfg.tick_ms = 20;
     if (o->halt_after) {
@@ -238,7 +211,7 @@ static void run_dag(suite *s, const run_opts *o, run_out *r)
             desc.deps = deps;
             desc.ndeps = nd;
             int rc = tf_submit(rt, &desc, &id[i]);
-            EXPECT_EQ(s, rc, 0);
+            EXPECT_RC(s, rc, 0);
         }
     }
     r->rc = tf_run(rt);
@@ -308,18 +281,19 @@ static int load_map(const char *dir, label_map *m)
 }
 
 /* Every label of ref is DONE in got with the same output, except `skip`. */
-static void expect_same_outputs(suite *s, const label_map *ref,
+static void expect_same_outputs(mt_suite *s, const label_map *ref,
                                 const label_map *got, const bool *skip)
 {
     for (int l = 0; l < NLABEL; l++) {
         if (!ref->known[l] || (skip && skip[l]))
             continue;
-        if (!got->known[l] || got->state[l] != TF_TASK_DONE ||
-            got->out[l] != ref->out[l]) {
-            EXPECT_EQ(s, l, -1); /* names the label */
-            EXPECT_EQ(s, got->known[l], 1);
-            EXPECT_EQ(s, got->state[l], TF_TASK_DONE);
-        }
+        EXPECT_MSG(s,
+                   got->known[l] && got->state[l] == TF_TASK_DONE &&
+                       got->out[l] == ref->out[l],
+                   "label %d: known %d, state %d, output %#" PRIx64
+                   " vs DONE (%d) with %#" PRIx64,
+                   l, got->known[l], got->state[l], got->out[l], TF_TASK_DONE,
+                   ref->out[l]);
     }
 }
 
@@ -333,9 +307,9 @@ static void mark_descendants(uint32_t label, uint32_t lv, bool *set)
     mark_descendants(child_label(label, 3), lv - 1, set);
 }
 
-static void path_of(const suite *s, const char *name, char *buf, size_t len)
+static void path_of(const mt_suite *s, const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/%s", s->base, name);
+    snprintf(buf, len, "%s/%s", env_of(s)->base, name);
 }
 
 /* The fault-free reference, computed once per process run. */
@@ -345,32 +319,32 @@ static run_out ref_run;
 /* ---- cases ---- */
 
 /* a: a full run, then a resume of the same DAG: nothing runs again. */
-static void case_full_then_resume(suite *s)
+static void case_full_then_resume(mt_suite *s)
 {
     char dir[128];
     path_of(s, "full", dir, sizeof dir);
     run_opts o = {.dir = dir, .every_ms = 60000, .salt_root = NROOT};
     run_dag(s, &o, &ref_run);
-    EXPECT_EQ(s, ref_run.init_rc, 0);
-    EXPECT_EQ(s, ref_run.rc, 0);
+    EXPECT_RC(s, ref_run.init_rc, 0);
+    EXPECT_RC(s, ref_run.rc, 0);
     if (s->rank == 0) {
-        EXPECT_EQ(s, load_map(dir, &ref), 0);
+        EXPECT_RC(s, load_map(dir, &ref), 0);
         int dyn = 0;
         for (int l = 0; l < NLABEL; l++) {
             EXPECT_EQ(s, ref_run.exec[l], ref.known[l] ? 1 : 0);
-            EXPECT(s, !ref.known[l] || ref.state[l] == TF_TASK_DONE);
+            EXPECT_TRUE(s, !ref.known[l] || ref.state[l] == TF_TASK_DONE);
             dyn += ref.known[l] && l > NROOT;
         }
         /* 5 generators: 3 children each, 3 grandchildren under each third */
         EXPECT_EQ(s, dyn, 5 * 6);
         EXPECT_EQ(s, ref_run.tasks, NROOT + 5 * 6);
         for (uint32_t i = 0; i < NROOT; i++)
-            EXPECT_EQ(s, ref_run.out[i], ref.out[root_label(i)]);
+            EXPECT_EQ_U(s, ref_run.out[i], ref.out[root_label(i)]);
     }
     o.resume = 1;
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank != 0)
         return;
     uint64_t total = 0;
@@ -387,16 +361,16 @@ static void case_full_then_resume(suite *s)
         EXPECT_EQ(s, b->start_ns, a->start_ns);
         EXPECT_EQ(s, b->end_ns, a->end_ns);
         EXPECT_EQ(s, r.out_len[i], 8);
-        EXPECT_EQ(s, r.out[i], ref_run.out[i]);
+        EXPECT_EQ_U(s, r.out[i], ref_run.out[i]);
     }
     label_map got;
-    EXPECT_EQ(s, load_map(dir, &got), 0);
+    EXPECT_RC(s, load_map(dir, &got), 0);
     expect_same_outputs(s, &ref, &got, NULL);
     EXPECT_EQ(s, got.n, ref.n);
 }
 
 /* b: halted after 8 tasks, then resumed: only the rest runs. */
-static void case_halt_resume(suite *s)
+static void case_halt_resume(mt_suite *s)
 {
     char dir[128];
     path_of(s, "halt", dir, sizeof dir);
@@ -404,14 +378,14 @@ static void case_halt_resume(suite *s)
                   .halt_after = 8};
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, TF_EFAILED);
+    EXPECT_RC(s, r.rc, TF_EFAILED);
     label_map before;
     if (s->rank == 0)
-        EXPECT_EQ(s, load_map(dir, &before), 0);
+        EXPECT_RC(s, load_map(dir, &before), 0);
     o.resume = 1;
     o.halt_after = 0;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank != 0)
         return;
     int done_before = 0, ran = 0;
@@ -421,31 +395,32 @@ static void case_halt_resume(suite *s)
         ran += r.exec[l];
         EXPECT_EQ(s, r.exec[l], was_done || !ref.known[l] ? 0 : 1);
     }
-    EXPECT(s, done_before >= 8);
-    EXPECT(s, ran > 0);
+    EXPECT_TRUE(s, done_before >= 8);
+    EXPECT_TRUE(s, ran > 0);
     label_map got;
-    EXPECT_EQ(s, load_map(dir, &got), 0);
+    EXPECT_RC(s, load_map(dir, &got), 0);
     expect_same_outputs(s, &ref, &got, NULL);
     for (uint32_t i = 0; i < NROOT; i++)
-        EXPECT_EQ(s, r.out[i], ref.out[root_label(i)]);
+        EXPECT_EQ_U(s, r.out[i], ref.out[root_label(i)]);
 }
 
 /*
  * c: a run in a child process on its own (tf_init_local), killed with
  * SIGKILL after 10 tasks, then resumed by all the ranks of this job.
  */
-static void case_kill_resume(suite *s)
+static void case_kill_resume(mt_suite *s)
 {
     char dir[128], marker[160];
     path_of(s, "kill", dir, sizeof dir);
-    snprintf(marker, sizeof marker, "%s/ten-done", s->base);
+    snprintf(marker, sizeof marker, "%s/ten-done", env_of(s)->base);
     int started = 1;
     label_map before;
     memset(&before, 0, sizeof before);
     if (s->rank == 0) {
         pid_t pid = fork();
         if (pid == 0) {
-            execl(s->self, s->self, "--child", dir, marker, (char *)NULL);
+            const char *self = env_of(s)->self;
+            execl(self, self, "--child", dir, marker, (char *)NULL);
             _exit(127);
         }
         started = pid > 0;
@@ -459,9 +434,9 @@ static void case_kill_resume(suite *s)
         int st = 0;
         if (started)
             waitpid(pid, &st, 0);
-        EXPECT(s, marked);
-        EXPECT(s, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-        EXPECT_EQ(s, load_map(dir, &before), 0);
+        EXPECT_TRUE(s, marked);
+        EXPECT_TRUE(s, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        EXPECT_RC(s, load_map(dir, &before), 0);
     }
     MPI_Bcast(&started, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (!started)
@@ -470,7 +445,7 @@ static void case_kill_resume(suite *s)
                   .salt_root = NROOT};
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank != 0)
         return;
     int done_before = 0;
@@ -479,34 +454,34 @@ static void case_kill_resume(suite *s)
         done_before += was_done;
         if (was_done)
             EXPECT_EQ(s, r.exec[l], 0);
-        EXPECT(s, r.exec[l] <= 1);
+        EXPECT_TRUE(s, r.exec[l] <= 1);
     }
     /* The last few may not have been durable yet: the journal commits
        every 50 ms. Some were, and some were left. */
-    EXPECT(s, done_before > 0);
-    EXPECT(s, done_before < ref.n);
+    EXPECT_TRUE(s, done_before > 0);
+    EXPECT_TRUE(s, done_before < ref.n);
     label_map got;
-    EXPECT_EQ(s, load_map(dir, &got), 0);
+    EXPECT_RC(s, load_map(dir, &got), 0);
     expect_same_outputs(s, &ref, &got, NULL);
     for (uint32_t i = 0; i < NROOT; i++)
-        EXPECT_EQ(s, r.out[i], ref.out[root_label(i)]);
+        EXPECT_EQ_U(s, r.out[i], ref.out[root_label(i)]);
 }
 
 /* d: one root's input changed: only it and what depends on it run. */
-static void case_changed_input(suite *s)
+static void case_changed_input(mt_suite *s)
 {
     char dir[128];
     path_of(s, "changed", dir, sizeof dir);
     run_opts o = {.dir = dir, .every_ms = 0, .salt_root = NROOT};
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     const uint32_t x = 20; /* a generator; the first of the next group
                               depends on the one after it */
     o.resume = 1;
     o.salt_root = x;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank != 0)
         return;
     bool rerun[NLABEL] = {false};
@@ -527,50 +502,50 @@ static void case_changed_input(suite *s)
         EXPECT_EQ(s, r.exec[l], rerun[l] ? 1 : 0);
         n += rerun[l];
     }
-    EXPECT(s, n > 2 && n < ref.n / 2);
+    EXPECT_TRUE(s, n > 2 && n < ref.n / 2);
     label_map got;
-    EXPECT_EQ(s, load_map(dir, &got), 0);
+    EXPECT_RC(s, load_map(dir, &got), 0);
     expect_same_outputs(s, &ref, &got, rerun);
     /* Changed roots have new outputs (children of a generator do not:
        their inputs and dependencies are the same). */
     for (uint32_t i = 0; i < NROOT; i++)
         if (root_rerun[i])
-            EXPECT(s, got.out[root_label(i)] != ref.out[root_label(i)] &&
-                          r.out[i] == got.out[root_label(i)]);
+            EXPECT_TRUE(s, got.out[root_label(i)] != ref.out[root_label(i)] &&
+                               r.out[i] == got.out[root_label(i)]);
 }
 
 /* e: the newest snapshot is damaged: a warning, the previous one is used. */
-static void case_damaged_newest(suite *s)
+static void case_damaged_newest(mt_suite *s)
 {
     char dir[128], path[200];
     path_of(s, "damaged", dir, sizeof dir);
     run_opts o = {.dir = dir, .every_ms = 0, .salt_root = NROOT};
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     o.resume = 1;
     run_dag(s, &o, &r); /* a second generation, the same tasks */
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank == 0) {
         /* Generations 1 and 2 are kept; cut the newest in half. */
         snprintf(path, sizeof path, "%s/state-2.h5", dir);
         struct stat sb;
         EXPECT_EQ(s, stat(path, &sb), 0);
         EXPECT_EQ(s, truncate(path, sb.st_size / 2), 0);
-        s->logbuf[0] = 0;
+        s->log[0] = 0;
     }
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, 0);
+    EXPECT_RC(s, r.rc, 0);
     if (s->rank != 0)
         return;
-    EXPECT(s, strstr(s->logbuf, "state-2.h5") &&
-                  strstr(s->logbuf, "using the previous generation"));
+    EXPECT_TRUE(s, strstr(s->log, "state-2.h5") &&
+                       strstr(s->log, "using the previous generation"));
     uint64_t total = 0;
     for (int l = 0; l < NLABEL; l++)
         total += r.exec[l];
     EXPECT_EQ(s, total, 0);
     for (uint32_t i = 0; i < NROOT; i++)
-        EXPECT_EQ(s, r.out[i], ref.out[root_label(i)]);
+        EXPECT_EQ_U(s, r.out[i], ref.out[root_label(i)]);
 }
 
 /* A listing of dir with sizes and mtimes, to compare before and after. */
@@ -596,7 +571,7 @@ static void listing(const char *dir, char *buf, size_t len)
 }
 
 /* f: no usable state: TF_EIO on every rank, the directory untouched. */
-static void case_unusable(suite *s)
+static void case_unusable(mt_suite *s)
 {
     char dir[128], path[200];
     static char before[4096], after[4096];
@@ -616,22 +591,22 @@ static void case_unusable(suite *s)
             fclose(f);
         }
         listing(dir, before, sizeof before);
-        s->logbuf[0] = 0;
+        s->log[0] = 0;
     }
     run_opts o = {.dir = dir, .resume = 1, .every_ms = 0, .salt_root = NROOT};
     run_out r;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.init_rc, 0);
-    EXPECT_EQ(s, r.rc, TF_EIO);
+    EXPECT_RC(s, r.init_rc, 0);
+    EXPECT_RC(s, r.rc, TF_EIO);
     if (s->rank != 0)
         return;
     uint64_t total = 0;
     for (int l = 0; l < NLABEL; l++)
         total += r.exec[l];
     EXPECT_EQ(s, total, 0);
-    EXPECT(s, strstr(s->logbuf, "state-1.h5") != NULL);
+    EXPECT_TRUE(s, strstr(s->log, "state-1.h5") != NULL);
     listing(dir, after, sizeof after);
-    EXPECT(s, before[0] && strcmp(before, after) == 0);
+    EXPECT_TRUE(s, before[0] && strcmp(before, after) == 0);
     /* Without resume an earlier state is refused the same way. */
     char full[128];
     path_of(s, "full", full, sizeof full);
@@ -640,16 +615,16 @@ static void case_unusable(suite *s)
     o.resume = 0;
     o.local = true;
     run_dag(s, &o, &r);
-    EXPECT_EQ(s, r.rc, TF_EINVAL);
+    EXPECT_RC(s, r.rc, TF_EINVAL);
     listing(full, after, sizeof after);
-    EXPECT(s, strcmp(before, after) == 0);
+    EXPECT_TRUE(s, strcmp(before, after) == 0);
 }
 
 /* The killed child: the DAG alone, slowly, announcing 10 done tasks. */
 static int child_main(const char *dir, const char *marker)
 {
-    suite s;
-    memset(&s, 0, sizeof s);
+    static mt_suite s;
+    mt_init_local(&s, "test_ckpt_lib --child");
     run_opts o = {.dir = dir, .every_ms = 50, .salt_root = NROOT,
                   .halt_after = 10, .marker = marker, .local = true,
                   .sleep_ms = 15};
@@ -658,53 +633,30 @@ static int child_main(const char *dir, const char *marker)
     return 0; /* killed before it gets here */
 }
 
-typedef void (*case_fn)(suite *s);
-
-static void run_case(suite *s, const char *name, case_fn fn)
-{
-    s->fails = 0;
-    s->skip_why = NULL;
-    if (s->rank == 0)
-        s->logbuf[0] = 0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    fn(s);
-    long total = 0;
-    MPI_Allreduce(&s->fails, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (s->rank != 0)
-        return;
-    if (total) {
-        s->failed++;
-        printf("FAIL %s (%ld failed checks)\n%s", name, total, s->logbuf);
-    } else {
-        s->passed++;
-        printf("ok   %s\n", name);
-    }
-    fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--child"))
         return child_main(argv[2], argv[3]);
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    static suite s;
-    MPI_Comm_rank(MPI_COMM_WORLD, &s.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &s.size);
-    ssize_t n = readlink("/proc/self/exe", s.self, sizeof s.self - 1);
+    static mt_suite s;
+    static ckpt_env env;
+    mt_init(&s, "test_ckpt_lib");
+    s.user = &env;
+    ssize_t n = readlink("/proc/self/exe", env.self, sizeof env.self - 1);
     if (n > 0)
-        s.self[n] = 0;
+        env.self[n] = 0;
     if (s.rank == 0) {
-        snprintf(s.base, sizeof s.base, "/tmp/tf_cklib.XXXXXX");
-        if (!mkdtemp(s.base))
-            s.base[0] = 0;
+        snprintf(env.base, sizeof env.base, "/tmp/tf_cklib.XXXXXX");
+        if (!mkdtemp(env.base))
+            env.base[0] = 0;
         printf("# taskfarm %s, %d ranks, state under %s\n", tf_version(),
-               s.size, s.base);
+               s.size, env.base);
     }
-    MPI_Bcast(s.base, sizeof s.base, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(env.base, sizeof env.base, MPI_CHAR, 0, MPI_COMM_WORLD);
     static const struct {
         const char *name;
-        case_fn fn;
+        mt_case_fn fn;
     } cases[] = {
         {"a full run, then resume: nothing runs again", case_full_then_resume},
         {"b halted after 8 tasks, resumed", case_halt_resume},
@@ -717,22 +669,19 @@ int main(int argc, char **argv)
         {"f no usable state: TF_EIO everywhere, files untouched",
          case_unusable},
     };
-    if (s.base[0])
+    mt_begin_case(&s, "a fresh state directory");
+    EXPECT_TRUE(&s, env.base[0] != 0);
+    if (mt_end_case(&s))
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-            run_case(&s, cases[i].name, cases[i].fn);
-    else
-        s.failed = 1;
-    if (s.rank == 0) {
-        printf("%d passed, %d failed\n", s.passed, s.failed);
-        if (!s.failed && s.base[0]) {
-            char cmd[128];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", s.base);
-            if (system(cmd) != 0)
-                printf("# could not remove %s\n", s.base);
-        }
+            mt_run_case(&s, cases[i].name, cases[i].fn);
+    int rc = mt_finish(&s);
+    /* A failure's state stays for a look. */
+    if (s.rank == 0 && !rc && env.base[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", env.base);
+        if (system(cmd) != 0)
+            printf("# could not remove %s\n", env.base);
     }
-    int failed = s.failed;
-    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Finalize();
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -9,6 +9,7 @@
 
 #include <mpi.h>
 
+#include "harness.h"
 #include "taskfarm.h"
 
 /*
@@ -20,28 +21,6 @@
  */
 #define TASK_NS 3000000000L
 #define MAX_IDLE_PCT 5.0
-
-typedef struct tally {
-    int rank;
-    int passed, failed; /* rank 0's count of checks */
-} tally;
-
-static bool check(tally *t, bool ok, const char *file, int line,
-                  const char *what, double a, double b)
-{
-    if (ok) {
-        t->passed++;
-        return true;
-    }
-    t->failed++;
-    printf("%s:%d: check failed: %s: %g vs %g\n", file, line, what, a, b);
-    fflush(stdout);
-    return false;
-}
-
-/* Yields true when it held; never returns or jumps for the caller. */
-#define EXPECT(t, cond, what, a, b)                                            \
-    check((t), (cond), __FILE__, __LINE__, (what), (double)(a), (double)(b))
 
 static double cpu_seconds(void)
 {
@@ -76,8 +55,14 @@ static int long_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
  * between probes on its own; with 2 it waits on the pool's condition
  * variable, another code path.
  */
-static void measure(tally *t, int size, int slots)
+static void measure(mt_suite *s, int slots)
 {
+    /* One worker runs the task and rank 0 schedules: nobody else is idle. */
+    if (s->size < 3) {
+        mt_skip(s, "needs np >= 3 for an idle worker");
+        return;
+    }
+    int size = s->size;
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = slots;
@@ -85,20 +70,20 @@ static void measure(tally *t, int size, int slots)
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
     int worst = rc;
     MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (t->rank == 0)
-        EXPECT(t, worst == 0, "tf_init on every rank", worst, 0);
+    if (s->rank == 0)
+        EXPECT_RC(s, worst, 0); /* tf_init on every rank */
     if (worst)
         return; /* a missing rank would hang every collective below */
     tf_fn_id fn = 0;
     rc = tf_register(rt, "long_task", long_task, NULL, &fn);
     tf_task_id id = 0;
-    if (t->rank == 0 && !rc) {
+    if (s->rank == 0 && !rc) {
         tf_task_desc d;
         tf_task_desc_init(&d, fn);
         rc = tf_submit(rt, &d, &id);
     }
     if (rc)
-        printf("rank %d: setup failed: %s\n", t->rank, tf_err_name(rc));
+        printf("rank %d: setup failed: %s\n", s->rank, tf_err_name(rc));
 
     /* Start together: no rank's clock may include waiting for the others. */
     MPI_Barrier(MPI_COMM_WORLD);
@@ -107,72 +92,61 @@ static void measure(tally *t, int size, int slots)
     double c1 = cpu_seconds(), w1 = wall_seconds();
     double mine[3] = {100.0 * (c1 - c0) / (w1 - w0), (double)run, (double)rc};
 
-    double *got = t->rank == 0 ? calloc(3 * (size_t)size, sizeof *got) : NULL;
-    if (t->rank == 0 && !got)
+    double *got = s->rank == 0 ? calloc(3 * (size_t)size, sizeof *got) : NULL;
+    if (s->rank == 0 && !got)
         MPI_Abort(MPI_COMM_WORLD, 2);
     MPI_Gather(mine, 3, MPI_DOUBLE, got, 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    if (t->rank == 0) {
+    if (s->rank == 0) {
         printf("# slots=%d\n", slots);
         tf_task_info info;
         memset(&info, 0, sizeof info);
         info.rank = -1;
         int qrc = tf_task_info_get(rt, id, &info);
-        EXPECT(t, qrc == 0, "tf_task_info_get", qrc, 0);
-        EXPECT(t, info.state == TF_TASK_DONE, "the task is DONE", info.state,
-               TF_TASK_DONE);
+        EXPECT_RC(s, qrc, 0); /* tf_task_info_get */
+        EXPECT_STATE(s, info, TF_TASK_DONE);
         /* Rank 0 only schedules when there are workers. */
-        EXPECT(t, info.rank > 0 && info.rank < size, "the task ran on a worker",
-               info.rank, size);
+        EXPECT_MSG(s, info.rank > 0 && info.rank < size,
+                   "the task ran on a worker: rank %d of %d", info.rank, size);
         for (int r = 0; r < size; r++) {
-            EXPECT(t, got[3 * r + 1] == 0 && got[3 * r + 2] == 0,
-                   "setup and tf_run succeeded on this rank", got[3 * r + 1],
-                   got[3 * r + 2]);
+            EXPECT_MSG(s, got[3 * r + 1] == 0 && got[3 * r + 2] == 0,
+                       "setup and tf_run succeeded on rank %d: %s, %s", r,
+                       tf_err_name((int)got[3 * r + 1]),
+                       tf_err_name((int)got[3 * r + 2]));
             double pct = got[3 * r];
             if (r == info.rank) {
                 printf("busy_rank%d_cpu %.2f %%\n", r, pct);
                 continue;
             }
             printf("idle_rank%d_cpu %.2f %%\n", r, pct);
-            char what[64];
-            snprintf(what, sizeof what, "idle rank %d CPU %% below the limit",
-                     r);
-            EXPECT(t, pct < MAX_IDLE_PCT, what, pct, MAX_IDLE_PCT);
+            EXPECT_MSG(s, pct < MAX_IDLE_PCT,
+                       "idle rank %d CPU %% below the limit: %g vs %g", r, pct,
+                       MAX_IDLE_PCT);
         }
         fflush(stdout);
     }
     free(got);
     rc = tf_finalize(&rt);
     if (rc)
-        printf("rank %d: tf_finalize: %s\n", t->rank, tf_err_name(rc));
+        printf("rank %d: tf_finalize: %s\n", s->rank, tf_err_name(rc));
 }
+
+static void case_slots1(mt_suite *s) { measure(s, 1); }
+static void case_slots2(mt_suite *s) { measure(s, 2); }
 
 int main(int argc, char **argv)
 {
-    int provided = 0, size = 0;
+    int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    tally t = {0, 0, 0};
-    MPI_Comm_rank(MPI_COMM_WORLD, &t.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size < 3) {
-        /* One worker runs the task and rank 0 schedules: nobody else is idle.
-         */
-        if (t.rank == 0)
-            printf(
-                "skip: needs np >= 3 for an idle worker\n0 passed, 0 failed\n");
-        MPI_Finalize();
-        return 0;
-    }
-    if (t.rank == 0)
-        EXPECT(&t, provided >= MPI_THREAD_FUNNELED, "MPI thread level",
-               provided, MPI_THREAD_FUNNELED);
-    measure(&t, size, 1);
-    measure(&t, size, 2);
-    int bad = t.failed != 0;
-    MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (t.rank == 0) {
-        printf("%d passed, %d failed\n", t.passed, t.failed);
-        fflush(stdout);
-    }
+    static mt_suite s;
+    mt_init(&s, "test_idle");
+    mt_begin_case(&s, "MPI_THREAD_FUNNELED provided");
+    if (s.rank == 0)
+        EXPECT_LE(&s, MPI_THREAD_FUNNELED, provided);
+    mt_end_case(&s);
+    mt_run_case(&s, "idle ranks sleep (slots=1: between probes)", case_slots1);
+    mt_run_case(&s, "idle ranks sleep (slots=2: on the pool's condition)",
+                case_slots2);
+    int rc = mt_finish(&s);
     MPI_Finalize();
-    return bad ? 1 : 0;
+    return rc;
 }

@@ -10,14 +10,13 @@
 
 #include <mpi.h>
 
+#include "harness.h"
 #include "taskfarm.h"
 
 /*
- * How the suite counts. Any rank may check something (its own tf_run
- * status, its half of a split communicator); a failed check prints
- * file:line, the rank and both values, and bumps that rank's counter. After
- * each case the counters are summed over MPI_COMM_WORLD, so every rank
- * agrees on the verdict, and rank 0 tallies cases, not checks.
+ * Checks and verdicts come from the harness (harness.h): any rank may check
+ * something (its own tf_run status, its half of a split communicator), and
+ * every rank agrees on each case's verdict.
  *
  * Task functions never touch memory shared between ranks: what the tests
  * learn about a task they learn from its output and from tf_task_info on
@@ -25,109 +24,11 @@
  * function was registered with, and the suite reads it only through MPI.
  */
 
-/* Failed checks a rank prints per case; it counts the rest silently. */
-#define MAX_PRINTED 20
-
-typedef struct suite {
-    int rank, size;       /* in MPI_COMM_WORLD */
-    uint64_t seed;        /* every case's generator derives from it */
-    long fails;           /* this rank's failed checks in the current case */
-    const char *skip_why; /* set by a case that could not make its main check */
-    int passed, failed, skipped; /* rank 0's tally of cases */
-} suite;
-
-/* ---- checks that print both values ---- */
-
-static bool report(suite *s, bool ok, const char *file, int line,
-                   const char *what, const char *a, const char *b)
+/* The suite's seed (mt_suite.user): every case's generator derives from it. */
+static uint64_t seed_of(const mt_suite *s)
 {
-    if (ok)
-        return true;
-    if (s->fails++ < MAX_PRINTED) {
-        printf("%s:%d: rank %d: check failed: %s: %s vs %s\n", file, line,
-               s->rank, what, a, b);
-        fflush(stdout);
-    }
-    return false;
+    return *(const uint64_t *)s->user;
 }
-
-static bool check_i(suite *s, const char *file, int line, const char *ea,
-                    const char *op, const char *eb, long long a, long long b)
-{
-    bool ok = op[0] == '=' ? a == b : op[0] == '!' ? a != b : a <= b;
-    if (ok)
-        return true;
-    char what[256], va[32], vb[32];
-    snprintf(what, sizeof what, "%s %s %s", ea, op, eb);
-    snprintf(va, sizeof va, "%lld", a);
-    snprintf(vb, sizeof vb, "%lld", b);
-    return report(s, false, file, line, what, va, vb);
-}
-
-static bool check_u(suite *s, const char *file, int line, const char *ea,
-                    const char *op, const char *eb, unsigned long long a,
-                    unsigned long long b)
-{
-    bool ok = op[0] == '=' ? a == b : op[0] == '!' ? a != b : a <= b;
-    if (ok)
-        return true;
-    char what[256], va[32], vb[32];
-    snprintf(what, sizeof what, "%s %s %s", ea, op, eb);
-    snprintf(va, sizeof va, "%llu", a);
-    snprintf(vb, sizeof vb, "%llu", b);
-    return report(s, false, file, line, what, va, vb);
-}
-
-static bool check_rc(suite *s, const char *file, int line, const char *ea,
-                     const char *eb, int a, int b)
-{
-    if (a == b)
-        return true;
-    char what[256], va[64], vb[64];
-    snprintf(what, sizeof what, "%s == %s", ea, eb);
-    snprintf(va, sizeof va, "%s (%d)", tf_err_name(a), a);
-    snprintf(vb, sizeof vb, "%s (%d)", tf_err_name(b), b);
-    return report(s, false, file, line, what, va, vb);
-}
-
-static const char *state_name(int st)
-{
-    static const char *const names[] = {
-        "HELD", "PENDING", "READY", "DISPATCHED", "DONE", "FAILED", "SKIPPED"};
-    return st >= 0 && st < 7 ? names[st] : "?";
-}
-
-static bool check_state(suite *s, const char *file, int line, const char *ea,
-                        const tf_task_info *info, tf_task_state want)
-{
-    if (info->state == want)
-        return true;
-    char what[256], va[96];
-    snprintf(what, sizeof what, "state of %s", ea);
-    snprintf(va, sizeof va, "%s (status %d, attempts %d, rank %d)",
-             state_name((int)info->state), info->status, info->attempts,
-             info->rank);
-    return report(s, false, file, line, what, va, state_name((int)want));
-}
-
-/* Each yields true when the check held; none returns or jumps. */
-#define EXPECT_EQ(s, a, b)                                                     \
-    check_i((s), __FILE__, __LINE__, #a, "==", #b, (long long)(a),             \
-            (long long)(b))
-#define EXPECT_NE(s, a, b)                                                     \
-    check_i((s), __FILE__, __LINE__, #a, "!=", #b, (long long)(a),             \
-            (long long)(b))
-#define EXPECT_EQ_U(s, a, b)                                                   \
-    check_u((s), __FILE__, __LINE__, #a, "==", #b, (unsigned long long)(a),    \
-            (unsigned long long)(b))
-#define EXPECT_LE_U(s, a, b)                                                   \
-    check_u((s), __FILE__, __LINE__, #a, "<=", #b, (unsigned long long)(a),    \
-            (unsigned long long)(b))
-#define EXPECT_TRUE(s, c)                                                      \
-    check_i((s), __FILE__, __LINE__, #c, "==", "true", (long long)!!(c), 1)
-#define EXPECT_RC(s, a, b) check_rc((s), __FILE__, __LINE__, #a, #b, (a), (b))
-#define EXPECT_STATE(s, info, want)                                            \
-    check_state((s), __FILE__, __LINE__, #info, &(info), (want))
 
 /* ---- small helpers ---- */
 
@@ -221,7 +122,7 @@ static void rank_ctx_init(rank_ctx *rc, int world_rank)
  * the case gives up everywhere (the runtimes that were made are leaked:
  * tf_finalize is collective and would wait for the missing rank).
  */
-static bool farm_init(suite *s, MPI_Comm comm, const tf_config *cfg,
+static bool farm_init(mt_suite *s, MPI_Comm comm, const tf_config *cfg,
                       tf_runtime **rt)
 {
     *rt = NULL;
@@ -232,14 +133,14 @@ static bool farm_init(suite *s, MPI_Comm comm, const tf_config *cfg,
     return worst == 0;
 }
 
-static void farm_finalize(suite *s, tf_runtime **rt)
+static void farm_finalize(mt_suite *s, tf_runtime **rt)
 {
     EXPECT_RC(s, tf_finalize(rt), 0);
     EXPECT_TRUE(s, *rt == NULL);
 }
 
-static tf_fn_id reg(suite *s, tf_runtime *rt, const char *name, tf_task_fn fn,
-                    void *user)
+static tf_fn_id reg(mt_suite *s, tf_runtime *rt, const char *name,
+                    tf_task_fn fn, void *user)
 {
     tf_fn_id id = 0;
     EXPECT_RC(s, tf_register(rt, name, fn, user, &id), 0);
@@ -248,7 +149,7 @@ static tf_fn_id reg(suite *s, tf_runtime *rt, const char *name, tf_task_fn fn,
 
 /* Submit on rank 0; a failed submission fails the case and yields UINT64_MAX.
  */
-static tf_task_id submit(suite *s, tf_runtime *rt, tf_fn_id fn, int32_t prio,
+static tf_task_id submit(mt_suite *s, tf_runtime *rt, tf_fn_id fn, int32_t prio,
                          const tf_task_id *deps, size_t ndeps,
                          const void *input, size_t input_len)
 {
@@ -264,7 +165,7 @@ static tf_task_id submit(suite *s, tf_runtime *rt, tf_fn_id fn, int32_t prio,
     return id;
 }
 
-static tf_task_info info_of(suite *s, const tf_runtime *rt, tf_task_id id)
+static tf_task_info info_of(mt_suite *s, const tf_runtime *rt, tf_task_id id)
 {
     tf_task_info info;
     memset(&info, 0, sizeof info);
@@ -275,8 +176,8 @@ static tf_task_info info_of(suite *s, const tf_runtime *rt, tf_task_id id)
 
 /* The task's output, or NULL/0 when the query itself failed (a failed check).
  */
-static const uint8_t *output_of(suite *s, const tf_runtime *rt, tf_task_id id,
-                                size_t *len)
+static const uint8_t *output_of(mt_suite *s, const tf_runtime *rt,
+                                tf_task_id id, size_t *len)
 {
     const void *buf = NULL;
     *len = 0;
@@ -307,7 +208,7 @@ static int a_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_set_output(ctx, &o, sizeof o) ? 3 : 0;
 }
 
-static void exactly_once(suite *s, const tf_config *cfg)
+static void exactly_once(mt_suite *s, const tf_config *cfg)
 {
     enum { N = 2000 };
     rank_ctx rctx;
@@ -369,12 +270,12 @@ static void exactly_once(suite *s, const tf_config *cfg)
     farm_finalize(s, &rt);
 }
 
-static void case_exactly_once(suite *s)
+static void case_exactly_once(mt_suite *s)
 {
     exactly_once(s, NULL);
 }
 
-static void case_exactly_once_threads(suite *s)
+static void case_exactly_once_threads(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
@@ -410,7 +311,7 @@ static int b_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_set_output(ctx, &self, sizeof self) ? 5 : 0;
 }
 
-static void case_dep_order(suite *s)
+static void case_dep_order(mt_suite *s)
 {
     enum { N = 500, MAXD = 4 };
     tf_runtime *rt;
@@ -418,7 +319,7 @@ static void case_dep_order(suite *s)
         return;
     tf_fn_id fn = reg(s, rt, "b_task", b_task, NULL);
     if (s->rank == 0) {
-        rng r = {s->seed ^ 0xb};
+        rng r = {seed_of(s) ^ 0xb};
         uint32_t(*deps)[MAXD] = xcalloc(N, sizeof *deps);
         uint32_t *nd = xcalloc(N, sizeof *nd);
         tf_task_id *ids = xcalloc(N, sizeof *ids);
@@ -492,7 +393,7 @@ static int c_by_start(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static void case_priority(suite *s)
+static void case_priority(mt_suite *s)
 {
     enum { N = 200 };
     tf_config cfg;
@@ -506,9 +407,9 @@ static void case_priority(suite *s)
     /* Dynamic dispatch over several workers interleaves their starts. */
     bool strict = s->size <= 2;
     if (!strict)
-        s->skip_why = "strict order needs exactly one worker: skipped for np>2";
+        mt_skip(s, "strict order needs exactly one worker: skipped for np>2");
     if (s->rank == 0) {
-        rng r = {s->seed ^ 0xc};
+        rng r = {seed_of(s) ^ 0xc};
         c_rec *rec = xcalloc(N, sizeof *rec);
         tf_task_id *ids = xcalloc(N, sizeof *ids);
         for (uint32_t i = 0; i < N; i++) {
@@ -532,13 +433,10 @@ static void case_priority(suite *s)
                 const c_rec *a = &rec[i], *b = &rec[i + 1];
                 bool ok = a->prio > b->prio ||
                           (a->prio == b->prio && a->idx < b->idx);
-                if (!ok) {
-                    char va[64], vb[64];
-                    snprintf(va, sizeof va, "task %u prio %d", a->idx, a->prio);
-                    snprintf(vb, sizeof vb, "task %u prio %d", b->idx, b->prio);
-                    report(s, false, __FILE__, __LINE__,
-                           "consecutive starts in priority order", va, vb);
-                }
+                EXPECT_MSG(s, ok,
+                           "consecutive starts in priority order: task %u "
+                           "prio %d vs task %u prio %d",
+                           a->idx, a->prio, b->idx, b->prio);
             }
         }
         free(ids);
@@ -664,7 +562,7 @@ static int d_node_fn(tf_task_ctx *ctx, const void *in, size_t len, void *user)
  * Rank 0: follow a node's output down to the combines, check every task on
  * the way is DONE, and add up the combines' values. Counts the tasks seen.
  */
-static uint64_t d_resolve(suite *s, const tf_runtime *rt, tf_task_id node,
+static uint64_t d_resolve(mt_suite *s, const tf_runtime *rt, tf_task_id node,
                           uint32_t fan, uint64_t *ntasks)
 {
     tf_task_info info = info_of(s, rt, node);
@@ -698,7 +596,7 @@ static uint64_t d_resolve(suite *s, const tf_runtime *rt, tf_task_id node,
     return EXPECT_EQ_U(s, clen, 8) ? get_u64(c) : 0;
 }
 
-static void dynamic_tree(suite *s, uint32_t depth, uint32_t fan)
+static void dynamic_tree(mt_suite *s, uint32_t depth, uint32_t fan)
 {
     enum { N = 100000 };
     const uint64_t extra_value = 1000003;
@@ -758,19 +656,19 @@ static void dynamic_tree(suite *s, uint32_t depth, uint32_t fan)
 }
 
 /* 1 root, 8 leaves, 1 combine, plus rank 0's value task: 11. */
-static void case_dynamic_flat(suite *s)
+static void case_dynamic_flat(mt_suite *s)
 {
     dynamic_tree(s, 1, 8);
 }
 
 /* 1 + 4 + 16 nodes, 16 * (4 leaves + 1 combine): 101. */
-static void case_dynamic_tree(suite *s)
+static void case_dynamic_tree(mt_suite *s)
 {
     dynamic_tree(s, 3, 4);
 }
 
 /* A combine with 41 dependencies, more than fit the runtime's small arrays. */
-static void case_dynamic_wide(suite *s)
+static void case_dynamic_wide(mt_suite *s)
 {
     dynamic_tree(s, 1, 40);
 }
@@ -855,7 +753,7 @@ static int e_inner(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return rc ? 4 : 0;
 }
 
-static void case_outputs(suite *s, const tf_config *cfg)
+static void case_outputs(mt_suite *s, const tf_config *cfg)
 {
     enum { LEAVES = 256, FAN = 4 };
     tf_runtime *rt;
@@ -873,7 +771,7 @@ static void case_outputs(suite *s, const tf_config *cfg)
     uint8_t *want[LEAVES];
     size_t wlen[LEAVES];
     for (size_t i = 0; i < LEAVES; i++) {
-        uint64_t seed = s->seed ^ (0xe000 + i);
+        uint64_t seed = seed_of(s) ^ (0xe000 + i);
         ids[i] = submit(s, rt, fleaf, 0, NULL, 0, &seed, sizeof seed);
         want[i] = e_leaf_data(seed, &wlen[i]);
     }
@@ -911,12 +809,12 @@ static void case_outputs(suite *s, const tf_config *cfg)
     farm_finalize(s, &rt);
 }
 
-static void case_outputs_default(suite *s)
+static void case_outputs_default(mt_suite *s)
 {
     case_outputs(s, NULL);
 }
 
-static void case_outputs_threads(suite *s)
+static void case_outputs_threads(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
@@ -935,7 +833,7 @@ static int f_empty(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return 0;
 }
 
-static void case_many(suite *s)
+static void case_many(mt_suite *s)
 {
     enum { N = 100000 };
     tf_runtime *rt;
@@ -1003,7 +901,7 @@ static int g_flaky(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return a < 3 ? 5 : 0;
 }
 
-static void expect_skipped(suite *s, const tf_runtime *rt, tf_task_id id)
+static void expect_skipped(mt_suite *s, const tf_runtime *rt, tf_task_id id)
 {
     tf_task_info info = info_of(s, rt, id);
     EXPECT_STATE(s, info, TF_TASK_SKIPPED);
@@ -1015,7 +913,7 @@ static void expect_skipped(suite *s, const tf_runtime *rt, tf_task_id id)
     EXPECT_TRUE(s, p == NULL);
 }
 
-static void expect_ok(suite *s, const tf_runtime *rt, tf_task_id id)
+static void expect_ok(mt_suite *s, const tf_runtime *rt, tf_task_id id)
 {
     tf_task_info info = info_of(s, rt, id);
     EXPECT_STATE(s, info, TF_TASK_DONE);
@@ -1027,7 +925,7 @@ static void expect_ok(suite *s, const tf_runtime *rt, tf_task_id id)
 }
 
 /* Every rank's tf_run status, agreed over comm: min and max are `want`. */
-static void expect_run_everywhere(suite *s, tf_runtime *rt, MPI_Comm comm,
+static void expect_run_everywhere(mt_suite *s, tf_runtime *rt, MPI_Comm comm,
                                   int want)
 {
     int rc = tf_run(rt);
@@ -1041,7 +939,7 @@ static void expect_run_everywhere(suite *s, tf_runtime *rt, MPI_Comm comm,
     }
 }
 
-static void case_failure(suite *s)
+static void case_failure(mt_suite *s)
 {
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, NULL, &rt))
@@ -1117,7 +1015,7 @@ static void case_failure(suite *s)
     farm_finalize(s, &rt);
 }
 
-static void expect_attempts(suite *s, const tf_runtime *rt, tf_task_id id,
+static void expect_attempts(mt_suite *s, const tf_runtime *rt, tf_task_id id,
                             tf_task_state state, int attempts, int status)
 {
     tf_task_info info = info_of(s, rt, id);
@@ -1131,7 +1029,7 @@ static void expect_attempts(suite *s, const tf_runtime *rt, tf_task_id id,
         EXPECT_EQ(s, (int32_t)get_u32(p), attempts);
 }
 
-static void case_retries(suite *s)
+static void case_retries(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
@@ -1196,14 +1094,14 @@ static int h_sum(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_set_output(ctx, &sum, sizeof sum) ? 5 : 0;
 }
 
-static uint64_t h_value(suite *s, const tf_runtime *rt, tf_task_id id)
+static uint64_t h_value(mt_suite *s, const tf_runtime *rt, tf_task_id id)
 {
     size_t len;
     const uint8_t *p = output_of(s, rt, id, &len);
     return EXPECT_EQ_U(s, len, 8) ? get_u64(p) : UINT64_MAX;
 }
 
-static void case_errors(suite *s)
+static void case_errors(mt_suite *s)
 {
     /* Every code the header lists has its own text, not the fallback's. */
     static const int codes[] = {
@@ -1339,11 +1237,11 @@ static int i_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_set_output(ctx, &o, sizeof o) ? 3 : 0;
 }
 
-static void case_split(suite *s)
+static void case_split(mt_suite *s)
 {
     enum { N = 300 };
     if (s->size < 2) {
-        s->skip_why = "needs np >= 2";
+        mt_skip(s, "needs np >= 2");
         return;
     }
     int half = s->rank < s->size / 2 ? 0 : 1;
@@ -1401,33 +1299,6 @@ static void case_split(suite *s)
     MPI_Comm_free(&sub);
 }
 
-/* ---- the driver ---- */
-
-typedef void (*case_fn)(suite *s);
-
-static void run_case(suite *s, const char *name, case_fn fn)
-{
-    s->fails = 0;
-    s->skip_why = NULL;
-    MPI_Barrier(MPI_COMM_WORLD);
-    fn(s);
-    long total = 0;
-    MPI_Allreduce(&s->fails, &total, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (s->rank != 0)
-        return;
-    if (total) {
-        s->failed++;
-        printf("FAIL %s (%ld failed checks)\n", name, total);
-    } else if (s->skip_why) {
-        s->skipped++;
-        printf("skip %s: %s\n", name, s->skip_why);
-    } else {
-        s->passed++;
-        printf("ok   %s\n", name);
-    }
-    fflush(stdout);
-}
-
 /* ---- j: event callback, halt, main thread not running tasks ---- */
 
 typedef struct ev_count {
@@ -1479,7 +1350,7 @@ static int j_fail(tf_task_ctx *ctx, const void *in, size_t len, void *user)
  * the run early: tasks not started are SKIPPED, every rank's on_halt runs
  * once, and tf_run returns TF_EFAILED everywhere.
  */
-static void events_case(suite *s, bool halt, int main_runs)
+static void events_case(mt_suite *s, bool halt, int main_runs)
 {
     ev_count c;
     memset(&c, 0, sizeof c);
@@ -1539,9 +1410,9 @@ static void events_case(suite *s, bool halt, int main_runs)
     farm_finalize(s, &rt);
 }
 
-static void case_events(suite *s) { events_case(s, false, 1); }
-static void case_halt(suite *s) { events_case(s, true, 1); }
-static void case_halt_threads(suite *s) { events_case(s, true, 0); }
+static void case_events(mt_suite *s) { events_case(s, false, 1); }
+static void case_halt(mt_suite *s) { events_case(s, true, 1); }
+static void case_halt_threads(mt_suite *s) { events_case(s, true, 0); }
 
 /*
  * Halt after the 5th task is done, with one slot and no prefetch: only
@@ -1569,7 +1440,7 @@ static int fail_first(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_attempt(ctx) == 1 ? 4 : 0;
 }
 
-static void case_halt_exact(suite *s)
+static void case_halt_exact(mt_suite *s)
 {
     halt_after h = {0, 5, 0, 0};
     tf_config cfg;
@@ -1632,7 +1503,7 @@ static int k_sum(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return tf_task_set_output(ctx, &v, sizeof v);
 }
 
-static void case_local(suite *s)
+static void case_local(mt_suite *s)
 {
     for (int main_runs = 0; main_runs < 2; main_runs++) {
         tf_config cfg;
@@ -1689,7 +1560,7 @@ static int l_step(tf_task_ctx *ctx, const void *in, size_t len, void *user)
  * steps must have been released locally (rank 0 parks the chain ahead
  * within the window).
  */
-static void case_chain_release(suite *s)
+static void case_chain_release(mt_suite *s)
 {
     enum { N = 300 };
     tf_runtime *rt;
@@ -1736,7 +1607,7 @@ static int l_uneven(tf_task_ctx *ctx, const void *in, size_t len, void *user)
  * stealing on (two or more workers) rank 0 must have applied moves, exactly
  * as many as the thieves took; with it off, none.
  */
-static void steal_case(suite *s, bool no_steal)
+static void steal_case(mt_suite *s, bool no_steal)
 {
     enum { N = 60 };
     tf_config cfg;
@@ -1785,31 +1656,31 @@ static void steal_case(suite *s, bool no_steal)
     farm_finalize(s, &rt);
 }
 
-static void case_steal(suite *s) { steal_case(s, false); }
-static void case_no_steal(suite *s) { steal_case(s, true); }
+static void case_steal(mt_suite *s) { steal_case(s, false); }
+static void case_no_steal(mt_suite *s) { steal_case(s, true); }
 
 int main(int argc, char **argv)
 {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    suite s;
-    memset(&s, 0, sizeof s);
-    MPI_Comm_rank(MPI_COMM_WORLD, &s.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &s.size);
+    static mt_suite s;
+    mt_init(&s, "test_runtime");
     /* A fixed seed replays a failure; pass another as argv[1] to explore. */
-    s.seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611;
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611;
+    s.user = &seed;
     if (s.rank == 0)
         printf("# taskfarm %s, %d ranks, seed %" PRIu64 "\n", tf_version(),
-               s.size, s.seed);
-    if (provided < MPI_THREAD_FUNNELED) {
-        if (s.rank == 0)
-            printf("0 passed, 1 failed\n");
+               s.size, seed);
+    mt_begin_case(&s, "MPI_THREAD_FUNNELED provided");
+    EXPECT_LE(&s, MPI_THREAD_FUNNELED, provided);
+    if (!mt_end_case(&s)) {
+        int rc = mt_finish(&s);
         MPI_Finalize();
-        return 1;
+        return rc;
     }
     static const struct {
         const char *name;
-        case_fn fn;
+        mt_case_fn fn;
     } cases[] = {
         {"a exactly once", case_exactly_once},
         {"a exactly once (slots=3, prefetch=2)", case_exactly_once_threads},
@@ -1835,13 +1706,8 @@ int main(int argc, char **argv)
         {"l no stealing with no_steal", case_no_steal},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        run_case(&s, cases[i].name, cases[i].fn);
-    int bad = s.failed != 0;
-    MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (s.rank == 0) {
-        printf("%d passed, %d failed\n", s.passed, s.failed);
-        fflush(stdout);
-    }
+        mt_run_case(&s, cases[i].name, cases[i].fn);
+    int rc = mt_finish(&s);
     MPI_Finalize();
-    return bad ? 1 : 0;
+    return rc;
 }

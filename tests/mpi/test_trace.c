@@ -8,6 +8,7 @@
 
 #include <mpi.h>
 
+#include "harness.h"
 #include "taskfarm.h"
 
 /*
@@ -18,14 +19,6 @@
  * with the span names and attempt counts the trace must hold, which
  * tests/cli/trace.sh compares with the file using python3's json module.
  */
-
-static int failures;
-
-#define EXPECT(cond, what, a, b)                                               \
-    ((cond) ? 1                                                                \
-            : (printf("%s:%d: check failed: %s: %lld vs %lld\n", __FILE__,     \
-                      __LINE__, (what), (long long)(a), (long long)(b)),       \
-               fflush(stdout), failures++, 0))
 
 static void nap_ms(long ms)
 {
@@ -78,8 +71,9 @@ static bool closed(const char *path)
 }
 
 /* A trace that cannot be created fails tf_run on every rank alike. */
-static void unwritable(int rank)
+static void case_unwritable(mt_suite *s)
 {
+    int rank = s->rank;
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.log_level = -1; /* the error is expected: keep the output clean */
@@ -87,7 +81,7 @@ static void unwritable(int rank)
         cfg.trace_path = "/nonexistent-dir/trace.json";
     tf_runtime *rt;
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
-    EXPECT(rc == 0, "tf_init", rc, 0);
+    EXPECT_RC(s, rc, 0); /* tf_init */
     tf_fn_id fn;
     tf_register(rt, "work", work, NULL, &fn);
     if (rank == 0) {
@@ -97,33 +91,27 @@ static void unwritable(int rank)
         tf_submit(rt, &d, &id);
     }
     rc = tf_run(rt);
-    EXPECT(rc == TF_EIO, "tf_run with an unwritable trace", rc, TF_EIO);
+    EXPECT_RC(s, rc, TF_EIO); /* tf_run with an unwritable trace */
     tf_finalize(&rt);
 }
 
-int main(int argc, char **argv)
+/*
+ * Two runs of one runtime into the trace at mt_suite.user: retries, a
+ * failure, a task skipped behind it, a child task; then the expect line.
+ */
+static void case_traced(mt_suite *s)
 {
-    int provided, rank, size;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (argc != 2) {
-        if (rank == 0)
-            fprintf(stderr, "usage: test_trace TRACE.json\n");
-        MPI_Finalize();
-        return 2;
-    }
-    unwritable(rank);
-
+    const char *path = s->user;
+    int rank = s->rank;
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = 2;
     cfg.retries = 1;
     if (rank == 0)
-        cfg.trace_path = argv[1];
+        cfg.trace_path = path;
     tf_runtime *rt;
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
-    EXPECT(rc == 0, "tf_init", rc, 0);
+    EXPECT_RC(s, rc, 0); /* tf_init */
     tf_fn_id f_work, f_flaky, f_broken, f_parent;
     tf_register(rt, "work", work, NULL, &f_work);
     tf_register(rt, "flaky", flaky, NULL, &f_flaky);
@@ -152,7 +140,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < kinds[k].count; i++) {
                 tf_task_desc_init(&d, kinds[k].fn);
                 rc = tf_submit(rt, &d, &id);
-                EXPECT(rc == 0, "tf_submit", rc, 0);
+                EXPECT_RC(s, rc, 0); /* tf_submit */
                 snprintf(names[n], sizeof names[n], "%llu %s",
                          (unsigned long long)id, kinds[k].name);
                 attempts[n++] = kinds[k].tries;
@@ -166,18 +154,18 @@ int main(int argc, char **argv)
         d.deps = &bad;
         d.ndeps = 1;
         rc = tf_submit(rt, &d, &id);
-        EXPECT(rc == 0, "tf_submit (dependent)", rc, 0);
+        EXPECT_RC(s, rc, 0); /* tf_submit (dependent) */
     }
     rc = tf_run(rt);
-    EXPECT(rc == TF_EFAILED, "first tf_run", rc, TF_EFAILED);
+    EXPECT_RC(s, rc, TF_EFAILED); /* first tf_run */
     if (rank == 0) {
-        EXPECT(closed(argv[1]), "trace closed after the first run", 0, 1);
+        EXPECT_MSG(s, closed(path), "trace closed after the first run");
         const void *out;
         size_t len;
         tf_task_id child;
         rc = tf_task_output(rt, parent_id, &out, &len);
-        EXPECT(rc == 0 && len == sizeof child, "parent output", len,
-               sizeof child);
+        if (EXPECT_RC(s, rc, 0)) /* parent output */
+            EXPECT_EQ_U(s, len, sizeof child);
         if (!rc && len == sizeof child) {
             memcpy(&child, out, sizeof child);
             snprintf(names[n], sizeof names[n], "%llu work",
@@ -196,18 +184,36 @@ int main(int argc, char **argv)
         }
     }
     rc = tf_run(rt);
-    EXPECT(rc == 0, "second tf_run", rc, 0);
+    EXPECT_RC(s, rc, 0); /* second tf_run */
     rc = tf_finalize(&rt);
-    EXPECT(rc == 0, "tf_finalize", rc, 0);
+    EXPECT_RC(s, rc, 0); /* tf_finalize */
     if (rank == 0) {
-        EXPECT(closed(argv[1]), "trace closed after tf_finalize", 0, 1);
+        EXPECT_MSG(s, closed(path), "trace closed after tf_finalize");
         printf("expect {");
         for (int i = 0; i < n; i++)
             printf("%s\"%s\": %d", i ? ", " : "", names[i], attempts[i]);
         printf("}\n");
     }
-    int all = 0;
-    MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+}
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    static mt_suite s;
+    mt_init(&s, "test_trace");
+    if (argc != 2) {
+        if (s.rank == 0)
+            fprintf(stderr, "usage: test_trace TRACE.json\n");
+        MPI_Finalize();
+        return 2;
+    }
+    s.user = argv[1];
+    mt_run_case(&s, "an unwritable trace: TF_EIO on every rank",
+                case_unwritable);
+    mt_run_case(&s, "two runs traced: retries, a failure, a child task",
+                case_traced);
+    int rc = mt_finish(&s);
     MPI_Finalize();
-    return all != 0;
+    return rc;
 }

@@ -4,27 +4,11 @@ set -u
 BIN=$(cd "${1:-bin}" && pwd)
 TF=$BIN/taskfarm
 DATA=$(cd "$(dirname "$0")/../data/topologies" && pwd)
-if [ "$(id -u)" = 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
+. "$(dirname "$0")/../lib.sh"
 unset HWLOC_SYNTHETIC HWLOC_XMLFILE
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tests_tmp
 cd "$tmp"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; sed 's/^/    /' err.txt 2>/dev/null | tail -5; fi; }
-
-# run NAME WANT_RC CMD...: under a timeout (a hang fails), output in out.txt/err.txt.
-run() {
-    local name=$1 want=$2
-    shift 2
-    timeout 120 "$@" >out.txt 2>err.txt
-    local rc=$?
-    if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-        bad "$name: exit $rc, want $want"; sed 's/^/    /' err.txt | tail -20; fi
-}
+CHECK_SHOW=err.txt # a failed check shows the last run's stderr (lib.sh)
 # expand LIST: "0-2,5" -> "0,1,2,5" (kernel and hwloc list formats).
 expand() {
     echo "$1" | tr ',' '\n' | awk -F- 'NF { if (NF == 1) print $1; else for (i = $1; i <= $2; i++) print i }' | paste -sd, -
@@ -59,12 +43,12 @@ if [ "$npu" -ge 2 ]; then
         '[ "$(rank_field 0 5)$(rank_field 1 5)" = 11 ] && [ "$(rank_field 0 3)" != "$(rank_field 1 3)" ]'
     check "topo np2: no warning" '! grep -q warning err.txt'
 else
-    echo "skip topo np 2 bound: one PU here"
+    skip "topo np 2 bound to cores" --missing "a second PU"
 fi
 run "topo, np 4 unbound" 0 mpirun -np 4 --oversubscribe --bind-to none "$TF" topo
 check "topo np4: four rows" '[ "$(awk "\$1 ~ /^[0-9]+$/" out.txt | wc -l)" = 4 ]'
 check "topo np4: every rank on every allowed cpu" \
-    'for r in 0 1 2 3; do [ "$(expand "$(rank_field $r 3)")" = "$mine" ] || exit 1; done'
+    '(for r in 0 1 2 3; do [ "$(expand "$(rank_field $r 3)")" = "$mine" ] || exit 1; done)'
 check "topo np4: 'ranks 0-3 share cpus'" \
     'grep -q "warning: ranks 0-3 share cpus $(rank_field 0 3) on host $host" err.txt'
 check "topo np4: 'ranks 0-3 are not bound'" 'grep -q "warning: ranks 0-3 are not bound" err.txt'
@@ -104,6 +88,8 @@ if [ "$npu" -ge 2 ]; then
     if [ -r /proc/self/numa_maps ]; then
         check "bind core: memory policy set (numa_maps: $(field b1/out/a.out 5))" \
             '[ -n "$(field b1/out/a.out 5)" ] && [ "$(field b1/out/a.out 5)" != default ]'
+    else
+        skip "bind core: memory policy set" --missing "/proc/self/numa_maps (a kernel with NUMA)"
     fi
     check "bind core: no warning" '! grep -q warning err.txt'
 
@@ -125,7 +111,7 @@ if [ "$npu" -ge 2 ]; then
     check "shared cpus, --bind core: bound anyway" \
         '[ "$(expand "$(field b5/out/a.out 4)")" = "$(field b5/out/a.out 1)" ]'
 else
-    echo "skip --bind checks: one PU here"
+    skip "--bind core, none, numa and on ranks sharing cpus" --missing "a second PU"
 fi
 run "run --bind bogus" 2 "$TF" run --bind socket bind.txt
 check "bad --bind named" 'grep -q "bad value .socket. for --bind" err.txt'
@@ -152,5 +138,4 @@ check "synthetic np2: same plan on the worker" '[ "$(field s2/out/c6.out 1)|$(fi
 check "synthetic np2: one warning, from rank 1" \
     '[ "$(grep -c "rank 1: warning: binding is not supported" err.txt)" = 1 ] && [ "$(grep -c "binding is not supported" err.txt)" = 1 ]'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

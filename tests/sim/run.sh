@@ -3,11 +3,8 @@
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
 SIM="timeout 120 $BIN/taskfarm-sim --cost-model fixed"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../lib.sh"
+tests_tmp
 
 # val FILE NAME: the value printed for metric NAME.
 val() { awk -v n="$2" '$1 == n { print $2 }' "$1"; }
@@ -102,5 +99,4 @@ for a in "--workers 0" "--duration 3parsecs" "--dist zipf" "--frobnicate"; do
         bad "bad argument '$a': exit $rc, $(head -1 "$tmp/err")"
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary
