@@ -69,8 +69,8 @@ static int load(const char *path, tf_timeline *T)
     int rc = tf_timeline_read(ft.p, ft.len, T, &err);
     cli_file_text_free(&ft);
     if (rc == TF_EINVAL) {
-        fprintf(stderr, "taskfarm report: %s: byte %zu: %s\n", path, err.byte,
-                err.msg);
+        fprintf(stderr, "taskfarm report: %s:%zu: byte %zu: %s\n", path,
+                err.line, err.byte, err.msg);
         return EXIT_USAGE;
     }
     if (rc) {

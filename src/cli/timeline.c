@@ -1,4 +1,5 @@
-/* Reading trace.json into a timeline, with a hand-written JSON reader. */
+/* Reading trace.json into a timeline, one event at a time with jansson. */
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,7 +8,58 @@
 
 #include "taskfarm_status.h"
 #include "timeline.h"
-#include "util/trace.h"
+
+/*
+ * Why jansson, and why event by event. `taskfarm report` of a 1M-task
+ * trace (182 MB, bench/trace) on this 2-core VM, three runs each,
+ * alternated: the hand-written parser this replaced 0.9-1.0 s and 251 MB
+ * peak RSS; jansson event by event 3.0-3.3 s, 246 MB; cJSON event by event
+ * 1.1-1.3 s, 246 MB; the whole document as one tree, jansson 6.2-6.6 s and
+ * 2.7 GB, cJSON 2.4-2.6 s and 2.1 GB. So the document's frame (its braces,
+ * commas and keys) is walked here and each event goes to the library
+ * alone, then is freed: memory stays what the spans need plus the mapped
+ * file. cJSON is faster, but it has no error messages, its error offset
+ * for a cut-off event is where the last value began, not the end of the
+ * file, and it lets bytes that are not UTF-8 through into the SVG: telling
+ * a truncated trace, saying what is wrong and keeping the SVG well-formed
+ * would have needed a scanner and a UTF-8 repair of our own again. jansson
+ * says what and where, tells a premature end by its error code, and
+ * refuses malformed UTF-8, for about 2 us more per event.
+ */
+/* The text being read and where the reading is. */
+typedef struct reader {
+    const char *p;
+    size_t n, i;
+    tf_timeline *T;
+    tf_timeline_err *err;
+    int rc; /* the first failure, kept */
+} reader;
+
+#define TRUNCATED                                                              \
+    "unexpected end of file: the trace is truncated (was the run killed?)"
+
+/* Record the first failure, at byte `at`; returns r->rc. */
+static int fail_at(reader *r, size_t at, const char *msg)
+{
+    if (!r->rc) {
+        r->rc = TF_EINVAL;
+        r->err->byte = at < r->n ? at : r->n;
+        snprintf(r->err->msg, sizeof r->err->msg, "%s", msg);
+    }
+    return r->rc;
+}
+
+static int truncated(reader *r)
+{
+    return fail_at(r, r->n, TRUNCATED);
+}
+
+static int out_of_memory(reader *r)
+{
+    if (!r->rc)
+        r->rc = TF_ENOMEM;
+    return r->rc;
+}
 
 static bool grow(void **p, size_t *cap, size_t need, size_t size)
 {
@@ -24,10 +76,24 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size)
     return true;
 }
 
+/* Copy a string the chart keeps into the arena; *off is where it starts. */
+static int keep_str(reader *r, const json_t *s, size_t *off)
+{
+    tf_timeline *T = r->T;
+    size_t len = s ? json_string_length(s) : 0;
+    if (!grow((void **)&T->arena, &T->acap, T->an + len + 1, 1))
+        return out_of_memory(r);
+    *off = T->an;
+    if (len)
+        memcpy(T->arena + T->an, json_string_value(s), len);
+    T->arena[T->an + len] = 0;
+    T->an += len + 1;
+    return 0;
+}
+
+/* The rank's entry, made on first sight; NULL: out of memory. */
 static tf_rank *rank_of(tf_timeline *T, int pid)
 {
-    if (pid < 0 || pid > 10000000)
-        return NULL;
     if (pid >= T->nrk) {
         int n = T->nrk ? T->nrk : 16;
         while (n <= pid)
@@ -43,434 +109,342 @@ static tf_rank *rank_of(tf_timeline *T, int pid)
     return &T->rk[pid];
 }
 
-/* ---- a JSON reader for what src/util/trace.c writes ---- */
+/* ---- one event ---- */
 
-typedef struct jp {
-    const char *p;
-    size_t n, i;
-    bool bad;
-    size_t err_at;
-    char err[160];
-    tf_timeline *T;
-    bool oom;
-} jp;
-
-static bool fail(jp *j, const char *msg)
-{
-    if (!j->bad) {
-        j->bad = true;
-        j->err_at = j->i;
-        snprintf(j->err, sizeof j->err, "%s",
-                 j->i >= j->n ? "unexpected end of file: the trace is "
-                                "truncated (was the run killed?)"
-                              : msg);
-    }
-    return false;
-}
-
-static void ws(jp *j)
-{
-    while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\n' ||
-                           j->p[j->i] == '\r' || j->p[j->i] == '\t'))
-        j->i++;
-}
-
-/* Is the next character c? Consumes it if so. */
-static bool peek(jp *j, char c)
-{
-    ws(j);
-    if (j->i < j->n && j->p[j->i] == c) {
-        j->i++;
-        return true;
-    }
-    return false;
-}
-
-static bool expect(jp *j, char c, const char *msg)
-{
-    return peek(j, c) || fail(j, msg);
-}
-
-static bool arena_put(jp *j, const char *s, size_t len)
-{
-    tf_timeline *T = j->T;
-    if (!grow((void **)&T->arena, &T->acap, T->an + len + 1, 1)) {
-        j->oom = true;
-        return fail(j, "out of memory");
-    }
-    memcpy(T->arena + T->an, s, len);
-    T->an += len;
-    return true;
-}
-
-static bool put_utf8(jp *j, unsigned long cp)
-{
-    char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp, n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xc0 | cp >> 6), b[1] = (char)(0x80 | (cp & 63)), n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xe0 | cp >> 12), b[1] = (char)(0x80 | (cp >> 6 & 63));
-        b[2] = (char)(0x80 | (cp & 63)), n = 3;
-    } else {
-        b[0] = (char)(0xf0 | cp >> 18), b[1] = (char)(0x80 | (cp >> 12 & 63));
-        b[2] = (char)(0x80 | (cp >> 6 & 63)), b[3] = (char)(0x80 | (cp & 63));
-        n = 4;
-    }
-    return arena_put(j, b, n);
-}
-
-static bool hex4(jp *j, unsigned long *v)
-{
-    *v = 0;
-    for (int k = 0; k < 4; k++, j->i++) {
-        if (j->i >= j->n)
-            return fail(j, "");
-        char c = j->p[j->i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return fail(j, "bad \\u escape in a string");
-        *v = *v << 4 | (unsigned long)d;
-    }
-    return true;
-}
-
-/*
- * A string, decoded into the arena with a NUL; *off is where it starts.
- * Bytes that are not UTF-8 and lone surrogates become U+FFFD, so the SVG
- * stays well-formed whatever the file holds.
- */
-static bool str(jp *j, size_t *off)
-{
-    if (!expect(j, '"', "expected a string"))
-        return false;
-    *off = j->T->an;
-    for (;;) {
-        size_t run = j->i;
-        while (run < j->n && j->p[run] != '"' && j->p[run] != '\\' &&
-               (unsigned char)j->p[run] >= 0x20 &&
-               (unsigned char)j->p[run] < 0x80)
-            run++;
-        if (!arena_put(j, j->p + j->i, run - j->i))
-            return false;
-        j->i = run;
-        if (j->i >= j->n)
-            return fail(j, "");
-        unsigned char c = (unsigned char)j->p[j->i];
-        if (c == '"') {
-            j->i++;
-            return arena_put(j, "", 1);
-        }
-        if (c < 0x20)
-            return fail(j, "control character inside a string");
-        if (c >= 0x80) {
-            size_t len = tf_trace_utf8_len((const unsigned char *)j->p + j->i,
-                                           j->n - j->i);
-            if (!(len ? arena_put(j, j->p + j->i, len) : put_utf8(j, 0xfffd)))
-                return false;
-            j->i += len ? len : 1;
-            continue;
-        }
-        if (++j->i >= j->n)
-            return fail(j, "");
-        char e = j->p[j->i++];
-        const char *simple = strchr("\"\\/bfnrt", e);
-        if (e && simple) {
-            static const char out[] = "\"\\/\b\f\n\r\t";
-            if (!arena_put(j, &out[simple - "\"\\/bfnrt"], 1))
-                return false;
-            continue;
-        }
-        if (e != 'u') {
-            j->i--;
-            return fail(j, "bad escape in a string");
-        }
-        unsigned long cp, lo;
-        if (!hex4(j, &cp))
-            return false;
-        if (cp >= 0xd800 && cp < 0xdc00 && j->i + 1 < j->n &&
-            j->p[j->i] == '\\' && j->p[j->i + 1] == 'u') {
-            j->i += 2;
-            if (!hex4(j, &lo))
-                return false;
-            cp = lo >= 0xdc00 && lo < 0xe000
-                     ? 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00)
-                     : 0xfffd;
-        } else if (cp >= 0xd800 && cp < 0xe000) {
-            cp = 0xfffd;
-        }
-        if (!put_utf8(j, cp ? cp : 0xfffd))
-            return false;
-    }
-}
-
-static bool num(jp *j, double *v)
-{
-    ws(j);
-    char buf[64];
-    size_t k = 0;
-    while (j->i < j->n && k < sizeof buf - 1 &&
-           strchr("+-0123456789.eE", j->p[j->i]) && j->p[j->i])
-        buf[k++] = j->p[j->i++];
-    buf[k] = 0;
-    char *end;
-    *v = strtod(buf, &end);
-    if (!k || *end || !isfinite(*v)) {
-        j->i -= k;
-        return fail(j, "expected a number");
-    }
-    /* A number cut by the end of the file is a truncation, not a value. */
-    if (j->i >= j->n)
-        return fail(j, "");
-    return true;
-}
-
-static bool skip_value(jp *j, int depth)
-{
-    ws(j);
-    if (depth > 64)
-        return fail(j, "nested too deeply");
-    if (j->i >= j->n)
-        return fail(j, "");
-    char c = j->p[j->i];
-    size_t mark = j->T->an, off;
-    if (c == '"') {
-        bool ok = str(j, &off);
-        j->T->an = mark; /* not kept */
-        return ok;
-    }
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        j->i++;
-        if (peek(j, close))
-            return true;
-        do {
-            if (c == '{') {
-                bool ok = str(j, &off);
-                j->T->an = mark;
-                if (!ok || !expect(j, ':', "expected ':'"))
-                    return false;
-            }
-            if (!skip_value(j, depth + 1))
-                return false;
-        } while (peek(j, ','));
-        return expect(j, close,
-                      c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-    }
-    for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
-        if (j->n - j->i >= strlen(w) && !memcmp(j->p + j->i, w, strlen(w))) {
-            j->i += strlen(w);
-            return true;
-        }
-    double v;
-    return num(j, &v);
-}
-
-/* The fields of one event that the report uses. */
+/* The fields of one event that the report uses; strings stay in the tree. */
 typedef struct ev {
-    size_t name, detail, label, result;
-    char ph, scope;
+    const json_t *name, *ph, *scope;
+    json_t *args;
+    const json_t *label, *detail, *result; /* args.name, .detail, .result */
     double pid, tid, ts, dur, slots, attempt, status, cores;
     bool has_pid, has_tid, has_ts, has_dur, has_slots;
 } ev;
 
-/* Read the object key into key (cut to fit); the arena is left as it was. */
-static bool key(jp *j, char *k, size_t len)
+/*
+ * Take v as a string or a number: NULL when it is one, else what it
+ * should have been, for the message.
+ */
+static const char *as_str(const json_t *v, const json_t **out)
 {
-    size_t mark = j->T->an, off;
-    if (!str(j, &off))
-        return false;
-    snprintf(k, len, "%s", j->T->arena + off);
-    j->T->an = mark;
-    return expect(j, ':', "expected ':'");
+    *out = v;
+    return json_is_string(v) ? NULL : "a string";
 }
 
-static bool args_obj(jp *j, ev *e)
+static const char *as_num(const json_t *v, double *out, bool *has)
 {
-    if (!expect(j, '{', "expected '{' (args)"))
-        return false;
-    if (peek(j, '}'))
-        return true;
-    do {
-        char k[32];
-        if (!key(j, k, sizeof k))
-            return false;
-        bool ok;
-        if (!strcmp(k, "name"))
-            ok = str(j, &e->label);
-        else if (!strcmp(k, "detail"))
-            ok = str(j, &e->detail);
-        else if (!strcmp(k, "result"))
-            ok = str(j, &e->result);
-        else if (!strcmp(k, "slots"))
-            ok = num(j, &e->slots), e->has_slots = true;
-        else if (!strcmp(k, "attempt"))
-            ok = num(j, &e->attempt);
-        else if (!strcmp(k, "status"))
-            ok = num(j, &e->status);
-        else if (!strcmp(k, "cores"))
-            ok = num(j, &e->cores);
-        else
-            ok = skip_value(j, 2);
-        if (!ok)
-            return false;
-    } while (peek(j, ','));
-    return expect(j, '}', "expected ',' or '}' (args)");
+    if (!json_is_number(v))
+        return "a number";
+    *out = json_number_value(v);
+    if (has)
+        *has = true;
+    return NULL;
 }
 
-static bool one_char(jp *j, char *c)
+/* One member of the event itself: as_str and as_num say. */
+static const char *member(ev *e, const char *k, json_t *v)
 {
-    size_t mark = j->T->an, off;
-    if (!str(j, &off))
-        return false;
-    *c = j->T->arena[off];
-    j->T->an = mark;
-    return true;
+    if (!strcmp(k, "name"))
+        return as_str(v, &e->name);
+    if (!strcmp(k, "ph"))
+        return as_str(v, &e->ph);
+    if (!strcmp(k, "s"))
+        return as_str(v, &e->scope);
+    if (!strcmp(k, "pid"))
+        return as_num(v, &e->pid, &e->has_pid);
+    if (!strcmp(k, "tid"))
+        return as_num(v, &e->tid, &e->has_tid);
+    if (!strcmp(k, "ts"))
+        return as_num(v, &e->ts, &e->has_ts);
+    if (!strcmp(k, "dur"))
+        return as_num(v, &e->dur, &e->has_dur);
+    if (!strcmp(k, "args")) {
+        e->args = v;
+        return json_is_object(v) ? NULL : "an object";
+    }
+    return NULL; /* not one the report uses */
 }
 
-static bool event(jp *j)
+/* One member of its args. */
+static const char *arg(ev *e, const char *k, const json_t *v)
 {
-    size_t at = j->i;
+    if (!strcmp(k, "name"))
+        return as_str(v, &e->label);
+    if (!strcmp(k, "detail"))
+        return as_str(v, &e->detail);
+    if (!strcmp(k, "result"))
+        return as_str(v, &e->result);
+    if (!strcmp(k, "slots"))
+        return as_num(v, &e->slots, &e->has_slots);
+    if (!strcmp(k, "attempt"))
+        return as_num(v, &e->attempt, NULL);
+    if (!strcmp(k, "status"))
+        return as_num(v, &e->status, NULL);
+    if (!strcmp(k, "cores"))
+        return as_num(v, &e->cores, NULL);
+    return NULL;
+}
+
+/* Fill *e from the event object o, which began at byte `at`. */
+static int fields(reader *r, json_t *o, size_t at, ev *e)
+{
+    const char *k, *want = NULL, *in = "";
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if ((want = member(e, k, v)))
+            break;
+    }
+    if (!want && e->args) {
+        in = "args.";
+        json_object_foreach(e->args, k, v)
+        {
+            if ((want = arg(e, k, v)))
+                break;
+        }
+    }
+    if (!want)
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof msg, "an event's %s\"%.32s\" is not %s", in, k, want);
+    return fail_at(r, at, msg);
+}
+
+/* The first letter of a string member, 0 when it is absent or empty. */
+static char letter(const json_t *s)
+{
+    return s ? json_string_value(s)[0] : 0;
+}
+
+/* An "X" event: one attempt. */
+static int add_span(reader *r, const ev *e, size_t at, tf_rank *rk)
+{
+    tf_timeline *T = r->T;
+    if (!e->has_tid || !e->has_ts || !e->has_dur || e->tid < 0 ||
+        e->tid > 1e6 || e->dur < 0)
+        return fail_at(r, at, "'X' event without a good tid, ts or dur");
+    if (!grow((void **)&T->sp, &T->capsp, T->nsp + 1, sizeof *T->sp))
+        return out_of_memory(r);
+    const char *res = e->result ? json_string_value(e->result) : "done";
+    tf_span s = {e->ts,
+                 e->dur,
+                 (int)e->pid,
+                 (int)e->tid,
+                 e->cores >= 1 && e->cores < 65536 ? (unsigned)e->cores : 1,
+                 (int)e->attempt,
+                 (int)e->status,
+                 !strcmp(res, "failed")  ? TF_RES_FAILED
+                 : !strcmp(res, "retry") ? TF_RES_RETRY
+                                         : TF_RES_DONE,
+                 0};
+    if (keep_str(r, e->name, &s.name))
+        return r->rc;
+    T->sp[T->nsp++] = s;
+    if (s.tid > rk->max_tid)
+        rk->max_tid = s.tid;
+    rk->busy += s.dur * s.cores;
+    rk->attempts++;
+    return 0;
+}
+
+/* An "i" or "I" event: a mark on its rank, or a line across the chart. */
+static int add_instant(reader *r, const ev *e, size_t at)
+{
+    tf_timeline *T = r->T;
+    if (!e->has_ts)
+        return fail_at(r, at, "instant event without ts");
+    if (!grow((void **)&T->in, &T->capin, T->nin + 1, sizeof *T->in))
+        return out_of_memory(r);
+    tf_instant in = {e->ts, (int)e->pid, letter(e->scope) == 'g', 0, 0};
+    if (keep_str(r, e->name, &in.name) ||
+        (e->detail && keep_str(r, e->detail, &in.detail)))
+        return r->rc;
+    T->in[T->nin++] = in;
+    return 0;
+}
+
+/* One element of traceEvents, which began at byte `at`. */
+static int event(reader *r, json_t *o, size_t at)
+{
+    if (!json_is_object(o))
+        return fail_at(r, at, "an event is not a JSON object");
     ev e = {.attempt = 1, .cores = 1};
-    if (!expect(j, '{', "expected '{' (an event)"))
-        return false;
-    if (!peek(j, '}'))
-        do {
-            char k[32];
-            if (!key(j, k, sizeof k))
-                return false;
-            bool ok;
-            if (!strcmp(k, "name"))
-                ok = str(j, &e.name);
-            else if (!strcmp(k, "ph"))
-                ok = one_char(j, &e.ph);
-            else if (!strcmp(k, "s"))
-                ok = one_char(j, &e.scope);
-            else if (!strcmp(k, "pid"))
-                ok = num(j, &e.pid), e.has_pid = true;
-            else if (!strcmp(k, "tid"))
-                ok = num(j, &e.tid), e.has_tid = true;
-            else if (!strcmp(k, "ts"))
-                ok = num(j, &e.ts), e.has_ts = true;
-            else if (!strcmp(k, "dur"))
-                ok = num(j, &e.dur), e.has_dur = true;
-            else if (!strcmp(k, "args"))
-                ok = args_obj(j, &e);
-            else
-                ok = skip_value(j, 1);
-            if (!ok)
-                return false;
-        } while (peek(j, ','));
-    if (!expect(j, '}', "expected ',' or '}' (an event)"))
-        return false;
-    if (j->i >= j->n)
-        return fail(j, "");
-    tf_timeline *T = j->T;
-    tf_rank *r =
-        e.has_pid && e.pid >= 0 && e.pid <= 1e7 && e.pid == floor(e.pid)
-            ? rank_of(T, (int)e.pid)
-            : NULL;
-    if (e.ph != 'X' && e.ph != 'i' && e.ph != 'I' && e.ph != 'M')
-        return true; /* not one the report draws */
-    if (!r) {
-        j->i = at;
-        return fail(j,
-                    e.has_pid ? "event with a bad pid" : "event without a pid");
+    if (fields(r, o, at, &e))
+        return r->rc;
+    char ph = letter(e.ph);
+    if (ph != 'X' && ph != 'i' && ph != 'I' && ph != 'M')
+        return 0; /* not one the report draws */
+    if (!e.has_pid || e.pid < 0 || e.pid > 1e7 || e.pid != floor(e.pid))
+        return fail_at(
+            r, at, e.has_pid ? "event with a bad pid" : "event without a pid");
+    tf_rank *rk = rank_of(r->T, (int)e.pid);
+    if (!rk)
+        return out_of_memory(r);
+    rk->seen = true;
+    if (ph == 'X')
+        return add_span(r, &e, at, rk);
+    if (ph != 'M')
+        return add_instant(r, &e, at);
+    if (e.name && !strcmp(json_string_value(e.name), "process_name")) {
+        if (e.label && keep_str(r, e.label, &rk->label))
+            return r->rc;
+        if (e.has_slots && e.slots >= 0 && e.slots < 1e6)
+            rk->slots = (long)e.slots;
     }
-    r->seen = true;
-    if (e.ph == 'M') {
-        if (!strcmp(T->arena + e.name, "process_name")) {
-            r->label = e.label;
-            if (e.has_slots && e.slots >= 0 && e.slots < 1e6)
-                r->slots = (long)e.slots;
-        }
-        return true;
-    }
-    if (e.ph == 'X') {
-        if (!e.has_tid || !e.has_ts || !e.has_dur || e.tid < 0 || e.tid > 1e6 ||
-            e.dur < 0) {
-            j->i = at;
-            return fail(j, "'X' event without a good tid, ts or dur");
-        }
-        if (!grow((void **)&T->sp, &T->capsp, T->nsp + 1, sizeof *T->sp)) {
-            j->oom = true;
-            return fail(j, "out of memory");
-        }
-        const char *res = e.result ? T->arena + e.result : "done";
-        tf_span s = {e.ts,
-                     e.dur,
-                     (int)e.pid,
-                     (int)e.tid,
-                     e.cores >= 1 && e.cores < 65536 ? (unsigned)e.cores : 1,
-                     (int)e.attempt,
-                     (int)e.status,
-                     !strcmp(res, "failed")  ? TF_RES_FAILED
-                     : !strcmp(res, "retry") ? TF_RES_RETRY
-                                             : TF_RES_DONE,
-                     e.name};
-        T->sp[T->nsp++] = s;
-        if (s.tid > r->max_tid)
-            r->max_tid = s.tid;
-        r->busy += s.dur * s.cores;
-        r->attempts++;
-        return true;
-    }
-    if (!e.has_ts) {
-        j->i = at;
-        return fail(j, "instant event without ts");
-    }
-    if (!grow((void **)&T->in, &T->capin, T->nin + 1, sizeof *T->in)) {
-        j->oom = true;
-        return fail(j, "out of memory");
-    }
-    T->in[T->nin++] =
-        (tf_instant){e.ts, (int)e.pid, e.scope == 'g', e.name, e.detail};
-    return true;
+    return 0;
 }
 
-/* The whole document: {"...": ..., "traceEvents": [events], ...}. */
-static bool document(jp *j)
+/* ---- the document: {"...": ..., "traceEvents": [events], ...} ---- */
+
+static void skip_ws(reader *r)
 {
-    bool events = false;
-    if (!expect(j, '{', "expected '{': not a trace-event JSON object"))
-        return false;
-    if (!peek(j, '}'))
-        do {
-            char k[32];
-            if (!key(j, k, sizeof k))
-                return false;
-            if (strcmp(k, "traceEvents")) {
-                if (!skip_value(j, 1))
-                    return false;
-                continue;
-            }
-            events = true;
-            if (!expect(j, '[', "expected '[' after \"traceEvents\""))
-                return false;
-            if (peek(j, ']'))
-                continue;
-            do
-                if (!event(j))
-                    return false;
-            while (peek(j, ','));
-            if (!expect(j, ']', "expected ',' or ']' after an event"))
-                return false;
-        } while (peek(j, ','));
-    if (!expect(j, '}', "expected ',' or '}'"))
-        return false;
-    ws(j);
-    if (j->i < j->n)
-        return fail(j, "data after the end of the JSON object");
-    if (!events) {
-        j->i = 0;
-        return fail(j, "no \"traceEvents\" array: not a trace-event file");
+    while (r->i < r->n && (r->p[r->i] == ' ' || r->p[r->i] == '\n' ||
+                           r->p[r->i] == '\r' || r->p[r->i] == '\t'))
+        r->i++;
+}
+
+/* Is the next character c? Consumes it if so. */
+static bool next_is(reader *r, char c)
+{
+    skip_ws(r);
+    if (r->i < r->n && r->p[r->i] == c) {
+        r->i++;
+        return true;
     }
-    return true;
+    return false;
+}
+
+static int expect(reader *r, char c, const char *msg)
+{
+    if (next_is(r, c))
+        return 0;
+    return r->i < r->n ? fail_at(r, r->i, msg) : truncated(r);
+}
+
+/*
+ * Did jansson fail because the text ran out? It says so itself
+ * (premature end of input) when a value or a string is open. A token cut
+ * short ("tr", "1e", "\u12", half a UTF-8 sequence) it reports as invalid,
+ * so an error that reached the last byte counts too, unless that byte is a
+ * whole token on its own: "}", "]", ",", ":" (a stray letter there is
+ * called a truncation; the file is damaged at its end either way).
+ */
+static bool ran_out(const reader *r, const json_error_t *je, size_t left)
+{
+    if (left == 0 || json_error_code(je) == json_error_premature_end_of_input)
+        return true;
+    return (size_t)je->position >= left && !strchr("}],:", r->p[r->n - 1]);
+}
+
+/*
+ * The one JSON value at r->i, parsed by jansson and owned by the caller;
+ * NULL after recording why. JSON_DISABLE_EOF_CHECK stops it after the
+ * value and tells in error.position how far it read.
+ */
+static json_t *value(reader *r)
+{
+    skip_ws(r);
+    json_error_t je;
+    size_t left = r->n - r->i;
+    json_t *v = json_loadb(r->p + r->i, left,
+                           JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &je);
+    if (!v) {
+        if (json_error_code(&je) == json_error_out_of_memory)
+            out_of_memory(r);
+        else if (ran_out(r, &je, left))
+            truncated(r);
+        else
+            fail_at(r, r->i + (size_t)je.position, je.text);
+        return NULL;
+    }
+    r->i += (size_t)je.position;
+    return v;
+}
+
+/* The elements of traceEvents, each parsed, read and freed on its own. */
+static int events(reader *r)
+{
+    if (expect(r, '[', "expected '[' after \"traceEvents\""))
+        return r->rc;
+    if (next_is(r, ']'))
+        return 0;
+    do {
+        skip_ws(r);
+        size_t at = r->i;
+        json_t *v = value(r);
+        if (!v)
+            return r->rc;
+        int rc = event(r, v, at);
+        json_decref(v);
+        if (rc)
+            return rc;
+    } while (next_is(r, ','));
+    return expect(r, ']', "expected ',' or ']' after an event");
+}
+
+/* One "key": value of the document; *had_events set at "traceEvents". */
+static int document_member(reader *r, bool *had_events)
+{
+    skip_ws(r);
+    size_t at = r->i;
+    json_t *k = value(r);
+    if (!k)
+        return r->rc;
+    bool is_key = json_is_string(k);
+    bool is_events = is_key && !strcmp(json_string_value(k), "traceEvents");
+    json_decref(k);
+    if (!is_key)
+        return fail_at(r, at, "expected a string (a key)");
+    if (expect(r, ':', "expected ':'"))
+        return r->rc;
+    if (is_events) {
+        *had_events = true;
+        return events(r);
+    }
+    json_t *v = value(r); /* not one the report uses */
+    json_decref(v);
+    return r->rc;
+}
+
+static int document(reader *r)
+{
+    bool had_events = false;
+    if (expect(r, '{', "expected '{': not a trace-event JSON object"))
+        return r->rc;
+    if (!next_is(r, '}'))
+        do
+            if (document_member(r, &had_events))
+                return r->rc;
+        while (next_is(r, ','));
+    if (expect(r, '}', "expected ',' or '}'"))
+        return r->rc;
+    skip_ws(r);
+    if (r->i < r->n)
+        return fail_at(r, r->i, "data after the end of the JSON object");
+    if (!had_events)
+        return fail_at(r, 0,
+                       "no \"traceEvents\" array: not a trace-event file");
+    return 0;
+}
+
+/* ---- the timeline ---- */
+
+int tf_timeline_read(const char *text, size_t len, tf_timeline *T,
+                     tf_timeline_err *err)
+{
+    reader r = {text, len, 0, T, err, 0};
+    size_t empty;
+    if (keep_str(&r, NULL, &empty) == 0) /* offset 0: "" */
+        document(&r);
+    if (!r.rc)
+        return 0;
+    /* Lines only now: counting them as we go would cost every read. */
+    if (r.rc == TF_EINVAL) {
+        err->line = 1;
+        for (size_t i = 0; i < err->byte; i++)
+            err->line += text[i] == '\n';
+    }
+    tf_timeline_free(T);
+    return r.rc;
 }
 
 static int cmp_span(const void *a, const void *b)
@@ -491,6 +465,12 @@ static int cmp_instant(const void *a, const void *b)
     return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
+void tf_timeline_sort(tf_timeline *T)
+{
+    qsort(T->sp, T->nsp, sizeof *T->sp, cmp_span);
+    qsort(T->in, T->nin, sizeof *T->in, cmp_instant);
+}
+
 void tf_timeline_free(tf_timeline *T)
 {
     free(T->sp);
@@ -498,28 +478,4 @@ void tf_timeline_free(tf_timeline *T)
     free(T->rk);
     free(T->arena);
     memset(T, 0, sizeof *T);
-}
-
-int tf_timeline_read(const char *text, size_t len, tf_timeline *T,
-                     tf_timeline_err *err)
-{
-    jp j = {.p = text, .n = len, .T = T};
-    bool ok = arena_put(&j, "", 1) && document(&j); /* offset 0: "" */
-    if (!ok) {
-        size_t line = 1;
-        for (size_t i = 0; i < j.err_at && i < len; i++)
-            line += text[i] == '\n';
-        err->byte = j.err_at;
-        err->line = line;
-        snprintf(err->msg, sizeof err->msg, "%s", j.err);
-        tf_timeline_free(T);
-        return j.oom ? TF_ENOMEM : TF_EINVAL;
-    }
-    return 0;
-}
-
-void tf_timeline_sort(tf_timeline *T)
-{
-    qsort(T->sp, T->nsp, sizeof *T->sp, cmp_span);
-    qsort(T->in, T->nin, sizeof *T->in, cmp_instant);
 }
