@@ -121,11 +121,12 @@ line=$(($(head -c 700 o1/trace.json | wc -l) + 1)) # the cut's line
 check "truncated: names file, line and byte offset" \
     'grep -q "cut/trace.json:$line: byte 700: unexpected end of file" err.txt'
 check "truncated: no SVG" '[ ! -e cut/report.svg ]'
-# Cut anywhere (inside a string, a number, a key, between events, inside
-# the closing brackets), the message is the same, at the cut.
+# Cut anywhere, the message is the same, at the cut: in the header's key
+# "otherData" (30), its number start_ns (80), the key "traceEvents" (101,
+# 102), somewhere in the events, and in the closing "}\n]}" (size - 4 ..).
 size=$(wc -c <o1/trace.json)
 cuts_bad=
-for k in 0 1 30 101 102 $((size / 3)) $((size / 2)) $((size - 40)) $((size - 4)) $((size - 3)) $((size - 2)); do
+for k in 0 1 30 80 101 102 $((size / 3)) $((size / 2)) $((size - 40)) $((size - 4)) $((size - 3)) $((size - 2)); do
     head -c $k o1/trace.json >cut/trace.json
     timeout 60 "$TF" report cut >out.txt 2>err.txt
     rc=$?
