@@ -19,6 +19,10 @@ CPPFLAGS := -Iinclude -Isrc -MMD -MP
 HDF5_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags hdf5-openmpi))
 HDF5_LIBS   = $(shell pkg-config --libs hdf5-openmpi)
 LDLIBS    = -lhwloc $(HDF5_LIBS) -lpthread
+# jansson parses trace.json for `taskfarm report` (src/cli/timeline.c): the
+# command links it, the library does not.
+JANSSON_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags jansson))
+JANSSON_LIBS   = $(shell pkg-config --libs jansson)
 SOVER    := 0
 VERSION  := 0.1.0
 BUILD    := build
@@ -60,6 +64,8 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CPPFLAGS) $(OBJ_CPPFLAGS) $(CFLAGS) -c $< -o $@
 # Only src/ckpt sees hdf5.h.
 $(CKPT_SRC:%.c=$(BUILD)/%.o): OBJ_CPPFLAGS = $(HDF5_CFLAGS)
+# Only the report's trace reader sees jansson.h.
+$(BUILD)/src/cli/timeline.o: OBJ_CPPFLAGS = $(JANSSON_CFLAGS)
 
 lib/libtaskfarm.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -85,7 +91,7 @@ lib/taskfarm.pc: Makefile
 
 bin/taskfarm: $(CLI_OBJ) lib/libtaskfarm.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) lib/libtaskfarm.a $(LDLIBS) $(JANSSON_LIBS) -lm
 
 apps: $(APPS)
 bin/%: apps/%.c lib/libtaskfarm.a
@@ -225,7 +231,7 @@ ubsan:
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
-            hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
+            hdf5-tools libcunit1-dev libjansson-dev pkg-config make gcc parallel procps \
             slurmctld slurmd slurm-client munge \
             liblapacke-dev libopenblas-dev python3 python3-h5py
 deps:
@@ -240,7 +246,7 @@ deps:
 	  fi; \
 	else \
 	  echo "No apt here. Load instead (e.g. 'module load'): an MPI with mpicc (Open MPI 4+),"; \
-	  echo "hwloc 2.x, parallel HDF5 1.10+, CUnit 2.1; then run make."; \
+	  echo "hwloc 2.x, parallel HDF5 1.10+, CUnit 2.1, jansson 2.x; then run make."; \
 	fi
 
 install: lib bin/taskfarm

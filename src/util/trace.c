@@ -86,7 +86,12 @@ static void put_us(tf_trace *tr, int64_t ns)
     put(tr, frac, 4);
 }
 
-size_t tf_trace_utf8_len(const unsigned char *s, size_t n)
+/*
+ * Length of the valid UTF-8 sequence (1 to 4 bytes) at s, given n > 0
+ * bytes left, or 0 when it is not one (overlong, surrogate, past U+10FFFF,
+ * cut short).
+ */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
     if (s[0] < 0x80)
         return 1;
@@ -140,7 +145,7 @@ static void put_str(tf_trace *tr, const char *s)
             put(tr, esc, 6);
             p++, n--;
         } else {
-            size_t len = tf_trace_utf8_len(p, n);
+            size_t len = utf8_len(p, n);
             if (len) {
                 put(tr, (const char *)p, len);
             } else {

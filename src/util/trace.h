@@ -69,13 +69,6 @@ int tf_trace_instant(tf_trace *tr, int rank, const char *name, uint64_t ts_ns,
 int tf_trace_sync(tf_trace *tr);
 
 /*
- * Length of the valid UTF-8 sequence (1 to 4 bytes) at s, given n > 0
- * bytes left, or 0 when it is not one (overlong, surrogate, past U+10FFFF,
- * cut short). Shared with the trace's reader (taskfarm report).
- */
-size_t tf_trace_utf8_len(const unsigned char *s, size_t n);
-
-/*
  * Complete the document, close the file and free tr (also on failure).
  * Returns 0, or TF_EIO when any write since tf_trace_open failed. NULL: 0.
  */

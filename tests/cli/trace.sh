@@ -99,16 +99,47 @@ check "--no-trace: no trace.json" '[ ! -e o2/trace.json ]'
 run "report without a trace" 2 "$TF" report o2
 check "report without a trace: names the file" 'grep -q "o2/trace.json: No such file" err.txt'
 
-# ---- a truncated or damaged trace ----
+# ---- a truncated or damaged trace: exit 2, naming file, line and byte ----
 mkdir -p cut
 head -c 700 o1/trace.json >cut/trace.json
 run "report of a truncated trace" 2 "$TF" report cut
-check "truncated: names file and byte offset" \
-    'grep -q "cut/trace.json: byte 700: unexpected end of file" err.txt'
+line=$(($(head -c 700 o1/trace.json | wc -l) + 1)) # the cut's line
+check "truncated: names file, line and byte offset" \
+    'grep -q "cut/trace.json:$line: byte 700: unexpected end of file" err.txt'
 check "truncated: no SVG" '[ ! -e cut/report.svg ]'
-sed 's/"ts":/"ts":x/' o1/trace.json >cut/trace.json
+# Cut anywhere, the message is the same, at the cut: in the header's key
+# "otherData" (30), its number start_ns (80), the key "traceEvents" (101,
+# 102), somewhere in the events, and in the closing "}\n]}" (size - 4 ..).
+size=$(wc -c <o1/trace.json)
+cuts_bad=
+for k in 0 1 30 80 101 102 $((size / 3)) $((size / 2)) $((size - 40)) $((size - 4)) $((size - 3)) $((size - 2)); do
+    head -c $k o1/trace.json >cut/trace.json
+    timeout 60 "$TF" report cut >out.txt 2>err.txt
+    rc=$?
+    [ "$rc" = 2 ] && grep -q "byte $k: unexpected end of file" err.txt || cuts_bad="$cuts_bad $k"
+done
+check "truncated anywhere: exit 2 and the cut's byte offset${cuts_bad:+ (not at$cuts_bad)}" '[ -z "$cuts_bad" ]'
+# Damaged at a known line: the first span's line.
+line=$(grep -n '"ph":"X"' o1/trace.json | head -1 | cut -d: -f1)
+sed "${line}s/\"ts\":/\"ts\":x/" o1/trace.json >cut/trace.json
 run "report of a damaged trace" 2 "$TF" report cut
-check "damaged: says where" 'grep -q "cut/trace.json: byte [0-9]*: expected a number" err.txt'
+check "damaged: says line, byte and what" \
+    'grep -q "cut/trace.json:$line: byte [0-9]*: invalid token near .x" err.txt'
+sed "${line}s/\"ts\":\([0-9.]*\)/\"ts\":\"\1\"/" o1/trace.json >cut/trace.json
+run "report of a trace with a string for a number" 2 "$TF" report cut
+check "string for a number: says line and field" \
+    'grep -q "cut/trace.json:$line: byte [0-9]*: an event.s \"ts\" is not a number" err.txt'
+sed "${line}s/\"name\":\"\([^\"]*\)\"/\"name\":\"\1\xff\"/" o1/trace.json >cut/trace.json
+run "report of a trace with a byte that is not UTF-8" 2 "$TF" report cut
+check "not UTF-8: says line and byte" \
+    'grep -q "cut/trace.json:$line: byte [0-9]*: .*0xff" err.txt'
+printf '{"traceEvents":[]}\n' >cut/trace.json
+run "report of an empty events array" 0 "$TF" report cut
+svg_ok "empty events array: report.svg" cut/report.svg 0
+check "empty events array: summary" 'grep -q ": 0 tasks, 0 attempts .* on 0 ranks" out.txt'
+printf '{"displayTimeUnit":"ms"}\n' >cut/trace.json
+run "report of JSON without traceEvents" 2 "$TF" report cut
+check "without traceEvents: says so" 'grep -q "cut/trace.json:1: byte 0: no \"traceEvents\" array" err.txt'
 
 # ---- stopped by a signal: the trace is still a whole document ----
 seq 1 8 | sed 's/.*/sleep 5/' >slow.txt
