@@ -62,8 +62,28 @@ lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(OBJ_CPPFLAGS) $(CFLAGS) -c $< -o $@
+# The library exports only what include/ marks TF_API (nm -D shows them).
+$(LIB_OBJ): OBJ_CPPFLAGS = -fvisibility=hidden
 # Only src/ckpt sees hdf5.h.
-$(CKPT_SRC:%.c=$(BUILD)/%.o): OBJ_CPPFLAGS = $(HDF5_CFLAGS)
+$(CKPT_SRC:%.c=$(BUILD)/%.o): OBJ_CPPFLAGS = -fvisibility=hidden $(HDF5_CFLAGS)
+
+# The dependency rule, checked by the compiler: tests/poison holds an mpi.h,
+# hdf5.h and hwloc.h that stop the build with #error. A layer compiled with
+# them first on its include path cannot include the real ones.
+POISON     := -Itests/poison
+POISON_ALL := -Itests/poison -Itests/poison/hwloc
+
+# The command uses the library as any application would: it is compiled by
+# the plain C compiler (no mpi.h), with include/ and only core/, exec/ and
+# place/ of src/ on its path (a folder of links), never net/, ckpt/ or util/.
+CLI_INC := $(BUILD)/cli-inc
+$(CLI_INC):
+	@mkdir -p $@
+	for d in core exec place; do ln -sfn ../../src/$$d $@/$$d; done
+$(CLI_OBJ): $(BUILD)/src/cli/%.o: src/cli/%.c | $(CLI_INC)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(POISON_ALL) -Iinclude -I$(CLI_INC) -iquote src/cli -MMD -MP \
+	    $(OBJ_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -c $< -o $@
 # Only the report's trace reader sees jansson.h.
 $(BUILD)/src/cli/timeline.o: OBJ_CPPFLAGS = $(JANSSON_CFLAGS)
 
@@ -115,8 +135,9 @@ CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/c
 tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS) $(CKPT_TESTS)
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
-# no MPI include path: if the core ever includes mpi.h this fails.
-CORE_CPPFLAGS := -Iinclude -Isrc -iquote src/core
+# the poisoned headers: if the core ever includes mpi.h, hwloc.h or hdf5.h,
+# this fails.
+CORE_CPPFLAGS := $(POISON_ALL) -Iinclude -Isrc -iquote src/core
 # Allocation-failure tests: the core's malloc/calloc/realloc go through the
 # test's wrappers (the GNU linker's --wrap), which fail them one by one.
 $(BUILD)/tests/test_oom: tests/unit/test_oom.c $(CORE_SRC) $(wildcard tests/unit/*.h)
@@ -129,15 +150,15 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(CORE_SRC) $(wildcard tests/unit/*.h
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(CORE_SRC) -lcunit
 
 # The exec layer's tests: real child processes, no MPI.
-$(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/status.c
+$(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/errors.c
 	@mkdir -p $(@D)
-	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/status.c -lcunit -lpthread
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/errors.c -lcunit -lpthread
 
 # Placement tests: src/place with hwloc (synthetic and XML topologies), no
 # MPI include path, so src/place cannot include mpi.h either.
 $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/place/*.h)
 	@mkdir -p $(@D)
-	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
+	$(CORE_CC) $(POISON) -Iinclude -Isrc -iquote src/core $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
 
 # Checkpoint tests: real files and HDF5 (the test writes foreign files too).
 $(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a

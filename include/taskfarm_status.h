@@ -24,6 +24,16 @@
     X(ECORES, -14, "task needs more cores than any worker has")               \
     X(ELOST, -15, "a rank stopped answering")
 
+/*
+ * Marks the library's public functions: it is built with
+ * -fvisibility=hidden, so that everything else in it stays internal.
+ */
+#if defined(__GNUC__)
+#define TF_API __attribute__((visibility("default")))
+#else
+#define TF_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,10 +46,10 @@ enum {
 };
 
 /* A short English description of a status code; never NULL. */
-const char *tf_strerror(int code);
+TF_API const char *tf_strerror(int code);
 
 /* The code's symbolic name ("TF_ENOMEM"), or "TF_UNKNOWN"; never NULL. */
-const char *tf_err_name(int code);
+TF_API const char *tf_err_name(int code);
 
 #ifdef __cplusplus
 }

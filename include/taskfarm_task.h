@@ -40,27 +40,41 @@ typedef struct tf_task_desc {
     size_t input_len;
     int retries;             /* -1: the config's default */
     unsigned cores;          /* slots the task occupies; 0 means 1 */
+    /*
+     * Identity for resume (tf_config.resume): a task whose key the loaded
+     * state has done is done without running. 0 (default): derived from the
+     * function's name, the input, the dependencies' keys and the count of
+     * identical submissions before it (docs/api.md).
+     */
+    uint64_t key;
+    unsigned flags; /* TF_TASK_* */
 } tf_task_desc;
 
+/*
+ * A task that runs nothing: it completes as soon as its dependencies have
+ * (a join point, a barrier), with no output; rank 0 submissions only.
+ */
+#define TF_TASK_NOOP 0x1u
+
 /* Fill desc with defaults for function fn. */
-void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn);
+TF_API void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn);
 
 /* ---- inside a running task (any rank, the task's own thread) ---- */
 
 /* The running task's id and attempt number (1 for the first run). */
-tf_task_id tf_task_self(const tf_task_ctx *ctx);
-int tf_task_attempt(const tf_task_ctx *ctx);
+TF_API tf_task_id tf_task_self(const tf_task_ctx *ctx);
+TF_API int tf_task_attempt(const tf_task_ctx *ctx);
 /* Rank of the communicator given to tf_init that runs the task. */
-int tf_task_rank(const tf_task_ctx *ctx);
+TF_API int tf_task_rank(const tf_task_ctx *ctx);
 
 /* Dependencies' outputs, in the order given at submission. */
-size_t tf_task_ndeps(const tf_task_ctx *ctx);
+TF_API size_t tf_task_ndeps(const tf_task_ctx *ctx);
 /* *buf stays valid during the call. Errors: TF_ERANGE. */
-int tf_task_dep_output(const tf_task_ctx *ctx, size_t i, const void **buf,
+TF_API int tf_task_dep_output(const tf_task_ctx *ctx, size_t i, const void **buf,
                        size_t *len);
 
 /* Set the task's output (copied; a second call replaces the first). */
-int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len);
+TF_API int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len);
 
 /*
  * Submit a child task from inside a task. The id is valid at once: later
@@ -69,7 +83,7 @@ int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len);
  * tf_task_submit. The run does not end before the child does.
  * Errors: TF_ENOENT (fn), TF_EINVAL, TF_ENOMEM.
  */
-int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc,
+TF_API int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc,
                    tf_task_id *id);
 
 #ifdef __cplusplus

@@ -182,6 +182,15 @@ void tf_ck_state_free(tf_ck_state *st);
  */
 void tf_ck_no_exit_cleanup(void);
 
+/* Whether dir holds snapshots or journals (a state a new run would mix with). */
+bool tf_ck_holds_state(const char *dir);
+
+/*
+ * Remove dir's snapshots (with their temporary and damaged forms) and
+ * journals. Returns 0, or an errno value with why (the file) filled.
+ */
+int tf_ck_remove_state(const char *dir, char *why, size_t len);
+
 /* 64-bit identity hash of two byte strings (FNV-1a over both, length-framed). */
 uint64_t tf_ck_key(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -7,17 +7,66 @@
 #include <stdint.h>
 
 #include "ckpt.h"
-#include "taskfarm_status.h"
+#include "core/idmap.h"
+#include "state.h"
+#include "taskfarm_runtime.h"
 
-/*
- * tf_task_state values the loader acts on (taskfarm.h, which this layer
- * does not include because it needs mpi.h); tests/ckpt checks they agree.
- */
-#define TF_CK_DONE 4
-#define TF_CK_FAILED 5
-/* TF_LOG_ERROR and TF_LOG_WARN of taskfarm.h, for the same reason. */
-#define TF_CK_LOG_ERROR 0
-#define TF_CK_LOG_WARN 1
+/* ---- state.c and resume.c: the runtime's driver (state.h) ------------ */
+
+struct tf_ckstate {
+    char *dir;
+    tf_ck *w;       /* the writer, opened by the first tf_run */
+    int err;        /* latched: the run halts, every later tf_run fails */
+    bool failed_logged;
+    const tf_logger *log;
+    int every_ms, world_size;
+
+    /* Per task of rank 0's table (grown with it). */
+    uint64_t *key;
+    uint32_t *parent; /* index of the task that submitted it, TF_NONE */
+    uint32_t *kids;   /* tasks it has submitted so far */
+    uint32_t cap;
+    tf_idmap occ;     /* identity without the count -> submissions seen */
+
+    /* The state loaded by resume (rows are tf_ck_state's tasks). */
+    tf_ck_state st;
+    bool loaded;
+    tf_idmap bykey;   /* key -> row; a DONE row wins, then the first */
+    tf_idmap bygid;   /* gid + 1 -> row */
+    tf_idmap mapped;  /* gid + 1 of a row taken over -> table index */
+    uint32_t *child, *sibling; /* first child row, next sibling row */
+    uint32_t *roots;  /* rows done, taken over by tf_submit since the last
+                         run: their children are re-created at the next */
+    size_t nroots, rootcap;
+    bool remapped;    /* an id means another task than in the state */
+    uint64_t epoch;
+
+    uint64_t next_ns;  /* monotonic time of the next periodic snapshot */
+    uint64_t *depbuf;  /* scratch of the snapshot getter */
+    uint32_t depcap;
+    uint64_t nsnap, max_pause_ns;
+    char note[128];    /* the last snapshot, for the trace */
+};
+
+/* idmap reserves key 0; gids start at 0 and keys may be anything. */
+static inline uint64_t tf_ck_mkey(uint64_t k) { return k + 1 ? k + 1 : 1; }
+
+/* resume.c: load and index the state; re-create children of done tasks. */
+int tf_ck_resume_load(tf_ckstate *ck);
+/* state.c: the state cannot be written; latch and log once. */
+void tf_ck_fail(tf_ckstate *ck, int rc);
+/* state.c: task t as a snapshot or a SUBMIT record stores it. */
+void tf_ck_row_of(tf_ckstate *ck, const tf_tasks *tt, const tf_registry *reg,
+                  uint32_t t, tf_ck_task *out);
+/* state.c: a snapshot now (final: durable before it returns). */
+int tf_ck_snapshot_now(tf_ckstate *ck, const tf_tasks *tt,
+                       const tf_registry *reg, bool final);
+
+/* Task states the loader acts on (the public tf_task_state). */
+#define TF_CK_DONE TF_TASK_DONE
+#define TF_CK_FAILED TF_TASK_FAILED
+#define TF_CK_LOG_ERROR TF_LOG_ERROR
+#define TF_CK_LOG_WARN TF_LOG_WARN
 
 /* ---- hash.c ---------------------------------------------------------- */
 

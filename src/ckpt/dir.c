@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt_int.h"
 
@@ -90,4 +91,50 @@ void tf_ck_dir_free(tf_ck_dir *d)
     free(d->gen);
     free(d->jid);
     memset(d, 0, sizeof *d);
+}
+
+/* A snapshot (state-G.h5 and its .tmp and .damaged forms) or a journal. */
+static bool is_state_file(const char *n)
+{
+    size_t len = strlen(n);
+    return (!strncmp(n, "state-", 6) && strstr(n, ".h5")) ||
+           (!strncmp(n, "journal-", 8) && len > 4 &&
+            !strcmp(n + len - 4, ".tfj"));
+}
+
+bool tf_ck_holds_state(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)))
+        found = is_state_file(de->d_name);
+    closedir(d);
+    return found;
+}
+
+int tf_ck_remove_state(const char *dir, char *why, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        snprintf(why, len, "%s: %s", dir, strerror(e));
+        return e;
+    }
+    int e = 0;
+    struct dirent *de;
+    char path[4096];
+    while (!e && (de = readdir(d))) {
+        if (!is_state_file(de->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) != 0) {
+            e = errno;
+            snprintf(why, len, "%s: %s", path, strerror(e));
+        }
+    }
+    closedir(d);
+    return e;
 }

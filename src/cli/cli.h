@@ -7,6 +7,7 @@
 
 #include "core/taskfile.h"
 #include "place/topo.h"
+#include "taskfarm_runtime.h"
 
 /* Exit statuses, from design.md's command-line contract. */
 enum exit_status {
@@ -35,9 +36,6 @@ void cli_file_text_free(file_text *ft);
  */
 int cli_load_taskfile(const char *path, tf_taskfile *tf);
 
-/* Started by mpirun or srun (then use MPI), or by hand (then no MPI at all)? */
-bool cli_under_launcher(void);
-
 /*
  * The orphan guard (guard.c). cli_guard_start spawns this binary as
  * `taskfarm __guard` and returns the write end of its pipe, for
@@ -55,14 +53,13 @@ int cli_topo(int argc, char **argv);
 int cli_report(int argc, char **argv);
 
 /*
- * For taskfarm run, collective under MPI: share every rank's locality and
- * set *overlap on each task-running rank whose cpus overlap another's on
- * its host (binding its tasks would stack them on the other's cores); on
- * rank 0 of several, which runs no tasks, whether any rank does. Rank 0
- * warns about each overlap on stderr. Errors: TF_ENOMEM, TF_EMPI, TF_EIO
- * (the same on every rank).
+ * For taskfarm run, collective over rt's ranks: share every rank's
+ * locality and set *overlap on each task-running rank whose cpus overlap
+ * another's on its host (binding its tasks would stack them on the other's
+ * cores); on rank 0 of several, which runs no tasks, whether any rank
+ * does. Rank 0 warns about each overlap on stderr. Errors: TF_ENOMEM,
+ * TF_EMPI, TF_EIO (the same on every rank).
  */
-int cli_check_overlap(const tf_topo *t, bool mpi, int rank, int size,
-                      bool *overlap);
+int cli_check_overlap(const tf_topo *t, tf_runtime *rt, bool *overlap);
 
 #endif

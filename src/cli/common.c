@@ -122,16 +122,3 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf)
     fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
     return EXIT_RUNTIME;
 }
-
-/* Started by mpirun/srun? Then MPI; started by hand, no MPI at all. */
-bool cli_under_launcher(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
-                                       "PMI_RANK", "PMI_SIZE",
-                                       "MPI_LOCALNRANKS"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
-        if (getenv(vars[i]))
-            return true;
-    const char *nt = getenv("SLURM_NTASKS");
-    return getenv("SLURM_STEP_ID") && nt && atoi(nt) > 1;
-}

@@ -65,7 +65,7 @@ static void bands(FILE *f, const tf_timeline *T, const tf_gantt *G)
 {
     double h = G->row_h;
     for (int r = 0; r < T->nrk; r++) {
-        const tf_rank *ri = &T->rk[r];
+        const tf_timeline_rank *ri = &T->rk[r];
         const tf_gantt_band *b = &G->band[r];
         if (!ri->seen)
             continue;
@@ -93,7 +93,7 @@ static void bands(FILE *f, const tf_timeline *T, const tf_gantt *G)
 
 /* Attempts of one row drawn as one rectangle. */
 typedef struct group {
-    const tf_span *first;
+    const tf_timeline_span *first;
     size_t n, count[TF_RES_N]; /* attempts, and of each result */
     double t0, t1, busy;       /* microseconds */
 } group;
@@ -115,7 +115,7 @@ static void rect_title(FILE *f, const tf_timeline *T, const group *g, int res,
                        double frac)
 {
     char d[32], a[32], b[32];
-    const tf_span *s = g->first;
+    const tf_timeline_span *s = g->first;
     if (g->n == 1) {
         tf_svg_dur(s->dur, d, sizeof d);
         tf_svg_dur(s->ts, a, sizeof a);
@@ -185,7 +185,7 @@ static void tasks(FILE *f, const tf_timeline *T, const tf_gantt *G)
     double scale = PLOT_W / G->makespan, min_gap = merge_gap(T);
     fputs("<g>\n", f);
     for (size_t i = 0; i < T->nsp;) {
-        const tf_span *s = &T->sp[i];
+        const tf_timeline_span *s = &T->sp[i];
         const tf_gantt_band *b = &G->band[s->pid];
         double y = TOP + (b->row0 + s->tid) * h;
         double x0 = LEFT + s->ts * scale, x1 = x0 + s->dur * scale;
@@ -194,7 +194,7 @@ static void tasks(FILE *f, const tf_timeline *T, const tf_gantt *G)
         size_t k = i + 1;
         while (k < T->nsp && T->sp[k].pid == s->pid && T->sp[k].tid == s->tid &&
                LEFT + T->sp[k].ts * scale - x1 < min_gap) {
-            const tf_span *o = &T->sp[k++];
+            const tf_timeline_span *o = &T->sp[k++];
             double e = o->ts + o->dur;
             if (e > g.t1)
                 g.t1 = e, x1 = LEFT + e * scale;
@@ -224,7 +224,7 @@ static const char *mark_colour(const char *name)
 
 /* One instant: a dashed line across the chart, or a triangle on its rank. */
 static void mark(FILE *f, const tf_timeline *T, const tf_gantt *G,
-                 const tf_instant *e, double x)
+                 const tf_timeline_instant *e, double x)
 {
     const char *name = tf_timeline_str(T, e->name);
     char t[32];
@@ -260,7 +260,7 @@ static void instants(FILE *f, const tf_timeline *T, const tf_gantt *G)
     int last_pid = -1;
     size_t last_name = (size_t)-1;
     for (size_t i = 0; i < T->nin; i++) {
-        const tf_instant *e = &T->in[i];
+        const tf_timeline_instant *e = &T->in[i];
         double x = LEFT + (e->ts < 0 ? 0 : e->ts) * scale;
         /* Marks of one kind closer than 2 px on one rank would overlap. */
         if (!e->global && ((e->pid == last_pid && x - last_x < 2 &&
@@ -289,7 +289,7 @@ static double bin_busy(const tf_timeline *T, double w, double *busy)
 {
     double total = 0;
     for (size_t i = 0; i < T->nsp; i++) {
-        const tf_span *s = &T->sp[i];
+        const tf_timeline_span *s = &T->sp[i];
         double a = s->ts < 0 ? 0 : s->ts, b = s->ts + s->dur;
         total += s->dur * s->cores;
         for (long k = (long)(a / w); k < BINS && k * w < b; k++) {

@@ -122,6 +122,47 @@ int cli_guard_main(void)
     return 0;
 }
 
+/* The guard's stdin is the pipe's read end rd; it holds nothing else. */
+static int guard_actions(posix_spawn_file_actions_t *fa, int rd)
+{
+    int rc = posix_spawn_file_actions_init(fa);
+    if (rc)
+        return rc;
+    /* dup2 onto 0 clears close-on-exec; stdout is not the guard's. */
+    rc = posix_spawn_file_actions_adddup2(fa, rd, STDIN_FILENO);
+    if (!rc)
+        rc = posix_spawn_file_actions_addopen(fa, STDOUT_FILENO, "/dev/null",
+                                              O_WRONLY, 0);
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Holding the rank's MPI sockets would keep them open past its death. */
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#endif
+    if (rc)
+        posix_spawn_file_actions_destroy(fa);
+    return rc;
+}
+
+/* Its own process group, and no signal blocked. */
+static int guard_attr(posix_spawnattr_t *attr)
+{
+    int rc = posix_spawnattr_init(attr);
+    if (rc)
+        return rc;
+    sigset_t none;
+    sigemptyset(&none);
+    rc = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
+                                            POSIX_SPAWN_SETSIGMASK);
+    if (!rc)
+        rc = posix_spawnattr_setpgroup(attr, 0);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(attr, &none);
+    if (rc)
+        posix_spawnattr_destroy(attr);
+    return rc;
+}
+
 int cli_guard_start(void)
 {
     const char *env = getenv("TASKFARM_GUARD");
@@ -135,35 +176,12 @@ int cli_guard_start(void)
     }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    int rc = posix_spawn_file_actions_init(&fa);
+    int rc = guard_actions(&fa, p[0]);
     if (rc)
         goto fail_with_pipe;
-    /* dup2 onto 0 clears close-on-exec; stdout is not the guard's. */
-    rc = posix_spawn_file_actions_adddup2(&fa, p[0], STDIN_FILENO);
-    if (!rc)
-        rc = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
-                                              O_WRONLY, 0);
-#if defined(__GLIBC__) &&                                                      \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    /* Holding the rank's MPI sockets would keep them open past its death. */
-    if (!rc)
-        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
+    rc = guard_attr(&attr);
     if (rc)
         goto fail_with_actions;
-    rc = posix_spawnattr_init(&attr);
-    if (rc)
-        goto fail_with_actions;
-    sigset_t none;
-    sigemptyset(&none);
-    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                                             POSIX_SPAWN_SETSIGMASK);
-    if (!rc)
-        rc = posix_spawnattr_setpgroup(&attr, 0);
-    if (!rc)
-        rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (rc)
-        goto fail_with_attr;
     /*
      * This very binary (main.c dispatches CLI_GUARD_ARG first thing), with an
      * empty environment: it needs none, and without OMPI_COMM_WORLD_RANK
@@ -195,8 +213,6 @@ int cli_guard_start(void)
     sigaction(SIGPIPE, &ign, NULL);
     return p[1];
 
-fail_with_attr:
-    posix_spawnattr_destroy(&attr);
 fail_with_actions:
     posix_spawn_file_actions_destroy(&fa);
 fail_with_pipe:

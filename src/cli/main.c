@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt/ckpt.h"
 #include "cli.h"
 #include "core/taskfile.h"
 #include "taskfarm_status.h"
@@ -170,7 +169,6 @@ int main(int argc, char **argv)
     /* cli_run's orphan guard: this binary again, before anything else. */
     if (argc == 2 && !strcmp(argv[1], CLI_GUARD_ARG))
         return cli_guard_main();
-    tf_ck_no_exit_cleanup(); /* see ckpt.h: a full disk must not crash */
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

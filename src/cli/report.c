@@ -109,7 +109,7 @@ static void print_ranks(const tf_timeline *T, const tf_gantt *G)
 {
     int listed = 0;
     for (int r = 0; r < T->nrk; r++) {
-        const tf_rank *ri = &T->rk[r];
+        const tf_timeline_rank *ri = &T->rk[r];
         if (!ri->seen || (!ri->attempts && ri->slots == 0))
             continue;
         if (++listed > 32) {

@@ -92,17 +92,17 @@ static int keep_str(reader *r, const json_t *s, size_t *off)
 }
 
 /* The rank's entry, made on first sight; NULL: out of memory. */
-static tf_rank *rank_of(tf_timeline *T, int pid)
+static tf_timeline_rank *rank_of(tf_timeline *T, int pid)
 {
     if (pid >= T->nrk) {
         int n = T->nrk ? T->nrk : 16;
         while (n <= pid)
             n *= 2;
-        tf_rank *nr = realloc(T->rk, (size_t)n * sizeof *nr);
+        tf_timeline_rank *nr = realloc(T->rk, (size_t)n * sizeof *nr);
         if (!nr)
             return NULL;
         for (int i = T->nrk; i < n; i++)
-            nr[i] = (tf_rank){0, -1, -1, 0, 0, false};
+            nr[i] = (tf_timeline_rank){0, -1, -1, 0, 0, false};
         T->rk = nr;
         T->nrk = n;
     }
@@ -216,7 +216,7 @@ static char letter(const json_t *s)
 }
 
 /* An "X" event: one attempt. */
-static int add_span(reader *r, const ev *e, size_t at, tf_rank *rk)
+static int add_span(reader *r, const ev *e, size_t at, tf_timeline_rank *rk)
 {
     tf_timeline *T = r->T;
     if (!e->has_tid || !e->has_ts || !e->has_dur || e->tid < 0 ||
@@ -225,7 +225,7 @@ static int add_span(reader *r, const ev *e, size_t at, tf_rank *rk)
     if (!grow((void **)&T->sp, &T->capsp, T->nsp + 1, sizeof *T->sp))
         return out_of_memory(r);
     const char *res = e->result ? json_string_value(e->result) : "done";
-    tf_span s = {e->ts,
+    tf_timeline_span s = {e->ts,
                  e->dur,
                  (int)e->pid,
                  (int)e->tid,
@@ -254,7 +254,7 @@ static int add_instant(reader *r, const ev *e, size_t at)
         return fail_at(r, at, "instant event without ts");
     if (!grow((void **)&T->in, &T->capin, T->nin + 1, sizeof *T->in))
         return out_of_memory(r);
-    tf_instant in = {e->ts, (int)e->pid, letter(e->scope) == 'g', 0, 0};
+    tf_timeline_instant in = {e->ts, (int)e->pid, letter(e->scope) == 'g', 0, 0};
     if (keep_str(r, e->name, &in.name) ||
         (e->detail && keep_str(r, e->detail, &in.detail)))
         return r->rc;
@@ -276,7 +276,7 @@ static int event(reader *r, json_t *o, size_t at)
     if (!e.has_pid || e.pid < 0 || e.pid > 1e7 || e.pid != floor(e.pid))
         return fail_at(
             r, at, e.has_pid ? "event with a bad pid" : "event without a pid");
-    tf_rank *rk = rank_of(r->T, (int)e.pid);
+    tf_timeline_rank *rk = rank_of(r->T, (int)e.pid);
     if (!rk)
         return out_of_memory(r);
     rk->seen = true;
@@ -449,7 +449,7 @@ int tf_timeline_read(const char *text, size_t len, tf_timeline *T,
 
 static int cmp_span(const void *a, const void *b)
 {
-    const tf_span *x = a, *y = b;
+    const tf_timeline_span *x = a, *y = b;
     if (x->pid != y->pid)
         return x->pid < y->pid ? -1 : 1;
     if (x->tid != y->tid)
@@ -459,7 +459,7 @@ static int cmp_span(const void *a, const void *b)
 
 static int cmp_instant(const void *a, const void *b)
 {
-    const tf_instant *x = a, *y = b;
+    const tf_timeline_instant *x = a, *y = b;
     if (x->pid != y->pid)
         return x->pid < y->pid ? -1 : 1;
     return (x->ts > y->ts) - (x->ts < y->ts);

@@ -10,31 +10,31 @@
 enum { TF_RES_DONE = 0, TF_RES_RETRY, TF_RES_FAILED, TF_RES_N };
 
 /* One attempt: an "X" event. */
-typedef struct tf_span {
+typedef struct tf_timeline_span {
     double ts, dur; /* microseconds */
     int pid, tid;   /* rank, lowest slot */
     unsigned cores;
     int attempt, status;
     uint8_t res; /* TF_RES_* */
     size_t name; /* offset in the arena */
-} tf_span;
+} tf_timeline_span;
 
 /* An "i" event: per rank ("p") or across the chart ("g"). */
-typedef struct tf_instant {
+typedef struct tf_timeline_instant {
     double ts;
     int pid;
     bool global;
     size_t name, detail; /* arena offsets; detail 0: none */
-} tf_instant;
+} tf_timeline_instant;
 
-typedef struct tf_rank {
+typedef struct tf_timeline_rank {
     size_t label; /* arena offset of process_name's args.name, 0: none */
     long slots;   /* from its process_name event, -1 if not given */
     int max_tid;  /* highest slot a span used, -1 if none */
     double busy;  /* microseconds x cores */
     size_t attempts;
     bool seen; /* any event named this rank */
-} tf_rank;
+} tf_timeline_rank;
 
 /*
  * Spans and instants in file order, until tf_timeline_sort. Strings
@@ -42,11 +42,11 @@ typedef struct tf_rank {
  * million names cost one allocation, not a million.
  */
 typedef struct tf_timeline {
-    tf_span *sp;
+    tf_timeline_span *sp;
     size_t nsp, capsp;
-    tf_instant *in;
+    tf_timeline_instant *in;
     size_t nin, capin;
-    tf_rank *rk;
+    tf_timeline_rank *rk;
     int nrk; /* ranks 0 .. nrk-1 have entries; see .seen */
     char *arena;
     size_t an, acap;
@@ -85,7 +85,7 @@ static inline const char *tf_timeline_str(const tf_timeline *T, size_t off)
 }
 
 /* A rank's slots: as its process_name said, or as many as its spans used. */
-static inline long tf_timeline_slots(const tf_rank *r)
+static inline long tf_timeline_slots(const tf_timeline_rank *r)
 {
     return r->slots > r->max_tid ? r->slots : r->max_tid + 1L;
 }

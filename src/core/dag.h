@@ -17,6 +17,11 @@
 #define TF_TF_NOOP 0x2u
 /* Placed on a worker during the dispatch call in progress (sched.c). */
 #define TF_TF_FRESH 0x4u
+/*
+ * Has ordering dependencies (no output travels along them): never parked,
+ * since a worker learns what a parked task waits for from its data edges.
+ */
+#define TF_TF_NOPARK 0x8u
 
 /* A task's life. HELD tasks are added but not yet sealed into the schedule. */
 typedef enum tf_state {

@@ -39,10 +39,8 @@ static void insert(uint64_t *keys, uint32_t *vals, size_t cap, uint64_t key,
     vals[i] = val;
 }
 
-int tf_idmap_put(tf_idmap *m, uint64_t key, uint32_t val)
+int tf_idmap_reserve(tf_idmap *m)
 {
-    if (!key)
-        return TF_EINVAL;
     if ((m->n + 1) * 2 > m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
         uint64_t *keys = calloc(ncap, sizeof *keys);
@@ -62,8 +60,17 @@ int tf_idmap_put(tf_idmap *m, uint64_t key, uint32_t val)
         m->vals = vals;
         m->cap = ncap;
     }
-    insert(m->keys, m->vals, m->cap, key, val, &m->n);
     return 0;
+}
+
+int tf_idmap_put(tf_idmap *m, uint64_t key, uint32_t val)
+{
+    if (!key)
+        return TF_EINVAL;
+    int rc = tf_idmap_reserve(m);
+    if (!rc)
+        insert(m->keys, m->vals, m->cap, key, val, &m->n);
+    return rc;
 }
 
 uint32_t tf_idmap_get(const tf_idmap *m, uint64_t key)

@@ -20,6 +20,8 @@ void tf_idmap_init(tf_idmap *m);
 void tf_idmap_free(tf_idmap *m);
 /* Insert or replace. TF_EINVAL for key 0, TF_ENOMEM. */
 int tf_idmap_put(tf_idmap *m, uint64_t key, uint32_t val);
+/* Room for one more key: the next tf_idmap_put cannot fail then. */
+int tf_idmap_reserve(tf_idmap *m);
 /* The value, or UINT32_MAX when absent. */
 uint32_t tf_idmap_get(const tf_idmap *m, uint64_t key);
 size_t tf_idmap_bytes(const tf_idmap *m);

@@ -108,6 +108,14 @@ static int set_flag(tf_sched *s, uint32_t t, uint8_t flag)
     return 0;
 }
 
+int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to)
+{
+    int rc = tf_sched_add_dep(s, from, to);
+    if (!rc)
+        s->dag.flags[to] |= TF_TF_NOPARK;
+    return rc;
+}
+
 int tf_sched_doom(tf_sched *s, uint32_t t)
 {
     return set_flag(s, t, TF_TF_DOOMED);
@@ -459,7 +467,8 @@ static int park_after(tf_sched *s, uint32_t t, uint32_t w)
         uint32_t u = s->scratch[--sp];
         for (uint32_t e = d->out_head[u]; e != TF_NONE; e = d->e_next[e]) {
             uint32_t v = d->e_to[e];
-            if (d->state[v] != TF_ST_PENDING || (d->flags[v] & TF_TF_NOOP) ||
+            if (d->state[v] != TF_ST_PENDING ||
+                (d->flags[v] & (TF_TF_NOOP | TF_TF_NOPARK)) ||
                 d->npend[v] >= MIXED || d->cores[v] > wk->slots)
                 continue;
             uint32_t cnt = 0, ow = w;

@@ -93,6 +93,14 @@ int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
  */
 int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
 
+/*
+ * An ordering edge: `to` (HELD) runs after `from` but receives no output
+ * from it (the command's @after, tf_depend). Such a task is never parked:
+ * rank 0 releases it, since a worker learns what a parked task waits for
+ * from its data dependencies only.
+ */
+int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to);
+
 /* Mark a HELD task to be SKIPPED when sealed (its input is unusable). */
 int tf_sched_doom(tf_sched *s, uint32_t t);
 

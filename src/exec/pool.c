@@ -155,8 +155,8 @@ static void run_job(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
     ev.owner = job->owner;
     ev.slot = slots[0]; /* tf_wq_start hands out the lowest free slots */
     ev.start_ns = now_ns();
-    if (job->fn < *p->nfns) {
-        const tf_fnent *fe = &(*p->fns)[job->fn];
+    if (job->fn < p->reg->n) {
+        const tf_fnent *fe = &p->reg->fns[job->fn];
         ev.status = fe->fn(&ctx, job->in, job->in_len, fe->user);
     } else {
         ev.status = TF_ENOENT;
@@ -220,8 +220,7 @@ static void *thread_main(void *arg)
 }
 
 int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
-                 const tf_fnent *const *fns, const uint32_t *nfns, int rank,
-                 uint64_t gid_base)
+                 const tf_registry *reg, int rank, uint64_t gid_base)
 {
     if (!slots || slots > UINT16_MAX)
         return TF_EINVAL;
@@ -233,8 +232,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     p->thread_slots = malloc(((size_t)nthreads * slots + 1) * sizeof(uint16_t));
     if (!p->main_slots || !p->thread_slots)
         goto fail_with_slots;
-    p->fns = fns;
-    p->nfns = nfns;
+    p->reg = reg;
     p->rank = rank;
     p->gid_base = gid_base;
     pthread_condattr_t ca;
@@ -400,6 +398,13 @@ void tf_pool_wait(tf_pool *p, long ns)
     pthread_mutex_unlock(&p->mu);
 }
 
+void tf_pool_set_gid_base(tf_pool *p, uint64_t gid_base)
+{
+    pthread_mutex_lock(&p->mu);
+    p->gid_base = gid_base;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void tf_pool_view(tf_pool *p, tf_worker_view *v)
 {
     pthread_mutex_lock(&p->mu);
@@ -487,11 +492,13 @@ int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len)
 int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc, tf_task_id *id)
 {
     tf_pool *p = ctx->pool;
+    /* A child's identity comes from its parent; no-ops are rank 0's. */
     if (!desc || desc->input_len > UINT32_MAX || desc->ndeps > UINT32_MAX ||
         desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
-        (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX || !id)
+        (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX ||
+        desc->key || desc->flags || !id)
         return TF_EINVAL;
-    if (desc->fn >= *p->nfns)
+    if (desc->fn >= p->reg->n)
         return TF_ENOENT;
     tf_event ev;
     memset(&ev, 0, sizeof ev);

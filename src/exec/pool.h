@@ -7,16 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/registry.h"
 #include "core/worker.h"
 #include "core/wqueue.h"
 #include "taskfarm_task.h"
-
-/* A registered task function. */
-typedef struct tf_fnent {
-    char *name;
-    tf_task_fn fn;
-    void *user;
-} tf_fnent;
 
 /*
  * A dependency's output as a task sees it. A parked job's entry for a
@@ -111,8 +105,7 @@ typedef struct tf_pool {
     pthread_t *threads;
     unsigned nthreads;
 
-    const tf_fnent *const *fns; /* the runtime's registry (may grow) */
-    const uint32_t *nfns;
+    const tf_registry *reg; /* the runtime's (grows between runs only) */
     int rank;
     uint64_t gid_base, gid_seq; /* ids of tasks submitted here */
 } tf_pool;
@@ -123,8 +116,10 @@ typedef struct tf_pool {
  * Errors: TF_ENOMEM, TF_EINVAL.
  */
 int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
-                 const tf_fnent *const *fns, const uint32_t *nfns, int rank,
-                 uint64_t gid_base);
+                 const tf_registry *reg, int rank, uint64_t gid_base);
+
+/* Ids of tasks submitted here from now on: gid_base | a counter. */
+void tf_pool_set_gid_base(tf_pool *p, uint64_t gid_base);
 /* Stop and join the threads; queued jobs are dropped (their owners stay). */
 void tf_pool_destroy(tf_pool *p);
 

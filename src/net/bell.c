@@ -1,8 +1,11 @@
 /* Doorbells: a rank sleeping for messages is woken by a same-node sender instead of by its timer. */
 #define _GNU_SOURCE /* syscall(2) for the futex */
-#include "runtime.h"
+#include "bell.h"
+
+#include "taskfarm_status.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,11 +33,11 @@
  * send that completes later, a rank on another node) costs only the timer,
  * as before: correctness never depends on the bell.
  */
-typedef struct tf_bell {
+struct tf_bell {
     _Atomic uint32_t seq;
     _Atomic uint32_t sleeping;
     char pad[56];
-} tf_bell;
+};
 
 /*
  * The lines live in a POSIX shared-memory object that the node's lowest
@@ -44,12 +47,14 @@ typedef struct tf_bell {
  * worker was lost under --enable-recovery the survivors hung there.)
  * Without shared memory the ranks simply have no bells.
  */
-int tf_rt_bell_init(tf_runtime *rt)
+int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size)
 {
+    memset(b, 0, sizeof *b);
+    b->self = rank;
 #ifdef __linux__
     static unsigned serial; /* several runtimes in one process */
     MPI_Comm node;
-    if (MPI_Comm_split_type(rt->comm, MPI_COMM_TYPE_SHARED, rt->rank,
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
                             MPI_INFO_NULL, &node) != MPI_SUCCESS)
         return TF_EMPI;
     int nsize = 0, nrank = 0, ok = 1, all = 0;
@@ -82,66 +87,66 @@ int tf_rt_bell_init(tf_runtime *rt)
     if (created)
         shm_unlink(name); /* every rank has mapped it, or given up */
     if (rc == MPI_SUCCESS && all)
-        rc = MPI_Allgather(&rt->rank, 1, MPI_INT, wr, 1, MPI_INT, node);
+        rc = MPI_Allgather(&rank, 1, MPI_INT, wr, 1, MPI_INT, node);
     MPI_Comm_free(&node);
     if (rc == MPI_SUCCESS && all &&
-        (rt->bells = calloc((size_t)rt->size, sizeof *rt->bells))) {
+        (b->at = calloc((size_t)size, sizeof *b->at))) {
         for (int i = 0; i < nsize; i++)
-            if (wr[i] >= 0 && wr[i] < rt->size)
-                rt->bells[wr[i]] = (tf_bell *)base + i;
-        rt->bell_base = base;
-        rt->bell_len = len;
+            if (wr[i] >= 0 && wr[i] < size)
+                b->at[wr[i]] = (tf_bell *)base + i;
+        b->base = base;
+        b->len = len;
     } else if (base != MAP_FAILED) {
         munmap(base, len);
     }
     free(wr);
     return rc == MPI_SUCCESS ? 0 : TF_EMPI;
 #else
-    (void)rt;
+    (void)comm;
+    (void)size;
     return 0;
 #endif
 }
 
-void tf_rt_bell_free(tf_runtime *rt)
+void tf_bells_free(tf_bells *bs)
 {
-    if (!rt->bells)
+    if (!bs->at)
         return;
-    free(rt->bells);
-    rt->bells = NULL;
+    free(bs->at);
+    bs->at = NULL;
 #ifdef __linux__
-    munmap(rt->bell_base, rt->bell_len);
+    munmap(bs->base, bs->len);
 #endif
 }
 
-void tf_rt_bell_ring(tf_runtime *rt, int r)
+void tf_bells_ring(const tf_bells *bs, int r)
 {
 #ifdef __linux__
-    tf_bell *b = rt->bells ? rt->bells[r] : NULL;
+    tf_bell *b = bs->at ? bs->at[r] : NULL;
     if (!b)
         return;
-    /* Our send is visible before we look at the flag (see tf_rt_bell_wait). */
+    /* Our send is visible before we look at the flag (see tf_bells_wait). */
     atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&b->sleeping, memory_order_relaxed))
         return;
     atomic_fetch_add(&b->seq, 1);
     syscall(SYS_futex, &b->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
 #else
-    (void)rt;
+    (void)bs;
     (void)r;
 #endif
 }
 
-bool tf_rt_bell_wait(tf_runtime *rt, long ns)
+bool tf_bells_wait(const tf_bells *bs, MPI_Comm comm, long ns)
 {
 #ifdef __linux__
-    tf_bell *b = rt->bells ? rt->bells[rt->rank] : NULL;
+    tf_bell *b = bs->at ? bs->at[bs->self] : NULL;
     if (!b)
         return false;
     uint32_t seq = atomic_load(&b->seq);
     atomic_store(&b->sleeping, 1); /* seq_cst: before the probe below */
     int flag = 0;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, rt->comm, &flag,
-               MPI_STATUS_IGNORE);
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, MPI_STATUS_IGNORE);
     if (!flag) {
         struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
         syscall(SYS_futex, &b->seq, FUTEX_WAIT, seq, &ts, NULL, 0);
@@ -149,7 +154,8 @@ bool tf_rt_bell_wait(tf_runtime *rt, long ns)
     atomic_store(&b->sleeping, 0);
     return true;
 #else
-    (void)rt;
+    (void)bs;
+    (void)comm;
     (void)ns;
     return false;
 #endif

@@ -2,10 +2,12 @@
 #ifndef TF_UTIL_LOG_H
 #define TF_UTIL_LOG_H
 
+#include "taskfarm_runtime.h" /* TF_LOG_* */
+
 typedef void (*tf_log_sink)(void *user, int level, int rank, const char *msg);
 
 typedef struct tf_logger {
-    int level; /* TF_LOG_* from taskfarm.h: messages above it are dropped */
+    int level; /* TF_LOG_*: messages above it are dropped */
     int rank;
     tf_log_sink sink; /* NULL: stderr */
     void *user;

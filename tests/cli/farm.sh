@@ -33,10 +33,12 @@ run "status after the run" 0 "$TF" status p1
 check "status: done 50/50" 'grep -q "^p1: done" out.txt && grep -q "50/50 done" out.txt'
 
 # ---- priorities with one slot: the start order is the priority order ----
+# (Each task lasts 10 ms, so that no two start in the same millisecond of
+# the joblog's start times, which would leave their order to sort.)
 {
     echo '@id=gate sleep 0.2'
     for i in $(seq 1 12); do
-        echo "@id=t$i @after=gate @prio=$(( (i * 7) % 5 )) echo $i"
+        echo "@id=t$i @after=gate @prio=$(( (i * 7) % 5 )) echo $i; sleep 0.01"
     done
 } >prio.txt
 run "priorities, one slot" 0 "$TF" run -o p2 --slots 1 prio.txt

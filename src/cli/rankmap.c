@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "net/runtime.h"
 #include "place/locality.h"
 #include "place/topo.h"
 #include "taskfarm_status.h"
@@ -24,10 +23,11 @@
  * fails to parse: *bad is then the first such rank. Collective under MPI.
  * Returns 0, or a TF_E* code (the same on every rank).
  */
-static int share_localities(const tf_topo *t, bool mpi, int size,
+static int share_localities(const tf_topo *t, tf_runtime *rt,
                             tf_locality **out, int *bad)
 {
-    if (!t && !mpi)
+    int size = tf_size(rt);
+    if (!t && size == 1)
         return TF_EIO;
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -36,18 +36,13 @@ static int share_localities(const tf_topo *t, bool mpi, int size,
             *c = '_';
     char *mine = NULL;
     int rc = t ? tf_topo_locality(t, host, &mine) : 0;
-    if (rc && !mpi)
+    if (rc && size == 1)
         return rc;
     char *all = NULL;
-    if (mpi) {
-        rc =
-            tf_net_allgather_text(MPI_COMM_WORLD, mine ? mine : "", &all, NULL);
-        free(mine);
-        if (rc)
-            return rc;
-    } else {
-        all = mine;
-    }
+    rc = tf_allgather_text(rt, mine ? mine : "", &all, NULL);
+    free(mine);
+    if (rc)
+        return rc;
     tf_locality *loc = calloc((size_t)size, sizeof *loc);
     if (!loc) {
         free(all);
@@ -273,14 +268,13 @@ int cli_topo(int argc, char **argv)
         topo_usage(help ? stdout : stderr);
         return help ? EXIT_ALL_OK : EXIT_USAGE;
     }
-    bool mpi = cli_under_launcher();
-    int rank = 0, size = 1;
-    if (mpi) {
-        int provided;
-        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    tf_runtime *rt;
+    int rc = tf_boot(&argc, &argv, TF_BOOT_OWN_PROCESS, NULL, &rt);
+    if (rc) {
+        fprintf(stderr, "taskfarm topo: cannot start: %s\n", tf_strerror(rc));
+        return rc == TF_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
+    int rank = tf_rank(rt), size = tf_size(rt);
     tf_topo *t = NULL;
     int trc = tf_topo_load(&t);
     if (trc)
@@ -290,7 +284,7 @@ int cli_topo(int argc, char **argv)
                 rank, tf_strerror(trc));
     tf_locality *loc = NULL;
     int bad = -1;
-    int rc = share_localities(trc ? NULL : t, mpi, size, &loc, &bad);
+    rc = share_localities(trc ? NULL : t, rt, &loc, &bad);
     int status = EXIT_ALL_OK;
     if (rc) {
         if (rank == 0)
@@ -306,20 +300,18 @@ int cli_topo(int argc, char **argv)
     }
     free_localities(loc, size);
     tf_topo_free(t);
-    if (mpi) {
-        /* Every rank exits with rank 0's verdict, as taskfarm run does. */
-        MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
-        MPI_Finalize();
-    }
+    /* Every rank exits with rank 0's verdict, as taskfarm run does. */
+    if (tf_agree(rt, &status))
+        status = EXIT_RUNTIME;
+    tf_finalize(&rt);
     return status;
 }
 
-int cli_check_overlap(const tf_topo *t, bool mpi, int rank, int size,
-                      bool *overlap)
+int cli_check_overlap(const tf_topo *t, tf_runtime *rt, bool *overlap)
 {
     tf_locality *loc = NULL;
-    int bad = -1;
-    int rc = share_localities(t, mpi, size, &loc, &bad);
+    int bad = -1, rank = tf_rank(rt), size = tf_size(rt);
+    int rc = share_localities(t, rt, &loc, &bad);
     if (rc)
         return rc;
     bool *mark = calloc((size_t)size, sizeof *mark);

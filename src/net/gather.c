@@ -1,10 +1,10 @@
-/* Sharing every rank's locality line (src/place/locality.h) with every rank. */
+/* tf_allgather_text: every rank's text on every rank (the command's locality lines, docs/placement.md). */
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/runtime.h"
+#include "runtime.h"
 
 /*
  * Memory is each rank's own affair: the ranks agree on it before each
@@ -19,13 +19,24 @@ static int agree(MPI_Comm comm, bool ok)
     return all ? 0 : TF_ENOMEM;
 }
 
-int tf_net_allgather_text(MPI_Comm comm, const char *mine, char **all,
-                          size_t *len)
+int tf_allgather_text(tf_runtime *rt, const char *mine, char **all,
+                      size_t *len)
 {
-    int size;
-    if (!mine || !all || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+    if (!rt || !mine || !all)
         return TF_EINVAL;
     size_t n = strlen(mine) + 1; /* each rank's NUL goes along */
+    if (!rt->link.mpi) {
+        char *one = malloc(n);
+        if (!one)
+            return TF_ENOMEM;
+        memcpy(one, mine, n);
+        *all = one;
+        if (len)
+            *len = n;
+        return 0;
+    }
+    MPI_Comm comm = rt->link.comm;
+    int size = rt->link.size;
     if (n > INT_MAX)
         return TF_EINVAL;
     int my = (int)n;

@@ -1,0 +1,421 @@
+/* taskfarm: the runtime's C API without MPI types (all of it but tf_init, which taskfarm.h adds). */
+#ifndef TASKFARM_RUNTIME_H
+#define TASKFARM_RUNTIME_H
+
+/*
+ * A program that starts the runtime with tf_boot or tf_init_local, like the
+ * taskfarm command, needs no mpi.h and can include this header alone;
+ * taskfarm.h includes it and adds tf_init, which takes an MPI_Comm.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taskfarm_status.h"
+#include "taskfarm_task.h"
+#include "taskfarm_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions for every function below
+ * - Return 0 on success or a negative TF_E* code (taskfarm_status.h);
+ *   tf_strerror() turns a code into text.
+ * - Out-parameters are written only on success.
+ * - The library never prints to stdout and never exits the process; it logs
+ *   through the logger in tf_config (stderr by default).
+ * - "Rank 0" means rank 0 of the communicator given to tf_init.
+ * - Unless said otherwise, a function is called from the thread that called
+ *   tf_init, never from inside a task.
+ */
+
+
+/* The library's version as "MAJOR.MINOR.PATCH" (may differ from the header's). */
+TF_API const char *tf_version(void);
+
+typedef struct tf_runtime tf_runtime;   /* one per tf_init */
+
+
+enum { TF_LOG_ERROR = 0, TF_LOG_WARN = 1, TF_LOG_INFO = 2, TF_LOG_DEBUG = 3 };
+
+/* Receives every log line the library emits (no trailing newline). */
+typedef void (*tf_log_fn)(void *user, int level, int rank, const char *msg);
+
+/* What rank 0 tells an event callback about. */
+typedef enum tf_run_event_kind {
+    TF_RUN_DONE = 1, /* a task succeeded */
+    TF_RUN_RETRY,    /* a task failed and will run again */
+    TF_RUN_FAILED,   /* a task failed for good */
+    TF_RUN_SKIPPED,  /* a task will not run (a dependency failed, or a halt) */
+    TF_RUN_TICK      /* time passed (every tick_ms while the run goes on) */
+} tf_run_event_kind;
+
+typedef struct tf_run_event {
+    tf_run_event_kind kind;
+    tf_task_id id;            /* TF_NO_TASK for TICK */
+    int status;               /* the attempt's status (RETRY, FAILED) */
+    int rank;                 /* rank that ran the attempt, -1 if none */
+    int attempt;              /* the attempt that ended (1 = first) */
+    uint64_t start_ns, end_ns; /* of the attempt (DONE, RETRY, FAILED) */
+    const void *output;       /* the attempt's output; valid during the call */
+    size_t output_len;
+    tf_task_id cause;         /* SKIPPED: the failed task, or TF_NO_TASK */
+    /*
+     * The slot (0 .. slots-1 of `rank`) the attempt ran on; a task with
+     * several cores held several slots and this is the lowest of them.
+     */
+    int slot;
+} tf_run_event;
+
+#define TF_NO_TASK ((tf_task_id)-1)
+
+/*
+ * Called on rank 0, on the thread inside tf_run, as tasks end. It must not
+ * call tf_run, tf_submit or tf_finalize; it may call tf_halt, the result
+ * queries and tf_get_stats. Keep it short: dispatch waits while it runs.
+ */
+typedef void (*tf_event_fn)(void *user, tf_runtime *rt,
+                            const tf_run_event *ev);
+
+/* Called on every rank, on the thread inside tf_run, when the run halts. */
+typedef void (*tf_halt_fn)(void *user);
+
+typedef struct tf_config {
+    /*
+     * Tasks this rank runs at once; 0 means 1. Ranks may differ: rank 0
+     * learns each rank's slots when tf_run starts. With main_runs_tasks the
+     * thread that calls tf_run is one slot and slots - 1 task threads are
+     * the others. prefetch, retries, on_event and tick_ms are rank 0's.
+     */
+    int slots;
+    /*
+     * Tasks a worker rank may hold per slot, running plus queued, so that
+     * it never waits a round trip to rank 0 for its next task. 1 means no
+     * prefetch (strict priority order on one worker). 0 means the default, 256.
+     */
+    int prefetch;
+    /* Extra attempts for a failed task unless its desc says otherwise. */
+    int retries;
+    /* Messages up to this level are logged; default TF_LOG_WARN. */
+    int log_level;
+    tf_log_fn log_fn; /* NULL: write "taskfarm[RANK] LEVEL: ..." to stderr */
+    void *log_user;
+    /*
+     * 1 (default): the thread in tf_run runs tasks between polls, the
+     * fastest for short tasks. 0: it only schedules and communicates and
+     * `slots` task threads run the tasks; use it when tasks block for long
+     * (shell commands), so messages are never left waiting behind a task.
+     */
+    int main_runs_tasks;
+    tf_event_fn on_event; /* rank 0: task ends and ticks; NULL: none */
+    void *event_user;
+    int tick_ms;          /* TICK interval; 0 means 1000 */
+    tf_halt_fn on_halt;   /* every rank: end what runs; NULL: none */
+    void *halt_user;
+    /*
+     * 0 (default): a worker rank whose queue runs dry while rank 0 has
+     * nothing ready for it steals queued tasks from a peer, nearest first
+     * (same NUMA domain, same host, then any). 1: no stealing. Each rank
+     * reads its own setting; pass the same on every rank.
+     */
+    int no_steal;
+    /*
+     * 0 (default): each worker's window follows the task durations rank 0
+     * observes, between 1 and `prefetch` tasks per slot (docs/performance.md
+     * gives the rule). 1: the window is always `prefetch` per slot.
+     */
+    int fixed_prefetch;
+    /*
+     * Seed of the generator that picks steal victims (each rank mixes in its
+     * rank number), so that a run's steals can be replayed. 0 means 1.
+     */
+    uint64_t seed;
+    /*
+     * 0 (default): no heartbeats; a rank that dies ends the job (Open MPI
+     * aborts it) and the state on disk lets a rerun resume. > 0: ranks tell
+     * each other they live every heartbeat_ms / 4 when they have nothing
+     * else to say; rank 0 writes off a worker silent for heartbeat_ms, puts
+     * its tasks back in the queue and ignores it from then on, and a worker
+     * that hears nothing from rank 0 for that long ends its tasks and
+     * tf_run returns TF_ELOST. For surviving a dead rank inside the job,
+     * under `mpirun --enable-recovery` (docs/fault-tolerance.md). A worker
+     * whose main thread runs tasks (main_runs_tasks) is silent while it
+     * does: heartbeat_ms must then exceed the longest task. Rank 0's
+     * setting decides; pass the same on every rank.
+     */
+    int heartbeat_ms;
+    /*
+     * Rank 0: write a Chrome trace-event JSON file here (docs/trace.md):
+     * one span per attempt on its rank's slot, instants for retries,
+     * failures, steals and halts. Created at the first tf_run (tf_run fails
+     * with TF_EIO on every rank if it cannot be), whole after each tf_run,
+     * closed by tf_finalize. NULL (default): no trace. The string must stay
+     * valid until tf_finalize.
+     */
+    const char *trace_path;
+    /*
+     * Rank 0: keep the run's durable state in this directory (created if
+     * missing; docs/checkpoint-format.md): every ended attempt is journaled
+     * as rank 0 learns of it (durable within 50 ms), tasks submitted by
+     * tasks too, and the whole table is snapshotted every
+     * checkpoint_every_ms and at the end of each tf_run (durable before
+     * tf_run returns). NULL (default): no state. Without `resume` the
+     * directory must not hold an earlier run's state (tf_run fails with
+     * TF_EINVAL and changes nothing). A write error (a full disk) is
+     * logged, halts the run, and tf_run returns TF_EIO on every rank, then
+     * and at every later call; the previous snapshot stays valid. The
+     * string is copied at tf_init.
+     */
+    const char *checkpoint_dir;
+    /* Snapshot period during tf_run; default 60000; 0: at the end only. */
+    int checkpoint_every_ms;
+    /*
+     * Rank 0, with checkpoint_dir: 1 loads the newest valid state there at
+     * tf_init (a damaged newest snapshot: the previous one, with a
+     * warning). tf_submit then marks a task the state has DONE as done
+     * without running it (its stored output, status, attempts, rank and
+     * times; its dependents get the output); the tasks such a task had
+     * submitted are re-created from the state; everything else runs.
+     * docs/api.md says when two tasks are the same. No state there: a
+     * warning, everything runs. A state that cannot be used: logged with
+     * the file, tf_run returns TF_EIO on every rank, nothing there is
+     * changed. Any number of ranks may resume any state.
+     */
+    int resume;
+    /*
+     * Rank 0: how the trace names task `id` (writes a NUL-terminated name
+     * of at most len bytes into buf); the command gives each task its @id.
+     * NULL (default): "ID FUNCTION".
+     */
+    void (*name_task)(void *user, tf_task_id id, char *buf, size_t len);
+    void *name_user;
+} tf_config;
+
+/* Fill cfg with the defaults. */
+TF_API void tf_config_init(tf_config *cfg);
+
+/*
+ * A runtime on this process alone, without MPI: MPI need not be initialised
+ * and is never called. Rank 0 runs every task itself, as with one rank.
+ * Errors: TF_EINVAL, TF_ENOMEM.
+ */
+TF_API int tf_init_local(const tf_config *cfg, tf_runtime **out);
+
+/*
+ * Start MPI if this process was started by a launcher (mpirun, srun:
+ * Open MPI, PMIx, PMI or Slurm step variables) and MPI is not initialised
+ * yet, with MPI_THREAD_FUNNELED, and make a runtime over MPI_COMM_WORLD;
+ * started by hand, a runtime on this process alone (tf_init_local: MPI
+ * start-up costs ~0.4 s). Either way every rank's host name and slots are
+ * exchanged (tf_rank_host, tf_rank_slots). MPI started here is finalised by
+ * tf_finalize, unless a rank was lost (see tf_stats.lost_ranks). flags:
+ * TF_BOOT_OWN_PROCESS: this process is the runtime's alone (a command, not
+ * a host program), so HDF5 may drop its exit handler, which can crash
+ * after a snapshot failed on a full disk. Errors: TF_EINVAL (also: srun
+ * started several tasks but MPI sees one rank; the message says to use
+ * srun --mpi=pmix), TF_ENOMEM, TF_EMPI.
+ */
+#define TF_BOOT_OWN_PROCESS 0x1u
+TF_API int tf_boot(int *argc, char ***argv, unsigned flags,
+                   const tf_config *cfg, tf_runtime **out);
+
+/* This rank and the number of ranks (1 for tf_init_local). */
+TF_API int tf_rank(const tf_runtime *rt);
+TF_API int tf_size(const tf_runtime *rt);
+
+/*
+ * Rank r's host name (never NULL; "" if r is out of range) and the slots
+ * it runs tasks on, as exchanged at start-up; any rank may ask.
+ */
+TF_API const char *tf_rank_host(const tf_runtime *rt, int r);
+TF_API unsigned tf_rank_slots(const tf_runtime *rt, int r);
+
+/*
+ * Collective: *value becomes the largest value any rank passed, so that
+ * all ranks take one decision (rank 0's verdict, with the others passing
+ * less; or "any rank failed"). Errors: TF_EINVAL, TF_EMPI.
+ */
+TF_API int tf_agree(tf_runtime *rt, int *value);
+
+/*
+ * Collective: every rank's NUL-terminated text, in rank order, back to back
+ * (each with its NUL), in *all (malloc'd, the caller frees), total bytes
+ * in *len (may be NULL). Errors, the same on every rank: TF_EINVAL,
+ * TF_ENOMEM, TF_ERANGE (over 2 GiB), TF_EMPI.
+ */
+TF_API int tf_allgather_text(tf_runtime *rt, const char *mine, char **all,
+                             size_t *len);
+
+/*
+ * Rank 0, before the first tf_run and before any tf_submit: keep the run's
+ * durable state in dir, as tf_config.checkpoint_dir does (which calls this
+ * at tf_init), once the caller has checked the directory is its own. mode:
+ * TF_STATE_NEW: dir must hold no earlier run's state (else every tf_run
+ * fails with TF_EINVAL, nothing changed); TF_STATE_RESUME: load the newest
+ * valid state there (tf_config.resume); TF_STATE_OVERWRITE: remove an
+ * earlier run's snapshots and journals first. Problems are logged and
+ * latched: tf_run then fails with them on every rank. Errors: TF_EINVAL,
+ * TF_ENOTROOT, TF_ESTATE (a state is kept already, or tasks were
+ * submitted), TF_ENOMEM.
+ */
+enum { TF_STATE_NEW = 0, TF_STATE_RESUME = 1, TF_STATE_OVERWRITE = 2 };
+TF_API int tf_use_state(tf_runtime *rt, const char *dir, int mode);
+
+/*
+ * Rank 0: submit many tasks whose edges may point forward. Between
+ * tf_batch_begin and tf_batch_end, tf_submit adds tasks that stay held
+ * (TF_TASK_HELD), and tf_depend may add edges between any tasks of the
+ * batch, in any direction. tf_batch_end makes them live at once; if they
+ * contain a dependency cycle it fails with TF_ECYCLE and every task of the
+ * batch is dropped (their ids mean nothing then). Errors: TF_EINVAL,
+ * TF_ENOTROOT, TF_ESTATE (inside tf_run, or begin/end out of order),
+ * TF_ECYCLE, TF_ENOMEM.
+ */
+TF_API int tf_batch_begin(tf_runtime *rt);
+TF_API int tf_batch_end(tf_runtime *rt);
+
+/*
+ * Rank 0: `after` runs only once `before` has succeeded, without receiving
+ * its output (an ordering edge; desc->deps are data edges). `after` must be
+ * a task of the open batch; `before` any task. A task with ordering edges
+ * is released by rank 0 itself (never ahead to a worker: see docs/api.md).
+ * Errors: TF_EINVAL, TF_ENOTROOT, TF_ENOENT, TF_ESTATE (no batch open, or
+ * `after` not of it), TF_ENOMEM.
+ */
+TF_API int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after);
+
+/*
+ * The 64-bit identity hash the runtime keys tasks with (FNV-1a over both
+ * byte strings, each preceded by its length): for tf_task_desc.key, where
+ * an application names a task's identity itself (the command: its @id and
+ * command). Stable across versions: a state written by one resumes with
+ * the next.
+ */
+TF_API uint64_t tf_key(const void *a, size_t alen, const void *b, size_t blen);
+
+/*
+ * Rank 0, inside tf_run (from an event callback): mark an instant in the
+ * trace (a signal, a decision), if one is written. Errors: TF_EINVAL,
+ * TF_ENOTROOT.
+ */
+TF_API int tf_note(tf_runtime *rt, const char *name, const char *detail);
+
+/*
+ * Register a task function under a name; every rank must register the same
+ * names in the same order (tf_run checks). Call before tf_run.
+ * Errors: TF_EINVAL, TF_EEXIST (name taken), TF_ESTATE (inside tf_run), TF_ENOMEM.
+ */
+TF_API int tf_register(tf_runtime *rt, const char *name, tf_task_fn fn, void *user,
+                tf_fn_id *out);
+
+/* Look up a registered function by name. Errors: TF_ENOENT. */
+TF_API int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out);
+
+
+/*
+ * Submit a task from rank 0, before tf_run or between runs. Dependencies
+ * must be ids this runtime returned. The task receives its dependencies'
+ * outputs in the order given.
+ * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE, TF_ENOMEM.
+ */
+TF_API int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
+
+/*
+ * Collective: run every submitted task, and every task they submit, to the
+ * end. Rank 0 schedules; the other ranks run tasks (with one rank, rank 0
+ * runs them itself). Returns the same value on every rank: 0 when every
+ * task of this run succeeded, TF_EFAILED when some failed or were skipped
+ * since the previous run ended (see tf_task_info_get), or another code for
+ * a runtime error. May be called again after more tf_submit calls.
+ */
+TF_API int tf_run(tf_runtime *rt);
+
+
+/*
+ * Rank 0, from an event callback: stop this run. Nothing more is
+ * dispatched; tasks not yet started, also those queued on workers, are
+ * SKIPPED (a worker whose main thread runs tasks may still start one it
+ * holds before it reads the halt); each rank's on_halt is called so it can
+ * end what runs (the runtime cannot stop a running C function); tf_run
+ * returns once every running task has reported. The next tf_run dispatches
+ * again. A halt requested as the run's last task ends has nothing to stop.
+ * Errors: TF_EINVAL, TF_ENOTROOT, TF_ESTATE (not inside tf_run).
+ */
+TF_API int tf_halt(tf_runtime *rt);
+
+/* ---- results, on rank 0 after tf_run ---- */
+
+typedef enum tf_task_state {
+    TF_TASK_HELD = 0,    /* submitted, run not started */
+    TF_TASK_PENDING,     /* waiting for dependencies */
+    TF_TASK_READY,       /* waiting for a worker */
+    TF_TASK_DISPATCHED,  /* on a worker */
+    TF_TASK_DONE,
+    TF_TASK_FAILED,
+    TF_TASK_SKIPPED      /* a dependency failed, or the run halted */
+} tf_task_state;
+
+typedef struct tf_task_info {
+    tf_task_state state;
+    int status;          /* the function's last return value, or a TF_E* code */
+    int rank;            /* rank that ran the last attempt, -1 if none */
+    int attempts;
+    uint64_t start_ns;   /* CLOCK_REALTIME of the last attempt, 0 if none */
+    uint64_t end_ns;
+} tf_task_info;
+
+/* Errors: TF_ENOTROOT, TF_ENOENT. */
+TF_API int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info);
+
+/*
+ * A finished task's output. *buf (NULL when len is 0) is owned by the
+ * runtime and valid until tf_finalize. Errors: TF_ENOTROOT, TF_ENOENT.
+ */
+TF_API int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
+                   size_t *len);
+
+typedef struct tf_stats {
+    uint64_t tasks;      /* known to rank 0, dynamic ones included */
+    uint64_t done, failed, skipped;
+    uint64_t running;    /* dispatched, not yet reported */
+    uint64_t messages_sent, messages_received; /* by this rank */
+    size_t sched_bytes;  /* scheduler memory on rank 0 */
+    size_t task_bytes;   /* per-task records, inputs and outputs on rank 0 */
+    /* Load balance (docs/architecture.md). */
+    uint64_t steals;     /* this rank's steal requests that got tasks */
+    uint64_t stolen;     /* tasks this rank took that way */
+    uint64_t moved;      /* rank 0: moves it was told of and applied */
+    uint64_t released;   /* rank 0: tasks started on a worker by local release */
+    /*
+     * Ranks written off: on rank 0 its count; on a worker rank 0's count
+     * as of the end of the run (it learns it then), or 1 once it gave up on
+     * rank 0. Once a rank is lost the runtime is degraded: later tf_run
+     * calls return TF_ELOST at once, and with Open MPI 4.1 the process
+     * should end with _exit rather than MPI_Finalize, which can hang with a
+     * dead peer.
+     */
+    uint64_t lost_ranks;
+    /* Rank 0, with checkpoint_dir: snapshots written, and the longest
+       time one held up dispatch (the disk is another thread's). */
+    uint64_t checkpoints;
+    uint64_t checkpoint_pause_max_ns;
+    /* Rank 0, with trace_path: the first write error of the trace, or 0. */
+    int trace_error;
+} tf_stats;
+
+/* Counters of this rank (task counts are rank 0's, zero elsewhere). */
+TF_API int tf_get_stats(const tf_runtime *rt, tf_stats *st);
+
+/*
+ * Collective: free everything; *rt becomes NULL, also when freeing the
+ * communicator fails (TF_EMPI): the runtime is gone either way. The app
+ * still owns MPI. Errors: TF_EINVAL, TF_ESTATE (inside tf_run), TF_EMPI,
+ * TF_EIO (rank 0: writing the trace failed at some point; logged then).
+ */
+TF_API int tf_finalize(tf_runtime **rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,147 @@
+/* taskfarm run's parts, one file each: options, the shell task, the outdir, the joblog, progress; run.c drives them through the library. */
+#ifndef TF_CLI_FARM_H
+#define TF_CLI_FARM_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "exec/proc.h"
+#include "place/bind.h"
+#include "taskfarm_runtime.h"
+
+/* ---- opts.c ---------------------------------------------------------- */
+
+typedef struct run_opts {
+    const char *taskfile;
+    const char *outdir;
+    bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    int retries;            /* default for tasks without @retries */
+    unsigned timeout_ms;    /* default for tasks without @timeout; 0 none */
+    unsigned grace_ms;      /* SIGTERM to SIGKILL */
+    unsigned heartbeat_ms;  /* silence after which a rank is written off */
+    unsigned checkpoint_ms; /* snapshot period; 0: at the end only */
+    int slots;              /* 0: the cores this rank is bound to */
+    double status_every;    /* seconds between status lines off a terminal */
+    tf_bind_policy bind;    /* --bind; core unless given */
+    bool bind_given;
+} run_opts;
+
+/* Returns -1 when the options are fine, else the exit status. */
+int cli_run_opts(int argc, char **argv, run_opts *o);
+void cli_run_usage(FILE *out);
+
+/* ---- shell.c: the task that runs one command, on any rank ------------- */
+
+typedef struct cli_shell {
+    const run_opts *o;
+    tf_placer *placer;        /* chooses and binds each task's cores */
+    tf_proc_table procs;
+    char out_dir[PATH_MAX];   /* OUTDIR/out, where task output files go */
+    int rank;
+} cli_shell;
+
+/* What a shell task reports back as its output. */
+typedef struct shell_out {
+    int32_t exitval, signal;
+    uint8_t timed_out, halted, spawn_failed;
+} shell_out;
+
+/*
+ * The task function (user: a cli_shell). Input: cli_shell_input's. Returns
+ * the command's exit status (128 + signal when killed, 124 on a timeout
+ * like timeout(1), 127 when it could not start).
+ */
+int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user);
+
+/* on_halt: end every running command (user: a cli_shell). */
+void cli_shell_halt(void *user);
+
+/*
+ * The input of the task for (id, command): u32 timeout_ms, "id\0command\0",
+ * into *buf (grown as needed, *cap its size). Returns its length, 0 when
+ * memory is short.
+ */
+size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
+                       const char *id, size_t id_len, const char *cmd,
+                       size_t cmd_len);
+
+/* ---- joblog.c: OUTDIR/joblog.tsv, GNU parallel's --joblog columns ------ */
+
+/* A success row of an earlier joblog: (line, command) and its times. */
+typedef struct jl_done {
+    uint32_t line;
+    uint64_t cmd_key; /* of the command alone */
+    uint64_t start_ns, end_ns;
+} jl_done;
+
+typedef struct cli_joblog {
+    FILE *f;
+    jl_done *done; /* --resume: the earlier joblog's success rows, sorted */
+    size_t ndone;
+} cli_joblog;
+
+/*
+ * Open OUTDIR's joblog: appended to with resume (an earlier torn row is
+ * ended first, and its success rows are read), else truncated with a
+ * header. Returns 0 or an errno value (*what: the step that failed).
+ */
+int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
+                    const char **what);
+
+/* One row per ended attempt (a shell task's output, or the runtime's code). */
+void cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
+                    const char *host, const char *cmd);
+
+/* Whether the earlier joblog has a success row for (line, command). */
+bool cli_joblog_was_done(const cli_joblog *jl, unsigned line, const char *cmd,
+                         size_t cmd_len);
+
+/* Flush; returns 0 or an errno value. */
+int cli_joblog_flush(cli_joblog *jl);
+void cli_joblog_close(cli_joblog *jl);
+
+/* ---- outdir.c: the run's directory ---------------------------------- */
+
+/*
+ * Create OUTDIR and OUTDIR/out, take the run lock (*lock_fd), refuse an
+ * earlier run's files unless resume or force says so, and open the
+ * joblog. *state_mode gets the TF_STATE_* mode for tf_use_state. Returns
+ * -1, or an exit status after printing why.
+ */
+int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
+                       int *state_mode);
+
+/* ---- progress.c: counters, the live line, the status file, the summary */
+
+typedef struct cli_progress {
+    const run_opts *o;
+    const char *host;           /* rank 0's */
+    int ranks;
+    uint64_t total, total_slots;
+    uint64_t done, failed, skipped, retried, resumed;
+    uint64_t busy_slot_ns;      /* sum over attempts of runtime x cores */
+    uint64_t t0_ns;
+    bool tty;
+    double next_status;
+    int line_len;               /* characters of the live line on the terminal */
+} cli_progress;
+
+/* Now, CLOCK_REALTIME, in ns. */
+uint64_t cli_now_ns(void);
+
+/* Before a message on stderr: end the live line, if one is there. */
+void cli_progress_break(cli_progress *p);
+
+/* A tick: the live line on a terminal, else a status line now and then. */
+void cli_progress_tick(cli_progress *p, tf_runtime *rt);
+
+/* OUTDIR/status with `state` (running, done, failed, stopped, error). */
+void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state);
+
+/* The last line: counts, time, ranks, slots, utilisation, the joblog. */
+void cli_progress_summary(cli_progress *p, double secs);
+
+#endif

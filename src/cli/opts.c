@@ -1,0 +1,180 @@
+/* taskfarm run's options: parsing, checking, the usage text. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "farm.h"
+
+void cli_run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: taskfarm run [OPTIONS] TASKFILE\n"
+            "Run every task of TASKFILE: under mpirun or srun rank 0 "
+            "schedules and the\nother ranks run tasks; started directly, "
+            "one process runs them all.\n\n"
+            "  -o, --outdir DIR      joblog, task output and status "
+            "(default taskfarm-out)\n"
+            "      --resume          finish an earlier run in DIR: tasks its "
+            "saved state shows\n"
+            "                        done (same @id, same command) do not "
+            "run again\n"
+            "      --force           reuse DIR, truncating its joblog and "
+            "removing its state\n"
+            "      --checkpoint-every SEC  snapshot the state into DIR every "
+            "SEC seconds\n"
+            "                        (default 60; 0: at the end only); "
+            "finished tasks are\n"
+            "                        journaled as they finish either way\n"
+            "      --slots N         tasks each rank runs at once (default: "
+            "its cores)\n"
+            "      --retries N       extra attempts for a failed task "
+            "(default 0)\n"
+            "      --timeout SEC     end a task after SEC seconds (default "
+            "none)\n"
+            "      --grace SEC       from SIGTERM to SIGKILL (default 2)\n"
+            "      --halt-on-error   stop at the first failed task, ending "
+            "running ones\n"
+            "      --no-steal        worker ranks never take queued tasks "
+            "from each other\n"
+            "      --heartbeat SEC   write off a rank silent for SEC seconds "
+            "(default 30;\n"
+            "                        0: off); survives a dead worker under "
+            "mpirun --enable-recovery\n"
+            "      --no-trace        write no DIR/trace.json (see taskfarm "
+            "report)\n"
+            "      --bind POLICY     bind each task to its cores (core, the "
+            "default), to their\n"
+            "                        NUMA domains (numa) or not at all "
+            "(none); memory follows\n"
+            "      --status-every SEC  status line period when stderr is not "
+            "a terminal\n"
+            "                        (default 30; 0: none)\n"
+            "  -q, --quiet           no progress, only errors and the "
+            "summary\n\n"
+            "exit status: 0 all tasks succeeded, 1 some failed or were "
+            "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
+            "error, 75 stopped by a signal\n(finish with --resume).\n");
+}
+
+/* Seconds as a positive number, into milliseconds. */
+static bool parse_seconds(const char *s, bool allow_zero, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 ||
+        (!allow_zero && v == 0) || v > 4294967.0)
+        return false;
+    *ms = (unsigned)ceil(v * 1000.0);
+    return true;
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A flag (an option without a value): 1 if a is one, else 0. */
+static int flag(const char *a, run_opts *o)
+{
+    bool *f = !strcmp(a, "--resume")          ? &o->resume
+              : !strcmp(a, "--force")         ? &o->force
+              : !strcmp(a, "--halt-on-error") ? &o->halt_on_error
+              : !strcmp(a, "--no-steal")      ? &o->no_steal
+              : !strcmp(a, "--no-trace")      ? &o->no_trace
+              : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet
+                                                          : NULL;
+    if (f)
+        *f = true;
+    return f != NULL;
+}
+
+/*
+ * An option with value v: 1 when taken, 0 when a is no such option, -1
+ * when v is bad for it.
+ */
+static int valued(const char *a, const char *v, run_opts *o)
+{
+    unsigned ms;
+    bool ok;
+    if (!strcmp(a, "-o") || !strcmp(a, "--outdir"))
+        ok = (o->outdir = v) != NULL;
+    else if (!strcmp(a, "--slots"))
+        ok = parse_int(v, 1, UINT16_MAX, &o->slots);
+    else if (!strcmp(a, "--retries"))
+        ok = parse_int(v, 0, UINT8_MAX - 1, &o->retries);
+    else if (!strcmp(a, "--timeout"))
+        ok = parse_seconds(v, false, &o->timeout_ms);
+    else if (!strcmp(a, "--grace"))
+        ok = parse_seconds(v, true, &o->grace_ms);
+    else if (!strcmp(a, "--checkpoint-every"))
+        ok = parse_seconds(v, true, &o->checkpoint_ms);
+    else if (!strcmp(a, "--heartbeat"))
+        ok = parse_seconds(v, true, &o->heartbeat_ms);
+    else if (!strcmp(a, "--bind"))
+        ok = (o->bind_given = tf_bind_policy_parse(v, &o->bind));
+    else if (!strcmp(a, "--status-every")) {
+        if ((ok = parse_seconds(v, true, &ms)))
+            o->status_every = ms / 1000.0;
+    } else {
+        return 0;
+    }
+    return ok ? 1 : -1;
+}
+
+int cli_run_opts(int argc, char **argv, run_opts *o)
+{
+    *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
+                    .heartbeat_ms = 30000, .checkpoint_ms = 60000,
+                    .status_every = 30, .bind = TF_BIND_CORE};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int got = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            cli_run_usage(stdout);
+            return EXIT_ALL_OK;
+        }
+        if (flag(a, o))
+            continue;
+        if (v && (got = valued(a, v, o)) != 0) {
+            if (got < 0) {
+                fprintf(stderr, "taskfarm run: bad value '%s' for %s\n", v, a);
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "taskfarm run: unknown option or missing value: "
+                            "'%s'\n", a);
+            cli_run_usage(stderr);
+            return EXIT_USAGE;
+        } else if (o->taskfile) {
+            fprintf(stderr, "taskfarm run: one task file at a time\n");
+            return EXIT_USAGE;
+        } else {
+            o->taskfile = a;
+        }
+    }
+    if (!o->taskfile) {
+        cli_run_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (o->resume && o->force) {
+        fprintf(stderr, "taskfarm run: --resume and --force exclude each "
+                        "other\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}

@@ -1,0 +1,157 @@
+/* The shell task: one command in its own process group, on its cores, with its environment and output files. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* environ */
+#endif
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/pool.h"
+#include "farm.h"
+
+extern char **environ;
+
+/*
+ * Variables a launcher sets for its own ranks. A task that is itself an MPI
+ * program must not take them for its own, or it would try to join this job:
+ * without them it starts as a singleton or under its own mpirun.
+ */
+static const char *const launcher_prefixes[] = {
+    "OMPI_COMM_WORLD_", "OMPI_MCA_orte_ess_", "OMPI_MCA_ess_", "PMIX_",
+    "PMI_",             "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS",
+    "OMPI_APP_CTX_",    "OMPI_NUM_APP_CTX",   "OMPI_FILE_LOCATION",
+};
+
+/*
+ * The task's environment: this process's, without the launcher's variables,
+ * with TASKFARM_* and OMP_NUM_THREADS for its n cores at `place`.
+ */
+static int make_env(cli_shell *S, tf_task_ctx *ctx, const char *id,
+                    const tf_place *place, size_t n, tf_envbuf *env)
+{
+    size_t clen = n * 12 + 1;
+    char *cores = malloc(clen), numa[1024], num[3][32];
+    if (!cores)
+        return TF_ENOMEM;
+    tf_place_format(S->placer, place, cores, clen, numa, sizeof numa);
+    snprintf(num[0], sizeof num[0], "%d", tf_task_rank(ctx));
+    snprintf(num[1], sizeof num[1], "%d", tf_task_attempt(ctx));
+    snprintf(num[2], sizeof num[2], "%zu", n);
+    const char *set[][2] = {{"TASKFARM_TASK_ID", id},
+                            {"TASKFARM_RANK", num[0]},
+                            {"TASKFARM_ATTEMPT", num[1]},
+                            {"TASKFARM_CORES", cores},
+                            {"TASKFARM_NUMA", numa},
+                            {"OMP_NUM_THREADS", num[2]},
+                            {"TASKFARM_OUTDIR", S->o->outdir}};
+    int rc = tf_env_init(env, environ);
+    for (size_t i = 0; !rc && i < sizeof launcher_prefixes /
+                                       sizeof *launcher_prefixes; i++)
+        rc = tf_env_unset_prefix(env, launcher_prefixes[i]);
+    for (size_t i = 0; !rc && i < sizeof set / sizeof *set; i++)
+        rc = tf_env_set(env, set[i][0], set[i][1]);
+    free(cores);
+    if (rc)
+        tf_env_free(env);
+    return rc;
+}
+
+/* A finished command's exit status, as the task's status and output. */
+static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
+{
+    shell_out so = {res->exitval, res->signal, res->timed_out, res->halted,
+                    res->spawn_errno != 0};
+    tf_task_set_output(ctx, &so, sizeof so);
+    if (res->timed_out)
+        return 124;
+    if (res->spawn_errno)
+        return 127;
+    /* Refused by a halt before it started: ended like the running ones. */
+    if (res->halted && !res->signal)
+        return 128 + SIGTERM;
+    if (res->signal)
+        return 128 + res->signal;
+    return res->exitval;
+}
+
+/*
+ * Input of a shell task: u32 timeout_ms, then "id\0command\0". Runs the
+ * command in its own process group, on the cores the placer gives it
+ * (compact, NUMA-aware: src/place/plan.h) for the slots the pool gave it,
+ * output to OUTDIR/out/ID.{out,err}.
+ */
+int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    cli_shell *S = user;
+    uint32_t timeout_ms;
+    if (len < 6)
+        return TF_EPROTO;
+    memcpy(&timeout_ms, in, 4);
+    const char *id = (const char *)in + 4;
+    const char *cmd = id + strlen(id) + 1;
+    char out_path[PATH_MAX + 300], err_path[PATH_MAX + 300];
+    snprintf(out_path, sizeof out_path, "%s/%s.out", S->out_dir, id);
+    snprintf(err_path, sizeof err_path, "%s/%s.err", S->out_dir, id);
+    size_t n;
+    tf_task_slots(ctx, &n);
+    tf_place place;
+    int rc = tf_placer_acquire(S->placer, n, &place);
+    if (rc)
+        return rc;
+    tf_envbuf env;
+    rc = make_env(S, ctx, id, &place, n, &env);
+    if (rc)
+        goto out_with_place;
+    /* The child inherits the thread's binding; the thread gets its own back. */
+    tf_binding bound;
+    const char *warning = NULL;
+    rc = tf_placer_bind(S->placer, &place, &bound, &warning);
+    if (warning)
+        fprintf(stderr, "taskfarm: rank %d: warning: %s\n", S->rank, warning);
+    if (rc)
+        goto out_with_env;
+    tf_proc_spec spec = {.cmd = cmd,
+                         .out_path = out_path,
+                         .err_path = err_path,
+                         .envp = tf_env_get(&env),
+                         .timeout_ms = timeout_ms,
+                         .grace_ms = S->o->grace_ms};
+    tf_proc_result res;
+    rc = tf_proc_run(&S->procs, &spec, &res);
+    tf_placer_unbind(S->placer, &bound);
+    if (!rc)
+        rc = outcome(ctx, &res);
+out_with_env:
+    tf_env_free(&env);
+out_with_place:
+    tf_placer_release(S->placer, &place);
+    return rc;
+}
+
+void cli_shell_halt(void *user)
+{
+    cli_shell *S = user;
+    tf_proc_kill_all(&S->procs, S->o->grace_ms);
+}
+
+size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
+                       const char *id, size_t id_len, const char *cmd,
+                       size_t cmd_len)
+{
+    size_t need = 4 + id_len + 1 + cmd_len + 1;
+    if (need > *cap) {
+        char *nb = realloc(*buf, need);
+        if (!nb)
+            return 0;
+        *buf = nb;
+        *cap = need;
+    }
+    memcpy(*buf, &timeout_ms, 4);
+    memcpy(*buf + 4, id, id_len);
+    (*buf)[4 + id_len] = 0;
+    memcpy(*buf + 4 + id_len + 1, cmd, cmd_len);
+    (*buf)[need - 1] = 0;
+    return need;
+}

@@ -1,0 +1,191 @@
+/* Rank 0 takes in what workers report: ended attempts, tasks given back or moved, tasks submitted by tasks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/wire.h"
+#include "sched_loop.h"
+
+/* An attempt of task t ended on `rank`: record it, journal it, release. */
+static int done(tf_master *m, uint32_t t, int rank, int32_t status,
+                uint64_t t0, uint64_t t1, uint16_t slot, void *out,
+                uint32_t out_len)
+{
+    tf_runtime *rt = m->rt;
+    tf_tasks_record(&rt->tasks, t, rank, status, t0, t1, slot, out, out_len);
+    if (rt->ck)
+        tf_ckstate_finished(rt->ck, &rt->tasks, t);
+    /* Windows follow durations; a thief's report counts for the thief. */
+    tf_sched_observe(&rt->tasks.sched, m->local ? 0 : (uint32_t)rank - 1,
+                     t1 > t0 ? t1 - t0 : 0);
+    if (status)
+        return tf_sched_task_failed(&rt->tasks.sched, t, status);
+    int rc = tf_sched_task_done(&rt->tasks.sched, t);
+    if (!rc)
+        tf_master_fire(m, TF_RUN_DONE, t, 0);
+    return rc;
+}
+
+/*
+ * A task submitted from inside task `parent`. An unknown dependency cannot
+ * be reported to the submitter any more, so the child is added doomed: it
+ * is SKIPPED with status TF_EDEP and the run goes on. On resume, a child
+ * the state has done is done at once, with its stored output.
+ */
+static int submitted(tf_master *m, int rank, const tf_wire_submit *sb,
+                     const void *dgid, const void *in)
+{
+    tf_runtime *rt = m->rt;
+    uint32_t small[16] = {0}, *deps = small;
+    if (sb->ndeps > 16 && !(deps = malloc(sb->ndeps * sizeof *deps)))
+        return TF_ENOMEM;
+    uint32_t nknown = 0;
+    uint64_t unknown = 0;
+    for (uint32_t i = 0; i < sb->ndeps; i++) {
+        uint64_t g;
+        memcpy(&g, (const uint8_t *)dgid + (size_t)i * 8, sizeof g);
+        uint32_t d = tf_tasks_index_of(&rt->tasks, g);
+        if (d == TF_NONE)
+            unknown = g ? g : UINT64_MAX;
+        else
+            deps[nknown++] = d;
+    }
+    uint32_t t, p = tf_tasks_index_of(&rt->tasks, sb->parent);
+    int rc = sb->fn < rt->reg.n && p != TF_NONE ? 0 : TF_EPROTO;
+    tf_rt_new n = {sb->id, p,        sb->fn, sb->prio, sb->cores,
+                   sb->retries, deps, nknown, in,     sb->input_len,
+                   0,           unknown ? TF_TASKS_DOOMED : 0};
+    if (!rc)
+        rc = tf_rt_add(rt, &n, &t);
+    if (!rc && tf_sched_state(&rt->tasks.sched, t) == TF_ST_SKIPPED &&
+        unknown) {
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "task %llu submitted on rank %d depends on unknown task "
+                "%llu: skipped",
+                (unsigned long long)sb->id, rank, (unsigned long long)unknown);
+        rt->tasks.rec[t].status = TF_EDEP;
+    }
+    if (deps != small)
+        free(deps);
+    return rc;
+}
+
+/* A DONE record; one rank 0 no longer expects is logged and dropped. */
+static int intake_done(tf_master *m, int from, tf_rd *r)
+{
+    tf_runtime *rt = m->rt;
+    tf_wire_done d;
+    tf_wire_get_done(r, &d);
+    const void *p = tf_rd_take(r, d.out_len);
+    if (!r->ok)
+        return 0;
+    if (!tf_sched_is_current(&rt->tasks.sched, d.index, d.attempt)) {
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "rank %d reported task index %u (attempt %u) it does not "
+                "hold; ignored",
+                from, d.index, d.attempt);
+        return 0;
+    }
+    void *out = NULL;
+    if (d.out_len && !(out = malloc(d.out_len)))
+        return TF_ENOMEM;
+    if (d.out_len)
+        memcpy(out, p, d.out_len);
+    return done(m, d.index, from, d.status, d.start_ns, d.end_ns, d.slot, out,
+                d.out_len);
+}
+
+/* A MOVED record: applied if rank 0 still has the task on the reporter. */
+static void intake_moved(tf_master *m, int from, tf_rd *r)
+{
+    tf_runtime *rt = m->rt;
+    tf_wire_moved mv;
+    if (!tf_wire_get_moved(r, &mv))
+        return;
+    uint32_t t = mv.index, to = mv.thief;
+    /* Already reported by the thief, or stale: nothing to move. */
+    if (to < 1 || to >= (uint32_t)rt->link.size ||
+        !tf_sched_is_current(&rt->tasks.sched, t, mv.attempt) ||
+        rt->tasks.sched.dag.worker[t] != (uint32_t)(from - 1))
+        return;
+    if (tf_sched_task_moved(&rt->tasks.sched, t, (uint32_t)from - 1, to - 1))
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "rank %d gave away task index %u that it may not; ignored",
+                from, t);
+    else
+        rt->moved++;
+}
+
+int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
+{
+    tf_runtime *rt = m->rt;
+    tf_sched *s = &rt->tasks.sched;
+    tf_rd r = tf_rd_make(msg->p, msg->n);
+    int rc = 0;
+    /*
+     * Reports are taken from any rank, not only the one rank 0 thinks holds
+     * the task: a thief's DONE may overtake the victim's MOVED. The attempt
+     * number tells a current report from a stale one (tf_sched_is_current).
+     */
+    while (!rc && tf_rd_more(&r)) {
+        uint8_t kind = tf_rd_peek_u8(&r); /* its decoder reads it again */
+        if (kind == TF_REC_DONE) {
+            rc = intake_done(m, from, &r);
+        } else if (kind == TF_REC_UNRUN) {
+            tf_wire_unrun u;
+            if (tf_wire_get_unrun(&r, &u) && u.index < s->dag.n &&
+                (s->dag.state[u.index] == TF_ST_DISPATCHED ||
+                 s->dag.state[u.index] == TF_ST_PARKED))
+                rc = tf_sched_task_unrun(s, u.index);
+        } else if (kind == TF_REC_MOVED) {
+            intake_moved(m, from, &r);
+        } else if (kind == TF_REC_SUBMIT) {
+            tf_wire_submit sb;
+            tf_wire_get_submit(&r, &sb);
+            const void *deps = tf_rd_take(&r, (size_t)sb.ndeps * 8);
+            const void *in = tf_rd_take(&r, sb.input_len);
+            if (r.ok)
+                rc = submitted(m, from, &sb, deps, in);
+        } else {
+            r.ok = false;
+        }
+    }
+    if (!rc && !r.ok) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed report from rank %d", from);
+        rc = TF_EPROTO;
+    }
+    return rc;
+}
+
+int tf_intake_local(tf_master *m, bool *progress)
+{
+    tf_runtime *rt = m->rt;
+    const tf_evvec *v = tf_pool_take_events(&rt->pool);
+    int rc = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        tf_event *e = &v->v[i];
+        *progress = true;
+        if (rc) {
+            free(e->data);
+            free(e->deps);
+            continue;
+        }
+        if (e->kind == TF_EV_DONE) {
+            free(e->owner);
+            rc = done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
+                      e->slot, e->data, e->data_len);
+        } else if (e->kind == TF_EV_UNRUN) {
+            free(e->owner);
+            rc = tf_sched_task_unrun(&rt->tasks.sched, e->idx);
+        } else if (e->kind == TF_EV_DROP) {
+            free(e->owner); /* the scheduler unparked it by itself */
+        } else {
+            tf_wire_submit sb = {TF_REC_SUBMIT, e->gid,     e->parent,
+                                 e->fn,         e->prio,    e->cores,
+                                 e->retries,    e->ndeps,   e->data_len};
+            rc = submitted(m, 0, &sb, e->deps, e->data);
+            free(e->data);
+            free(e->deps);
+        }
+    }
+    return rc;
+}

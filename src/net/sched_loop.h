@@ -1,0 +1,35 @@
+/* Rank 0's loop state, shared by the loop (sched_loop.c) and the application of what workers report (sched_intake.c). */
+#ifndef TF_NET_SCHED_LOOP_H
+#define TF_NET_SCHED_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime.h"
+
+/*
+ * Per-run state of rank 0. Worker w of the scheduler is rank w+1, or, with
+ * a single rank, the local pool (`local`).
+ */
+typedef struct tf_master {
+    tf_runtime *rt;
+    tf_sendq out;
+    tf_buf *batch;     /* per worker: a TASKS message being built */
+    tf_buf in;
+    bool local;
+    bool halted;       /* this run's halt was carried out */
+    uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
+    uint64_t tick_ns, next_tick;
+} tf_master;
+
+/* Tell the trace and the app's callback about task t (TF_NONE: a tick). */
+void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
+                    int32_t cause);
+
+/* Apply one REPORT message from rank `from` (sched_intake.c). */
+int tf_intake_report(tf_master *m, int from, const tf_buf *msg);
+
+/* Apply the local pool's events (a single rank runs its own tasks). */
+int tf_intake_local(tf_master *m, bool *progress);
+
+#endif
