@@ -171,6 +171,11 @@ $(BUILD)/tests/%: tests/mpi/%.c $(MPI_HARNESS) lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_HARNESS) lib/libtaskfarm.a $(LDLIBS) -lm
 
+# The simulator's workloads run for real (docs/scaling.md): its workload.c too.
+$(BUILD)/bench/simreal: bench/simreal.c src/sim/workload.c lib/libtaskfarm.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -iquote src/core $(CFLAGS) -o $@ bench/simreal.c src/sim/workload.c lib/libtaskfarm.a $(LDLIBS) -lm
+
 $(BUILD)/bench/%: bench/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lm

@@ -106,6 +106,26 @@ awk -v a="$(value sim_live_r0_decisions "$out")" -v b="$(value sim_fixed_r0_deci
     'BEGIN { printf "sim_live_vs_fixed_decisions_ratio %.2f x\n", a / b }'
 bash bench/placement.sh
 
+# The simulator's worker is the runtime's: the same workloads (same seed,
+# durations, shape; rank 1 = the simulator's worker 0 slowed 3x) run for
+# real at np 3, tasks asleep (the simulator's workers cost no CPU, so this
+# measures the protocol alone) and busy (what sharing 2 cores with rank 0
+# adds), against the simulator's makespan. docs/scaling.md has the table.
+SIMW="--tasks 2000 --dist uniform --seed 3"
+for sc in "uniform --dag independent" "slow --dag independent --slow-worker 3" \
+    "tree --dag tree" "stencil --dag stencil"; do
+    label=${sc%% *} args=${sc#* }
+    for sl in 1 0; do
+        $MPIRUN -np 3 $B/simreal --label "${label}_sleep$sl" $args $SIMW \
+            --duration-us 1000 --tasks-sleep $sl --reps 3 | tee -a "$out"
+    done
+    bin/taskfarm-sim --cost-model fixed --workers 2 --duration 1ms $args $SIMW \
+        --name "simw_$label" | grep '_makespan ' | tee -a "$out"
+    awk -v a="$(value simreal_${label}_sleep1_makespan "$out")" \
+        -v b="$(value simw_${label}_makespan "$out")" -v l="$label" \
+        'BEGIN { printf "simreal_%s_measured_vs_simulated_ratio %.2f x\n", l, a / b }'
+done
+
 # taskfarm run's durable state at 1M tasks (bench/ckpt_cli.sh): snapshot
 # size, dispatch pause, shell-task rate at the default and a 1 s interval,
 # time to the first task when resuming vs a fresh start.

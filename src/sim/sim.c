@@ -72,6 +72,7 @@ typedef struct sim {
     uint8_t *runs;   /* times each task ran to completion */
     uint8_t *att;    /* the attempt each task runs as */
     uint16_t *slot;  /* the slot each running task holds */
+    uint64_t *took;  /* how long each task ran (dur, times --slow-worker) */
     worker *w;
     tf_loc *loc;
     /* Rank 0. */
@@ -97,6 +98,7 @@ void sim_opts_default(sim_opts *o)
         .mean_ns = 1000000,
         .dist = SIM_DIST_FIXED,
         .shape = SIM_INDEPENDENT,
+        .slow = 1,
         .latency_ns = 2000,
         .bandwidth = 10e9,
         .msg_ns = 1000,
@@ -167,55 +169,11 @@ static msg *new_msg(sim *m, uint32_t kind, uint32_t from, const void *body,
 
 static void free_msg(msg *p) { free(p); }
 
-/* ---- the workload ------------------------------------------------------ */
+/* ---- the workload (workload.c) ---------------------------------------- */
 
-static double draw_unit(tf_rng *g)
+static int task_deps(const sim *m, uint64_t t, uint64_t nb[3])
 {
-    return (double)((tf_rng_next(g) >> 11) + 1) / 9007199254740993.0;
-}
-
-/* Durations, scaled so that their mean is exactly the requested mean. */
-static uint64_t draw_durations(sim *m)
-{
-    const sim_opts *o = m->o;
-    tf_rng g = tf_rng_seeded(o->seed);
-    double *x = malloc(m->nt * sizeof *x), sum = 0;
-    if (!x)
-        return 0;
-    for (uint64_t t = 0; t < m->nt; t++) {
-        double u = draw_unit(&g), v = 1;
-        if (o->dist == SIM_DIST_UNIFORM)
-            v = 0.5 + u;
-        else if (o->dist == SIM_DIST_HEAVY)
-            v = fmin(pow(u, -1.0 / 1.5), 100.0);
-        x[t] = v;
-        sum += v;
-    }
-    uint64_t work = 0;
-    double scale = (double)o->mean_ns * (double)m->nt / sum;
-    for (uint64_t t = 0; t < m->nt; t++) {
-        m->dur[t] = (uint64_t)(x[t] * scale + 0.5);
-        if (!m->dur[t])
-            m->dur[t] = 1;
-        work += m->dur[t];
-    }
-    free(x);
-    return work;
-}
-
-/* Dependencies (in) or dependents (out) of a stencil task; count written. */
-static int stencil_nbrs(const sim *m, uint64_t t, bool out, uint64_t nb[3])
-{
-    if (m->o->shape != SIM_STENCIL)
-        return 0;
-    uint64_t s = t / m->width, i = t % m->width, steps = m->nt / m->width;
-    if (out ? s + 1 >= steps : s == 0)
-        return 0;
-    uint64_t row = out ? (s + 1) * m->width : (s - 1) * m->width;
-    int k = 0;
-    for (uint64_t j = i ? i - 1 : 0; j <= i + 1 && j < m->width; j++)
-        nb[k++] = row + j;
-    return k;
+    return sim_deps(m->o->shape, m->nt, m->width, t, nb);
 }
 
 static int build_dag(sim *m)
@@ -225,7 +183,7 @@ static int build_dag(sim *m)
         uint32_t idx;
         rc = tf_sched_add_task(&m->s, 0, 1, 0, &idx);
         uint64_t nb[3];
-        int k = stencil_nbrs(m, t, false, nb);
+        int k = task_deps(m, t, nb);
         for (int j = 0; j < k && !rc; j++)
             rc = tf_sched_add_dep(&m->s, (uint32_t)nb[j], idx);
     }
@@ -287,7 +245,7 @@ static void peer_send(sim *m, uint32_t from, uint32_t to, uint32_t kind,
 static int put_task(sim *m, tf_buf *b, uint32_t t, uint8_t attempt)
 {
     uint64_t nb[3];
-    int k = stencil_nbrs(m, t, false, nb);
+    int k = task_deps(m, t, nb);
     if (tf_buf_reserve(b, TF_WIRE_TASK_SIZE + (size_t)k * TF_WIRE_ANCHOR_SIZE))
         return TF_ENOMEM;
     tf_wire_task rec = {t, 0, t, 1, attempt, 0, 0, (uint32_t)k};
@@ -382,7 +340,11 @@ static void start_tasks(sim *m, uint32_t wi)
     while (tf_wq_start(&w->wq, &j, &sl)) {
         m->slot[j.idx] = sl;
         m->att[j.idx] = j.attempt;
-        push(m, m->now + m->dur[j.idx], EV_END, wi, j.idx);
+        /* A slow worker (a throttled or shared node) takes longer. */
+        m->took[j.idx] = wi == 0 && m->o->slow > 1
+                             ? (uint64_t)((double)m->dur[j.idx] * m->o->slow)
+                             : m->dur[j.idx];
+        push(m, m->now + m->took[j.idx], EV_END, wi, j.idx);
     }
 }
 
@@ -468,7 +430,7 @@ static void task_end(sim *m, uint32_t wi, uint32_t t)
     }
     /* FILL needs nothing here (outputs are empty); nothing fails. */
     tf_wq_clear_actions(&w->wq);
-    tf_wire_done d = {TF_REC_DONE, t, m->att[t], 0, m->now - m->dur[t],
+    tf_wire_done d = {TF_REC_DONE, t, m->att[t], 0, m->now - m->took[t],
                       m->now, m->slot[t], 0};
     tf_wire_put_done(&w->rep, &d);
     tf_worker_recorded(&w->wk, 1, 0, m->now);
@@ -686,6 +648,15 @@ static void r0_step(sim *m)
         m->r0_started = true;
         m->r0_news = false;
         t = r0_dispatch(m, t);
+    } else if (m->in_head) {
+        /*
+         * A message is on its way (it arrives later): wake for it. Going
+         * idle unscheduled here lost it when nothing else came after (a
+         * worker's last report while the others only asked each other).
+         */
+        push(m, notice(m, m->r0_last_progress, m->in_head->arrive), EV_R0, 0,
+             0);
+        return;
     } else {
         m->r0_scheduled = false;
         return; /* idle until a message arrives */
@@ -737,6 +708,7 @@ static int setup(sim *m)
     m->runs = calloc(m->nt, 1);
     m->att = calloc(m->nt, 1);
     m->slot = calloc(m->nt, sizeof *m->slot);
+    m->took = calloc(m->nt, sizeof *m->took);
     m->w = calloc(m->nw, sizeof *m->w);
     m->loc = malloc(m->nw * sizeof *m->loc);
     m->batch = calloc(m->nw, sizeof *m->batch);
@@ -745,12 +717,14 @@ static int setup(sim *m)
     m->reported = calloc(m->nw, 1);
     uint32_t *host = malloc(o->host_ranks * sizeof *host);
     int rc = 0;
-    if (!m->dur || !m->runs || !m->att || !m->slot || !m->w || !m->loc ||
+    if (!m->dur || !m->runs || !m->att || !m->slot || !m->took || !m->w ||
+        !m->loc ||
         !m->batch || !m->touched || !m->reporters || !m->reported || !host)
         rc = TF_ENOMEM;
     if (!rc) {
         m->r->tasks = m->nt;
-        m->r->work_ns = draw_durations(m);
+        m->r->work_ns =
+            sim_durations(o->dist, o->mean_ns, m->nt, o->seed, m->dur);
         if (!m->r->work_ns)
             rc = TF_ENOMEM;
     }
@@ -805,6 +779,7 @@ static void teardown(sim *m)
     free(m->runs);
     free(m->att);
     free(m->slot);
+    free(m->took);
     sim_evq_free(&m->q);
     tf_sched_free(&m->s);
 }

@@ -6,17 +6,7 @@
 #include <stdint.h>
 
 #include "cost.h"
-
-typedef enum sim_dist {
-    SIM_DIST_FIXED,   /* every task takes the mean */
-    SIM_DIST_UNIFORM, /* uniform in [0.5, 1.5] x mean */
-    SIM_DIST_HEAVY    /* Pareto, alpha 1.5, cut at 100 x its minimum */
-} sim_dist;
-
-typedef enum sim_shape {
-    SIM_INDEPENDENT, /* a bag of tasks */
-    SIM_STENCIL      /* 1-D stencil: (step s, i) after (s-1, i-1..i+1) */
-} sim_shape;
+#include "workload.h"
 
 typedef struct sim_opts {
     uint32_t workers;     /* worker ranks (rank 0 only schedules) */
@@ -25,6 +15,7 @@ typedef struct sim_opts {
     uint64_t mean_ns;     /* mean task duration */
     sim_dist dist;
     sim_shape shape;
+    double slow;          /* worker 0 takes this many times longer (1) */
     uint64_t latency_ns;  /* per message, any two ranks */
     double bandwidth;     /* bytes/s of each link; rank 0's are serial */
     uint64_t msg_ns;      /* rank 0's CPU per message sent or received */

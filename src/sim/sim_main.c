@@ -18,7 +18,9 @@ static const char usage[] =
     "  --tasks N          tasks (20 per worker slot)\n"
     "  --duration T       mean task duration (1ms); T is e.g. 100us, 1ms, 1s\n"
     "  --dist D           fixed | uniform (0.5-1.5 x mean) | heavy (Pareto 1.5) (fixed)\n"
-    "  --dag S            independent | stencil (independent)\n"
+    "  --dag S            independent | stencil | tree (binary out-tree)\n"
+    "                     (independent)\n"
+    "  --slow-worker F    worker 0 runs each task F times longer (1)\n"
     "Model:\n"
     "  --latency T        per message (2us)\n"
     "  --bandwidth B      bytes/s per link (10e9)\n"
@@ -351,7 +353,14 @@ int main(int argc, char **argv)
                 o.shape = SIM_INDEPENDENT;
             else if (!strcmp(v, "stencil"))
                 o.shape = SIM_STENCIL;
+            else if (!strcmp(v, "tree"))
+                o.shape = SIM_TREE;
             else
+                return bad_arg(a, v);
+        } else if (!strcmp(a, "--slow-worker")) {
+            char *end;
+            o.slow = strtod(v, &end);
+            if (*end || end == v || !(o.slow >= 1 && o.slow <= 1000))
                 return bad_arg(a, v);
         } else if (!strcmp(a, "--latency")) {
             if (!parse_time(v, &o.latency_ns))

@@ -39,6 +39,11 @@ once nobatch --workers 100 --duration 100us --no-batch
 once stencil --workers 64 --slots 2 --duration 1ms --dag stencil
 once stencil-steal --workers 300 --duration 100us --dag stencil --dist heavy
 once slots --workers 50 --slots 8 --duration 100us --dist uniform --host-ranks 4
+# Two workers that run dry and ask each other while rank 0 still has a
+# report on its way: rank 0 once went idle past it and the run never ended.
+once stencil-2 --workers 2 --tasks 1000 --duration 1ms --dag stencil --dist uniform --seed 3
+once tree --workers 2 --tasks 2000 --duration 1ms --dag tree --dist uniform --seed 3
+once slow-worker --workers 2 --tasks 2000 --duration 1ms --dist uniform --slow-worker 3
 
 p=$(val "$tmp/stencil" sim_parked)
 ge "${p:-0}" 1 && ok "stencil on 2 slots parked $p tasks" || bad "stencil parked nothing"

@@ -18,6 +18,9 @@
 #include "sched.h"
 #include "taskfarm_status.h"
 #include "taskfile.h"
+#include "tasks.h"
+#include "worker.h"
+#include "wqueue.h"
 
 /*
  * How it works. The binary is linked with
@@ -1632,6 +1635,183 @@ static void test_park_events(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Scenario: a worker's held tasks (tf_wq), parking chains, steals, a halt. */
+
+#define WQ_N 300u
+
+/* tf_wq_check allocates: run it with injection off. */
+static bool wq_ok(const tf_wq *q, char *why, size_t len)
+{
+    oom *o = oom_pause();
+    bool ok = tf_wq_check(q, why, len);
+    oom_resume(o);
+    return ok;
+}
+
+/*
+ * One call that may fail: TF_ENOMEM must leave the queue as it was (held
+ * count, invariants), and the call succeeds once memory comes back.
+ */
+#define WQ_TRY(call)                                                           \
+    do {                                                                       \
+        size_t held0 = tf_wq_held(&q);                                         \
+        int rc_ = (call);                                                      \
+        if (!rc_)                                                              \
+            break;                                                             \
+        char why[256] = "";                                                    \
+        ok = CHECK_MSG(rc_ == TF_ENOMEM, "wq k=%lu: %s returned %d", k, #call, \
+                       rc_) &&                                                 \
+             CHECK_MSG(tf_wq_held(&q) == held0 && wq_ok(&q, why, sizeof why), \
+                       "wq %s k=%lu: a failed %s changed the queue: %s",       \
+                       mode_name(mode), k, #call, why);                        \
+        oom_relent(o);                                                         \
+        ok = ok && CHECK_RC((call), 0);                                        \
+    } while (0)
+
+static bool wq_run(oom *o, oom_mode mode, unsigned long k, uint32_t *order,
+                   size_t *norder)
+{
+    tf_wq q;
+    bool ok = true;
+    oom_start(o, mode, k);
+    if (tf_wq_init(&q, 2)) {
+        oom_relent(o);
+        ok = CHECK_RC(tf_wq_init(&q, 2), 0);
+    }
+    *norder = 0;
+    tf_wq_job run[2], stolen[8];
+    uint16_t sl[2][1];
+    int nrun = 0;
+    /* Chains of four: job i waits for job i-1 unless i % 4 == 0. */
+    for (uint32_t i = 0; i < WQ_N && ok; i++) {
+        tf_wq_job j = {i, i, 1, 1, false};
+        uint32_t anc = i - 1;
+        WQ_TRY(tf_wq_push(&q, &j, &anc, i % 4 ? 1 : 0));
+        if (i % 50 == 49)
+            tf_wq_steal(&q, 8, 1, stolen); /* never fails */
+        while (ok && nrun < 2 && tf_wq_start(&q, &run[nrun], sl[nrun]))
+            order[(*norder)++] = run[nrun++].idx;
+        if (nrun == 2) { /* end the older; the younger keeps its slot */
+            WQ_TRY(tf_wq_end(&q, &run[0], sl[0], TF_WQ_OK));
+            tf_wq_clear_actions(&q);
+            run[0] = run[1];
+            sl[0][0] = sl[1][0];
+            nrun = 1;
+        }
+    }
+    while (ok && nrun) {
+        nrun--;
+        WQ_TRY(tf_wq_end(&q, &run[nrun], sl[nrun], TF_WQ_OK));
+        tf_wq_clear_actions(&q);
+    }
+    WQ_TRY(tf_wq_drop_all(&q));
+    oom_stop();
+    char why[256] = "";
+    ok = ok && CHECK_MSG(tf_wq_check(&q, why, sizeof why), "wq: %s", why);
+    tf_wq_free(&q);
+    return ok;
+}
+
+static void test_wq(void)
+{
+    oom o;
+    static uint32_t want[WQ_N], got[WQ_N];
+    size_t nwant, ngot;
+    wq_run(&o, OOM_ONCE, 0, want, &nwant);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++) {
+            if (!wq_run(&o, (oom_mode)mode, k, got, &ngot) ||
+                !CHECK_MSG(ngot == nwant &&
+                               !memcmp(got, want, nwant * sizeof *got),
+                           "wq %s k=%lu: started another order",
+                           mode_name((oom_mode)mode), k))
+                return;
+        }
+    CHECK_MSG(n > 0, "tf_wq allocates nothing: nothing tested");
+    printf("\n    wq: %lu allocations, each failed in both modes\n", n);
+}
+
+/* The worker machine's constructor: all or nothing, nothing leaked. */
+static void test_worker_init(void)
+{
+    tf_loc loc[6];
+    for (int r = 0; r < 6; r++)
+        loc[r] = (tf_loc){r < 4 ? 1 : 2, 0};
+    uint32_t host[] = {2, 3};
+    tf_worker_cfg c = {.slots = 1, .steal = true};
+    unsigned long n = 0;
+    for (unsigned long k = 1;; k++) {
+        oom o;
+        tf_worker w;
+        oom_start(&o, OOM_ONCE, k);
+        int rc = tf_worker_init(&w, &c, loc, 1, 6, 1, host, 2, 5);
+        oom_stop();
+        if (!rc) {
+            tf_worker_free(&w);
+            n = o.seen;
+            break;
+        }
+        if (!CHECK_RC(rc, TF_ENOMEM) || !CHECK_LE_U(k, 10))
+            return;
+    }
+    CHECK_MSG(n > 0, "tf_worker_init allocates nothing: nothing tested");
+    printf("\n    worker_init: %lu allocations, each failed\n", n);
+}
+
+/* Rank 0's task table: a failed add leaves it as it was. */
+#define TT_N 400u
+
+static bool tasks_run(oom *o, oom_mode mode, unsigned long k)
+{
+    tf_tasks tt;
+    bool ok = true;
+    ok = CHECK_RC(tf_tasks_init(&tt, 0), 0); /* allocates nothing */
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < TT_N && ok; i++) {
+        uint32_t deps[2] = {i / 2, i / 3}, t = SENT32;
+        uint64_t gid = i % 3 ? 0 : (1ull << 32) | i;
+        uint32_t n0 = tt.sched.dag.n;
+        size_t bytes0 = tt.data_bytes;
+        int rc = tf_tasks_add(&tt, gid, 0, 0, 1, -1, deps, i ? 2 : 0, "in", 2,
+                              0, &t);
+        if (rc) {
+            char why[256] = "";
+            ok = CHECK_RC(rc, TF_ENOMEM) && CHECK_EQ_U(t, SENT32) &&
+                 CHECK_EQ_U(tt.sched.dag.n, n0) &&
+                 CHECK_EQ_U(tt.data_bytes, bytes0) &&
+                 CHECK_MSG(!gid || tf_tasks_index_of(&tt, gid) == TF_NONE,
+                           "tasks k=%lu: a failed add left id %llu mapped", k,
+                           (unsigned long long)gid) &&
+                 CHECK_MSG(sched_ok(&tt.sched, why, sizeof why),
+                           "tasks %s k=%lu: %s", mode_name(mode), k, why);
+            oom_relent(o);
+            i--;
+            continue;
+        }
+        ok = CHECK_EQ_U(tf_tasks_index_of(&tt, gid ? gid : t), t);
+    }
+    oom_stop();
+    ok = ok && CHECK_EQ_U(tt.sched.dag.n, TT_N);
+    tf_tasks_free(&tt);
+    return ok;
+}
+
+static void test_tasks(void)
+{
+    oom o;
+    tasks_run(&o, OOM_ONCE, 0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (k_is_sampled(k, n + 1) &&
+                !tasks_run(&o, (oom_mode)mode, k))
+                return;
+    printf("\n    tasks_add: %lu allocations, each failed in both modes\n",
+           n);
+}
+
+/* ------------------------------------------------------------------------ */
 
 int main(void)
 {
@@ -1649,6 +1829,9 @@ int main(void)
         {"dispatch + completion", test_run},
         {"parking: stencil run", test_park_run},
         {"parking: events on a parked chain", test_park_events},
+        {"worker queue: pushes, parking, steals, halt", test_wq},
+        {"worker machine: init", test_worker_init},
+        {"task table: tf_tasks_add", test_tasks},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
