@@ -219,6 +219,18 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* Tell the task threads to stop, and join them. */
+static void stop_threads(tf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+}
+
 int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
                  const tf_registry *reg, int rank, uint64_t gid_base)
 {
@@ -259,13 +271,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     return 0;
 
 fail_with_threads:
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL);
-    free(p->threads);
+    stop_threads(p);
 fail_with_event_cv:
     pthread_cond_destroy(&p->event_cv);
 fail_with_work_cv:
@@ -281,13 +287,7 @@ fail_with_slots:
 
 void tf_pool_destroy(tf_pool *p)
 {
-    pthread_mutex_lock(&p->mu);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL);
-    free(p->threads);
+    stop_threads(p);
     /* Events already taken (ev_spare) belong to the driver. */
     for (size_t i = 0; i < p->ev.n; i++) {
         free(p->ev.v[i].data);

@@ -187,6 +187,26 @@ static int flush(tf_master *m)
     return 0;
 }
 
+/* Send every live worker a copy of body with tag. */
+static int to_all(tf_master *m, int tag, const tf_buf *body)
+{
+    tf_link *l = &m->rt->link;
+    int rc = 0;
+    for (int r = 1; r < l->size && !rc; r++) {
+        if (tf_live_is_dead(&l->live, r))
+            continue;
+        tf_buf b = tf_sendq_buf(&m->out);
+        rc = tf_buf_reserve(&b, body->n);
+        if (!rc) {
+            tf_buf_put(&b, body->p, body->n);
+            rc = tf_link_send(l, &m->out, &b, r, tag);
+        }
+        if (rc)
+            tf_buf_free(&b);
+    }
+    return rc;
+}
+
 /*
  * tf_halt was called: stop the scheduler (SKIPs for everything not yet
  * dispatched), and have every rank end what runs and drop what is queued.
@@ -210,9 +230,8 @@ static int halt(tf_master *m)
         tf_pool_drop_queued(&rt->pool);
     if (rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
-    for (int r = 1; r < rt->link.size && !m->local && !rc; r++)
-        if (!tf_live_is_dead(&rt->link.live, r))
-            rc = tf_link_send_empty(&rt->link, &m->out, r, TF_TAG_HALT);
+    if (!rc && !m->local)
+        rc = to_all(m, TF_TAG_HALT, &(tf_buf){NULL, 0, 0});
     return rc;
 }
 
@@ -387,19 +406,10 @@ static int stop(tf_master *m, int32_t status)
     bool *acked = calloc((size_t)l->size, sizeof *acked);
     if (!acked)
         return TF_ENOMEM;
-    int rc = 0;
-    for (int r = 1; r < l->size && !rc; r++) {
-        if (tf_live_is_dead(&l->live, r))
-            continue;
-        tf_buf b = tf_sendq_buf(&m->out);
-        rc = tf_buf_reserve(&b, TF_WIRE_STOP_SIZE);
-        if (!rc) {
-            tf_wire_put_stop(&b, &(tf_wire_stop){status, l->live.nlost});
-            rc = tf_link_send(l, &m->out, &b, r, TF_TAG_STOP);
-        }
-        if (rc)
-            tf_buf_free(&b);
-    }
+    uint8_t body[TF_WIRE_STOP_SIZE];
+    tf_buf b = {body, 0, sizeof body};
+    tf_wire_put_stop(&b, &(tf_wire_stop){status, l->live.nlost});
+    int rc = to_all(m, TF_TAG_STOP, &b);
     /* After a runtime error, reports still on their way are expected. */
     int level = status < 0 && status != TF_EFAILED ? TF_LOG_DEBUG : TF_LOG_WARN;
     tf_idle idle;
@@ -435,18 +445,11 @@ static int stop(tf_master *m, int32_t status)
      * acknowledged, so no message between workers is left in flight once
      * they hear this: they may stop answering steal requests.
      */
-    for (int r = 1; r < l->size && !rc; r++) {
-        if (tf_live_is_dead(&l->live, r))
-            continue;
-        tf_buf b = tf_sendq_buf(&m->out);
-        rc = tf_buf_reserve(&b, TF_WIRE_RELEASE_SIZE);
-        if (!rc) {
-            /* The count may be more than STOP said. */
-            tf_wire_put_release(&b, &(tf_wire_release){l->live.nlost});
-            rc = tf_link_send(l, &m->out, &b, r, TF_TAG_RELEASE);
-        }
-        if (rc)
-            tf_buf_free(&b);
+    if (!rc) {
+        /* The count may be more than STOP said. */
+        b.n = 0;
+        tf_wire_put_release(&b, &(tf_wire_release){l->live.nlost});
+        rc = to_all(m, TF_TAG_RELEASE, &b);
     }
     return rc ? rc : tf_link_drain(l, &m->out, &m->in, 0, 0, 0, level);
 }

@@ -433,11 +433,9 @@ static int wr_finish(tf_wrun *w, int err)
     } else if (err) {
         rc = wr_fail(w, err);
     }
-    if (!rc && err != TF_ELOST) {
-        /* Everything sent before the ACK reaches rank 0 before it. */
-        tf_buf b = tf_sendq_buf(&w->out);
-        rc = tf_link_send(&rt->link, &w->out, &b, 0, TF_TAG_STOP_ACK);
-    }
+    /* Everything sent before the ACK reaches rank 0 before it. */
+    if (!rc && err != TF_ELOST)
+        rc = tf_link_send_empty(&rt->link, &w->out, 0, TF_TAG_STOP_ACK);
     uint32_t lost_at_release = 0;
     if (!rc && err != TF_ELOST)
         rc = wr_wait(w, TF_TAG_RELEASE, &lost_at_release);
