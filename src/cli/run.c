@@ -306,9 +306,10 @@ static int finish(farm *F, int rc)
     /* The cause was reported when it happened; name it again last. */
     if (status == EXIT_RUNTIME)
         fprintf(stderr, "taskfarm: run ended with an error: %s\n",
-                rc == TF_EIO ? "the state in the outdir could not be read "
-                               "or saved (see above); finish with --resume "
-                               "once fixed"
+                rc == TF_EIO ? "the run's state in the outdir could not be "
+                               "read or written (see above): fix the cause "
+                               "and finish with --resume, or start over "
+                               "with --force"
                 : rc != 0 && rc != TF_EFAILED ? tf_strerror(rc)
                                               : "see above");
     if (status == EXIT_RESUMABLE)

@@ -157,8 +157,6 @@ fail_with_tasks:
 /* A runtime holding a checked copy of cfg, nothing else set up yet. */
 static int rt_new(const tf_config *cfg, tf_runtime **out)
 {
-    if (!out)
-        return TF_EINVAL;
     tf_config c;
     int rc = check_config(cfg, &c);
     if (rc)
@@ -173,6 +171,9 @@ static int rt_new(const tf_config *cfg, tf_runtime **out)
 
 int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
 {
+    /* Every rank sees the same arguments: all return here, or none. */
+    if (!out)
+        return TF_EINVAL;
     tf_runtime *rt;
     int rc = rt_new(cfg, &rt);
     if (rc)
@@ -206,6 +207,8 @@ fail_with_rt:
 
 int tf_init_local(const tf_config *cfg, tf_runtime **out)
 {
+    if (!out)
+        return TF_EINVAL;
     tf_runtime *rt;
     int rc = rt_new(cfg, &rt);
     if (rc)

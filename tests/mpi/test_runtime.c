@@ -1118,6 +1118,10 @@ static void case_errors(mt_suite *s)
     }
     EXPECT_TRUE(s, tf_version() != NULL && tf_version()[0]);
 
+    /* No place for the runtime: an error on every rank, not a crash. */
+    EXPECT_RC(s, tf_init(MPI_COMM_WORLD, NULL, NULL), TF_EINVAL);
+    EXPECT_RC(s, tf_init_local(NULL, NULL), TF_EINVAL);
+
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, NULL, &rt))
         return;
