@@ -132,7 +132,8 @@ bin/sweep: APP_LIBS = $(shell pkg-config --libs hdf5-openmpi)
 EXEC_TESTS := $(patsubst tests/exec/%.c,$(BUILD)/tests/exec_%,$(wildcard tests/exec/test_*.c))
 PLACE_TESTS := $(patsubst tests/place/%.c,$(BUILD)/tests/place_%,$(wildcard tests/place/test_*.c))
 CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/ckpt/test_*.c))
-tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS) $(CKPT_TESTS)
+tests: $(UNIT_TESTS) $(EXEC_TESTS) $(MPI_TESTS) $(PLACE_TESTS) $(CKPT_TESTS) \
+       $(BUILD)/tests/mpi_hello
 
 # Unit tests link only the pure core, compiled by a plain C compiler with
 # the poisoned headers: if the core ever includes mpi.h, hwloc.h or hdf5.h,
@@ -220,9 +221,14 @@ check-ckpt: $(CKPT_TESTS)
 check-apps: $(APPS)
 	bash tests/apps/run.sh bin
 
-check-cli: bin/taskfarm $(BUILD)/tests/test_trace
+# An MPI program that tasks run, singleton or under their own mpirun.
+$(BUILD)/tests/mpi_hello: tests/cli/mpi_hello.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(OPT) $(WARN) -o $@ $<
+
+check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	bash tests/cli/run.sh bin
-	bash tests/cli/farm.sh bin
+	bash tests/cli/farm.sh bin $(BUILD)/tests
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 
 # Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
@@ -243,7 +249,7 @@ check-long: bin/taskfarm
 
 # A real one-node Slurm (munged, slurmctld, slurmd) in a temporary directory,
 # running jobscripts/* through sbatch; about 3 minutes, needs root.
-check-slurm: bin/taskfarm
+check-slurm: bin/taskfarm $(BUILD)/tests/mpi_hello
 	timeout 900 bash tests/slurm/run.sh bin
 
 bench: all

@@ -14,14 +14,31 @@
 extern char **environ;
 
 /*
- * Variables a launcher sets for its own ranks. A task that is itself an MPI
- * program must not take them for its own, or it would try to join this job:
- * without them it starts as a singleton or under its own mpirun.
+ * Variables a launcher sets for its own ranks (names, or prefixes of
+ * names). A task that is itself an MPI program must not take them for its
+ * own, or it would try to join this job (a singleton dies in MPI_Init with
+ * "OPAL ERROR: Unreachable"; a nested mpirun exits 1): without them it
+ * starts as a singleton or under its own mpirun or srun. What the user or
+ * the site's modules set (OMPI_MCA_btl, OMPI_MCA_mpi_oversubscribe,
+ * SLURM_JOB_*, ...) stays, and so do the documented TASKFARM_*.
+ * Read off `mpirun -np 1 env` (Open MPI 4.1), `srun env` (Slurm 22) and
+ * MPICH's Hydra.
  */
 static const char *const launcher_prefixes[] = {
-    "OMPI_COMM_WORLD_", "OMPI_MCA_orte_ess_", "OMPI_MCA_ess_", "PMIX_",
-    "PMI_",             "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS",
-    "OMPI_APP_CTX_",    "OMPI_NUM_APP_CTX",   "OMPI_FILE_LOCATION",
+    /* Open MPI: the rank's place in the job, its daemon, its PMIx server */
+    "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_SIZE", "OMPI_FIRST_RANKS",
+    "OMPI_APP_CTX_", "OMPI_NUM_APP_CTX", "OMPI_FILE_LOCATION",
+    "OMPI_COMMAND", "OMPI_ARGV", "OMPI_MCA_ess", "OMPI_MCA_orte_",
+    "OMPI_MCA_pmix", "OMPI_MCA_initial_wdir",
+    "OMPI_MCA_shmem_RUNTIME_QUERY_hint",
+    /* PMIx (any launcher), PMI-1/2 (Slurm, MPICH) */
+    "PMIX_", "PMI_",
+    /* MPICH's Hydra */
+    "HYDRA_", "HYDI_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID",
+    /* Slurm's step: a nested srun makes a step of its own */
+    "SLURM_STEP_", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_TASK_PID",
+    "SLURM_GTIDS", "SLURM_LAUNCH_NODE_IPADDR", "SLURM_SRUN_COMM_",
+    "SLURM_PMIX", "SLURM_PMI_",
 };
 
 /*

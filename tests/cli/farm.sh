@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # taskfarm run / status end to end: real shell children, one process and under mpirun.
+# usage: farm.sh [BIN_DIR [TEST_BUILD_DIR]] (the second holds mpi_hello)
 set -u
 BIN=$(cd "${1:-bin}" && pwd)
+TBUILD=$(cd "${2:-build/tests}" && pwd)
 TF=$BIN/taskfarm
 . "$(dirname "$0")/../lib.sh"
 tests_tmp
@@ -194,5 +196,31 @@ printf '@id=a exit 3\n@id=b @after=a true\n@id=c true\n' >fail2.txt
 run "mpirun failure exit code" 1 mpirun --oversubscribe -np 3 "$TF" run -o m5 fail2.txt
 check "mpirun: failure and skip counted" 'grep -q "3 tasks: 1 done, 1 failed, 1 skipped" err.txt' 
 run "mpirun bad file: all ranks exit 2" 2 mpirun --oversubscribe -np 3 "$TF" run -o m6 badfile.txt
+
+# ---- an MPI program as a task: it starts on its own, not in this job ----
+# A singleton, and one under its own mpirun, from a farm run by hand and
+# from one under mpirun (whose launcher variables the tasks must not see).
+HELLO=$TBUILD/mpi_hello
+printf '@id=single %s\n@id=nested mpirun --oversubscribe -np 2 %s\n' \
+    "$HELLO" "$HELLO" >mpitask.txt
+for np in 0 2; do
+    if [ $np = 0 ]; then
+        run "MPI tasks, one process" 0 "$TF" run -o mt$np mpitask.txt
+    else
+        run "MPI tasks, mpirun -np $np" 0 mpirun --oversubscribe -np $np \
+            "$TF" run -o mt$np mpitask.txt
+    fi
+    check "np $np: a singleton MPI task ran alone" \
+        'grep -qx "hello rank 0 size 1 sum 1" mt$np/out/single.out'
+    check "np $np: a nested mpirun -np 2 ran both ranks" \
+        '[ "$(grep -c "size 2 sum 2" mt$np/out/nested.out)" = 2 ]'
+done
+printf 'env\n' >env.txt
+run "environment of a task under mpirun" 0 mpirun --oversubscribe -np 2 "$TF" run -o mt4 env.txt
+check "task env: no OMPI_COMM_WORLD_, PMIX_ or OMPI_MCA_orte_" \
+    '! grep -E "^(OMPI_COMM_WORLD_|PMIX_|PMI_|OMPI_MCA_(orte_|ess|pmix))" mt4/out/1.out'
+check "task env: TASKFARM_RANK set, the user's own OMPI_ALLOW_RUN_AS_ROOT kept" \
+    'grep -q "^TASKFARM_RANK=1$" mt4/out/1.out &&
+     { [ -z "${OMPI_ALLOW_RUN_AS_ROOT:-}" ] || grep -q "^OMPI_ALLOW_RUN_AS_ROOT=1$" mt4/out/1.out; }'
 
 summary

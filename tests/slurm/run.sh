@@ -230,8 +230,23 @@ check "array: all 12 tasks ran once" '[ "$(sort -u dones | wc -l)" = 12 ] && [ -
 
 }
 
+# ---- 8. an MPI program as a task: a singleton, and its own mpirun -np 2 ----
+t_mpitask() {
+newdir mpitask
+HELLO=${TF_HELLO:-$HERE/../../build/tests/mpi_hello}
+printf '@id=single %s\n@id=nested mpirun --oversubscribe -np 2 %s\n' "$HELLO" "$HELLO" >tasks.txt
+j=$(LAUNCHER=srun submit --nodes=1 --ntasks-per-node=2 -o job.out "$JS/farm-per-core.sbatch" tasks.txt out)
+s=$(wait_job "$j" 120)
+check "mpitask: job COMPLETED, exit 0:0 ($s $(field "$j" ExitCode))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ]' || showlog job.out
+check "mpitask: the singleton started alone, not in the srun step" \
+    'grep -qx "hello rank 0 size 1 sum 1" out/out/single.out' || showlog out/out/single.err
+check "mpitask: the nested mpirun ran its 2 ranks" \
+    '[ "$(grep -c "size 2 sum 2" out/out/nested.out)" = 2 ]' || showlog out/out/nested.err
+}
+
 left=
-for t in one layouts cancel requeue cap walltime array; do
+for t in one layouts cancel requeue cap walltime array mpitask; do
     if part $t; then t_$t; else left="$left $t"; fi
 done
 
