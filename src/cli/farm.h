@@ -91,9 +91,12 @@ typedef struct cli_joblog {
 int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
                     const char **what);
 
-/* One row per ended attempt (a shell task's output, or the runtime's code). */
-void cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
-                    const char *host, const char *cmd);
+/*
+ * One row per ended attempt (a shell task's output, or the runtime's
+ * code), written through at once. Returns 0 or an errno value.
+ */
+int cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
+                   const char *host, const char *cmd);
 
 /* Whether the earlier joblog has a success row for (line, command). */
 bool cli_joblog_was_done(const cli_joblog *jl, unsigned line, const char *cmd,

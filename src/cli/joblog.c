@@ -15,17 +15,25 @@
  * One joblog row per finished attempt, in GNU parallel's --joblog columns,
  * so tools written for it read ours.
  */
-void cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
-                    const char *host, const char *cmd)
+int cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
+                   const char *host, const char *cmd)
 {
     shell_out so = {-1, 0, 0, 0, 0};
     if (ev->output_len == sizeof so)
         memcpy(&so, ev->output, sizeof so);
     else
         so.exitval = ev->status; /* the runtime's own code */
-    fprintf(jl->f, "%u\t%s\t%.3f\t%.3f\t0\t0\t%d\t%d\t%s\n", line, host,
-            ev->start_ns / 1e9, (ev->end_ns - ev->start_ns) / 1e9, so.exitval,
-            so.signal, cmd);
+    /*
+     * Line-buffered: the row reaches the file here, so a full disk shows
+     * now, not at the end (a row lost there would not come back).
+     */
+    errno = 0;
+    if (fprintf(jl->f, "%u\t%s\t%.3f\t%.3f\t0\t0\t%d\t%d\t%s\n", line, host,
+                ev->start_ns / 1e9, (ev->end_ns - ev->start_ns) / 1e9,
+                so.exitval, so.signal, cmd) < 0 ||
+        ferror(jl->f))
+        return errno ? errno : EIO;
+    return 0;
 }
 
 static int cmp_jl(const void *a, const void *b)

@@ -32,6 +32,7 @@ typedef struct farm {
     char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
+    int joblog_err;        /* the first write error of the joblog, or 0 */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -71,6 +72,28 @@ static void poll_signals(farm *F, tf_runtime *rt)
     tf_halt(rt);
 }
 
+/*
+ * A row of the joblog. One that cannot be written (a full disk) stops the
+ * run at once: the state keeps what finished, and --resume writes the rows
+ * that are missing then.
+ */
+static void joblog_row(farm *F, tf_runtime *rt, const tf_run_event *ev,
+                       const char *host)
+{
+    uint32_t i = (uint32_t)ev->id;
+    int e = cli_joblog_row(&F->jl, ev, F->tf.tasks[i].line, host,
+                           tf_taskfile_cmd(&F->tf, i));
+    if (!e || F->joblog_err)
+        return;
+    F->joblog_err = e;
+    cli_progress_break(&F->pr);
+    fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s; stopping (the "
+                    "saved state keeps what finished)\n",
+            F->o.outdir, strerror(e));
+    if (rt)
+        tf_halt(rt);
+}
+
 /* Rank 0: every task that ends, and the ticks. */
 static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 {
@@ -81,9 +104,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     case TF_RUN_DONE:
     case TF_RUN_RETRY:
     case TF_RUN_FAILED:
-        cli_joblog_row(&F->jl, ev, F->tf.tasks[i].line,
-                       tf_rank_host(rt, ev->rank >= 0 ? ev->rank : 0),
-                       tf_taskfile_cmd(&F->tf, i));
+        joblog_row(F, rt, ev, tf_rank_host(rt, ev->rank >= 0 ? ev->rank : 0));
         p->busy_slot_ns += (ev->end_ns - ev->start_ns) * F->tf.tasks[i].cores;
         if (ev->kind == TF_RUN_DONE) {
             p->done++;
@@ -111,6 +132,46 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         cli_progress_tick(p, rt);
         break;
     }
+}
+
+/*
+ * Tasks done already, in the saved state or by the joblog alone. A task
+ * the state has done but the joblog has no success row for (rows lost to
+ * a full disk, a deleted joblog) gets its row back from the state, so
+ * that every finished task has exactly one.
+ */
+static void count_resumed(farm *F)
+{
+    const tf_taskfile *tf = &F->tf;
+    uint64_t repaired = 0;
+    for (uint32_t i = 0; i < tf->n; i++) {
+        tf_task_info info;
+        if (tf_task_info_get(F->rt, i, &info) || info.state != TF_TASK_DONE ||
+            tf_taskfile_is_barrier(tf, i))
+            continue;
+        F->pr.resumed++;
+        const tf_tftask *t = &tf->tasks[i];
+        if (cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
+                                t->cmd_len))
+            continue;
+        /* The host of an earlier job's rank is not known: "-". */
+        shell_out so = {0, 0, 0, 0, 0};
+        tf_run_event ev = {.kind = TF_RUN_DONE,
+                           .id = i,
+                           .start_ns = info.start_ns,
+                           .end_ns = info.end_ns,
+                           .output = &so,
+                           .output_len = sizeof so};
+        joblog_row(F, NULL, &ev, "-");
+        repaired++;
+    }
+    F->pr.done = F->pr.resumed;
+    if (repaired)
+        fprintf(stderr, "taskfarm: warning: %llu task%s the saved state shows "
+                        "done had no success row in %s/joblog.tsv: row%s "
+                        "written from the state\n",
+                (unsigned long long)repaired, repaired == 1 ? "" : "s",
+                F->o.outdir, repaired == 1 ? "" : "s");
 }
 
 /*
@@ -156,14 +217,8 @@ static int submit_all(farm *F)
     int erc = tf_batch_end(rt);
     if (!rc)
         rc = erc;
-    /* Done already: in the saved state, or by the joblog alone. */
-    for (uint32_t i = 0; i < tf->n && !rc; i++) {
-        tf_task_info info;
-        if (!tf_task_info_get(rt, i, &info) && info.state == TF_TASK_DONE &&
-            !tf_taskfile_is_barrier(tf, i))
-            F->pr.resumed++;
-    }
-    F->pr.done = F->pr.resumed;
+    if (!rc)
+        count_resumed(F);
     return rc;
 }
 
@@ -276,7 +331,7 @@ static int finish(farm *F, int rc)
          */
         return status == EXIT_RUNTIME ? status : EXIT_ALL_OK;
     }
-    int e = cli_joblog_flush(&F->jl);
+    int e = F->joblog_err ? F->joblog_err : cli_joblog_flush(&F->jl);
     if (e) {
         fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
                 F->o.outdir, strerror(e));

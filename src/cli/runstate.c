@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int tf_runstate_write(const char *outdir, const tf_runstate *rs)
 {
@@ -35,6 +36,8 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
         e = errno;
     if (!e && rename(tmp, path) != 0)
         e = errno;
+    if (e)
+        unlink(tmp); /* no half-written status.tmp left behind (a full disk) */
     return e;
 }
 

@@ -123,6 +123,25 @@ run "resume from the joblog alone" 0 "$TF" run -o p6 --resume fail.txt
 check "joblog resume: warns that no state was saved" 'grep -q "no saved state" err.txt'
 check "joblog resume: nothing ran again" '[ ! -e ran-b ] && [ "$(rows p6)" = 5 ]'
 check "joblog resume: summary counts them" 'grep -q "4 tasks: 4 done (4 in an earlier run)" err.txt'
+
+# The other way round: the state has tasks done whose joblog rows were lost
+# (a full disk while writing them), or the joblog is gone altogether. The
+# state alone keeps them done, and --resume writes their rows back.
+seq 1 20 | sed 's/.*/echo r& >> runs.txt/' >rows.txt
+rm -f runs.txt
+run "rows: first run" 0 "$TF" run -o prep rows.txt
+awk -F'\t' 'NR == 1 || ($1 != 5 && $1 != 12)' prep/joblog.tsv >prep/j && mv prep/j prep/joblog.tsv
+run "rows: resume with two rows lost" 0 "$TF" run -o prep --resume rows.txt
+check "rows: nothing ran again" '[ "$(wc -l <runs.txt)" = 20 ]'
+check "rows: the two rows are back, every task once" \
+    '[ "$(tail -n +2 prep/joblog.tsv | cut -f1 | sort -n | uniq | wc -l)" = 20 ] && [ "$(rows prep)" = 20 ]'
+check "rows: the repair is said" 'grep -q "2 tasks the saved state shows done had no success row" err.txt'
+rm prep/joblog.tsv
+run "rows: resume without a joblog" 0 "$TF" run -o prep --resume rows.txt
+check "rows: nothing ran again without a joblog" '[ "$(wc -l <runs.txt)" = 20 ]'
+check "rows: a new joblog with every task once" \
+    '[ "$(tail -n +2 prep/joblog.tsv | cut -f1 | sort -n | uniq | wc -l)" = 20 ] && [ "$(rows prep)" = 20 ]'
+check "rows: the new joblog has its header" 'head -1 prep/joblog.tsv | grep -q "^Seq"'
 check "joblog resume: torn row ended, no row glued to it" '[ "$(grep -c "touch ran-x$" p6/joblog.tsv)" = 1 ]'
 
 # ---- signals: stop, end the children, exit 75; --resume finishes ----
