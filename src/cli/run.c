@@ -13,6 +13,7 @@
 
 #include "farm.h"
 #include "place/topo.h"
+#include "runstate.h"
 
 /*
  * One per rank. Rank 0 also holds the task file, the joblog and the
@@ -310,6 +311,38 @@ static int prepare(farm *F)
     return verdict;
 }
 
+/*
+ * A worker gave up on rank 0 (heartbeats): the run is incomplete, and the
+ * status file, rank 0's, still says "running". Say "error" there (the
+ * outdir is on a shared file system), so that `taskfarm status` and a
+ * batch script reading it tell the truth. And under Open MPI's
+ * --enable-recovery, where mpirun exits 0 whatever the ranks return (even
+ * after MPI_Abort), a worker whose parent is mpirun signals it, so that the
+ * job too ends non-zero (mpirun exits 1); a worker under orted, on another
+ * host, leaves that to one on mpirun's (docs/fault-tolerance.md).
+ */
+static void rank0_lost(farm *F)
+{
+    tf_runstate rs;
+    if (!tf_runstate_read(F->o.outdir, &rs) && !strcmp(rs.state, "running")) {
+        snprintf(rs.state, sizeof rs.state, "error");
+        rs.updated_ns = cli_now_ns();
+        tf_runstate_write(F->o.outdir, &rs);
+    }
+    const char *rec = getenv("OMPI_MCA_orte_enable_recovery");
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)getppid());
+    FILE *f = rec && !strcmp(rec, "1") ? fopen(path, "r") : NULL;
+    if (f) {
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = 0;
+        fclose(f);
+    }
+    if (!strcmp(comm, "mpirun") || !strcmp(comm, "orterun") ||
+        !strcmp(comm, "mpiexec"))
+        kill(getppid(), SIGTERM);
+}
+
 /* After tf_run: the exit status, the final messages. */
 static int finish(farm *F, int rc)
 {
@@ -323,6 +356,8 @@ static int finish(farm *F, int rc)
     tf_stats st;
     tf_get_stats(F->rt, &st);
     if (F->rank != 0) {
+        if (rc == TF_ELOST)
+            rank0_lost(F);
         /*
          * Only rank 0 knows whether a signal stopped the run, and mpirun
          * reports the first non-zero exit it sees: a worker that has
