@@ -46,7 +46,8 @@ typedef struct cli_shell {
 /* What a shell task reports back as its output. */
 typedef struct shell_out {
     int32_t exitval, signal;
-    uint8_t timed_out, halted, spawn_failed;
+    uint8_t timed_out, halted;
+    uint8_t spawn_failed; /* 0, or why it could not start: its errno */
 } shell_out;
 
 /*

@@ -13,6 +13,23 @@
 
 #include "farm.h"
 
+/* Create a directory, or find one there; 0, or -1 after saying why. */
+static int make_dir(const char *path)
+{
+    struct stat st;
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "taskfarm: cannot create %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "taskfarm: %s is there but is not a directory\n",
+                path);
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * An earlier run's files are never touched unless --resume (append, and
  * the runtime resumes its state) or --force (truncate, and the runtime
@@ -23,17 +40,18 @@ int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
 {
     const char *dir = o->outdir;
     char path[PATH_MAX + 32];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "taskfarm: cannot create %s: %s\n", dir,
+    if (make_dir(dir))
+        return EXIT_USAGE;
+    snprintf(path, sizeof path, "%s/lock", dir);
+    *lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (*lock_fd < 0) {
+        fprintf(stderr, "taskfarm: cannot create %s: %s\n", path,
                 strerror(errno));
         return EXIT_USAGE;
     }
-    snprintf(path, sizeof path, "%s/lock", dir);
-    *lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "taskfarm: %s is in use by another taskfarm run%s%s\n",
-                dir, *lock_fd < 0 ? ": " : "",
-                *lock_fd < 0 ? strerror(errno) : "");
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "taskfarm: %s is in use by another taskfarm run\n",
+                dir);
         return EXIT_USAGE;
     }
     snprintf(path, sizeof path, "%s/joblog.tsv", dir);
@@ -51,11 +69,8 @@ int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
                   : o->force ? TF_STATE_OVERWRITE
                              : TF_STATE_NEW;
     snprintf(path, sizeof path, "%s/out", dir);
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "taskfarm: cannot create %s: %s\n", path,
-                strerror(errno));
+    if (make_dir(path))
         return EXIT_USAGE;
-    }
     const char *what;
     int e = cli_joblog_open(jl, dir, o->resume, &what);
     if (e) {

@@ -95,6 +95,30 @@ static void joblog_row(farm *F, tf_runtime *rt, const tf_run_event *ev,
         tf_halt(rt);
 }
 
+/* A failed task's cause beyond its status, for the message: ", could not start: E". */
+static const char *why_failed(const tf_run_event *ev)
+{
+    static char buf[160];
+    shell_out so;
+    buf[0] = 0;
+    if (ev->output_len != sizeof so) {
+        /* Not the shell's outcome: the runtime's own code. */
+        if (ev->status < 0)
+            snprintf(buf, sizeof buf, " (%s)", tf_strerror(ev->status));
+        return buf;
+    }
+    memcpy(&so, ev->output, sizeof so);
+    if (so.spawn_failed)
+        snprintf(buf, sizeof buf, ", could not start: %s",
+                 so.spawn_failed == 255 ? "unknown error"
+                                        : strerror(so.spawn_failed));
+    else if (so.timed_out)
+        snprintf(buf, sizeof buf, ", timed out");
+    else if (so.signal)
+        snprintf(buf, sizeof buf, ", killed by %s", strsignal(so.signal));
+    return buf;
+}
+
 /* Rank 0: every task that ends, and the ticks. */
 static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 {
@@ -115,9 +139,9 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
             p->failed++;
             cli_progress_break(p);
             fprintf(stderr, "taskfarm: task %s (line %u) failed with status "
-                            "%d: %s\n",
+                            "%d%s: %s\n",
                     tf_taskfile_id(&F->tf, i), F->tf.tasks[i].line,
-                    ev->status, tf_taskfile_cmd(&F->tf, i));
+                    ev->status, why_failed(ev), tf_taskfile_cmd(&F->tf, i));
             if (F->o.halt_on_error)
                 tf_halt(rt);
         }

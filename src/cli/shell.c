@@ -78,8 +78,12 @@ static int make_env(cli_shell *S, tf_task_ctx *ctx, const char *id,
 /* A finished command's exit status, as the task's status and output. */
 static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
 {
+    /* errno values fit a byte (Linux's end below 140); 255: larger. */
+    uint8_t why = res->spawn_errno > 0 && res->spawn_errno < 255
+                      ? (uint8_t)res->spawn_errno
+                      : res->spawn_errno ? 255 : 0;
     shell_out so = {res->exitval, res->signal, res->timed_out, res->halted,
-                    res->spawn_errno != 0};
+                    why};
     tf_task_set_output(ctx, &so, sizeof so);
     if (res->timed_out)
         return 124;

@@ -176,6 +176,15 @@ sed -i 's/sleep 30/true/' sig.txt
 run "resume after a signal" 0 "$TF" run -o sg0 --resume sig.txt
 check "resume after a signal: all done" 'grep -q "6 tasks: 6 done" err.txt'
 
+# ---- an outdir, or its out/, that is not a directory: said, exit 2 ----
+touch notadir
+run "outdir is a file" 2 "$TF" run -o notadir plain.txt
+check "outdir is a file: said so" 'grep -q "notadir is there but is not a directory" err.txt'
+mkdir -p outfile && touch outfile/out
+run "OUTDIR/out is a file" 2 "$TF" run -o outfile plain.txt
+check "OUTDIR/out is a file: said so, nothing ran" \
+    'grep -q "outfile/out is there but is not a directory" err.txt && [ ! -e outfile/joblog.tsv ]'
+
 # ---- bad input: exit 2, nothing runs, no outdir written ----
 printf '@id=x touch ran-x\n@id=y @after=nope true\n' >badfile.txt
 run "bad task file" 2 "$TF" run -o p8 badfile.txt
