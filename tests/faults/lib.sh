@@ -80,6 +80,7 @@ start_job() {
         >>job.out 2>>job.err; exit $?) 2>/dev/null &
     JOB_PID=$!
     JOB_T0=$(now_ms)
+    JOB_STARTS0=$(cat "$dir/starts" 2>/dev/null | wc -l)
 }
 
 # wait_job: JOB_RC, the job's exit status (137 after a kill or a hang), and
@@ -119,7 +120,8 @@ ranks_in() {
 job_pids() {
     local p a
     for p in $(procs_in "$1"); do
-        { mapfile -d '' a <"/proc/$p/cmdline"; } 2>/dev/null || continue
+        # An exiting process has an empty command line.
+        { mapfile -d '' a <"/proc/$p/cmdline"; } 2>/dev/null && [ ${#a[@]} -gt 0 ] || continue
         case "${a[0]##*/}:${a[1]:-}" in
         mpirun:* | taskfarm:run) echo "$p" ;;
         esac
@@ -127,13 +129,15 @@ job_pids() {
 }
 rank_pid() { ranks_in "$1" | awk -v r="$2" '$2 == r { print $1 }'; }
 
-# wait_ranks DIR NP: until NP ranks run there and tasks have started; 1 if
-# the job ended first (or after 60 s).
+# wait_ranks DIR NP: until NP ranks run there and this job has started
+# tasks (DIR/starts grew: a resumed run's file is not empty); 1 if the job
+# ended first (or after 60 s).
 wait_ranks() {
     local t0
     t0=$(now_ms)
     while kill -0 "$JOB_PID" 2>/dev/null && [ $(( $(now_ms) - t0 )) -lt 60000 ]; do
-        [ -s "$1/starts" ] && [ "$(ranks_in "$1" | wc -l)" -ge "$2" ] && return 0
+        [ "$(cat "$1/starts" 2>/dev/null | wc -l)" -gt "$JOB_STARTS0" ] &&
+            [ "$(ranks_in "$1" | wc -l)" -ge "$2" ] && return 0
         sleep 0.1
     done
     return 1
@@ -150,11 +154,12 @@ kill_job() {
 
 # nothing_left NAME DIR: within 10 s, no process of the job is left in DIR
 # (mpirun, ranks, guards, tasks) and none carries MARK anywhere. Whatever is
-# left is listed, then killed so that it cannot break later cases. With
-# NL_QUIET set, success is not reported.
+# left is listed, then killed so that it cannot break later cases; NL_LEFT
+# says how many. With NL_QUIET set, success is not reported.
 nothing_left() {
     local name=$1 dir=$2 t0 left
     t0=$(now_ms)
+    NL_LEFT=0
     while :; do
         left="$(procs_in "$dir") $(pgrep -f "$MARK")"
         if [ -z "${left// /}" ]; then
@@ -164,7 +169,9 @@ nothing_left() {
         [ $(( $(now_ms) - t0 )) -ge 10000 ] && break
         sleep 0.1
     done
-    bad "$name: processes left after 10 s:"
+    # shellcheck disable=SC2086
+    NL_LEFT=$(echo $left | wc -w)
+    bad "$name: $NL_LEFT process(es) left after 10 s:"
     # shellcheck disable=SC2086
     ps -o pid,ppid,pgid,stat,args -p "$(echo $left | tr ' ' ',')" | sed 's/^/    /'
     # shellcheck disable=SC2086
