@@ -50,7 +50,7 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
         check-slurm check-place check-apps check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
-        clean asan ubsan format demo
+        clean asan ubsan asan-ckpt ubsan-ckpt format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
 
 lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
@@ -130,11 +130,17 @@ $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
 
-# Checkpoint tests: real files and HDF5 (the test writes foreign files too).
+# Checkpoint tests: real files and HDF5 (the test writes foreign and hostile
+# files too). The library's allocations go through the test's wrappers (the
+# GNU linker's --wrap), which fail them one by one.
 CKPT_TESTS := $(patsubst tests/ckpt/%.c,$(BUILD)/tests/ckpt_%,$(wildcard tests/ckpt/test_*.c))
-$(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a
+CKPT_WRAP  := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+# They link the objects they test, not lib/, so that a sanitizer build
+# (BUILD=build-asan) leaves the library alone.
+CKPT_OBJ   := $(CKPT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/util/log.o $(BUILD)/src/core/status.o
+$(BUILD)/tests/ckpt_%: tests/ckpt/%.c $(CKPT_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lcunit
+	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< $(CKPT_OBJ) $(HDF5_LIBS) -lpthread -lcunit $(CKPT_WRAP)
 
 $(BUILD)/tests/%: tests/mpi/%.c lib/libtaskfarm.a
 	@mkdir -p $(@D)
@@ -213,11 +219,19 @@ check-slurm: bin/taskfarm
 bench: all
 	bash bench/run.sh
 
-# Sanitizer builds of the unit tests, in their own build tree.
+# Sanitizer builds of the unit tests and of the checkpoint loader's tests
+# (hostile files, allocation failures), each in its own build tree;
+# asan-ckpt and ubsan-ckpt run the latter alone.
+SAN_ASAN  := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
 asan:
-	$(MAKE) BUILD=build-asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' check-core
+	$(MAKE) BUILD=build-asan SAN='$(SAN_ASAN)' check-core check-ckpt
 ubsan:
-	$(MAKE) BUILD=build-ubsan SAN='-fsanitize=undefined -fno-sanitize-recover=all' check-core
+	$(MAKE) BUILD=build-ubsan SAN='$(SAN_UBSAN)' check-core check-ckpt
+asan-ckpt:
+	$(MAKE) BUILD=build-asan SAN='$(SAN_ASAN)' check-ckpt
+ubsan-ckpt:
+	$(MAKE) BUILD=build-ubsan SAN='$(SAN_UBSAN)' check-ckpt
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \

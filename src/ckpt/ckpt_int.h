@@ -15,6 +15,7 @@
  */
 #define TF_CK_DONE 4
 #define TF_CK_FAILED 5
+#define TF_CK_STATE_MAX 6 /* TF_TASK_SKIPPED: a larger state is corrupt */
 /* TF_LOG_ERROR and TF_LOG_WARN of taskfarm.h, for the same reason. */
 #define TF_CK_LOG_ERROR 0
 #define TF_CK_LOG_WARN 1
@@ -96,9 +97,11 @@ typedef struct tf_ck_snap {
 } tf_ck_snap;
 
 /*
- * Reads and checks path. TF_EIO with the reason in err: not HDF5 or not
- * ours ("foreign"), a newer format version, a checksum or size mismatch,
- * a file HDF5 cannot open (truncated). TF_ENOMEM.
+ * Reads and checks path, as hostile (snapshot.c says in what order).
+ * TF_EIO with the reason in err: not HDF5 or not ours ("foreign"), a newer
+ * format version, a size that disagrees with another or with the file, a
+ * checksum mismatch, a file HDF5 cannot open (truncated). TF_ENOMEM, err
+ * naming the file and what did not fit.
  */
 int tf_ck_snap_read(const char *path, tf_ck_snap *s, char *err, size_t errlen);
 /* Only the metadata attributes, without checking the data. */

@@ -189,11 +189,15 @@ static bool bytes_eq(const void *a, const void *b, size_t n)
     return n == 0 || memcmp(a, b, n) == 0;
 }
 
-/* Every field of every task, in order; reports the first difference. */
-static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
+/* Every field of every task, in order; the first difference into why
+   (quiet: for a comparison that may rightly fail). */
+static bool tasks_equal(const tf_ck_task *got, uint64_t n, const model *m,
+                        char *why, size_t len)
 {
-    if (!CHECK_EQ_U(n, m->n))
+    if (n != m->n) {
+        snprintf(why, len, "%" PRIu64 " tasks, expected %zu", n, m->n);
         return false;
+    }
     for (uint64_t i = 0; i < n; i++) {
         const tf_ck_task *a = &got[i], *b = &m->t[i];
         bool ok = a->gid == b->gid && a->key == b->key &&
@@ -208,14 +212,24 @@ static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
                   bytes_eq(a->cmd, b->cmd, a->cmd_len) &&
                   bytes_eq(a->deps, b->deps, 8 * (size_t)a->ndeps) &&
                   bytes_eq(a->out, b->out, a->out_len);
-        if (!CHECK_MSG(ok,
-                       "task %" PRIu64 " (gid %" PRIu64 " vs %" PRIu64
-                       ") differs: state %u/%u attempts %u/%u out_len %u/%u",
-                       i, a->gid, b->gid, a->state, b->state, a->attempts,
-                       b->attempts, a->out_len, b->out_len))
+        if (!ok) {
+            snprintf(why, len,
+                     "task %" PRIu64 " (gid %" PRIu64 " vs %" PRIu64
+                     ") differs: state %u/%u attempts %u/%u out_len %u/%u",
+                     i, a->gid, b->gid, a->state, b->state, a->attempts,
+                     b->attempts, a->out_len, b->out_len);
             return false;
+        }
     }
     return true;
+}
+
+/* The same, as a check that reports the first difference. */
+static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
+{
+    char why[256];
+    bool ok = tasks_equal(got, n, m, why, sizeof why);
+    return CHECK_MSG(ok, "%s", why);
 }
 
 static tf_ck_meta meta_of(uint32_t kind)
@@ -287,6 +301,7 @@ static void test_constants(void)
 {
     CHECK_EQ_I(TF_CK_DONE, TF_TASK_DONE);
     CHECK_EQ_I(TF_CK_FAILED, TF_TASK_FAILED);
+    CHECK_EQ_I(TF_CK_STATE_MAX, TF_TASK_SKIPPED);
     CHECK_EQ_I(TF_CK_LOG_ERROR, TF_LOG_ERROR);
     CHECK_EQ_I(TF_CK_LOG_WARN, TF_LOG_WARN);
     /* The CRC32C check value of "123456789" (RFC 3720). */
@@ -829,6 +844,517 @@ static void test_torn_journal(void)
     tf_ck_state_free(&st);
 }
 
+/* ---- hostile files: every field as an attacker would set it ----------- */
+
+/*
+ * tf_ck_load in a forked child, so that a loader that crashes or hangs on a
+ * hostile file fails the test instead of ending the suite. The child
+ * compares the loaded state with m (if given) and sends what it saw.
+ */
+typedef struct outcome {
+    int rc, warnings;
+    bool died, fell_back, same;
+    uint64_t generation, n, replayed;
+    char err[512], last[1024];
+} outcome;
+
+static outcome load_isolated(const char *dir, const model *m)
+{
+    outcome o;
+    memset(&o, 0, sizeof o);
+    int fd[2];
+    if (!CHECK_EQ_I(pipe(fd), 0))
+        return o;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30); /* the watchdog: a hang is a death too */
+        logbook lb;
+        tf_ck_state st;
+        o.rc = load(dir, &st, &lb, o.err, sizeof o.err);
+        o.warnings = lb.warnings;
+        snprintf(o.last, sizeof o.last, "%s", lb.last);
+        if (o.rc == 0) {
+            o.fell_back = st.fell_back;
+            o.generation = st.meta.generation;
+            o.n = st.n;
+            o.replayed = st.replayed;
+            char why[256];
+            o.same = m && tasks_equal(st.task, st.n, m, why, sizeof why);
+            tf_ck_state_free(&st);
+        }
+        _exit(write(fd[1], &o, sizeof o) == (ssize_t)sizeof o ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = pid > 0 ? read(fd[0], &o, sizeof o) : -1;
+    close(fd[0]);
+    int status = 0;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof o || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        o.died = true;
+        snprintf(o.err, sizeof o.err, "the loader died (%s %d)",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    return o;
+}
+
+/* The load used generation 1, whole, and a warning named generation 2 and
+   said why, containing `why`. */
+static bool fell_back_past_2(const char *dir, const model *m, const char *why,
+                             const char *what)
+{
+    outcome o = load_isolated(dir, m);
+    return CHECK_MSG(!o.died && o.rc == 0, "%s: rc %d: %s", what, o.rc,
+                     o.err) &&
+           CHECK_MSG(o.fell_back && o.generation == 1 && o.same,
+                     "%s: fell back %d to generation %" PRIu64
+                     ", state as before %d",
+                     what, o.fell_back, o.generation, o.same) &&
+           CHECK_MSG(strstr(o.last, "state-2.h5") && strstr(o.last, why),
+                     "%s: the warning names state-2.h5 and says '%s': %s", what,
+                     why, o.last);
+}
+
+/*
+ * A directory whose generation 1 holds m (50 tasks, journal 1 after it) and
+ * whose generation 2 (gen2, written as the writer would, with the first n2
+ * tasks of m) is there to be made hostile through the HDF5 API.
+ */
+static void hostile_dir(char *dir, size_t len, const char *what, model *m,
+                        uint64_t n2, char *gen2, size_t glen)
+{
+    logbook lb;
+    char err[512];
+    fresh(dir, len, what);
+    memset(m, 0, sizeof *m);
+    model_gen(m, 50);
+    tf_ck *ck = open_ck(dir, &lb);
+    snapshot(ck, m);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    meta.generation = 2;
+    meta.journal_id = 1;
+    meta.journal_pos = TF_CK_JHDR;
+    model part = *m;
+    part.n = n2;
+    path_of(gen2, glen, dir, "state-2.h5");
+    CHECK_MSG(tf_ck_snap_write(gen2, &meta, n2, model_get, &part, NULL, err,
+                               sizeof err) == 0,
+              "%s", err);
+}
+
+static hid_t h5_edit(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK_MSG(f >= 0, "cannot open %s", path);
+    return f;
+}
+
+static void h5_attr(hid_t obj, const char *name, hid_t mtype, const void *v)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    CHECK_MSG(a >= 0 && H5Awrite(a, mtype, v) >= 0, "attribute %s", name);
+    if (a >= 0)
+        H5Aclose(a);
+}
+
+/* Dataset ds grown or shrunk to len entries, nothing written: a grown one
+   is sparse, its new chunks never allocated. */
+static void h5_extent(hid_t f, const char *ds, uint64_t len)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
+    hsize_t e = len;
+    CHECK_MSG(d >= 0 && H5Dset_extent(d, &e) >= 0, "extent of %s", ds);
+    if (d >= 0)
+        H5Dclose(d);
+}
+
+/* A small dataset's values, as its native type, into a new buffer. */
+static uint8_t *h5_values(hid_t d, hid_t *mt, size_t *es, hsize_t *n)
+{
+    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
+    *mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+    *es = H5Tget_size(*mt);
+    H5Sget_simple_extent_dims(sp, n, NULL);
+    uint8_t *buf = calloc(*n + 1, *es);
+    CHECK_TRUE(H5Dread(d, *mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    H5Sclose(sp);
+    H5Tclose(ft);
+    return buf;
+}
+
+/* Entry `at` of dataset ds set to v (its low bytes) and the checksum made
+   to match, so that only the value is hostile. */
+static void h5_poke(hid_t f, const char *ds, uint64_t at, uint64_t v)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
+    size_t es;
+    hsize_t n;
+    uint8_t *buf = h5_values(d, &mt, &es, &n);
+    CHECK_TRUE(at < n);
+    memcpy(buf + at * es, &v, es); /* little-endian: the low bytes */
+    CHECK_TRUE(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    uint32_t crc = tf_ck_crc32c(0, buf, n * es);
+    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
+    free(buf);
+    H5Tclose(mt);
+    H5Dclose(d);
+}
+
+/* Shrinks dataset ds by one entry, its checksum made to match. */
+static void h5_cut_one(hid_t f, const char *ds)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
+    size_t es;
+    hsize_t n;
+    uint8_t *buf = h5_values(d, &mt, &es, &n);
+    H5Dclose(d);
+    h5_extent(f, ds, n - 1);
+    d = H5Dopen2(f, ds, H5P_DEFAULT);
+    uint32_t crc = tf_ck_crc32c(0, buf, (n - 1) * es);
+    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
+    free(buf);
+    H5Tclose(mt);
+    H5Dclose(d);
+}
+
+/*
+ * Dataset ds replaced by one of file type ftype made with dcpl, holding the
+ * same values and the checksum the loader computes over them (read as its
+ * native type): a file another program could have written.
+ */
+static void h5_remake(hid_t f, const char *ds, hid_t ftype, hid_t dcpl)
+{
+    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
+    size_t es;
+    hsize_t n;
+    uint8_t *buf = h5_values(d, &mt, &es, &n);
+    uint32_t crc = tf_ck_crc32c(0, buf, n * es);
+    H5Dclose(d);
+    CHECK_TRUE(H5Ldelete(f, ds, H5P_DEFAULT) >= 0);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    d = H5Dcreate2(f, ds, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK_TRUE(d >= 0 &&
+               H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    hid_t asp = H5Screate(H5S_SCALAR);
+    hid_t a =
+        H5Acreate2(d, "crc32c", H5T_STD_U32LE, asp, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_TRUE(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
+    H5Aclose(a);
+    H5Sclose(asp);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Tclose(mt);
+    free(buf);
+}
+
+/*
+ * Dataset ds replaced by a sparse one of n entries: chunked, nothing
+ * written, its fill value the default 0, so that every entry reads as 0
+ * (the writer's datasets have no fill value, and a read of an unwritten
+ * chunk of one leaves the buffer as it was).
+ */
+static void h5_sparse(hid_t f, const char *ds, hid_t ftype, uint64_t n)
+{
+    CHECK_TRUE(H5Ldelete(f, ds, H5P_DEFAULT) >= 0);
+    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = 65536;
+    hid_t sp = H5Screate_simple(1, &dims, &maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    hid_t d = H5Dcreate2(f, ds, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK_MSG(d >= 0, "cannot make %s sparse", ds);
+    hid_t asp = H5Screate(H5S_SCALAR);
+    hid_t a =
+        H5Acreate2(d, "crc32c", H5T_STD_U32LE, asp, H5P_DEFAULT, H5P_DEFAULT);
+    uint32_t crc = 0;
+    CHECK_TRUE(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
+    H5Aclose(a);
+    H5Sclose(asp);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
+/*
+ * Claims n tasks: the attribute, and every column and offsets made sparse
+ * to match, all zeros, so that every size agrees with every other and the
+ * offsets (all 0, for empty names, commands and so on) are valid.
+ */
+static void claim_tasks(const char *path, uint64_t n)
+{
+    static const struct {
+        const char *ds;
+        size_t size;
+        bool sgn;
+    } cols[] = {{"/task/gid", 8, 0},      {"/task/key", 8, 0},
+                {"/task/parent", 8, 0},   {"/task/prio", 4, 1},
+                {"/task/cores", 2, 0},    {"/task/state", 1, 0},
+                {"/task/attempts", 2, 0}, {"/task/status", 4, 1},
+                {"/task/rank", 4, 1},     {"/task/start_ns", 8, 0},
+                {"/task/end_ns", 8, 0},   {"/name/offsets", 8, 0},
+                {"/cmd/offsets", 8, 0},   {"/deps/offsets", 8, 0},
+                {"/out/offsets", 8, 0}};
+    hid_t f = h5_edit(path);
+    h5_attr(f, "n", H5T_NATIVE_UINT64, &n);
+    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
+        hid_t t = cols[c].size == 8   ? H5T_STD_U64LE
+                  : cols[c].size == 4 ? H5T_STD_I32LE
+                  : cols[c].size == 2 ? H5T_STD_U16LE
+                                      : H5T_STD_U8LE;
+        h5_sparse(f, cols[c].ds, t, c < 11 ? n : n + 1);
+    }
+    H5Fclose(f);
+}
+
+/*
+ * A task count whose task array size wraps around 2^64 (n * 120 = 2^64 +
+ * 104): the loader once allocated 104 bytes and built 65,536 tasks into
+ * them, as every value it checked before (offsets all 0) was fine.
+ */
+static void test_hostile_count_wraps(void)
+{
+    char dir[512], gen2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "wrap", &m, 0, gen2, sizeof gen2);
+    uint64_t n = UINT64_MAX / sizeof(tf_ck_task) + 1;
+    CHECK_TRUE(n * sizeof(tf_ck_task) < 1024); /* it does wrap */
+    claim_tasks(gen2, n);
+    fell_back_past_2(dir, &m, "tasks", "n*120 wraps");
+    model_free(&m);
+}
+
+/* 2^40 tasks on sparse datasets: once "out of memory loading the state",
+   naming no file, and no fallback. */
+static void test_hostile_count_huge(void)
+{
+    char dir[512], gen2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "huge", &m, 0, gen2, sizeof gen2);
+    claim_tasks(gen2, 1ull << 40);
+    fell_back_past_2(dir, &m, "tasks", "2^40 tasks");
+    model_free(&m);
+}
+
+/*
+ * Packed data arrays grown sparsely: 2^40 bytes of commands (once an
+ * allocation of 1 TiB), and 2^61 dependencies, whose size in bytes wraps to
+ * 0 (once a buffer of 0 bytes that HDF5 then read 2^61 entries into).
+ */
+static void test_hostile_data_huge(void)
+{
+    char dir[512], gen2[700], good[720];
+    model m;
+    hostile_dir(dir, sizeof dir, "bigdata", &m, 40, gen2, sizeof gen2);
+    snprintf(good, sizeof good, "%s.good", gen2);
+    copy_file(gen2, good);
+    static const struct {
+        const char *ds;
+        uint64_t len;
+    } cases[] = {{"/cmd/data", 1ull << 40},
+                 {"/deps/data", 1ull << 61},
+                 {"/out/data", (1ull << 62) - 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        copy_file(good, gen2);
+        hid_t f = h5_edit(gen2);
+        h5_extent(f, cases[k].ds, cases[k].len);
+        H5Fclose(f);
+        fell_back_past_2(dir, &m, "corrupt", cases[k].ds);
+    }
+    model_free(&m);
+}
+
+/* Sizes, types and values that disagree with each other or with the
+   format, each alone in an otherwise good file with matching checksums. */
+static void test_hostile_fields(void)
+{
+    char dir[512], gen2[700], good[720];
+    model m;
+    hostile_dir(dir, sizeof dir, "fields", &m, 40, gen2, sizeof gen2);
+    snprintf(good, sizeof good, "%s.good", gen2);
+    copy_file(gen2, good);
+    hid_t deflate = H5Pcreate(H5P_DATASET_CREATE), contig = H5P_DEFAULT;
+    hsize_t chunk = 8;
+    H5Pset_chunk(deflate, 1, &chunk);
+    H5Pset_deflate(deflate, 6);
+    for (int k = 0; k < 13; k++) {
+        copy_file(good, gen2);
+        hid_t f = h5_edit(gen2);
+        uint64_t n41 = 41;
+        const char *what = "", *why = "corrupt";
+        switch (k) {
+        case 0:
+            what = "a column one entry short";
+            h5_cut_one(f, "/task/prio");
+            break;
+        case 1:
+            what = "offsets one entry long";
+            h5_extent(f, "/name/offsets", 42);
+            break;
+        case 2:
+            what = "n one more than the columns";
+            h5_attr(f, "n", H5T_NATIVE_UINT64, &n41);
+            break;
+        case 3:
+            what = "the last offset past the data";
+            h5_poke(f, "/cmd/offsets", 40, 1u << 20);
+            break;
+        case 4:
+            what = "an offset far past the end";
+            h5_poke(f, "/cmd/offsets", 7, 1ull << 40);
+            break;
+        case 5:
+            what = "decreasing offsets";
+            h5_poke(f, "/cmd/offsets", 7, 0);
+            break;
+        case 6:
+            what = "the first offset not 0";
+            h5_poke(f, "/deps/offsets", 0, 1);
+            break;
+        case 7:
+            what = "data one byte short of the offsets";
+            h5_cut_one(f, "/cmd/data");
+            break;
+        case 8:
+            what = "a state that does not exist";
+            h5_poke(f, "/task/state", 3, 9);
+            why = "state";
+            break;
+        case 9:
+            what = "8-byte ids stored as bytes";
+            h5_remake(f, "/task/gid", H5T_STD_U8LE, contig);
+            why = "integers";
+            break;
+        case 10:
+            what = "a compressed column";
+            h5_remake(f, "/task/prio", H5T_STD_I32LE, deflate);
+            why = "filter";
+            break;
+        case 11:
+            what = "a column that links to another file";
+            CHECK_TRUE(H5Ldelete(f, "/task/gid", H5P_DEFAULT) >= 0);
+            CHECK_TRUE(H5Lcreate_external(good, "/task/gid", f, "/task/gid",
+                                          H5P_DEFAULT, H5P_DEFAULT) >= 0);
+            why = "link";
+            break;
+        case 12:
+            what = "a group in place of a column";
+            CHECK_TRUE(H5Ldelete(f, "/task/key", H5P_DEFAULT) >= 0);
+            H5Gclose(H5Gcreate2(f, "/task/key", H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT));
+            break;
+        }
+        H5Fclose(f);
+        fell_back_past_2(dir, &m, why, what);
+    }
+    H5Pclose(deflate);
+    model_free(&m);
+}
+
+/* ---- allocation failures on purpose ------------------------------------ */
+
+/*
+ * This test links with --wrap=malloc,calloc,realloc (Makefile), so every
+ * allocation of the taskfarm code linked into it comes here (HDF5's, in a
+ * shared library, does not). Armed, the fail_at-th allocation fails; the
+ * largest request is recorded either way.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static struct {
+    bool armed;
+    unsigned long count, fail_at;
+    size_t largest;
+} oom;
+
+static bool oom_fails(size_t n)
+{
+    if (!oom.armed)
+        return false;
+    if (n > oom.largest)
+        oom.largest = n;
+    return ++oom.count == oom.fail_at;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return oom_fails(n) ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return oom_fails(size && n > SIZE_MAX / size ? SIZE_MAX : n * size)
+               ? NULL
+               : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return oom_fails(n) ? NULL : __real_realloc(p, n);
+}
+
+static void oom_arm(unsigned long fail_at)
+{
+    oom.count = 0;
+    oom.largest = 0;
+    oom.fail_at = fail_at;
+    oom.armed = true;
+}
+
+/*
+ * A checksum is checked before its data is used: a snapshot whose state
+ * column fails its checksum is refused before the task array (120 bytes a
+ * task) is allocated or filled. The loader once allocated and built every
+ * block first and compared the checksums at the end.
+ */
+static void test_checksum_before_use(void)
+{
+    char dir[512], gen2[700];
+    model m, big = {0};
+    hostile_dir(dir, sizeof dir, "crcfirst", &m, 0, gen2, sizeof gen2);
+    model_gen(&big, N_ROUND);
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    meta.generation = 2;
+    meta.journal_id = 1;
+    meta.journal_pos = TF_CK_JHDR;
+    char err[512];
+    CHECK_MSG(tf_ck_snap_write(gen2, &meta, big.n, model_get, &big, NULL, err,
+                               sizeof err) == 0,
+              "%s", err);
+    hid_t f = h5_edit(gen2), d = H5Dopen2(f, "/task/state", H5P_DEFAULT);
+    uint32_t crc = 12345;
+    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
+    H5Dclose(d);
+    H5Fclose(f);
+    logbook lb;
+    tf_ck_state st;
+    oom_arm(0);
+    int rc = load(dir, &st, &lb, err, sizeof err);
+    oom.armed = false;
+    CHECK_RC(rc, 0);
+    if (!rc) {
+        CHECK_TRUE(st.fell_back && st.meta.generation == 1);
+        CHECK_MSG(strstr(lb.last, "state-2.h5") && strstr(lb.last, "checksum"),
+                  "warning: %s", lb.last);
+        tf_ck_state_free(&st);
+    }
+    CHECK_MSG(oom.largest < N_ROUND * sizeof(tf_ck_task),
+              "largest allocation %zu bytes: the task array of a file that "
+              "fails its checksum",
+              oom.largest);
+    model_free(&big);
+    model_free(&m);
+}
+
 /* ---- crashes: kill -9 of a forked writer ------------------------------- */
 
 typedef struct killer {
@@ -1062,6 +1588,11 @@ int main(void)
     CU_add_test(s, "kill -9 in a snapshot", test_kill_in_snapshot);
     CU_add_test(s, "kill -9 with journal records", test_kill_with_journal);
     CU_add_test(s, "out of space", test_enospc);
+    CU_add_test(s, "hostile: task count wraps", test_hostile_count_wraps);
+    CU_add_test(s, "hostile: 2^40 tasks", test_hostile_count_huge);
+    CU_add_test(s, "hostile: huge packed data", test_hostile_data_huge);
+    CU_add_test(s, "hostile: fields that disagree", test_hostile_fields);
+    CU_add_test(s, "checksums before use", test_checksum_before_use);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
