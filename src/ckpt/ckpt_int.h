@@ -57,12 +57,22 @@ typedef struct tf_ck_jrec {
     tf_ck_task task;  /* TF_CK_REC_SUBMIT */
 } tf_ck_jrec;
 
+/*
+ * The bytes (header, payload, padding) of the record whose TF_CK_RHDR-byte
+ * header is at hdr, or 0 if no record has that header (an unknown type, a
+ * nonzero reserved field). Only the header is looked at: a reader uses it
+ * to stop before reading what an impossible header or length claims.
+ */
+size_t tf_ck_jr_extent(const uint8_t *hdr);
+
 enum { TF_CK_JR_OK, TF_CK_JR_END, TF_CK_JR_TORN, TF_CK_JR_CORRUPT };
 /*
  * Decodes the record at *pos of buf (8-byte aligned), advancing *pos.
- * TF_CK_JR_END at the exact end; TORN when the bytes end inside a record;
- * CORRUPT when a checksum, type or length does not check out (why says
- * what). *pos is left at the bad record.
+ * TF_CK_JR_END at the exact end; TORN when the bytes end inside a record
+ * (or *pos is past the end or not a multiple of 8); CORRUPT when a
+ * checksum, type, length or state does not check out (why says what). *pos
+ * is left at the bad record. Every field is checked before it is used:
+ * len, and what buf holds, may be anything.
  */
 int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos, tf_ck_jrec *rec,
                   const char **why);

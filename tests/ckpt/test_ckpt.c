@@ -1355,6 +1355,129 @@ static void test_checksum_before_use(void)
     model_free(&m);
 }
 
+/*
+ * Every allocation of a load fails in turn. A failure while reading a
+ * snapshot is that file's failure: named, and the previous generation
+ * used, as for a damaged file (the loader once gave up with "out of memory
+ * loading the state", naming no file). A failure while replaying a journal
+ * ends that journal there, named with its offset, as a torn record would.
+ * Any other failure is TF_ENOMEM with the directory named. Nothing leaks
+ * (the ASan build checks).
+ */
+static void test_out_of_memory_each(void)
+{
+    char dir[512], err[512];
+    model m;
+    two_generations(dir, sizeof dir, "oom", &m);
+    int fallbacks = 0, journal_cuts = 0, whole = 0, failures = 0;
+    unsigned long k;
+    for (k = 1; k < 100000; k++) {
+        logbook lb;
+        tf_ck_state st;
+        oom_arm(k);
+        int rc = load(dir, &st, &lb, err, sizeof err);
+        oom.armed = false;
+        bool failed_one = oom.count >= k;
+        if (rc == 0) {
+            char why[256];
+            bool same = tasks_equal(st.task, st.n, &m, why, sizeof why);
+            if (st.fell_back) {
+                fallbacks++;
+                CHECK_MSG(strstr(lb.last, "state-2.h5") &&
+                              strstr(lb.last, "out of memory"),
+                          "allocation %lu: %s", k, lb.last);
+            } else if (!same) {
+                journal_cuts++;
+                CHECK_MSG(strstr(lb.last, "journal-") &&
+                              strstr(lb.last, "out of memory") &&
+                              strstr(lb.last, "offset"),
+                          "allocation %lu: %s", k, lb.last);
+            } else {
+                whole++;
+            }
+            tf_ck_state_free(&st);
+        } else {
+            failures++;
+            CHECK_MSG(rc == TF_ENOMEM && strstr(err, "out of memory") &&
+                          strstr(err, dir),
+                      "allocation %lu: %s: %s", k, tf_err_name(rc), err);
+        }
+        if (!failed_one)
+            break; /* fewer than k allocations: all were tried */
+    }
+    printf("\n  %lu allocations: %d fell back, %d cut a journal, %d whole, "
+           "%d failed ",
+           k - 1, fallbacks, journal_cuts, whole, failures);
+    CHECK_MSG(fallbacks > 0, "no failure fell back to generation 1");
+    model_free(&m);
+}
+
+/* ---- hostile journals --------------------------------------------------- */
+
+/* Appends a sealed FINISH record for gid to the journal at jpath. */
+static void append_finish(const char *jpath, uint64_t gid, uint8_t state)
+{
+    tf_ck_finish f = {.gid = gid, .key = 1, .attempt = 1, .state = state};
+    uint8_t rec[256];
+    size_t len = tf_ck_jr_finish_size(&f);
+    tf_ck_jr_put_finish(rec, &f);
+    tf_ck_jr_seal(rec, len);
+    int fd = open(jpath, O_WRONLY | O_APPEND);
+    CHECK_TRUE(fd >= 0 && write(fd, rec, len) == (ssize_t)len);
+    close(fd);
+}
+
+/*
+ * A journal of 10 records followed by 1 TiB of zeros (a sparse file): once
+ * a 1 TiB allocation ("out of memory loading the state"), or a read of 1
+ * TiB. Now the reading stops at the first impossible record header.
+ */
+static void test_hostile_journal_sparse(void)
+{
+    char dir[512], jpath[700];
+    journal_of(dir, sizeof dir, "sparsej", 10, jpath, sizeof jpath);
+    off_t size = size_of(jpath);
+    truncate_to(jpath, size + (1ll << 40));
+    outcome o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 10 && o.replayed == 10,
+              "rc %d, %" PRIu64 " tasks: %s", o.rc, o.n, o.err);
+    char off[40];
+    snprintf(off, sizeof off, "offset %lld", (long long)size);
+    CHECK_MSG(strstr(o.last, "journal-1.tfj") && strstr(o.last, off),
+              "the warning names the journal and %s: %s", off, o.last);
+}
+
+/* Records whose fields disagree with the format, their checksums right. */
+static void test_hostile_journal_fields(void)
+{
+    char dir[512], jpath[700];
+    journal_of(dir, sizeof dir, "fieldsj", 5, jpath, sizeof jpath);
+    off_t size = size_of(jpath);
+    append_finish(jpath, 77, 9); /* a FINISH is DONE or FAILED */
+    outcome o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 5,
+              "FINISH state 9: rc %d, %" PRIu64 " tasks: %s", o.rc, o.n, o.err);
+    CHECK_MSG(strstr(o.last, "journal-1.tfj") && strstr(o.last, "state"),
+              "warning: %s", o.last);
+
+    /* A SUBMIT record whose lengths add up to more than it holds. */
+    truncate_to(jpath, size);
+    tf_ck_task t = {.gid = 88, .key = 2, .parent = TF_CK_NONE, .cores = 1};
+    uint8_t rec[256];
+    size_t len = tf_ck_jr_submit_size(&t);
+    tf_ck_jr_put_submit(rec, &t);
+    uint32_t ndeps = UINT32_MAX;
+    memcpy(rec + TF_CK_RHDR + 60, &ndeps, 4);
+    tf_ck_jr_seal(rec, len);
+    int fd = open(jpath, O_WRONLY | O_APPEND);
+    CHECK_TRUE(fd >= 0 && write(fd, rec, len) == (ssize_t)len);
+    close(fd);
+    o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 5, "SUBMIT lengths: rc %d: %s",
+              o.rc, o.err);
+    CHECK_MSG(strstr(o.last, "length"), "warning: %s", o.last);
+}
+
 /* ---- crashes: kill -9 of a forked writer ------------------------------- */
 
 typedef struct killer {
@@ -1593,6 +1716,9 @@ int main(void)
     CU_add_test(s, "hostile: huge packed data", test_hostile_data_huge);
     CU_add_test(s, "hostile: fields that disagree", test_hostile_fields);
     CU_add_test(s, "checksums before use", test_checksum_before_use);
+    CU_add_test(s, "out of memory at each allocation", test_out_of_memory_each);
+    CU_add_test(s, "hostile: sparse journal", test_hostile_journal_sparse);
+    CU_add_test(s, "hostile: journal fields", test_hostile_journal_fields);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
