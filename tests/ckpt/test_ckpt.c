@@ -15,7 +15,9 @@
 #include <hdf5.h>
 
 #include "../unit/check.h"
+#include "../unit/oom.h"
 #include "ckpt/ckpt_int.h"
+#include "h5edit.h"
 #include "taskfarm.h"
 
 /*
@@ -948,6 +950,8 @@ static void hostile_dir(char *dir, size_t len, const char *what, model *m,
               "%s", err);
 }
 
+/* ---- the edits of h5edit.h, checked ----------------------------------- */
+
 static hid_t h5_edit(const char *path)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -957,127 +961,27 @@ static hid_t h5_edit(const char *path)
 
 static void h5_attr(hid_t obj, const char *name, hid_t mtype, const void *v)
 {
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    CHECK_MSG(a >= 0 && H5Awrite(a, mtype, v) >= 0, "attribute %s", name);
-    if (a >= 0)
-        H5Aclose(a);
+    CHECK_MSG(h5e_attr(obj, name, mtype, v), "attribute %s", name);
 }
 
-/* Dataset ds grown or shrunk to len entries, nothing written: a grown one
-   is sparse, its new chunks never allocated. */
 static void h5_extent(hid_t f, const char *ds, uint64_t len)
 {
-    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
-    hsize_t e = len;
-    CHECK_MSG(d >= 0 && H5Dset_extent(d, &e) >= 0, "extent of %s", ds);
-    if (d >= 0)
-        H5Dclose(d);
+    CHECK_MSG(h5e_extent(f, ds, len), "extent of %s", ds);
 }
 
-/* A small dataset's values, as its native type, into a new buffer. */
-static uint8_t *h5_values(hid_t d, hid_t *mt, size_t *es, hsize_t *n)
-{
-    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
-    *mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
-    *es = H5Tget_size(*mt);
-    H5Sget_simple_extent_dims(sp, n, NULL);
-    uint8_t *buf = calloc(*n + 1, *es);
-    CHECK_TRUE(H5Dread(d, *mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    H5Sclose(sp);
-    H5Tclose(ft);
-    return buf;
-}
-
-/* Entry `at` of dataset ds set to v (its low bytes) and the checksum made
-   to match, so that only the value is hostile. */
 static void h5_poke(hid_t f, const char *ds, uint64_t at, uint64_t v)
 {
-    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
-    size_t es;
-    hsize_t n;
-    uint8_t *buf = h5_values(d, &mt, &es, &n);
-    CHECK_TRUE(at < n);
-    memcpy(buf + at * es, &v, es); /* little-endian: the low bytes */
-    CHECK_TRUE(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    uint32_t crc = tf_ck_crc32c(0, buf, n * es);
-    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
-    free(buf);
-    H5Tclose(mt);
-    H5Dclose(d);
+    CHECK_MSG(h5e_poke(f, ds, at, v, true), "poke %s[%" PRIu64 "]", ds, at);
 }
 
-/* Shrinks dataset ds by one entry, its checksum made to match. */
 static void h5_cut_one(hid_t f, const char *ds)
 {
-    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
-    size_t es;
-    hsize_t n;
-    uint8_t *buf = h5_values(d, &mt, &es, &n);
-    H5Dclose(d);
-    h5_extent(f, ds, n - 1);
-    d = H5Dopen2(f, ds, H5P_DEFAULT);
-    uint32_t crc = tf_ck_crc32c(0, buf, (n - 1) * es);
-    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
-    free(buf);
-    H5Tclose(mt);
-    H5Dclose(d);
+    CHECK_MSG(h5e_cut_one(f, ds), "cut %s", ds);
 }
 
-/*
- * Dataset ds replaced by one of file type ftype made with dcpl, holding the
- * same values and the checksum the loader computes over them (read as its
- * native type): a file another program could have written.
- */
 static void h5_remake(hid_t f, const char *ds, hid_t ftype, hid_t dcpl)
 {
-    hid_t d = H5Dopen2(f, ds, H5P_DEFAULT), mt;
-    size_t es;
-    hsize_t n;
-    uint8_t *buf = h5_values(d, &mt, &es, &n);
-    uint32_t crc = tf_ck_crc32c(0, buf, n * es);
-    H5Dclose(d);
-    CHECK_TRUE(H5Ldelete(f, ds, H5P_DEFAULT) >= 0);
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    d = H5Dcreate2(f, ds, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    CHECK_TRUE(d >= 0 &&
-               H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
-    hid_t asp = H5Screate(H5S_SCALAR);
-    hid_t a =
-        H5Acreate2(d, "crc32c", H5T_STD_U32LE, asp, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK_TRUE(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
-    H5Aclose(a);
-    H5Sclose(asp);
-    H5Sclose(sp);
-    H5Dclose(d);
-    H5Tclose(mt);
-    free(buf);
-}
-
-/*
- * Dataset ds replaced by a sparse one of n entries: chunked, nothing
- * written, its fill value the default 0, so that every entry reads as 0
- * (the writer's datasets have no fill value, and a read of an unwritten
- * chunk of one leaves the buffer as it was).
- */
-static void h5_sparse(hid_t f, const char *ds, hid_t ftype, uint64_t n)
-{
-    CHECK_TRUE(H5Ldelete(f, ds, H5P_DEFAULT) >= 0);
-    hsize_t dims = n, maxd = H5S_UNLIMITED, chunk = 65536;
-    hid_t sp = H5Screate_simple(1, &dims, &maxd);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, &chunk);
-    hid_t d = H5Dcreate2(f, ds, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    CHECK_MSG(d >= 0, "cannot make %s sparse", ds);
-    hid_t asp = H5Screate(H5S_SCALAR);
-    hid_t a =
-        H5Acreate2(d, "crc32c", H5T_STD_U32LE, asp, H5P_DEFAULT, H5P_DEFAULT);
-    uint32_t crc = 0;
-    CHECK_TRUE(a >= 0 && H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
-    H5Aclose(a);
-    H5Sclose(asp);
-    H5Dclose(d);
-    H5Pclose(dcpl);
-    H5Sclose(sp);
+    CHECK_MSG(h5e_remake(f, ds, ftype, dcpl), "remake %s", ds);
 }
 
 /*
@@ -1087,26 +991,13 @@ static void h5_sparse(hid_t f, const char *ds, hid_t ftype, uint64_t n)
  */
 static void claim_tasks(const char *path, uint64_t n)
 {
-    static const struct {
-        const char *ds;
-        size_t size;
-        bool sgn;
-    } cols[] = {{"/task/gid", 8, 0},      {"/task/key", 8, 0},
-                {"/task/parent", 8, 0},   {"/task/prio", 4, 1},
-                {"/task/cores", 2, 0},    {"/task/state", 1, 0},
-                {"/task/attempts", 2, 0}, {"/task/status", 4, 1},
-                {"/task/rank", 4, 1},     {"/task/start_ns", 8, 0},
-                {"/task/end_ns", 8, 0},   {"/name/offsets", 8, 0},
-                {"/cmd/offsets", 8, 0},   {"/deps/offsets", 8, 0},
-                {"/out/offsets", 8, 0}};
     hid_t f = h5_edit(path);
     h5_attr(f, "n", H5T_NATIVE_UINT64, &n);
-    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++) {
-        hid_t t = cols[c].size == 8   ? H5T_STD_U64LE
-                  : cols[c].size == 4 ? H5T_STD_I32LE
-                  : cols[c].size == 2 ? H5T_STD_U16LE
-                                      : H5T_STD_U8LE;
-        h5_sparse(f, cols[c].ds, t, c < 11 ? n : n + 1);
+    for (size_t c = 0; c < H5E_NSIZED; c++) {
+        const struct h5e_ds *d = &h5e_datasets[c];
+        CHECK_MSG(
+            h5e_sparse(f, d->path, *d->ftype, c < H5E_NCOLS ? n : n + 1, 0),
+            "cannot make %s sparse", d->path);
     }
     H5Fclose(f);
 }
@@ -1141,35 +1032,13 @@ static void test_hostile_count_huge(void)
 }
 
 /*
- * Packed data arrays grown sparsely: 2^40 bytes of commands (once an
- * allocation of 1 TiB), and 2^61 dependencies, whose size in bytes wraps to
- * 0 (once a buffer of 0 bytes that HDF5 then read 2^61 entries into).
+ * Sizes, types and values that disagree with each other, with the file or
+ * with the format, each alone in an otherwise good file with matching
+ * checksums. Among them packed data arrays grown sparsely: 2^40 bytes of
+ * commands (once an allocation of 1 TiB), 2^61 dependencies, whose size in
+ * bytes wraps to 0 (once a buffer of 0 bytes that HDF5 was then asked to
+ * read 2^61 entries into: a hang, or a crash under ASan).
  */
-static void test_hostile_data_huge(void)
-{
-    char dir[512], gen2[700], good[720];
-    model m;
-    hostile_dir(dir, sizeof dir, "bigdata", &m, 40, gen2, sizeof gen2);
-    snprintf(good, sizeof good, "%s.good", gen2);
-    copy_file(gen2, good);
-    static const struct {
-        const char *ds;
-        uint64_t len;
-    } cases[] = {{"/cmd/data", 1ull << 40},
-                 {"/deps/data", 1ull << 61},
-                 {"/out/data", (1ull << 62) - 1}};
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        copy_file(good, gen2);
-        hid_t f = h5_edit(gen2);
-        h5_extent(f, cases[k].ds, cases[k].len);
-        H5Fclose(f);
-        fell_back_past_2(dir, &m, "corrupt", cases[k].ds);
-    }
-    model_free(&m);
-}
-
-/* Sizes, types and values that disagree with each other or with the
-   format, each alone in an otherwise good file with matching checksums. */
 static void test_hostile_fields(void)
 {
     char dir[512], gen2[700], good[720];
@@ -1181,7 +1050,7 @@ static void test_hostile_fields(void)
     hsize_t chunk = 8;
     H5Pset_chunk(deflate, 1, &chunk);
     H5Pset_deflate(deflate, 6);
-    for (int k = 0; k < 13; k++) {
+    for (int k = 0; k < 16; k++) {
         copy_file(good, gen2);
         hid_t f = h5_edit(gen2);
         uint64_t n41 = 41;
@@ -1247,6 +1116,18 @@ static void test_hostile_fields(void)
             H5Gclose(H5Gcreate2(f, "/task/key", H5P_DEFAULT, H5P_DEFAULT,
                                 H5P_DEFAULT));
             break;
+        case 13:
+            what = "2^40 bytes of commands, sparse";
+            h5_extent(f, "/cmd/data", 1ull << 40);
+            break;
+        case 14:
+            what = "2^61 dependencies, sparse";
+            h5_extent(f, "/deps/data", 1ull << 61);
+            break;
+        case 15:
+            what = "2^62 - 1 bytes of outputs, sparse";
+            h5_extent(f, "/out/data", (1ull << 62) - 1);
+            break;
         }
         H5Fclose(f);
         fell_back_past_2(dir, &m, why, what);
@@ -1255,60 +1136,7 @@ static void test_hostile_fields(void)
     model_free(&m);
 }
 
-/* ---- allocation failures on purpose ------------------------------------ */
-
-/*
- * This test links with --wrap=malloc,calloc,realloc (Makefile), so every
- * allocation of the taskfarm code linked into it comes here (HDF5's, in a
- * shared library, does not). Armed, the fail_at-th allocation fails; the
- * largest request is recorded either way.
- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-
-static struct {
-    bool armed;
-    unsigned long count, fail_at;
-    size_t largest;
-} oom;
-
-static bool oom_fails(size_t n)
-{
-    if (!oom.armed)
-        return false;
-    if (n > oom.largest)
-        oom.largest = n;
-    return ++oom.count == oom.fail_at;
-}
-
-void *__wrap_malloc(size_t n)
-{
-    return oom_fails(n) ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return oom_fails(size && n > SIZE_MAX / size ? SIZE_MAX : n * size)
-               ? NULL
-               : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return oom_fails(n) ? NULL : __real_realloc(p, n);
-}
-
-static void oom_arm(unsigned long fail_at)
-{
-    oom.count = 0;
-    oom.largest = 0;
-    oom.fail_at = fail_at;
-    oom.armed = true;
-}
+/* ---- allocation failures on purpose (../unit/oom.h) ----------------- */
 
 /*
  * A checksum is checked before its data is used: a snapshot whose state
@@ -1337,9 +1165,10 @@ static void test_checksum_before_use(void)
     H5Fclose(f);
     logbook lb;
     tf_ck_state st;
-    oom_arm(0);
+    oom o;
+    oom_start(&o, OOM_ONCE, 0);
     int rc = load(dir, &st, &lb, err, sizeof err);
-    oom.armed = false;
+    oom_stop();
     CHECK_RC(rc, 0);
     if (!rc) {
         CHECK_TRUE(st.fell_back && st.meta.generation == 1);
@@ -1347,10 +1176,10 @@ static void test_checksum_before_use(void)
                   "warning: %s", lb.last);
         tf_ck_state_free(&st);
     }
-    CHECK_MSG(oom.largest < N_ROUND * sizeof(tf_ck_task),
+    CHECK_MSG(o.largest < N_ROUND * sizeof(tf_ck_task),
               "largest allocation %zu bytes: the task array of a file that "
               "fails its checksum",
-              oom.largest);
+              (size_t)o.largest);
     model_free(&big);
     model_free(&m);
 }
@@ -1374,10 +1203,11 @@ static void test_out_of_memory_each(void)
     for (k = 1; k < 100000; k++) {
         logbook lb;
         tf_ck_state st;
-        oom_arm(k);
+        oom o;
+        oom_start(&o, OOM_ONCE, k);
         int rc = load(dir, &st, &lb, err, sizeof err);
-        oom.armed = false;
-        bool failed_one = oom.count >= k;
+        oom_stop();
+        bool failed_one = o.failed > 0;
         if (rc == 0) {
             char why[256];
             bool same = tasks_equal(st.task, st.n, &m, why, sizeof why);
@@ -1713,7 +1543,6 @@ int main(void)
     CU_add_test(s, "out of space", test_enospc);
     CU_add_test(s, "hostile: task count wraps", test_hostile_count_wraps);
     CU_add_test(s, "hostile: 2^40 tasks", test_hostile_count_huge);
-    CU_add_test(s, "hostile: huge packed data", test_hostile_data_huge);
     CU_add_test(s, "hostile: fields that disagree", test_hostile_fields);
     CU_add_test(s, "checksums before use", test_checksum_before_use);
     CU_add_test(s, "out of memory at each allocation", test_out_of_memory_each);
