@@ -238,15 +238,19 @@ static void replay(const char *dir, uint64_t jid, uint64_t from, builder *b,
     uint8_t hdr[TF_CK_JHDR];
     struct stat st;
     tf_ck_journal_path(path, sizeof path, dir, jid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO under a journal's name must not block the open;
+       anything but a regular file is refused before it is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     ssize_t got = -1;
-    if (fd >= 0 && !fstat(fd, &st))
+    const char *not_file = NULL;
+    if (fd >= 0 && !fstat(fd, &st) &&
+        !(not_file = S_ISREG(st.st_mode) ? NULL : "not a regular file"))
         while ((got = pread(fd, hdr, sizeof hdr, 0)) < 0 && errno == EINTR)
             ;
     if (got < 0) {
         if (log)
             tf_logf(log, TF_CK_LOG_WARN, "checkpoint: %s: cannot read: %s",
-                    path, strerror(errno));
+                    path, not_file ? not_file : strerror(errno));
         if (fd >= 0)
             close(fd);
         return;

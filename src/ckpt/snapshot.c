@@ -1079,6 +1079,16 @@ static void close_reader(reader *r)
 /* Opens path read-only, quietly; err says why not. */
 static hid_t open_quiet(const char *path, char *err, size_t errlen)
 {
+    /* A FIFO or a device under a state file's name would block HDF5's
+       open, or feed it without end. */
+    struct stat sb;
+    const char *why = stat(path, &sb)        ? strerror(errno)
+                      : !S_ISREG(sb.st_mode) ? "not a regular file"
+                                             : NULL;
+    if (why) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         snprintf(err, errlen,

@@ -1136,6 +1136,31 @@ static void test_hostile_fields(void)
     model_free(&m);
 }
 
+/*
+ * State files that are not files: a FIFO named like a snapshot or a
+ * journal once blocked the load for ever (H5Fis_hdf5 and open(2) wait for
+ * a writer); now each is refused as not a regular file, with a warning.
+ */
+static void test_hostile_not_files(void)
+{
+    char dir[512], gen2[700], j2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "fifo", &m, 0, gen2, sizeof gen2);
+    CHECK_EQ_I(unlink(gen2), 0);
+    CHECK_EQ_I(mkfifo(gen2, 0644), 0);
+    path_of(j2, sizeof j2, dir, "journal-2.tfj");
+    CHECK_EQ_I(mkfifo(j2, 0644), 0);
+    outcome o = load_isolated(dir, &m);
+    CHECK_MSG(!o.died && o.rc == 0, "rc %d: %s", o.rc, o.err);
+    CHECK_MSG(o.fell_back && o.generation == 1 && o.same,
+              "fell back %d to generation %" PRIu64 ", state as before %d",
+              o.fell_back, o.generation, o.same);
+    CHECK_MSG(o.warnings == 2 && strstr(o.last, "journal-2.tfj") &&
+                  strstr(o.last, "not a regular file"),
+              "%d warnings, the last: %s", o.warnings, o.last);
+    model_free(&m);
+}
+
 /* ---- allocation failures on purpose (../unit/oom.h) ----------------- */
 
 /*
@@ -1544,6 +1569,7 @@ int main(void)
     CU_add_test(s, "hostile: task count wraps", test_hostile_count_wraps);
     CU_add_test(s, "hostile: 2^40 tasks", test_hostile_count_huge);
     CU_add_test(s, "hostile: fields that disagree", test_hostile_fields);
+    CU_add_test(s, "hostile: FIFOs for files", test_hostile_not_files);
     CU_add_test(s, "checksums before use", test_checksum_before_use);
     CU_add_test(s, "out of memory at each allocation", test_out_of_memory_each);
     CU_add_test(s, "hostile: sparse journal", test_hostile_journal_sparse);
