@@ -50,7 +50,8 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
         check-slurm check-place check-apps check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
-        clean asan ubsan asan-ckpt ubsan-ckpt format demo
+        clean asan ubsan asan-ckpt ubsan-ckpt check-fuzz fuzz fuzz-cov fuzz-seeds \
+        format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
 
 lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
@@ -233,9 +234,65 @@ asan-ckpt:
 ubsan-ckpt:
 	$(MAKE) BUILD=build-ubsan SAN='$(SAN_UBSAN)' check-ckpt
 
+# ---- fuzzing (tests/fuzz, docs/fuzzing.md) ----------------------------------
+# libFuzzer harnesses built by clang with ASan and UBSan (HDF5 and MPI are
+# Debian's, uninstrumented): the task-file parser, journals as bytes,
+# snapshots as bytes, and snapshots edited through the HDF5 API from a
+# recipe. check-fuzz runs each a fixed number of times from its committed
+# seed corpus (tests/fuzz/corpus/NAME), under a minute in all on 2 cores,
+# and throws away what it finds; fuzz runs each for FUZZ_SECONDS, keeping
+# what it finds in build/fuzz/corpus-NAME. Crashes go to
+# build/fuzz/artifacts/. tests/fuzz/run.sh has the per-harness options.
+# fuzz-cov reports the line coverage of the corpora (llvm-cov); fuzz-seeds
+# writes the checkpoint seeds again.
+FUZZ_CC      ?= clang-14
+FUZZ_FLAGS   := $(STD) -g -O1 -fno-omit-frame-pointer $(WARN) \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := taskfile journal snapshot snapedit
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_CKPT    := $(CKPT_SRC) src/util/log.c src/core/status.c
+FUZZ_SECONDS ?= 300
+LLVM_PROFDATA ?= llvm-profdata-14
+LLVM_COV      ?= llvm-cov-14
+
+$(BUILD)/fuzz/fuzz_taskfile: tests/fuzz/fuzz_taskfile.c $(CORE_SRC) $(wildcard src/core/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CORE_CPPFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(CORE_SRC)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_ckpt.h tests/ckpt/h5edit.h $(FUZZ_CKPT) $(wildcard src/ckpt/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -Iinclude -Isrc $(HDF5_CFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(FUZZ_CKPT) $(HDF5_LIBS) -lpthread
+$(BUILD)/fuzz/seeds: tests/fuzz/seeds.c tests/ckpt/h5edit.h $(CKPT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< $(CKPT_OBJ) $(HDF5_LIBS) -lpthread
+
+check-fuzz: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD)/fuzz check
+
+fuzz: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD)/fuzz long $(FUZZ_SECONDS)
+
+# Line coverage of the parser and the loader by the committed corpora and
+# what make fuzz kept: the harnesses built again with source-based coverage.
+FUZZCOV := build-fuzzcov/fuzz
+fuzz-cov:
+	$(MAKE) BUILD=build-fuzzcov FUZZ_COV='-fprofile-instr-generate -fcoverage-mapping' $(FUZZ_NAMES:%=$(FUZZCOV)/fuzz_%)
+	rm -f $(FUZZCOV)/*.profraw
+	bash tests/fuzz/run.sh $(FUZZCOV) cov
+	$(LLVM_PROFDATA) merge -o $(FUZZCOV)/taskfile.profdata $(FUZZCOV)/taskfile.profraw
+	$(LLVM_COV) report $(FUZZCOV)/fuzz_taskfile -instr-profile=$(FUZZCOV)/taskfile.profdata src/core/taskfile.c
+	$(LLVM_PROFDATA) merge -o $(FUZZCOV)/ckpt.profdata $(FUZZCOV)/journal.profraw \
+	  $(FUZZCOV)/snapshot.profraw $(FUZZCOV)/snapedit.profraw
+	$(LLVM_COV) report $(FUZZCOV)/fuzz_journal -object $(FUZZCOV)/fuzz_snapshot \
+	  -object $(FUZZCOV)/fuzz_snapedit -instr-profile=$(FUZZCOV)/ckpt.profdata \
+	  src/ckpt/load.c src/ckpt/journal.c src/ckpt/snapshot.c
+
+fuzz-seeds: $(BUILD)/fuzz/seeds
+	$(BUILD)/fuzz/seeds tests/fuzz/corpus
+
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev pkg-config make gcc parallel procps \
+            clang-14 libclang-rt-14-dev llvm-14 \
             slurmctld slurmd slurm-client munge \
             liblapacke-dev libopenblas-dev python3 python3-h5py
 deps:
@@ -273,6 +330,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan build-ubsan lib bin
+	rm -rf $(BUILD) build-asan build-ubsan build-fuzzcov lib bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
