@@ -186,7 +186,12 @@ static void edit(hid_t f, src *s)
     hid_t d, dcpl;
     switch (op) {
     case 0:
-        h5e_extent(f, ds->path, take_count(s, n));
+        /* HDF5 prunes a shrunk dataset chunk by chunk, over its whole old
+           extent: shrinking one grown to 2^60 would take hours (a timeout
+           this harness once hit in H5D__chunk_prune_by_extent). */
+        v = take_count(s, n);
+        if (v >= n || n <= (1u << 24))
+            h5e_extent(f, ds->path, v);
         break;
     case 1:
         v = take(s, 1) & 1 ? take(s, 8) : take(s, 1);
