@@ -82,6 +82,15 @@ static inline bool h5e_extent(hid_t f, const char *ds, uint64_t len)
     return ok;
 }
 
+/*
+ * The most bytes an edit reads (and rewrites) of a dataset. Small: the
+ * files of the tests are, and a dataset grown sparse to many chunks costs
+ * HDF5 memory per chunk it visits, which its free lists then keep for the
+ * life of the process (a fuzzer reading 16 MiB of one-entry chunks ran out
+ * of its 2 GiB).
+ */
+#define H5E_MAX_READ (64u << 10)
+
 /* A dataset open, and its values read whole as their native type. */
 typedef struct h5e_vals {
     hid_t d, mt; /* the dataset, the memory type of its entries */
@@ -146,7 +155,7 @@ static inline bool h5e_poke(hid_t f, const char *ds, uint64_t at, uint64_t x,
                             bool fix_crc)
 {
     h5e_vals v;
-    bool ok = h5e_read(f, ds, 1u << 24, &v) && at < v.n;
+    bool ok = h5e_read(f, ds, H5E_MAX_READ, &v) && at < v.n;
     if (ok) {
         memcpy(v.buf + at * v.es, &x, v.es < 8 ? v.es : 8); /* LE: low bytes */
         ok = H5Dwrite(v.d, v.mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.buf) >= 0 &&
@@ -160,7 +169,7 @@ static inline bool h5e_poke(hid_t f, const char *ds, uint64_t at, uint64_t x,
 static inline bool h5e_cut_one(hid_t f, const char *ds)
 {
     h5e_vals v;
-    bool ok = h5e_read(f, ds, 1u << 24, &v) && v.n > 0;
+    bool ok = h5e_read(f, ds, H5E_MAX_READ, &v) && v.n > 0;
     if (ok) {
         hsize_t e = v.n - 1;
         ok = H5Dset_extent(v.d, &e) >= 0 && h5e_set_crc(v.d, h5e_crc(&v, e));
@@ -178,7 +187,7 @@ static inline bool h5e_cut_one(hid_t f, const char *ds)
 static inline bool h5e_remake(hid_t f, const char *ds, hid_t ftype, hid_t dcpl)
 {
     h5e_vals v;
-    if (!h5e_read(f, ds, 1u << 24, &v))
+    if (!h5e_read(f, ds, H5E_MAX_READ, &v))
         return false;
     H5Dclose(v.d);
     hid_t sp = H5Ldelete(f, ds, H5P_DEFAULT) >= 0

@@ -81,9 +81,27 @@ static inline void fz_write(const char *path, const uint8_t *data, size_t size)
  * or bytes exceed what the files could hold breaks the loader's promise
  * (docs/checkpoint-format.md: about 2.4 times the files' size) and aborts.
  */
+/* Aborts if any HDF5 object is open (what: who should have closed it). */
+static inline void fz_no_open_objects(const char *what)
+{
+    ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (n != 0) {
+        fprintf(stderr,
+                "fuzz: %s left %zd HDF5 objects open (files %zd, datasets "
+                "%zd, groups %zd, types %zd, attributes %zd)\n",
+                what, n, H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_GROUP),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATATYPE),
+                H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ATTR));
+        abort();
+    }
+}
+
 static inline void fz_load(void)
 {
     uint64_t file_bytes = fz_bytes();
+    fz_no_open_objects("the harness");
     tf_ck_state st;
     char err[1024];
     if (tf_ck_load(fz_dir, NULL, &st, err, sizeof err) == 0) {
@@ -113,6 +131,9 @@ static inline void fz_load(void)
             fprintf(stderr, "fuzz: improbable sum\n");
         tf_ck_state_free(&st);
     }
+    /* An object left open keeps its file open inside HDF5, with its
+       caches: memory that grows with every load. */
+    fz_no_open_objects("tf_ck_load");
 }
 
 #endif

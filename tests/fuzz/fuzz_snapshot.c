@@ -14,7 +14,7 @@
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Every dataset's checksum made to match what it holds (up to 1 MiB). */
+/* Every dataset's checksum made to match what it holds (up to 64 KiB). */
 static void fix_checksums(const char *path)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -22,7 +22,7 @@ static void fix_checksums(const char *path)
         return;
     for (size_t k = 0; k < H5E_NDS; k++) {
         h5e_vals v;
-        if (h5e_read(f, h5e_datasets[k].path, 1u << 20, &v))
+        if (h5e_read(f, h5e_datasets[k].path, H5E_MAX_READ, &v))
             h5e_set_crc(v.d, h5e_crc(&v, v.n));
         h5e_done(&v);
     }
