@@ -14,8 +14,8 @@
  * SUBMIT records, one cut short; snapshots of a few tasks, and copies of
  * them edited through the HDF5 API (a column remade contiguous, a state
  * out of range, a sparse tail); and recipes for fuzz_snapedit.c, one per
- * kind of edit. Deterministic: running it again writes the same bytes
- * (but for HDF5's own timestamps, which the writer turns off).
+ * kind of edit. Running it again writes the same files but for the
+ * times HDF5 stamps into object headers.
  */
 
 static const char *out_dir;
@@ -139,6 +139,13 @@ static void journals(void)
     seed("journal", "finish-submit-resealed", 1, b, len);
     seed("journal", "torn", 0, b, len - 13);
     seed("journal", "header-only", 0, b, TF_CK_JHDR);
+    /* With a snapshot (fuzz_journal.c: mode bits 1-4 are its position's
+       index + 1) whose journal_pos is after the header (index 0: 32), on
+       the fourth record (index 9: 240 = 32 + 64 + 72 + 72) or unaligned
+       (index 11: 37); the second resealed. */
+    seed("journal", "snapshot-pos-header", 1 << 1, b, len);
+    seed("journal", "snapshot-pos-record", 10 << 1 | 1, b, len);
+    seed("journal", "snapshot-pos-unaligned", 12 << 1, b, len);
     free(b);
 }
 
