@@ -43,6 +43,7 @@ for h in "${harnesses[@]}"; do
     long)
         echo "== fuzz_$name: $seconds s, corpus $bin/corpus-$name"
         mkdir -p "$bin/corpus-$name"
+        TF_FUZZ_FREE_LIST_LIMITS=1 \
         "$bin/fuzz_$name" -max_total_time="$seconds" "${common[@]}" $opts \
             "$bin/corpus-$name" "tests/fuzz/corpus/$name" $seeds 2>"$bin/$name.log"
         rc=$? ;;
