@@ -228,11 +228,29 @@ static int get_str(hid_t obj, const char *name, char *buf, size_t len)
 
 /* ---- writing ------------------------------------------------------------ */
 
-typedef struct wds {
+/* A dataset being written or read. */
+typedef struct dset {
     hid_t ds;
-    uint32_t crc;
-    uint64_t len; /* elements written */
-} wds;
+    uint64_t len;       /* entries written; or, read, its extent */
+    uint32_t want, crc; /* read: the stored checksum; the running one */
+} dset;
+
+/* A snapshot's groups (in the order of groups[] below) and datasets (of
+   fixcols and varcols), as the writer and the reader hold them. */
+typedef struct dsets {
+    hid_t grp[1 + NVAR];
+    dset fix[NFIX], off[NVAR], data[NVAR];
+} dsets;
+
+static void dsets_init(dsets *d)
+{
+    for (size_t g = 0; g < 1 + NVAR; g++)
+        d->grp[g] = -1;
+    for (size_t c = 0; c < NFIX; c++)
+        d->fix[c].ds = -1;
+    for (size_t v = 0; v < NVAR; v++)
+        d->off[v].ds = d->data[v].ds = -1;
+}
 
 /*
  * A chunked, extensible 1-D dataset. Columns written one whole chunk per
@@ -264,7 +282,7 @@ static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, uint64_t n,
 }
 
 /* Appends cnt elements at w->len, growing the dataset if needed. */
-static int append(wds *w, hid_t mtype, size_t esize, const void *buf,
+static int append(dset *w, hid_t mtype, size_t esize, const void *buf,
                   uint64_t cnt, bool grow)
 {
     if (!cnt)
@@ -321,8 +339,8 @@ typedef struct writer {
     const char *path;
     char *err;
     size_t errlen;
-    hid_t file, grp[1 + NVAR];
-    wds fix[NFIX], off[NVAR], data[NVAR];
+    hid_t file;
+    dsets d;
     uint8_t *col[NFIX];   /* one block of each fixed column */
     uint64_t *offs[NVAR]; /* one block of each family's offsets */
     bbuf bytes[NVAR];     /* one block of each family's data */
@@ -364,24 +382,24 @@ static int create_all(writer *w, uint64_t n)
 {
     uint64_t chunk = block_for(n);
     for (size_t g = 0; g < 1 + NVAR; g++) {
-        w->grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT);
-        if (w->grp[g] < 0)
+        w->d.grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT);
+        if (w->d.grp[g] < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /%s",
                         groups[g]);
     }
     for (size_t c = 0; c < NFIX; c++) {
-        w->fix[c].ds = create_ds(w->grp[0], fixcols[c].name,
-                                 file_type(fixcols[c].size, fixcols[c].sgn), n,
-                                 chunk, false);
-        if (w->fix[c].ds < 0)
+        w->d.fix[c].ds = create_ds(w->d.grp[0], fixcols[c].name,
+                                   file_type(fixcols[c].size, fixcols[c].sgn),
+                                   n, chunk, false);
+        if (w->d.fix[c].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /task/%s",
                         fixcols[c].name);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE, n + 1,
-                                 chunk, false);
-        if (w->off[v].ds < 0)
+        w->d.off[v].ds = create_ds(w->d.grp[1 + v], "offsets", H5T_STD_U64LE,
+                                   n + 1, chunk, false);
+        if (w->d.off[v].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /%s/offsets",
                         varcols[v].group);
     }
@@ -393,11 +411,11 @@ static int create_all(writer *w, uint64_t n)
 static int create_data(writer *w, size_t v, uint64_t first)
 {
     uint64_t max = DATA_CHUNK / varcols[v].elem;
-    w->data[v].ds =
-        create_ds(w->grp[1 + v], "data",
+    w->d.data[v].ds =
+        create_ds(w->d.grp[1 + v], "data",
                   varcols[v].elem == 8 ? H5T_STD_U64LE : H5T_STD_U8LE, 0,
                   first < max ? first : max, true);
-    if (w->data[v].ds < 0)
+    if (w->d.data[v].ds < 0)
         return fail(w->err, w->errlen, w->path, "cannot create /%s/data",
                     varcols[v].group);
     return 0;
@@ -424,7 +442,7 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
         for (size_t v = 0; v < NVAR; v++) {
             size_t el = varcols[v].elem;
             size_t bytes = (size_t)field_len(&t, varcols[v].len_off) * el;
-            w->offs[v][k] = w->data[v].len + w->bytes[v].len / el;
+            w->offs[v][k] = w->d.data[v].len + w->bytes[v].len / el;
             if (bytes && bbuf_add(&w->bytes[v],
                                   field_ptr(&t, varcols[v].ptr_off), bytes)) {
                 snprintf(w->err, w->errlen, "%s: out of memory", w->path);
@@ -433,17 +451,18 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
         }
     }
     for (size_t c = 0; c < NFIX; c++)
-        if (append(&w->fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
+        if (append(&w->d.fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
                    fixcols[c].size, w->col[c], m, false))
             return fail(w->err, w->errlen, w->path, "cannot write /task/%s",
                         fixcols[c].name);
     for (size_t v = 0; v < NVAR; v++) {
         size_t el = varcols[v].elem, cnt = w->bytes[v].len / el;
-        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
-        if (!rc && w->data[v].ds < 0)
+        int rc =
+            append(&w->d.off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
+        if (!rc && w->d.data[v].ds < 0)
             rc = create_data(w, v, cnt);
         if (!rc)
-            rc = append(&w->data[v], data_mtype(v), el, w->bytes[v].p, cnt,
+            rc = append(&w->d.data[v], data_mtype(v), el, w->bytes[v].p, cnt,
                         true);
         if (rc)
             return rc == TF_EIO ? rc
@@ -457,18 +476,19 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
 static int finish(writer *w)
 {
     for (size_t v = 0; v < NVAR; v++) {
-        if (w->data[v].ds < 0 && create_data(w, v, 1))
+        if (w->d.data[v].ds < 0 && create_data(w, v, 1))
             return TF_EIO;
-        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1, false))
+        if (append(&w->d.off[v], H5T_NATIVE_UINT64, 8, &w->d.data[v].len, 1,
+                   false))
             return fail(w->err, w->errlen, w->path, "cannot write /%s/offsets",
                         varcols[v].group);
     }
     for (size_t c = 0; c < NFIX; c++)
-        if (PUT_U(w->fix[c].ds, "crc32c", &w->fix[c].crc, 4))
+        if (PUT_U(w->d.fix[c].ds, "crc32c", &w->d.fix[c].crc, 4))
             return fail(w->err, w->errlen, w->path, "cannot write checksums");
     for (size_t v = 0; v < NVAR; v++)
-        if (PUT_U(w->off[v].ds, "crc32c", &w->off[v].crc, 4) ||
-            PUT_U(w->data[v].ds, "crc32c", &w->data[v].crc, 4))
+        if (PUT_U(w->d.off[v].ds, "crc32c", &w->d.off[v].crc, 4) ||
+            PUT_U(w->d.data[v].ds, "crc32c", &w->d.data[v].crc, 4))
             return fail(w->err, w->errlen, w->path, "cannot write checksums");
     return 0;
 }
@@ -486,17 +506,17 @@ static int close_ds(writer *w, hid_t ds, int rc)
 static int close_all(writer *w, int rc)
 {
     for (size_t c = 0; c < NFIX; c++) {
-        rc = close_ds(w, w->fix[c].ds, rc);
+        rc = close_ds(w, w->d.fix[c].ds, rc);
         free(w->col[c]);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        rc = close_ds(w, w->off[v].ds, rc);
-        rc = close_ds(w, w->data[v].ds, rc);
+        rc = close_ds(w, w->d.off[v].ds, rc);
+        rc = close_ds(w, w->d.data[v].ds, rc);
         free(w->offs[v]);
         free(w->bytes[v].p);
     }
     for (size_t g = 0; g < 1 + NVAR; g++)
-        if (w->grp[g] >= 0 && H5Gclose(w->grp[g]) < 0 && !rc)
+        if (w->d.grp[g] >= 0 && H5Gclose(w->d.grp[g]) < 0 && !rc)
             rc = fail(w->err, w->errlen, w->path, "cannot close a group");
     return rc;
 }
@@ -578,12 +598,7 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
     w.err = err;
     w.errlen = errlen;
     w.file = -1;
-    for (size_t g = 0; g < 1 + NVAR; g++)
-        w.grp[g] = -1;
-    for (size_t c = 0; c < NFIX; c++)
-        w.fix[c].ds = -1;
-    for (size_t v = 0; v < NVAR; v++)
-        w.off[v].ds = w.data[v].ds = -1;
+    dsets_init(&w.d);
     uint64_t blk = block_for(n);
     for (size_t c = 0; c < NFIX; c++)
         if (!(w.col[c] = malloc(blk * fixcols[c].size))) {
@@ -702,21 +717,13 @@ static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
     return 0;
 }
 
-/* A dataset being read: its id, its stored checksum, the running one. */
-typedef struct rds {
-    hid_t ds;
-    uint64_t len;
-    uint32_t want, crc;
-} rds;
-
 /* What reading one snapshot holds; indexes follow fixcols and varcols. */
 typedef struct reader {
     const char *path;
     char *err;
     size_t errlen;
     uint64_t unclaimed; /* bytes of the file no dataset has claimed yet */
-    hid_t g[1 + NVAR];
-    rds fix[NFIX], off[NVAR], data[NVAR];
+    dsets d;
     void *col[NFIX];    /* one block of each column */
     uint64_t *ob[NVAR]; /* one block of each family's offsets, plus one */
 } reader;
@@ -811,7 +818,7 @@ static int check_storage(reader *r, hid_t ds, const char *grp, const char *name,
  * straight into the caller's buffer.
  */
 static int open_ds(reader *r, hid_t g, const char *grp, const char *name,
-                   uint64_t want, size_t esize, bool cached, rds *d)
+                   uint64_t want, size_t esize, bool cached, dset *d)
 {
     d->crc = 0;
     d->len = 0;
@@ -855,24 +862,24 @@ static int open_all(reader *r, hid_t f, uint64_t n)
 {
     int rc = 0;
     for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
-        r->g[k] = has_hard_link(f, groups[k])
-                      ? H5Gopen2(f, groups[k], H5P_DEFAULT)
-                      : -1;
-        if (r->g[k] < 0)
+        r->d.grp[k] = has_hard_link(f, groups[k])
+                          ? H5Gopen2(f, groups[k], H5P_DEFAULT)
+                          : -1;
+        if (r->d.grp[k] < 0)
             rc = fail(r->err, r->errlen, r->path, "group /%s missing (corrupt)",
                       groups[k]);
     }
     for (size_t c = 0; !rc && c < NFIX; c++)
-        rc = open_ds(r, r->g[0], "task", fixcols[c].name, n, fixcols[c].size,
-                     false, &r->fix[c]);
+        rc = open_ds(r, r->d.grp[0], "task", fixcols[c].name, n,
+                     fixcols[c].size, false, &r->d.fix[c]);
     /* Offsets keep the chunk cache: each block also reads the first entry
        of the next chunk. */
     for (size_t v = 0; !rc && v < NVAR; v++) {
-        rc = open_ds(r, r->g[1 + v], varcols[v].group, "offsets", n + 1,
-                     sizeof(uint64_t), true, &r->off[v]);
+        rc = open_ds(r, r->d.grp[1 + v], varcols[v].group, "offsets", n + 1,
+                     sizeof(uint64_t), true, &r->d.off[v]);
         if (!rc)
-            rc = open_ds(r, r->g[1 + v], varcols[v].group, "data", UINT64_MAX,
-                         varcols[v].elem, false, &r->data[v]);
+            rc = open_ds(r, r->d.grp[1 + v], varcols[v].group, "data",
+                         UINT64_MAX, varcols[v].elem, false, &r->d.data[v]);
     }
     return rc;
 }
@@ -881,7 +888,7 @@ static int open_all(reader *r, hid_t f, uint64_t n)
  * Entries [off, off + cnt) into buf (room for cnt); the first sum of them
  * into d->crc.
  */
-static int read_range(rds *d, hid_t mtype, size_t esize, uint64_t off,
+static int read_range(dset *d, hid_t mtype, size_t esize, uint64_t off,
                       uint64_t cnt, uint64_t sum, void *buf)
 {
     if (!cnt)
@@ -904,7 +911,8 @@ static int read_range(rds *d, hid_t mtype, size_t esize, uint64_t off,
     return ok ? 0 : -1;
 }
 
-static int check_crc(reader *r, const rds *d, const char *grp, const char *name)
+static int check_crc(reader *r, const dset *d, const char *grp,
+                     const char *name)
 {
     return d->crc == d->want
                ? 0
@@ -918,7 +926,7 @@ static int read_data(reader *r, tf_ck_snap *s)
     int rc = 0;
     for (size_t v = 0; !rc && v < NVAR; v++) {
         const char *grp = varcols[v].group;
-        rds *d = &r->data[v];
+        dset *d = &r->d.data[v];
         char what[32];
         snprintf(what, sizeof what, "/%s/data", grp);
         rc = alloc(r, &s->bytes[v], d->len, varcols[v].elem, what);
@@ -1005,13 +1013,13 @@ static int scan(reader *r, tf_ck_snap *s)
     int rc = 0;
     uint64_t n = s->n, blk = block_for(n);
     for (size_t c = 0; c < NFIX; c++)
-        r->fix[c].crc = 0;
+        r->d.fix[c].crc = 0;
     for (size_t v = 0; v < NVAR; v++)
-        r->off[v].crc = 0;
+        r->d.off[v].crc = 0;
     for (uint64_t i = 0; !rc && i < n + (n == 0); i += blk) {
         uint64_t m = n - i < blk ? n - i : blk, k;
         for (size_t c = 0; !rc && c < NFIX; c++)
-            if (read_range(&r->fix[c],
+            if (read_range(&r->d.fix[c],
                            mem_type(fixcols[c].size, fixcols[c].sgn),
                            fixcols[c].size, i, m, m, r->col[c]))
                 rc = fail(r->err, r->errlen, r->path,
@@ -1024,7 +1032,7 @@ static int scan(reader *r, tf_ck_snap *s)
             /* m + 1 entries; the last one counts in the checksum only at
                the end, since the next block reads it again. */
             uint64_t sum = i + m == n ? m + 1 : m;
-            if (read_range(&r->off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum,
+            if (read_range(&r->d.off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum,
                            r->ob[v]))
                 rc =
                     fail(r->err, r->errlen, r->path,
@@ -1038,9 +1046,9 @@ static int scan(reader *r, tf_ck_snap *s)
             build_tasks(s, i, m, r->col, r->ob);
     }
     for (size_t c = 0; !rc && c < NFIX; c++)
-        rc = check_crc(r, &r->fix[c], "task", fixcols[c].name);
+        rc = check_crc(r, &r->d.fix[c], "task", fixcols[c].name);
     for (size_t v = 0; !rc && v < NVAR; v++)
-        rc = check_crc(r, &r->off[v], varcols[v].group, "offsets");
+        rc = check_crc(r, &r->d.off[v], varcols[v].group, "offsets");
     return rc;
 }
 
@@ -1060,20 +1068,20 @@ static int alloc_blocks(reader *r, uint64_t n)
 static void close_reader(reader *r)
 {
     for (size_t c = 0; c < NFIX; c++) {
-        if (r->fix[c].ds >= 0)
-            H5Dclose(r->fix[c].ds);
+        if (r->d.fix[c].ds >= 0)
+            H5Dclose(r->d.fix[c].ds);
         free(r->col[c]);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        if (r->off[v].ds >= 0)
-            H5Dclose(r->off[v].ds);
-        if (r->data[v].ds >= 0)
-            H5Dclose(r->data[v].ds);
+        if (r->d.off[v].ds >= 0)
+            H5Dclose(r->d.off[v].ds);
+        if (r->d.data[v].ds >= 0)
+            H5Dclose(r->d.data[v].ds);
         free(r->ob[v]);
     }
     for (size_t k = 0; k < 1 + NVAR; k++)
-        if (r->g[k] >= 0)
-            H5Gclose(r->g[k]);
+        if (r->d.grp[k] >= 0)
+            H5Gclose(r->d.grp[k]);
 }
 
 /* Opens path read-only, quietly; err says why not. */
@@ -1133,12 +1141,7 @@ int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err, size_t errlen)
     r.path = path;
     r.err = err;
     r.errlen = errlen;
-    for (size_t k = 0; k < 1 + NVAR; k++)
-        r.g[k] = -1;
-    for (size_t c = 0; c < NFIX; c++)
-        r.fix[c].ds = -1;
-    for (size_t v = 0; v < NVAR; v++)
-        r.off[v].ds = r.data[v].ds = -1;
+    dsets_init(&r.d);
     int rc = TF_EIO;
     hid_t f = open_quiet(path, err, errlen);
     if (f >= 0)
