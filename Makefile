@@ -54,7 +54,8 @@ BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
         check-slurm check-place check-apps check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
-        clean asan ubsan format demo
+        clean asan ubsan asan-ckpt ubsan-ckpt check-fuzz fuzz fuzz-cov fuzz-seeds \
+        format demo
 all: lib bin/taskfarm bin/taskfarm-sim apps tests $(BENCHES)
 
 lib: lib/libtaskfarm.a lib/libtaskfarm.so lib/taskfarm.pc
@@ -161,10 +162,16 @@ $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/
 	@mkdir -p $(@D)
 	$(CORE_CC) $(POISON) -Iinclude -Isrc -iquote src/core $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< $(PLACE_SRC) $(CORE_SRC) -lhwloc -lcunit -lpthread
 
-# Checkpoint tests: real files and HDF5 (the test writes foreign files too).
-$(BUILD)/tests/ckpt_%: tests/ckpt/%.c lib/libtaskfarm.a
+# Checkpoint tests: real files and HDF5 (the test writes foreign and hostile
+# files too). The library's allocations go through the test's wrappers (the
+# GNU linker's --wrap), which fail them one by one.
+CKPT_WRAP  := -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+# They link the objects they test, not lib/, so that a sanitizer build
+# (BUILD=build-asan) leaves the library alone.
+CKPT_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(CKPT_SRC) $(UTIL_SRC) $(CORE_SRC))
+$(BUILD)/tests/ckpt_%: tests/ckpt/%.c $(CKPT_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< lib/libtaskfarm.a $(LDLIBS) -lcunit
+	$(CC) $(CPPFLAGS) -iquote src/core $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< $(CKPT_OBJ) $(HDF5_LIBS) -lpthread -lcunit $(CKPT_WRAP)
 
 # MPI tests: each links the harness they share (tests/mpi/harness.h).
 MPI_HARNESS := $(BUILD)/tests/mpi/harness.o
@@ -233,8 +240,9 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 
 # Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
 # under real mpirun, resume, orphans; results compared with a fault-free run.
-# The quick set is part of `check` (about 2 minutes); the soak repeats random
-# kills (FAULT_SOAK=N iterations, default 20; about 10 minutes).
+# The quick set is part of `check` (about 2 minutes); the kill soak repeats
+# random kills of every kind (FAULT_SOAK=N iterations, default 24; about 2
+# minutes) and is part of check-long.
 check-faults-quick: bin/taskfarm
 	timeout 900 bash tests/faults/run.sh bin
 
@@ -255,15 +263,81 @@ check-slurm: bin/taskfarm $(BUILD)/tests/mpi_hello
 bench: all
 	bash bench/run.sh
 
-# Sanitizer builds of the unit tests, in their own build tree.
+# Sanitizer builds of the unit tests and of the checkpoint loader's tests
+# (hostile files, allocation failures), each in its own build tree;
+# asan-ckpt and ubsan-ckpt run the latter alone.
+SAN_ASAN  := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_UBSAN := -fsanitize=undefined -fno-sanitize-recover=all
 asan:
-	$(MAKE) BUILD=build-asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' check-core
+	$(MAKE) BUILD=build-asan SAN='$(SAN_ASAN)' check-core check-ckpt
 ubsan:
-	$(MAKE) BUILD=build-ubsan SAN='-fsanitize=undefined -fno-sanitize-recover=all' check-core
+	$(MAKE) BUILD=build-ubsan SAN='$(SAN_UBSAN)' check-core check-ckpt
+asan-ckpt:
+	$(MAKE) BUILD=build-asan SAN='$(SAN_ASAN)' check-ckpt
+ubsan-ckpt:
+	$(MAKE) BUILD=build-ubsan SAN='$(SAN_UBSAN)' check-ckpt
+
+# ---- fuzzing (tests/fuzz, docs/fuzzing.md) ----------------------------------
+# libFuzzer harnesses built by clang with ASan and UBSan (HDF5 and MPI are
+# Debian's, uninstrumented): the task-file parser, the wire decoders,
+# journals as bytes, snapshots as bytes, and snapshots edited through the
+# HDF5 API from a recipe. check-fuzz (part of check) runs each a fixed
+# number of times from its committed seed corpus (tests/fuzz/corpus/NAME),
+# under a minute in all on 2 cores, and throws away what it finds; fuzz runs each for FUZZ_SECONDS, keeping
+# what it finds in build/fuzz/corpus-NAME. Crashes go to
+# build/fuzz/artifacts/. tests/fuzz/run.sh has the per-harness options.
+# fuzz-cov reports the line coverage of the corpora (llvm-cov); fuzz-seeds
+# writes the checkpoint seeds again.
+FUZZ_CC      ?= clang-14
+FUZZ_FLAGS   := $(STD) -g -O1 -fno-omit-frame-pointer $(WARN) \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CORE    := taskfile
+FUZZ_NAMES   := $(FUZZ_CORE) journal snapshot snapedit
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_CKPT    := $(CKPT_SRC) $(UTIL_SRC) $(CORE_SRC)
+FUZZ_SECONDS ?= 300
+LLVM_PROFDATA ?= llvm-profdata-14
+LLVM_COV      ?= llvm-cov-14
+
+# The core's harnesses (the task-file parser, the wire decoders) link only it.
+$(FUZZ_CORE:%=$(BUILD)/fuzz/fuzz_%): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard src/core/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CORE_CPPFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(CORE_SRC)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_ckpt.h tests/ckpt/h5edit.h $(FUZZ_CKPT) $(wildcard src/ckpt/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -Iinclude -Isrc $(HDF5_CFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(FUZZ_CKPT) $(HDF5_LIBS) -lpthread
+$(BUILD)/fuzz/seeds: tests/fuzz/seeds.c tests/ckpt/h5edit.h $(CKPT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(HDF5_CFLAGS) $(CFLAGS) -o $@ $< $(CKPT_OBJ) $(HDF5_LIBS) -lpthread
+
+check-fuzz: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD)/fuzz check
+
+fuzz: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD)/fuzz long $(FUZZ_SECONDS)
+
+# Line coverage of the parser and the loader by the committed corpora and
+# what make fuzz kept: the harnesses built again with source-based coverage.
+FUZZCOV := build-fuzzcov/fuzz
+fuzz-cov:
+	$(MAKE) BUILD=build-fuzzcov FUZZ_COV='-fprofile-instr-generate -fcoverage-mapping' $(FUZZ_NAMES:%=$(FUZZCOV)/fuzz_%)
+	rm -f $(FUZZCOV)/*.profraw
+	bash tests/fuzz/run.sh $(FUZZCOV) cov
+	$(LLVM_PROFDATA) merge -o $(FUZZCOV)/taskfile.profdata $(FUZZCOV)/taskfile.profraw
+	$(LLVM_COV) report $(FUZZCOV)/fuzz_taskfile -instr-profile=$(FUZZCOV)/taskfile.profdata src/core/taskfile.c
+	$(LLVM_PROFDATA) merge -o $(FUZZCOV)/ckpt.profdata $(FUZZCOV)/journal.profraw \
+	  $(FUZZCOV)/snapshot.profraw $(FUZZCOV)/snapedit.profraw
+	$(LLVM_COV) report $(FUZZCOV)/fuzz_journal -object $(FUZZCOV)/fuzz_snapshot \
+	  -object $(FUZZCOV)/fuzz_snapedit -instr-profile=$(FUZZCOV)/ckpt.profdata \
+	  src/ckpt/load.c src/ckpt/journal.c src/ckpt/snapshot.c
+
+fuzz-seeds: $(BUILD)/fuzz/seeds
+	$(BUILD)/fuzz/seeds tests/fuzz/corpus
 
 # Debian packages; elsewhere, say what to load.
 DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev libjansson-dev pkg-config make gcc parallel procps \
+            clang-14 libclang-rt-14-dev llvm-14 \
             slurmctld slurmd slurm-client munge \
             liblapacke-dev libopenblas-dev python3 python3-h5py
 deps:
@@ -301,6 +375,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan build-ubsan lib bin
+	rm -rf $(BUILD) build-asan build-ubsan build-fuzzcov lib bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

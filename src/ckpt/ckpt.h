@@ -158,14 +158,20 @@ typedef struct tf_ck_state {
 
 /*
  * Load the newest valid state in dir: the newest snapshot that opens and
- * checks out (format version, checksums, sizes), falling back to the
- * previous generation with a warning on the logger; then the journal
- * records after it, in order, up to the first torn or corrupt one (a
- * warning names it). A finish record updates its task (same gid; a later
- * attempt wins; DONE is final); a submit record adds a task unless its gid
- * is known. Returns 0, TF_ENOENT (no state in dir: no snapshot and no
- * journal), TF_EIO (state there but none usable, or a foreign or newer
- * format; the reason in err), TF_ENOMEM.
+ * checks out (format version, sizes against the file before anything is
+ * allocated, checksums before anything is used), falling back to the
+ * previous generation with a warning on the logger naming the file and the
+ * reason, running out of memory included; then the journal records after
+ * it, in order, up to the first torn or corrupt one, or the one where
+ * memory ran out (a warning names the file and offset). A finish record
+ * updates its task (same gid; a later attempt wins; DONE is final); a
+ * submit record adds a task unless its gid is known. Every file is treated
+ * as hostile: no content can make the loader read or write out of bounds
+ * or allocate more than a small multiple of the files' sizes. Returns 0,
+ * TF_ENOENT (no state in dir: no snapshot and no journal), TF_EIO (state
+ * there but no snapshot usable, or a foreign or newer format; every file's
+ * reason in err), TF_ENOMEM (memory was the only reason, or ran out
+ * outside any one file; err says so and names dir).
  */
 int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
                char *err, size_t errlen);

@@ -62,12 +62,6 @@ void tf_ck_row_of(tf_ckstate *ck, const tf_tasks *tt, const tf_registry *reg,
 int tf_ck_snapshot_now(tf_ckstate *ck, const tf_tasks *tt,
                        const tf_registry *reg, bool final);
 
-/* Task states the loader acts on (the public tf_task_state). */
-#define TF_CK_DONE TF_TASK_DONE
-#define TF_CK_FAILED TF_TASK_FAILED
-#define TF_CK_LOG_ERROR TF_LOG_ERROR
-#define TF_CK_LOG_WARN TF_LOG_WARN
-
 /* ---- hash.c ---------------------------------------------------------- */
 
 /* CRC32C (Castagnoli), continuing from crc (0 to start). */
@@ -105,12 +99,22 @@ typedef struct tf_ck_jrec {
     tf_ck_task task;  /* TF_CK_REC_SUBMIT */
 } tf_ck_jrec;
 
+/*
+ * The bytes (header, payload, padding) of the record whose TF_CK_RHDR-byte
+ * header is at hdr, or 0 if no record has that header (an unknown type, a
+ * nonzero reserved field). Only the header is looked at: a reader uses it
+ * to stop before reading what an impossible header or length claims.
+ */
+size_t tf_ck_jr_extent(const uint8_t *hdr);
+
 enum { TF_CK_JR_OK, TF_CK_JR_END, TF_CK_JR_TORN, TF_CK_JR_CORRUPT };
 /*
  * Decodes the record at *pos of buf (8-byte aligned), advancing *pos.
- * TF_CK_JR_END at the exact end; TORN when the bytes end inside a record;
- * CORRUPT when a checksum, type or length does not check out (why says
- * what). *pos is left at the bad record.
+ * TF_CK_JR_END at the exact end; TORN when the bytes end inside a record
+ * (or *pos is past the end or not a multiple of 8); CORRUPT when a
+ * checksum, type, length or state does not check out (why says what). *pos
+ * is left at the bad record. Every field is checked before it is used:
+ * len, and what buf holds, may be anything.
  */
 int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos, tf_ck_jrec *rec,
                   const char **why);
@@ -145,9 +149,11 @@ typedef struct tf_ck_snap {
 } tf_ck_snap;
 
 /*
- * Reads and checks path. TF_EIO with the reason in err: not HDF5 or not
- * ours ("foreign"), a newer format version, a checksum or size mismatch,
- * a file HDF5 cannot open (truncated). TF_ENOMEM.
+ * Reads and checks path, as hostile (snapshot.c says in what order).
+ * TF_EIO with the reason in err: not HDF5 or not ours ("foreign"), a newer
+ * format version, a size that disagrees with another or with the file, a
+ * checksum mismatch, a file HDF5 cannot open (truncated). TF_ENOMEM, err
+ * naming the file and what did not fit.
  */
 int tf_ck_snap_read(const char *path, tf_ck_snap *s, char *err, size_t errlen);
 /* Only the metadata attributes, without checking the data. */

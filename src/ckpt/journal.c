@@ -55,6 +55,8 @@ const char *tf_ck_jr_check_header(const uint8_t *hdr, size_t len, uint64_t *j)
     if (crc != tf_ck_crc32c(0, hdr, 24))
         return "header checksum mismatch";
     memcpy(&fmt, hdr + 8, 4);
+    if (fmt == 0)
+        return "journal format version 0 (corrupt)";
     if (fmt > TF_CK_FORMAT)
         return "journal format version is newer than this taskfarm reads";
     memcpy(j, hdr + 16, 8);
@@ -88,13 +90,13 @@ void tf_ck_jr_seal(uint8_t *buf, size_t len)
 
 size_t tf_ck_jr_finish_size(const tf_ck_finish *f)
 {
-    size_t out = f->state == TF_CK_DONE ? f->out_len : 0;
+    size_t out = f->state == TF_TASK_DONE ? f->out_len : 0;
     return TF_CK_RHDR + pad8(FINISH_FIXED + out);
 }
 
 void tf_ck_jr_put_finish(uint8_t *dst, const tf_ck_finish *f)
 {
-    uint32_t out_len = f->state == TF_CK_DONE ? f->out_len : 0;
+    uint32_t out_len = f->state == TF_TASK_DONE ? f->out_len : 0;
     uint8_t zero = 0;
     uint8_t *p = dst + TF_CK_RHDR;
     p = put(p, &f->gid, 8);
@@ -179,6 +181,10 @@ static int decode_finish(const uint8_t *p, uint32_t len, tf_ck_finish *f,
         *why = "FINISH record length does not match its output length";
         return TF_CK_JR_CORRUPT;
     }
+    if (f->state != TF_TASK_DONE && f->state != TF_TASK_FAILED) {
+        *why = "FINISH record with a state other than DONE or FAILED";
+        return TF_CK_JR_CORRUPT;
+    }
     return TF_CK_JR_OK;
 }
 
@@ -213,6 +219,10 @@ static int decode_submit(const uint8_t *p, uint32_t len, tf_ck_task *t,
         *why = "SUBMIT record length does not match its fields";
         return TF_CK_JR_CORRUPT;
     }
+    if (t->state > TF_TASK_SKIPPED) {
+        *why = "SUBMIT record with a state no task has";
+        return TF_CK_JR_CORRUPT;
+    }
     t->deps = (const uint64_t *)(const void *)q;
     q += 8 * (size_t)t->ndeps;
     t->name = (const char *)q;
@@ -223,38 +233,53 @@ static int decode_submit(const uint8_t *p, uint32_t len, tf_ck_task *t,
     return TF_CK_JR_OK;
 }
 
+size_t tf_ck_jr_extent(const uint8_t *hdr)
+{
+    uint32_t rlen, type, zero;
+    memcpy(&rlen, hdr, 4);
+    memcpy(&type, hdr + 4, 4);
+    memcpy(&zero, hdr + 12, 4);
+    if (zero != 0 || (type != TF_CK_REC_FINISH && type != TF_CK_REC_SUBMIT))
+        return 0;
+    return TF_CK_RHDR + pad8(rlen);
+}
+
 int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos, tf_ck_jrec *rec,
                   const char **why)
 {
     size_t at = *pos;
-    uint32_t rlen, type, crc, zero;
+    uint32_t rlen, type, crc;
     if (at == len)
         return TF_CK_JR_END;
+    if (at > len || at % 8) {
+        *why = "position past the end or not a record boundary";
+        return TF_CK_JR_TORN;
+    }
     if (len - at < TF_CK_RHDR) {
         *why = "torn record header";
         return TF_CK_JR_TORN;
     }
     const uint8_t *p = buf + at;
-    memcpy(&rlen, p, 4);
-    memcpy(&type, p + 4, 4);
-    memcpy(&crc, p + 8, 4);
-    memcpy(&zero, p + 12, 4);
-    if (zero != 0 || (type != TF_CK_REC_FINISH && type != TF_CK_REC_SUBMIT)) {
+    size_t ext = tf_ck_jr_extent(p);
+    if (!ext) {
         *why = "bad record header";
         return TF_CK_JR_CORRUPT;
     }
-    if (len - at - TF_CK_RHDR < pad8(rlen)) {
+    if (len - at < ext) {
         /* Most likely the tail a crash cut short; a flipped length that
            points past the end looks the same and is treated the same. */
         *why = "torn record (ends past the end of the file)";
         return TF_CK_JR_TORN;
     }
+    memcpy(&rlen, p, 4);
+    memcpy(&type, p + 4, 4);
+    memcpy(&crc, p + 8, 4);
     if (crc != tf_ck_crc32c(tf_ck_crc32c(0, p, 8), p + TF_CK_RHDR, rlen)) {
         *why = "record checksum mismatch";
         return TF_CK_JR_CORRUPT;
     }
-    for (size_t i = rlen; i < pad8(rlen); i++)
-        if (p[TF_CK_RHDR + i]) {
+    for (size_t i = TF_CK_RHDR + rlen; i < ext; i++)
+        if (p[i]) {
             *why = "nonzero record padding";
             return TF_CK_JR_CORRUPT;
         }
@@ -264,6 +289,6 @@ int tf_ck_jr_next(const uint8_t *buf, size_t len, size_t *pos, tf_ck_jrec *rec,
                  ? decode_finish(p + TF_CK_RHDR, rlen, &rec->fin, why)
                  : decode_submit(p + TF_CK_RHDR, rlen, &rec->task, why);
     if (rc == TF_CK_JR_OK)
-        *pos = at + TF_CK_RHDR + pad8(rlen);
+        *pos = at + ext;
     return rc;
 }

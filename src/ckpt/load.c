@@ -97,7 +97,7 @@ static int add(builder *b, const tf_ck_task *t)
 static int apply_finish(builder *b, const tf_ck_finish *f)
 {
     uint64_t i = find(b, f->gid);
-    bool done = f->state == TF_CK_DONE;
+    bool done = f->state == TF_TASK_DONE;
     if (i == UINT64_MAX) {
         tf_ck_task t;
         memset(&t, 0, sizeof t);
@@ -109,7 +109,7 @@ static int apply_finish(builder *b, const tf_ck_finish *f)
     }
     tf_ck_task *t = &b->task[i];
     if (t->key == f->key &&
-        (t->state == TF_CK_DONE || f->attempt < t->attempts))
+        (t->state == TF_TASK_DONE || f->attempt < t->attempts))
         return 0;
     t->key = f->key;
     t->state = f->state;
@@ -137,104 +137,180 @@ static int keep_buffer(storage *s, uint8_t *buf)
     return 0;
 }
 
-/* The whole file in a new buffer (malloc's alignment suits the records). */
-static int slurp(const char *path, uint8_t **out, size_t *len)
+/* Bytes read at a time: few system calls, little read past a bad record. */
+#define JREAD_CHUNK ((size_t)1 << 20)
+
+/* What reading a journal's records gave. */
+typedef struct jbytes {
+    uint8_t *buf; /* bytes [from, from + len) of the file; malloc's
+                     alignment suits the records */
+    size_t len;
+    int err; /* 0, or the errno (ENOMEM too) that stopped the reading at
+                from + len, after the last whole record */
+} jbytes;
+
+/*
+ * Reads the records of a journal of size bytes from byte from (within it)
+ * to the end, or to the first record whose header is impossible or whose
+ * length runs past the end of the file: a record's bytes are read only
+ * once its header says they can be there, so memory grows with the
+ * records, never with what a length field claims or with a hole in the
+ * file (a sparse journal of 1 TiB costs one read). tf_ck_jr_next then
+ * checks every record and reports the one that stopped the reading.
+ */
+static void read_records(int fd, uint64_t from, uint64_t size, jbytes *j)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return e;
+    uint64_t avail = size - from;
+    size_t cap = 0, at = 0; /* at: the first record not yet seen whole */
+    memset(j, 0, sizeof *j);
+    for (;;) {
+        size_t need; /* bytes buf must hold to go on */
+        if (j->len - at < TF_CK_RHDR) {
+            need = at + TF_CK_RHDR;
+        } else {
+            size_t ext = tf_ck_jr_extent(j->buf + at);
+            if (!ext || ext > avail - at)
+                return;
+            if (j->len - at >= ext) {
+                at += ext;
+                continue;
+            }
+            need = at + ext;
+        }
+        if (need > avail)
+            return; /* the file ends inside it: torn */
+        uint64_t want =
+            need - j->len < JREAD_CHUNK ? j->len + JREAD_CHUNK : need;
+        if (want > avail)
+            want = avail;
+        if (want > cap) {
+            uint64_t ncap = 2 * (uint64_t)cap > want ? 2 * (uint64_t)cap : want;
+            ncap = ncap < avail ? ncap : avail;
+            uint8_t *nb =
+                ncap <= SIZE_MAX ? realloc(j->buf, (size_t)ncap) : NULL;
+            if (!nb) {
+                j->len = at;
+                j->err = ENOMEM;
+                return;
+            }
+            j->buf = nb;
+            cap = (size_t)ncap;
+        }
+        while (j->len < want) {
+            ssize_t r = pread(fd, j->buf + j->len, (size_t)want - j->len,
+                              (off_t)(from + j->len));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                j->len = at;
+                j->err = errno;
+                return;
+            }
+            if (r == 0)
+                return; /* shorter than it was a moment ago */
+            j->len += (size_t)r;
+        }
     }
-    size_t n = (size_t)st.st_size, got = 0;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return ENOMEM;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break; /* shorter than it was a moment ago: use what is there */
-        got += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *len = got;
-    return 0;
+}
+
+/* A journal's bytes from offset at on are not replayed: the warning. */
+static void cut_at(const tf_logger *log, const char *path, const char *why,
+                   uint64_t at, uint64_t size)
+{
+    if (log)
+        tf_logf(log, TF_LOG_WARN,
+                "checkpoint: %s: %s at offset %" PRIu64 "; the %" PRIu64
+                " bytes from there on are ignored",
+                path, why, at, size > at ? size - at : 0);
 }
 
 /*
  * Replays journal jid from byte from (0: after its header) up to its end or
- * its first bad record, which a warning names. A journal that cannot be read
- * at all is skipped with a warning: later journals may still be good.
+ * its first bad record, which a warning names with its offset, as it does
+ * the record where memory ran out or a read failed. A journal that cannot
+ * be read at all, or whose header is bad, is skipped with a warning: later
+ * journals may still be good.
  */
-static int replay(const char *dir, uint64_t jid, uint64_t from, builder *b,
-                  storage *s, uint64_t *replayed, const tf_logger *log)
+static void replay(const char *dir, uint64_t jid, uint64_t from, builder *b,
+                   storage *s, uint64_t *replayed, const tf_logger *log)
 {
     char path[PATH_MAX];
-    uint8_t *buf = NULL;
-    size_t len = 0;
+    uint8_t hdr[TF_CK_JHDR];
+    struct stat st;
     tf_ck_journal_path(path, sizeof path, dir, jid);
-    int e = slurp(path, &buf, &len);
-    if (e == ENOMEM)
-        return TF_ENOMEM;
-    if (e) {
+    /* O_NONBLOCK: a FIFO under a journal's name must not block the open;
+       anything but a regular file is refused before it is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    ssize_t got = -1;
+    const char *not_file = NULL;
+    if (fd >= 0 && !fstat(fd, &st) &&
+        !(not_file = S_ISREG(st.st_mode) ? NULL : "not a regular file"))
+        while ((got = pread(fd, hdr, sizeof hdr, 0)) < 0 && errno == EINTR)
+            ;
+    if (got < 0) {
         if (log)
-            tf_logf(log, TF_CK_LOG_WARN, "checkpoint: %s: cannot read: %s",
-                    path, strerror(e));
-        return 0;
+            tf_logf(log, TF_LOG_WARN, "checkpoint: %s: cannot read: %s",
+                    path, not_file ? not_file : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
     }
-    if (keep_buffer(s, buf)) {
-        free(buf);
-        return TF_ENOMEM;
-    }
-    uint64_t hid;
-    const char *why = len ? tf_ck_jr_check_header(buf, len, &hid) : NULL;
-    if (!why && len && hid != jid)
+    uint64_t size = (uint64_t)st.st_size, hid;
+    const char *why =
+        got ? tf_ck_jr_check_header(hdr, (size_t)got, &hid) : NULL;
+    if (!why && got && hid != jid)
         why = "its header names another journal";
-    if (why || !len) {
-        /* An empty journal is one a crash caught before its header. */
+    uint64_t pos = from ? from : TF_CK_JHDR;
+    /* An empty journal is one a crash caught before its header; a
+       position past the end, records the snapshot has that never reached
+       the disk. */
+    if (why || !got || pos > size) {
         if (why && log)
-            tf_logf(log, TF_CK_LOG_WARN, "checkpoint: %s: %s; skipped", path,
+            tf_logf(log, TF_LOG_WARN, "checkpoint: %s: %s; skipped", path,
                     why);
-        return 0;
+        close(fd);
+        return;
     }
-    size_t pos = from ? from : TF_CK_JHDR;
-    if (pos > len) /* the snapshot covers records that never reached disk */
-        return 0;
     if (pos < TF_CK_JHDR || pos % 8) {
         if (log)
-            tf_logf(log, TF_CK_LOG_WARN,
-                    "checkpoint: %s: the snapshot's position %zu is not a "
-                    "record boundary; journal skipped",
+            tf_logf(log, TF_LOG_WARN,
+                    "checkpoint: %s: the snapshot's position %" PRIu64
+                    " is not a record boundary; journal skipped",
                     path, pos);
-        return 0;
+        close(fd);
+        return;
     }
-    for (;;) {
+    jbytes j;
+    read_records(fd, pos, size, &j);
+    close(fd);
+    if (j.buf && keep_buffer(s, j.buf)) {
+        free(j.buf);
+        cut_at(log, path, "out of memory", pos, size);
+        return;
+    }
+    for (size_t at = 0;;) {
         tf_ck_jrec r;
-        int k = tf_ck_jr_next(buf, len, &pos, &r, &why);
+        size_t rec = at;
+        int k = tf_ck_jr_next(j.buf, j.len, &at, &r, &why);
+        if (k == TF_CK_JR_END && j.err)
+            cut_at(log, path,
+                   j.err == ENOMEM ? "out of memory" : strerror(j.err),
+                   pos + at, size);
         if (k == TF_CK_JR_END)
-            return 0;
+            return;
         if (k != TF_CK_JR_OK) {
-            if (log)
-                tf_logf(log, TF_CK_LOG_WARN,
-                        "checkpoint: %s: %s at offset %zu; the %zu bytes "
-                        "from there on are ignored",
-                        path, why, pos, len - pos);
-            return 0;
+            cut_at(log, path, why, pos + at, size);
+            return;
         }
         int rc = 0;
         if (r.type == TF_CK_REC_FINISH)
             rc = apply_finish(b, &r.fin);
         else if (find(b, r.task.gid) == UINT64_MAX)
             rc = add(b, &r.task);
-        if (rc)
-            return rc;
+        if (rc) {
+            cut_at(log, path, "out of memory", pos + rec, size);
+            return;
+        }
         ++*replayed;
     }
 }
@@ -250,32 +326,35 @@ static void free_storage(storage *s)
     free(s);
 }
 
-/* The newest snapshot that reads and checks out, into s->snap. */
+/*
+ * The newest snapshot that reads and checks out, into s->snap. Any failure
+ * of one, running out of memory included, is that file's: named in a
+ * warning, and the previous generation tried. None usable: TF_EIO with
+ * every file's reason in err (TF_ENOMEM if memory was the only reason).
+ */
 static int pick_snapshot(const char *dir, const tf_ck_dir *d, storage *s,
                          bool *fell_back, const tf_logger *log, char *err,
                          size_t errlen)
 {
     char reasons[1024] = "";
+    bool only_memory = true;
     for (size_t k = d->ngen; k-- > 0;) {
         char path[PATH_MAX], why[512];
         tf_ck_state_path(path, sizeof path, dir, d->gen[k]);
         int rc = tf_ck_snap_read(path, &s->snap, why, sizeof why);
-        if (rc == TF_ENOMEM) {
-            snprintf(err, errlen, "%s", why);
-            return rc;
-        }
         if (!rc)
             return 0;
         *fell_back = true;
+        only_memory &= rc == TF_ENOMEM;
         size_t used = strlen(reasons);
         snprintf(reasons + used, sizeof reasons - used, "%s%s",
                  used ? "; " : "", why);
         if (log && k > 0)
-            tf_logf(log, TF_CK_LOG_WARN,
+            tf_logf(log, TF_LOG_WARN,
                     "checkpoint: %s; using the previous generation", why);
     }
     snprintf(err, errlen, "no usable snapshot in %s: %s", dir, reasons);
-    return TF_EIO;
+    return only_memory ? TF_ENOMEM : TF_EIO;
 }
 
 int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
@@ -292,7 +371,9 @@ int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
         return TF_ENOENT;
     }
     if (rc) {
-        snprintf(err, errlen, "%s: cannot list the directory", dir);
+        snprintf(err, errlen, "%s: %s", dir,
+                 rc == TF_ENOMEM ? "out of memory listing the directory"
+                                 : "cannot list the directory");
         return rc;
     }
     storage *s = calloc(1, sizeof *s);
@@ -307,7 +388,7 @@ int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
     if (d.ngen) {
         rc = pick_snapshot(dir, &d, s, &fell_back, log, err, errlen);
         if (rc)
-            goto out;
+            goto out_with_err;
         /* The builder takes over the snapshot's task array. */
         b.task = s->snap.task;
         b.n = b.cap = s->snap.n;
@@ -315,25 +396,23 @@ int tf_ck_load(const char *dir, const tf_logger *log, tf_ck_state *st,
         first_jid = s->snap.meta.journal_id;
         first_pos = s->snap.meta.journal_pos;
     }
+    /* b.n is bounded by the snapshot file's size (tf_ck_snap_read). */
     uint64_t ns = 2048;
     while (ns < 2 * b.n)
         ns *= 2;
     if ((rc = rehash(&b, ns)))
         goto out;
-    for (size_t k = 0; k < d.njid; k++) {
-        if (d.jid[k] < first_jid)
-            continue;
-        rc = replay(dir, d.jid[k], d.jid[k] == first_jid ? first_pos : 0, &b, s,
-                    &replayed, log);
-        if (rc)
-            goto out;
-    }
+    for (size_t k = 0; k < d.njid; k++)
+        if (d.jid[k] >= first_jid)
+            replay(dir, d.jid[k], d.jid[k] == first_jid ? first_pos : 0, &b, s,
+                   &replayed, log);
 out:
+    if (rc == TF_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory loading the state", dir);
+out_with_err:
     tf_ck_dir_free(&d);
     free(b.slot);
     if (rc) {
-        if (rc == TF_ENOMEM)
-            snprintf(err, errlen, "%s: out of memory loading the state", dir);
         free(b.task);
         free_storage(s);
         return rc;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hdf5.h>
 
@@ -191,7 +192,11 @@ static int get_attr(hid_t obj, const char *name, hid_t mtype, void *v)
     return ok ? 0 : -1;
 }
 
-/* A string attribute of any fixed length into buf, NUL-terminated. */
+/*
+ * A fixed-length string attribute of at most 255 bytes into buf,
+ * NUL-terminated (truncated to len). Longer ones are refused unread: no
+ * attribute of ours is, and a hostile size must not become an allocation.
+ */
 static int get_str(hid_t obj, const char *name, char *buf, size_t len)
 {
     if (H5Aexists(obj, name) <= 0)
@@ -199,20 +204,22 @@ static int get_str(hid_t obj, const char *name, char *buf, size_t len)
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0)
         return -1;
-    hid_t ft = H5Aget_type(a);
+    hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
+    char tmp[256] = "";
     int rc = -1;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-        size_t n = H5Tget_size(ft);
-        char *tmp = calloc(n + 1, 1);
+    if (ft >= 0 && sp >= 0 && H5Sget_simple_extent_type(sp) == H5S_SCALAR &&
+        H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft) &&
+        H5Tget_size(ft) < sizeof tmp) {
         hid_t mt = H5Tcopy(ft);
-        if (tmp && mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
+        if (mt >= 0 && H5Aread(a, mt, tmp) >= 0) {
             snprintf(buf, len, "%s", tmp);
             rc = 0;
         }
         if (mt >= 0)
             H5Tclose(mt);
-        free(tmp);
     }
+    if (sp >= 0)
+        H5Sclose(sp);
     if (ft >= 0)
         H5Tclose(ft);
     H5Aclose(a);
@@ -221,11 +228,29 @@ static int get_str(hid_t obj, const char *name, char *buf, size_t len)
 
 /* ---- writing ------------------------------------------------------------ */
 
-typedef struct wds {
+/* A dataset being written or read. */
+typedef struct dset {
     hid_t ds;
-    uint32_t crc;
-    uint64_t len; /* elements written */
-} wds;
+    uint64_t len;       /* entries written; or, read, its extent */
+    uint32_t want, crc; /* read: the stored checksum; the running one */
+} dset;
+
+/* A snapshot's groups (in the order of groups[] below) and datasets (of
+   fixcols and varcols), as the writer and the reader hold them. */
+typedef struct dsets {
+    hid_t grp[1 + NVAR];
+    dset fix[NFIX], off[NVAR], data[NVAR];
+} dsets;
+
+static void dsets_init(dsets *d)
+{
+    for (size_t g = 0; g < 1 + NVAR; g++)
+        d->grp[g] = -1;
+    for (size_t c = 0; c < NFIX; c++)
+        d->fix[c].ds = -1;
+    for (size_t v = 0; v < NVAR; v++)
+        d->off[v].ds = d->data[v].ds = -1;
+}
 
 /*
  * A chunked, extensible 1-D dataset. Columns written one whole chunk per
@@ -257,7 +282,7 @@ static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, uint64_t n,
 }
 
 /* Appends cnt elements at w->len, growing the dataset if needed. */
-static int append(wds *w, hid_t mtype, size_t esize, const void *buf,
+static int append(dset *w, hid_t mtype, size_t esize, const void *buf,
                   uint64_t cnt, bool grow)
 {
     if (!cnt)
@@ -314,8 +339,8 @@ typedef struct writer {
     const char *path;
     char *err;
     size_t errlen;
-    hid_t file, grp[1 + NVAR];
-    wds fix[NFIX], off[NVAR], data[NVAR];
+    hid_t file;
+    dsets d;
     uint8_t *col[NFIX];   /* one block of each fixed column */
     uint64_t *offs[NVAR]; /* one block of each family's offsets */
     bbuf bytes[NVAR];     /* one block of each family's data */
@@ -357,24 +382,24 @@ static int create_all(writer *w, uint64_t n)
 {
     uint64_t chunk = block_for(n);
     for (size_t g = 0; g < 1 + NVAR; g++) {
-        w->grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT);
-        if (w->grp[g] < 0)
+        w->d.grp[g] = H5Gcreate2(w->file, groups[g], H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT);
+        if (w->d.grp[g] < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /%s",
                         groups[g]);
     }
     for (size_t c = 0; c < NFIX; c++) {
-        w->fix[c].ds = create_ds(w->grp[0], fixcols[c].name,
-                                 file_type(fixcols[c].size, fixcols[c].sgn), n,
-                                 chunk, false);
-        if (w->fix[c].ds < 0)
+        w->d.fix[c].ds = create_ds(w->d.grp[0], fixcols[c].name,
+                                   file_type(fixcols[c].size, fixcols[c].sgn),
+                                   n, chunk, false);
+        if (w->d.fix[c].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /task/%s",
                         fixcols[c].name);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        w->off[v].ds = create_ds(w->grp[1 + v], "offsets", H5T_STD_U64LE, n + 1,
-                                 chunk, false);
-        if (w->off[v].ds < 0)
+        w->d.off[v].ds = create_ds(w->d.grp[1 + v], "offsets", H5T_STD_U64LE,
+                                   n + 1, chunk, false);
+        if (w->d.off[v].ds < 0)
             return fail(w->err, w->errlen, w->path, "cannot create /%s/offsets",
                         varcols[v].group);
     }
@@ -386,11 +411,11 @@ static int create_all(writer *w, uint64_t n)
 static int create_data(writer *w, size_t v, uint64_t first)
 {
     uint64_t max = DATA_CHUNK / varcols[v].elem;
-    w->data[v].ds =
-        create_ds(w->grp[1 + v], "data",
+    w->d.data[v].ds =
+        create_ds(w->d.grp[1 + v], "data",
                   varcols[v].elem == 8 ? H5T_STD_U64LE : H5T_STD_U8LE, 0,
                   first < max ? first : max, true);
-    if (w->data[v].ds < 0)
+    if (w->d.data[v].ds < 0)
         return fail(w->err, w->errlen, w->path, "cannot create /%s/data",
                     varcols[v].group);
     return 0;
@@ -417,7 +442,7 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
         for (size_t v = 0; v < NVAR; v++) {
             size_t el = varcols[v].elem;
             size_t bytes = (size_t)field_len(&t, varcols[v].len_off) * el;
-            w->offs[v][k] = w->data[v].len + w->bytes[v].len / el;
+            w->offs[v][k] = w->d.data[v].len + w->bytes[v].len / el;
             if (bytes && bbuf_add(&w->bytes[v],
                                   field_ptr(&t, varcols[v].ptr_off), bytes)) {
                 snprintf(w->err, w->errlen, "%s: out of memory", w->path);
@@ -426,17 +451,18 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
         }
     }
     for (size_t c = 0; c < NFIX; c++)
-        if (append(&w->fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
+        if (append(&w->d.fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
                    fixcols[c].size, w->col[c], m, false))
             return fail(w->err, w->errlen, w->path, "cannot write /task/%s",
                         fixcols[c].name);
     for (size_t v = 0; v < NVAR; v++) {
         size_t el = varcols[v].elem, cnt = w->bytes[v].len / el;
-        int rc = append(&w->off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
-        if (!rc && w->data[v].ds < 0)
+        int rc =
+            append(&w->d.off[v], H5T_NATIVE_UINT64, 8, w->offs[v], m, false);
+        if (!rc && w->d.data[v].ds < 0)
             rc = create_data(w, v, cnt);
         if (!rc)
-            rc = append(&w->data[v], data_mtype(v), el, w->bytes[v].p, cnt,
+            rc = append(&w->d.data[v], data_mtype(v), el, w->bytes[v].p, cnt,
                         true);
         if (rc)
             return rc == TF_EIO ? rc
@@ -450,18 +476,19 @@ static int write_block(writer *w, uint64_t i0, uint64_t m, tf_ck_get_fn get,
 static int finish(writer *w)
 {
     for (size_t v = 0; v < NVAR; v++) {
-        if (w->data[v].ds < 0 && create_data(w, v, 1))
+        if (w->d.data[v].ds < 0 && create_data(w, v, 1))
             return TF_EIO;
-        if (append(&w->off[v], H5T_NATIVE_UINT64, 8, &w->data[v].len, 1, false))
+        if (append(&w->d.off[v], H5T_NATIVE_UINT64, 8, &w->d.data[v].len, 1,
+                   false))
             return fail(w->err, w->errlen, w->path, "cannot write /%s/offsets",
                         varcols[v].group);
     }
     for (size_t c = 0; c < NFIX; c++)
-        if (PUT_U(w->fix[c].ds, "crc32c", &w->fix[c].crc, 4))
+        if (PUT_U(w->d.fix[c].ds, "crc32c", &w->d.fix[c].crc, 4))
             return fail(w->err, w->errlen, w->path, "cannot write checksums");
     for (size_t v = 0; v < NVAR; v++)
-        if (PUT_U(w->off[v].ds, "crc32c", &w->off[v].crc, 4) ||
-            PUT_U(w->data[v].ds, "crc32c", &w->data[v].crc, 4))
+        if (PUT_U(w->d.off[v].ds, "crc32c", &w->d.off[v].crc, 4) ||
+            PUT_U(w->d.data[v].ds, "crc32c", &w->d.data[v].crc, 4))
             return fail(w->err, w->errlen, w->path, "cannot write checksums");
     return 0;
 }
@@ -479,17 +506,17 @@ static int close_ds(writer *w, hid_t ds, int rc)
 static int close_all(writer *w, int rc)
 {
     for (size_t c = 0; c < NFIX; c++) {
-        rc = close_ds(w, w->fix[c].ds, rc);
+        rc = close_ds(w, w->d.fix[c].ds, rc);
         free(w->col[c]);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        rc = close_ds(w, w->off[v].ds, rc);
-        rc = close_ds(w, w->data[v].ds, rc);
+        rc = close_ds(w, w->d.off[v].ds, rc);
+        rc = close_ds(w, w->d.data[v].ds, rc);
         free(w->offs[v]);
         free(w->bytes[v].p);
     }
     for (size_t g = 0; g < 1 + NVAR; g++)
-        if (w->grp[g] >= 0 && H5Gclose(w->grp[g]) < 0 && !rc)
+        if (w->d.grp[g] >= 0 && H5Gclose(w->d.grp[g]) < 0 && !rc)
             rc = fail(w->err, w->errlen, w->path, "cannot close a group");
     return rc;
 }
@@ -571,12 +598,7 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
     w.err = err;
     w.errlen = errlen;
     w.file = -1;
-    for (size_t g = 0; g < 1 + NVAR; g++)
-        w.grp[g] = -1;
-    for (size_t c = 0; c < NFIX; c++)
-        w.fix[c].ds = -1;
-    for (size_t v = 0; v < NVAR; v++)
-        w.off[v].ds = w.data[v].ds = -1;
+    dsets_init(&w.d);
     uint64_t blk = block_for(n);
     for (size_t c = 0; c < NFIX; c++)
         if (!(w.col[c] = malloc(blk * fixcols[c].size))) {
@@ -625,6 +647,21 @@ int tf_ck_snap_write(const char *path, const tf_ck_meta *m, uint64_t n,
 }
 
 /* ---- reading ------------------------------------------------------------ */
+
+/*
+ * A file to be read is hostile until checked (docs/checkpoint-format.md,
+ * "Loading"). Before anything is allocated for it, every size it claims is
+ * held against the file: n against the file's bytes; each dataset's extent
+ * against n, its link (hard, never to another file), type (integers of the
+ * right size), filters (none) and the bytes HDF5 has stored for it (a
+ * sparse dataset, its chunks never written, stores fewer than its extent
+ * needs); all the stored bytes together against the file's size. Then every
+ * checksum and offset is verified in a first pass that keeps one block of
+ * each column in memory; the packed data arrays, which the tasks will point
+ * into, are read whole and verified first. Only then is the task array
+ * allocated and filled, in a second pass that checks again everything it
+ * uses, so that a file changed in between cannot lead it out of bounds.
+ */
 
 /* The root's metadata; err says what is wrong (foreign, newer, corrupt). */
 static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
@@ -680,75 +717,188 @@ static int read_meta(hid_t f, const char *path, tf_ck_meta *m, uint64_t *n,
     return 0;
 }
 
-/* A dataset being read: its id, its stored checksum, the running one. */
-typedef struct rds {
-    hid_t ds;
-    uint64_t len;
-    uint32_t want, crc;
-} rds;
+/* What reading one snapshot holds; indexes follow fixcols and varcols. */
+typedef struct reader {
+    const char *path;
+    char *err;
+    size_t errlen;
+    uint64_t unclaimed; /* bytes of the file no dataset has claimed yet */
+    dsets d;
+    void *col[NFIX];    /* one block of each column */
+    uint64_t *ob[NVAR]; /* one block of each family's offsets, plus one */
+} reader;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int
+corrupt(reader *r, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(r->err, r->errlen, "%s: %s (corrupt)", r->path, what);
+    return TF_EIO;
+}
+
+/* malloc of cnt * size bytes, or TF_ENOMEM with err naming the file. */
+static int alloc(reader *r, void **p, uint64_t cnt, size_t size,
+                 const char *what)
+{
+    if (cnt > SIZE_MAX / size || !(*p = malloc(cnt ? cnt * size : 1))) {
+        snprintf(r->err, r->errlen,
+                 "%s: out of memory for %s (%" PRIu64 " x %zu bytes)", r->path,
+                 what, cnt, size);
+        return TF_ENOMEM;
+    }
+    return 0;
+}
+
+/* Fewest bytes a task takes in a file: its fixed columns and offsets. */
+static uint64_t min_task_bytes(void)
+{
+    uint64_t b = NVAR * sizeof(uint64_t);
+    for (size_t c = 0; c < NFIX; c++)
+        b += fixcols[c].size;
+    return b;
+}
+
+/* Whether name is in g as a hard link: no soft link, no other file. */
+static bool has_hard_link(hid_t g, const char *name)
+{
+    H5L_info_t li;
+    return H5Lexists(g, name, H5P_DEFAULT) > 0 &&
+           H5Lget_info(g, name, &li, H5P_DEFAULT) >= 0 &&
+           li.type == H5L_TYPE_HARD;
+}
+
+/* The type, filters and stored bytes of an open dataset of len entries. */
+static int check_storage(reader *r, hid_t ds, const char *grp, const char *name,
+                         uint64_t len, size_t esize)
+{
+    hid_t ft = H5Dget_type(ds);
+    bool typed =
+        ft >= 0 && H5Tget_class(ft) == H5T_INTEGER && H5Tget_size(ft) == esize;
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (!typed)
+        return corrupt(r, "/%s/%s is not %zu-byte integers", grp, name, esize);
+    hid_t dcpl = H5Dget_create_plist(ds);
+    int nfilters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (nfilters != 0)
+        return corrupt(r,
+                       "/%s/%s has a filter (compression?), which taskfarm "
+                       "never writes: its size cannot be checked before "
+                       "reading it",
+                       grp, name);
+    /* The chunks of a sparse dataset were never written: fewer bytes. */
+    uint64_t stored = H5Dget_storage_size(ds);
+    if (len > UINT64_MAX / esize || stored < len * esize)
+        return corrupt(r,
+                       "/%s/%s has %" PRIu64 " entries but stores only "
+                       "%" PRIu64 " bytes (sparse or cut short)",
+                       grp, name, len, stored);
+    if (stored > r->unclaimed)
+        return corrupt(r,
+                       "its datasets store more bytes than the file has "
+                       "(/%s/%s: %" PRIu64 ")",
+                       grp, name, stored);
+    r->unclaimed -= stored;
+    return 0;
+}
 
 /*
- * Opens grp/name, checking that it is 1-D with want entries (UINT64_MAX:
- * any) and has a checksum. Without the chunk cache (cached = false) whole
- * chunks are read straight into the caller's buffer.
+ * Opens grp/name (group g), checking that it is a 1-D dataset of want
+ * entries (UINT64_MAX: any) of esize-byte integers, all stored, with a
+ * checksum. Without the chunk cache (cached = false) whole chunks are read
+ * straight into the caller's buffer.
  */
-static int open_ds(hid_t g, const char *grp, const char *name, uint64_t want,
-                   bool cached, rds *r, const char *path, char *err,
-                   size_t errlen)
+static int open_ds(reader *r, hid_t g, const char *grp, const char *name,
+                   uint64_t want, size_t esize, bool cached, dset *d)
 {
+    d->crc = 0;
+    d->len = 0;
+    if (!has_hard_link(g, name))
+        return corrupt(r, "dataset /%s/%s missing, or a link elsewhere", grp,
+                       name);
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    r->ds = dapl >= 0 && (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0) &&
-                    H5Lexists(g, name, H5P_DEFAULT) > 0
+    d->ds = dapl >= 0 && (cached || H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0)
                 ? H5Dopen2(g, name, dapl)
                 : -1;
-    r->crc = 0;
     if (dapl >= 0)
         H5Pclose(dapl);
-    if (r->ds < 0)
-        return fail(err, errlen, path,
-                    "dataset /%s/%s missing or unreadable "
-                    "(corrupt)",
-                    grp, name);
+    if (d->ds < 0)
+        return fail(r->err, r->errlen, r->path,
+                    "dataset /%s/%s unreadable (corrupt)", grp, name);
     int rc = 0;
     hsize_t dims = 0;
-    hid_t sp = H5Dget_space(r->ds);
+    hid_t sp = H5Dget_space(d->ds);
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
         H5Sget_simple_extent_dims(sp, &dims, NULL) != 1)
-        rc = fail(err, errlen, path, "/%s/%s is not a 1-D dataset (corrupt)",
-                  grp, name);
-    else if (want != UINT64_MAX && dims != want) {
-        snprintf(err, errlen,
-                 "%s: /%s/%s has %" PRIu64 " entries, expected %" PRIu64
-                 " (corrupt)",
-                 path, grp, name, (uint64_t)dims, want);
-        rc = TF_EIO;
-    } else if (get_attr(r->ds, "crc32c", H5T_NATIVE_UINT32, &r->want)) {
-        snprintf(err, errlen, "%s: /%s/%s has no checksum (corrupt)", path, grp,
-                 name);
-        rc = TF_EIO;
-    }
+        rc = corrupt(r, "/%s/%s is not a 1-D dataset", grp, name);
+    else if (want != UINT64_MAX && dims != want)
+        rc = corrupt(r, "/%s/%s has %" PRIu64 " entries, expected %" PRIu64,
+                     grp, name, (uint64_t)dims, want);
+    else if (get_attr(d->ds, "crc32c", H5T_NATIVE_UINT32, &d->want))
+        rc = corrupt(r, "/%s/%s has no checksum", grp, name);
+    else
+        rc = check_storage(r, d->ds, grp, name, dims, esize);
     if (sp >= 0)
         H5Sclose(sp);
     if (rc) {
-        H5Dclose(r->ds);
-        r->ds = -1;
+        H5Dclose(d->ds);
+        d->ds = -1;
     }
-    r->len = dims;
+    d->len = dims;
     return rc;
 }
 
-/* Entries [off, off + cnt) into buf; the first sum of them into r->crc. */
-static int read_range(rds *r, hid_t mtype, size_t esize, uint64_t off,
+/* Every group and dataset, each checked against n and the file. */
+static int open_all(reader *r, hid_t f, uint64_t n)
+{
+    int rc = 0;
+    for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
+        r->d.grp[k] = has_hard_link(f, groups[k])
+                          ? H5Gopen2(f, groups[k], H5P_DEFAULT)
+                          : -1;
+        if (r->d.grp[k] < 0)
+            rc = fail(r->err, r->errlen, r->path, "group /%s missing (corrupt)",
+                      groups[k]);
+    }
+    for (size_t c = 0; !rc && c < NFIX; c++)
+        rc = open_ds(r, r->d.grp[0], "task", fixcols[c].name, n,
+                     fixcols[c].size, false, &r->d.fix[c]);
+    /* Offsets keep the chunk cache: each block also reads the first entry
+       of the next chunk. */
+    for (size_t v = 0; !rc && v < NVAR; v++) {
+        rc = open_ds(r, r->d.grp[1 + v], varcols[v].group, "offsets", n + 1,
+                     sizeof(uint64_t), true, &r->d.off[v]);
+        if (!rc)
+            rc = open_ds(r, r->d.grp[1 + v], varcols[v].group, "data",
+                         UINT64_MAX, varcols[v].elem, false, &r->d.data[v]);
+    }
+    return rc;
+}
+
+/*
+ * Entries [off, off + cnt) into buf (room for cnt); the first sum of them
+ * into d->crc.
+ */
+static int read_range(dset *d, hid_t mtype, size_t esize, uint64_t off,
                       uint64_t cnt, uint64_t sum, void *buf)
 {
     if (!cnt)
         return 0;
     hsize_t o = off, c = cnt;
-    hid_t fs = H5Dget_space(r->ds);
+    hid_t fs = H5Dget_space(d->ds);
     hid_t ms = H5Screate_simple(1, &c, NULL);
     int ok = fs >= 0 && ms >= 0 &&
              H5Sselect_hyperslab(fs, H5S_SELECT_SET, &o, NULL, &c, NULL) >= 0 &&
-             H5Dread(r->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+             H5Dread(d->ds, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
     hid_t es = ok ? -1 : H5Eget_current_stack();
     if (ms >= 0)
         H5Sclose(ms);
@@ -757,52 +907,43 @@ static int read_range(rds *r, hid_t mtype, size_t esize, uint64_t off,
     if (es >= 0)
         H5Eset_current_stack(es);
     if (ok)
-        r->crc = tf_ck_crc32c(r->crc, buf, sum * esize);
+        d->crc = tf_ck_crc32c(d->crc, buf, sum * esize);
     return ok ? 0 : -1;
 }
 
-static int check_crc(const rds *r, const char *grp, const char *name,
-                     const char *path, char *err, size_t errlen)
+static int check_crc(reader *r, const dset *d, const char *grp,
+                     const char *name)
 {
-    if (r->crc == r->want)
-        return 0;
-    snprintf(err, errlen, "%s: /%s/%s checksum mismatch (corrupt)", path, grp,
-             name);
-    return TF_EIO;
+    return d->crc == d->want
+               ? 0
+               : corrupt(r, "/%s/%s checksum mismatch", grp, name);
 }
 
-/* A packed data array, whole, into a new buffer (*out). */
-static int read_data(hid_t g, size_t v, void **out, uint64_t *len,
-                     const char *path, char *err, size_t errlen)
+/* The packed data arrays, whole, each verified (the tasks point into
+   them); their sizes were checked against the file. */
+static int read_data(reader *r, tf_ck_snap *s)
 {
-    rds r;
-    const char *grp = varcols[v].group;
-    size_t el = varcols[v].elem;
-    int rc = open_ds(g, grp, "data", UINT64_MAX, false, &r, path, err, errlen);
-    if (rc)
-        return rc;
-    void *buf = malloc(r.len ? r.len * el : 1);
-    if (!buf) {
-        snprintf(err, errlen, "%s: out of memory for /%s/data", path, grp);
-        rc = TF_ENOMEM;
-    } else if (read_range(&r, data_mtype(v), el, 0, r.len, r.len, buf))
-        rc = fail(err, errlen, path, "cannot read /%s/data (corrupt)", grp);
-    else
-        rc = check_crc(&r, grp, "data", path, err, errlen);
-    H5Dclose(r.ds);
-    if (rc) {
-        free(buf);
-        return rc;
+    int rc = 0;
+    for (size_t v = 0; !rc && v < NVAR; v++) {
+        const char *grp = varcols[v].group;
+        dset *d = &r->d.data[v];
+        char what[32];
+        snprintf(what, sizeof what, "/%s/data", grp);
+        rc = alloc(r, &s->bytes[v], d->len, varcols[v].elem, what);
+        if (!rc && read_range(d, data_mtype(v), varcols[v].elem, 0, d->len,
+                              d->len, s->bytes[v]))
+            rc = fail(r->err, r->errlen, r->path,
+                      "cannot read /%s/data (corrupt)", grp);
+        if (!rc)
+            rc = check_crc(r, d, grp, "data");
+        s->len[v] = d->len;
     }
-    *out = buf;
-    *len = r.len;
-    return 0;
+    return rc;
 }
 
 /*
  * Tasks [i0, i0 + m) from one block of the columns (col[c][k] is task
- * i0 + k) and of the offsets (off[v][k], k <= m). Indexes follow the order
- * of fixcols and varcols.
+ * i0 + k) and of the offsets (off[v][k], k <= m), which scan has checked.
  */
 static void build_tasks(tf_ck_snap *s, uint64_t i0, uint64_t m,
                         void *const col[NFIX], uint64_t *const off[NVAR])
@@ -851,103 +992,111 @@ static bool offsets_ok(const uint64_t *off, uint64_t m, uint64_t len)
     return off[m] <= len;
 }
 
+/* The first task of a block whose state is not a tf_task_state, or m. */
+static uint64_t bad_state(const uint8_t *state, uint64_t m)
+{
+    uint64_t k = 0;
+    while (k < m && state[k] <= TF_TASK_SKIPPED)
+        k++;
+    return k;
+}
+
 /*
- * The packed data arrays are read whole (the tasks point into them); the
- * columns and offsets a block at a time into small buffers that are used
- * again and again, so loading touches fresh memory only for what it keeps.
+ * One pass over the columns and offsets, a block at a time into buffers
+ * used again and again, so that loading touches fresh memory only for what
+ * it keeps: every offset checked against the data, every state against the
+ * states that exist, every checksum compared at the end. With s->task (the
+ * second pass), the tasks are built from the checked blocks too.
  */
-static int read_columns(hid_t f, tf_ck_snap *s, const char *path, char *err,
-                        size_t errlen)
+static int scan(reader *r, tf_ck_snap *s)
 {
     int rc = 0;
     uint64_t n = s->n, blk = block_for(n);
-    hid_t g[1 + NVAR];
-    rds fix[NFIX], off[NVAR];
-    void *col[NFIX] = {0};
-    uint64_t *ob[NVAR] = {0};
-    for (size_t k = 0; k < 1 + NVAR; k++)
-        g[k] = -1;
     for (size_t c = 0; c < NFIX; c++)
-        fix[c].ds = -1;
+        r->d.fix[c].crc = 0;
     for (size_t v = 0; v < NVAR; v++)
-        off[v].ds = -1;
-    for (size_t k = 0; !rc && k < 1 + NVAR; k++) {
-        g[k] = H5Lexists(f, groups[k], H5P_DEFAULT) > 0
-                   ? H5Gopen2(f, groups[k], H5P_DEFAULT)
-                   : -1;
-        if (g[k] < 0)
-            rc = fail(err, errlen, path, "group /%s missing (corrupt)",
-                      groups[k]);
-    }
-    for (size_t c = 0; !rc && c < NFIX; c++) {
-        rc = open_ds(g[0], "task", fixcols[c].name, n, false, &fix[c], path,
-                     err, errlen);
-        if (!rc && !(col[c] = malloc(blk * fixcols[c].size)))
-            rc = TF_ENOMEM;
-    }
-    /* Offsets keep the chunk cache: each block also reads the first entry
-       of the next chunk. */
-    for (size_t v = 0; !rc && v < NVAR; v++) {
-        rc = open_ds(g[1 + v], varcols[v].group, "offsets", n + 1, true,
-                     &off[v], path, err, errlen);
-        if (!rc)
-            rc = read_data(g[1 + v], v, &s->bytes[v], &s->len[v], path, err,
-                           errlen);
-        if (!rc && !(ob[v] = malloc((blk + 1) * sizeof **ob)))
-            rc = TF_ENOMEM;
-    }
+        r->d.off[v].crc = 0;
     for (uint64_t i = 0; !rc && i < n + (n == 0); i += blk) {
-        uint64_t m = n - i < blk ? n - i : blk;
+        uint64_t m = n - i < blk ? n - i : blk, k;
         for (size_t c = 0; !rc && c < NFIX; c++)
-            if (read_range(&fix[c], mem_type(fixcols[c].size, fixcols[c].sgn),
-                           fixcols[c].size, i, m, m, col[c]))
-                rc = fail(err, errlen, path, "cannot read /task/%s (corrupt)",
-                          fixcols[c].name);
+            if (read_range(&r->d.fix[c],
+                           mem_type(fixcols[c].size, fixcols[c].sgn),
+                           fixcols[c].size, i, m, m, r->col[c]))
+                rc = fail(r->err, r->errlen, r->path,
+                          "cannot read /task/%s (corrupt)", fixcols[c].name);
+        if (!rc && (k = bad_state(r->col[5], m)) < m)
+            rc = corrupt(r, "task %" PRIu64 " has state %u, which no task has",
+                         i + k, ((const uint8_t *)r->col[5])[k]);
         for (size_t v = 0; !rc && v < NVAR; v++) {
+            const uint64_t *o = r->ob[v];
             /* m + 1 entries; the last one counts in the checksum only at
                the end, since the next block reads it again. */
             uint64_t sum = i + m == n ? m + 1 : m;
-            if (read_range(&off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum, ob[v]))
+            if (read_range(&r->d.off[v], H5T_NATIVE_UINT64, 8, i, m + 1, sum,
+                           r->ob[v]))
                 rc =
-                    fail(err, errlen, path, "cannot read /%s/offsets (corrupt)",
-                         varcols[v].group);
-            else if ((i == 0 && ob[v][0] != 0) ||
-                     !offsets_ok(ob[v], m, s->len[v]) ||
-                     (i + m == n && ob[v][m] != s->len[v])) {
-                snprintf(err, errlen,
-                         "%s: /%s/offsets do not match the data (corrupt)",
-                         path, varcols[v].group);
-                rc = TF_EIO;
-            }
+                    fail(r->err, r->errlen, r->path,
+                         "cannot read /%s/offsets (corrupt)", varcols[v].group);
+            else if ((i == 0 && o[0] != 0) || !offsets_ok(o, m, s->len[v]) ||
+                     (i + m == n && o[m] != s->len[v]))
+                rc = corrupt(r, "/%s/offsets do not match the data",
+                             varcols[v].group);
         }
-        if (!rc)
-            build_tasks(s, i, m, col, ob);
+        if (!rc && s->task)
+            build_tasks(s, i, m, r->col, r->ob);
     }
     for (size_t c = 0; !rc && c < NFIX; c++)
-        rc = check_crc(&fix[c], "task", fixcols[c].name, path, err, errlen);
+        rc = check_crc(r, &r->d.fix[c], "task", fixcols[c].name);
     for (size_t v = 0; !rc && v < NVAR; v++)
-        rc = check_crc(&off[v], varcols[v].group, "offsets", path, err, errlen);
-    if (rc == TF_ENOMEM)
-        snprintf(err, errlen, "%s: out of memory", path);
+        rc = check_crc(r, &r->d.off[v], varcols[v].group, "offsets");
+    return rc;
+}
+
+/* The buffers for one block of each column and offsets array. */
+static int alloc_blocks(reader *r, uint64_t n)
+{
+    uint64_t blk = block_for(n);
+    int rc = 0;
+    for (size_t c = 0; !rc && c < NFIX; c++)
+        rc = alloc(r, &r->col[c], blk, fixcols[c].size, "a block of columns");
+    for (size_t v = 0; !rc && v < NVAR; v++)
+        rc = alloc(r, (void **)&r->ob[v], blk + 1, sizeof(uint64_t),
+                   "a block of offsets");
+    return rc;
+}
+
+static void close_reader(reader *r)
+{
     for (size_t c = 0; c < NFIX; c++) {
-        if (fix[c].ds >= 0)
-            H5Dclose(fix[c].ds);
-        free(col[c]);
+        if (r->d.fix[c].ds >= 0)
+            H5Dclose(r->d.fix[c].ds);
+        free(r->col[c]);
     }
     for (size_t v = 0; v < NVAR; v++) {
-        if (off[v].ds >= 0)
-            H5Dclose(off[v].ds);
-        free(ob[v]);
+        if (r->d.off[v].ds >= 0)
+            H5Dclose(r->d.off[v].ds);
+        if (r->d.data[v].ds >= 0)
+            H5Dclose(r->d.data[v].ds);
+        free(r->ob[v]);
     }
     for (size_t k = 0; k < 1 + NVAR; k++)
-        if (g[k] >= 0)
-            H5Gclose(g[k]);
-    return rc;
+        if (r->d.grp[k] >= 0)
+            H5Gclose(r->d.grp[k]);
 }
 
 /* Opens path read-only, quietly; err says why not. */
 static hid_t open_quiet(const char *path, char *err, size_t errlen)
 {
+    /* A FIFO or a device under a state file's name would block HDF5's
+       open, or feed it without end. */
+    struct stat sb;
+    const char *why = stat(path, &sb)        ? strerror(errno)
+                      : !S_ISREG(sb.st_mode) ? "not a regular file"
+                                             : NULL;
+    if (why) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         snprintf(err, errlen,
@@ -962,6 +1111,23 @@ static hid_t open_quiet(const char *path, char *err, size_t errlen)
     return f;
 }
 
+/* n against the file's size: every task takes min_task_bytes in it. */
+static int check_count(reader *r, uint64_t n)
+{
+    struct stat st;
+    if (stat(r->path, &st)) {
+        snprintf(r->err, r->errlen, "%s: %s", r->path, strerror(errno));
+        return TF_EIO;
+    }
+    r->unclaimed = (uint64_t)st.st_size;
+    if (n > r->unclaimed / min_task_bytes())
+        return corrupt(r,
+                       "claims %" PRIu64 " tasks, more than its %" PRIu64
+                       " bytes can hold",
+                       n, r->unclaimed);
+    return 0;
+}
+
 int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err, size_t errlen)
 {
     H5E_auto2_t efunc;
@@ -970,17 +1136,32 @@ int tf_ck_snap_read(const char *path, tf_ck_snap *out, char *err, size_t errlen)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     tf_ck_snap s;
     memset(&s, 0, sizeof s);
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    r.err = err;
+    r.errlen = errlen;
+    dsets_init(&r.d);
     int rc = TF_EIO;
     hid_t f = open_quiet(path, err, errlen);
     if (f >= 0)
         rc = read_meta(f, path, &s.meta, &s.n, err, errlen);
-    if (!rc && !(s.task = malloc((s.n ? s.n : 1) * sizeof *s.task))) {
-        snprintf(err, errlen, "%s: out of memory for %" PRIu64 " tasks", path,
-                 s.n);
-        rc = TF_ENOMEM;
-    }
     if (!rc)
-        rc = read_columns(f, &s, path, err, errlen);
+        rc = check_count(&r, s.n);
+    if (!rc)
+        rc = open_all(&r, f, s.n);
+    /* Every size is now bounded by the file's. */
+    if (!rc)
+        rc = alloc_blocks(&r, s.n);
+    if (!rc)
+        rc = read_data(&r, &s);
+    if (!rc)
+        rc = scan(&r, &s); /* verify */
+    if (!rc)
+        rc = alloc(&r, (void **)&s.task, s.n, sizeof *s.task, "the tasks");
+    if (!rc)
+        rc = scan(&r, &s); /* build */
+    close_reader(&r);
     if (f >= 0 && H5Fclose(f) < 0 && !rc)
         rc = fail(err, errlen, path, "cannot close");
     H5Eset_auto2(H5E_DEFAULT, efunc, edata);

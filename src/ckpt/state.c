@@ -201,7 +201,7 @@ int tf_ck_snapshot_now(tf_ckstate *ck, const tf_tasks *tt,
                     .source_hash = source_hash(reg),
                     .world_size = ck->world_size,
                     .time_ns = wall_ns()};
-    snprintf(m.version, sizeof m.version, "%s", tf_version());
+    snprintf(m.version, sizeof m.version, "%s", TF_VERSION_STRING);
     uint64_t n = tt->sched.dag.n, t0 = tf_idle_clock_ns();
     row_src src = {ck, tt, reg};
     if (!rc)

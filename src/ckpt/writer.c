@@ -80,7 +80,7 @@ latch(tf_ck *ck, const char *fmt, ...)
     vsnprintf(ck->errmsg, sizeof ck->errmsg, fmt, ap);
     va_end(ap);
     ck->error = TF_EIO;
-    tf_logf(&ck->log, TF_CK_LOG_ERROR, "checkpoint: %s", ck->errmsg);
+    tf_logf(&ck->log, TF_LOG_ERROR, "checkpoint: %s", ck->errmsg);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -417,7 +417,7 @@ static int hand_over(tf_ck *ck, size_t len, const tf_ck_finish *f,
 
 int tf_ck_finished(tf_ck *ck, const tf_ck_finish *f)
 {
-    if (!f || (f->state == TF_CK_DONE && f->out_len && !f->out))
+    if (!f || (f->state == TF_TASK_DONE && f->out_len && !f->out))
         return TF_EINVAL;
     return hand_over(ck, tf_ck_jr_finish_size(f), f, NULL);
 }

@@ -310,14 +310,17 @@ static bool is_id_char(unsigned char c)
            c == '-';
 }
 
-static bool id_is_valid(const char *s, size_t n)
+static bool id_chars_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > TF_TASKFILE_MAX_ID)
-        return false;
     for (size_t i = 0; i < n; i++)
         if (!is_id_char((unsigned char)s[i]))
             return false;
     return true;
+}
+
+static bool id_is_valid(const char *s, size_t n)
+{
+    return n > 0 && n <= TF_TASKFILE_MAX_ID && id_chars_ok(s, n);
 }
 
 /* FNV-1a: ids are short, and this needs no alignment or tail handling. */
@@ -409,6 +412,13 @@ static int bad_id_error(parser *p, uint32_t line, const char *attr,
                         const char *s, size_t n)
 {
     char q[QUOTE_BUF];
+    if (n > TF_TASKFILE_MAX_ID && id_chars_ok(s, n))
+        return add_error(p, TF_ERANGE, line, 0,
+                         "id '%s' in @%s is %zu bytes, longer than %u (the "
+                         "task's output files ID.out and ID.err must fit in "
+                         "a file name of %u bytes)",
+                         quote(q, s, n), attr, n, TF_TASKFILE_MAX_ID,
+                         TF_TASKFILE_NAME_MAX);
     return add_error(p, TF_EINVAL, line, 0,
                      "bad id '%s' in @%s (an id is 1 to %u letters, digits, "
                      "'_', '.', ':' or '-')",
@@ -824,6 +834,15 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
     }
     if (i == n)
         return add_error(p, TF_EINVAL, line, 0, "attributes but no command");
+    /* Recorded all the same, so that its id still resolves. */
+    if (n - i > TF_TASKFILE_MAX_CMD) {
+        int rc = add_error(p, TF_ERANGE, line, 0,
+                           "command of %zu bytes, longer than %u (the most "
+                           "Linux passes to the shell as one argument)",
+                           n - i, TF_TASKFILE_MAX_CMD);
+        if (rc)
+            return rc;
+    }
     return add_task(p, line, &a, s + i, n - i);
 }
 

@@ -14,8 +14,22 @@
  */
 /* Bytes per line, without the line ending. */
 #define TF_TASKFILE_MAX_LINE (1u << 20)
-/* Bytes per id: an id may become part of a file name. */
-#define TF_TASKFILE_MAX_ID 255u
+/*
+ * Bytes per id: `run` writes a task's output to ID.out and ID.err, and a
+ * file name has at most 255 bytes (NAME_MAX on Linux, and the limit of
+ * ext4, XFS, Lustre and GPFS), so an id of 252 to 255 bytes passed `check`
+ * and then every attempt failed with ENAMETOOLONG.
+ */
+#define TF_TASKFILE_NAME_MAX 255u
+#define TF_TASKFILE_MAX_ID (TF_TASKFILE_NAME_MAX - 4u)
+/*
+ * Bytes per command: `run` hands it to the shell as one argument (sh -c --
+ * CMD), and Linux refuses a single argument of MAX_ARG_STRLEN (32 pages of
+ * 4 KiB: 131072 bytes) or more, its NUL included, with E2BIG at the exec,
+ * whatever the stack limit. Lines up to TF_TASKFILE_MAX_LINE are read, so
+ * a longer command is named as such rather than as a long line.
+ */
+#define TF_TASKFILE_MAX_CMD (128u * 1024u - 1u)
 /* The scheduler counts attempts in a byte. */
 #define TF_TASKFILE_MAX_RETRIES 255
 /* Messages kept before parsing stops. */

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -285,30 +286,81 @@ fail_with_attr:
 }
 
 /*
- * stdin, stdout and stderr. The files are opened by the child (addopen), so
- * no descriptor of them ever exists in this process for a concurrent spawn
- * on another thread to inherit.
+ * Opens an output file for a child: created or truncated, mode 0644 less
+ * the umask. O_NOFOLLOW: a symbolic link planted at the path (OUTDIR/out/
+ * ID.out, in a directory others may write to) fails with ELOOP instead of
+ * having us truncate and fill whatever it points at. O_CLOEXEC: the
+ * descriptor exists in this process, but a spawn on another thread that
+ * inherits it drops it at its exec. Moved to 3 or above, so that placing
+ * the child's 0, 1 and 2 cannot overwrite it (a caller that closed its
+ * standard streams gets those numbers back from open). Returns the
+ * descriptor or -errno.
  */
-static int make_actions(posix_spawn_file_actions_t *fa, const tf_proc_spec *s)
+static int open_output(const char *path)
 {
-    const int wr = O_WRONLY | O_CREAT | O_TRUNC;
-    bool shared =
-        s->out_path && s->err_path && !strcmp(s->out_path, s->err_path);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (fd < 3) {
+        int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int e = errno;
+        close(fd);
+        if (hi < 0)
+            return -e;
+        fd = hi;
+    }
+    return fd;
+}
+
+/* The message of errno value e, into buf; thread-safe, unlike strerror. */
+static const char *errno_text(int e, char *buf, size_t len)
+{
+#if defined(__GLIBC__)
+    return strerror_r(e, buf, len); /* the GNU one: _GNU_SOURCE above */
+#else
+    return strerror_r(e, buf, len) ? "unknown error" : buf;
+#endif
+}
+
+/*
+ * r->spawn_errno = e and r->spawn_error = "cannot WHAT PATH: REASON", the
+ * path cut at its start ("...") if the whole would not fit, since its end
+ * names the file.
+ */
+static void spawn_failed(tf_proc_result *r, int e, const char *what,
+                         const char *path)
+{
+    char why[128];
+    const char *reason = e == ELOOP ? "it is a symbolic link, not followed"
+                                    : errno_text(e, why, sizeof why);
+    size_t room = sizeof r->spawn_error - strlen(what) - strlen(reason) - 4;
+    size_t len = strlen(path);
+    const char *cut = len > room ? "..." : "";
+    if (len > room)
+        path += len - (room - 3);
+    snprintf(r->spawn_error, sizeof r->spawn_error, "%s %s%s: %s", what, cut,
+             path, reason);
+    r->spawn_errno = e;
+}
+
+/*
+ * The child's stdin (/dev/null), stdout and stderr: the descriptors of the
+ * opened output files (-1: /dev/null), which may be one and the same.
+ */
+static int make_actions(posix_spawn_file_actions_t *fa, int out, int err)
+{
     if (posix_spawn_file_actions_init(fa))
         return TF_ENOMEM;
     int rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
     if (!rc)
-        rc = s->out_path ? posix_spawn_file_actions_addopen(fa, 1, s->out_path,
-                                                            wr, 0644)
-                         : posix_spawn_file_actions_addopen(fa, 1, "/dev/null",
-                                                            O_WRONLY, 0);
-    if (!rc && shared)
-        rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
-    else if (!rc)
-        rc = s->err_path ? posix_spawn_file_actions_addopen(fa, 2, s->err_path,
-                                                            wr, 0644)
-                         : posix_spawn_file_actions_addopen(fa, 2, "/dev/null",
-                                                            O_WRONLY, 0);
+        rc = out >= 0 ? posix_spawn_file_actions_adddup2(fa, out, 1)
+                      : posix_spawn_file_actions_addopen(fa, 1, "/dev/null",
+                                                         O_WRONLY, 0);
+    if (!rc)
+        rc = err >= 0 ? posix_spawn_file_actions_adddup2(fa, err, 2)
+                      : posix_spawn_file_actions_addopen(fa, 2, "/dev/null",
+                                                         O_WRONLY, 0);
 #if defined(__GLIBC__) &&                                                      \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     /*
@@ -326,6 +378,38 @@ static int make_actions(posix_spawn_file_actions_t *fa, const tf_proc_spec *s)
 fail_with_actions:
     posix_spawn_file_actions_destroy(fa);
     return rc == ENOMEM ? TF_ENOMEM : TF_EINVAL;
+}
+
+/*
+ * Opens the output files (one, shared, if both paths are the same by
+ * strcmp, so the two streams interleave instead of overwriting each
+ * other). 0, or -1 with *r filled as a spawn failure naming the file.
+ */
+static int open_outputs(const tf_proc_spec *s, int *out, int *err,
+                        tf_proc_result *r)
+{
+    *out = *err = -1;
+    if (s->out_path && (*out = open_output(s->out_path)) < 0) {
+        spawn_failed(r, -*out, "cannot open the stdout file", s->out_path);
+        return -1;
+    }
+    if (s->err_path && s->out_path && !strcmp(s->out_path, s->err_path)) {
+        *err = *out;
+    } else if (s->err_path && (*err = open_output(s->err_path)) < 0) {
+        spawn_failed(r, -*err, "cannot open the stderr file", s->err_path);
+        if (*out >= 0)
+            close(*out);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_outputs(int out, int err)
+{
+    if (out >= 0)
+        close(out);
+    if (err >= 0 && err != out)
+        close(err);
 }
 
 /* ---- waiting ---- */
@@ -450,7 +534,7 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
      * command that merely was not found (also 127) by checking the shell.
      */
     if (r->exitval == 127 && access(shell, X_OK) == -1)
-        r->spawn_errno = errno;
+        spawn_failed(r, errno, "cannot run the shell", shell);
     return 0;
 }
 
@@ -473,12 +557,22 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     }
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
+    int out, err;
     rc = make_attr(&attr);
     if (rc)
         goto fail_with_slot;
-    rc = make_actions(&fa, spec);
+    r.start_ns = now_ns(CLOCK_REALTIME);
+    if (open_outputs(spec, &out, &err, &r)) {
+        posix_spawnattr_destroy(&attr);
+        unreserve_slot(t);
+        r.exitval = 127;
+        r.end_ns = now_ns(CLOCK_REALTIME);
+        *res = r;
+        return 0;
+    }
+    rc = make_actions(&fa, out, err);
     if (rc)
-        goto fail_with_attr;
+        goto fail_with_outputs;
     const char *shell = spec->shell ? spec->shell : "/bin/sh";
     /*
      * "--" so that a command starting with '-' is not taken for an option.
@@ -487,14 +581,14 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     char *const argv[] = {(char *)shell, (char *)"-c", (char *)"--",
                           (char *)spec->cmd, NULL};
     pid_t pid;
-    r.start_ns = now_ns(CLOCK_REALTIME);
-    int err = posix_spawn(&pid, shell, &fa, &attr, argv, spec->envp);
+    int e = posix_spawn(&pid, shell, &fa, &attr, argv, spec->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (err) {
+    close_outputs(out, err);
+    if (e) {
         /* The child, if there was one, has been reaped by posix_spawn. */
         unreserve_slot(t);
-        r.spawn_errno = err;
+        spawn_failed(&r, e, "cannot run the shell", shell);
         r.exitval = 127;
         r.end_ns = now_ns(CLOCK_REALTIME);
         *res = r;
@@ -509,7 +603,8 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     *res = r;
     return 0;
 
-fail_with_attr:
+fail_with_outputs:
+    close_outputs(out, err);
     posix_spawnattr_destroy(&attr);
 fail_with_slot:
     unreserve_slot(t);

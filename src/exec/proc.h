@@ -95,7 +95,9 @@ typedef struct tf_proc_spec {
      * stdout and stderr files, created or truncated with mode 0644 (less
      * the umask); NULL: /dev/null. If both name the same path (strcmp), the
      * file is opened once and shared, so the two streams interleave instead
-     * of overwriting each other. stdin is always /dev/null.
+     * of overwriting each other. A symbolic link at either path is not
+     * followed: the command is not started (spawn_errno ELOOP). stdin is
+     * always /dev/null.
      */
     const char *out_path;
     const char *err_path;
@@ -103,6 +105,9 @@ typedef struct tf_proc_spec {
     unsigned timeout_ms; /* 0: none */
     unsigned grace_ms;   /* from SIGTERM to SIGKILL after the timeout */
 } tf_proc_spec;
+
+/* Bytes of tf_proc_result.spawn_error, its NUL included. */
+#define TF_PROC_ERROR_LEN 320
 
 typedef struct tf_proc_result {
     int exitval;     /* exit status if it exited, 127 if it could not start,
@@ -112,10 +117,18 @@ typedef struct tf_proc_result {
     bool halted;     /* tf_proc_kill_all signalled it, or it never started
                         because the table was halted (then pid is 0) */
     int spawn_errno; /* nonzero: it could not be started (an errno value:
-                        ENOENT or EACCES for the shell or an output path) */
+                        ENOENT or EACCES for the shell or an output path,
+                        ELOOP for an output path that is a symbolic link) */
     pid_t pid;       /* its leader's pid = its process group; 0 if none */
     uint64_t start_ns, end_ns; /* CLOCK_REALTIME just before the spawn and
                                   when the leader was seen to exit */
+    /*
+     * With spawn_errno, the reason for people, e.g. "cannot open the stdout
+     * file out/x.out: No such file or directory" or "cannot run the shell
+     * /bin/sh: ...": what could not be opened or run (a path too long for
+     * the field keeps its end, after "...") and why. "" otherwise.
+     */
+    char spawn_error[TF_PROC_ERROR_LEN];
 } tf_proc_result;
 
 /*

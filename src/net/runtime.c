@@ -6,14 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TF_STR_(x) #x
-#define TF_STR(x) TF_STR_(x)
-
-const char *tf_version(void)
-{
-    return TF_STR(TF_VERSION_MAJOR) "." TF_STR(TF_VERSION_MINOR) "." TF_STR(
-        TF_VERSION_PATCH);
-}
+const char *tf_version(void) { return TF_VERSION_STRING; }
 
 void tf_config_init(tf_config *cfg)
 {

@@ -15,7 +15,9 @@
 #include <hdf5.h>
 
 #include "../unit/check.h"
+#include "../unit/oom.h"
 #include "ckpt/ckpt_int.h"
+#include "h5edit.h"
 #include "taskfarm.h"
 
 /*
@@ -189,11 +191,15 @@ static bool bytes_eq(const void *a, const void *b, size_t n)
     return n == 0 || memcmp(a, b, n) == 0;
 }
 
-/* Every field of every task, in order; reports the first difference. */
-static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
+/* Every field of every task, in order; the first difference into why
+   (quiet: for a comparison that may rightly fail). */
+static bool tasks_equal(const tf_ck_task *got, uint64_t n, const model *m,
+                        char *why, size_t len)
 {
-    if (!CHECK_EQ_U(n, m->n))
+    if (n != m->n) {
+        snprintf(why, len, "%" PRIu64 " tasks, expected %zu", n, m->n);
         return false;
+    }
     for (uint64_t i = 0; i < n; i++) {
         const tf_ck_task *a = &got[i], *b = &m->t[i];
         bool ok = a->gid == b->gid && a->key == b->key &&
@@ -208,14 +214,24 @@ static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
                   bytes_eq(a->cmd, b->cmd, a->cmd_len) &&
                   bytes_eq(a->deps, b->deps, 8 * (size_t)a->ndeps) &&
                   bytes_eq(a->out, b->out, a->out_len);
-        if (!CHECK_MSG(ok,
-                       "task %" PRIu64 " (gid %" PRIu64 " vs %" PRIu64
-                       ") differs: state %u/%u attempts %u/%u out_len %u/%u",
-                       i, a->gid, b->gid, a->state, b->state, a->attempts,
-                       b->attempts, a->out_len, b->out_len))
+        if (!ok) {
+            snprintf(why, len,
+                     "task %" PRIu64 " (gid %" PRIu64 " vs %" PRIu64
+                     ") differs: state %u/%u attempts %u/%u out_len %u/%u",
+                     i, a->gid, b->gid, a->state, b->state, a->attempts,
+                     b->attempts, a->out_len, b->out_len);
             return false;
+        }
     }
     return true;
+}
+
+/* The same, as a check that reports the first difference. */
+static bool same_tasks(const tf_ck_task *got, uint64_t n, const model *m)
+{
+    char why[256];
+    bool ok = tasks_equal(got, n, m, why, sizeof why);
+    return CHECK_MSG(ok, "%s", why);
 }
 
 static tf_ck_meta meta_of(uint32_t kind)
@@ -285,10 +301,6 @@ static void finish(tf_ck *ck, model *m, size_t i, uint16_t attempt,
 
 static void test_constants(void)
 {
-    CHECK_EQ_I(TF_CK_DONE, TF_TASK_DONE);
-    CHECK_EQ_I(TF_CK_FAILED, TF_TASK_FAILED);
-    CHECK_EQ_I(TF_CK_LOG_ERROR, TF_LOG_ERROR);
-    CHECK_EQ_I(TF_CK_LOG_WARN, TF_LOG_WARN);
     /* The CRC32C check value of "123456789" (RFC 3720). */
     CHECK_EQ_U(tf_ck_crc32c(0, "123456789", 9), 0xE3069283u);
     uint8_t big[1000];
@@ -829,6 +841,493 @@ static void test_torn_journal(void)
     tf_ck_state_free(&st);
 }
 
+/* ---- hostile files: every field as an attacker would set it ----------- */
+
+/*
+ * tf_ck_load in a forked child, so that a loader that crashes or hangs on a
+ * hostile file fails the test instead of ending the suite. The child
+ * compares the loaded state with m (if given) and sends what it saw.
+ */
+typedef struct outcome {
+    int rc, warnings;
+    bool died, fell_back, same;
+    uint64_t generation, n, replayed;
+    char err[512], last[1024];
+} outcome;
+
+static outcome load_isolated(const char *dir, const model *m)
+{
+    outcome o;
+    memset(&o, 0, sizeof o);
+    int fd[2];
+    if (!CHECK_EQ_I(pipe(fd), 0))
+        return o;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30); /* the watchdog: a hang is a death too */
+        logbook lb;
+        tf_ck_state st;
+        o.rc = load(dir, &st, &lb, o.err, sizeof o.err);
+        o.warnings = lb.warnings;
+        snprintf(o.last, sizeof o.last, "%s", lb.last);
+        if (o.rc == 0) {
+            o.fell_back = st.fell_back;
+            o.generation = st.meta.generation;
+            o.n = st.n;
+            o.replayed = st.replayed;
+            char why[256];
+            o.same = m && tasks_equal(st.task, st.n, m, why, sizeof why);
+            tf_ck_state_free(&st);
+        }
+        _exit(write(fd[1], &o, sizeof o) == (ssize_t)sizeof o ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = pid > 0 ? read(fd[0], &o, sizeof o) : -1;
+    close(fd[0]);
+    int status = 0;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof o || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        o.died = true;
+        snprintf(o.err, sizeof o.err, "the loader died (%s %d)",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    return o;
+}
+
+/* The load used generation 1, whole, and a warning named generation 2 and
+   said why, containing `why`. */
+static bool fell_back_past_2(const char *dir, const model *m, const char *why,
+                             const char *what)
+{
+    outcome o = load_isolated(dir, m);
+    return CHECK_MSG(!o.died && o.rc == 0, "%s: rc %d: %s", what, o.rc,
+                     o.err) &&
+           CHECK_MSG(o.fell_back && o.generation == 1 && o.same,
+                     "%s: fell back %d to generation %" PRIu64
+                     ", state as before %d",
+                     what, o.fell_back, o.generation, o.same) &&
+           CHECK_MSG(strstr(o.last, "state-2.h5") && strstr(o.last, why),
+                     "%s: the warning names state-2.h5 and says '%s': %s", what,
+                     why, o.last);
+}
+
+/*
+ * A directory whose generation 1 holds m (50 tasks, journal 1 after it) and
+ * whose generation 2 (gen2, written as the writer would, with the first n2
+ * tasks of m) is there to be made hostile through the HDF5 API.
+ */
+static void hostile_dir(char *dir, size_t len, const char *what, model *m,
+                        uint64_t n2, char *gen2, size_t glen)
+{
+    logbook lb;
+    char err[512];
+    fresh(dir, len, what);
+    memset(m, 0, sizeof *m);
+    model_gen(m, 50);
+    tf_ck *ck = open_ck(dir, &lb);
+    snapshot(ck, m);
+    CHECK_RC(tf_ck_close(&ck), 0);
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    meta.generation = 2;
+    meta.journal_id = 1;
+    meta.journal_pos = TF_CK_JHDR;
+    model part = *m;
+    part.n = n2;
+    path_of(gen2, glen, dir, "state-2.h5");
+    CHECK_MSG(tf_ck_snap_write(gen2, &meta, n2, model_get, &part, NULL, err,
+                               sizeof err) == 0,
+              "%s", err);
+}
+
+/* ---- the edits of h5edit.h, checked ----------------------------------- */
+
+static hid_t h5_edit(const char *path)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK_MSG(f >= 0, "cannot open %s", path);
+    return f;
+}
+
+static void h5_attr(hid_t obj, const char *name, hid_t mtype, const void *v)
+{
+    CHECK_MSG(h5e_attr(obj, name, mtype, v), "attribute %s", name);
+}
+
+static void h5_extent(hid_t f, const char *ds, uint64_t len)
+{
+    CHECK_MSG(h5e_extent(f, ds, len), "extent of %s", ds);
+}
+
+static void h5_poke(hid_t f, const char *ds, uint64_t at, uint64_t v)
+{
+    CHECK_MSG(h5e_poke(f, ds, at, v, true), "poke %s[%" PRIu64 "]", ds, at);
+}
+
+static void h5_cut_one(hid_t f, const char *ds)
+{
+    CHECK_MSG(h5e_cut_one(f, ds), "cut %s", ds);
+}
+
+static void h5_remake(hid_t f, const char *ds, hid_t ftype, hid_t dcpl)
+{
+    CHECK_MSG(h5e_remake(f, ds, ftype, dcpl), "remake %s", ds);
+}
+
+/*
+ * Claims n tasks: the attribute, and every column and offsets made sparse
+ * to match, all zeros, so that every size agrees with every other and the
+ * offsets (all 0, for empty names, commands and so on) are valid.
+ */
+static void claim_tasks(const char *path, uint64_t n)
+{
+    hid_t f = h5_edit(path);
+    h5_attr(f, "n", H5T_NATIVE_UINT64, &n);
+    for (size_t c = 0; c < H5E_NSIZED; c++) {
+        const struct h5e_ds *d = &h5e_datasets[c];
+        CHECK_MSG(
+            h5e_sparse(f, d->path, *d->ftype, c < H5E_NCOLS ? n : n + 1, 0),
+            "cannot make %s sparse", d->path);
+    }
+    H5Fclose(f);
+}
+
+/*
+ * A task count whose task array size wraps around 2^64 (n * 120 = 2^64 +
+ * 104): the loader once allocated 104 bytes and built 65,536 tasks into
+ * them, as every value it checked before (offsets all 0) was fine.
+ */
+static void test_hostile_count_wraps(void)
+{
+    char dir[512], gen2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "wrap", &m, 0, gen2, sizeof gen2);
+    uint64_t n = UINT64_MAX / sizeof(tf_ck_task) + 1;
+    CHECK_TRUE(n * sizeof(tf_ck_task) < 1024); /* it does wrap */
+    claim_tasks(gen2, n);
+    fell_back_past_2(dir, &m, "tasks", "n*120 wraps");
+    model_free(&m);
+}
+
+/* 2^40 tasks on sparse datasets: once "out of memory loading the state",
+   naming no file, and no fallback. */
+static void test_hostile_count_huge(void)
+{
+    char dir[512], gen2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "huge", &m, 0, gen2, sizeof gen2);
+    claim_tasks(gen2, 1ull << 40);
+    fell_back_past_2(dir, &m, "tasks", "2^40 tasks");
+    model_free(&m);
+}
+
+/*
+ * Sizes, types and values that disagree with each other, with the file or
+ * with the format, each alone in an otherwise good file with matching
+ * checksums. Among them packed data arrays grown sparsely: 2^40 bytes of
+ * commands (once an allocation of 1 TiB), 2^61 dependencies, whose size in
+ * bytes wraps to 0 (once a buffer of 0 bytes that HDF5 was then asked to
+ * read 2^61 entries into: a hang, or a crash under ASan).
+ */
+static void test_hostile_fields(void)
+{
+    char dir[512], gen2[700], good[720];
+    model m;
+    hostile_dir(dir, sizeof dir, "fields", &m, 40, gen2, sizeof gen2);
+    snprintf(good, sizeof good, "%s.good", gen2);
+    copy_file(gen2, good);
+    hid_t deflate = H5Pcreate(H5P_DATASET_CREATE), contig = H5P_DEFAULT;
+    hsize_t chunk = 8;
+    H5Pset_chunk(deflate, 1, &chunk);
+    H5Pset_deflate(deflate, 6);
+    for (int k = 0; k < 16; k++) {
+        copy_file(good, gen2);
+        hid_t f = h5_edit(gen2);
+        uint64_t n41 = 41;
+        const char *what = "", *why = "corrupt";
+        switch (k) {
+        case 0:
+            what = "a column one entry short";
+            h5_cut_one(f, "/task/prio");
+            break;
+        case 1:
+            what = "offsets one entry long";
+            h5_extent(f, "/name/offsets", 42);
+            break;
+        case 2:
+            what = "n one more than the columns";
+            h5_attr(f, "n", H5T_NATIVE_UINT64, &n41);
+            break;
+        case 3:
+            what = "the last offset past the data";
+            h5_poke(f, "/cmd/offsets", 40, 1u << 20);
+            break;
+        case 4:
+            what = "an offset far past the end";
+            h5_poke(f, "/cmd/offsets", 7, 1ull << 40);
+            break;
+        case 5:
+            what = "decreasing offsets";
+            h5_poke(f, "/cmd/offsets", 7, 0);
+            break;
+        case 6:
+            what = "the first offset not 0";
+            h5_poke(f, "/deps/offsets", 0, 1);
+            break;
+        case 7:
+            what = "data one byte short of the offsets";
+            h5_cut_one(f, "/cmd/data");
+            break;
+        case 8:
+            what = "a state that does not exist";
+            h5_poke(f, "/task/state", 3, 9);
+            why = "state";
+            break;
+        case 9:
+            what = "8-byte ids stored as bytes";
+            h5_remake(f, "/task/gid", H5T_STD_U8LE, contig);
+            why = "integers";
+            break;
+        case 10:
+            what = "a compressed column";
+            h5_remake(f, "/task/prio", H5T_STD_I32LE, deflate);
+            why = "filter";
+            break;
+        case 11:
+            what = "a column that links to another file";
+            CHECK_TRUE(H5Ldelete(f, "/task/gid", H5P_DEFAULT) >= 0);
+            CHECK_TRUE(H5Lcreate_external(good, "/task/gid", f, "/task/gid",
+                                          H5P_DEFAULT, H5P_DEFAULT) >= 0);
+            why = "link";
+            break;
+        case 12:
+            what = "a group in place of a column";
+            CHECK_TRUE(H5Ldelete(f, "/task/key", H5P_DEFAULT) >= 0);
+            H5Gclose(H5Gcreate2(f, "/task/key", H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT));
+            break;
+        case 13:
+            what = "2^40 bytes of commands, sparse";
+            h5_extent(f, "/cmd/data", 1ull << 40);
+            break;
+        case 14:
+            what = "2^61 dependencies, sparse";
+            h5_extent(f, "/deps/data", 1ull << 61);
+            break;
+        case 15:
+            what = "2^62 - 1 bytes of outputs, sparse";
+            h5_extent(f, "/out/data", (1ull << 62) - 1);
+            break;
+        }
+        H5Fclose(f);
+        fell_back_past_2(dir, &m, why, what);
+    }
+    H5Pclose(deflate);
+    model_free(&m);
+}
+
+/*
+ * State files that are not files: a FIFO named like a snapshot or a
+ * journal once blocked the load for ever (H5Fis_hdf5 and open(2) wait for
+ * a writer); now each is refused as not a regular file, with a warning.
+ */
+static void test_hostile_not_files(void)
+{
+    char dir[512], gen2[700], j2[700];
+    model m;
+    hostile_dir(dir, sizeof dir, "fifo", &m, 0, gen2, sizeof gen2);
+    CHECK_EQ_I(unlink(gen2), 0);
+    CHECK_EQ_I(mkfifo(gen2, 0644), 0);
+    path_of(j2, sizeof j2, dir, "journal-2.tfj");
+    CHECK_EQ_I(mkfifo(j2, 0644), 0);
+    outcome o = load_isolated(dir, &m);
+    CHECK_MSG(!o.died && o.rc == 0, "rc %d: %s", o.rc, o.err);
+    CHECK_MSG(o.fell_back && o.generation == 1 && o.same,
+              "fell back %d to generation %" PRIu64 ", state as before %d",
+              o.fell_back, o.generation, o.same);
+    CHECK_MSG(o.warnings == 2 && strstr(o.last, "journal-2.tfj") &&
+                  strstr(o.last, "not a regular file"),
+              "%d warnings, the last: %s", o.warnings, o.last);
+    model_free(&m);
+}
+
+/* ---- allocation failures on purpose (../unit/oom.h) ----------------- */
+
+/*
+ * A checksum is checked before its data is used: a snapshot whose state
+ * column fails its checksum is refused before the task array (120 bytes a
+ * task) is allocated or filled. The loader once allocated and built every
+ * block first and compared the checksums at the end.
+ */
+static void test_checksum_before_use(void)
+{
+    char dir[512], gen2[700];
+    model m, big = {0};
+    hostile_dir(dir, sizeof dir, "crcfirst", &m, 0, gen2, sizeof gen2);
+    model_gen(&big, N_ROUND);
+    tf_ck_meta meta = meta_of(TF_CK_LIB);
+    meta.generation = 2;
+    meta.journal_id = 1;
+    meta.journal_pos = TF_CK_JHDR;
+    char err[512];
+    CHECK_MSG(tf_ck_snap_write(gen2, &meta, big.n, model_get, &big, NULL, err,
+                               sizeof err) == 0,
+              "%s", err);
+    hid_t f = h5_edit(gen2), d = H5Dopen2(f, "/task/state", H5P_DEFAULT);
+    uint32_t crc = 12345;
+    h5_attr(d, "crc32c", H5T_NATIVE_UINT32, &crc);
+    H5Dclose(d);
+    H5Fclose(f);
+    logbook lb;
+    tf_ck_state st;
+    oom o;
+    oom_start(&o, OOM_ONCE, 0);
+    int rc = load(dir, &st, &lb, err, sizeof err);
+    oom_stop();
+    CHECK_RC(rc, 0);
+    if (!rc) {
+        CHECK_TRUE(st.fell_back && st.meta.generation == 1);
+        CHECK_MSG(strstr(lb.last, "state-2.h5") && strstr(lb.last, "checksum"),
+                  "warning: %s", lb.last);
+        tf_ck_state_free(&st);
+    }
+    CHECK_MSG(o.largest < N_ROUND * sizeof(tf_ck_task),
+              "largest allocation %zu bytes: the task array of a file that "
+              "fails its checksum",
+              (size_t)o.largest);
+    model_free(&big);
+    model_free(&m);
+}
+
+/*
+ * Every allocation of a load fails in turn. A failure while reading a
+ * snapshot is that file's failure: named, and the previous generation
+ * used, as for a damaged file (the loader once gave up with "out of memory
+ * loading the state", naming no file). A failure while replaying a journal
+ * ends that journal there, named with its offset, as a torn record would.
+ * Any other failure is TF_ENOMEM with the directory named. Nothing leaks
+ * (the ASan build checks).
+ */
+static void test_out_of_memory_each(void)
+{
+    char dir[512], err[512];
+    model m;
+    two_generations(dir, sizeof dir, "oom", &m);
+    int fallbacks = 0, journal_cuts = 0, whole = 0, failures = 0;
+    unsigned long k;
+    for (k = 1; k < 100000; k++) {
+        logbook lb;
+        tf_ck_state st;
+        oom o;
+        oom_start(&o, OOM_ONCE, k);
+        int rc = load(dir, &st, &lb, err, sizeof err);
+        oom_stop();
+        bool failed_one = o.failed > 0;
+        if (rc == 0) {
+            char why[256];
+            bool same = tasks_equal(st.task, st.n, &m, why, sizeof why);
+            if (st.fell_back) {
+                fallbacks++;
+                CHECK_MSG(strstr(lb.last, "state-2.h5") &&
+                              strstr(lb.last, "out of memory"),
+                          "allocation %lu: %s", k, lb.last);
+            } else if (!same) {
+                journal_cuts++;
+                CHECK_MSG(strstr(lb.last, "journal-") &&
+                              strstr(lb.last, "out of memory") &&
+                              strstr(lb.last, "offset"),
+                          "allocation %lu: %s", k, lb.last);
+            } else {
+                whole++;
+            }
+            tf_ck_state_free(&st);
+        } else {
+            failures++;
+            CHECK_MSG(rc == TF_ENOMEM && strstr(err, "out of memory") &&
+                          strstr(err, dir),
+                      "allocation %lu: %s: %s", k, tf_err_name(rc), err);
+        }
+        if (!failed_one)
+            break; /* fewer than k allocations: all were tried */
+    }
+    printf("\n  %lu allocations: %d fell back, %d cut a journal, %d whole, "
+           "%d failed ",
+           k - 1, fallbacks, journal_cuts, whole, failures);
+    CHECK_MSG(fallbacks > 0, "no failure fell back to generation 1");
+    model_free(&m);
+}
+
+/* ---- hostile journals --------------------------------------------------- */
+
+/* Appends a sealed FINISH record for gid to the journal at jpath. */
+static void append_finish(const char *jpath, uint64_t gid, uint8_t state)
+{
+    tf_ck_finish f = {.gid = gid, .key = 1, .attempt = 1, .state = state};
+    uint8_t rec[256];
+    size_t len = tf_ck_jr_finish_size(&f);
+    tf_ck_jr_put_finish(rec, &f);
+    tf_ck_jr_seal(rec, len);
+    int fd = open(jpath, O_WRONLY | O_APPEND);
+    CHECK_TRUE(fd >= 0 && write(fd, rec, len) == (ssize_t)len);
+    close(fd);
+}
+
+/*
+ * A journal of 10 records followed by 1 TiB of zeros (a sparse file): once
+ * a 1 TiB allocation ("out of memory loading the state"), or a read of 1
+ * TiB. Now the reading stops at the first impossible record header.
+ */
+static void test_hostile_journal_sparse(void)
+{
+    char dir[512], jpath[700];
+    journal_of(dir, sizeof dir, "sparsej", 10, jpath, sizeof jpath);
+    off_t size = size_of(jpath);
+    truncate_to(jpath, size + (1ll << 40));
+    outcome o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 10 && o.replayed == 10,
+              "rc %d, %" PRIu64 " tasks: %s", o.rc, o.n, o.err);
+    char off[40];
+    snprintf(off, sizeof off, "offset %lld", (long long)size);
+    CHECK_MSG(strstr(o.last, "journal-1.tfj") && strstr(o.last, off),
+              "the warning names the journal and %s: %s", off, o.last);
+}
+
+/* Records whose fields disagree with the format, their checksums right. */
+static void test_hostile_journal_fields(void)
+{
+    char dir[512], jpath[700];
+    journal_of(dir, sizeof dir, "fieldsj", 5, jpath, sizeof jpath);
+    off_t size = size_of(jpath);
+    append_finish(jpath, 77, 9); /* a FINISH is DONE or FAILED */
+    outcome o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 5,
+              "FINISH state 9: rc %d, %" PRIu64 " tasks: %s", o.rc, o.n, o.err);
+    CHECK_MSG(strstr(o.last, "journal-1.tfj") && strstr(o.last, "state"),
+              "warning: %s", o.last);
+
+    /* A SUBMIT record whose lengths add up to more than it holds. */
+    truncate_to(jpath, size);
+    tf_ck_task t = {.gid = 88, .key = 2, .parent = TF_CK_NONE, .cores = 1};
+    uint8_t rec[256];
+    size_t len = tf_ck_jr_submit_size(&t);
+    tf_ck_jr_put_submit(rec, &t);
+    uint32_t ndeps = UINT32_MAX;
+    memcpy(rec + TF_CK_RHDR + 60, &ndeps, 4);
+    tf_ck_jr_seal(rec, len);
+    int fd = open(jpath, O_WRONLY | O_APPEND);
+    CHECK_TRUE(fd >= 0 && write(fd, rec, len) == (ssize_t)len);
+    close(fd);
+    o = load_isolated(dir, NULL);
+    CHECK_MSG(!o.died && o.rc == 0 && o.n == 5, "SUBMIT lengths: rc %d: %s",
+              o.rc, o.err);
+    CHECK_MSG(strstr(o.last, "length"), "warning: %s", o.last);
+}
+
 /* ---- crashes: kill -9 of a forked writer ------------------------------- */
 
 typedef struct killer {
@@ -1062,6 +1561,14 @@ int main(void)
     CU_add_test(s, "kill -9 in a snapshot", test_kill_in_snapshot);
     CU_add_test(s, "kill -9 with journal records", test_kill_with_journal);
     CU_add_test(s, "out of space", test_enospc);
+    CU_add_test(s, "hostile: task count wraps", test_hostile_count_wraps);
+    CU_add_test(s, "hostile: 2^40 tasks", test_hostile_count_huge);
+    CU_add_test(s, "hostile: fields that disagree", test_hostile_fields);
+    CU_add_test(s, "hostile: FIFOs for files", test_hostile_not_files);
+    CU_add_test(s, "checksums before use", test_checksum_before_use);
+    CU_add_test(s, "out of memory at each allocation", test_out_of_memory_each);
+    CU_add_test(s, "hostile: sparse journal", test_hostile_journal_sparse);
+    CU_add_test(s, "hostile: journal fields", test_hostile_journal_fields);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -450,6 +450,61 @@ static void test_capture_shared_file(void)
     tf_proc_table_destroy(&t);
 }
 
+/*
+ * A symbolic link planted where an output file goes (OUTDIR/out/ID.out,
+ * in a directory others may write to) is not followed: the file it points
+ * at, outside the output directory, keeps its bytes, and the task is not
+ * started, with the reason. The open once followed it and truncated the
+ * target.
+ */
+static void test_output_symlink_not_followed(void)
+{
+    tf_proc_table t;
+    CHECK_RC(tf_proc_table_init(&t), TF_OK);
+    char victim[PATH_MAX], link[PATH_MAX], err[PATH_MAX];
+    FILE *f = fopen(tpath(victim, "victim.txt"), "w");
+    CHECK_TRUE(f != NULL);
+    if (f) {
+        fputs("precious\n", f);
+        fclose(f);
+    }
+    CHECK_EQ_I(symlink(victim, tpath(link, "planted.out")), 0);
+    tf_proc_spec s = spec_of("echo overwritten", link, NULL);
+    tf_proc_result r;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    file_is(victim, "precious\n");
+    CHECK_EQ_I(r.spawn_errno, ELOOP);
+    CHECK_EQ_I(r.exitval, 127);
+    CHECK_EQ_I(r.pid, 0);
+    check_(strstr(r.spawn_error, "planted.out") &&
+               strstr(r.spawn_error, "symbolic link"),
+           __FILE__, __LINE__, "reason: '%s'", r.spawn_error);
+
+    /* The same for the stderr file, and for one path shared by both. */
+    s.out_path = NULL;
+    s.err_path = link;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    CHECK_EQ_I(r.spawn_errno, ELOOP);
+    check_(strstr(r.spawn_error, "stderr") != NULL, __FILE__, __LINE__,
+           "reason: '%s'", r.spawn_error);
+    s.cmd = "echo overwritten >&2";
+    s.out_path = link;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    CHECK_EQ_I(r.spawn_errno, ELOOP);
+    file_is(victim, "precious\n");
+
+    /* A regular file there is still truncated and written. */
+    s.cmd = "echo out; echo err >&2";
+    s.out_path = tpath(link, "plain.out");
+    s.err_path = tpath(err, "plain.err");
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    CHECK_EQ_I(r.spawn_errno, 0);
+    CHECK_EQ_I(r.spawn_error[0], '\0');
+    file_is(link, "out\n");
+    file_is(err, "err\n");
+    tf_proc_table_destroy(&t);
+}
+
 /* No output paths: /dev/null, and writes succeed. */
 static void test_null_outputs(void)
 {
@@ -884,6 +939,9 @@ static void test_spawn_failure(void)
     CHECK_EQ_I(r.signal, 0);
     CHECK_EQ_I(r.pid, 0);
     CHECK_TRUE(!r.halted && !r.timed_out);
+    /* The reason, for people: what could not be started, and why. */
+    CHECK_STR(r.spawn_error,
+              "cannot run the shell /nonexistent: No such file or directory");
 
     /* A shell that is not executable. */
     char sh[PATH_MAX];
@@ -895,6 +953,9 @@ static void test_spawn_failure(void)
     CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
     CHECK_EQ_I(r.spawn_errno, EACCES);
     CHECK_EQ_I(r.exitval, 127);
+    check_(strstr(r.spawn_error, "cannot run the shell ") &&
+               strstr(r.spawn_error, "not-a-shell: Permission denied"),
+           __FILE__, __LINE__, "reason: '%s'", r.spawn_error);
 
     /* An output file that cannot be created. */
     char out[PATH_MAX];
@@ -903,6 +964,23 @@ static void test_spawn_failure(void)
     CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
     CHECK_EQ_I(r.spawn_errno, ENOENT);
     CHECK_EQ_I(r.exitval, 127);
+    char want[PATH_MAX + 100];
+    snprintf(want, sizeof want,
+             "cannot open the stdout file %s: No such file or directory", out);
+    CHECK_STR(r.spawn_error, want);
+
+    /* A path too long to show whole keeps its end, where the file is. */
+    char longp[PATH_MAX];
+    int k = snprintf(longp, sizeof longp, "%s/", tmpdir);
+    for (; k < 1000; k++)
+        longp[k] = 'd';
+    snprintf(longp + k, sizeof longp - (size_t)k, "/task-7.out");
+    s.out_path = longp;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    check_(strlen(r.spawn_error) < sizeof r.spawn_error &&
+               strstr(r.spawn_error, "cannot open the stdout file ...") &&
+               strstr(r.spawn_error, "dd/task-7.out: "),
+           __FILE__, __LINE__, "reason: '%s'", r.spawn_error);
 
     /* Nothing is left registered or unreaped. */
     CHECK_EQ_I(tf_proc_table_running(&t), 0);
@@ -1413,6 +1491,7 @@ int main(void)
         {"stdout and stderr to files", test_capture},
         {"binary output, 1 MiB line", test_capture_binary_and_large},
         {"stdout and stderr to one file", test_capture_shared_file},
+        {"a planted symlink is not followed", test_output_symlink_not_followed},
         {"no output files", test_null_outputs},
         {"stdin is /dev/null", test_stdin_is_dev_null},
         {"environment reaches the child", test_env_reaches_child},

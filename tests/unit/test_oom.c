@@ -11,6 +11,7 @@
 #include <CUnit/CUnit.h>
 
 #include "check.h"
+#include "oom.h"
 #include "rng.h"
 #include "dag.h"
 #include "idmap.h"
@@ -53,84 +54,7 @@
 #define SENTSZ ((size_t)0xDEADBEEFu)
 
 /* ------------------------------------------------------------------------ */
-/* The allocation-failure injector. */
-
-typedef enum oom_mode {
-    OOM_ONCE, /* fail the k-th allocation only */
-    OOM_FROM, /* fail the k-th and every later one until oom_relent */
-} oom_mode;
-
-/* One scenario run's plan and what happened; the tests pass it around. */
-typedef struct oom {
-    oom_mode mode;
-    /*
-     * volatile: the compiler may assume a call to malloc leaves the
-     * caller's objects alone and keep them in registers across it.
-     */
-    volatile unsigned long fail_at; /* 1-based allocation to fail; 0 = none */
-    volatile unsigned long seen;    /* allocations made while armed */
-    volatile unsigned long failed;  /* allocations refused */
-} oom;
-
-/*
- * The one piece of mutable global state: malloc's signature is fixed, so
- * the wrappers cannot be handed a context and must find the armed one
- * here. NULL means "pass everything through" (outside scenarios, and while
- * the test itself allocates or runs tf_sched_check).
- */
-static struct {
-    /*
-     * volatile: GCC treats malloc as a builtin that reads no user memory,
-     * so without it `armed = NULL; p = malloc(n); armed = o;` loses its
-     * first store and the test's own allocations get failed.
-     */
-    oom *volatile armed;
-} injector;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-
-static bool should_fail(void)
-{
-    oom *o = injector.armed;
-    if (!o)
-        return false;
-    o->seen++;
-    if (!o->fail_at)
-        return false;
-    if (o->seen == o->fail_at || (o->mode == OOM_FROM && o->seen > o->fail_at)) {
-        o->failed++;
-        return true;
-    }
-    return false;
-}
-
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return should_fail() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-    return should_fail() ? NULL : __real_realloc(p, n);
-}
-
-static void oom_start(oom *o, oom_mode mode, unsigned long k)
-{
-    *o = (oom){mode, k, 0, 0};
-    injector.armed = o;
-}
-
-static void oom_stop(void) { injector.armed = NULL; }
-
-/* Let memory back after an injected failure; later allocations succeed. */
-static void oom_relent(oom *o) { o->fail_at = 0; }
+/* The allocation-failure injector: oom.h. */
 
 /* Suspend injection around the test's own allocations; returns the armed one. */
 static oom *oom_pause(void)

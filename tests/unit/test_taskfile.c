@@ -664,14 +664,14 @@ static void test_error_values(void)
         {"@prio= x\n", NAME ":1: @prio needs a value (@prio=VALUE)"},
         {"@cores x\n", NAME ":1: @cores needs a value (@cores=VALUE)"},
         {"@id= x\n", NAME ":1: @id needs a value (@id=VALUE)"},
-        {"@id=a/b x\n", NAME ":1: bad id 'a/b' in @id (an id is 1 to 255 "
+        {"@id=a/b x\n", NAME ":1: bad id 'a/b' in @id (an id is 1 to 251 "
                              "letters, digits, '_', '.', ':' or '-')"},
         {"@id=caf\xc3\xa9 x\n",
          NAME ":1: bad id 'caf\xc3\xa9' in @id (an id is "
-              "1 to 255 letters, digits, '_', '.', ':' or "
+              "1 to 251 letters, digits, '_', '.', ':' or "
               "'-')"},
         {"@id=a @after=a,b/c x\n",
-         NAME ":1: bad id 'b/c' in @after (an id is 1 to 255 letters, "
+         NAME ":1: bad id 'b/c' in @after (an id is 1 to 251 letters, "
               "digits, '_', '.', ':' or '-')"},
         {"@after=a,,b x\n", NAME ":1: empty id in @after list 'a,,b'"},
         {"@after=a, x\n", NAME ":1: empty id in @after list 'a,'"},
@@ -688,23 +688,37 @@ static void test_error_values(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         EXPECT_ERROR(cases[i].text, cases[i].msg);
 
-    /* 256 bytes is one too many for an id; control bytes are not echoed. */
-    char text[400];
-    memset(text, 'a', sizeof text);
-    memcpy(text, "@id=", 4);
-    memcpy(text + 4 + 256, " x\n", 4);
-    EXPECT_ERROR(text,
-                 NAME ":1: bad id 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-                      "aaaaaaaaaaaaaaaaaaaaaa...' in @id (an id is 1 to 255 "
-                      "letters, digits, '_', '.', ':' or '-')");
-    text[4 + 255] = ' ';
-    tf_taskfile tf;
-    if (PARSE_OK(text, &tf)) {
-        CHECK_EQ_U(tf.tasks[0].id_len, 255);
-        tf_taskfile_free(&tf);
+    /*
+     * 252 bytes is one too many for an id, in @id or in @after: ID.out would
+     * not fit in a file name of 255 bytes (once accepted by check, and every
+     * attempt of the task failed in run). 251 is fine.
+     */
+    static const struct {
+        const char *attr;
+        size_t len;
+    } longs[] = {{"id", 252}, {"after", 255}, {"id", 251}};
+    char text[400], want[400];
+    for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
+        memset(text, 'a', sizeof text);
+        int at = snprintf(text, sizeof text, "@%s=", longs[i].attr);
+        text[at] = 'a';
+        memcpy(text + (size_t)at + longs[i].len, " x\n", 4);
+        snprintf(want, sizeof want,
+                 NAME ":1: id '%.60s...' in @%s is %zu bytes, longer than 251 "
+                      "(the task's output files ID.out and ID.err must fit in "
+                      "a file name of 255 bytes)",
+                 text + at, longs[i].attr, longs[i].len);
+        tf_taskfile tf;
+        if (longs[i].len > TF_TASKFILE_MAX_ID)
+            EXPECT_ERROR(text, want);
+        else if (PARSE_OK(text, &tf)) {
+            CHECK_EQ_U(tf.tasks[0].id_len, 251);
+            tf_taskfile_free(&tf);
+        }
     }
+    /* Control bytes are not echoed. */
     EXPECT_ERROR("@id=a\x1b[1m x\n", NAME ":1: bad id 'a?[1m' in @id (an id "
-                                          "is 1 to 255 letters, digits, '_', "
+                                          "is 1 to 251 letters, digits, '_', "
                                           "'.', ':' or '-')");
 }
 
@@ -788,13 +802,14 @@ static void test_error_nul_and_long_line(void)
     char *text = malloc(len);
     if (!CHECK_TRUE(text != NULL))
         return;
-    /* Exactly at the limit is fine (the newline does not count). */
-    memcpy(text, "echo a\n", 7);
-    memset(text + 7, 'x', TF_TASKFILE_MAX_LINE);
+    /* Exactly at the limit is fine (the newline does not count); a
+       comment, as no command may be that long. */
+    memcpy(text, "echo a\n#", 8);
+    memset(text + 8, 'x', TF_TASKFILE_MAX_LINE - 1);
     text[7 + TF_TASKFILE_MAX_LINE] = '\n';
     tf_taskfile tf;
     if (parse_ok_(text, 8 + TF_TASKFILE_MAX_LINE, &tf, __FILE__, __LINE__)) {
-        CHECK_EQ_U(tf.tasks[1].cmd_len, TF_TASKFILE_MAX_LINE);
+        CHECK_EQ_U(tf.n, 1);
         tf_taskfile_free(&tf);
     }
     text[7 + TF_TASKFILE_MAX_LINE] = 'x';
@@ -802,6 +817,36 @@ static void test_error_nul_and_long_line(void)
     expect_error_(text, 9 + TF_TASKFILE_MAX_LINE,
                   NAME ":2: line longer than 1048576 bytes", __FILE__,
                   __LINE__);
+    free(text);
+}
+
+/*
+ * A command is one argument of the shell, and Linux refuses one of 128 KiB
+ * or more (MAX_ARG_STRLEN, its NUL included) with E2BIG at the exec: check
+ * once accepted commands up to the 1 MiB line limit that run could not
+ * start. The line is recorded all the same, so its id still resolves.
+ */
+static void test_error_long_command(void)
+{
+    size_t len = TF_TASKFILE_MAX_CMD + 64;
+    char *text = malloc(len);
+    if (!CHECK_TRUE(text != NULL))
+        return;
+    CHECK_EQ_U(TF_TASKFILE_MAX_CMD, 131071);
+    memcpy(text, "@id=big ", 8);
+    memset(text + 8, 'x', TF_TASKFILE_MAX_CMD);
+    memcpy(text + 8 + TF_TASKFILE_MAX_CMD, "\n@after=big y\n", 14);
+    tf_taskfile tf;
+    if (parse_ok_(text, 22 + TF_TASKFILE_MAX_CMD, &tf, __FILE__, __LINE__)) {
+        CHECK_EQ_U(tf.tasks[0].cmd_len, TF_TASKFILE_MAX_CMD);
+        tf_taskfile_free(&tf);
+    }
+    memset(text + 8, 'x', TF_TASKFILE_MAX_CMD + 1);
+    memcpy(text + 9 + TF_TASKFILE_MAX_CMD, "\n@after=big y\n", 14);
+    expect_error_(text, 23 + TF_TASKFILE_MAX_CMD,
+                  NAME ":1: command of 131072 bytes, longer than 131071 (the "
+                       "most Linux passes to the shell as one argument)",
+                  __FILE__, __LINE__);
     free(text);
 }
 
@@ -1190,7 +1235,8 @@ static void test_sample_files(void)
 {
     static const char *const good[] = {"plain.txt", "dag.txt", "barrier.txt",
                                        "crlf.txt"};
-    static const char *const bad[] = {"bad-errors", "bad-cycle", "bad-empty"};
+    static const char *const bad[] = {"bad-errors", "bad-cycle", "bad-empty",
+                                      "bad-long-id", "bad-long-cmd"};
     const char *dir = getenv("TASKFARM_TEST_DATA");
     if (!dir)
         dir = "tests/data";
@@ -1271,6 +1317,7 @@ int main(void)
         {"error: dependencies", test_error_dependencies},
         {"error: cycle", test_error_cycle},
         {"error: NUL byte, long line", test_error_nul_and_long_line},
+        {"error: command too long for the shell", test_error_long_command},
         {"error: no tasks", test_error_no_tasks},
         {"errors are collected", test_error_collected},
         {"errors are capped", test_error_cap},
