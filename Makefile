@@ -212,6 +212,7 @@ check-mpi: $(MPI_TESTS)
 
 check: all
 	$(MAKE) check-core
+	$(MAKE) check-fuzz
 	$(MAKE) check-exec
 	$(MAKE) check-mpi
 	$(MAKE) check-cli
@@ -291,7 +292,7 @@ ubsan-ckpt:
 FUZZ_CC      ?= clang-14
 FUZZ_FLAGS   := $(STD) -g -O1 -fno-omit-frame-pointer $(WARN) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_CORE    := taskfile
+FUZZ_CORE    := taskfile wire
 FUZZ_NAMES   := $(FUZZ_CORE) journal snapshot snapedit
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_CKPT    := $(CKPT_SRC) $(UTIL_SRC) $(CORE_SRC)

@@ -151,7 +151,9 @@ static inline void tf_wire_put_anchor(tf_buf *b, uint32_t index)
 
 /*
  * Read one dependency entry: its output (*buf, *len) and TF_WIRE_ANCHOR in
- * *anchor, or *anchor = the task index it waits for. Returns rd->ok.
+ * *anchor, or *anchor = the task index it waits for. Returns rd->ok, false
+ * too for an anchor naming index TF_WIRE_ANCHOR, which would read as an
+ * empty output (fuzz_wire found it).
  */
 static inline bool tf_wire_get_output(tf_rd *rd, const void **buf,
                                       uint32_t *len, uint32_t *anchor)
@@ -161,19 +163,50 @@ static inline bool tf_wire_get_output(tf_rd *rd, const void **buf,
     *anchor = TF_WIRE_ANCHOR;
     *buf = NULL;
     *len = 0;
-    if (d.len == TF_WIRE_ANCHOR)
-        *anchor = tf_rd_u32(rd);
-    else if ((*buf = tf_rd_take(rd, d.len)) != NULL)
+    if (d.len == TF_WIRE_ANCHOR) {
+        if ((*anchor = tf_rd_u32(rd)) == TF_WIRE_ANCHOR)
+            rd->ok = false;
+    } else if ((*buf = tf_rd_take(rd, d.len)) != NULL) {
         *len = d.len;
+    }
     return rd->ok;
 }
 
 /*
- * Walk one TASK record and its trailing bytes without keeping them, for a
- * first pass that validates a message before anything is queued. Adds the
- * record's dependency count to *ndeps. Returns rd->ok.
+ * Walk one TASK record and its trailing bytes without keeping them. Adds
+ * the record's dependency count to *ndeps. Returns rd->ok.
  */
 bool tf_wire_skip_task(tf_rd *rd, size_t *ndeps);
+
+/*
+ * Validate a whole TASKS or STOLEN message (n bytes at p) before anything
+ * is taken from it: its header goes to *hd, its number of TASK records to
+ * *ntasks and of dependency entries to *ndeps. False when it is cut short
+ * anywhere; then nothing of it may be used.
+ */
+bool tf_wire_scan_batch(const void *p, size_t n, tf_wire_batch *hd,
+                        size_t *ntasks, size_t *ndeps);
+
+/* One record of a REPORT, decoded with the bytes that follow it. */
+typedef struct tf_wire_rec {
+    uint8_t kind; /* TF_REC_*: which member holds the fixed part */
+    union {
+        tf_wire_done done;
+        tf_wire_submit submit;
+        tf_wire_unrun unrun;
+        tf_wire_moved moved;
+    } u;
+    const void *out;  /* DONE: done.out_len output bytes */
+    const void *deps; /* SUBMIT: submit.ndeps u64 ids, unaligned */
+    const void *in;   /* SUBMIT: submit.input_len input bytes */
+} tf_wire_rec;
+
+/*
+ * Decode the next record of a REPORT (the pointers point into the message;
+ * nothing is copied). False at an unknown kind or a record cut short, with
+ * rd->ok false: the message is malformed from there on.
+ */
+bool tf_wire_get_rec(tf_rd *rd, tf_wire_rec *rec);
 
 /* One record's field list as text ("u32 index, u32 fn, ..."): for tests and docs. */
 typedef struct tf_wire_layout {

@@ -70,41 +70,34 @@ static int submitted(tf_master *m, int rank, const tf_wire_submit *sb,
 }
 
 /* A DONE record; one rank 0 no longer expects is logged and dropped. */
-static int intake_done(tf_master *m, int from, tf_rd *r)
+static int intake_done(tf_master *m, int from, const tf_wire_done *d,
+                       const void *p)
 {
     tf_runtime *rt = m->rt;
-    tf_wire_done d;
-    tf_wire_get_done(r, &d);
-    const void *p = tf_rd_take(r, d.out_len);
-    if (!r->ok)
-        return 0;
-    if (!tf_sched_is_current(&rt->tasks.sched, d.index, d.attempt)) {
+    if (!tf_sched_is_current(&rt->tasks.sched, d->index, d->attempt)) {
         tf_logf(&rt->log, TF_LOG_WARN,
                 "rank %d reported task index %u (attempt %u) it does not "
                 "hold; ignored",
-                from, d.index, d.attempt);
+                from, d->index, d->attempt);
         return 0;
     }
     void *out = NULL;
-    if (d.out_len && !(out = malloc(d.out_len)))
+    if (d->out_len && !(out = malloc(d->out_len)))
         return TF_ENOMEM;
-    if (d.out_len)
-        memcpy(out, p, d.out_len);
-    return done(m, d.index, from, d.status, d.start_ns, d.end_ns, d.slot, out,
-                d.out_len);
+    if (d->out_len)
+        memcpy(out, p, d->out_len);
+    return done(m, d->index, from, d->status, d->start_ns, d->end_ns, d->slot,
+                out, d->out_len);
 }
 
 /* A MOVED record: applied if rank 0 still has the task on the reporter. */
-static void intake_moved(tf_master *m, int from, tf_rd *r)
+static void intake_moved(tf_master *m, int from, const tf_wire_moved *mv)
 {
     tf_runtime *rt = m->rt;
-    tf_wire_moved mv;
-    if (!tf_wire_get_moved(r, &mv))
-        return;
-    uint32_t t = mv.index, to = mv.thief;
+    uint32_t t = mv->index, to = mv->thief;
     /* Already reported by the thief, or stale: nothing to move. */
     if (to < 1 || to >= (uint32_t)rt->link.size ||
-        !tf_sched_is_current(&rt->tasks.sched, t, mv.attempt) ||
+        !tf_sched_is_current(&rt->tasks.sched, t, mv->attempt) ||
         rt->tasks.sched.dag.worker[t] != (uint32_t)(from - 1))
         return;
     if (tf_sched_task_moved(&rt->tasks.sched, t, (uint32_t)from - 1, to - 1))
@@ -120,34 +113,25 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
     tf_runtime *rt = m->rt;
     tf_sched *s = &rt->tasks.sched;
     tf_rd r = tf_rd_make(msg->p, msg->n);
+    tf_wire_rec rec;
     int rc = 0;
     /*
      * Reports are taken from any rank, not only the one rank 0 thinks holds
      * the task: a thief's DONE may overtake the victim's MOVED. The attempt
      * number tells a current report from a stale one (tf_sched_is_current).
      */
-    while (!rc && tf_rd_more(&r)) {
-        uint8_t kind = tf_rd_peek_u8(&r); /* its decoder reads it again */
-        if (kind == TF_REC_DONE) {
-            rc = intake_done(m, from, &r);
-        } else if (kind == TF_REC_UNRUN) {
-            tf_wire_unrun u;
-            if (tf_wire_get_unrun(&r, &u) && u.index < s->dag.n &&
-                (s->dag.state[u.index] == TF_ST_DISPATCHED ||
-                 s->dag.state[u.index] == TF_ST_PARKED))
-                rc = tf_sched_task_unrun(s, u.index);
-        } else if (kind == TF_REC_MOVED) {
-            intake_moved(m, from, &r);
-        } else if (kind == TF_REC_SUBMIT) {
-            tf_wire_submit sb;
-            tf_wire_get_submit(&r, &sb);
-            const void *deps = tf_rd_take(&r, (size_t)sb.ndeps * 8);
-            const void *in = tf_rd_take(&r, sb.input_len);
-            if (r.ok)
-                rc = submitted(m, from, &sb, deps, in);
-        } else {
-            r.ok = false;
-        }
+    while (!rc && tf_rd_more(&r) && tf_wire_get_rec(&r, &rec)) {
+        uint32_t u = rec.u.unrun.index;
+        if (rec.kind == TF_REC_DONE)
+            rc = intake_done(m, from, &rec.u.done, rec.out);
+        else if (rec.kind == TF_REC_UNRUN && u < s->dag.n &&
+                 (s->dag.state[u] == TF_ST_DISPATCHED ||
+                  s->dag.state[u] == TF_ST_PARKED))
+            rc = tf_sched_task_unrun(s, u);
+        else if (rec.kind == TF_REC_MOVED)
+            intake_moved(m, from, &rec.u.moved);
+        else if (rec.kind == TF_REC_SUBMIT)
+            rc = submitted(m, from, &rec.u.submit, rec.deps, rec.in);
     }
     if (!rc && !r.ok) {
         tf_logf(&rt->log, TF_LOG_ERROR, "malformed report from rank %d", from);

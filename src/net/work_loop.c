@@ -50,19 +50,15 @@ static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
 {
     tf_runtime *rt = w->rt;
     tf_buf *in = &w->in;
-    /* Pass 1 validates and counts, so a bad message queues nothing. */
-    tf_rd r = tf_rd_make(in->p, in->n);
+    /* Validated and counted whole first, so a bad message queues nothing. */
     tf_wire_batch hd;
-    tf_wire_get_batch(&r, &hd);
-    *flags = hd.flags;
+    size_t njobs, ndeps;
     *count = 0;
-    size_t njobs = 0, ndeps = 0;
-    while (r.ok && tf_rd_more(&r) && tf_wire_skip_task(&r, &ndeps))
-        njobs++;
-    if (!r.ok) {
+    if (!tf_wire_scan_batch(in->p, in->n, &hd, &njobs, &ndeps)) {
         tf_logf(&rt->log, TF_LOG_ERROR, "malformed task message");
         return TF_EPROTO;
     }
+    *flags = hd.flags;
     *count = njobs;
     if (!njobs)
         return 0;
@@ -75,9 +71,10 @@ static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
         free(deps);
         return TF_ENOMEM;
     }
+    size_t in_n = in->n;
     *mb = (tf_msgbuf){njobs, deps, in->p};
     *in = (tf_buf){NULL, 0, 0};
-    r = tf_rd_make(mb->data, r.n);
+    tf_rd r = tf_rd_make(mb->data, in_n);
     tf_wire_get_batch(&r, &hd);
     for (size_t k = 0; k < njobs; k++) {
         tf_wire_task t;

@@ -105,10 +105,10 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
         }
         tf_rd r = tf_rd_make(rep.p, rep.n);
         uint64_t t4 = sim_clock_ns();
-        while (!rc && tf_rd_more(&r)) {
-            tf_wire_moved mv;
-            tf_wire_get_moved(&r, &mv);
-            rc = tf_sched_task_moved(&s, mv.index, 1 - mv.thief, mv.thief);
+        tf_wire_rec rec;
+        while (!rc && tf_rd_more(&r) && tf_wire_get_rec(&r, &rec)) {
+            tf_wire_moved *mv = &rec.u.moved;
+            rc = tf_sched_task_moved(&s, mv->index, 1 - mv->thief, mv->thief);
         }
         uint64_t t5 = sim_clock_ns();
         /* The DONE record of every task, then task_done and observe. */
@@ -120,12 +120,11 @@ static int time_tasks(uint32_t n, double *run, double *enc, double *done,
         tf_sched_clear_actions(&s);
         r = tf_rd_make(rep.p, rep.n);
         uint64_t t6 = sim_clock_ns();
-        while (!rc && tf_rd_more(&r)) {
-            tf_wire_done d;
-            tf_wire_get_done(&r, &d);
-            uint32_t w = s.dag.worker[d.index];
-            rc = tf_sched_task_done(&s, d.index);
-            tf_sched_observe(&s, w, d.end_ns - d.start_ns);
+        while (!rc && tf_rd_more(&r) && tf_wire_get_rec(&r, &rec)) {
+            tf_wire_done *d = &rec.u.done;
+            uint32_t w = s.dag.worker[d->index];
+            rc = tf_sched_task_done(&s, d->index);
+            tf_sched_observe(&s, w, d->end_ns - d->start_ns);
         }
         uint64_t t7 = sim_clock_ns();
         if (round) {

@@ -22,6 +22,7 @@ mkdir -p "$bin/artifacts"
 # name, runs in check mode (about 5-10 s each here), options, extra seeds
 harnesses=(
     "taskfile 30000 -max_len=8192 -dict=tests/fuzz/taskfile.dict|tests/data/taskfiles"
+    "wire 200000 -max_len=4096|"
     "journal 8000 -max_len=4096|"
     "snapshot 3000|"
     "snapedit 1500 -max_len=2048|"

@@ -109,6 +109,73 @@ static char *doc_fields(const char *text, const char *name, int *size)
 }
 
 /*
+ * Whole messages: a batch is validated and counted before use; a report
+ * is read record by record; each refuses what is cut short or unknown.
+ */
+static void test_messages(void)
+{
+    tf_buf b = {0};
+    CHECK_RC(tf_buf_reserve(&b, 256), 0);
+    tf_wire_put_batch(&b, &(tf_wire_batch){TF_WIRE_DRY});
+    tf_wire_put_task(&b, &(tf_wire_task){1, 0, 11, 1, 1, 0, 0, 0});
+    tf_wire_put_task(&b, &(tf_wire_task){2, 0, 12, 1, 1, 0, 2, 2});
+    tf_buf_put(&b, "in", 2);
+    tf_wire_put_output(&b, "out", 3);
+    tf_wire_put_anchor(&b, 1);
+    tf_wire_batch hd;
+    size_t nt, nd;
+    CHECK_TRUE(tf_wire_scan_batch(b.p, b.n, &hd, &nt, &nd));
+    CHECK_EQ_U(hd.flags, TF_WIRE_DRY);
+    CHECK_EQ_U(nt, 2);
+    CHECK_EQ_U(nd, 2);
+    for (size_t cut = 1; cut < b.n; cut++)
+        if (!CHECK_FALSE(tf_wire_scan_batch(b.p, cut, &hd, &nt, &nd) &&
+                         cut != TF_WIRE_BATCH_SIZE &&
+                         cut != TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE))
+            break;
+    /* An anchor to index TF_WIRE_ANCHOR would read as an empty output. */
+    tf_wire_put_task(&b, &(tf_wire_task){3, 0, 13, 1, 1, 0, 0, 1});
+    tf_wire_put_anchor(&b, TF_WIRE_ANCHOR);
+    CHECK_FALSE(tf_wire_scan_batch(b.p, b.n, &hd, &nt, &nd));
+
+    b.n = 0;
+    tf_wire_put_done(&b, &(tf_wire_done){TF_REC_DONE, 4, 1, 0, 1, 2, 0, 3});
+    tf_buf_put(&b, "res", 3);
+    tf_wire_put_submit(
+        &b, &(tf_wire_submit){TF_REC_SUBMIT, 9, 11, 0, 0, 1, 0, 1, 2});
+    tf_buf_put_u64(&b, 11);
+    tf_buf_put(&b, "ab", 2);
+    tf_wire_put_unrun(&b, &(tf_wire_unrun){TF_REC_UNRUN, 5});
+    tf_wire_put_moved(&b, &(tf_wire_moved){TF_REC_MOVED, 6, 1, 2});
+    size_t n = b.n;
+    tf_rd r = tf_rd_make(b.p, n);
+    tf_wire_rec rec;
+    uint8_t kinds[4];
+    size_t k = 0;
+    while (k < 4 && tf_rd_more(&r) && tf_wire_get_rec(&r, &rec))
+        kinds[k++] = rec.kind;
+    CHECK_TRUE(r.ok);
+    CHECK_FALSE(tf_rd_more(&r));
+    CHECK_EQ_U(k, 4);
+    CHECK_EQ_U(kinds[0], TF_REC_DONE);
+    CHECK_EQ_U(kinds[3], TF_REC_MOVED);
+    r = tf_rd_make(b.p, n);
+    CHECK_TRUE(tf_wire_get_rec(&r, &rec));
+    CHECK_TRUE(memcmp(rec.out, "res", 3) == 0);
+    CHECK_TRUE(tf_wire_get_rec(&r, &rec));
+    CHECK_EQ_U(rec.u.submit.parent, 11);
+    CHECK_TRUE(memcmp(rec.in, "ab", 2) == 0);
+    /* An unknown kind, and a record cut short. */
+    b.p[0] = 9;
+    r = tf_rd_make(b.p, n);
+    CHECK_FALSE(tf_wire_get_rec(&r, &rec));
+    b.p[0] = TF_REC_DONE;
+    r = tf_rd_make(b.p, TF_WIRE_DONE_SIZE + 2);
+    CHECK_FALSE(tf_wire_get_rec(&r, &rec));
+    tf_buf_free(&b);
+}
+
+/*
  * docs/architecture.md's wire table lists every record with its size and
  * its fields in order, exactly as the codec sends them.
  */
@@ -150,6 +217,7 @@ int main(int argc, char **argv)
     CU_pSuite s = CU_add_suite("wire", NULL, NULL);
     CU_add_test(s, "round trips and sizes", test_round_trip);
     CU_add_test(s, "records cut short", test_truncated);
+    CU_add_test(s, "whole messages", test_messages);
     CU_add_test(s, "layouts against docs/architecture.md", test_doc_table);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
