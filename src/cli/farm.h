@@ -43,7 +43,10 @@ typedef struct cli_shell {
     int rank;
 } cli_shell;
 
-/* What a shell task reports back as its output. */
+/*
+ * What a shell task reports back as its output; when it could not start,
+ * the reason follows as text (tf_proc_result.spawn_error, NUL included).
+ */
 typedef struct shell_out {
     int32_t exitval, signal;
     uint8_t timed_out, halted;

@@ -19,7 +19,7 @@ int cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
                    const char *host, const char *cmd)
 {
     shell_out so = {-1, 0, 0, 0, 0};
-    if (ev->output_len == sizeof so)
+    if (ev->output_len >= sizeof so)
         memcpy(&so, ev->output, sizeof so);
     else
         so.exitval = ev->status; /* the runtime's own code */

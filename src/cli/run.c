@@ -101,14 +101,19 @@ static const char *why_failed(const tf_run_event *ev)
     static char buf[160];
     shell_out so;
     buf[0] = 0;
-    if (ev->output_len != sizeof so) {
+    if (ev->output_len < sizeof so) {
         /* Not the shell's outcome: the runtime's own code. */
         if (ev->status < 0)
             snprintf(buf, sizeof buf, " (%s)", tf_strerror(ev->status));
         return buf;
     }
     memcpy(&so, ev->output, sizeof so);
-    if (so.spawn_failed)
+    /* The runner's reason when it gave one (shell.c's outcome). */
+    const char *text = (const char *)ev->output + sizeof so;
+    size_t tlen = ev->output_len - sizeof so;
+    if (so.spawn_failed && tlen && !text[tlen - 1])
+        snprintf(buf, sizeof buf, ", %s", text);
+    else if (so.spawn_failed)
         snprintf(buf, sizeof buf, ", could not start: %s",
                  so.spawn_failed == 255 ? "unknown error"
                                         : strerror(so.spawn_failed));

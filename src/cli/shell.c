@@ -82,9 +82,18 @@ static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
     uint8_t why = res->spawn_errno > 0 && res->spawn_errno < 255
                       ? (uint8_t)res->spawn_errno
                       : res->spawn_errno ? 255 : 0;
+    char o[sizeof(shell_out) + TF_PROC_ERROR_LEN];
     shell_out so = {res->exitval, res->signal, res->timed_out, res->halted,
                     why};
-    tf_task_set_output(ctx, &so, sizeof so);
+    size_t len = sizeof so;
+    memcpy(o, &so, sizeof so);
+    if (res->spawn_errno && res->spawn_error[0]) {
+        size_t n = strnlen(res->spawn_error, TF_PROC_ERROR_LEN - 1);
+        memcpy(o + len, res->spawn_error, n);
+        o[len + n] = 0;
+        len += n + 1;
+    }
+    tf_task_set_output(ctx, o, len);
     if (res->timed_out)
         return 124;
     if (res->spawn_errno)
