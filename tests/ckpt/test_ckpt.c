@@ -1569,13 +1569,10 @@ int main(void)
     CU_add_test(s, "out of memory at each allocation", test_out_of_memory_each);
     CU_add_test(s, "hostile: sparse journal", test_hostile_journal_sparse);
     CU_add_test(s, "hostile: journal fields", test_hostile_journal_fields);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int failed = check_run();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (!failed && system(cmd) != 0)
         fprintf(stderr, "test_ckpt: cannot remove %s\n", root);
-    return failed ? 1 : 0;
+    return failed;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 
 #include "sched.h"
@@ -112,5 +113,18 @@ static inline bool check_sched_(const tf_sched *s, const char *ss,
     check_fmt_((cond) ? true : false, __FILE__, __LINE__, __VA_ARGS__)
 /* Every scheduler invariant; on failure prints tf_sched_check's reason. */
 #define CHECK_SCHED(s) check_sched_((s), #s, __FILE__, __LINE__)
+
+/*
+ * Run every registered suite, verbosely, and free the registry: 0 when
+ * every check held, 1 otherwise (the test program's exit status).
+ */
+static inline int check_run(void)
+{
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
 
 #endif

@@ -219,9 +219,5 @@ int main(int argc, char **argv)
     CU_add_test(s, "records cut short", test_truncated);
     CU_add_test(s, "whole messages", test_messages);
     CU_add_test(s, "layouts against docs/architecture.md", test_doc_table);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return check_run();
 }

@@ -510,9 +510,5 @@ int main(void)
     CU_add_test(s, "back-off cap", test_worker_backoff);
     CU_add_test(s, "silent victims shunned", test_worker_shun);
     CU_add_test(s, "seeded victims replay", test_worker_replay);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return check_run();
 }
