@@ -175,6 +175,8 @@ $(BUILD)/tests/ckpt_%: tests/ckpt/%.c $(CKPT_OBJ)
 
 # MPI tests: each links the harness they share (tests/mpi/harness.h).
 MPI_HARNESS := $(BUILD)/tests/mpi/harness.o
+# Kept, not removed as an intermediate: every MPI test links it.
+.SECONDARY: $(MPI_HARNESS)
 $(BUILD)/tests/%: tests/mpi/%.c $(MPI_HARNESS) lib/libtaskfarm.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(MPI_HARNESS) lib/libtaskfarm.a $(LDLIBS) -lm
