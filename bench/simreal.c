@@ -81,14 +81,13 @@ static int parse(int argc, char **argv, opts *o)
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--label"))
             o->label = v;
-        else if (!strcmp(a, "--dag"))
-            o->shape = !strcmp(v, "tree")      ? SIM_TREE
-                       : !strcmp(v, "stencil") ? SIM_STENCIL
-                                               : SIM_INDEPENDENT;
-        else if (!strcmp(a, "--dist"))
-            o->dist = !strcmp(v, "fixed")   ? SIM_DIST_FIXED
-                      : !strcmp(v, "heavy") ? SIM_DIST_HEAVY
-                                            : SIM_DIST_UNIFORM;
+        else if (!strcmp(a, "--dag")) {
+            if (!sim_shape_of(v, &o->shape))
+                return usage();
+        } else if (!strcmp(a, "--dist")) {
+            if (!sim_dist_of(v, &o->dist))
+                return usage();
+        }
         else if (!strcmp(a, "--tasks"))
             o->tasks = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--duration-us"))

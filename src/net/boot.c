@@ -95,8 +95,6 @@ static int exchange(tf_runtime *rt)
         w->slots[r] = (unsigned)every[3 * r];
         w->loc[r] = (tf_loc){every[3 * r + 1], (int32_t)(int64_t)every[3 * r + 2]};
     }
-    if (!rc)
-        memcpy(w->host[l->rank], host, sizeof host); /* the gather's buffer */
     free(every);
     return rc;
 }

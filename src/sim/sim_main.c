@@ -340,22 +340,10 @@ int main(int argc, char **argv)
             if (!parse_time(v, &o.mean_ns) || !o.mean_ns)
                 return bad_arg(a, v);
         } else if (!strcmp(a, "--dist")) {
-            if (!strcmp(v, "fixed"))
-                o.dist = SIM_DIST_FIXED;
-            else if (!strcmp(v, "uniform"))
-                o.dist = SIM_DIST_UNIFORM;
-            else if (!strcmp(v, "heavy"))
-                o.dist = SIM_DIST_HEAVY;
-            else
+            if (!sim_dist_of(v, &o.dist))
                 return bad_arg(a, v);
         } else if (!strcmp(a, "--dag")) {
-            if (!strcmp(v, "independent"))
-                o.shape = SIM_INDEPENDENT;
-            else if (!strcmp(v, "stencil"))
-                o.shape = SIM_STENCIL;
-            else if (!strcmp(v, "tree"))
-                o.shape = SIM_TREE;
-            else
+            if (!sim_shape_of(v, &o.shape))
                 return bad_arg(a, v);
         } else if (!strcmp(a, "--slow-worker")) {
             char *end;

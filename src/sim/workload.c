@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rng.h"
 
@@ -37,6 +38,41 @@ uint64_t sim_durations(sim_dist dist, uint64_t mean_ns, uint64_t nt,
     }
     free(x);
     return work;
+}
+
+/* Index of name in names[n], or -1. */
+static int lookup(const char *name, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
+bool sim_dist_of(const char *name, sim_dist *d)
+{
+    static const char *const names[] = {
+        [SIM_DIST_FIXED] = "fixed",
+        [SIM_DIST_UNIFORM] = "uniform",
+        [SIM_DIST_HEAVY] = "heavy",
+    };
+    int i = lookup(name, names, sizeof names / sizeof *names);
+    if (i >= 0)
+        *d = (sim_dist)i;
+    return i >= 0;
+}
+
+bool sim_shape_of(const char *name, sim_shape *s)
+{
+    static const char *const names[] = {
+        [SIM_INDEPENDENT] = "independent",
+        [SIM_STENCIL] = "stencil",
+        [SIM_TREE] = "tree",
+    };
+    int i = lookup(name, names, sizeof names / sizeof *names);
+    if (i >= 0)
+        *s = (sim_shape)i;
+    return i >= 0;
 }
 
 int sim_deps(sim_shape shape, uint64_t nt, uint64_t width, uint64_t t,

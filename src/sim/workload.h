@@ -2,6 +2,7 @@
 #ifndef TF_SIM_WORKLOAD_H
 #define TF_SIM_WORKLOAD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum sim_dist {
@@ -15,6 +16,13 @@ typedef enum sim_shape {
     SIM_STENCIL,     /* 1-D stencil: (step s, i) after (s-1, i-1..i+1) */
     SIM_TREE         /* a binary out-tree: task t after task (t-1)/2 */
 } sim_shape;
+
+/*
+ * The distribution or shape a name on the command line means ("fixed",
+ * "uniform", "heavy"; "independent", "stencil", "tree"); false if none.
+ */
+bool sim_dist_of(const char *name, sim_dist *d);
+bool sim_shape_of(const char *name, sim_shape *s);
 
 /*
  * nt durations drawn from a tf_rng of `seed`, scaled so that their mean is

@@ -80,8 +80,11 @@ start_job() {
         >>job.out 2>>job.err; exit $?) 2>/dev/null &
     JOB_PID=$!
     JOB_T0=$(now_ms)
-    JOB_STARTS0=$(cat "$dir/starts" 2>/dev/null | wc -l)
+    JOB_STARTS0=$(nstarts "$dir")
 }
+
+# nstarts DIR: task starts logged in DIR/starts so far.
+nstarts() { cat "$1/starts" 2>/dev/null | wc -l; }
 
 # wait_job: JOB_RC, the job's exit status (137 after a kill or a hang), and
 # JOB_MS, the milliseconds since start_job.
@@ -136,7 +139,7 @@ wait_ranks() {
     local t0
     t0=$(now_ms)
     while kill -0 "$JOB_PID" 2>/dev/null && [ $(( $(now_ms) - t0 )) -lt 60000 ]; do
-        [ "$(cat "$1/starts" 2>/dev/null | wc -l)" -gt "$JOB_STARTS0" ] &&
+        [ "$(nstarts "$1")" -gt "$JOB_STARTS0" ] &&
             [ "$(ranks_in "$1" | wc -l)" -ge "$2" ] && return 0
         sleep 0.1
     done

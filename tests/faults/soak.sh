@@ -58,6 +58,9 @@ task_pids() {
     done
 }
 
+# counted KIND N: N strikes of KIND landed.
+counted() { KILLS[$1]=$((KILLS[$1] + $2)) kills=$((kills + $2)); }
+
 # hit KIND PID...: send the kind's signal to the pids; counts a kill of that
 # kind when at least one of them was still there to get it.
 hit() {
@@ -65,7 +68,7 @@ hit() {
     shift
     case $kind in term-*) sig=-TERM ;; esac
     # shellcheck disable=SC2068
-    [ $# -gt 0 ] && kill "$sig" $@ 2>/dev/null && KILLS[$kind]=$((KILLS[$kind] + 1)) && kills=$((kills + 1))
+    [ $# -gt 0 ] && kill "$sig" $@ 2>/dev/null && counted "$kind" 1
     return 0
 }
 
@@ -92,9 +95,9 @@ strike() {
             [ ${#pids[@]} -gt 0 ] && kill -KILL "${pids[RANDOM % ${#pids[@]}]}" 2>/dev/null && n=$((n + 1))
         done
         what="$n task process(es)${what#child}"
-        KILLS[child]=$((KILLS[child] + n)) kills=$((kills + n)) ;;
+        counted child "$n" ;;
     disk)
-        kill -0 "$JOB_PID" 2>/dev/null && KILLS[disk]=$((KILLS[disk] + 1)) kills=$((kills + 1))
+        kill -0 "$JOB_PID" 2>/dev/null && counted disk 1
         dd if=/dev/zero of="$dir/out/filler" bs=64k status=none 2>/dev/null ;;
     esac
 }
