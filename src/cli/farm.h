@@ -88,9 +88,9 @@ typedef struct cli_joblog {
 } cli_joblog;
 
 /*
- * Open OUTDIR's joblog: appended to with resume (an earlier torn row is
- * ended first, and its success rows are read), else truncated with a
- * header. Returns 0 or an errno value (*what: the step that failed).
+ * Open OUTDIR's joblog: appended to with resume (its success rows are
+ * read, and a last row torn by a kill or a full disk is cut off), else
+ * truncated with a header. Returns 0 or an errno value (*what: the step that failed).
  */
 int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
                     const char **what);

@@ -4,10 +4,12 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "farm.h"
 
@@ -92,16 +94,47 @@ static int read_done(const char *path, cli_joblog *jl)
     return e;
 }
 
-/* The file is not empty and its last byte is not a newline. */
-static bool ends_torn(const char *path)
+/*
+ * Cut a last row torn by a kill or a full disk (no newline) off the file.
+ * It never counts (read_done stops before it: its task runs again, or gets
+ * its row back from the state), and ended with a newline it would stay a
+ * malformed row for every reader of the joblog. *empty: nothing whole is
+ * left, not even the header. Returns 0 or an errno value.
+ */
+static int cut_torn(const char *path, bool *empty)
 {
-    FILE *f = fopen(path, "rb");
-    bool yes = f && fseek(f, -1, SEEK_END) == 0 && fgetc(f) != '\n';
-    if (f)
-        fclose(f);
-    return yes;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return e;
+    }
+    char buf[4096];
+    off_t end = st.st_size;
+    int e = 0;
+    while (end > 0) { /* back to just after the last newline */
+        size_t n = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+        off_t at = end - (off_t)n;
+        if (pread(fd, buf, n, at) != (ssize_t)n) {
+            e = errno ? errno : EIO;
+            break;
+        }
+        size_t i = n;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
+        end = at + (off_t)i;
+        if (i > 0)
+            break;
+    }
+    if (!e && end != st.st_size && ftruncate(fd, end))
+        e = errno;
+    if (close(fd) && !e)
+        e = errno;
+    *empty = end == 0;
+    return e;
 }
-
 
 int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
                     const char **what)
@@ -113,6 +146,11 @@ int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
     memset(jl, 0, sizeof *jl);
     *what = "read";
     int e = resume && earlier ? read_done(path, jl) : 0;
+    bool empty = !earlier;
+    if (!e && resume && earlier) {
+        *what = "repair";
+        e = cut_torn(path, &empty);
+    }
     if (e)
         return e;
     *what = "open";
@@ -126,9 +164,7 @@ int cli_joblog_open(cli_joblog *jl, const char *dir, bool resume,
      * be lost for good. One write per task is nothing next to its spawn.
      */
     setvbuf(jl->f, NULL, _IOLBF, 0);
-    if (resume && earlier && ends_torn(path))
-        fputc('\n', jl->f); /* after a row torn by a kill */
-    if (!resume || !earlier)
+    if (!resume || empty)
         fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\t"
               "Signal\tCommand\n",
               jl->f);
