@@ -51,7 +51,7 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place check-apps check-ckpt check-faults-quick check-faults check-long \
+        check-slurm check-place check-apps check-docs check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
         clean asan ubsan asan-ckpt ubsan-ckpt check-fuzz fuzz fuzz-cov fuzz-seeds \
@@ -224,12 +224,19 @@ check: all
 	$(MAKE) check-slurm
 	$(MAKE) check-place
 	$(MAKE) check-apps
+	$(MAKE) check-docs
 
 check-ckpt: $(CKPT_TESTS)
 	@for t in $(CKPT_TESTS); do echo "== $$t"; timeout 300 $$t || exit 1; done
 
 check-apps: $(APPS)
 	bash tests/apps/run.sh bin
+
+# docs/api.md's example programs and link lines, built and run as the page
+# prints them; its `make install PREFIX=...` installs into a temporary
+# directory (seconds when lib and bin/taskfarm are built).
+check-docs: lib bin/taskfarm
+	timeout 900 bash tests/docs/examples.sh
 
 # An MPI program that tasks run, singleton or under their own mpirun.
 $(BUILD)/tests/mpi_hello: tests/cli/mpi_hello.c

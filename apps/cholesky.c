@@ -1,5 +1,6 @@
 /* Example: tiled Cholesky factorisation as a DAG of POTRF, TRSM, SYRK and GEMM tile tasks. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ static const int kind_cost[NKINDS] = {1, 3, 3, 6};
 
 typedef struct chol {
     int n, nb, nt;
+    int workers; /* worker ranks (0 with one rank) */
+    bool owner;  /* -O: tiles pinned to workers */
 } chol;
 
 /* The head of every task's input; the tile's initial value follows when k == 0. */
@@ -95,16 +98,21 @@ static int tile_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
         tf_task_ndeps(ctx) != nops + (h.k > 0) ||
         len != sizeof h + (h.k == 0 ? tb : 0))
         return 1;
-    double *w = malloc(tb), *op[2] = {NULL, NULL};
-    int rc = w ? 0 : 2;
+    /*
+     * The tile is written straight into the runtime's output buffer and the
+     * operands are read where they arrived: every buffer a task sees is
+     * aligned for doubles, so neither needs a copy of its own.
+     */
+    double *w;
+    const double *op[2] = {NULL, NULL};
+    int rc = tf_task_output_alloc(ctx, 0, tb, (void **)&w) ? 2 : 0;
     for (size_t d = 0; !rc && d < nops; d++) {
         const void *buf;
         size_t blen;
-        op[d] = malloc(tb);
-        if (!op[d] || tf_task_dep_output(ctx, d, &buf, &blen) || blen != tb)
+        if (tf_task_dep_output(ctx, d, &buf, &blen) || blen != tb)
             rc = 2;
         else
-            memcpy(op[d], buf, tb);
+            op[d] = buf;
     }
     if (!rc && h.k > 0) {
         const void *buf;
@@ -136,9 +144,6 @@ static int tile_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
             break;
         }
     }
-    if (!rc)
-        rc = tf_task_set_output(ctx, w, tb);
-    free(w), free(op[0]), free(op[1]);
     return rc;
 }
 
@@ -152,6 +157,7 @@ typedef struct plan_task {
 typedef struct plan {
     plan_task *t;
     int n;
+    bool *keep; /* per plan task: its output is a tile of L (rank 0 keeps it) */
     int *last;  /* nt x nt: the plan task that last wrote tile (i,j), or -1 */
     int *l_id;  /* nt x nt: the plan task whose output is L(i,j) */
 } plan;
@@ -186,7 +192,8 @@ static int plan_build(plan *P, int nt, int use_prio)
     P->t = malloc((size_t)ntasks * sizeof *P->t);
     P->last = malloc((size_t)nt * nt * sizeof *P->last);
     P->l_id = malloc((size_t)nt * nt * sizeof *P->l_id);
-    if (!P->t || !P->last || !P->l_id)
+    P->keep = calloc((size_t)ntasks, sizeof *P->keep);
+    if (!P->t || !P->last || !P->l_id || !P->keep)
         return -1;
     P->n = 0;
     for (int x = 0; x < nt * nt; x++)
@@ -215,12 +222,15 @@ static int plan_build(plan *P, int nt, int use_prio)
     if (!use_prio)
         for (int x = 0; x < P->n; x++)
             P->t[x].prio = 0;
+    for (int i = 0; i < nt; i++)
+        for (int k = 0; k <= i; k++)
+            P->keep[P->l_id[i * nt + k]] = true;
     return 0;
 }
 
 static void plan_free(plan *P)
 {
-    free(P->t), free(P->last), free(P->l_id);
+    free(P->t), free(P->last), free(P->l_id), free(P->keep);
 }
 
 /* Submit the plan; a task's id goes to ids[its index]. */
@@ -251,6 +261,15 @@ static int submit_plan(tf_runtime *rt, const tf_fn_id fn[NKINDS],
         d.ndeps = (size_t)t->ndeps;
         d.input = in;
         d.input_len = len;
+        /*
+         * The tiles of L are the result: rank 0 keeps them (they are read
+         * by later tasks too, so they would otherwise be freed). Tiles in
+         * between move worker to worker and are freed once read.
+         */
+        d.flags = P->keep[x] ? TF_TASK_KEEP : 0;
+        /* -O: owner computes, tile (i,j) on worker (i + j) mod workers. */
+        if (C->owner && C->workers)
+            d.rank = 1 + (t->h.i + t->h.j) % C->workers;
         rc = tf_submit(rt, &d, &ids[x]);
     }
     free(in);
@@ -338,12 +357,16 @@ static void usage(int rank)
 {
     if (rank == 0)
         fprintf(stderr, "usage: cholesky [-n N] [-b NB] [-s SLOTS] [-w WINDOW] "
-                        "[-P]\n"
+                        "[-P] [-O]\n"
                         "  -n matrix order (2048), -b tile order (256; divides "
                         "N), -s slots per rank (1),\n"
                         "  -w tasks a worker may hold per slot (tf_config."
                         "prefetch; 0: the runtime's default),\n"
-                        "  -P all priorities 0 (default: critical path)\n");
+                        "  -P all priorities 0 (default: critical path)\n"
+                        "  -O owner computes: tile (i,j) pinned to worker "
+                        "(i + j) mod workers\n"
+                        "     (default: rank 0 places each task near its "
+                        "input tiles)\n");
 }
 
 int main(int argc, char **argv)
@@ -357,7 +380,7 @@ int main(int argc, char **argv)
 
     chol C = {.n = 2048, .nb = 256};
     int slots = 1, prefetch = 0, use_prio = 1, bad = 0, opt;
-    while (!bad && (opt = getopt(argc, argv, "n:b:s:w:P")) != -1) {
+    while (!bad && (opt = getopt(argc, argv, "n:b:s:w:PO")) != -1) {
         if (opt == 'n')
             C.n = atoi(optarg);
         else if (opt == 'b')
@@ -368,6 +391,8 @@ int main(int argc, char **argv)
             prefetch = atoi(optarg);
         else if (opt == 'P')
             use_prio = 0;
+        else if (opt == 'O')
+            C.owner = true;
         else
             bad = 1;
     }
@@ -378,6 +403,7 @@ int main(int argc, char **argv)
         return 2;
     }
     C.nt = C.n / C.nb;
+    C.workers = size > 1 ? size - 1 : 0;
     int cores = app_task_cores(size, slots);
 
     tf_config cfg;

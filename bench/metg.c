@@ -147,6 +147,8 @@ static double run_graph(const tf_opts *o, graph *g, uint64_t k, int rank)
     if (o->prefetch)
         cfg.prefetch = o->prefetch;
     cfg.seed = 1;
+    /* Rank 0 checks every task's output afterwards, not only the last step's. */
+    cfg.keep_outputs = 1;
     tf_runtime *rt;
     tf_fn_id fn;
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);

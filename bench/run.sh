@@ -130,3 +130,48 @@ done
 # size, dispatch pause, shell-task rate at the default and a 1 s interval,
 # time to the first task when resuming vs a fresh start.
 bash bench/ckpt_cli.sh
+
+# The data path on a 1-D heat stencil (apps/stencil.c, B=8 blocks of N
+# doubles, 100 steps; blocks pinned to the 2 workers, one-point halos as
+# output parts), with the default inline_max (halos through rank 0) and
+# with -i 0 (halos worker to worker), against the same computation written
+# by hand (bench/stencil_mpi.c: Isend/Irecv of one double a neighbour) at
+# np 2 (one rank a core) and np 3 (every rank computes, 3 ranks on 2
+# cores), and against serial steps on rank 0, in the same run. Lines are
+# renamed stencil_N<N>_... (and _i0_, _mpi_npP_) so that runs differ.
+# Ratios are ms/step of taskfarm over the other: below 1, taskfarm is faster.
+echo "# load average before stencil: $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in 1000 20000 100000; do
+    for np in 2 3; do
+        run=$MPIRUN
+        [ $np = 3 ] && run=$BOUND
+        $run -np $np $B/stencil_mpi -b 8 -n $n -s 100 |
+            sed "s/^stencil_mpi_np${np}_/stencil_N${n}_mpi_np${np}_/; s/^stencil_serial_/stencil_N${n}_mpi_np${np}_serial_/" |
+            tee -a "$out"
+    done
+    $BOUND -np 3 bin/stencil -b 8 -n $n -s 100 | sed "s/^stencil_/stencil_N${n}_/" | tee -a "$out"
+    $BOUND -np 3 bin/stencil -b 8 -n $n -s 100 -i 0 | sed "s/^stencil_/stencil_N${n}_i0_/" | tee -a "$out"
+    # Before 2026-12-06: every output through rank 0 and kept there (-R).
+    $BOUND -np 3 bin/stencil -b 8 -n $n -s 100 -R | sed "s/^stencil_/stencil_N${n}_before_/" | tee -a "$out"
+    awk -v a="$(value stencil_N${n}_taskfarm_ms_per_step "$out")" \
+        -v b="$(value stencil_N${n}_before_taskfarm_ms_per_step "$out")" -v p="stencil_N${n}" \
+        'BEGIN { printf "%s_taskfarm_vs_before_ratio %.2f x\n", p, a / b }'
+    for v in "" _i0; do
+        awk -v a="$(value stencil_N${n}${v}_taskfarm_ms_per_step "$out")" \
+            -v b="$(value stencil_N${n}_mpi_np2_ms_per_step "$out")" \
+            -v c="$(value stencil_N${n}_mpi_np3_ms_per_step "$out")" -v p="stencil_N${n}${v}" \
+            'BEGIN { printf "%s_taskfarm_vs_mpi_ratio %.2f x\n%s_taskfarm_vs_mpi_np3_ratio %.2f x\n", p, a / b, p, a / c }'
+    done
+done
+
+# MapReduce word count (apps/wordcount.c): 32 MiB of text, 64 maps, 8
+# reducers fetching their partition of every map's output; map and
+# shuffle phases, rank 0's payload, against a serial count on rank 0.
+$BOUND -np 3 bin/wordcount | tee -a "$out"
+$BOUND -np 3 bin/wordcount -i 0 | sed "s/^wordcount_/wordcount_i0_/" | tee -a "$out"
+# Before 2026-12-06 (-R): every partition through rank 0, kept there.
+$BOUND -np 3 bin/wordcount -R | sed "s/^wordcount_/wordcount_before_/" | tee -a "$out"
+for f in shuffle_ms total_ms rank0_payload_bytes; do
+    awk -v a="$(value wordcount_$f "$out")" -v b="$(value wordcount_before_$f "$out")" \
+        -v f="$f" 'BEGIN { if (b > 0) printf "wordcount_%s_vs_before_ratio %.3f x\n", f, a / b }'
+done

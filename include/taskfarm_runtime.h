@@ -190,7 +190,25 @@ typedef struct tf_config {
      */
     void (*name_task)(void *user, tf_task_id id, char *buf, size_t len);
     void *name_user;
+    /*
+     * Output parts of at most this many bytes go to rank 0 with the task's
+     * report and reach dependents inside their task messages, which costs
+     * no message of its own; larger parts stay on the rank that made them
+     * and dependents fetch them from there (docs/architecture.md, "Data
+     * path"). -1 (default): TF_INLINE_MAX_DEFAULT; 0: every part stays.
+     * Rank 0's setting decides.
+     */
+    long inline_max;
+    /*
+     * 1: keep every task's output on rank 0 (as TF_TASK_KEEP), so that
+     * tf_task_output answers for every task; rank 0 then receives every
+     * output. 0 (default): results (outputs nothing depends on) are kept,
+     * intermediate outputs freed once their dependents have ended.
+     */
+    int keep_outputs;
 } tf_config;
+
+#define TF_INLINE_MAX_DEFAULT 1024
 
 /* Fill cfg with the defaults. */
 TF_API void tf_config_init(tf_config *cfg);
@@ -369,11 +387,26 @@ typedef struct tf_task_info {
 TF_API int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info);
 
 /*
- * A finished task's output. *buf (NULL when len is 0) is owned by the
- * runtime and valid until tf_finalize. Errors: TF_ENOTROOT, TF_ENOENT.
+ * A finished task's output (part 0). *buf (NULL when len is 0) is owned by
+ * the runtime, aligned to max_align_t, and valid until tf_release of the
+ * task or tf_finalize. Kept are: outputs nothing depended on when the task
+ * was dispatched (results), TF_TASK_KEEP tasks' and, with
+ * tf_config.keep_outputs, all. Errors: TF_ENOTROOT, TF_ENOENT (no such
+ * task, not done, or its output was not kept).
  */
 TF_API int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
                    size_t *len);
+
+/* Output part `part` of a finished task, as tf_task_output. */
+TF_API int tf_task_output_part(const tf_runtime *rt, tf_task_id id,
+                               unsigned part, const void **buf, size_t *len);
+
+/*
+ * Rank 0, outside tf_run: free the kept output of task id (a result no
+ * longer needed). A task submitted later that depends on it fails with
+ * TF_EDEP at tf_submit. Errors: TF_ENOTROOT, TF_ENOENT, TF_ESTATE.
+ */
+TF_API int tf_release(tf_runtime *rt, tf_task_id id);
 
 typedef struct tf_stats {
     uint64_t tasks;      /* known to rank 0, dynamic ones included */
@@ -402,6 +435,18 @@ typedef struct tf_stats {
     uint64_t checkpoint_pause_max_ns;
     /* Rank 0, with trace_path: the first write error of the trace, or 0. */
     int trace_error;
+    /*
+     * The data path (docs/architecture.md). Rank 0: output bytes it
+     * received in reports or sent inside task messages (inline parts and
+     * kept results; 0 when every dependency travels worker to worker), and
+     * tasks run again because an output they made was lost with its rank.
+     * Every rank: parts fetched from peers and their bytes; output bytes
+     * held here now and at most (rank 0: its kept and inline copies).
+     */
+    uint64_t rank0_payload_bytes;
+    uint64_t reruns;
+    uint64_t fetches, fetched_bytes;
+    size_t data_bytes, data_bytes_peak;
 } tf_stats;
 
 /* Counters of this rank (task counts are rank 0's, zero elsewhere). */

@@ -48,6 +48,20 @@ typedef struct tf_task_desc {
      */
     uint64_t key;
     unsigned flags; /* TF_TASK_* */
+    /*
+     * Which output part of each dependency the task receives: dep_parts[i]
+     * for deps[i] (0 .. TF_PARTS_MAX-1); NULL (default): part 0 of each.
+     * A stencil names its neighbours' halo parts, a reducer its partition.
+     */
+    const uint32_t *dep_parts;
+    /*
+     * -1 (default): rank 0 places the task, on the rank that holds most of
+     * its input bytes unless that rank is full (docs/architecture.md, "Data
+     * path"). r >= 0: the task runs on rank r (owner computes), waiting for
+     * room there; if r is lost, anywhere. Ignored with one rank. Rank 0
+     * submissions only.
+     */
+    int rank;
 } tf_task_desc;
 
 /*
@@ -55,6 +69,16 @@ typedef struct tf_task_desc {
  * (a join point, a barrier), with no output; rank 0 submissions only.
  */
 #define TF_TASK_NOOP 0x1u
+/*
+ * Keep the task's output on rank 0 for tf_task_output after its
+ * dependents have it. Without it, an output that dependents read is freed
+ * once they have all ended; an output nothing depends on when the task is
+ * dispatched is a result and is kept anyway (docs/api.md, "Outputs").
+ */
+#define TF_TASK_KEEP 0x2u
+
+/* Output parts a task may set: 0 .. TF_PARTS_MAX-1. */
+#define TF_PARTS_MAX 256u
 
 /* Fill desc with defaults for function fn. */
 TF_API void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn);
@@ -69,12 +93,33 @@ TF_API int tf_task_rank(const tf_task_ctx *ctx);
 
 /* Dependencies' outputs, in the order given at submission. */
 TF_API size_t tf_task_ndeps(const tf_task_ctx *ctx);
-/* *buf stays valid during the call. Errors: TF_ERANGE. */
+/*
+ * The part of dependency i the task asked for (desc.dep_parts; an unset
+ * part reads as empty). *buf is aligned to max_align_t, read-only, and
+ * stays valid during the call. Errors: TF_EINVAL, TF_ERANGE.
+ */
 TF_API int tf_task_dep_output(const tf_task_ctx *ctx, size_t i, const void **buf,
                        size_t *len);
 
-/* Set the task's output (copied; a second call replaces the first). */
+/* Set output part 0 (copied; a second call replaces the first). */
 TF_API int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len);
+
+/*
+ * Set output part `part` (copied; a second call for a part replaces it).
+ * Parts are numbered from 0; a dependent names the one it reads.
+ * Errors: TF_EINVAL (part >= TF_PARTS_MAX, len over 4 GiB - 1), TF_ENOMEM.
+ */
+TF_API int tf_task_set_part(tf_task_ctx *ctx, unsigned part, const void *buf,
+                            size_t len);
+
+/*
+ * A runtime buffer of len bytes for output part `part`, aligned to
+ * max_align_t, into which the task writes its output: no copy is made
+ * (it is the part from now on; a later set or alloc of the part replaces
+ * it). Valid until the task returns. Errors: as tf_task_set_part.
+ */
+TF_API int tf_task_output_alloc(tf_task_ctx *ctx, unsigned part, size_t len,
+                                void **buf);
 
 /*
  * Submit a child task from inside a task. The id is valid at once: later

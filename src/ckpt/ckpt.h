@@ -30,6 +30,15 @@
 
 #define TF_CK_FORMAT 1           /* format version in every file */
 #define TF_CK_NONE UINT64_MAX    /* no parent: submitted on rank 0 */
+/*
+ * The status of a DONE task (whose function returned 0) says what `out`
+ * is: its output part 0 (0, as before 2026-12-06); its parts packed
+ * (PACKED, docs/checkpoint-format.md); or nothing, because the output
+ * stayed on the worker that made it (UNSAVED): a resumed run makes it
+ * again if a task to run reads it.
+ */
+#define TF_CK_OUT_PACKED 1
+#define TF_CK_OUT_UNSAVED 2
 
 /* What kind of run wrote the state. */
 enum { TF_CK_CLI = 1, TF_CK_LIB = 2 };
@@ -70,7 +79,7 @@ typedef struct tf_ck_task {
     uint16_t cores;
     uint8_t state;           /* tf_task_state */
     uint16_t attempts;
-    int32_t status;          /* last attempt's status */
+    int32_t status;          /* last attempt's status; DONE: TF_CK_OUT_* */
     int32_t rank;            /* rank of the last attempt, -1 */
     uint64_t start_ns, end_ns;
 } tf_ck_task;

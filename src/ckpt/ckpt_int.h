@@ -35,6 +35,12 @@ struct tf_ckstate {
     tf_idmap bygid;   /* gid + 1 -> row */
     tf_idmap mapped;  /* gid + 1 of a row taken over -> table index */
     uint32_t *child, *sibling; /* first child row, next sibling row */
+    /*
+     * Per row: done with an output that was not saved (it stayed on a
+     * worker) and that a task to run reads, directly or through other such
+     * rows: it runs again (index_state).
+     */
+    uint8_t *redo;
     uint32_t *roots;  /* rows done, taken over by tf_submit since the last
                          run: their children are re-created at the next */
     size_t nroots, rootcap;

@@ -43,6 +43,27 @@ static int index_state(tf_ckstate *ck)
             ck->child[p] = i;
         }
     }
+    /*
+     * Rows whose output a task to run needs but the state lacks: rows come
+     * in creation order, a task after its dependencies, so one pass from
+     * the end marks every dependency of a row that runs.
+     */
+    ck->redo = calloc(n ? n : 1, 1);
+    if (!ck->redo)
+        return TF_ENOMEM;
+    for (uint32_t i = n; i-- > 0;) {
+        const tf_ck_task *t = &st->task[i];
+        bool runs = t->state != TF_TASK_DONE ||
+                    (t->status == TF_CK_OUT_UNSAVED && ck->redo[i]);
+        for (uint32_t k = 0; runs && k < t->ndeps; k++) {
+            uint32_t d = tf_idmap_get(&ck->bygid, tf_ck_mkey(t->deps[k]));
+            if (d != TF_NONE && d < i)
+                ck->redo[d] = 1;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        ck->redo[i] &= st->task[i].state == TF_TASK_DONE &&
+                       st->task[i].status == TF_CK_OUT_UNSAVED;
     /* Dynamic ids of this runtime must differ from every one stored. */
     ck->epoch = top + 1;
     return ck->epoch > TF_TASKS_EPOCH_MAX ? TF_ERANGE : 0;
@@ -143,7 +164,7 @@ int tf_ckstate_match(tf_ckstate *ck, const tf_tasks *tt,
         tf_idmap_get(&ck->mapped, tf_ck_mkey(ck->st.task[row].gid)) != TF_NONE)
         return 0;
     const tf_ck_task *r = &ck->st.task[row];
-    if (r->state == TF_TASK_DONE) {
+    if (r->state == TF_TASK_DONE && !ck->redo[row]) {
         if (r->out_len && !(m->out = malloc(r->out_len)))
             return TF_ENOMEM;
         if (r->out_len)
@@ -172,8 +193,15 @@ static int push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 static void take_outcome(tf_ckstate *ck, tf_tasks *tt, uint32_t t,
                          const tf_ck_task *r, void *out)
 {
-    tf_tasks_record(tt, t, r->rank, r->status, r->start_ns, r->end_ns, 0,
-                    out, r->out_len);
+    tf_tasks_record(tt, t, r->rank, 0, r->start_ns, r->end_ns, 0);
+    if (r->status == TF_CK_OUT_UNSAVED) {
+        /* Nothing to run reads it (or it would run again): gone. */
+        free(out);
+        tf_tasks_release(tt, t, NULL, NULL);
+    } else {
+        tf_tasks_take_output(tt, t, out, out ? r->out_len : 0,
+                             r->status == TF_CK_OUT_PACKED);
+    }
     tt->sched.dag.attempts[t] =
         (uint8_t)(r->attempts > UINT8_MAX ? UINT8_MAX : r->attempts);
     (void)ck;
@@ -277,7 +305,7 @@ static int recreate_one(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg,
     uint32_t nd;
     uint64_t unknown;
     int rc = map_deps(ck, r, deps, dcap, &nd, &unknown);
-    bool done = r->state == TF_TASK_DONE;
+    bool done = r->state == TF_TASK_DONE && !ck->redo[c];
     void *out = NULL;
     /* A done task needs no input; one to run cannot without all of it. */
     unsigned flags = done ? TF_TASKS_NOOP
@@ -293,7 +321,7 @@ static int recreate_one(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg,
     uint32_t t;
     if (!rc)
         rc = tf_tasks_add(tt, r->gid, fn, r->prio, r->cores ? r->cores : 1,
-                          -1, *deps, nd, r->cmd, r->cmd_len, flags, &t);
+                          -1, *deps, NULL, nd, r->cmd, r->cmd_len, flags, &t);
     if (rc) {
         free(out);
         return rc;

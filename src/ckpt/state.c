@@ -77,6 +77,7 @@ int tf_ckstate_close(tf_ckstate **pck)
     free(ck->kids);
     free(ck->child);
     free(ck->sibling);
+    free(ck->redo);
     free(ck->roots);
     free(ck->depbuf);
     free(ck->dir);
@@ -126,6 +127,22 @@ int tf_ckstate_prepare(tf_ckstate *ck)
     return ck->err;
 }
 
+/*
+ * What a done task's output is to the state (TF_CK_OUT_*): saved as part
+ * 0, saved packed, or not saved, as only a worker held it.
+ */
+static int32_t out_form(const tf_trec *r)
+{
+    if (r->oflags & (TF_OUT_AWAY | TF_OUT_GONE))
+        return TF_CK_OUT_UNSAVED;
+    return r->oflags & TF_OUT_PACKED ? TF_CK_OUT_PACKED : 0;
+}
+
+static const void *saved_out(const tf_trec *r)
+{
+    return out_form(r) == TF_CK_OUT_UNSAVED ? NULL : r->out;
+}
+
 void tf_ck_row_of(tf_ckstate *ck, const tf_tasks *tt, const tf_registry *reg,
                   uint32_t i, tf_ck_task *out)
 {
@@ -156,13 +173,13 @@ void tf_ck_row_of(tf_ckstate *ck, const tf_tasks *tt, const tf_registry *reg,
         .cmd_len = r->in_len,
         .deps = ck->depbuf,
         .ndeps = nd,
-        .out = st == TF_TASK_DONE ? r->out : NULL,
-        .out_len = st == TF_TASK_DONE ? r->out_len : 0,
+        .out = st == TF_TASK_DONE ? saved_out(r) : NULL,
+        .out_len = st == TF_TASK_DONE && saved_out(r) ? r->out_len : 0,
         .prio = dag->prio[i],
         .cores = dag->cores[i],
         .state = (uint8_t)st,
         .attempts = dag->attempts[i],
-        .status = r->status,
+        .status = st == TF_TASK_DONE ? out_form(r) : r->status,
         .rank = r->rank,
         .start_ns = r->start_ns,
         .end_ns = r->end_ns};
@@ -251,12 +268,12 @@ void tf_ckstate_finished(tf_ckstate *ck, const tf_tasks *tt, uint32_t t)
                       .key = ck->key[t],
                       .attempt = tt->sched.dag.attempts[t],
                       .state = r->status ? TF_TASK_FAILED : TF_TASK_DONE,
-                      .status = r->status,
+                      .status = r->status ? r->status : out_form(r),
                       .rank = r->rank,
                       .start_ns = r->start_ns,
                       .end_ns = r->end_ns,
-                      .out = r->status ? NULL : r->out,
-                      .out_len = r->status ? 0 : r->out_len};
+                      .out = r->status ? NULL : saved_out(r),
+                      .out_len = r->status || !saved_out(r) ? 0 : r->out_len};
     int rc = tf_ck_finished(ck->w, &f);
     if (rc)
         tf_ck_fail(ck, rc);

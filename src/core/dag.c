@@ -24,6 +24,7 @@ void tf_dag_free(tf_dag *d)
     free(d->npend);
     free(d->out_head);
     free(d->worker);
+    free(d->pin);
     free(d->cores);
     free(d->state);
     free(d->attempts);
@@ -59,6 +60,7 @@ static int grow_tasks(tf_dag *d)
         grow((void **)&d->npend, sizeof *d->npend, ncap) ||
         grow((void **)&d->out_head, sizeof *d->out_head, ncap) ||
         grow((void **)&d->worker, sizeof *d->worker, ncap) ||
+        grow((void **)&d->pin, sizeof *d->pin, ncap) ||
         grow((void **)&d->cores, sizeof *d->cores, ncap) ||
         grow((void **)&d->state, sizeof *d->state, ncap) ||
         grow((void **)&d->attempts, sizeof *d->attempts, ncap) ||
@@ -82,6 +84,7 @@ int tf_dag_add(tf_dag *d, int32_t prio, uint16_t cores, uint8_t retries,
     d->npend[t] = 0;
     d->out_head[t] = TF_NONE;
     d->worker[t] = TF_NONE;
+    d->pin[t] = TF_NONE;
     d->cores[t] = cores ? cores : 1;
     d->state[t] = TF_ST_HELD;
     d->attempts[t] = 0;

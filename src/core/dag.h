@@ -22,6 +22,11 @@
  * since a worker learns what a parked task waits for from its data edges.
  */
 #define TF_TF_NOPARK 0x8u
+/*
+ * Dispatched while a dependency runs again (tf_sched_redo): it may finish
+ * with what it already read, or come back to wait for the new output.
+ */
+#define TF_TF_STALEIN 0x10u
 
 /* A task's life. HELD tasks are added but not yet sealed into the schedule. */
 typedef enum tf_state {
@@ -56,6 +61,7 @@ typedef struct tf_dag {
     uint32_t *npend;    /* unfinished dependencies */
     uint32_t *out_head; /* first edge to a dependent, TF_NONE if none */
     uint32_t *worker;   /* worker holding the task while DISPATCHED/PARKED */
+    uint32_t *pin;      /* the only worker it may run on, or TF_NONE */
     uint16_t *cores;
     uint8_t *state;
     uint8_t *attempts; /* attempts started so far */

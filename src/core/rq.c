@@ -120,6 +120,53 @@ uint32_t tf_rq_pop(tf_rq *q)
     return top;
 }
 
+/* Put task at heap slot i, moving it up or down to where it belongs. */
+static void heap_place(tf_rq *q, size_t i, uint32_t task)
+{
+    const int32_t *prio = *q->prio;
+    while (i > 0 && before(prio, task, q->heap[(i - 1) / 2])) {
+        q->heap[i] = q->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= q->hn)
+            break;
+        if (c + 1 < q->hn && before(prio, q->heap[c + 1], q->heap[c]))
+            c++;
+        if (!before(prio, q->heap[c], task))
+            break;
+        q->heap[i] = q->heap[c];
+        i = c;
+    }
+    q->heap[i] = task;
+}
+
+bool tf_rq_remove(tf_rq *q, uint32_t task)
+{
+    for (size_t i = 0; i < q->hn; i++) {
+        if (q->heap[i] != task)
+            continue;
+        uint32_t last = q->heap[--q->hn];
+        q->n--;
+        if (i < q->hn)
+            heap_place(q, i, last);
+        return true;
+    }
+    for (size_t k = 0; k < q->rn; k++) {
+        if (q->run[(q->rhead + k) % q->rcap] != task)
+            continue;
+        /* Close the gap: the run keeps its order. */
+        for (; k + 1 < q->rn; k++)
+            q->run[(q->rhead + k) % q->rcap] =
+                q->run[(q->rhead + k + 1) % q->rcap];
+        q->rn--;
+        q->n--;
+        return true;
+    }
+    return false;
+}
+
 uint32_t tf_rq_at(const tf_rq *q, size_t i)
 {
     return i < q->hn ? q->heap[i] : q->run[(q->rhead + i - q->hn) % q->rcap];

@@ -38,6 +38,11 @@ int tf_rq_reserve(tf_rq *q, size_t more);
 bool tf_rq_is_empty(const tf_rq *q);
 uint32_t tf_rq_peek(const tf_rq *q); /* TF_NONE when empty */
 uint32_t tf_rq_pop(tf_rq *q);        /* TF_NONE when empty */
+/*
+ * Take task out of the queue wherever it is (a search: for the rare task
+ * that must wait again). False if it is not there.
+ */
+bool tf_rq_remove(tf_rq *q, uint32_t task);
 /* Entry i < n, in no particular order (checks and tests list them). */
 uint32_t tf_rq_at(const tf_rq *q, size_t i);
 size_t tf_rq_bytes(const tf_rq *q);

@@ -19,6 +19,8 @@ int tf_sched_init(tf_sched *s)
 
 void tf_sched_free(tf_sched *s)
 {
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        tf_rq_free(&s->workers[w].pinq);
     tf_rq_free(&s->rq);
     tf_dag_free(&s->dag);
     free(s->workers);
@@ -66,6 +68,7 @@ static void leave(tf_sched *s, uint32_t t)
 {
     s->workers[s->dag.worker[t]].ntasks--;
     s->dag.worker[t] = TF_NONE;
+    s->dag.flags[t] &= (uint8_t)~TF_TF_STALEIN;
 }
 
 static void set_state(tf_sched *s, uint32_t t, tf_state st)
@@ -73,6 +76,19 @@ static void set_state(tf_sched *s, uint32_t t, tf_state st)
     s->count[s->dag.state[t]]--;
     s->count[st]++;
     s->dag.state[t] = (uint8_t)st;
+}
+
+/* Back to the queue, or to PENDING if a dependency runs again. */
+static int requeue(tf_sched *s, uint32_t t)
+{
+    if (s->dag.npend[t]) {
+        set_state(s, t, TF_ST_PENDING);
+        return 0;
+    }
+    int rc = tf_rq_push(&s->rq, t);
+    if (!rc)
+        set_state(s, t, TF_ST_READY);
+    return rc;
 }
 
 int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
@@ -114,6 +130,27 @@ int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to)
     if (!rc)
         s->dag.flags[to] |= TF_TF_NOPARK;
     return rc;
+}
+
+int tf_sched_pin(tf_sched *s, uint32_t t, uint32_t w)
+{
+    tf_state st = t < s->dag.n ? (tf_state)s->dag.state[t] : TF_ST_DONE;
+    if (st != TF_ST_HELD && st != TF_ST_PENDING && st != TF_ST_READY)
+        return TF_ESTATE;
+    /*
+     * A READY task waits in the global queue, where the dispatch moves it
+     * to its worker's; one already moved goes back to be moved again.
+     */
+    uint32_t old = s->dag.pin[t];
+    if (st == TF_ST_READY && old < s->nworkers) {
+        int rc = tf_rq_reserve(&s->rq, 1);
+        if (rc)
+            return rc;
+        if (tf_rq_remove(&s->workers[old].pinq, t))
+            tf_rq_push(&s->rq, t); /* reserved: cannot fail */
+    }
+    s->dag.pin[t] = w;
+    return 0;
 }
 
 int tf_sched_doom(tf_sched *s, uint32_t t)
@@ -285,28 +322,32 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
     return rc;
 }
 
-void tf_sched_drop_held(tf_sched *s)
+void tf_sched_drop_from(tf_sched *s, uint32_t first, uint32_t first_edge)
 {
     tf_dag *d = &s->dag;
-    uint32_t first = s->sealed;
-    if (first >= d->n)
+    if (first < s->sealed || first >= d->n)
         return;
     /*
-     * Every edge added since the last seal points at a HELD task (add_dep
-     * insists), and edges are prepended, so they sit at the front of each
-     * list and at the tail of the edge pool. Sealed tasks' counters are
-     * untouched by them.
+     * Every edge added since then points at a HELD task (add_dep insists),
+     * and edges are prepended, so they sit at the front of each list and
+     * at the tail of the edge pool. Older tasks' counters are untouched by
+     * them.
      */
     for (uint32_t t = 0; t < first; t++) {
         uint32_t e = d->out_head[t];
-        while (e != TF_NONE && d->e_to[e] >= first)
+        while (e != TF_NONE && e >= first_edge)
             e = d->e_next[e];
         d->out_head[t] = e;
     }
     for (uint32_t t = first; t < d->n; t++)
         s->count[d->state[t]]--;
     d->n = first;
-    d->ne = s->sealed_edges;
+    d->ne = first_edge;
+}
+
+void tf_sched_drop_held(tf_sched *s)
+{
+    tf_sched_drop_from(s, s->sealed, s->sealed_edges);
 }
 
 int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
@@ -329,7 +370,9 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
     if (start > depth)
         start = depth;
     s->workers[s->nworkers] =
-        (tf_sched_worker){slots, start, depth, 0, 0, false, false};
+        (tf_sched_worker){slots, start, depth, 0, 0, false, false, {0}};
+    tf_rq_init(&s->workers[s->nworkers].pinq,
+               (const int32_t *const *)&s->dag.prio);
     if (slots > s->max_slots)
         s->max_slots = slots;
     *w = s->nworkers++;
@@ -448,12 +491,20 @@ static bool mark_fresh(tf_sched *s, uint32_t t)
     return true;
 }
 
+/* The worker t is pinned to, if it is one that can take it; else TF_NONE. */
+static uint32_t pinned_to(const tf_sched *s, uint32_t t)
+{
+    uint32_t p = s->dag.pin[t];
+    return p < s->nworkers && !s->workers[p].lost ? p : TF_NONE;
+}
+
 /*
  * t was just placed on w: count it for each PENDING dependent; a dependent
  * whose unfinished dependencies are now all fresh on w is parked there (in
- * w's window), and its own dependents are counted in turn. Parking is an
- * optimisation: when memory is short it is simply not done, and nothing
- * has changed for the task concerned.
+ * w's window), and its own dependents are counted in turn. A dependent
+ * pinned to another worker is not. Parking is an optimisation: when memory
+ * is short it is simply not done, and nothing has changed for the task
+ * concerned.
  */
 static int park_after(tf_sched *s, uint32_t t, uint32_t w)
 {
@@ -467,9 +518,11 @@ static int park_after(tf_sched *s, uint32_t t, uint32_t w)
         uint32_t u = s->scratch[--sp];
         for (uint32_t e = d->out_head[u]; e != TF_NONE; e = d->e_next[e]) {
             uint32_t v = d->e_to[e];
+            uint32_t pin = pinned_to(s, v);
             if (d->state[v] != TF_ST_PENDING ||
                 (d->flags[v] & (TF_TF_NOOP | TF_TF_NOPARK)) ||
-                d->npend[v] >= MIXED || d->cores[v] > wk->slots)
+                d->npend[v] >= MIXED || d->cores[v] > wk->slots ||
+                (pin != TF_NONE && pin != w))
                 continue;
             uint32_t cnt = 0, ow = w;
             if (d->worker[v] == TF_NONE) {
@@ -504,12 +557,13 @@ static int park_after(tf_sched *s, uint32_t t, uint32_t w)
     return 0;
 }
 
-static int run_on(tf_sched *s, uint32_t t, uint32_t w)
+/* Task t leaves queue q (whose head it is) to run on worker w. */
+static int run_on(tf_sched *s, tf_rq *q, uint32_t t, uint32_t w)
 {
     int rc = emit(s, TF_ACT_RUN, w, t, 0);
     if (rc)
         return rc;
-    tf_rq_pop(&s->rq);
+    tf_rq_pop(q);
     set_state(s, t, TF_ST_DISPATCHED);
     s->dag.worker[t] = w;
     if (s->dag.attempts[t] < UINT8_MAX)
@@ -518,23 +572,52 @@ static int run_on(tf_sched *s, uint32_t t, uint32_t w)
     return s->park ? park_after(s, t, w) : 0;
 }
 
+/* Whether worker w, alive, could take task t now. */
+static bool has_room(const tf_sched *s, uint32_t w, uint32_t t)
+{
+    const tf_sched_worker *wk = &s->workers[w];
+    return !wk->lost && wk->ntasks < wk->depth && s->dag.cores[t] <= wk->slots;
+}
+
 /*
- * Give worker w up to `quota` tasks from the head of the queue. Stops at a
- * head task that does not fit w, keeping priority order: a smaller task
- * behind it waits rather than overtaking. Tasks no live worker could ever
- * hold fail here.
+ * The queue w takes its next task from: its pinned tasks or the global
+ * queue, whichever head comes first in priority order. NULL: both empty.
+ */
+static tf_rq *next_queue(tf_sched *s, uint32_t w)
+{
+    tf_rq *pq = &s->workers[w].pinq;
+    if (tf_rq_is_empty(pq))
+        return tf_rq_is_empty(&s->rq) ? NULL : &s->rq;
+    if (tf_rq_is_empty(&s->rq))
+        return pq;
+    uint32_t a = tf_rq_peek(pq), b = tf_rq_peek(&s->rq);
+    int32_t pa = s->dag.prio[a], pb = s->dag.prio[b];
+    return pa > pb || (pa == pb && a < b) ? pq : &s->rq;
+}
+
+/*
+ * Give worker w up to `quota` tasks from the head of its queues. A task
+ * pinned elsewhere moves to its worker's queue; one whose inputs lie on
+ * another worker with room goes there instead, unless that worker already
+ * holds a slot-load more than w (then w's idle slots matter more than the
+ * bytes it would fetch). Stops at a head task that does not fit w,
+ * keeping priority order: a smaller task behind it waits rather than
+ * overtaking. Tasks no live worker could ever hold fail here.
  */
 static int fill(tf_sched *s, uint32_t w, uint32_t quota)
 {
     tf_sched_worker *wk = &s->workers[w];
-    while (quota && wk->ntasks < wk->depth && !tf_rq_is_empty(&s->rq)) {
-        uint32_t t = tf_rq_peek(&s->rq);
-        if (s->dag.cores[t] > s->max_slots) {
+    tf_rq *q;
+    while (quota && wk->ntasks < wk->depth && (q = next_queue(s, w))) {
+        uint32_t t = tf_rq_peek(q);
+        /* Too wide for any worker, or for the one it is pinned to. */
+        if (s->dag.cores[t] > s->max_slots ||
+            (q != &s->rq && s->dag.cores[t] > wk->slots)) {
             size_t live = live_tasks(s);
             int rc = reserve(s, live + 1, 0, live + 1);
             if (rc)
                 return rc;
-            tf_rq_pop(&s->rq);
+            tf_rq_pop(q);
             set_state(s, t, TF_ST_FAILED);
             rc = emit(s, TF_ACT_FAIL, TF_NONE, t, TF_ECORES);
             if (!rc)
@@ -543,14 +626,41 @@ static int fill(tf_sched *s, uint32_t w, uint32_t quota)
                 return rc;
             continue;
         }
+        uint32_t p = q == &s->rq ? pinned_to(s, t) : TF_NONE;
+        if (p != TF_NONE && p != w) {
+            tf_rq *pq = &s->workers[p].pinq;
+            int rc = tf_rq_reserve(pq, 1);
+            if (rc)
+                return rc;
+            tf_rq_pop(q);
+            tf_rq_push(pq, t); /* reserved: cannot fail */
+            continue;
+        }
+        uint32_t h = q == &s->rq && p == TF_NONE && s->place
+                         ? s->place(s->place_user, t)
+                         : TF_NONE;
+        if (h != TF_NONE && h != w && h < s->nworkers && has_room(s, h, t) &&
+            s->workers[h].ntasks < wk->ntasks + s->workers[h].slots) {
+            int rc = run_on(s, q, t, h);
+            if (rc)
+                return rc;
+            s->placed++;
+            continue;
+        }
         if (s->dag.cores[t] > wk->slots)
             break;
-        int rc = run_on(s, t, w);
+        int rc = run_on(s, q, t, w);
         if (rc)
             return rc;
         quota--;
     }
     return 0;
+}
+
+/* Tasks ready for worker w: its pinned ones and the global queue. */
+static size_t ready_for(const tf_sched *s, uint32_t w)
+{
+    return s->rq.n + s->workers[w].pinq.n;
 }
 
 /*
@@ -566,10 +676,10 @@ int tf_sched_dispatch(tf_sched *s)
     if (s->halted || !s->nworkers)
         return 0;
     uint32_t nw = s->nworkers;
-    for (uint32_t i = 0; i < nw && !tf_rq_is_empty(&s->rq); i++) {
+    for (uint32_t i = 0; i < nw; i++) {
         uint32_t w = (s->rr + i) % nw;
         tf_sched_worker *wk = &s->workers[w];
-        if (wk->lost || wk->ntasks >= wk->slots)
+        if (wk->lost || wk->ntasks >= wk->slots || !ready_for(s, w))
             continue;
         int rc = fill(s, w, wk->slots - wk->ntasks);
         if (rc) {
@@ -581,13 +691,15 @@ int tf_sched_dispatch(tf_sched *s)
     for (uint32_t w = 0; w < nw; w++)
         if (!s->workers[w].lost && s->workers[w].ntasks < s->workers[w].depth)
             hungry++;
-    for (uint32_t i = 0; i < nw && hungry && !tf_rq_is_empty(&s->rq); i++) {
+    for (uint32_t i = 0; i < nw && hungry; i++) {
         uint32_t w = (s->rr + i) % nw;
         tf_sched_worker *wk = &s->workers[w];
         if (wk->lost || wk->ntasks >= wk->depth)
             continue;
-        size_t share = (s->rq.n + hungry - 1) / hungry;
+        size_t share = (s->rq.n + hungry - 1) / hungry + wk->pinq.n;
         hungry--;
+        if (!ready_for(s, w))
+            continue;
         int rc = fill(s, w, share > UINT32_MAX ? UINT32_MAX : (uint32_t)share);
         if (rc) {
             end_parking(s);
@@ -665,10 +777,9 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
         return rc;
     if (retry) {
         unpark_dependents(s, t);
-        rc = tf_rq_push(&s->rq, t);
+        rc = requeue(s, t);
         if (rc)
             return rc;
-        set_state(s, t, TF_ST_READY);
         return emit(s, TF_ACT_RETRY, TF_NONE, t, code);
     }
     set_state(s, t, TF_ST_FAILED);
@@ -680,7 +791,7 @@ bool tf_sched_notify(tf_sched *s, uint32_t w, bool has_tasks, bool steal,
                      bool *dry)
 {
     tf_sched_worker *wk = &s->workers[w];
-    *dry = tf_rq_is_empty(&s->rq);
+    *dry = ready_for(s, w) == 0;
     if (!has_tasks && (!*dry || wk->told_dry || !steal || s->halted ||
                        wk->ntasks >= wk->depth))
         return false;
@@ -692,6 +803,12 @@ int tf_sched_worker_lost(tf_sched *s, uint32_t w)
 {
     if (w >= s->nworkers)
         return TF_EINVAL;
+    tf_rq *pq = &s->workers[w].pinq;
+    int prc = tf_rq_reserve(&s->rq, pq->n);
+    if (prc)
+        return prc;
+    while (!tf_rq_is_empty(pq))
+        tf_rq_push(&s->rq, tf_rq_pop(pq)); /* reserved: cannot fail */
     s->workers[w].lost = true;
     s->max_slots = 0;
     for (uint32_t i = 0; i < s->nworkers; i++)
@@ -738,10 +855,43 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
         set_state(s, t, TF_ST_PENDING); /* still waits for its dependencies */
         return 0;
     }
-    rc = tf_rq_push(&s->rq, t);
-    if (!rc)
-        set_state(s, t, TF_ST_READY);
-    return rc;
+    return requeue(s, t);
+}
+
+int tf_sched_redo(tf_sched *s, uint32_t t)
+{
+    tf_dag *d = &s->dag;
+    if (t >= s->sealed || d->state[t] != TF_ST_DONE ||
+        (d->flags[t] & TF_TF_NOOP))
+        return TF_ESTATE;
+    int rc = reserve(s, 0, 1, s->count[TF_ST_PARKED] + 1);
+    if (rc)
+        return rc;
+    for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
+        uint32_t v = d->e_to[e];
+        tf_state st = (tf_state)d->state[v];
+        d->npend[v]++;
+        if (st == TF_ST_READY) {
+            uint32_t p = d->pin[v];
+            if (!(p < s->nworkers && tf_rq_remove(&s->workers[p].pinq, v)))
+                tf_rq_remove(&s->rq, v);
+            set_state(s, v, TF_ST_PENDING);
+        } else if (st == TF_ST_PARKED) {
+            leave(s, v);
+            set_state(s, v, TF_ST_PENDING);
+            unpark_dependents(s, v);
+        } else if (st == TF_ST_DISPATCHED) {
+            d->flags[v] |= TF_TF_STALEIN;
+        }
+    }
+    /* A dependency of its own may already run again: then it waits. */
+    if (d->npend[t]) {
+        set_state(s, t, TF_ST_PENDING);
+        return 0;
+    }
+    tf_rq_push(&s->rq, t); /* reserved: cannot fail */
+    set_state(s, t, TF_ST_READY);
+    return 0;
 }
 
 int tf_sched_halt(tf_sched *s)
@@ -752,6 +902,10 @@ int tf_sched_halt(tf_sched *s)
     s->halted = true;
     tf_rq_free(&s->rq);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    for (uint32_t w = 0; w < s->nworkers; w++) {
+        tf_rq_free(&s->workers[w].pinq);
+        tf_rq_init(&s->workers[w].pinq, (const int32_t *const *)&s->dag.prio);
+    }
     for (uint32_t t = 0; t < s->sealed; t++) {
         tf_state st = (tf_state)s->dag.state[t];
         if (st == TF_ST_READY || st == TF_ST_PENDING) {
@@ -772,7 +926,10 @@ bool tf_sched_is_finished(const tf_sched *s)
 
 size_t tf_sched_bytes(const tf_sched *s)
 {
-    return tf_dag_bytes(&s->dag) + tf_rq_bytes(&s->rq) +
+    size_t pinq = 0;
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        pinq += tf_rq_bytes(&s->workers[w].pinq);
+    return tf_dag_bytes(&s->dag) + tf_rq_bytes(&s->rq) + pinq +
            s->wcap * sizeof *s->workers + s->acap * sizeof *s->acts +
            s->scap * sizeof *s->scratch + s->fcap * sizeof *s->fresh +
            s->tcap * sizeof *s->touched;
@@ -831,17 +988,25 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
         if (count[st] != s->count[st])
             FAIL_CHECK("counter for %s is %u, table holds %u",
                        tf_state_name((tf_state)st), s->count[st], count[st]);
-    if (!tf_rq_check(&s->rq))
-        FAIL_CHECK("ready queue violates heap order");
-    for (size_t i = 0; i < s->rq.n; i++) {
-        uint32_t t = tf_rq_at(&s->rq, i);
-        if (t >= d->n || d->state[t] != TF_ST_READY || queued[t])
-            FAIL_CHECK("queue entry %zu (task %u) is not a unique READY task",
-                       i, t);
-        queued[t] = 1;
+    size_t nq = 0;
+    for (uint32_t q = 0; q <= s->nworkers; q++) {
+        const tf_rq *rq = q < s->nworkers ? &s->workers[q].pinq : &s->rq;
+        if (!tf_rq_check(rq))
+            FAIL_CHECK("ready queue %u violates heap order", q);
+        for (size_t i = 0; i < rq->n; i++) {
+            uint32_t t = tf_rq_at(rq, i);
+            if (t >= d->n || d->state[t] != TF_ST_READY || queued[t])
+                FAIL_CHECK("queue %u entry %zu (task %u) is not a unique "
+                           "READY task", q, i, t);
+            if (q < s->nworkers && d->pin[t] != q)
+                FAIL_CHECK("task %u is queued for worker %u, pinned to %u", t,
+                           q, d->pin[t]);
+            queued[t] = 1;
+        }
+        nq += rq->n;
     }
-    if (s->rq.n != count[TF_ST_READY])
-        FAIL_CHECK("queue holds %zu tasks, %u are READY", s->rq.n,
+    if (nq != count[TF_ST_READY])
+        FAIL_CHECK("queues hold %zu tasks, %u are READY", nq,
                    count[TF_ST_READY]);
     for (uint32_t t = 0; t < d->n; t++) {
         tf_state st = (tf_state)d->state[t];
@@ -852,11 +1017,19 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
         if ((st == TF_ST_PENDING || st == TF_ST_PARKED) && unfinished[t] == 0)
             FAIL_CHECK("task %u is %s with every dependency done", t,
                        tf_state_name(st));
-        if ((st == TF_ST_READY || st == TF_ST_DISPATCHED ||
-             st == TF_ST_DONE) &&
+        /*
+         * A dispatched or finished task whose dependency runs again
+         * (tf_sched_redo) counts it, like a waiting one.
+         */
+        if ((st == TF_ST_READY ||
+             (st == TF_ST_DISPATCHED && !(d->flags[t] & TF_TF_STALEIN))) &&
             unfinished[t])
             FAIL_CHECK("task %u is %s with %u unfinished dependencies", t,
                        tf_state_name(st), unfinished[t]);
+        if ((st == TF_ST_DISPATCHED || tf_state_is_terminal(st)) &&
+            unfinished[t] && d->npend[t] != unfinished[t])
+            FAIL_CHECK("task %u counts %u pending deps, graph has %u", t,
+                       d->npend[t], unfinished[t]);
         if (st == TF_ST_DISPATCHED || st == TF_ST_PARKED) {
             if (d->worker[t] >= s->nworkers)
                 FAIL_CHECK("task %u is %s to no worker", t, tf_state_name(st));

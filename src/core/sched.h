@@ -49,6 +49,11 @@ typedef struct tf_sched_worker {
     uint64_t mean_ns;   /* running mean of its task durations, 0: none seen */
     bool lost;
     bool told_dry;      /* its last batch said nothing else was ready */
+    /*
+     * READY tasks pinned to this worker (tf_sched_pin), met by the dispatch
+     * in the global queue and set aside here until the worker has room.
+     */
+    tf_rq pinq;
 } tf_sched_worker;
 
 typedef struct tf_sched {
@@ -78,6 +83,17 @@ typedef struct tf_sched {
 
     uint32_t *scratch; /* stack for skip propagation */
     size_t scap;
+
+    /*
+     * Where a ready task's inputs are (the driver knows, the core does not):
+     * the worker holding most of the bytes it would fetch, or TF_NONE. The
+     * dispatch sends it there while that worker has room and holds no more
+     * than a slot-load over the worker being filled (docs/architecture.md,
+     * "Data path"). NULL: no preference.
+     */
+    uint32_t (*place)(void *user, uint32_t t);
+    void *place_user;
+    uint64_t placed; /* tasks sent to their inputs' worker that way */
 } tf_sched;
 
 int tf_sched_init(tf_sched *s);
@@ -101,6 +117,13 @@ int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
  */
 int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to);
 
+/*
+ * A task not yet dispatched (HELD, PENDING or READY) may run on worker w
+ * only (owner computes), while w lives; a w not registered yet, or lost,
+ * leaves it free to run anywhere. TF_ESTATE for a task dispatched or done.
+ */
+int tf_sched_pin(tf_sched *s, uint32_t t, uint32_t w);
+
 /* Mark a HELD task to be SKIPPED when sealed (its input is unusable). */
 int tf_sched_doom(tf_sched *s, uint32_t t);
 
@@ -122,6 +145,13 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc);
 
 /* Forget HELD tasks (after a failed seal); their edges go too. */
 void tf_sched_drop_held(tf_sched *s);
+
+/*
+ * Forget the HELD tasks from index `first` on, and the edges from index
+ * `first_edge` on (the table's sizes before they were added): one task of
+ * an open batch whose adding failed, leaving the batch's others.
+ */
+void tf_sched_drop_from(tf_sched *s, uint32_t first, uint32_t first_edge);
 
 /*
  * Register a worker with `slots` cores holding at most `depth` tasks. With
@@ -195,9 +225,22 @@ int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to);
  * 0's tf_sched_task_done of its last dependency makes it DISPATCHED (an
  * attempt) without an action. If a dependency fails, is unrun or its worker
  * is lost, the parked task goes back to PENDING (the worker drops it too),
- * or is SKIPPED with the rest of the failure's dependents.
+ * or is SKIPPED with the rest of the failure's dependents. A task pinned
+ * to another worker is not parked on w.
  */
 int tf_sched_dispatch(tf_sched *s);
+
+/*
+ * DONE task t must run again: its output was lost with the rank that held
+ * it (or freed) and tasks still read it. It becomes READY (PENDING if a
+ * dependency of its own already runs again); every dependent
+ * counts it as unfinished again: a PENDING or READY one waits (PENDING),
+ * a PARKED one goes back to PENDING (its worker's run of it will be
+ * stale), a DISPATCHED one may still finish with what it read, or come
+ * back (unrun, retry) to wait. Tasks may be redone in any order.
+ * TF_ESTATE for a task not DONE, or a no-op.
+ */
+int tf_sched_redo(tf_sched *s, uint32_t t);
 
 /* A DISPATCHED task finished well: release its dependents. */
 int tf_sched_task_done(tf_sched *s, uint32_t t);

@@ -35,6 +35,9 @@ enum {
     TF_TAG_STOLEN,    /* victim -> thief: BATCH header, TASK records */
     TF_TAG_RELEASE,   /* rank 0 -> worker: RELEASE, every rank acknowledged */
     TF_TAG_HEARTBEAT, /* either way, empty: "still here" (heartbeat_ms) */
+    TF_TAG_FETCH,     /* worker -> holder: FETCH records, parts it needs */
+    TF_TAG_DATA,      /* holder -> worker: one DATA record and its bytes */
+    TF_TAG_LOST,      /* rank 0 -> worker: LOST, a rank written off */
 };
 
 /* The kind byte that opens each record of a REPORT. */
@@ -47,8 +50,39 @@ enum {
 
 /* BATCH flags: rank 0 had nothing else ready when it sent the batch. */
 #define TF_WIRE_DRY 0x1u
-/* In place of a dependency's length: its output comes from a task here. */
+/*
+ * TASK flags, rank 0's word on the task's output. SEND: rank 0 keeps it (a
+ * result, TF_TASK_KEEP): every part travels in the DONE. DEPS: tasks
+ * depend on it: the worker holds every part until rank 0 frees it, and
+ * parts over the inline limit travel only when fetched.
+ */
+#define TF_WIRE_SEND 0x1u
+#define TF_WIRE_DEPS 0x2u
+/* PINNED: the task runs on this worker only; no thief may take it. */
+#define TF_WIRE_PINNED 0x4u
+/*
+ * In place of a dependency's length: ANCHOR, its output comes from a task
+ * here that has not finished (an ANCHOR record follows); REMOTE, a
+ * finished task's part held by a rank, maybe this one (a REMOTE record).
+ * Inline lengths are below both.
+ */
 #define TF_WIRE_ANCHOR UINT32_MAX
+#define TF_WIRE_REMOTE (UINT32_MAX - 1)
+#define TF_WIRE_INLINE_MAX (UINT32_MAX - 2)
+/*
+ * PART where: its bytes follow (INLINE); the reporting rank holds them
+ * (HELD); or both (BOTH: a kept result that tasks also read).
+ */
+enum { TF_PART_INLINE = 0, TF_PART_HELD = 1, TF_PART_BOTH = 2 };
+/* DATA status: the bytes follow, or the holder has no such part. */
+enum { TF_DATA_OK = 0, TF_DATA_MISSING = 1 };
+/*
+ * Inline bytes in TASKS, STOLEN and DATA messages start at a multiple of
+ * this from the message's start, so that a task reads its input and its
+ * dependencies' outputs in place, aligned for any type (the receive buffer
+ * comes from malloc).
+ */
+#define TF_WIRE_ALIGN 16u
 
 #define TF_WIRE_T_u8 uint8_t
 #define TF_WIRE_T_u16 uint16_t
@@ -61,18 +95,27 @@ enum {
  * The records, in wire order. What follows the fixed part of a record is
  * said beside it; docs/architecture.md has the same table.
  */
-/* Opens TASKS and STOLEN messages. */
-#define TF_WIRE_BATCH(X) X(u8, flags)
-/* Then input_len input bytes and ndeps DEP entries. */
+/*
+ * Opens TASKS and STOLEN messages; then ntasks TASK records, then nfree
+ * u32 task indexes whose outputs the receiver frees (STOLEN: none). The
+ * counts are written last (the frees trail, so that the tasks' aligned
+ * bytes keep their offsets).
+ */
+#define TF_WIRE_BATCH(X) X(u8, flags) X(u32, ntasks) X(u32, nfree)
+/* Then input_len input bytes (aligned) and ndeps DEP entries. */
 #define TF_WIRE_TASK(X)                                                        \
     X(u32, index) X(u32, fn) X(u64, id) X(u16, cores) X(u8, attempt)           \
-    X(u8, pad) X(u32, input_len) X(u32, ndeps)
-/* Then len bytes; len TF_WIRE_ANCHOR: a u32 task index instead. */
+    X(u8, flags) X(u32, input_len) X(u32, ndeps)
+/* Then len bytes (aligned), or an ANCHOR or REMOTE record by len. */
 #define TF_WIRE_DEP(X) X(u32, len)
-/* Then out_len output bytes. */
+#define TF_WIRE_ANCHOR_REC(X) X(u32, index) X(u32, part)
+#define TF_WIRE_REMOTE_REC(X) X(u32, rank) X(u32, index) X(u32, part) X(u32, len)
+/* Then nparts PART records. */
 #define TF_WIRE_DONE(X)                                                        \
     X(u8, kind) X(u32, index) X(u8, attempt) X(i32, status) X(u64, start_ns)   \
-    X(u64, end_ns) X(u16, slot) X(u32, out_len)
+    X(u64, end_ns) X(u16, slot) X(u16, nparts)
+/* Then, where TF_PART_INLINE or BOTH, len bytes. */
+#define TF_WIRE_PART(X) X(u32, len) X(u8, where)
 /* Then ndeps u64 dependency ids and input_len input bytes. */
 #define TF_WIRE_SUBMIT(X)                                                      \
     X(u8, kind) X(u64, id) X(u64, parent) X(u32, fn) X(i32, prio)              \
@@ -83,20 +126,30 @@ enum {
 #define TF_WIRE_RELEASE(X) X(u32, lost)
 #define TF_WIRE_ERROR(X) X(i32, code)
 #define TF_WIRE_STEAL(X) X(u32, max_cores)
+#define TF_WIRE_FETCH(X) X(u32, index) X(u32, part)
+/* Then len bytes; the record's size keeps them aligned. */
+#define TF_WIRE_DATA(X) X(u32, index) X(u32, part) X(u32, len) X(u32, status)
+#define TF_WIRE_LOST(X) X(u32, rank)
 
 /* Every record kind: (NAME, name, list). */
 #define TF_WIRE_RECORDS(R)                                                     \
     R(BATCH, batch, TF_WIRE_BATCH)                                             \
     R(TASK, task, TF_WIRE_TASK)                                                \
     R(DEP, dep, TF_WIRE_DEP)                                                   \
+    R(ANCHOR, anchor, TF_WIRE_ANCHOR_REC)                                      \
+    R(REMOTE, remote, TF_WIRE_REMOTE_REC)                                      \
     R(DONE, done, TF_WIRE_DONE)                                                \
+    R(PART, part, TF_WIRE_PART)                                                \
     R(SUBMIT, submit, TF_WIRE_SUBMIT)                                          \
     R(UNRUN, unrun, TF_WIRE_UNRUN)                                             \
     R(MOVED, moved, TF_WIRE_MOVED)                                             \
     R(STOP, stop, TF_WIRE_STOP)                                                \
     R(RELEASE, release, TF_WIRE_RELEASE)                                       \
     R(ERROR, error, TF_WIRE_ERROR)                                             \
-    R(STEAL, steal, TF_WIRE_STEAL)
+    R(STEAL, steal, TF_WIRE_STEAL)                                             \
+    R(FETCH, fetch, TF_WIRE_FETCH)                                             \
+    R(DATA, data, TF_WIRE_DATA)                                                \
+    R(LOST, lost, TF_WIRE_LOST)
 
 #define TF_WIRE_FIELD_(type, name) TF_WIRE_T_##type name;
 #define TF_WIRE_SIZE_(type, name) +(int)sizeof(TF_WIRE_T_##type)
@@ -126,51 +179,97 @@ enum {
 TF_WIRE_RECORDS(TF_WIRE_DEFINE_)
 #undef TF_WIRE_DEFINE_
 
-/* A dependency entry: its output (len bytes), or an anchor. */
+/* Write a batch's header fields, once known, over its first bytes. */
+static inline void tf_wire_seal_batch(uint8_t *p, uint8_t flags,
+                                      uint32_t ntasks, uint32_t nfree)
+{
+    tf_buf hdr = {p, 0, TF_WIRE_BATCH_SIZE};
+    tf_wire_put_batch(&hdr, &(tf_wire_batch){flags, ntasks, nfree});
+}
+
+/* Zero bytes that bring offset `off` to the next multiple of TF_WIRE_ALIGN. */
+static inline size_t tf_wire_pad(size_t off)
+{
+    return (TF_WIRE_ALIGN - off % TF_WIRE_ALIGN) % TF_WIRE_ALIGN;
+}
+
+/*
+ * Room for `len` aligned bytes anywhere in a message: their padding is at
+ * most TF_WIRE_ALIGN - 1 (none for no bytes).
+ */
+static inline size_t tf_wire_aligned_size(size_t len)
+{
+    return len ? len + TF_WIRE_ALIGN - 1 : 0;
+}
+
+/* Append len bytes at the next aligned offset; the caller has reserved room. */
+static inline void tf_wire_put_aligned(tf_buf *b, const void *p, size_t len)
+{
+    if (!len)
+        return;
+    size_t pad = tf_wire_pad(b->n);
+    memset(b->p + b->n, 0, pad);
+    b->n += pad;
+    tf_buf_put(b, p, len);
+}
+
+/* Take len bytes from the next aligned offset (NULL for none, or at an overrun). */
+static inline const void *tf_wire_take_aligned(tf_rd *rd, size_t len)
+{
+    if (!len)
+        return NULL;
+    tf_rd_take(rd, tf_wire_pad(rd->off));
+    return tf_rd_take(rd, len);
+}
+
+/* Room for any dependency entry of an inline output of len bytes. */
 static inline size_t tf_wire_dep_size(uint32_t len)
 {
-    return TF_WIRE_DEP_SIZE + (size_t)len;
+    size_t ref = (size_t)TF_WIRE_REMOTE_SIZE; /* the larger reference */
+    size_t in = tf_wire_aligned_size(len);
+    return TF_WIRE_DEP_SIZE + (in > ref ? in : ref);
 }
-#define TF_WIRE_ANCHOR_SIZE (TF_WIRE_DEP_SIZE + 4)
 
-/* Append a dependency's output; the caller has reserved room. */
+/* Append a dependency's output inline; the caller has reserved room. */
 static inline void tf_wire_put_output(tf_buf *b, const void *out, uint32_t len)
 {
     tf_wire_dep d = {len};
     tf_wire_put_dep(b, &d);
-    tf_buf_put(b, out, len);
+    tf_wire_put_aligned(b, out, len);
 }
 
-/* Append an anchor: the output of task `index`, which runs on the receiver. */
-static inline void tf_wire_put_anchor(tf_buf *b, uint32_t index)
+/* Append an anchor: part `part` of task `index`, which runs on the receiver. */
+static inline void tf_wire_put_anchor_dep(tf_buf *b, uint32_t index,
+                                          uint32_t part)
 {
     tf_wire_dep d = {TF_WIRE_ANCHOR};
     tf_wire_put_dep(b, &d);
-    tf_buf_put_u32(b, index);
+    tf_wire_put_anchor(b, &(tf_wire_anchor){index, part});
 }
 
-/*
- * Read one dependency entry: its output (*buf, *len) and TF_WIRE_ANCHOR in
- * *anchor, or *anchor = the task index it waits for. Returns rd->ok, false
- * too for an anchor naming index TF_WIRE_ANCHOR, which would read as an
- * empty output (fuzz_wire found it).
- */
-static inline bool tf_wire_get_output(tf_rd *rd, const void **buf,
-                                      uint32_t *len, uint32_t *anchor)
+/* Append a reference: part `part` of finished task `index`, held by `rank`. */
+static inline void tf_wire_put_remote_dep(tf_buf *b, const tf_wire_remote *r)
 {
-    tf_wire_dep d;
-    tf_wire_get_dep(rd, &d);
-    *anchor = TF_WIRE_ANCHOR;
-    *buf = NULL;
-    *len = 0;
-    if (d.len == TF_WIRE_ANCHOR) {
-        if ((*anchor = tf_rd_u32(rd)) == TF_WIRE_ANCHOR)
-            rd->ok = false;
-    } else if ((*buf = tf_rd_take(rd, d.len)) != NULL) {
-        *len = d.len;
-    }
-    return rd->ok;
+    tf_wire_dep d = {TF_WIRE_REMOTE};
+    tf_wire_put_dep(b, &d);
+    tf_wire_put_remote(b, r);
 }
+
+/* One dependency entry as read: its kind picks the member that holds it. */
+typedef struct tf_wire_input {
+    uint32_t kind; /* TF_WIRE_ANCHOR, TF_WIRE_REMOTE, or 0: inline */
+    const void *buf; /* inline: len bytes (aligned), NULL when none */
+    uint32_t len;
+    tf_wire_anchor anchor;
+    tf_wire_remote remote;
+} tf_wire_input;
+
+/*
+ * Read one dependency entry. Returns rd->ok, false too for an anchor
+ * naming index TF_WIRE_ANCHOR, which would read as no anchor (fuzz_wire
+ * found it), and for a part number of TF_PARTS_MAX or more.
+ */
+bool tf_wire_get_input(tf_rd *rd, tf_wire_input *in);
 
 /*
  * Walk one TASK record and its trailing bytes without keeping them. Adds
@@ -196,7 +295,7 @@ typedef struct tf_wire_rec {
         tf_wire_unrun unrun;
         tf_wire_moved moved;
     } u;
-    const void *out;  /* DONE: done.out_len output bytes */
+    const void *out;  /* DONE: its done.nparts PART records */
     const void *deps; /* SUBMIT: submit.ndeps u64 ids, unaligned */
     const void *in;   /* SUBMIT: submit.input_len input bytes */
 } tf_wire_rec;
@@ -204,9 +303,13 @@ typedef struct tf_wire_rec {
 /*
  * Decode the next record of a REPORT (the pointers point into the message;
  * nothing is copied). False at an unknown kind or a record cut short, with
- * rd->ok false: the message is malformed from there on.
+ * rd->ok false: the message is malformed from there on. A DONE's parts are
+ * checked whole here; tf_wire_next_part then reads them one by one.
  */
 bool tf_wire_get_rec(tf_rd *rd, tf_wire_rec *rec);
+
+/* Read the next PART of a checked DONE (*bytes: inline bytes, or NULL). */
+bool tf_wire_next_part(tf_rd *rd, tf_wire_part *p, const void **bytes);
 
 /* One record's field list as text ("u32 index, u32 fn, ..."): for tests and docs. */
 typedef struct tf_wire_layout {

@@ -169,27 +169,48 @@ static void settle(tf_wq *q, uint32_t anchor, bool first,
     q->npark = keep;
 }
 
-int tf_wq_end(tf_wq *q, const tf_wq_job *j, const uint16_t *slots,
-              tf_wq_outcome outcome)
+/* At most one action per parked job, and each leaves at most once. */
+static int reserve_settle(tf_wq *q)
 {
-    /* At most one action per parked job, and each leaves at most once. */
     if (q->npark &&
         (tf_grow((void **)&q->acts, &q->actcap, q->nacts + q->npark,
                  sizeof *q->acts, 64) ||
          tf_grow((void **)&q->scratch, &q->scap, q->npark + 1,
                  sizeof *q->scratch, 64)))
         return TF_ENOMEM;
+    return 0;
+}
+
+/* Anchor `first` ended: its followers, then theirs if they leave. */
+static void settle_all(tf_wq *q, uint32_t first, tf_wq_outcome outcome)
+{
+    if (!q->npark)
+        return;
+    size_t ngone = 1;
+    q->scratch[0] = first;
+    for (size_t g = 0; g < ngone && q->npark; g++)
+        settle(q, q->scratch[g], g == 0, outcome, &ngone);
+    compact_anchors(q);
+}
+
+int tf_wq_end(tf_wq *q, const tf_wq_job *j, const uint16_t *slots,
+              tf_wq_outcome outcome)
+{
+    if (reserve_settle(q))
+        return TF_ENOMEM;
     for (unsigned k = 0; k < j->cores; k++)
         q->slot_busy[slots[k]] = 0;
     q->free_slots += j->cores;
     q->running--;
-    if (!q->npark)
-        return 0;
-    size_t ngone = 1;
-    q->scratch[0] = j->idx;
-    for (size_t g = 0; g < ngone && q->npark; g++)
-        settle(q, q->scratch[g], g == 0, outcome, &ngone);
-    compact_anchors(q);
+    settle_all(q, j->idx, outcome);
+    return 0;
+}
+
+int tf_wq_arrive(tf_wq *q, uint32_t anchor, tf_wq_outcome outcome)
+{
+    if (reserve_settle(q))
+        return TF_ENOMEM;
+    settle_all(q, anchor, outcome);
     return 0;
 }
 

@@ -27,8 +27,9 @@ typedef struct tf_wq_job {
     uint16_t cores;   /* slots it runs on */
     uint8_t attempt;
     /*
-     * Released from parking here: rank 0 may not know yet that it runs, and
-     * it may read an output only this rank holds, so it never moves.
+     * Never moves: released from parking here (rank 0 may not know yet
+     * that it runs, and it may read an output only this rank holds), or
+     * pinned here by the application.
      */
     bool local;
 } tf_wq_job;
@@ -113,6 +114,14 @@ bool tf_wq_awaited(const tf_wq *q, uint32_t idx);
  */
 int tf_wq_end(tf_wq *q, const tf_wq_job *j, const uint16_t *slots,
               tf_wq_outcome outcome);
+
+/*
+ * Anchor `anchor` was settled from outside the queue (a fetched input
+ * came, OK, or will never come, NO_OUTPUT): the parked jobs waiting on it
+ * get FILL, UNRUN or DROP actions as for a job ending. Errors: TF_ENOMEM
+ * (nothing changed).
+ */
+int tf_wq_arrive(tf_wq *q, uint32_t anchor, tf_wq_outcome outcome);
 
 /*
  * A halt: every parked job (newest first), then every queued one, leaves

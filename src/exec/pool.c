@@ -7,13 +7,14 @@
 #include <time.h>
 
 #include "core/grow.h"
+#include "core/wire.h"
 
 struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
     const uint16_t *slots;
-    void *out;
-    uint32_t out_len;
+    tf_evpart *parts; /* by part number; blk NULL: not set */
+    uint16_t nparts;
 };
 
 static uint64_t now_ns(void)
@@ -88,26 +89,31 @@ static bool take_job(tf_pool *p, tf_wq_job *wj, tf_job *job, uint16_t *slots)
     return true;
 }
 
-/* A pool-made copy of one task's output, shared by its parked dependents. */
-typedef struct shared_out {
-    size_t refs;
-    uint8_t data[];
-} shared_out;
-
-static void put_shared(void *sh)
+/* Let go of the store references job j's inputs hold. Lock held. */
+static void release_deps(tf_pool *p, const tf_job *j)
 {
-    shared_out *so = sh;
-    if (so && --so->refs == 0)
-        free(so);
+    for (uint32_t i = 0; i < j->ndeps; i++) {
+        tf_store_unref(&p->store, j->deps[i].ent);
+        j->deps[i].ent = NULL;
+    }
+}
+
+/* Input dp gets the bytes of store entry e (a reference it holds), or none. */
+static void fill_dep(tf_dep *dp, tf_part_ent *e)
+{
+    dp->anchor = TF_POOL_NO_ANCHOR;
+    dp->ent = e;
+    dp->buf = e ? tf_part_data(e) : NULL;
+    dp->len = e ? e->len : 0;
 }
 
 /*
- * Carry out the queue's actions: FILL gives a parked job the output of the
- * task it waited for (one shared copy, so), UNRUN and DROP turn a job into
- * an event for the driver. The caller holds the lock and has reserved
- * room for the events.
+ * Carry out the queue's actions: FILL gives a parked job the part it
+ * waited for, from the store (a task here that finished, or a fetch that
+ * came), UNRUN and DROP turn a job into an event for the driver. The
+ * caller holds the lock and has reserved room for the events.
  */
-static void carry_out(tf_pool *p, shared_out *so, uint32_t out_len)
+static void carry_out(tf_pool *p)
 {
     size_t n;
     const tf_wq_act *a = tf_wq_actions(&p->wq, &n);
@@ -118,15 +124,18 @@ static void carry_out(tf_pool *p, shared_out *so, uint32_t out_len)
                 tf_dep *dp = &j->deps[k];
                 if (dp->anchor != a[i].anchor)
                     continue;
-                dp->anchor = TF_POOL_NO_ANCHOR;
-                dp->buf = so ? so->data : NULL;
-                dp->len = out_len;
-                dp->shared = so;
-                if (so)
-                    so->refs++;
+                /* A fetch's entry holds the job's reference already. */
+                tf_part_ent *e = dp->kind == TF_DEP_REMOTE
+                                     ? dp->ent
+                                     : tf_store_find(&p->store, dp->idx,
+                                                     dp->part);
+                if (e && dp->kind != TF_DEP_REMOTE)
+                    e->refs++;
+                fill_dep(dp, e);
             }
             continue;
         }
+        release_deps(p, j);
         tf_event ev;
         memset(&ev, 0, sizeof ev);
         ev.kind = a[i].kind == TF_WQ_UNRUN ? TF_EV_UNRUN : TF_EV_DROP;
@@ -136,6 +145,56 @@ static void carry_out(tf_pool *p, shared_out *so, uint32_t out_len)
         give_ref(p, a[i].ref);
     }
     tf_wq_clear_actions(&p->wq);
+}
+
+/*
+ * The outputs of a task others depend on stay here for them: its parts
+ * become HOME entries of the store, each also referenced by the DONE
+ * event until the driver has reported it. False if memory ran out (the
+ * parts not stored travel inline; parked followers go back unrun).
+ */
+/* Settle anchor a from outside (a fetch), as tf_wq_arrive. Lock held. */
+static void arrive(tf_pool *p, uint32_t a, tf_wq_outcome outcome)
+{
+    while (ev_reserve(p, p->wq.npark) || tf_wq_arrive(&p->wq, a, outcome)) {
+        pthread_mutex_unlock(&p->mu);
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        pthread_mutex_lock(&p->mu);
+    }
+    carry_out(p);
+    if (p->wq.qn)
+        pthread_cond_broadcast(&p->work_cv);
+}
+
+static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
+                       uint16_t nparts)
+{
+    bool ok = true;
+    for (uint16_t i = 0; i < nparts; i++) {
+        tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
+        if (!parts[i].blk)
+            continue;
+        if (e && e->kind == TF_PART_FETCHING) {
+            /*
+             * Made again here (lineage) while a task here waits for the
+             * part from the rank that had it: this is the part it waits for.
+             */
+            tf_store_arrived(&p->store, e, parts[i].blk, parts[i].len);
+            e->kind = TF_PART_HOME;
+            e->refs++;
+            parts[i].ent = e;
+            arrive(p, e->anchor, TF_WQ_OK);
+            continue;
+        }
+        if (tf_store_add(&p->store, job->idx, i, TF_PART_HOME, parts[i].blk,
+                         parts[i].len, &e)) {
+            ok = false;
+            continue;
+        }
+        e->refs++;
+        parts[i].ent = e;
+    }
+    return ok;
 }
 
 /*
@@ -153,33 +212,29 @@ static void run_job(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
     ev.idx = job->idx;
     ev.attempt = job->attempt;
     ev.owner = job->owner;
+    ev.flags = job->flags;
     ev.slot = slots[0]; /* tf_wq_start hands out the lowest free slots */
     ev.start_ns = now_ns();
-    if (job->fn < p->reg->n) {
+    if (job->missing) {
+        ev.status = TF_ELOST; /* an input its holder did not have */
+    } else if (job->fn < p->reg->n) {
         const tf_fnent *fe = &p->reg->fns[job->fn];
         ev.status = fe->fn(&ctx, job->in, job->in_len, fe->user);
     } else {
         ev.status = TF_ENOENT;
     }
     ev.end_ns = now_ns();
-    ev.data = ctx.out;
-    ev.data_len = ctx.out_len;
+    ev.parts = ctx.parts;
+    ev.nparts = ctx.nparts;
     pthread_mutex_lock(&p->mu);
     /*
      * Room for this DONE and for giving up on every parked job, and for
      * the queue's own bookkeeping.
      */
     tf_wq_outcome outcome = ev.status ? TF_WQ_FAILED : TF_WQ_OK;
-    shared_out *so = NULL;
-    if (!ev.status && ev.data_len && tf_wq_awaited(&p->wq, job->idx)) {
-        so = malloc(sizeof *so + ev.data_len);
-        if (so) {
-            so->refs = 0;
-            memcpy(so->data, ev.data, ev.data_len);
-        } else {
-            outcome = TF_WQ_NO_OUTPUT; /* its followers go back unrun */
-        }
-    }
+    if (!ev.status && (job->flags & TF_WIRE_DEPS) &&
+        !keep_parts(p, job, ev.parts, ev.nparts))
+        outcome = TF_WQ_NO_OUTPUT; /* its followers go back unrun */
     while (ev_reserve(p, 1 + p->wq.npark) ||
            tf_wq_end(&p->wq, wj, slots, outcome)) {
         pthread_mutex_unlock(&p->mu);
@@ -188,11 +243,8 @@ static void run_job(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
         pthread_mutex_lock(&p->mu);
     }
     push_event(p, &ev);
-    for (uint32_t i = 0; i < job->ndeps; i++)
-        put_shared(job->deps[i].shared);
-    carry_out(p, so, ev.data_len);
-    if (so && !so->refs)
-        free(so);
+    release_deps(p, job);
+    carry_out(p);
     if (p->wq.qn)
         pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
@@ -244,6 +296,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     p->thread_slots = malloc(((size_t)nthreads * slots + 1) * sizeof(uint16_t));
     if (!p->main_slots || !p->thread_slots)
         goto fail_with_slots;
+    tf_store_init(&p->store);
     p->reg = reg;
     p->rank = rank;
     p->gid_base = gid_base;
@@ -292,7 +345,9 @@ void tf_pool_destroy(tf_pool *p)
     for (size_t i = 0; i < p->ev.n; i++) {
         free(p->ev.v[i].data);
         free(p->ev.v[i].deps);
+        tf_pool_done_parts(p, &p->ev.v[i]);
     }
+    tf_store_free(&p->store);
     free(p->ev.v);
     free(p->ev_spare.v);
     tf_wq_free(&p->wq);
@@ -305,38 +360,97 @@ void tf_pool_destroy(tf_pool *p)
     pthread_mutex_destroy(&p->mu);
 }
 
+/*
+ * Input dp of a job: filled at once when its bytes are here, else it gets
+ * the anchor it will wait on (a LOCAL task's index, or a fetch's; a new
+ * fetch is appended to *fetch). A REMOTE part this rank should hold but
+ * does not marks the job missing. Lock held. Errors: TF_ENOMEM.
+ */
+static int resolve(tf_pool *p, tf_job *j, tf_dep *dp, int self,
+                   tf_fetchvec *fetch)
+{
+    /* Inline bytes; or, pushed again, an input already filled (its ref kept). */
+    if (dp->kind == TF_DEP_INLINE) {
+        dp->anchor = TF_POOL_NO_ANCHOR;
+        return 0;
+    }
+    if (dp->kind == TF_DEP_LOCAL) {
+        dp->anchor = dp->idx;
+        return 0;
+    }
+    tf_part_ent *e = tf_store_find(&p->store, dp->idx, dp->part);
+    if (e && e->blk) {
+        e->refs++;
+        fill_dep(dp, e);
+        return 0;
+    }
+    if (dp->from == self || dp->from < 0) {
+        j->missing = true;
+        fill_dep(dp, NULL);
+        return 0;
+    }
+    /* Asked for once, whatever number of jobs here need it. */
+    if (!e) {
+        if (tf_grow((void **)&fetch->v, &fetch->cap, fetch->n + 1,
+                    sizeof *fetch->v, 16) ||
+            tf_store_add(&p->store, dp->idx, dp->part, TF_PART_FETCHING, NULL,
+                         0, &e))
+            return TF_ENOMEM;
+        e->from = dp->from;
+        e->anchor = tf_store_anchor(&p->store);
+        fetch->v[fetch->n++] = (tf_fetch){dp->from, dp->idx, dp->part};
+    }
+    e->refs++;
+    dp->ent = e;
+    dp->anchor = e->anchor;
+    return 0;
+}
+
 /* Hold job: its payload by a new ref, its entry in the queue. Lock held. */
 static int push_one(tf_pool *p, const tf_job *job, uint32_t **anc,
-                    uint32_t *acap, size_t *queued)
+                    uint32_t *acap, size_t *queued, int self,
+                    tf_fetchvec *fetch)
 {
-    uint32_t nanc = 0;
-    for (uint32_t i = 0; i < job->ndeps; i++)
-        nanc += job->deps[i].anchor != TF_POOL_NO_ANCHOR;
-    if (nanc > *acap) {
-        uint32_t *na = realloc(*acap > 16 ? *anc : NULL, nanc * sizeof *na);
-        if (!na)
-            return TF_ENOMEM;
-        *anc = na;
-        *acap = nanc;
-    }
-    for (uint32_t i = 0, k = 0; k < nanc; i++)
-        if (job->deps[i].anchor != TF_POOL_NO_ANCHOR)
-            (*anc)[k++] = job->deps[i].anchor;
     uint32_t ref;
     int rc = take_ref(p, &ref);
     if (rc)
         return rc;
-    p->jobs[ref] = *job;
-    tf_wq_job wj = {job->idx, ref, job->cores, job->attempt, false};
-    rc = tf_wq_push(&p->wq, &wj, *anc, nanc);
-    if (rc)
+    tf_job *j = &p->jobs[ref];
+    *j = *job;
+    uint32_t nanc = 0;
+    for (uint32_t i = 0; i < j->ndeps && !rc; i++) {
+        rc = resolve(p, j, &j->deps[i], self, fetch);
+        nanc += !rc && j->deps[i].anchor != TF_POOL_NO_ANCHOR;
+    }
+    if (!rc && nanc > *acap) {
+        uint32_t *na = realloc(*acap > 16 ? *anc : NULL, nanc * sizeof *na);
+        if (na) {
+            *anc = na;
+            *acap = nanc;
+        } else {
+            rc = TF_ENOMEM;
+        }
+    }
+    if (!rc) {
+        for (uint32_t i = 0, k = 0; k < nanc; i++)
+            if (j->deps[i].anchor != TF_POOL_NO_ANCHOR)
+                (*anc)[k++] = j->deps[i].anchor;
+        /* A pinned task stays, as one released from parking does. */
+        tf_wq_job wj = {j->idx, ref, j->cores, j->attempt,
+                        (j->flags & TF_WIRE_PINNED) != 0};
+        rc = tf_wq_push(&p->wq, &wj, *anc, nanc);
+    }
+    if (rc) {
+        release_deps(p, j);
         give_ref(p, ref);
-    else
+    } else {
         *queued += !nanc;
+    }
     return rc;
 }
 
-int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n)
+int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n, int self,
+                 tf_fetchvec *fetch)
 {
     uint32_t small[16], *anc = small, acap = 16;
     size_t queued = 0;
@@ -344,7 +458,7 @@ int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n)
     /* One lock for a whole message's tasks. */
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n && !rc; i++)
-        rc = push_one(p, &jobs[i], &anc, &acap, &queued);
+        rc = push_one(p, &jobs[i], &anc, &acap, &queued, self, fetch);
     /* Wake only task threads that could take a job: wake-ups cost ~10 us. */
     for (unsigned idle = p->nthreads > p->wq.running
                              ? p->nthreads - p->wq.running
@@ -355,6 +469,148 @@ int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n)
     if (anc != small)
         free(anc);
     return rc;
+}
+
+/* A fetch of (idx, part) ended, with its bytes or without. Lock held. */
+static void fetched(tf_pool *p, uint32_t idx, uint32_t part, uint8_t *blk,
+                    uint32_t len)
+{
+    tf_part_ent *e = tf_store_find(&p->store, idx, part);
+    if (!e || e->kind != TF_PART_FETCHING) {
+        free(blk); /* nobody waits for it any more */
+        return;
+    }
+    if (blk) {
+        tf_store_arrived(&p->store, e, blk, len);
+        p->fetches++;
+        p->fetched_bytes += len;
+        arrive(p, e->anchor, TF_WQ_OK);
+        return;
+    }
+    /* Held across the release of its waiters, which let go of it. */
+    e->refs++;
+    arrive(p, e->anchor, TF_WQ_NO_OUTPUT);
+    tf_store_unref(&p->store, e);
+}
+
+void tf_pool_arrived(tf_pool *p, uint32_t idx, uint32_t part, uint8_t *blk,
+                     uint32_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    fetched(p, idx, part, blk, len);
+    pthread_mutex_unlock(&p->mu);
+}
+
+typedef struct lost_scan {
+    int rank;
+    tf_fetch *v;
+    size_t n, cap;
+    bool short_of_memory;
+} lost_scan;
+
+static void scan_lost(void *u, tf_part_ent *e)
+{
+    lost_scan *ls = u;
+    if (e->kind != TF_PART_FETCHING || e->from != ls->rank)
+        return;
+    if (tf_grow((void **)&ls->v, &ls->cap, ls->n + 1, sizeof *ls->v, 16)) {
+        ls->short_of_memory = true;
+        return;
+    }
+    ls->v[ls->n++] = (tf_fetch){e->from, e->idx, e->part};
+}
+
+void tf_pool_holder_lost(tf_pool *p, int rank)
+{
+    lost_scan ls = {.rank = rank};
+    pthread_mutex_lock(&p->mu);
+    tf_store_each(&p->store, scan_lost, &ls);
+    for (size_t i = 0; i < ls.n; i++)
+        fetched(p, ls.v[i].idx, ls.v[i].part, NULL, 0);
+    pthread_mutex_unlock(&p->mu);
+    free(ls.v);
+}
+
+static void scan_unread(void *u, tf_part_ent *e)
+{
+    lost_scan *ls = u;
+    if (e->kind != TF_PART_COPY || e->refs ||
+        tf_grow((void **)&ls->v, &ls->cap, ls->n + 1, sizeof *ls->v, 16))
+        return;
+    ls->v[ls->n++] = (tf_fetch){-1, e->idx, e->part};
+}
+
+void tf_pool_sweep(tf_pool *p)
+{
+    lost_scan ls = {.rank = -1};
+    pthread_mutex_lock(&p->mu);
+    tf_store_each(&p->store, scan_unread, &ls);
+    for (size_t i = 0; i < ls.n; i++)
+        tf_store_forget(&p->store,
+                        tf_store_find(&p->store, ls.v[i].idx, ls.v[i].part));
+    pthread_mutex_unlock(&p->mu);
+    free(ls.v);
+}
+
+void tf_pool_lend(tf_pool *p, uint32_t idx, uint32_t part, tf_part_ent **e)
+{
+    pthread_mutex_lock(&p->mu);
+    *e = tf_store_find(&p->store, idx, part);
+    if (*e && (*e)->blk)
+        (*e)->refs++;
+    else
+        *e = NULL;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tf_pool_unref(tf_pool *p, tf_part_ent *e)
+{
+    pthread_mutex_lock(&p->mu);
+    tf_store_unref(&p->store, e);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tf_pool_free_outputs(tf_pool *p, const void *idx, size_t n)
+{
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t t;
+        memcpy(&t, (const uint8_t *)idx + i * 4, sizeof t);
+        tf_store_free_task(&p->store, t);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tf_pool_done_parts(tf_pool *p, tf_event *e)
+{
+    if (e->nparts) {
+        pthread_mutex_lock(&p->mu);
+        for (uint16_t i = 0; i < e->nparts; i++) {
+            if (e->parts[i].ent)
+                tf_store_unref(&p->store, e->parts[i].ent);
+            else
+                tf_store_unblock(&p->store, e->parts[i].blk, e->parts[i].len);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    free(e->parts);
+    e->parts = NULL;
+    e->nparts = 0;
+}
+
+void tf_pool_release_inputs(tf_pool *p, const tf_job *j)
+{
+    pthread_mutex_lock(&p->mu);
+    release_deps(p, j);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void tf_pool_data_bytes(tf_pool *p, size_t *now, size_t *peak)
+{
+    pthread_mutex_lock(&p->mu);
+    *now = p->store.bytes;
+    *peak = p->store.peak;
+    pthread_mutex_unlock(&p->mu);
 }
 
 bool tf_pool_run_one(tf_pool *p)
@@ -418,7 +674,7 @@ void tf_pool_drop_queued(tf_pool *p)
     pthread_mutex_lock(&p->mu);
     /* Without memory the jobs stay held and run: nothing is lost. */
     if (!ev_reserve(p, tf_wq_held(&p->wq)) && !tf_wq_drop_all(&p->wq))
-        carry_out(p, NULL, 0);
+        carry_out(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -472,21 +728,49 @@ int tf_task_dep_output(const tf_task_ctx *ctx, size_t i, const void **buf,
     return 0;
 }
 
+int tf_task_output_alloc(tf_task_ctx *ctx, unsigned part, size_t len,
+                         void **buf)
+{
+    if (part >= TF_PARTS_MAX || len > TF_WIRE_INLINE_MAX ||
+        len > SIZE_MAX - TF_STORE_HDR || !buf)
+        return TF_EINVAL;
+    if (part >= ctx->nparts) {
+        tf_evpart *np = realloc(ctx->parts, (part + 1) * sizeof *np);
+        if (!np)
+            return TF_ENOMEM;
+        memset(np + ctx->nparts, 0, (part + 1 - ctx->nparts) * sizeof *np);
+        ctx->parts = np;
+        ctx->nparts = (uint16_t)(part + 1);
+    }
+    tf_pool *p = ctx->pool;
+    pthread_mutex_lock(&p->mu);
+    uint8_t *blk = tf_store_block(&p->store, len);
+    if (blk)
+        tf_store_unblock(&p->store, ctx->parts[part].blk,
+                         ctx->parts[part].len);
+    pthread_mutex_unlock(&p->mu);
+    if (!blk)
+        return TF_ENOMEM;
+    ctx->parts[part] = (tf_evpart){blk, (uint32_t)len, NULL};
+    *buf = blk + TF_STORE_HDR;
+    return 0;
+}
+
+int tf_task_set_part(tf_task_ctx *ctx, unsigned part, const void *buf,
+                     size_t len)
+{
+    void *dst;
+    if (len && !buf)
+        return TF_EINVAL;
+    int rc = tf_task_output_alloc(ctx, part, len, &dst);
+    if (!rc && len)
+        memcpy(dst, buf, len);
+    return rc;
+}
+
 int tf_task_set_output(tf_task_ctx *ctx, const void *buf, size_t len)
 {
-    if (len > UINT32_MAX || (len && !buf))
-        return TF_EINVAL;
-    void *copy = NULL;
-    if (len) {
-        copy = malloc(len);
-        if (!copy)
-            return TF_ENOMEM;
-        memcpy(copy, buf, len);
-    }
-    free(ctx->out);
-    ctx->out = copy;
-    ctx->out_len = (uint32_t)len;
-    return 0;
+    return tf_task_set_part(ctx, 0, buf, len);
 }
 
 int tf_task_submit(tf_task_ctx *ctx, const tf_task_desc *desc, tf_task_id *id)

@@ -8,21 +8,29 @@
 #include <stdint.h>
 
 #include "core/registry.h"
+#include "core/store.h"
 #include "core/worker.h"
 #include "core/wqueue.h"
 #include "taskfarm_task.h"
 
 /*
- * A dependency's output as a task sees it. A parked job's entry for a
- * dependency still running on this rank has anchor = that task's index
- * (buf unset) until it finishes; then `shared` holds the copy of its output
- * the pool made for its dependents.
+ * A dependency's output as a task sees it, and where it comes from:
+ * INLINE, bytes in the task's message; LOCAL, part `part` of task `idx`,
+ * which runs here and has not finished (the job is parked on it); REMOTE,
+ * part `part` of finished task `idx`, held by rank `from` (this rank:
+ * its store has it; another: a fetch). Once filled, `ent` is the store
+ * entry it reads (a reference held), or NULL for inline bytes.
  */
+enum { TF_DEP_INLINE = 0, TF_DEP_LOCAL, TF_DEP_REMOTE };
+
 typedef struct tf_dep {
     const void *buf;
     uint32_t len;
-    uint32_t anchor; /* TF_POOL_NO_ANCHOR once filled */
-    void *shared;    /* pool-owned output copy, or NULL */
+    uint32_t anchor; /* TF_POOL_NO_ANCHOR once filled, else what it waits on */
+    uint32_t idx, part;
+    int32_t from;    /* REMOTE: the holder */
+    uint8_t kind;    /* TF_DEP_* */
+    tf_part_ent *ent;
 } tf_dep;
 
 #define TF_POOL_NO_ANCHOR UINT32_MAX
@@ -38,13 +46,33 @@ typedef struct tf_job {
     uint64_t gid;
     uint16_t cores;
     uint8_t attempt;
+    uint8_t flags; /* TF_WIRE_SEND, TF_WIRE_DEPS: rank 0's word on its output */
     uint32_t in_len;
     const void *in;
     uint32_t ndeps;
-    tf_dep *deps; /* owned by `owner`; entries with an anchor are filled by
-                     the pool when that task finishes well here (parking) */
+    tf_dep *deps; /* owned by `owner`; filled by the pool as they come */
     void *owner;  /* handed back in the DONE event for the driver to release */
+    bool missing; /* an input its holder no longer has: fails with TF_ELOST */
 } tf_job;
+
+/* A part of a finished task's output, as the DONE event hands it over. */
+typedef struct tf_evpart {
+    uint8_t *blk;     /* TF_STORE_HDR bytes, then len bytes; NULL: empty */
+    uint32_t len;
+    tf_part_ent *ent; /* kept in the store (DEPS): the bytes are its, and the
+                         event holds a reference (tf_pool_unref) */
+} tf_evpart;
+
+/* A part to ask a peer for (tf_pool_push collects them). */
+typedef struct tf_fetch {
+    int32_t from;
+    uint32_t idx, part;
+} tf_fetch;
+
+typedef struct tf_fetchvec {
+    tf_fetch *v;
+    size_t n, cap;
+} tf_fetchvec;
 
 /*
  * UNRUN: a queued or parked job dropped by tf_pool_drop_queued, never
@@ -78,9 +106,13 @@ typedef struct tf_event {
     int16_t retries;
     uint32_t ndeps;
     uint64_t *deps; /* malloc'd, the driver frees */
-    /* DONE output or SUBMIT input; malloc'd, the driver frees or keeps */
+    /* SUBMIT input; malloc'd, the driver frees or keeps */
     void *data;
     uint32_t data_len;
+    /* DONE: the output's parts (malloc'd array; tf_pool_done_parts frees) */
+    tf_evpart *parts;
+    uint16_t nparts;
+    uint8_t flags; /* DONE: the job's TF_WIRE_* flags */
 } tf_event;
 
 typedef struct tf_evvec {
@@ -105,6 +137,8 @@ typedef struct tf_pool {
     pthread_t *threads;
     unsigned nthreads;
 
+    tf_store store;          /* output parts held here (core/store.h) */
+    uint64_t fetches, fetched_bytes;
     const tf_registry *reg; /* the runtime's (grows between runs only) */
     int rank;
     uint64_t gid_base, gid_seq; /* ids of tasks submitted here */
@@ -125,12 +159,52 @@ void tf_pool_destroy(tf_pool *p);
 
 /*
  * Take n jobs (driver thread), under one lock: each is queued, or parked
- * when dependency entries carry an anchor, and then joins the queue once
- * each has been filled by that task finishing well here. A parked job must
- * come before the tasks it waits for (which cannot finish earlier then).
- * Errors: TF_ENOMEM (the jobs before the one that failed are held).
+ * until its LOCAL inputs' tasks have finished well here and its REMOTE
+ * inputs are here. A parked job must come before the tasks it waits for
+ * (which cannot finish earlier then). Inputs this rank lacks and has not
+ * asked for yet are appended to *fetch (`self`: this rank), for the driver
+ * to ask their holders. Errors: TF_ENOMEM (the jobs before the one that
+ * failed are held).
  */
-int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n);
+int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n, int self,
+                 tf_fetchvec *fetch);
+
+/*
+ * A fetched part came (blk: TF_STORE_HDR bytes, then len; taken over) or,
+ * with blk NULL, will not come (its holder has no such part): the jobs
+ * waiting for it are released, or given back UNRUN. A part nobody waits
+ * for any more is dropped.
+ */
+void tf_pool_arrived(tf_pool *p, uint32_t idx, uint32_t part, uint8_t *blk,
+                     uint32_t len);
+
+/* Drop copies of parts nobody reads any more (a run's end). */
+void tf_pool_sweep(tf_pool *p);
+
+/* Rank `rank` is lost: every fetch from it fails as in tf_pool_arrived. */
+void tf_pool_holder_lost(tf_pool *p, int rank);
+
+/*
+ * A peer asks for part (idx, part): *e gets the entry (a reference held,
+ * release it with tf_pool_unref) or NULL when this rank has no bytes of it.
+ */
+void tf_pool_lend(tf_pool *p, uint32_t idx, uint32_t part, tf_part_ent **e);
+void tf_pool_unref(tf_pool *p, tf_part_ent *e);
+
+/* Rank 0 frees these tasks' outputs held here. */
+void tf_pool_free_outputs(tf_pool *p, const void *idx, size_t n);
+
+/* Release what a DONE event's parts hold (its blocks, its references). */
+void tf_pool_done_parts(tf_pool *p, tf_event *e);
+
+/*
+ * A job that leaves without running here (given to a thief, once its
+ * inputs are encoded): let go of its inputs' store references.
+ */
+void tf_pool_release_inputs(tf_pool *p, const tf_job *j);
+
+/* Output bytes held here now, and at most. */
+void tf_pool_data_bytes(tf_pool *p, size_t *now, size_t *peak);
 
 /* Run the head job on the calling thread if it fits the free slots. */
 bool tf_pool_run_one(tf_pool *p);

@@ -6,6 +6,7 @@
 
 #include "ckpt/ckpt.h"
 #include "place/topo.h"
+#include "core/wire.h"
 #include "runtime.h"
 
 /* Validate cfg (NULL: defaults) into *c. */
@@ -274,14 +275,18 @@ int tf_boot(int *argc, char ***argv, unsigned flags, const tf_config *cfg,
 
 int tf_rt_agree(tf_runtime *rt, int mine_rc)
 {
-    enum { K = 4 };
+    enum { K = 5 };
     tf_link *l = &rt->link;
     uint64_t epoch = rt->ck ? tf_ckstate_epoch(rt->ck) : 0;
+    long im = rt->cfg.inline_max < 0 ? TF_INLINE_MAX_DEFAULT
+                                     : rt->cfg.inline_max;
     uint64_t mine[K] = {rt->reg.n, tf_registry_hash(&rt->reg),
                         (uint64_t)(rt->cfg.heartbeat_ms > 0
                                        ? rt->cfg.heartbeat_ms
                                        : 0),
-                        epoch};
+                        epoch,
+                        (uint64_t)im < TF_WIRE_INLINE_MAX ? (uint64_t)im
+                                                          : TF_WIRE_INLINE_MAX};
     uint64_t *all = malloc(sizeof mine * (size_t)l->size);
     /* (A rank out of memory here leaves the others waiting: docs/api.md.) */
     if (!all)
@@ -296,6 +301,8 @@ int tf_rt_agree(tf_runtime *rt, int mine_rc)
                                 tf_idle_clock_ns());
     if (!verdict && rt->have_pool)
         tf_pool_set_gid_base(&rt->pool, tf_tasks_gid_base(all[3], l->rank));
+    if (!verdict)
+        rt->inline_max = (uint32_t)all[4];
     for (int r = 0; l->rank == 0 && !verdict && r < l->size; r++) {
         if (all[K * r] == mine[0] && all[K * r + 1] == mine[1])
             continue;

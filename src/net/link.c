@@ -1,8 +1,10 @@
 /* This rank's link to the others: receive, send and ring, heartbeats, naps, the final drain. */
 #include "link.h"
 
+#include <stdlib.h>
 #include <time.h>
 
+#include "core/grow.h"
 #include "core/wire.h"
 
 int tf_link_send(tf_link *l, tf_sendq *q, tf_buf *b, int dest, int tag)
@@ -25,28 +27,112 @@ int tf_link_send_empty(tf_link *l, tf_sendq *q, int dest, int tag)
     return rc;
 }
 
+/* Whether a receive from `from` is in flight (its later messages wait). */
+static bool in_flight_from(const tf_link *l, int from)
+{
+    for (size_t i = 0; i < l->nfl; i++)
+        if (l->fl[i].from == from)
+            return true;
+    return false;
+}
+
+/*
+ * The first receive in flight (from src, or any) that has arrived and has
+ * none from its sender before it: into *in (taken over), 1; 0 if none; or
+ * TF_EMPI.
+ */
+static int landed(tf_link *l, int src, tf_buf *in, int *from, int *tag)
+{
+    for (size_t i = 0; i < l->nfl; i++) {
+        tf_inflight *f = &l->fl[i];
+        if (src != MPI_ANY_SOURCE && f->from != src)
+            continue;
+        bool first = true;
+        for (size_t k = 0; k < i && first; k++)
+            first = l->fl[k].from != f->from;
+        int done = 0;
+        if (!first)
+            continue;
+        if (MPI_Test(&f->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return TF_EMPI;
+        if (!done)
+            continue;
+        free(in->p);
+        *in = (tf_buf){f->p, f->n, f->n};
+        *from = f->from;
+        *tag = f->tag;
+        l->nfl--;
+        for (size_t k = i; k < l->nfl; k++)
+            l->fl[k] = l->fl[k + 1];
+        return 1;
+    }
+    return 0;
+}
+
+void tf_link_forget(tf_link *l, int r)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < l->nfl; i++)
+        if (l->fl[i].from != r)
+            l->fl[keep++] = l->fl[i];
+    l->nfl = keep;
+}
+
+/*
+ * Match the next message and receive it: at once when small (it has
+ * arrived whole), else into the receives in flight. 1 with the message in
+ * *in; 2 when it went in flight; 0 when none; or a TF_E code.
+ */
+static int match(tf_link *l, int src, tf_buf *in, int *from, int *tag)
+{
+    int flag = 0;
+    MPI_Message msg;
+    MPI_Status st;
+    if (MPI_Improbe(src, MPI_ANY_TAG, l->comm, &flag, &msg, &st) !=
+        MPI_SUCCESS)
+        return TF_EMPI;
+    if (!flag)
+        return 0;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    *from = st.MPI_SOURCE;
+    *tag = st.MPI_TAG;
+    if (count > TF_LINK_EAGER || in_flight_from(l, *from)) {
+        uint8_t *p = malloc((size_t)count + 1);
+        if (!p || tf_grow((void **)&l->fl, &l->flcap, l->nfl + 1,
+                          sizeof *l->fl, 8)) {
+            free(p);
+            return TF_ENOMEM;
+        }
+        tf_inflight *f = &l->fl[l->nfl];
+        *f = (tf_inflight){MPI_REQUEST_NULL, p, (size_t)count, *from, *tag};
+        if (MPI_Imrecv(p, count, MPI_BYTE, &msg, &f->req) != MPI_SUCCESS) {
+            free(p);
+            return TF_EMPI;
+        }
+        l->nfl++;
+        return 2;
+    }
+    in->n = 0;
+    if (tf_buf_reserve(in, (size_t)count + 1))
+        return TF_ENOMEM;
+    if (MPI_Mrecv(in->p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) !=
+        MPI_SUCCESS)
+        return TF_EMPI;
+    in->n = (size_t)count;
+    return 1;
+}
+
 int tf_link_recv(tf_link *l, int src, tf_buf *in, int *from, int *tag)
 {
     for (;;) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        if (MPI_Improbe(src, MPI_ANY_TAG, l->comm, &flag, &msg, &st) !=
-            MPI_SUCCESS)
-            return TF_EMPI;
-        if (!flag)
-            return 0;
-        int count = 0;
-        MPI_Get_count(&st, MPI_BYTE, &count);
-        in->n = 0;
-        if (tf_buf_reserve(in, (size_t)count + 1))
-            return TF_ENOMEM;
-        if (MPI_Mrecv(in->p, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE) !=
-            MPI_SUCCESS)
-            return TF_EMPI;
-        in->n = (size_t)count;
-        *from = st.MPI_SOURCE;
-        *tag = st.MPI_TAG;
+        int got = l->nfl ? landed(l, src, in, from, tag) : 0;
+        if (!got)
+            got = match(l, src, in, from, tag);
+        if (got == 2)
+            continue; /* in flight: look for more */
+        if (got <= 0)
+            return got;
         l->recv++;
         tf_live_heard(&l->live, *from, tf_idle_clock_ns());
         if (tf_live_is_dead(&l->live, *from))
@@ -63,6 +149,7 @@ static void lose(tf_link *l, tf_sendq *q, int r, uint64_t now)
 {
     tf_live_lose(&l->live, r);
     tf_sendq_abandon(q, r);
+    tf_link_forget(l, r);
     tf_logf(l->log, r ? TF_LOG_WARN : TF_LOG_ERROR,
             "rank %d silent for %.1f s: written off%s", r,
             (double)(now - l->live.heard[r]) / 1e9,

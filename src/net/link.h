@@ -17,10 +17,24 @@
 /*
  * Every message of the runtime goes through one link: the MPI_Comm_dup of
  * the communicator given to tf_init (MPI_ERRORS_RETURN on it alone). No
- * call blocks: receives probe (MPI_Improbe + MPI_Mrecv, sized exactly),
+ * call blocks: receives probe (MPI_Improbe + MPI_Mrecv, sized exactly; a
+ * large one, MPI_Imrecv, completed later),
  * sends go through a tf_sendq, and a rank with nothing to do naps on its
  * doorbell, its task threads' events or a timer (src/util/idle.h).
  */
+/*
+ * A message matched but still arriving: one larger than any eager limit
+ * (its sender could die half way, and a blocking MPI_Mrecv would then wait
+ * for ever), or one from a sender that has such a message before it (the
+ * order of a sender's messages is kept).
+ */
+typedef struct tf_inflight {
+    MPI_Request req;
+    uint8_t *p;
+    size_t n;
+    int from, tag;
+} tf_inflight;
+
 typedef struct tf_link {
     MPI_Comm comm;
     bool mpi; /* false: tf_init_local, no MPI call is ever made */
@@ -30,7 +44,18 @@ typedef struct tf_link {
     tf_bells bells;      /* doorbells of the ranks on this node */
     tf_pool *pool;       /* task threads whose events end a nap, or NULL */
     uint64_t sent, recv; /* messages */
+    tf_inflight *fl;     /* receives in flight, in matching order */
+    size_t nfl, flcap;
 } tf_link;
+
+/* Bigger than this a message may come by rendezvous (Open MPI sm: 4 KiB). */
+#define TF_LINK_EAGER 4096
+
+/*
+ * Rank r is gone: forget its receives in flight (their buffers are leaked
+ * on purpose, as MPI may still write to them).
+ */
+void tf_link_forget(tf_link *l, int r);
 
 /*
  * Send b (taken over) to dest with tag through q, and ring dest's bell.

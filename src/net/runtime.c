@@ -17,6 +17,7 @@ void tf_config_init(tf_config *cfg)
     cfg->main_runs_tasks = 1;
     cfg->tick_ms = 1000;
     cfg->checkpoint_every_ms = 60000;
+    cfg->inline_max = -1;
 }
 
 void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
@@ -25,6 +26,7 @@ void tf_task_desc_init(tf_task_desc *desc, tf_fn_id fn)
     desc->fn = fn;
     desc->retries = -1;
     desc->cores = 1;
+    desc->rank = -1;
 }
 
 uint64_t tf_key(const void *a, size_t alen, const void *b, size_t blen)
@@ -76,10 +78,33 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
     /* Done in the state: it needs no input, so no dependency either. */
     unsigned flags = m.flags ? (n->flags & ~TF_TASKS_DOOMED) | m.flags
                              : n->flags;
+    /*
+     * To run, it needs its dependencies' outputs: one that is gone (freed
+     * once its readers had ended, or not saved and not made again) cannot
+     * be had. Rank 0's submission fails; a task's child is skipped.
+     */
+    for (uint32_t i = 0; !rc && !m.flags && i < n->ndeps; i++) {
+        const tf_trec *d = &rt->tasks.rec[n->deps[i]];
+        if (!(d->oflags & TF_OUT_GONE))
+            continue;
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "task %llu's output was released once its readers had "
+                "ended, so a task submitted now cannot read it (keep it "
+                "with TF_TASK_KEEP)%s",
+                (unsigned long long)d->gid,
+                n->parent == TF_NONE ? "" : ": the child is skipped");
+        if (n->parent == TF_NONE)
+            rc = TF_EDEP;
+        else
+            flags |= TF_TASKS_DOOMED;
+        break;
+    }
     if (!rc)
         rc = tf_tasks_add(&rt->tasks, n->gid, n->fn, n->prio, n->cores,
-                          n->retries, n->deps, n->ndeps, n->in, n->in_len,
-                          flags, t);
+                          n->retries, n->deps, m.flags ? NULL : n->parts,
+                          n->ndeps, n->in, n->in_len, flags, t);
+    if (!rc && n->pin >= 0 && rt->link.size > 1)
+        rc = tf_sched_pin(&rt->tasks.sched, *t, (uint32_t)n->pin - 1);
     if (rc) {
         free(m.out);
         return rc;
@@ -103,8 +128,17 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
     if (desc->input_len > UINT32_MAX || desc->ndeps > UINT32_MAX ||
         desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
         (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX ||
-        (desc->flags & ~TF_TASK_NOOP))
+        (desc->flags & ~(TF_TASK_NOOP | TF_TASK_KEEP)) || desc->rank < -1 ||
+        desc->rank >= rt->link.size)
         return TF_EINVAL;
+    /* Rank 0 runs no task of several ranks; the rank must be wide enough. */
+    if (desc->rank >= 0 && rt->link.size > 1 &&
+        (desc->rank == 0 ||
+         (desc->cores ? desc->cores : 1) > rt->world.slots[desc->rank]))
+        return TF_EINVAL;
+    for (size_t i = 0; desc->dep_parts && i < desc->ndeps; i++)
+        if (desc->dep_parts[i] >= TF_PARTS_MAX)
+            return TF_EINVAL;
     uint32_t small[16] = {0}, *deps = small;
     if (desc->ndeps > 16 && !(deps = malloc(desc->ndeps * sizeof *deps)))
         return TF_ENOMEM;
@@ -114,18 +148,21 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         if (deps[i] == TF_NONE)
             rc = TF_EDEP;
     }
-    tf_rt_new n = {0,
-                   TF_NONE,
-                   desc->fn,
-                   desc->prio,
-                   (uint16_t)(desc->cores ? desc->cores : 1),
-                   desc->retries,
-                   deps,
-                   (uint32_t)desc->ndeps,
-                   desc->input,
-                   (uint32_t)desc->input_len,
-                   desc->key,
-                   desc->flags & TF_TASK_NOOP ? TF_TASKS_NOOP : 0};
+    tf_rt_new n = {.gid = 0,
+                   .parent = TF_NONE,
+                   .fn = desc->fn,
+                   .prio = desc->prio,
+                   .cores = (uint16_t)(desc->cores ? desc->cores : 1),
+                   .retries = desc->retries,
+                   .deps = deps,
+                   .parts = desc->dep_parts,
+                   .ndeps = (uint32_t)desc->ndeps,
+                   .in = desc->input,
+                   .in_len = (uint32_t)desc->input_len,
+                   .key = desc->key,
+                   .flags = (desc->flags & TF_TASK_NOOP ? TF_TASKS_NOOP : 0) |
+                            (desc->flags & TF_TASK_KEEP ? TF_TASKS_KEEP : 0),
+                   .pin = desc->rank};
     uint32_t t;
     if (!rc)
         rc = tf_rt_add(rt, &n, &t);
@@ -279,17 +316,47 @@ int tf_task_info_get(const tf_runtime *rt, tf_task_id id, tf_task_info *info)
     return 0;
 }
 
-int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
-                   size_t *len)
+int tf_task_output_part(const tf_runtime *rt, tf_task_id id, unsigned part,
+                        const void **buf, size_t *len)
 {
     uint32_t t;
     int rc = check_query(rt, id, &t);
     if (rc)
         return rc;
-    if (!buf || !len)
+    if (!buf || !len || part >= TF_PARTS_MAX)
         return TF_EINVAL;
-    *buf = rt->tasks.rec[t].out;
-    *len = rt->tasks.rec[t].out_len;
+    const void *b;
+    uint32_t n;
+    /* Gone, or only on the rank that made it: rank 0 was not to keep it. */
+    if (!tf_tasks_part(&rt->tasks, t, part, &b, &n) || (n && !b))
+        return TF_ENOENT;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int tf_task_output(const tf_runtime *rt, tf_task_id id, const void **buf,
+                   size_t *len)
+{
+    return tf_task_output_part(rt, id, 0, buf, len);
+}
+
+int tf_release(tf_runtime *rt, tf_task_id id)
+{
+    uint32_t t;
+    int rc = check_query(rt, id, &t);
+    if (rc)
+        return rc;
+    if (rt->in_run)
+        return TF_ESTATE;
+    tf_trec *r = &rt->tasks.rec[t];
+    if (tf_sched_state(&rt->tasks.sched, t) != TF_ST_DONE ||
+        (r->oflags & TF_OUT_GONE))
+        return TF_ENOENT;
+    /* Tasks still to run read it. */
+    if (r->uses)
+        return TF_ESTATE;
+    tf_tasks_release(&rt->tasks, t, tf_rt_free_away, rt);
     return 0;
 }
 
@@ -303,8 +370,19 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->steals = rt->steals;
     st->stolen = rt->stolen_tasks;
     st->lost_ranks = rt->link.live.nlost;
+    if (rt->have_pool) {
+        tf_pool_data_bytes((tf_pool *)&rt->pool, &st->data_bytes,
+                           &st->data_bytes_peak);
+        st->fetches = rt->pool.fetches;
+        st->fetched_bytes = rt->pool.fetched_bytes;
+    }
     if (rt->link.rank != 0)
         return 0;
+    st->rank0_payload_bytes = rt->rank0_payload_bytes;
+    st->reruns = rt->reruns;
+    st->data_bytes += rt->tasks.out_bytes;
+    if (rt->tasks.out_peak > st->data_bytes_peak)
+        st->data_bytes_peak = rt->tasks.out_peak;
     const tf_sched *s = &rt->tasks.sched;
     st->tasks = s->dag.n;
     st->done = s->count[TF_ST_DONE];
@@ -336,11 +414,16 @@ int tf_finalize(tf_runtime **prt)
     if (rt->have_pool)
         tf_pool_destroy(&rt->pool);
     tf_tasks_free(&rt->tasks);
+    for (int r = 0; rt->frees && r < rt->link.size; r++)
+        tf_buf_free(&rt->frees[r]);
+    free(rt->frees);
+    free(rt->free_since);
     tf_registry_free(&rt->reg);
     free(rt->world.host);
     free(rt->world.slots);
     free(rt->world.loc);
     tf_live_free(&rt->link.live);
+    free(rt->link.fl); /* only lost ranks' receives can be left: leaked */
     tf_bells_free(&rt->link.bells);
     if (rt->link.mpi && MPI_Comm_free(&rt->link.comm) != MPI_SUCCESS)
         rc = TF_EMPI;

@@ -46,7 +46,23 @@ struct tf_runtime {
     bool owns_mpi;     /* tf_boot started MPI: tf_finalize ends it */
     uint64_t steals, stolen_tasks; /* this rank's successful steals */
     uint64_t moved;                /* rank 0: moves applied */
+    /*
+     * The data path: rank 0's inline limit (every rank takes rank 0's at
+     * each run), rank 0's payload bytes, reruns of lost outputs, and the
+     * most output bytes rank 0 held.
+     */
+    uint32_t inline_max;
+    uint64_t rank0_payload_bytes, reruns;
+    /*
+     * Rank 0: per rank, the task indexes whose outputs it holds that rank
+     * 0 has freed and not told it of yet (u32 each), and since when.
+     */
+    tf_buf *frees;
+    uint64_t *free_since;
 };
+
+/* tf_tasks_release's `away`: queue a FREE of d's output for `holder`. */
+void tf_rt_free_away(void *rt, uint32_t d, int holder);
 
 /* A task to add (tf_rt_add): tf_submit's, a task's child, or re-created. */
 typedef struct tf_rt_new {
@@ -57,11 +73,13 @@ typedef struct tf_rt_new {
     uint16_t cores;
     int retries;     /* -1: the config's */
     const uint32_t *deps; /* table indexes */
+    const uint32_t *parts; /* the part of each it reads; NULL: part 0 */
     uint32_t ndeps;
     const void *in;
     uint32_t in_len;
     uint64_t key;    /* identity for resume; 0: derived */
     unsigned flags;  /* TF_TASKS_* */
+    int pin;         /* the rank it must run on, -1 */
 } tf_rt_new;
 
 /*

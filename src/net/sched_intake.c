@@ -5,13 +5,51 @@
 #include "core/wire.h"
 #include "sched_loop.h"
 
-/* An attempt of task t ended on `rank`: record it, journal it, release. */
-static int done(tf_master *m, uint32_t t, int rank, int32_t status,
-                uint64_t t0, uint64_t t1, uint16_t slot, void *out,
-                uint32_t out_len)
+void tf_rt_free_away(void *u, uint32_t d, int holder)
+{
+    tf_runtime *rt = u;
+    if (holder <= 0 || holder >= rt->link.size)
+        return;
+    if (!rt->frees) {
+        rt->frees = calloc((size_t)rt->link.size, sizeof *rt->frees);
+        rt->free_since = calloc((size_t)rt->link.size, sizeof *rt->free_since);
+        if (!rt->frees || !rt->free_since) {
+            free(rt->frees);
+            free(rt->free_since);
+            rt->frees = NULL;
+            rt->free_since = NULL;
+            return; /* the holder keeps it until tf_finalize: no harm */
+        }
+    }
+    tf_buf *b = &rt->frees[holder];
+    if (tf_buf_reserve(b, 4))
+        return;
+    if (!b->n)
+        rt->free_since[holder] = tf_idle_clock_ns();
+    tf_buf_put_u32(b, d);
+}
+
+/*
+ * Task t ended for good: its dependencies have a reader fewer, and, done
+ * with nothing left to read it, its own output goes unless kept.
+ */
+void tf_master_ended(tf_master *m, uint32_t t)
 {
     tf_runtime *rt = m->rt;
-    tf_tasks_record(&rt->tasks, t, rank, status, t0, t1, slot, out, out_len);
+    tf_tasks *tt = &rt->tasks;
+    tf_tasks_ended(tt, t, tf_rt_free_away, rt);
+    tf_trec *r = &tt->rec[t];
+    if (tf_sched_state(&tt->sched, t) == TF_ST_DONE && !r->uses &&
+        !(r->oflags & TF_OUT_KEEP))
+        tf_tasks_release(tt, t, tf_rt_free_away, rt);
+}
+
+/* An attempt of task t ended on `rank`: record it, journal it, release. */
+static int done(tf_master *m, uint32_t t, int rank, int32_t status,
+                uint64_t t0, uint64_t t1, uint16_t slot)
+{
+    tf_runtime *rt = m->rt;
+    tf_tasks_record(&rt->tasks, t, rank, status, t0, t1, slot);
     if (rt->ck)
         tf_ckstate_finished(rt->ck, &rt->tasks, t);
     /* Windows follow durations; a thief's report counts for the thief. */
@@ -20,8 +58,10 @@ static int done(tf_master *m, uint32_t t, int rank, int32_t status,
     if (status)
         return tf_sched_task_failed(&rt->tasks.sched, t, status);
     int rc = tf_sched_task_done(&rt->tasks.sched, t);
-    if (!rc)
+    if (!rc) {
         tf_master_fire(m, TF_RUN_DONE, t, 0);
+        tf_master_ended(m, t);
+    }
     return rc;
 }
 
@@ -51,9 +91,18 @@ static int submitted(tf_master *m, int rank, const tf_wire_submit *sb,
     }
     uint32_t t, p = tf_tasks_index_of(&rt->tasks, sb->parent);
     int rc = sb->fn < rt->reg.n && p != TF_NONE ? 0 : TF_EPROTO;
-    tf_rt_new n = {sb->id, p,        sb->fn, sb->prio, sb->cores,
-                   sb->retries, deps, nknown, in,     sb->input_len,
-                   0,           unknown ? TF_TASKS_DOOMED : 0};
+    tf_rt_new n = {.gid = sb->id,
+                   .parent = p,
+                   .fn = sb->fn,
+                   .prio = sb->prio,
+                   .cores = sb->cores,
+                   .retries = sb->retries,
+                   .deps = deps,
+                   .ndeps = nknown,
+                   .in = in,
+                   .in_len = sb->input_len,
+                   .flags = unknown ? TF_TASKS_DOOMED : 0,
+                   .pin = -1};
     if (!rc)
         rc = tf_rt_add(rt, &n, &t);
     if (!rc && tf_sched_state(&rt->tasks.sched, t) == TF_ST_SKIPPED &&
@@ -69,9 +118,12 @@ static int submitted(tf_master *m, int rank, const tf_wire_submit *sb,
     return rc;
 }
 
-/* A DONE record; one rank 0 no longer expects is logged and dropped. */
+/*
+ * A DONE record (its parts at p, n bytes to the message's end); one rank 0
+ * no longer expects is logged and dropped.
+ */
 static int intake_done(tf_master *m, int from, const tf_wire_done *d,
-                       const void *p)
+                       const void *p, size_t n)
 {
     tf_runtime *rt = m->rt;
     if (!tf_sched_is_current(&rt->tasks.sched, d->index, d->attempt)) {
@@ -81,13 +133,27 @@ static int intake_done(tf_master *m, int from, const tf_wire_done *d,
                 from, d->index, d->attempt);
         return 0;
     }
-    void *out = NULL;
-    if (d->out_len && !(out = malloc(d->out_len)))
-        return TF_ENOMEM;
-    if (d->out_len)
-        memcpy(out, p, d->out_len);
-    return done(m, d->index, from, d->status, d->start_ns, d->end_ns, d->slot,
-                out, d->out_len);
+    int rc = 0;
+    {
+        tf_outpart small[8], *pv = small;
+        if (d->nparts > 8 && !(pv = malloc(d->nparts * sizeof *pv)))
+            return TF_ENOMEM;
+        tf_rd r = tf_rd_make(p, n);
+        for (uint16_t i = 0; i < d->nparts; i++) {
+            tf_wire_part pt;
+            tf_wire_next_part(&r, &pt, &pv[i].bytes); /* checked whole */
+            pv[i].len = pt.len;
+            pv[i].held = pt.where != TF_PART_INLINE;
+            if (pv[i].bytes)
+                rt->rank0_payload_bytes += pt.len;
+        }
+        rc = tf_tasks_set_output(&rt->tasks, d->index, pv, d->nparts, from);
+        if (pv != small)
+            free(pv);
+    }
+    return rc ? rc
+              : done(m, d->index, from, d->status, d->start_ns, d->end_ns,
+                     d->slot);
 }
 
 /* A MOVED record: applied if rank 0 still has the task on the reporter. */
@@ -123,7 +189,9 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
     while (!rc && tf_rd_more(&r) && tf_wire_get_rec(&r, &rec)) {
         uint32_t u = rec.u.unrun.index;
         if (rec.kind == TF_REC_DONE)
-            rc = intake_done(m, from, &rec.u.done, rec.out);
+            rc = intake_done(m, from, &rec.u.done, rec.out,
+                             msg->n - (size_t)((const uint8_t *)rec.out -
+                                               msg->p));
         else if (rec.kind == TF_REC_UNRUN && u < s->dag.n &&
                  (s->dag.state[u] == TF_ST_DISPATCHED ||
                   s->dag.state[u] == TF_ST_PARKED))
@@ -140,6 +208,33 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
     return rc;
 }
 
+/* A task this rank ran itself (a single rank): its parts are rank 0's. */
+static int local_done(tf_master *m, tf_event *e)
+{
+    tf_runtime *rt = m->rt;
+    int rc = 0;
+    {
+        tf_outpart small[8], *pv = small;
+        if (e->nparts > 8 && !(pv = malloc(e->nparts * sizeof *pv)))
+            rc = TF_ENOMEM;
+        for (uint16_t i = 0; !rc && i < e->nparts; i++)
+            pv[i] = (tf_outpart){e->parts[i].blk
+                                     ? e->parts[i].blk + TF_STORE_HDR
+                                     : NULL,
+                                 e->parts[i].len, false};
+        if (!rc)
+            rc = tf_tasks_set_output(&rt->tasks, e->idx, pv, e->nparts, -1);
+        if (pv != small)
+            free(pv);
+    }
+    tf_pool_done_parts(&rt->pool, e);
+    /* Rank 0 has its copy: the pool's, for parked readers, goes after them. */
+    tf_pool_free_outputs(&rt->pool, &e->idx, 1);
+    return rc ? rc
+              : done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
+                     e->slot);
+}
+
 int tf_intake_local(tf_master *m, bool *progress)
 {
     tf_runtime *rt = m->rt;
@@ -151,12 +246,12 @@ int tf_intake_local(tf_master *m, bool *progress)
         if (rc) {
             free(e->data);
             free(e->deps);
+            tf_pool_done_parts(&rt->pool, e);
             continue;
         }
         if (e->kind == TF_EV_DONE) {
             free(e->owner);
-            rc = done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
-                      e->slot, e->data, e->data_len);
+            rc = local_done(m, e);
         } else if (e->kind == TF_EV_UNRUN) {
             free(e->owner);
             rc = tf_sched_task_unrun(&rt->tasks.sched, e->idx);

@@ -38,8 +38,12 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
         ev.start_ns = r->start_ns;
         ev.end_ns = r->end_ns;
         ev.slot = r->slot;
-        ev.output = r->out;
-        ev.output_len = r->out_len;
+        const void *ob;
+        uint32_t ol;
+        if (tf_tasks_part(&rt->tasks, t, 0, &ob, &ol) && (ob || !ol)) {
+            ev.output = ob;
+            ev.output_len = ol;
+        }
         if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
             ev.cause = rt->tasks.rec[cause].gid;
     }
@@ -51,6 +55,66 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
     }
     if (rt->cfg.on_event)
         rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
+}
+
+/*
+ * Rank 0's word on task t, fixed when it leaves: SEND, rank 0 keeps its
+ * output (TF_TASK_KEEP, keep_outputs, or a result: nothing reads it now);
+ * DEPS, tasks read it, so its rank holds it for them until freed; PINNED,
+ * it may not be stolen.
+ */
+static uint8_t output_flags(tf_runtime *rt, uint32_t t)
+{
+    tf_trec *r = &rt->tasks.rec[t];
+    bool send = (r->oflags & TF_OUT_WANT_KEEP) || rt->cfg.keep_outputs ||
+                !r->uses;
+    if (send)
+        r->oflags |= TF_OUT_KEEP;
+    else
+        r->oflags &= (uint8_t)~TF_OUT_KEEP;
+    uint32_t pin = rt->tasks.sched.dag.pin[t];
+    return (uint8_t)((send ? TF_WIRE_SEND : 0) | (r->uses ? TF_WIRE_DEPS : 0) |
+                     (pin != TF_NONE ? TF_WIRE_PINNED : 0));
+}
+
+/*
+ * How dependency i of task t reaches its worker: LOCAL, a task that has
+ * not finished (t is parked behind it there); INLINE, bytes rank
+ * 0 has and sends along, when they are small or no rank holds them;
+ * REMOTE, from the rank that holds them (w itself, often). A part that is
+ * gone (its rank lost before it could be made again) reads as REMOTE from
+ * no rank: the task fails with TF_ELOST and is retried.
+ */
+typedef struct dep_route {
+    uint8_t kind; /* TF_DEP_* */
+    uint32_t d, part, len;
+    const void *buf;
+    int32_t holder;
+} dep_route;
+
+static dep_route route(const tf_runtime *rt, uint32_t t, uint32_t i)
+{
+    const tf_tasks *tt = &rt->tasks;
+    const tf_dag *dag = &tt->sched.dag;
+    dep_route q = {TF_DEP_INLINE, tf_tasks_dep(tt, t, i),
+                   tf_tasks_dep_part(tt, t, i), 0, NULL, -1};
+    if (dag->state[q.d] != TF_ST_DONE) {
+        q.kind = TF_DEP_LOCAL; /* parked behind it, on the same worker */
+        return q;
+    }
+    int32_t h = tt->rec[q.d].holder;
+    if (!tf_tasks_part(tt, q.d, q.part, &q.buf, &q.len)) {
+        q.kind = TF_DEP_REMOTE;
+        return q;
+    }
+    if (q.len && h > 0 && (!q.buf || q.len > rt->inline_max)) {
+        q.kind = TF_DEP_REMOTE;
+        q.holder = h;
+        q.buf = NULL;
+    } else if (q.len && !q.buf) {
+        q.kind = TF_DEP_REMOTE; /* held by no live rank */
+    }
+    return q;
 }
 
 /*
@@ -67,47 +131,85 @@ static int run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
     const tf_dag *dag = &tt->sched.dag;
     const tf_trec *r = &tt->rec[t];
     uint8_t attempt = tf_sched_sent_attempt(&tt->sched, t, parked);
+    uint8_t flags = output_flags(rt, t);
     if (m->local) {
         tf_dep *dv = r->ndeps ? malloc(r->ndeps * sizeof *dv) : NULL;
         if (r->ndeps && !dv)
             return TF_ENOMEM;
         for (uint32_t i = 0; i < r->ndeps; i++) {
-            uint32_t d = tf_tasks_dep(tt, t, i);
-            bool wait = dag->state[d] != TF_ST_DONE;
-            dv[i] = (tf_dep){tt->rec[d].out, tt->rec[d].out_len,
-                             wait ? d : TF_POOL_NO_ANCHOR, NULL};
+            dep_route q = route(rt, t, i);
+            dv[i] = (tf_dep){.buf = q.buf, .len = q.len,
+                             .anchor = TF_POOL_NO_ANCHOR, .idx = q.d,
+                             .part = q.part, .from = -1, .kind = q.kind};
         }
-        tf_job job = {t,         r->fn, r->gid,   dag->cores[t], attempt,
-                      r->in_len, tf_tasks_input(tt, t), r->ndeps, dv, dv};
-        int rc = tf_pool_push(&rt->pool, &job, 1);
+        tf_job job = {.idx = t, .fn = r->fn, .gid = r->gid,
+                      .cores = dag->cores[t], .attempt = attempt,
+                      .flags = flags, .in_len = r->in_len,
+                      .in = tf_tasks_input(tt, t), .ndeps = r->ndeps,
+                      .deps = dv, .owner = dv};
+        int rc = tf_pool_push(&rt->pool, &job, 1, 0, NULL);
         if (rc)
             free(dv);
         return rc;
     }
     tf_buf *b = &m->batch[w];
-    size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE + (size_t)r->in_len;
+    size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE +
+                  tf_wire_aligned_size(r->in_len);
     for (uint32_t i = 0; i < r->ndeps; i++) {
-        uint32_t d = tf_tasks_dep(tt, t, i);
-        need += dag->state[d] != TF_ST_DONE
-                    ? TF_WIRE_ANCHOR_SIZE
-                    : tf_wire_dep_size(tt->rec[d].out_len);
+        dep_route q = route(rt, t, i);
+        need += tf_wire_dep_size(q.buf ? q.len : 0);
     }
     if (tf_buf_reserve(b, need))
         return TF_ENOMEM;
-    if (!b->n) /* the header's flags are set when the batch is sent */
-        tf_wire_put_batch(b, &(tf_wire_batch){0});
-    tf_wire_task rec = {t, r->fn, r->gid, dag->cores[t], attempt, 0,
-                        r->in_len, r->ndeps};
+    if (!b->n) /* the header's fields are set when the batch is sent */
+        tf_wire_put_batch(b, &(tf_wire_batch){0, 0, 0});
+    m->ntask[w]++;
+    tf_wire_task rec = {t,       r->fn, r->gid,     dag->cores[t],
+                        attempt, flags, r->in_len, r->ndeps};
     tf_wire_put_task(b, &rec);
-    tf_buf_put(b, tf_tasks_input(tt, t), r->in_len);
+    tf_wire_put_aligned(b, tf_tasks_input(tt, t), r->in_len);
     for (uint32_t i = 0; i < r->ndeps; i++) {
-        uint32_t d = tf_tasks_dep(tt, t, i);
-        if (dag->state[d] != TF_ST_DONE)
-            tf_wire_put_anchor(b, d);
-        else
-            tf_wire_put_output(b, tt->rec[d].out, tt->rec[d].out_len);
+        dep_route q = route(rt, t, i);
+        if (q.kind == TF_DEP_LOCAL) {
+            tf_wire_put_anchor_dep(b, q.d, q.part);
+        } else if (q.kind == TF_DEP_REMOTE) {
+            tf_wire_put_remote_dep(
+                b, &(tf_wire_remote){(uint32_t)q.holder, q.d, q.part, q.len});
+        } else {
+            tf_wire_put_output(b, q.buf, q.len);
+            rt->rank0_payload_bytes += q.len;
+        }
     }
     return 0;
+}
+
+/*
+ * The scheduler's placement hint (tf_sched.place): the worker holding
+ * most of the bytes task t would fetch, or TF_NONE when none would be.
+ */
+static uint32_t place(void *u, uint32_t t)
+{
+    const tf_runtime *rt = u;
+    const tf_trec *r = &rt->tasks.rec[t];
+    int32_t best = -1;
+    uint64_t most = 0;
+    for (uint32_t i = 0; i < r->ndeps; i++) {
+        dep_route q = route(rt, t, i);
+        if (q.kind != TF_DEP_REMOTE || q.holder <= 0 || q.len <= most)
+            continue;
+        /* Sum what that rank holds of all of t's inputs. */
+        uint64_t sum = 0;
+        for (uint32_t k = 0; k < r->ndeps; k++) {
+            dep_route o = route(rt, t, k);
+            if (o.kind == TF_DEP_REMOTE && o.holder == q.holder)
+                sum += o.len;
+        }
+        if (sum > most) {
+            most = sum;
+            best = q.holder;
+        }
+    }
+    return best > 0 ? (uint32_t)best - 1 : TF_NONE;
 }
 
 /* Carry out the scheduler's actions: queue RUNs, tell of ends. */
@@ -142,9 +244,13 @@ static int act(tf_master *m)
             tf_logf(&rt->log, TF_LOG_INFO, "task %llu failed (status %d)",
                     (unsigned long long)r->gid, r->status);
             tf_master_fire(m, TF_RUN_FAILED, a[i].task, 0);
+            if (!(rt->tasks.sched.dag.flags[a[i].task] & TF_TF_NOOP))
+                tf_master_ended(m, a[i].task);
             break;
         case TF_ACT_SKIP:
             tf_master_fire(m, TF_RUN_SKIPPED, a[i].task, a[i].cause);
+            if (!(rt->tasks.sched.dag.flags[a[i].task] & TF_TF_NOOP))
+                tf_master_ended(m, a[i].task);
             break;
         }
     }
@@ -157,25 +263,43 @@ static int act(tf_master *m)
  * ready: a worker that runs dry after hearing "nothing" steals from its
  * peers; a worker with room that has not heard it yet gets a header alone
  * (tf_sched_notify), or it would wait for rank 0 instead of stealing.
+ * Outputs rank 0 freed ride along; a worker that gets no batch hears of
+ * them alone after 1 ms (or `all`: now), with the word it last had.
  */
-static int flush(tf_master *m)
+static int flush(tf_master *m, bool all)
 {
     tf_runtime *rt = m->rt;
     if (m->local)
         return 0;
+    uint64_t now = rt->frees ? tf_idle_clock_ns() : 0;
     for (int w = 0; w + 1 < rt->link.size; w++) {
         tf_buf *bw = &m->batch[w];
-        bool dry;
-        if (tf_live_is_dead(&rt->link.live, w + 1) ||
-            !tf_sched_notify(&rt->tasks.sched, (uint32_t)w, bw->n > 0,
-                             rt->steal, &dry))
+        tf_buf *fr = rt->frees ? &rt->frees[w + 1] : NULL;
+        bool dry, frees = fr && fr->n &&
+                          (all || bw->n ||
+                           now - rt->free_since[w + 1] >= 1000000u);
+        if (tf_live_is_dead(&rt->link.live, w + 1))
             continue;
+        if (tf_sched_notify(&rt->tasks.sched, (uint32_t)w, bw->n > 0,
+                            rt->steal, &dry)) {
+        } else if (frees) {
+            dry = rt->tasks.sched.workers[w].told_dry;
+        } else {
+            continue;
+        }
         if (!bw->n) {
             if (tf_buf_reserve(bw, TF_WIRE_BATCH_SIZE))
                 return TF_ENOMEM;
-            tf_wire_put_batch(bw, &(tf_wire_batch){0});
+            tf_wire_put_batch(bw, &(tf_wire_batch){0, 0, 0});
         }
-        bw->p[0] = dry ? TF_WIRE_DRY : 0; /* the BATCH header's flags */
+        uint32_t nfree = 0;
+        if (frees && !tf_buf_reserve(bw, fr->n)) {
+            tf_buf_put(bw, fr->p, fr->n);
+            nfree = (uint32_t)(fr->n / 4);
+            fr->n = 0;
+        }
+        tf_wire_seal_batch(bw->p, dry ? TF_WIRE_DRY : 0, m->ntask[w], nfree);
+        m->ntask[w] = 0;
         tf_buf b = *bw;
         *bw = tf_sendq_buf(&m->out);
         int rc = tf_link_send(&rt->link, &m->out, &b, w + 1, TF_TAG_TASKS);
@@ -221,7 +345,7 @@ static int halt(tf_master *m)
         rc = act(m);
     /* Tasks already given out go before the HALT, so workers drop them. */
     if (!rc)
-        rc = flush(m);
+        rc = flush(m, false);
     /*
      * Drop the queue before on_halt, which may take a while to end running
      * tasks: task threads freed meanwhile must find nothing left to start.
@@ -236,8 +360,102 @@ static int halt(tf_master *m)
 }
 
 /*
- * Workers were written off: their tasks go back to the queue (or to
- * PENDING, for parked ones). With none left, nothing could run the rest.
+ * Task t's output is needed again but gone: run t again, and, first, every
+ * task whose output t reads and that is gone too (lineage). t reads its
+ * inputs once more, so each counts a reader more. The stack holds tasks
+ * still to look at; a task already on its way again is left alone.
+ */
+static int recompute(tf_master *m, uint32_t root)
+{
+    tf_runtime *rt = m->rt;
+    tf_tasks *tt = &rt->tasks;
+    uint32_t small[64], *stack = small;
+    size_t sp = 0, cap = 64;
+    int rc = 0;
+    stack[sp++] = root;
+    while (sp && !rc) {
+        uint32_t t = stack[--sp];
+        if (tf_sched_state(&tt->sched, t) != TF_ST_DONE)
+            continue;
+        rc = tf_sched_redo(&tt->sched, t);
+        if (rc == TF_ESTATE) {
+            /* Done without running (a resumed state): nothing to redo it. */
+            tf_logf(&rt->log, TF_LOG_ERROR,
+                    "the output of task %llu is lost and it cannot run "
+                    "again: tasks reading it fail",
+                    (unsigned long long)tt->rec[t].gid);
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        rt->reruns++;
+        tf_tasks_release(tt, t, NULL, NULL);
+        tf_trec *r = &tt->rec[t];
+        for (uint32_t i = 0; i < r->ndeps; i++) {
+            uint32_t d = tf_tasks_dep(tt, t, i);
+            tt->rec[d].uses++;
+            const void *b;
+            uint32_t len;
+            bool have = tf_tasks_part(tt, d, tf_tasks_dep_part(tt, t, i), &b,
+                                      &len) &&
+                        (b || !len || tt->rec[d].holder > 0);
+            if (have)
+                continue;
+            if (sp == cap) {
+                uint32_t *ns = malloc(2 * cap * sizeof *ns);
+                if (!ns) {
+                    rc = TF_ENOMEM;
+                    break;
+                }
+                memcpy(ns, stack, sp * sizeof *ns);
+                if (stack != small)
+                    free(stack);
+                stack = ns;
+                cap *= 2;
+            }
+            stack[sp++] = d;
+        }
+    }
+    if (stack != small)
+        free(stack);
+    return rc;
+}
+
+/*
+ * Rank `rank` was written off: what it held is lost. Outputs rank 0 also
+ * has are not (readers get them inline); the others are gone, and those
+ * tasks still read run again, before the lost rank's own tasks go back to
+ * the queue, so that those wait for them. Every worker hears of the loss:
+ * its fetches from that rank will never be answered.
+ */
+static int lose_outputs(tf_master *m, int rank)
+{
+    tf_runtime *rt = m->rt;
+    tf_tasks *tt = &rt->tasks;
+    uint8_t body[TF_WIRE_LOST_SIZE];
+    tf_buf b = {body, 0, sizeof body};
+    tf_wire_put_lost(&b, &(tf_wire_lost){(uint32_t)rank});
+    int rc = to_all(m, TF_TAG_LOST, &b);
+    for (uint32_t t = 0; t < tt->sched.dag.n; t++) {
+        tf_trec *r = &tt->rec[t];
+        if (r->holder != rank)
+            continue;
+        r->holder = -1;
+        if (r->oflags & TF_OUT_AWAY)
+            r->oflags |= TF_OUT_GONE;
+    }
+    for (uint32_t t = 0; t < tt->sched.dag.n && !rc; t++)
+        if ((tt->rec[t].oflags & TF_OUT_GONE) && tt->rec[t].uses &&
+            tf_sched_state(&tt->sched, t) == TF_ST_DONE)
+            rc = recompute(m, t);
+    return rc;
+}
+
+/*
+ * Workers were written off: their outputs still read are made again, and
+ * their tasks go back to the queue (or to PENDING, for parked ones). With
+ * none left, nothing could run the rest.
  */
 static int lost(tf_master *m)
 {
@@ -246,8 +464,11 @@ static int lost(tf_master *m)
     uint32_t live = 0;
     int rc = 0;
     for (uint32_t w = 0; w < s->nworkers && !rc; w++) {
-        if (tf_live_is_dead(&rt->link.live, (int)w + 1) && !s->workers[w].lost)
-            rc = tf_sched_worker_lost(s, w);
+        if (tf_live_is_dead(&rt->link.live, (int)w + 1) && !s->workers[w].lost) {
+            rc = lose_outputs(m, (int)w + 1);
+            if (!rc)
+                rc = tf_sched_worker_lost(s, w);
+        }
         live += !s->workers[w].lost;
     }
     if (!rc && !live) {
@@ -344,7 +565,7 @@ static int dispatch(tf_master *m, bool *progress)
         *progress = true;
         rc = act(m);
     }
-    return rc ? rc : flush(m);
+    return rc ? rc : flush(m, false);
 }
 
 /* Time passed: a snapshot when due, a TICK for the app's callback. */
@@ -373,8 +594,11 @@ static int begin(tf_master *m)
     tf_runtime *rt = m->rt;
     tf_sched *s = &rt->tasks.sched;
     uint32_t nworkers = m->local ? 1 : (uint32_t)rt->link.size - 1;
-    if (!m->local && !(m->batch = calloc(nworkers, sizeof *m->batch)))
+    if (!m->local && (!(m->batch = calloc(nworkers, sizeof *m->batch)) ||
+                      !(m->ntask = calloc(nworkers, sizeof *m->ntask))))
         return TF_ENOMEM;
+    s->place = place;
+    s->place_user = rt;
     int rc = 0;
     for (uint32_t w = s->nworkers; w < nworkers && !rc; w++) {
         uint32_t slots = rt->world.slots[m->local ? 0 : w + 1];
@@ -473,6 +697,12 @@ static int end(tf_master *m, int rc)
         tf_tracing_note(rt->trace, "checkpoint", tf_ckstate_note(rt->ck));
     /* A halt ends this run only: tasks submitted for the next one run. */
     tf_sched_unhalt(&rt->tasks.sched);
+    /* Outputs freed at the end go now, not with the next run's tasks. */
+    if (!m->local && !rc) {
+        int frc = flush(m, true);
+        if (frc && !status)
+            status = frc;
+    }
     if (!m->local) {
         int src = stop(m, status);
         if (!rc && src)
@@ -481,6 +711,8 @@ static int end(tf_master *m, int rc)
     for (int w = 0; m->batch && w + 1 < rt->link.size; w++)
         tf_buf_free(&m->batch[w]);
     free(m->batch);
+
+    free(m->ntask);
     tf_buf_free(&m->in);
     tf_sendq_free(&m->out);
     return status;

@@ -20,7 +20,11 @@ typedef struct tf_master {
     bool halted;       /* this run's halt was carried out */
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
     uint64_t tick_ns, next_tick;
+    uint32_t *ntask;   /* per worker: TASK records in its batch */
 } tf_master;
+
+/* Task t ended for good (done, failed, skipped): outputs it read may go. */
+void tf_master_ended(tf_master *m, uint32_t t);
 
 /* Tell the trace and the app's callback about task t (TF_NONE: a tick). */
 void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,

@@ -37,14 +37,69 @@ typedef struct tf_wrun {
     tf_buf in, rep;
     tf_job *jobs; /* a message's tasks being decoded */
     size_t jcap;
+    tf_fetchvec fetch; /* parts to ask peers for, from the last decode */
     int32_t status; /* the run's, from STOP */
     bool stopping, halted;
 } tf_wrun;
 
 /*
+ * Ask each holder for the parts the jobs just taken need: one FETCH
+ * message per holder, each DATA answer one message, which the store then
+ * keeps as it came.
+ */
+static int wr_ask(tf_wrun *w)
+{
+    tf_runtime *rt = w->rt;
+    tf_fetchvec *f = &w->fetch;
+    int rc = 0;
+    for (size_t i = 0; i < f->n && !rc; i++) {
+        int to = f->v[i].from;
+        if (to < 0)
+            continue;
+        tf_buf b = tf_sendq_buf(&w->out);
+        size_t k = 0;
+        for (size_t j = i; j < f->n; j++)
+            k += f->v[j].from == to;
+        rc = tf_buf_reserve(&b, k * TF_WIRE_FETCH_SIZE);
+        for (size_t j = i; j < f->n && !rc; j++) {
+            if (f->v[j].from != to)
+                continue;
+            tf_wire_put_fetch(&b, &(tf_wire_fetch){f->v[j].idx, f->v[j].part});
+            f->v[j].from = -1;
+        }
+        if (!rc)
+            rc = tf_link_send(&rt->link, &w->out, &b, to, TF_TAG_FETCH);
+        if (rc)
+            tf_buf_free(&b);
+    }
+    f->n = 0;
+    return rc;
+}
+
+/* One dependency entry as the pool takes it. */
+static void wr_input(tf_dep *dp, const tf_wire_input *in)
+{
+    *dp = (tf_dep){.anchor = TF_POOL_NO_ANCHOR, .from = -1};
+    if (in->kind == TF_WIRE_ANCHOR) {
+        dp->kind = TF_DEP_LOCAL;
+        dp->idx = in->anchor.index;
+        dp->part = in->anchor.part;
+    } else if (in->kind == TF_WIRE_REMOTE) {
+        dp->kind = TF_DEP_REMOTE;
+        dp->idx = in->remote.index;
+        dp->part = in->remote.part;
+        dp->from = (int32_t)in->remote.rank;
+    } else {
+        dp->kind = TF_DEP_INLINE;
+        dp->buf = in->buf;
+        dp->len = in->len;
+    }
+}
+
+/*
  * Decode a TASKS or STOLEN message (taking over in->p) into pool jobs; the
- * header's flags go to *flags, the number of tasks to *count. A dependency
- * entry holding an anchor names a task held here whose output it awaits.
+ * header's flags go to *flags, the number of tasks to *count. Outputs
+ * rank 0 frees here go first. Inputs held elsewhere are asked for at once.
  */
 static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
 {
@@ -60,6 +115,12 @@ static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
     }
     *flags = hd.flags;
     *count = njobs;
+    tf_rd r = tf_rd_make(in->p, in->n);
+    tf_wire_get_batch(&r, &hd);
+    /* The frees trail the tasks; they may go first, as none is read here. */
+    if (hd.nfree)
+        tf_pool_free_outputs(&rt->pool,
+                             in->p + in->n - (size_t)hd.nfree * 4, hd.nfree);
     if (!njobs)
         return 0;
     if (tf_grow((void **)&w->jobs, &w->jcap, njobs, sizeof *w->jobs, 64))
@@ -71,57 +132,154 @@ static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
         free(deps);
         return TF_ENOMEM;
     }
-    size_t in_n = in->n;
     *mb = (tf_msgbuf){njobs, deps, in->p};
     *in = (tf_buf){NULL, 0, 0};
-    tf_rd r = tf_rd_make(mb->data, in_n);
-    tf_wire_get_batch(&r, &hd);
     for (size_t k = 0; k < njobs; k++) {
         tf_wire_task t;
         tf_wire_get_task(&r, &t);
         /* rank 0 checked the width; be safe */
         uint16_t cores = t.cores > rt->pool.wq.slots ? (uint16_t)rt->pool.wq.slots
                                                     : t.cores;
-        tf_job j = {t.index, t.fn,     t.id,    cores, t.attempt,
-                    t.input_len, NULL, t.ndeps, deps,  mb};
-        j.in = tf_rd_take(&r, t.input_len);
+        tf_job j = {.idx = t.index, .fn = t.fn, .gid = t.id, .cores = cores,
+                    .attempt = t.attempt, .flags = t.flags,
+                    .in_len = t.input_len, .ndeps = t.ndeps, .deps = deps,
+                    .owner = mb};
+        j.in = tf_wire_take_aligned(&r, t.input_len);
         for (uint32_t i = 0; i < t.ndeps; i++) {
-            tf_dep *dp = deps++;
-            *dp = (tf_dep){NULL, 0, TF_POOL_NO_ANCHOR, NULL};
-            tf_wire_get_output(&r, &dp->buf, &dp->len, &dp->anchor);
-            if (dp->anchor == TF_WIRE_ANCHOR)
-                dp->anchor = TF_POOL_NO_ANCHOR;
+            tf_wire_input wi;
+            tf_wire_get_input(&r, &wi);
+            wr_input(deps++, &wi);
         }
         w->jobs[k] = j;
     }
     /* An error is fatal: the run ends with it. */
-    return tf_pool_push(&rt->pool, w->jobs, njobs);
+    int rc = tf_pool_push(&rt->pool, w->jobs, njobs, rt->link.rank, &w->fetch);
+    return rc ? rc : wr_ask(w);
+}
+
+/* Send one part to `to` as a DATA message: its bytes, or `status`. */
+static int send_part(tf_wrun *w, int to, uint32_t idx, uint32_t part,
+                     const tf_part_ent *e, uint32_t status)
+{
+    tf_runtime *rt = w->rt;
+    uint32_t len = e ? e->len : 0;
+    tf_buf b = tf_sendq_buf(&w->out);
+    int rc = tf_buf_reserve(&b, TF_WIRE_DATA_SIZE + (size_t)len);
+    if (!rc) {
+        tf_wire_put_data(&b, &(tf_wire_data){idx, part, len, status});
+        tf_buf_put(&b, e ? tf_part_data(e) : NULL, len);
+        rc = tf_link_send(&rt->link, &w->out, &b, to, TF_TAG_DATA);
+    }
+    if (rc)
+        tf_buf_free(&b);
+    return rc;
+}
+
+/*
+ * A peer asks for parts (FETCH records): each goes back as one DATA
+ * message, its bytes after the record, aligned as the store keeps them;
+ * a part this rank does not have goes back as missing.
+ */
+static int wr_lend(tf_wrun *w, int to)
+{
+    tf_runtime *rt = w->rt;
+    tf_rd r = tf_rd_make(w->in.p, w->in.n);
+    tf_wire_fetch f;
+    int rc = 0;
+    while (!rc && tf_rd_more(&r) && tf_wire_get_fetch(&r, &f)) {
+        tf_part_ent *e;
+        tf_pool_lend(&rt->pool, f.index, f.part, &e);
+        rc = send_part(w, to, f.index, f.part, e,
+                       e ? TF_DATA_OK : TF_DATA_MISSING);
+        tf_pool_unref(&rt->pool, e);
+    }
+    if (!rc && !r.ok) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed fetch from rank %d", to);
+        rc = TF_EPROTO;
+    }
+    return rc;
+}
+
+/* A part came (DATA): the message's buffer becomes the store's block. */
+static int wr_data(tf_wrun *w, int from)
+{
+    tf_runtime *rt = w->rt;
+    tf_rd r = tf_rd_make(w->in.p, w->in.n);
+    tf_wire_data d;
+    if (!tf_wire_get_data(&r, &d) || w->in.n - TF_WIRE_DATA_SIZE != d.len ||
+        d.part >= TF_PARTS_MAX) {
+        tf_logf(&rt->log, TF_LOG_ERROR, "malformed data from rank %d", from);
+        return TF_EPROTO;
+    }
+    if (d.status != TF_DATA_OK) {
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "rank %d no longer holds part %u of task index %u", from,
+                d.part, d.index);
+        tf_pool_arrived(&rt->pool, d.index, d.part, NULL, 0);
+        return 0;
+    }
+    uint8_t *blk = w->in.p;
+    w->in = (tf_buf){NULL, 0, 0};
+    tf_pool_arrived(&rt->pool, d.index, d.part, blk, d.len);
+    return 0;
+}
+
+/*
+ * A DONE's parts: each inline (rank 0 keeps it, or it is small enough to
+ * travel inside dependents' task messages), held here for readers (its
+ * task has dependents: the store kept it), or both.
+ */
+static size_t done_size(const tf_runtime *rt, const tf_event *e)
+{
+    size_t n = TF_WIRE_DONE_SIZE;
+    for (uint16_t i = 0; i < e->nparts; i++)
+        n += TF_WIRE_PART_SIZE + e->parts[i].len;
+    (void)rt;
+    return n;
+}
+
+static void put_done(const tf_runtime *rt, tf_buf *rep, const tf_event *e)
+{
+    uint16_t nparts = e->nparts; /* a failed attempt's too, for rank 0 */
+    tf_wire_done d = {TF_REC_DONE, e->idx,      e->attempt, e->status,
+                      e->start_ns, e->end_ns,   e->slot,    nparts};
+    tf_wire_put_done(rep, &d);
+    for (uint16_t i = 0; i < nparts; i++) {
+        const tf_evpart *pt = &e->parts[i];
+        bool held = pt->ent != NULL;
+        bool send = !held || (e->flags & TF_WIRE_SEND) ||
+                    pt->len <= rt->inline_max;
+        uint8_t where = !held ? TF_PART_INLINE
+                        : send ? TF_PART_BOTH
+                               : TF_PART_HELD;
+        tf_wire_put_part(rep, &(tf_wire_part){pt->len, where});
+        if (send)
+            tf_buf_put(rep, pt->blk ? pt->blk + TF_STORE_HDR : NULL, pt->len);
+    }
 }
 
 /* Turn the pool's events into report records and tell the machine. */
 static int wr_collect(tf_wrun *w, bool *progress)
 {
-    const tf_evvec *v = tf_pool_take_events(&w->rt->pool);
+    tf_runtime *rt = w->rt;
+    const tf_evvec *v = tf_pool_take_events(&rt->pool);
     tf_buf *rep = &w->rep;
     size_t ndone = 0, nother = 0;
     int rc = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
-        size_t need = e->kind == TF_EV_DONE ? TF_WIRE_DONE_SIZE
+        size_t need = e->kind == TF_EV_DONE ? done_size(rt, e)
                       : e->kind == TF_EV_UNRUN
                           ? TF_WIRE_UNRUN_SIZE
-                          : TF_WIRE_SUBMIT_SIZE + (size_t)e->ndeps * 8;
+                          : TF_WIRE_SUBMIT_SIZE + (size_t)e->ndeps * 8 +
+                                e->data_len;
         if (!rc && e->kind != TF_EV_DROP)
-            rc = tf_buf_reserve(rep, need + e->data_len);
+            rc = tf_buf_reserve(rep, need);
         if (!rc && e->kind == TF_EV_UNRUN) {
             tf_wire_put_unrun(rep, &(tf_wire_unrun){TF_REC_UNRUN, e->idx});
             ndone++;
         } else if (!rc && e->kind == TF_EV_DONE) {
-            tf_wire_done d = {TF_REC_DONE, e->idx,      e->attempt,
-                              e->status,   e->start_ns, e->end_ns,
-                              e->slot,     e->data_len};
-            tf_wire_put_done(rep, &d);
-            tf_buf_put(rep, e->data, e->data_len);
+            put_done(rt, rep, e);
             ndone++;
         } else if (!rc && e->kind == TF_EV_SUBMIT) {
             tf_wire_submit sb = {TF_REC_SUBMIT, e->gid,     e->parent,
@@ -135,6 +293,7 @@ static int wr_collect(tf_wrun *w, bool *progress)
         /* DROP: rank 0 unparks the task itself; nothing to say. */
         if (e->kind != TF_EV_SUBMIT)
             msgbuf_release(e->owner);
+        tf_pool_done_parts(&rt->pool, e);
         free(e->data);
         free(e->deps);
     }
@@ -164,7 +323,7 @@ static int wr_give(tf_wrun *w, const tf_buf *req, int thief, bool *progress)
     tf_buf b = tf_sendq_buf(&w->out);
     size_t need = TF_WIRE_BATCH_SIZE;
     for (size_t i = 0; i < n; i++) {
-        need += TF_WIRE_TASK_SIZE + (size_t)jobs[i].in_len;
+        need += TF_WIRE_TASK_SIZE + tf_wire_aligned_size(jobs[i].in_len);
         for (uint32_t k = 0; k < jobs[i].ndeps; k++)
             need += tf_wire_dep_size(jobs[i].deps[k].len);
     }
@@ -172,25 +331,30 @@ static int wr_give(tf_wrun *w, const tf_buf *req, int thief, bool *progress)
     if (!rc && n)
         rc = tf_buf_reserve(&w->rep, TF_WIRE_MOVED_SIZE * n);
     if (rc) {
-        /* The tasks are out of the queue: run them here after all. */
-        rc = tf_pool_push(&rt->pool, jobs, n);
+        /* Out of the queue: run them here after all, with what they hold. */
+        for (size_t i = 0; i < n; i++)
+            for (uint32_t k = 0; k < jobs[i].ndeps; k++)
+                jobs[i].deps[k].kind = TF_DEP_INLINE;
+        rc = tf_pool_push(&rt->pool, jobs, n, rt->link.rank, &w->fetch);
         n = 0;
         if (!rc)
             rc = tf_buf_reserve(&b, TF_WIRE_BATCH_SIZE);
     }
     if (!rc) {
-        tf_wire_put_batch(&b, &(tf_wire_batch){0});
+        /* A thief gets its tasks' inputs with them, inline. */
+        tf_wire_put_batch(&b, &(tf_wire_batch){0, (uint32_t)n, 0});
         for (size_t i = 0; i < n; i++) {
             const tf_job *j = &jobs[i];
-            tf_wire_task t = {j->idx,     j->fn, j->gid,     j->cores,
-                              j->attempt, 0,     j->in_len, j->ndeps};
+            tf_wire_task t = {j->idx,     j->fn,    j->gid,     j->cores,
+                              j->attempt, j->flags, j->in_len, j->ndeps};
             tf_wire_put_task(&b, &t);
-            tf_buf_put(&b, j->in, j->in_len);
+            tf_wire_put_aligned(&b, j->in, j->in_len);
             for (uint32_t k = 0; k < j->ndeps; k++)
                 tf_wire_put_output(&b, j->deps[k].buf, j->deps[k].len);
             tf_wire_moved mv = {TF_REC_MOVED, j->idx, j->attempt,
                                 (uint32_t)thief};
             tf_wire_put_moved(&w->rep, &mv);
+            tf_pool_release_inputs(&rt->pool, j);
             msgbuf_release(j->owner);
         }
         tf_worker_gave(&w->wk, n, tf_idle_clock_ns());
@@ -281,6 +445,23 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
         tf_live_took_losses(&rt->link.live, st.lost);
         w->stopping = true;
         tf_worker_stop(&w->wk);
+        *progress = true;
+    } else if (tag == TF_TAG_FETCH) {
+        rc = wr_lend(w, from);
+        *progress = true;
+    } else if (tag == TF_TAG_DATA) {
+        rc = wr_data(w, from);
+        *progress = true;
+    } else if (from == 0 && tag == TF_TAG_LOST) {
+        tf_rd r = tf_rd_make(w->in.p, w->in.n);
+        tf_wire_lost lo;
+        if (tf_wire_get_lost(&r, &lo) && lo.rank < (uint32_t)rt->link.size) {
+            /* Sends to it (parts it asked for) would never complete, nor
+               receives from it (parts it was sending). */
+            tf_sendq_abandon(&w->out, (int)lo.rank);
+            tf_link_forget(&rt->link, (int)lo.rank);
+            tf_pool_holder_lost(&rt->pool, (int)lo.rank);
+        }
         *progress = true;
     } else if (from == 0 && tag == TF_TAG_HALT) {
         w->halted = true;
@@ -483,6 +664,9 @@ int tf_workloop_run(tf_runtime *rt)
     tf_buf_free(&w.in);
     tf_buf_free(&w.rep);
     free(w.jobs);
+    free(w.fetch.v);
+    /* Copies of parts fetched for tasks that then did not run here. */
+    tf_pool_sweep(&rt->pool);
     tf_sendq_free(&w.out);
     return rc ? rc : err ? err : w.status;
 }

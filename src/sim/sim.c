@@ -246,13 +246,13 @@ static int put_task(sim *m, tf_buf *b, uint32_t t, uint8_t attempt)
 {
     uint64_t nb[3];
     int k = task_deps(m, t, nb);
-    if (tf_buf_reserve(b, TF_WIRE_TASK_SIZE + (size_t)k * TF_WIRE_ANCHOR_SIZE))
+    if (tf_buf_reserve(b, TF_WIRE_TASK_SIZE + (size_t)k * tf_wire_dep_size(0)))
         return TF_ENOMEM;
     tf_wire_task rec = {t, 0, t, 1, attempt, 0, 0, (uint32_t)k};
     tf_wire_put_task(b, &rec);
     for (int j = 0; j < k; j++) {
         if (m->s.dag.state[nb[j]] != TF_ST_DONE)
-            tf_wire_put_anchor(b, (uint32_t)nb[j]);
+            tf_wire_put_anchor_dep(b, (uint32_t)nb[j], 0);
         else
             tf_wire_put_output(b, NULL, 0);
     }
@@ -274,17 +274,16 @@ static size_t take_tasks(sim *m, uint32_t wi, const msg *p, bool *dry)
     tf_wire_get_batch(&r, &hd);
     *dry = (hd.flags & TF_WIRE_DRY) != 0;
     size_t n = 0;
-    while (tf_rd_more(&r)) {
+    while (n < hd.ntasks && r.ok) {
         tf_wire_task t;
         tf_wire_get_task(&r, &t);
-        tf_rd_take(&r, t.input_len);
+        tf_wire_take_aligned(&r, t.input_len);
         uint32_t anc[3], nanc = 0;
         for (uint32_t i = 0; i < t.ndeps; i++) {
-            const void *buf;
-            uint32_t len, anchor;
-            tf_wire_get_output(&r, &buf, &len, &anchor);
-            if (anchor != TF_WIRE_ANCHOR && nanc < 3)
-                anc[nanc++] = anchor;
+            tf_wire_input in;
+            tf_wire_get_input(&r, &in);
+            if (in.kind == TF_WIRE_ANCHOR && nanc < 3)
+                anc[nanc++] = in.anchor.index;
         }
         tf_wq_job j = {t.index, t.index, t.cores, t.attempt, false};
         if (!r.ok || tf_wq_push(&w->wq, &j, anc, nanc)) {
@@ -319,7 +318,7 @@ static void on_steal(sim *m, uint32_t wi, const msg *p)
         fail(m, TF_ENOMEM, "steal: out of memory");
         return;
     }
-    tf_wire_put_batch(b, &(tf_wire_batch){0});
+    tf_wire_put_batch(b, &(tf_wire_batch){0, (uint32_t)n, 0});
     for (size_t i = 0; i < n; i++) {
         if (put_task(m, b, m->give[i].idx, m->give[i].attempt))
             fail(m, TF_ENOMEM, "steal: out of memory");
@@ -527,7 +526,7 @@ static size_t encode(sim *m, const tf_action *a, size_t na)
                     fail(m, TF_ENOMEM, "batch: out of memory");
                     return nrec;
                 }
-                tf_wire_put_batch(b, &(tf_wire_batch){0});
+                tf_wire_put_batch(b, &(tf_wire_batch){0, 0, 0});
                 m->touched[m->ntouched++] = a[i].worker;
             }
             if (put_task(m, b, a[i].task,
@@ -549,26 +548,33 @@ static void r0_flush(sim *m, uint64_t *t, uint32_t wi, bool dry)
             fail(m, TF_ENOMEM, "batch: out of memory");
             return;
         }
-        tf_wire_put_batch(b, &(tf_wire_batch){0});
+        tf_wire_put_batch(b, &(tf_wire_batch){0, 0, 0});
     }
-    b->p[0] = dry ? TF_WIRE_DRY : 0;
-    if (m->o->batch || b->n == TF_WIRE_BATCH_SIZE) {
+    /* Count the records now that the batch is whole. */
+    tf_rd r = tf_rd_make(b->p, b->n);
+    tf_wire_batch hd;
+    tf_wire_get_batch(&r, &hd);
+    size_t nd = 0, at = r.off;
+    uint32_t ntasks = 0;
+    while (tf_rd_more(&r) && tf_wire_skip_task(&r, &nd))
+        ntasks++;
+    uint8_t flags = dry ? TF_WIRE_DRY : 0;
+    tf_wire_seal_batch(b->p, flags, ntasks, 0);
+    if (m->o->batch || !ntasks) {
         r0_send(m, t, wi, b->p, b->n);
     } else {
-        tf_rd r = tf_rd_make(b->p, b->n);
-        tf_wire_batch hd;
+        r = tf_rd_make(b->p, b->n);
         tf_wire_get_batch(&r, &hd);
-        size_t nd = 0, at = r.off;
         uint8_t one[256];
         while (tf_rd_more(&r) && tf_wire_skip_task(&r, &nd)) {
             size_t len = r.off - at;
-            if (len + 1 > sizeof one) {
+            if (len + TF_WIRE_BATCH_SIZE > sizeof one) {
                 fail(m, TF_ERANGE, "task record too long for --no-batch");
                 break;
             }
-            one[0] = b->p[0];
-            memcpy(one + 1, b->p + at, len);
-            r0_send(m, t, wi, one, len + 1);
+            tf_wire_seal_batch(one, flags, 1, 0);
+            memcpy(one + TF_WIRE_BATCH_SIZE, b->p + at, len);
+            r0_send(m, t, wi, one, len + TF_WIRE_BATCH_SIZE);
             at = r.off;
         }
     }

@@ -138,4 +138,62 @@ app "sweep: unwritable output" 3 1 "$BIN/sweep" -W 8 -H 8 -o "$tmp/no/such/dir/x
 grep -q "cannot create $tmp/no/such/dir/x.h5.tmp" "$tmp/err" && ok "sweep names the file" ||
     bad "sweep names the file: $(head -1 "$tmp/err")"
 
+echo "== stencil"
+# value NAME: the number the last run printed for NAME.
+value() { awk -v n="$1" '$1 == n { print $2 }' "$tmp/out"; }
+# Final blocks bitwise equal to rank 0's serial steps: one rank, then
+# blocks pinned to 2 workers with halos through rank 0 (8 bytes, under the
+# default inline_max), then with -i 0, every part worker to worker.
+app "stencil np=1 B=6 N=1000 S=20" 0 1 "$BIN/stencil" -b 6 -n 1000 -s 20 &&
+    expect "stencil np=1 bitwise equal" "^stencil: B=6 N=1000 S=20 np=1: 120 tasks.*max abs diff 0, bitwise equal: CORRECT$"
+app "stencil np=3 B=6 N=1000 S=20" 0 3 "$BIN/stencil" -b 6 -n 1000 -s 20 &&
+    expect "stencil np=3 bitwise equal" "^stencil: B=6 N=1000 S=20 np=3: 120 tasks on 2 task cores.*bitwise equal: CORRECT$" &&
+    expect "stencil ms per step line" "^stencil_taskfarm_ms_per_step [0-9.]+ ms$" &&
+    expect "stencil serial line" "^stencil_serial_ms_per_step [0-9.]+ ms$" &&
+    expect "stencil peak RSS line" "^stencil_rank0_peak_rss_mb [0-9.]+ MB$" &&
+    check "stencil np=3: nothing fetched, blocks pinned and halos inline ($(value stencil_fetches) fetches)" \
+        '[ "$(value stencil_fetches)" = 0 ]'
+# -i 0: no part goes through rank 0. It still receives the final blocks,
+# the results it reads (B*N*8 = 48000 bytes), which tf_stats counts as
+# payload: that and nothing else. Workers fetch the 2(B-1)(S-1) = 190
+# halos of 8 bytes from each other, and never a block (blocks are pinned).
+app "stencil np=3 -i 0" 0 3 "$BIN/stencil" -b 6 -n 1000 -s 20 -i 0 &&
+    expect "stencil np=3 -i 0 bitwise equal" "^stencil: B=6 N=1000 S=20 np=3: .*inline_max 0: .*bitwise equal: CORRECT$" &&
+    check "stencil -i 0: rank 0 carries only the final blocks (payload $(value stencil_rank0_payload_bytes), results $(value stencil_rank0_result_bytes))" \
+        '[ "$(value stencil_rank0_payload_bytes)" = 48000 ] && [ "$(value stencil_rank0_result_bytes)" = 48000 ]' &&
+    check "stencil -i 0: the 190 halos fetched worker to worker ($(value stencil_fetches) fetches, $(value stencil_fetched_bytes) bytes)" \
+        '[ "$(value stencil_fetches)" = 190 ] && [ "$(value stencil_fetched_bytes)" = 1520 ]'
+# Blocks of 50 doubles (400 bytes) travel inline through rank 0; one block
+# more than a multiple of the workers; 4 ranks.
+app "stencil np=3 small blocks inline" 0 3 "$BIN/stencil" -b 7 -n 50 -s 30 &&
+    expect "stencil np=3 inline blocks" "^stencil: B=7 N=50 S=30 np=3: .*bitwise equal: CORRECT$"
+app "stencil np=4 one point a block" 0 4 "$BIN/stencil" -b 5 -n 1 -s 40 -i 0 &&
+    expect "stencil np=4 N=1" "^stencil: B=5 N=1 S=40 np=4: .*bitwise equal: CORRECT$"
+app "stencil: -b 0" 2 1 "$BIN/stencil" -b 0
+grep -q "^stencil: -b 0: out of range" "$tmp/err" && ok "stencil names the bad option" ||
+    bad "stencil names the bad option: $(head -1 "$tmp/err")"
+app "stencil: -n not a number" 2 1 "$BIN/stencil" -n 1k
+grep -q "^stencil: -n 1k: out of range" "$tmp/err" && ok "stencil names -n" ||
+    bad "stencil names -n: $(head -1 "$tmp/err")"
+
+echo "== wordcount"
+# Reducers' sorted tables against rank 0's serial count of the same text.
+app "wordcount np=1 2 MiB" 0 1 "$BIN/wordcount" -M 2 &&
+    expect "wordcount np=1 counts" "^wordcount: 2 MiB of text, 64 maps x 8 reducers on 1 ranks.*: CORRECT$"
+app "wordcount np=3 2 MiB" 0 3 "$BIN/wordcount" -M 2 &&
+    expect "wordcount np=3 counts" "^wordcount: 2 MiB of text, 64 maps x 8 reducers on 3 ranks, 2 task cores: .*: CORRECT$" &&
+    expect "wordcount shuffle line" "^wordcount_shuffle_ms [0-9.]+ ms$" &&
+    expect "wordcount payload line" "^wordcount_rank0_payload_bytes [0-9]+ bytes$"
+app "wordcount np=3 -i 0" 0 3 "$BIN/wordcount" -M 2 -m 10 -r 3 -i 0 &&
+    expect "wordcount np=3 -i 0 counts" "^wordcount: 2 MiB of text, 10 maps x 3 reducers on 3 ranks.*: CORRECT$" &&
+    check "wordcount -i 0: map parts fetched worker to worker" '[ "$(value wordcount_fetched_bytes)" -gt 0 ]'
+# Every pair in one part; and more parts than words in a small map.
+app "wordcount np=3 one reducer" 0 3 "$BIN/wordcount" -M 1 -m 5 -r 1 &&
+    expect "wordcount np=3 -r 1" "^wordcount: 1 MiB of text, 5 maps x 1 reducers.*: CORRECT$"
+app "wordcount np=4 256 reducers" 0 4 "$BIN/wordcount" -M 1 -m 16 -r 256 &&
+    expect "wordcount np=4 -r 256" "^wordcount: 1 MiB of text, 16 maps x 256 reducers.*: CORRECT$"
+app "wordcount: -r 257" 2 1 "$BIN/wordcount" -r 257
+grep -q "^wordcount: -r 257: out of range" "$tmp/err" && ok "wordcount names the bad option" ||
+    bad "wordcount names the bad option: $(head -1 "$tmp/err")"
+
 summary

@@ -54,8 +54,29 @@ done
 for np in 1 2 4; do
     run_np 300 "$np" "$dir/test_ckpt_lib"
 done
+# The data path: worker to worker, parts, pins, lifetime (np 3: two workers).
+for np in 1 2 3; do
+    run_np 300 "$np" "$dir/test_data"
+done
+# Lost data is made again: the last rank kills itself holding outputs that
+# tasks still read (mpirun --enable-recovery, heartbeats). mpirun then exits
+# 0 whatever the ranks do, so rank 0's report decides.
+for np in 3 4; do
+    echo "== test_lineage np=$np (--enable-recovery)"
+    timeout 120 mpirun --oversubscribe --enable-recovery -np "$np" \
+        "$dir/test_lineage" >"$tmp/lineage.$np" 2>&1
+    rc=$?
+    grep -E '^(ok|FAIL) ' "$tmp/lineage.$np"
+    if [ "$rc" = 124 ]; then
+        bad "test_lineage np=$np: hang (killed after 120 s)"
+    elif grep -q '^test_lineage: 0 failed$' "$tmp/lineage.$np"; then
+        ok "test_lineage np=$np"
+    else
+        bad "test_lineage np=$np: $(tail -3 "$tmp/lineage.$np" | tr '\n' ' ')"
+    fi
+done
 run_np 120 4 "$dir/test_idle"
-for b in test_runtime test_ckpt_lib test_idle; do
+for b in test_runtime test_ckpt_lib test_idle test_data; do
     ran_somewhere "$b"
 done
 

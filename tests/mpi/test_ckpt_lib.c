@@ -179,6 +179,7 @@ static void run_dag(mt_suite *s, const run_opts *o, run_out *r)
     ev_ctx ev = {o, 0};
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.checkpoint_dir = o->dir;
     cfg.resume = o->resume;
     cfg.checkpoint_every_ms = o->every_ms;

@@ -126,6 +126,13 @@ static bool farm_init(mt_suite *s, MPI_Comm comm, const tf_config *cfg,
                       tf_runtime **rt)
 {
     *rt = NULL;
+    tf_config keep;
+    if (!cfg) {
+        /* These cases read every task's output afterwards. */
+        tf_config_init(&keep);
+        keep.keep_outputs = 1;
+        cfg = &keep;
+    }
     int rc = tf_init(comm, cfg, rt);
     EXPECT_RC(s, rc, 0);
     int worst = rc;
@@ -279,6 +286,7 @@ static void case_exactly_once_threads(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 3;
     cfg.prefetch = 2;
     exactly_once(s, &cfg);
@@ -398,6 +406,7 @@ static void case_priority(mt_suite *s)
     enum { N = 200 };
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 1;
     cfg.prefetch = 1;
     tf_runtime *rt;
@@ -818,6 +827,7 @@ static void case_outputs_threads(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 2;
     case_outputs(s, &cfg);
 }
@@ -1033,6 +1043,7 @@ static void case_retries(mt_suite *s)
 {
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.retries = 2;
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
@@ -1362,6 +1373,7 @@ static void events_case(mt_suite *s, bool halt, int main_runs)
     int halts = 0;
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 2;
     cfg.prefetch = 2;
     cfg.main_runs_tasks = main_runs;
@@ -1449,6 +1461,7 @@ static void case_halt_exact(mt_suite *s)
     halt_after h = {0, 5, 0, 0};
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 1;
     cfg.prefetch = 1;
     cfg.on_event = halt_after_event;
@@ -1512,6 +1525,7 @@ static void case_local(mt_suite *s)
     for (int main_runs = 0; main_runs < 2; main_runs++) {
         tf_config cfg;
         tf_config_init(&cfg);
+        cfg.keep_outputs = 1; /* these tests read every output */
         cfg.slots = 3;
         cfg.main_runs_tasks = main_runs;
         tf_runtime *rt = NULL;
@@ -1616,6 +1630,7 @@ static void steal_case(mt_suite *s, bool no_steal)
     enum { N = 60 };
     tf_config cfg;
     tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
     cfg.fixed_prefetch = 1;
     cfg.prefetch = 64;
     cfg.no_steal = no_steal;

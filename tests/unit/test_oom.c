@@ -17,6 +17,7 @@
 #include "idmap.h"
 #include "rq.h"
 #include "sched.h"
+#include "store.h"
 #include "taskfarm_status.h"
 #include "taskfile.h"
 #include "tasks.h"
@@ -1697,7 +1698,7 @@ static bool tasks_run(oom *o, oom_mode mode, unsigned long k)
         uint64_t gid = i % 3 ? 0 : (1ull << 32) | i;
         uint32_t n0 = tt.sched.dag.n;
         size_t bytes0 = tt.data_bytes;
-        int rc = tf_tasks_add(&tt, gid, 0, 0, 1, -1, deps, i ? 2 : 0, "in", 2,
+        int rc = tf_tasks_add(&tt, gid, 0, 0, 1, -1, deps, NULL, i ? 2 : 0, "in", 2,
                               0, &t);
         if (rc) {
             char why[256] = "";
@@ -1735,6 +1736,386 @@ static void test_tasks(void)
            n);
 }
 
+/*
+ * The same table inside a batch (tf_batch_begin): the tasks stay HELD
+ * until the batch is sealed, and a failed add must leave the batch's
+ * earlier tasks, their records and their readers' counts as they were.
+ */
+#define TB_N 120u
+
+static bool tasks_batch_run(oom *o, oom_mode mode, unsigned long k)
+{
+    tf_tasks tt;
+    bool ok = CHECK_RC(tf_tasks_init(&tt, 0), 0);
+    uint32_t first = TF_NONE;
+    ok = ok && CHECK_RC(tf_tasks_add(&tt, 0, 0, 0, 1, -1, NULL, NULL, 0, NULL,
+                                     0, 0, &first),
+                        0);
+    tt.batching = true;
+    oom_start(o, mode, k);
+    for (uint32_t i = 1; i < TB_N && ok; i++) {
+        uint32_t deps[2] = {first, i - 1}, parts[2] = {0, i % 3}, t = SENT32;
+        uint64_t gid = i % 2 ? 0 : (1ull << 32) | i;
+        uint32_t n0 = tt.sched.dag.n, uses0 = tt.rec[first].uses;
+        size_t bytes0 = tt.data_bytes;
+        int rc =
+            tf_tasks_add(&tt, gid, 0, 0, 1, -1, deps, parts, 2, "in", 2, 0, &t);
+        if (rc) {
+            char why[256] = "";
+            ok = CHECK_RC(rc, TF_ENOMEM) && CHECK_EQ_U(t, SENT32) &&
+                 CHECK_MSG(tt.sched.dag.n == n0 &&
+                               tt.sched.count[TF_ST_HELD] == n0 - 1,
+                           "tasks in a batch %s k=%lu: a failed add of "
+                           "task %u of the batch left %u tasks (%u held), "
+                           "want %u (%u held): the batch's earlier tasks are "
+                           "gone from the scheduler, not from the table",
+                           mode_name(mode), k, i, tt.sched.dag.n,
+                           tt.sched.count[TF_ST_HELD], n0, n0 - 1) &&
+                 CHECK_EQ_U(tt.data_bytes, bytes0) &&
+                 CHECK_EQ_U(tt.rec[first].uses, uses0) &&
+                 CHECK_MSG(sched_ok(&tt.sched, why, sizeof why),
+                           "tasks in a batch %s k=%lu: %s", mode_name(mode), k,
+                           why);
+            oom_relent(o);
+            i--;
+            continue;
+        }
+    }
+    oom_stop();
+    tt.batching = false;
+    ok = ok && CHECK_RC(tf_sched_seal(&tt.sched, NULL, 0, NULL), 0) &&
+         CHECK_EQ_U(tt.sched.dag.n, TB_N) &&
+         CHECK_EQ_U(tt.rec[first].uses, TB_N) && /* task 1 reads it twice */
+         CHECK_EQ_U(tt.sched.count[TF_ST_HELD], 0);
+    tf_tasks_free(&tt);
+    return ok;
+}
+
+static void test_tasks_batch(void)
+{
+    oom o;
+    tasks_batch_run(&o, OOM_ONCE, 0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!tasks_batch_run(&o, (oom_mode)mode, k))
+                return;
+    printf("\n    tasks_add in a batch: %lu allocations, each failed in both "
+           "modes\n",
+           n);
+}
+
+/*
+ * tf_tasks_set_output: outputs of one part and packed ones, replacing
+ * earlier outputs; a failure leaves the record and the counts as they
+ * were, and the call succeeds once memory comes back.
+ */
+#define TO_N 60u
+
+static bool output_run(oom *o, oom_mode mode, unsigned long k, uint64_t *sum)
+{
+    tf_tasks tt;
+    bool ok = CHECK_RC(tf_tasks_init(&tt, 0), 0);
+    for (uint32_t i = 0; i < TO_N / 3 && ok; i++) {
+        uint32_t t;
+        ok = CHECK_RC(
+            tf_tasks_add(&tt, 0, 0, 0, 1, -1, NULL, NULL, 0, NULL, 0, 0, &t),
+            0);
+    }
+    static const uint8_t bytes[64] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < TO_N && ok; i++) {
+        uint32_t t = i % (TO_N / 3), np = i % 5;
+        tf_outpart p[4];
+        for (uint32_t j = 0; j < np && j < 4; j++)
+            p[j] = (tf_outpart){(i + j) % 3 ? bytes : NULL, 1 + (i * j) % 60,
+                                (i + j) % 2 == 0};
+        np = np > 4 ? 4 : np;
+        const tf_trec r0 = tt.rec[t];
+        size_t out0 = tt.out_bytes, data0 = tt.data_bytes;
+        int rc = tf_tasks_set_output(&tt, t, p, np, 1 + (int)(i % 3));
+        if (rc) {
+            ok = CHECK_RC(rc, TF_ENOMEM) &&
+                 CHECK_MSG(tt.rec[t].out == r0.out &&
+                               tt.rec[t].out_len == r0.out_len &&
+                               tt.rec[t].oflags == r0.oflags &&
+                               tt.rec[t].holder == r0.holder &&
+                               tt.out_bytes == out0 && tt.data_bytes == data0,
+                           "set_output %s k=%lu: a failed call changed task "
+                           "%u's output",
+                           mode_name(mode), k, t);
+            oom_relent(o);
+            i--;
+            continue;
+        }
+    }
+    oom_stop();
+    /* What every task ends with, to compare with the reference run. */
+    *sum = tt.out_bytes;
+    for (uint32_t t = 0; t < TO_N / 3 && ok; t++)
+        *sum = *sum * 31 + tf_tasks_output_bytes(&tt, t);
+    tf_tasks_free(&tt);
+    return ok;
+}
+
+static void test_set_output(void)
+{
+    oom o;
+    uint64_t want = 0, got = 0;
+    output_run(&o, OOM_ONCE, 0, &want);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!output_run(&o, (oom_mode)mode, k, &got) ||
+                !CHECK_MSG(got == want, "set_output %s k=%lu: ends otherwise",
+                           mode_name((oom_mode)mode), k))
+                return;
+    CHECK_MSG(n > 0, "tf_tasks_set_output allocates nothing: nothing tested");
+    printf("\n    set_output: %lu allocations, each failed in both modes\n", n);
+}
+
+/*
+ * The part store: parts added (new tasks, more parts of a task, a part
+ * replaced while read) while allocations fail. A failed tf_store_add
+ * leaves the map as it was and the block the caller's.
+ */
+#define ST_N 500u
+
+static bool store_run(oom *o, oom_mode mode, unsigned long k, size_t *n_out,
+                      size_t *bytes_out)
+{
+    tf_store s;
+    tf_store_init(&s);
+    bool ok = true;
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < ST_N && ok; i++) {
+        /* Indexes alike in their low bits collide; parts 0-2 share a slot. */
+        uint32_t idx = (i * 7 % 160) * 64, part = i % 3, len = i % 50;
+        uint8_t kind = i % 7 == 0 ? TF_PART_FETCHING
+                       : i % 3    ? TF_PART_HOME
+                                  : TF_PART_COPY;
+        oom *a = oom_pause();
+        uint8_t *blk =
+            kind == TF_PART_FETCHING ? NULL : malloc(TF_STORE_HDR + len);
+        oom_resume(a);
+        if (kind != TF_PART_FETCHING && !CHECK_TRUE(blk))
+            break;
+        tf_part_ent *old = tf_store_find(&s, idx, part), *e = NULL;
+        size_t n0 = s.n, bytes0 = s.bytes, cap0 = s.cap;
+        if (old)
+            old->refs++; /* read while it is replaced */
+        int rc = tf_store_add(&s, idx, part, kind, blk, blk ? len : 0, &e);
+        if (rc) {
+            ok = CHECK_RC(rc, TF_ENOMEM) && CHECK_TRUE(e == NULL) &&
+                 CHECK_MSG(s.n == n0 && s.bytes == bytes0 && s.cap == cap0 &&
+                               tf_store_find(&s, idx, part) == old,
+                           "store %s k=%lu: a failed add of (%u, %u) changed "
+                           "the map",
+                           mode_name(mode), k, idx, part);
+            if (old)
+                old->refs--;
+            free(blk); /* still the caller's */
+            oom_relent(o);
+            i--;
+            continue;
+        }
+        ok = CHECK_TRUE(e && tf_store_find(&s, idx, part) == e);
+        if (old)
+            tf_store_unref(&s, old); /* its reader lets go: it goes */
+        if (i % 11 == 0)
+            tf_store_free_task(&s, (i * 5 % 160) * 64);
+    }
+    oom_stop();
+    *n_out = s.n;
+    *bytes_out = s.bytes;
+    tf_store_free(&s);
+    return ok;
+}
+
+static void test_store(void)
+{
+    oom o;
+    size_t n0 = 0, b0 = 0, n1, b1;
+    store_run(&o, OOM_ONCE, 0, &n0, &b0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!store_run(&o, (oom_mode)mode, k, &n1, &b1) ||
+                !CHECK_MSG(n1 == n0 && b1 == b0,
+                           "store %s k=%lu: ends with %zu tasks, %zu bytes, "
+                           "want %zu, %zu",
+                           mode_name((oom_mode)mode), k, n1, b1, n0, b0))
+                return;
+    CHECK_MSG(n > 0, "tf_store_add allocates nothing: nothing tested");
+    printf("\n    store_add: %lu allocations, each failed in both modes\n", n);
+}
+
+/*
+ * Dispatch with pins and soft placement: a fifth of the tasks pinned (to
+ * the six workers drive() registers, or to one never registered), the
+ * rest with a preferred worker; scenario 2's run under injection.
+ */
+static uint32_t oom_place(void *u, uint32_t t)
+{
+    (void)u;
+    return t % 3 ? (t * 7) % 8 : TF_NONE; /* workers 6 and 7 do not exist */
+}
+
+static bool pin_run_fn(oom *o, oom_mode mode, unsigned long k, int variant,
+                       const plan *p)
+{
+    (void)variant;
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {"dispatch with pins and placement", o};
+    oom_start(o, OOM_ONCE, 0);
+    bool ok = add_all(&w, &s, p);
+    for (uint32_t t = 0; t < p->n && ok; t += 5)
+        ok = CHECK_RC(tf_sched_pin(&s, t, (t / 5) % 7), TF_OK);
+    ok = ok && CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK);
+    oom_stop();
+    s.place = oom_place;
+    if (ok) {
+        oom_start(o, mode, k);
+        ok = drive(&w, &s, p);
+        oom_stop();
+    }
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_pin_run(void)
+{
+    plan p;
+    if (!CHECK_TRUE(plan_make(&p, BUILD_N, 4, true)))
+        return;
+    sweep(pin_run_fn, 0, &p, "dispatch with pins and placement");
+    plan_free(&p);
+}
+
+/*
+ * A worker with tasks waiting in its pinned queue is lost: they go back to
+ * the global queue, which may have to grow. A failure leaves the
+ * invariants whole; the call then succeeds and the run ends as it should.
+ */
+static bool pin_lost_run(oom *o, oom_mode mode, unsigned long k)
+{
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {"worker_lost with a pinned queue", o};
+    uint32_t w0, w1, w2, t;
+    bool ok = CHECK_RC(tf_sched_add_worker(&s, 1, 2, &w0), TF_OK) &&
+              CHECK_RC(tf_sched_add_worker(&s, 1, 2, &w1), TF_OK) &&
+              CHECK_RC(tf_sched_add_worker(&s, 1, 2, &w2), TF_OK);
+    /* Pinned ones first in priority: w0's fill moves them all to w1's queue. */
+    for (uint32_t i = 0; i < 300 && ok; i++) {
+        ok = CHECK_RC(tf_sched_add_task(&s, i % 3 ? 0 : 10, 1, 0, &t), TF_OK);
+        if (ok && i % 3 == 0)
+            ok = CHECK_RC(tf_sched_pin(&s, t, w1), TF_OK);
+    }
+    ok = ok && CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK) &&
+         CHECK_RC(tf_sched_dispatch(&s), TF_OK) &&
+         CHECK_MSG(s.workers[w1].pinq.n > 90, "pinned queue of %zu",
+                   s.workers[w1].pinq.n);
+    tf_sched_clear_actions(&s);
+    if (ok) {
+        oom_start(o, mode, k);
+        int rc = tf_sched_worker_lost(&s, w1);
+        oom_stop();
+        if (rc) {
+            ok = expect_enomem(&w, rc, "tf_sched_worker_lost") &&
+                 check_after_enomem(&w, &s, "tf_sched_worker_lost") &&
+                 CHECK_RC(tf_sched_worker_lost(&s, w1), TF_OK);
+        }
+    }
+    ok = ok && CHECK_EQ_U(s.workers[w1].pinq.n, 0);
+    for (unsigned round = 0; ok && !tf_sched_is_finished(&s); round++) {
+        ok = CHECK_RC(tf_sched_dispatch(&s), TF_OK) &&
+             CHECK_MSG(round < 1000, "worker_lost with a pinned queue: no "
+                                     "end");
+        tf_sched_clear_actions(&s);
+        for (uint32_t u = 0; u < s.dag.n && ok; u++)
+            if (tf_sched_state(&s, u) == TF_ST_DISPATCHED)
+                ok = CHECK_MSG(s.dag.worker[u] != w1,
+                               "task %u on lost "
+                               "worker",
+                               u) &&
+                     CHECK_RC(tf_sched_task_done(&s, u), TF_OK);
+    }
+    ok = ok && CHECK_EQ_U(s.count[TF_ST_DONE], 300);
+    tf_sched_free(&s);
+    (void)w0;
+    (void)w2;
+    return ok;
+}
+
+static void test_pin_lost(void)
+{
+    oom o;
+    pin_lost_run(&o, OOM_ONCE, 0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!pin_lost_run(&o, (oom_mode)mode, k))
+                return;
+    CHECK_MSG(n > 0, "worker_lost allocates nothing: nothing tested");
+    printf("\n    worker_lost with a pinned queue: %lu allocations, each "
+           "failed in both modes\n",
+           n);
+}
+
+/*
+ * tf_wq_arrive: jobs parked behind fetch anchors (above every task index)
+ * are settled from outside, OK or NO_OUTPUT; a failure changes nothing.
+ */
+static bool arrive_run(oom *o, oom_mode mode, unsigned long k, size_t *acts)
+{
+    tf_wq q;
+    bool ok = CHECK_RC(tf_wq_init(&q, 2), 0);
+    *acts = 0;
+    if (!ok)
+        return false;
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < 80 && ok; i++) {
+        tf_wq_job j = {i, i, 1, 1, false};
+        uint32_t anc[2] = {TF_STORE_ANCHOR_TOP - i % 4,
+                           TF_STORE_ANCHOR_TOP - 4 - i % 3};
+        WQ_TRY(tf_wq_push(&q, &j, anc, i % 5 ? 1 : 2));
+    }
+    for (uint32_t a = 0; a < 7 && ok; a++) {
+        WQ_TRY(tf_wq_arrive(&q, TF_STORE_ANCHOR_TOP - a,
+                            a == 5 ? TF_WQ_NO_OUTPUT : TF_WQ_OK));
+        size_t n;
+        tf_wq_actions(&q, &n);
+        *acts += n;
+        tf_wq_clear_actions(&q);
+    }
+    oom_stop();
+    char why[256] = "";
+    ok = ok && CHECK_MSG(tf_wq_check(&q, why, sizeof why), "arrive: %s", why) &&
+         CHECK_EQ_U(q.npark, 0);
+    tf_wq_free(&q);
+    return ok;
+}
+
+static void test_wq_arrive(void)
+{
+    oom o;
+    size_t want = 0, got = 0;
+    arrive_run(&o, OOM_ONCE, 0, &want);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!arrive_run(&o, (oom_mode)mode, k, &got) ||
+                !CHECK_MSG(got == want,
+                           "arrive %s k=%lu: %zu actions, want "
+                           "%zu",
+                           mode_name((oom_mode)mode), k, got, want))
+                return;
+    CHECK_MSG(want >= 80, "arrive: only %zu actions", want);
+    printf("\n    wq_arrive: %lu allocations, each failed in both modes\n", n);
+}
+
 /* ------------------------------------------------------------------------ */
 
 int main(void)
@@ -1756,6 +2137,12 @@ int main(void)
         {"worker queue: pushes, parking, steals, halt", test_wq},
         {"worker machine: init", test_worker_init},
         {"task table: tf_tasks_add", test_tasks},
+        {"task table: tf_tasks_add in a batch", test_tasks_batch},
+        {"task table: tf_tasks_set_output", test_set_output},
+        {"part store: tf_store_add", test_store},
+        {"dispatch with pins and placement", test_pin_run},
+        {"worker_lost with a pinned queue", test_pin_lost},
+        {"worker queue: tf_wq_arrive", test_wq_arrive},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
