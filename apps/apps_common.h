@@ -1,7 +1,9 @@
-/* Helpers shared by the example apps: a barrier that sleeps, and the count of task-running cores. */
+/* Helpers shared by the example apps: a barrier that sleeps, the count of task-running cores, option parsing. */
 #ifndef APPS_COMMON_H
 #define APPS_COMMON_H
 
+#include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <mpi.h>
@@ -31,6 +33,18 @@ static inline int app_sleepy_barrier(MPI_Comm comm)
 static inline int app_task_cores(int nranks, int slots)
 {
     return nranks > 1 ? (nranks - 1) * slots : slots;
+}
+
+/* A whole decimal number within [lo, hi] into *out: 0, or -1. */
+static inline int app_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 #endif

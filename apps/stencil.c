@@ -1,5 +1,4 @@
 /* Example: a 1-D heat stencil whose blocks stay on their workers and trade one-point halos as output parts. */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,18 +170,6 @@ static void usage(FILE *f)
             "     kept there, and sent by rank 0 to its readers\n");
 }
 
-/* A whole decimal number within [lo, hi]. 0 or -1. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int provided, rank, size;
@@ -206,7 +193,7 @@ int main(int argc, char **argv)
                                           ['n'] = {1, 1L << 26},
                                           ['s'] = {1, 1000000},
                                           ['i'] = {-1, LONG_MAX}};
-            bad = parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
+            bad = app_parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
             if (bad && rank == 0)
                 fprintf(stderr, "stencil: -%c %s: out of range\n", opt, optarg);
             else if (opt == 'b')

@@ -1,5 +1,4 @@
 /* Example: MapReduce word count, map outputs hash-partitioned into parts that reducers fetch worker to worker. */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -498,17 +497,6 @@ static void usage(FILE *f)
                "     kept there, and sent by rank 0 to its readers\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static double ns_ms(uint64_t ns)
 {
     return (double)ns * 1e-6;
@@ -535,7 +523,7 @@ int main(int argc, char **argv)
                                           ['r'] = {1, TF_PARTS_MAX},
                                           ['M'] = {1, 65536},
                                           ['i'] = {-1, LONG_MAX}};
-            bad = parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
+            bad = app_parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
             if (bad && rank == 0)
                 fprintf(stderr, "wordcount: -%c %s: out of range\n", opt,
                         optarg);

@@ -1,5 +1,4 @@
 /* Hand-written MPI baseline for apps/stencil.c: the same 1-D heat stencil, blocks owned by ranks, one-point halos by Isend/Irecv. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,17 +36,6 @@ static void usage(int rank)
                 "per block (20000), -s time steps (100)\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int rank, np;
@@ -65,7 +53,7 @@ int main(int argc, char **argv)
         static const long lim[][2] = {['b'] = {1, MAX_BLOCKS},
                                       ['n'] = {1, 1L << 26},
                                       ['s'] = {1, 1000000}};
-        bad = parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
+        bad = app_parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
         if (bad && rank == 0)
             fprintf(stderr, "stencil_mpi: -%c %s: out of range\n", opt, optarg);
         else if (opt == 'b')

@@ -33,7 +33,7 @@ void tf_store_unblock(tf_store *s, uint8_t *blk, size_t cap)
 {
     tf_blkcache *c = &s->cache;
     /* Small blocks are cheap to malloc; large ones are kept, oldest go. */
-    if (!blk || cap < 65536 || cap > TF_BLKCACHE_BYTES) {
+    if (!blk || cap < TF_BLKCACHE_MIN || cap > TF_BLKCACHE_BYTES) {
         free(blk);
         return;
     }

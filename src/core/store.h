@@ -46,6 +46,7 @@ typedef struct tf_part_ent {
  * warmest first), at most TF_BLKCACHE_BYTES.
  */
 #define TF_BLKCACHE_N 64
+#define TF_BLKCACHE_MIN 65536 /* smaller blocks: malloc is cheap enough */
 #define TF_BLKCACHE_BYTES ((size_t)256 << 20)
 
 typedef struct tf_blkcache {

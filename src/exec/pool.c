@@ -147,12 +147,6 @@ static void carry_out(tf_pool *p)
     tf_wq_clear_actions(&p->wq);
 }
 
-/*
- * The outputs of a task others depend on stay here for them: its parts
- * become HOME entries of the store, each also referenced by the DONE
- * event until the driver has reported it. False if memory ran out (the
- * parts not stored travel inline; parked followers go back unrun).
- */
 /* Settle anchor a from outside (a fetch), as tf_wq_arrive. Lock held. */
 static void arrive(tf_pool *p, uint32_t a, tf_wq_outcome outcome)
 {
@@ -166,14 +160,26 @@ static void arrive(tf_pool *p, uint32_t a, tf_wq_outcome outcome)
         pthread_cond_broadcast(&p->work_cv);
 }
 
+/*
+ * The outputs of a task others depend on stay here for them: its parts
+ * become HOME entries of the store, each also referenced by the DONE
+ * event until the driver has reported it. False if memory ran out (the
+ * parts not stored travel inline; parked followers go back unrun).
+ */
 static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
                        uint16_t nparts)
 {
     bool ok = true;
+    /*
+     * Small parts travel inline to rank 0, which gives them to readers:
+     * kept here only for tasks parked here (which read them from the
+     * store), so a fine-grained task costs no store entry.
+     */
+    bool awaited = tf_wq_awaited(&p->wq, job->idx);
     for (uint16_t i = 0; i < nparts; i++) {
-        tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
-        if (!parts[i].blk)
+        if (!parts[i].blk || (parts[i].len <= p->inline_max && !awaited))
             continue;
+        tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
         if (e && e->kind == TF_PART_FETCHING) {
             /*
              * Made again here (lineage) while a task here waits for the
@@ -297,6 +303,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     if (!p->main_slots || !p->thread_slots)
         goto fail_with_slots;
     tf_store_init(&p->store);
+    p->inline_max = UINT32_MAX; /* one rank: rank 0 has every output */
     p->reg = reg;
     p->rank = rank;
     p->gid_base = gid_base;
@@ -583,16 +590,22 @@ void tf_pool_free_outputs(tf_pool *p, const void *idx, size_t n)
 
 void tf_pool_done_parts(tf_pool *p, tf_event *e)
 {
-    if (e->nparts) {
+    /* The lock only for parts the store holds or blocks it may keep. */
+    bool store = false;
+    for (uint16_t i = 0; i < e->nparts; i++)
+        store |= e->parts[i].ent || e->parts[i].len >= TF_BLKCACHE_MIN;
+    if (store)
         pthread_mutex_lock(&p->mu);
-        for (uint16_t i = 0; i < e->nparts; i++) {
-            if (e->parts[i].ent)
-                tf_store_unref(&p->store, e->parts[i].ent);
-            else
-                tf_store_unblock(&p->store, e->parts[i].blk, e->parts[i].len);
-        }
-        pthread_mutex_unlock(&p->mu);
+    for (uint16_t i = 0; i < e->nparts; i++) {
+        if (e->parts[i].ent)
+            tf_store_unref(&p->store, e->parts[i].ent);
+        else if (store)
+            tf_store_unblock(&p->store, e->parts[i].blk, e->parts[i].len);
+        else
+            free(e->parts[i].blk);
     }
+    if (store)
+        pthread_mutex_unlock(&p->mu);
     free(e->parts);
     e->parts = NULL;
     e->nparts = 0;
@@ -742,13 +755,21 @@ int tf_task_output_alloc(tf_task_ctx *ctx, unsigned part, size_t len,
         ctx->parts = np;
         ctx->nparts = (uint16_t)(part + 1);
     }
+    /* Large blocks come from the store's cache, under its lock. */
     tf_pool *p = ctx->pool;
-    pthread_mutex_lock(&p->mu);
-    uint8_t *blk = tf_store_block(&p->store, len);
-    if (blk)
-        tf_store_unblock(&p->store, ctx->parts[part].blk,
-                         ctx->parts[part].len);
-    pthread_mutex_unlock(&p->mu);
+    uint8_t *blk;
+    if (len < TF_BLKCACHE_MIN && ctx->parts[part].len < TF_BLKCACHE_MIN) {
+        blk = malloc(TF_STORE_HDR + len);
+        if (blk)
+            free(ctx->parts[part].blk);
+    } else {
+        pthread_mutex_lock(&p->mu);
+        blk = tf_store_block(&p->store, len);
+        if (blk)
+            tf_store_unblock(&p->store, ctx->parts[part].blk,
+                             ctx->parts[part].len);
+        pthread_mutex_unlock(&p->mu);
+    }
     if (!blk)
         return TF_ENOMEM;
     ctx->parts[part] = (tf_evpart){blk, (uint32_t)len, NULL};

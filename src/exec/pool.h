@@ -138,6 +138,11 @@ typedef struct tf_pool {
     unsigned nthreads;
 
     tf_store store;          /* output parts held here (core/store.h) */
+    /*
+     * Parts up to this size travel inline to rank 0 (rank 0's setting):
+     * kept here only when a task parked here waits for them.
+     */
+    uint32_t inline_max;
     uint64_t fetches, fetched_bytes;
     const tf_registry *reg; /* the runtime's (grows between runs only) */
     int rank;

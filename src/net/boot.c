@@ -303,6 +303,8 @@ int tf_rt_agree(tf_runtime *rt, int mine_rc)
         tf_pool_set_gid_base(&rt->pool, tf_tasks_gid_base(all[3], l->rank));
     if (!verdict)
         rt->inline_max = (uint32_t)all[4];
+    if (!verdict && rt->have_pool)
+        rt->pool.inline_max = rt->link.size > 1 ? rt->inline_max : UINT32_MAX;
     for (int r = 0; l->rank == 0 && !verdict && r < l->size; r++) {
         if (all[K * r] == mine[0] && all[K * r + 1] == mine[1])
             continue;

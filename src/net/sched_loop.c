@@ -155,8 +155,12 @@ static int run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
     tf_buf *b = &m->batch[w];
     size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE +
                   tf_wire_aligned_size(r->in_len);
+    /* Routes worked out once (most tasks have a few dependencies). */
+    dep_route small[8];
     for (uint32_t i = 0; i < r->ndeps; i++) {
         dep_route q = route(rt, t, i);
+        if (i < 8)
+            small[i] = q;
         need += tf_wire_dep_size(q.buf ? q.len : 0);
     }
     if (tf_buf_reserve(b, need))
@@ -169,7 +173,7 @@ static int run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
     tf_wire_put_task(b, &rec);
     tf_wire_put_aligned(b, tf_tasks_input(tt, t), r->in_len);
     for (uint32_t i = 0; i < r->ndeps; i++) {
-        dep_route q = route(rt, t, i);
+        dep_route q = i < 8 ? small[i] : route(rt, t, i);
         if (q.kind == TF_DEP_LOCAL) {
             tf_wire_put_anchor_dep(b, q.d, q.part);
         } else if (q.kind == TF_DEP_REMOTE) {
@@ -194,6 +198,9 @@ static uint32_t place(void *u, uint32_t t)
     int32_t best = -1;
     uint64_t most = 0;
     for (uint32_t i = 0; i < r->ndeps; i++) {
+        /* Most inputs are held by no rank (small, or rank 0's): skip them. */
+        if (rt->tasks.rec[tf_tasks_dep(&rt->tasks, t, i)].holder <= 0)
+            continue;
         dep_route q = route(rt, t, i);
         if (q.kind != TF_DEP_REMOTE || q.holder <= 0 || q.len <= most)
             continue;

@@ -229,12 +229,11 @@ static int wr_data(tf_wrun *w, int from)
  * travel inside dependents' task messages), held here for readers (its
  * task has dependents: the store kept it), or both.
  */
-static size_t done_size(const tf_runtime *rt, const tf_event *e)
+static size_t done_size(const tf_event *e)
 {
     size_t n = TF_WIRE_DONE_SIZE;
     for (uint16_t i = 0; i < e->nparts; i++)
         n += TF_WIRE_PART_SIZE + e->parts[i].len;
-    (void)rt;
     return n;
 }
 
@@ -268,7 +267,7 @@ static int wr_collect(tf_wrun *w, bool *progress)
     int rc = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
-        size_t need = e->kind == TF_EV_DONE ? done_size(rt, e)
+        size_t need = e->kind == TF_EV_DONE ? done_size(e)
                       : e->kind == TF_EV_UNRUN
                           ? TF_WIRE_UNRUN_SIZE
                           : TF_WIRE_SUBMIT_SIZE + (size_t)e->ndeps * 8 +
