@@ -5,45 +5,6 @@
 #include "core/wire.h"
 #include "sched_loop.h"
 
-void tf_rt_free_away(void *u, uint32_t d, int holder)
-{
-    tf_runtime *rt = u;
-    if (holder <= 0 || holder >= rt->link.size)
-        return;
-    if (!rt->frees) {
-        rt->frees = calloc((size_t)rt->link.size, sizeof *rt->frees);
-        rt->free_since = calloc((size_t)rt->link.size, sizeof *rt->free_since);
-        if (!rt->frees || !rt->free_since) {
-            free(rt->frees);
-            free(rt->free_since);
-            rt->frees = NULL;
-            rt->free_since = NULL;
-            return; /* the holder keeps it until tf_finalize: no harm */
-        }
-    }
-    tf_buf *b = &rt->frees[holder];
-    if (tf_buf_reserve(b, 4))
-        return;
-    if (!b->n)
-        rt->free_since[holder] = tf_idle_clock_ns();
-    tf_buf_put_u32(b, d);
-}
-
-/*
- * Task t ended for good: its dependencies have a reader fewer, and, done
- * with nothing left to read it, its own output goes unless kept.
- */
-void tf_master_ended(tf_master *m, uint32_t t)
-{
-    tf_runtime *rt = m->rt;
-    tf_tasks *tt = &rt->tasks;
-    tf_tasks_ended(tt, t, tf_rt_free_away, rt);
-    tf_trec *r = &tt->rec[t];
-    if (tf_sched_state(&tt->sched, t) == TF_ST_DONE && !r->uses &&
-        !(r->oflags & TF_OUT_KEEP))
-        tf_tasks_release(tt, t, tf_rt_free_away, rt);
-}
-
 /* An attempt of task t ended on `rank`: record it, journal it, release. */
 static int done(tf_master *m, uint32_t t, int rank, int32_t status,
                 uint64_t t0, uint64_t t1, uint16_t slot)

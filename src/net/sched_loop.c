@@ -57,168 +57,6 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
         rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
 }
 
-/*
- * Rank 0's word on task t, fixed when it leaves: SEND, rank 0 keeps its
- * output (TF_TASK_KEEP, keep_outputs, or a result: nothing reads it now);
- * DEPS, tasks read it, so its rank holds it for them until freed; PINNED,
- * it may not be stolen.
- */
-static uint8_t output_flags(tf_runtime *rt, uint32_t t)
-{
-    tf_trec *r = &rt->tasks.rec[t];
-    bool send = (r->oflags & TF_OUT_WANT_KEEP) || rt->cfg.keep_outputs ||
-                !r->uses;
-    if (send)
-        r->oflags |= TF_OUT_KEEP;
-    else
-        r->oflags &= (uint8_t)~TF_OUT_KEEP;
-    uint32_t pin = rt->tasks.sched.dag.pin[t];
-    return (uint8_t)((send ? TF_WIRE_SEND : 0) | (r->uses ? TF_WIRE_DEPS : 0) |
-                     (pin != TF_NONE ? TF_WIRE_PINNED : 0));
-}
-
-/*
- * How dependency i of task t reaches its worker: LOCAL, a task that has
- * not finished (t is parked behind it there); INLINE, bytes rank
- * 0 has and sends along, when they are small or no rank holds them;
- * REMOTE, from the rank that holds them (w itself, often). A part that is
- * gone (its rank lost before it could be made again) reads as REMOTE from
- * no rank: the task fails with TF_ELOST and is retried.
- */
-typedef struct dep_route {
-    uint8_t kind; /* TF_DEP_* */
-    uint32_t d, part, len;
-    const void *buf;
-    int32_t holder;
-} dep_route;
-
-static dep_route route(const tf_runtime *rt, uint32_t t, uint32_t i)
-{
-    const tf_tasks *tt = &rt->tasks;
-    const tf_dag *dag = &tt->sched.dag;
-    dep_route q = {TF_DEP_INLINE, tf_tasks_dep(tt, t, i),
-                   tf_tasks_dep_part(tt, t, i), 0, NULL, -1};
-    if (dag->state[q.d] != TF_ST_DONE) {
-        q.kind = TF_DEP_LOCAL; /* parked behind it, on the same worker */
-        return q;
-    }
-    int32_t h = tt->rec[q.d].holder;
-    if (!tf_tasks_part(tt, q.d, q.part, &q.buf, &q.len)) {
-        q.kind = TF_DEP_REMOTE;
-        return q;
-    }
-    if (q.len && h > 0 && (!q.buf || q.len > rt->inline_max)) {
-        q.kind = TF_DEP_REMOTE;
-        q.holder = h;
-        q.buf = NULL;
-    } else if (q.len && !q.buf) {
-        q.kind = TF_DEP_REMOTE; /* held by no live rank */
-    }
-    return q;
-}
-
-/*
- * Task t for worker w: queue it locally, or encode it into w's batch. A
- * parked task (PARK) carries, for each dependency not yet done, the
- * dependency's index in place of its output: the worker fills it in when
- * that task, which runs there, has finished; its attempt number is the one
- * it will run as.
- */
-static int run_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
-{
-    tf_runtime *rt = m->rt;
-    const tf_tasks *tt = &rt->tasks;
-    const tf_dag *dag = &tt->sched.dag;
-    const tf_trec *r = &tt->rec[t];
-    uint8_t attempt = tf_sched_sent_attempt(&tt->sched, t, parked);
-    uint8_t flags = output_flags(rt, t);
-    if (m->local) {
-        tf_dep *dv = r->ndeps ? malloc(r->ndeps * sizeof *dv) : NULL;
-        if (r->ndeps && !dv)
-            return TF_ENOMEM;
-        for (uint32_t i = 0; i < r->ndeps; i++) {
-            dep_route q = route(rt, t, i);
-            dv[i] = (tf_dep){.buf = q.buf, .len = q.len,
-                             .anchor = TF_POOL_NO_ANCHOR, .idx = q.d,
-                             .part = q.part, .from = -1, .kind = q.kind};
-        }
-        tf_job job = {.idx = t, .fn = r->fn, .gid = r->gid,
-                      .cores = dag->cores[t], .attempt = attempt,
-                      .flags = flags, .in_len = r->in_len,
-                      .in = tf_tasks_input(tt, t), .ndeps = r->ndeps,
-                      .deps = dv, .owner = dv};
-        int rc = tf_pool_push(&rt->pool, &job, 1, 0, NULL);
-        if (rc)
-            free(dv);
-        return rc;
-    }
-    tf_buf *b = &m->batch[w];
-    size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE +
-                  tf_wire_aligned_size(r->in_len);
-    /* Routes worked out once (most tasks have a few dependencies). */
-    dep_route small[8];
-    for (uint32_t i = 0; i < r->ndeps; i++) {
-        dep_route q = route(rt, t, i);
-        if (i < 8)
-            small[i] = q;
-        need += tf_wire_dep_size(q.buf ? q.len : 0);
-    }
-    if (tf_buf_reserve(b, need))
-        return TF_ENOMEM;
-    if (!b->n) /* the header's fields are set when the batch is sent */
-        tf_wire_put_batch(b, &(tf_wire_batch){0, 0, 0});
-    m->ntask[w]++;
-    tf_wire_task rec = {t,       r->fn, r->gid,     dag->cores[t],
-                        attempt, flags, r->in_len, r->ndeps};
-    tf_wire_put_task(b, &rec);
-    tf_wire_put_aligned(b, tf_tasks_input(tt, t), r->in_len);
-    for (uint32_t i = 0; i < r->ndeps; i++) {
-        dep_route q = i < 8 ? small[i] : route(rt, t, i);
-        if (q.kind == TF_DEP_LOCAL) {
-            tf_wire_put_anchor_dep(b, q.d, q.part);
-        } else if (q.kind == TF_DEP_REMOTE) {
-            tf_wire_put_remote_dep(
-                b, &(tf_wire_remote){(uint32_t)q.holder, q.d, q.part, q.len});
-        } else {
-            tf_wire_put_output(b, q.buf, q.len);
-            rt->rank0_payload_bytes += q.len;
-        }
-    }
-    return 0;
-}
-
-/*
- * The scheduler's placement hint (tf_sched.place): the worker holding
- * most of the bytes task t would fetch, or TF_NONE when none would be.
- */
-static uint32_t place(void *u, uint32_t t)
-{
-    const tf_runtime *rt = u;
-    const tf_trec *r = &rt->tasks.rec[t];
-    int32_t best = -1;
-    uint64_t most = 0;
-    for (uint32_t i = 0; i < r->ndeps; i++) {
-        /* Most inputs are held by no rank (small, or rank 0's): skip them. */
-        if (rt->tasks.rec[tf_tasks_dep(&rt->tasks, t, i)].holder <= 0)
-            continue;
-        dep_route q = route(rt, t, i);
-        if (q.kind != TF_DEP_REMOTE || q.holder <= 0 || q.len <= most)
-            continue;
-        /* Sum what that rank holds of all of t's inputs. */
-        uint64_t sum = 0;
-        for (uint32_t k = 0; k < r->ndeps; k++) {
-            dep_route o = route(rt, t, k);
-            if (o.kind == TF_DEP_REMOTE && o.holder == q.holder)
-                sum += o.len;
-        }
-        if (sum > most) {
-            most = sum;
-            best = q.holder;
-        }
-    }
-    return best > 0 ? (uint32_t)best - 1 : TF_NONE;
-}
-
 /* Carry out the scheduler's actions: queue RUNs, tell of ends. */
 static int act(tf_master *m)
 {
@@ -233,12 +71,12 @@ static int act(tf_master *m)
      */
     for (size_t i = 0; i < n && !rc; i++)
         if (a[i].kind == TF_ACT_PARK)
-            rc = run_task(m, a[i].task, a[i].worker, true);
+            rc = tf_master_send_task(m, a[i].task, a[i].worker, true);
     for (size_t i = 0; i < n && !rc; i++) {
         tf_trec *r = &rt->tasks.rec[a[i].task];
         switch (a[i].kind) {
         case TF_ACT_RUN:
-            rc = run_task(m, a[i].task, a[i].worker, false);
+            rc = tf_master_send_task(m, a[i].task, a[i].worker, false);
             break;
         case TF_ACT_PARK:
             break;
@@ -367,99 +205,6 @@ static int halt(tf_master *m)
 }
 
 /*
- * Task t's output is needed again but gone: run t again, and, first, every
- * task whose output t reads and that is gone too (lineage). t reads its
- * inputs once more, so each counts a reader more. The stack holds tasks
- * still to look at; a task already on its way again is left alone.
- */
-static int recompute(tf_master *m, uint32_t root)
-{
-    tf_runtime *rt = m->rt;
-    tf_tasks *tt = &rt->tasks;
-    uint32_t small[64], *stack = small;
-    size_t sp = 0, cap = 64;
-    int rc = 0;
-    stack[sp++] = root;
-    while (sp && !rc) {
-        uint32_t t = stack[--sp];
-        if (tf_sched_state(&tt->sched, t) != TF_ST_DONE)
-            continue;
-        rc = tf_sched_redo(&tt->sched, t);
-        if (rc == TF_ESTATE) {
-            /* Done without running (a resumed state): nothing to redo it. */
-            tf_logf(&rt->log, TF_LOG_ERROR,
-                    "the output of task %llu is lost and it cannot run "
-                    "again: tasks reading it fail",
-                    (unsigned long long)tt->rec[t].gid);
-            rc = 0;
-            continue;
-        }
-        if (rc)
-            break;
-        rt->reruns++;
-        tf_tasks_release(tt, t, NULL, NULL);
-        tf_trec *r = &tt->rec[t];
-        for (uint32_t i = 0; i < r->ndeps; i++) {
-            uint32_t d = tf_tasks_dep(tt, t, i);
-            tt->rec[d].uses++;
-            const void *b;
-            uint32_t len;
-            bool have = tf_tasks_part(tt, d, tf_tasks_dep_part(tt, t, i), &b,
-                                      &len) &&
-                        (b || !len || tt->rec[d].holder > 0);
-            if (have)
-                continue;
-            if (sp == cap) {
-                uint32_t *ns = malloc(2 * cap * sizeof *ns);
-                if (!ns) {
-                    rc = TF_ENOMEM;
-                    break;
-                }
-                memcpy(ns, stack, sp * sizeof *ns);
-                if (stack != small)
-                    free(stack);
-                stack = ns;
-                cap *= 2;
-            }
-            stack[sp++] = d;
-        }
-    }
-    if (stack != small)
-        free(stack);
-    return rc;
-}
-
-/*
- * Rank `rank` was written off: what it held is lost. Outputs rank 0 also
- * has are not (readers get them inline); the others are gone, and those
- * tasks still read run again, before the lost rank's own tasks go back to
- * the queue, so that those wait for them. Every worker hears of the loss:
- * its fetches from that rank will never be answered.
- */
-static int lose_outputs(tf_master *m, int rank)
-{
-    tf_runtime *rt = m->rt;
-    tf_tasks *tt = &rt->tasks;
-    uint8_t body[TF_WIRE_LOST_SIZE];
-    tf_buf b = {body, 0, sizeof body};
-    tf_wire_put_lost(&b, &(tf_wire_lost){(uint32_t)rank});
-    int rc = to_all(m, TF_TAG_LOST, &b);
-    for (uint32_t t = 0; t < tt->sched.dag.n; t++) {
-        tf_trec *r = &tt->rec[t];
-        if (r->holder != rank)
-            continue;
-        r->holder = -1;
-        if (r->oflags & TF_OUT_AWAY)
-            r->oflags |= TF_OUT_GONE;
-    }
-    for (uint32_t t = 0; t < tt->sched.dag.n && !rc; t++)
-        if ((tt->rec[t].oflags & TF_OUT_GONE) && tt->rec[t].uses &&
-            tf_sched_state(&tt->sched, t) == TF_ST_DONE)
-            rc = recompute(m, t);
-    return rc;
-}
-
-/*
  * Workers were written off: their outputs still read are made again, and
  * their tasks go back to the queue (or to PENDING, for parked ones). With
  * none left, nothing could run the rest.
@@ -472,7 +217,13 @@ static int lost(tf_master *m)
     int rc = 0;
     for (uint32_t w = 0; w < s->nworkers && !rc; w++) {
         if (tf_live_is_dead(&rt->link.live, (int)w + 1) && !s->workers[w].lost) {
-            rc = lose_outputs(m, (int)w + 1);
+            /* Every worker hears: its fetches from there go unanswered. */
+            uint8_t body[TF_WIRE_LOST_SIZE];
+            tf_buf b = {body, 0, sizeof body};
+            tf_wire_put_lost(&b, &(tf_wire_lost){(uint32_t)w + 1});
+            rc = to_all(m, TF_TAG_LOST, &b);
+            if (!rc)
+                rc = tf_master_lose_outputs(m, (int)w + 1);
             if (!rc)
                 rc = tf_sched_worker_lost(s, w);
         }
@@ -604,7 +355,7 @@ static int begin(tf_master *m)
     if (!m->local && (!(m->batch = calloc(nworkers, sizeof *m->batch)) ||
                       !(m->ntask = calloc(nworkers, sizeof *m->ntask))))
         return TF_ENOMEM;
-    s->place = place;
+    s->place = tf_master_place;
     s->place_user = rt;
     int rc = 0;
     for (uint32_t w = s->nworkers; w < nworkers && !rc; w++) {

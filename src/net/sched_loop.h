@@ -26,6 +26,22 @@ typedef struct tf_master {
 /* Task t ended for good (done, failed, skipped): outputs it read may go. */
 void tf_master_ended(tf_master *m, uint32_t t);
 
+/*
+ * Task t for worker w (sched_data.c): queued in the local pool, or encoded
+ * into w's batch with each dependency inline, as a reference to its holder
+ * or, parked, as an anchor. Errors: TF_ENOMEM.
+ */
+int tf_master_send_task(tf_master *m, uint32_t t, uint32_t w, bool parked);
+
+/* tf_sched.place: the worker holding most of what t would fetch, or TF_NONE. */
+uint32_t tf_master_place(void *rt, uint32_t t);
+
+/*
+ * Rank `rank` was written off: outputs only it had that tasks still read
+ * are made again, transitively. Errors: TF_ENOMEM.
+ */
+int tf_master_lose_outputs(tf_master *m, int rank);
+
 /* Tell the trace and the app's callback about task t (TF_NONE: a tick). */
 void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
                     int32_t cause);
