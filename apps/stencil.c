@@ -305,12 +305,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "stencil: out of memory\n");
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
-        double maxdiff = 0;
-        for (size_t i = 0; i < total; i++) {
-            double d = fabs(got[i] - want[i]);
-            maxdiff = d > maxdiff ? d : maxdiff;
-        }
-        int same = !memcmp(got, want, total * sizeof *got);
+        double maxdiff;
+        int same = stencil_same(got, want, total, &maxdiff);
         status = same ? 0 : 1;
         printf("stencil: B=%d N=%zu S=%d np=%d: %ld tasks on %d task cores, "
                "inline_max %ld%s: %.3f s; final blocks vs serial: max abs diff "

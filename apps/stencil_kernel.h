@@ -1,10 +1,12 @@
-/* The 1-D heat stencil shared by apps/stencil.c and bench/stencil_mpi.c: initial condition and one step of a block. */
+/* The 1-D heat stencil shared by apps/stencil.c and bench/stencil_mpi.c: initial condition, one step of a block, the serial run and the comparison with it. */
 #ifndef APPS_STENCIL_KERNEL_H
 #define APPS_STENCIL_KERNEL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Header-only so that the taskfarm app, the plain MPI program and the
@@ -82,6 +84,21 @@ static inline double *stencil_serial(size_t total, int steps,
     *seconds = clock() - t0;
     free(v);
     return u;
+}
+
+/*
+ * Compare computed points with the serial ones: the largest difference
+ * into *maxdiff; true when they are equal bit for bit.
+ */
+static inline bool stencil_same(const double *got, const double *want,
+                                size_t total, double *maxdiff)
+{
+    *maxdiff = 0;
+    for (size_t i = 0; i < total; i++) {
+        double d = fabs(got[i] - want[i]);
+        *maxdiff = d > *maxdiff ? d : *maxdiff;
+    }
+    return !memcmp(got, want, total * sizeof *got);
 }
 
 #endif

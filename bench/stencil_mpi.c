@@ -161,12 +161,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "stencil_mpi: out of memory\n");
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
-        double maxdiff = 0;
-        for (size_t i = 0; i < total; i++) {
-            double d = fabs(got[i] - want[i]);
-            maxdiff = d > maxdiff ? d : maxdiff;
-        }
-        int same = !memcmp(got, want, total * sizeof *got);
+        double maxdiff;
+        int same = stencil_same(got, want, total, &maxdiff);
         status = same ? 0 : 1;
         printf("stencil_mpi: B=%ld N=%ld S=%ld np=%d: %.3f s; final blocks vs "
                "serial: max abs diff %.3g, %s: %s\n",

@@ -143,27 +143,36 @@ uint32_t tf_master_place(void *u, uint32_t t)
 {
     const tf_runtime *rt = u;
     const tf_trec *r = &rt->tasks.rec[t];
-    int32_t best = -1;
-    uint64_t most = 0;
+    /* The inputs some worker holds, each routed once; the others count 0. */
+    dep_route small[64], *held = small;
+    if (r->ndeps > 64 && !(held = malloc(r->ndeps * sizeof *held)))
+        return TF_NONE; /* a hint only: anywhere will do */
+    size_t n = 0;
     for (uint32_t i = 0; i < r->ndeps; i++) {
         /* Most inputs are held by no rank (small, or rank 0's): skip them. */
         if (rt->tasks.rec[tf_tasks_dep(&rt->tasks, t, i)].holder <= 0)
             continue;
         dep_route q = route(rt, t, i);
-        if (q.kind != TF_DEP_REMOTE || q.holder <= 0 || q.len <= most)
+        if (q.kind == TF_DEP_REMOTE && q.holder > 0)
+            held[n++] = q;
+    }
+    int32_t best = -1;
+    uint64_t most = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (held[i].len <= most)
             continue;
         /* Sum what that rank holds of all of t's inputs. */
         uint64_t sum = 0;
-        for (uint32_t k = 0; k < r->ndeps; k++) {
-            dep_route o = route(rt, t, k);
-            if (o.kind == TF_DEP_REMOTE && o.holder == q.holder)
-                sum += o.len;
-        }
+        for (size_t k = 0; k < n; k++)
+            if (held[k].holder == held[i].holder)
+                sum += held[k].len;
         if (sum > most) {
             most = sum;
-            best = q.holder;
+            best = held[i].holder;
         }
     }
+    if (held != small)
+        free(held);
     return best > 0 ? (uint32_t)best - 1 : TF_NONE;
 }
 
