@@ -51,7 +51,7 @@ MPI_TESTS  := $(patsubst tests/mpi/%.c,$(BUILD)/tests/%,$(wildcard tests/mpi/tes
 BENCHES    := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 .PHONY: all lib apps tests check check-core check-exec check-mpi check-cli check-sim \
-        check-slurm check-place check-apps check-docs check-ckpt check-faults-quick check-faults check-long \
+        check-slurm check-cluster check-slurm-multi check-place check-apps check-docs check-ckpt check-faults-quick check-faults check-long \
         bench \
         deps install \
         clean asan ubsan asan-ckpt ubsan-ckpt check-fuzz fuzz fuzz-cov fuzz-seeds \
@@ -222,6 +222,7 @@ check: all
 	$(MAKE) check-ckpt
 	$(MAKE) check-sim
 	$(MAKE) check-slurm
+	$(MAKE) check-cluster
 	$(MAKE) check-place
 	$(MAKE) check-apps
 	$(MAKE) check-docs
@@ -269,6 +270,18 @@ check-long: bin/taskfarm
 # running jobscripts/* through sbatch; about 3 minutes, needs root.
 check-slurm: bin/taskfarm $(BUILD)/tests/mpi_hello
 	timeout 900 bash tests/slurm/run.sh bin
+
+# An emulated cluster (tests/cluster): hosts as network namespaces with
+# their own hostnames and /tmp, Open MPI over TCP between them; farms, an
+# app, steals, node-local /tmp and lost nodes. About a minute; needs root.
+check-cluster: bin/taskfarm $(APPS)
+	timeout 900 bash tests/cluster/run.sh bin
+	$(MAKE) check-slurm-multi
+
+# Slurm on four emulated hosts: sbatch -N 3 with srun --mpi=pmix; a node
+# lost mid-job, requeued, resumed (about 80 s; needs root).
+check-slurm-multi: bin/taskfarm
+	timeout 600 bash tests/slurm/multinode.sh bin
 
 bench: all
 	bash bench/run.sh
@@ -349,7 +362,7 @@ DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev libjansson-dev pkg-config make gcc parallel procps \
             clang-14 libclang-rt-14-dev llvm-14 \
             slurmctld slurmd slurm-client munge \
-            liblapacke-dev libopenblas-dev python3 python3-h5py
+            liblapacke-dev libopenblas-dev python3 python3-h5py iproute2
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \

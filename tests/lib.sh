@@ -88,3 +88,11 @@ summary() {
     echo "${1:+$1: }$line${2:+ $2}"
     [ "$TESTS_FAIL" = 0 ]
 }
+
+# A run's outdir. rows OUTDIR: the joblog's attempts; succ OUTDIR: the Seq
+# of each successful attempt, sorted; once OUTDIR N: lines 1..N each have
+# exactly one successful attempt; state OUTDIR: the status file's state.
+rows() { tail -n +2 "$1/joblog.tsv" 2>/dev/null | wc -l; }
+succ() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$1/joblog.tsv" 2>/dev/null | sort -n; }
+once() { [ "$(succ "$1" | tr '\n' ' ')" = "$(seq 1 "$2" | tr '\n' ' ')" ]; }
+state() { awk '$1 == "state" { print $2 }' "$1/status" 2>/dev/null; }

@@ -18,6 +18,7 @@ typedef struct run_opts {
     const char *taskfile;
     const char *outdir;
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
     int retries;            /* default for tasks without @retries */
     unsigned timeout_ms;    /* default for tasks without @timeout; 0 none */
     unsigned grace_ms;      /* SIGTERM to SIGKILL */
@@ -113,13 +114,18 @@ void cli_joblog_close(cli_joblog *jl);
 /* ---- outdir.c: the run's directory ---------------------------------- */
 
 /*
- * Create OUTDIR and OUTDIR/out, take the run lock (*lock_fd), refuse an
- * earlier run's files unless resume or force says so, and open the
- * joblog. *state_mode gets the TF_STATE_* mode for tf_use_state. Returns
- * -1, or an exit status after printing why.
+ * Rank 0, in this order (each returns -1, or an exit status after printing
+ * why). cli_outdir_lock: create OUTDIR, take the run lock (*lock_fd) and
+ * write a token of this run into it. cli_outdir_shared, on every rank
+ * (collective) once the lock is taken: whether every rank reads that token
+ * in OUTDIR (EXIT_USAGE on rank 0, naming the ranks that do not). Then
+ * cli_outdir_prepare: refuse an earlier run's files unless resume or
+ * force says so, create OUTDIR/out and open the joblog; *state_mode gets
+ * the TF_STATE_* mode for tf_use_state.
  */
-int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
-                       int *state_mode);
+int cli_outdir_lock(const char *dir, int *lock_fd);
+int cli_outdir_shared(tf_runtime *rt, const char *dir);
+int cli_outdir_prepare(const run_opts *o, cli_joblog *jl, int *state_mode);
 
 /* ---- progress.c: counters, the live line, the status file, the summary */
 

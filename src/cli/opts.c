@@ -56,7 +56,10 @@ void cli_run_usage(FILE *out)
             "a terminal\n"
             "                        (default 30; 0: none)\n"
             "  -q, --quiet           no progress, only errors and the "
-            "summary\n\n"
+            "summary\n"
+            "  -v, --verbose         the runtime's notes too (each rank's "
+            "host and steal\n"
+            "                        peers); -vv: its debugging notes\n\n"
             "exit status: 0 all tasks succeeded, 1 some failed or were "
             "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
             "error, 75 stopped by a signal\n(finish with --resume).\n");
@@ -98,6 +101,11 @@ static int flag(const char *a, run_opts *o)
                                                           : NULL;
     if (f)
         *f = true;
+    /* -v: each rank's start-up facts (hosts, steal peers); -vv: more. */
+    if (!strcmp(a, "-v") || !strcmp(a, "--verbose") || !strcmp(a, "-vv")) {
+        o->verbose += a[2] == 'v' ? 2 : 1;
+        return 1;
+    }
     return f != NULL;
 }
 

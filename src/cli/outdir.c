@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "farm.h"
@@ -30,15 +32,8 @@ static int make_dir(const char *path)
     return 0;
 }
 
-/*
- * An earlier run's files are never touched unless --resume (append, and
- * the runtime resumes its state) or --force (truncate, and the runtime
- * removes its state) says so.
- */
-int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
-                       int *state_mode)
+int cli_outdir_lock(const char *dir, int *lock_fd)
 {
-    const char *dir = o->outdir;
     char path[PATH_MAX + 32];
     if (make_dir(dir))
         return EXIT_USAGE;
@@ -54,6 +49,34 @@ int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
                 dir);
         return EXIT_USAGE;
     }
+    /*
+     * The token cli_outdir_shared looks for: rank 0's host, pid and clock,
+     * made durable so that another node's client sees it.
+     */
+    char token[160], host[64] = "";
+    struct timespec ts;
+    gethostname(host, sizeof host - 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(token, sizeof token, "%s %ld %lld.%09ld\n", host,
+                     (long)getpid(), (long long)ts.tv_sec, ts.tv_nsec);
+    if (ftruncate(*lock_fd, 0) || pwrite(*lock_fd, token, (size_t)n, 0) != n ||
+        fsync(*lock_fd)) {
+        fprintf(stderr, "taskfarm: cannot write %s: %s\n", path,
+                strerror(errno));
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/*
+ * An earlier run's files are never touched unless --resume (append, and
+ * the runtime resumes its state) or --force (truncate, and the runtime
+ * removes its state) says so.
+ */
+int cli_outdir_prepare(const run_opts *o, cli_joblog *jl, int *state_mode)
+{
+    const char *dir = o->outdir;
+    char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/joblog.tsv", dir);
     struct stat st;
     bool earlier = stat(path, &st) == 0;
@@ -80,4 +103,44 @@ int cli_outdir_prepare(const run_opts *o, int *lock_fd, cli_joblog *jl,
         return reading ? EXIT_RUNTIME : EXIT_USAGE;
     }
     return -1;
+}
+
+/*
+ * A node-local outdir (/tmp on a multi-node run) would let rank 0 write
+ * the joblog on its node while every task fails to open its output file on
+ * the others. So every rank reads the lock file's token back through the
+ * outdir: one that reads another token, or none, is on a node where the
+ * path is another directory.
+ */
+int cli_outdir_shared(tf_runtime *rt, const char *dir)
+{
+    char token[160] = "", path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, token, sizeof token - 1);
+    token[n > 0 ? n : 0] = 0;
+    if (fd >= 0)
+        close(fd);
+    char *all = NULL;
+    int rc = tf_allgather_text(rt, token, &all, NULL);
+    if (rc) {
+        fprintf(stderr, "taskfarm: cannot start: %s\n", tf_strerror(rc));
+        return EXIT_RUNTIME;
+    }
+    int size = tf_size(rt), bad = 0;
+    const char *t = all + strlen(all) + 1;
+    for (int r = 1; tf_rank(rt) == 0 && r < size; r++, t += strlen(t) + 1)
+        if (strcmp(t, all) && bad++ < 3)
+            fprintf(stderr,
+                    "taskfarm: rank %d (on %s) does not see the outdir %s "
+                    "that rank 0 (on %s) uses: is it on a node-local disk?\n",
+                    r, tf_rank_host(rt, r), dir, tf_rank_host(rt, 0));
+    free(all);
+    if (!bad)
+        return -1;
+    if (bad > 3)
+        fprintf(stderr, "taskfarm: ... and %d more ranks\n", bad - 3);
+    fprintf(stderr, "taskfarm: nothing was run. Use an outdir every node "
+                    "sees (docs/slurm.md, \"Where the outdir goes\").\n");
+    return EXIT_USAGE;
 }

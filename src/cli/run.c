@@ -299,6 +299,9 @@ static void configure(farm *F, tf_config *cfg)
         F->o.checkpoint_ms > INT_MAX ? INT_MAX : (int)F->o.checkpoint_ms;
     cfg->on_halt = cli_shell_halt;
     cfg->halt_user = &F->shell;
+    cfg->log_level = F->o.verbose >= 2 ? TF_LOG_DEBUG
+                     : F->o.verbose   ? TF_LOG_INFO
+                                      : TF_LOG_WARN;
     cfg->log_fn = log_line;
     cfg->log_user = F;
     /* Rank 0's: */
@@ -316,9 +319,16 @@ static void configure(farm *F, tf_config *cfg)
     }
 }
 
+/* Every rank takes the largest verdict (-1: go on). */
+static int agreed(farm *F, int verdict)
+{
+    return tf_agree(F->rt, &verdict) ? EXIT_RUNTIME : verdict;
+}
+
 /*
- * Rank 0 validates the file and prepares the outdir and the state; every
- * rank learns the verdict. Returns -1 to go on, else the exit status.
+ * Rank 0 validates the file and prepares the outdir and the state, once
+ * it knows that every rank sees the outdir; every rank learns the
+ * verdict. Returns -1 to go on, else the exit status.
  */
 static int prepare(farm *F)
 {
@@ -326,18 +336,20 @@ static int prepare(farm *F)
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
         if (verdict == EXIT_ALL_OK)
-            verdict = cli_outdir_prepare(&F->o, &F->lock_fd, &F->jl, &mode);
-        if (verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
-            fprintf(stderr, "taskfarm: out of memory\n");
-            verdict = EXIT_RUNTIME;
-        }
+            verdict = cli_outdir_lock(F->o.outdir, &F->lock_fd);
     }
-    /* Workers need OUTDIR/out too; it exists now (shared file system). */
+    if (F->size > 1 && (verdict = agreed(F, verdict)) < 0)
+        verdict = cli_outdir_shared(F->rt, F->o.outdir);
+    if (F->rank == 0 && verdict < 0)
+        verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
+    if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
+        fprintf(stderr, "taskfarm: out of memory\n");
+        verdict = EXIT_RUNTIME;
+    }
+    /* Workers write into OUTDIR/out, which rank 0 has made by now. */
     snprintf(F->shell.out_dir, sizeof F->shell.out_dir, "%s/out",
              F->o.outdir);
-    if (tf_agree(F->rt, &verdict))
-        verdict = EXIT_RUNTIME;
-    return verdict;
+    return agreed(F, verdict);
 }
 
 /*
@@ -412,9 +424,11 @@ static int finish(farm *F, int rc)
                 st.checkpoint_pause_max_ns / 1e6);
     if (st.lost_ranks)
         fprintf(stderr, "taskfarm: %llu rank%s lost during the run; their "
-                        "tasks ran elsewhere\n",
+                        "tasks ran elsewhere. If mpirun waits for a dead "
+                        "node, it is ended (exit 137): taskfarm status %s "
+                        "tells how the run ended\n",
                 (unsigned long long)st.lost_ranks,
-                st.lost_ranks > 1 ? "s" : "");
+                st.lost_ranks > 1 ? "s" : "", F->o.outdir);
     double secs = (cli_now_ns() - p->t0_ns) / 1e9;
     cli_progress_status(p, F->rt,
                         status == EXIT_ALL_OK        ? "done"

@@ -191,6 +191,23 @@ static int shun(tf_worker *w, uint64_t now)
     return 0;
 }
 
+int tf_worker_lost(tf_worker *w, uint32_t r, uint64_t now)
+{
+    /* Its answer will never come: the next victim is asked at the next tick. */
+    if (w->asking && w->round[w->next] == r) {
+        w->asking = false;
+        if (++w->next >= w->nround)
+            back_off(w, now);
+    }
+    if (is_shunned(w, r))
+        return 0;
+    if (tf_grow((void **)&w->shunned, &w->shcap, w->nshunned + 1,
+                sizeof *w->shunned, 8))
+        return TF_ENOMEM;
+    w->shunned[w->nshunned++] = r;
+    return 0;
+}
+
 static bool may_steal(const tf_worker *w, const tf_worker_view *v)
 {
     return w->cfg.steal && !w->asking && w->rank0_dry && v->idle_slots &&

@@ -134,6 +134,13 @@ void tf_worker_gave(tf_worker *w, size_t n, uint64_t now);
 /* The answer to this rank's steal request came: `got` tasks (0: none). */
 void tf_worker_answered(tf_worker *w, size_t got, uint64_t now);
 
+/*
+ * Rank 0 wrote rank r off: never ask it again, and if this rank waits for
+ * its answer to a steal request, wait no more. Errors: TF_ENOMEM (then r
+ * may be asked again, and shunned when it does not answer: harmless).
+ */
+int tf_worker_lost(tf_worker *w, uint32_t r, uint64_t now);
+
 /* Rank 0 halted the run, or stopped it: no more steals, none given. */
 void tf_worker_halt(tf_worker *w);
 void tf_worker_stop(tf_worker *w);

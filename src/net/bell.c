@@ -96,6 +96,7 @@ int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size)
                 b->at[wr[i]] = (tf_bell *)base + i;
         b->base = base;
         b->len = len;
+        b->peers = nsize - 1;
     } else if (base != MAP_FAILED) {
         munmap(base, len);
     }

@@ -14,6 +14,7 @@ typedef struct tf_bells {
     void *base;   /* the node's lines, len bytes mapped */
     size_t len;
     int self;
+    int peers; /* other ranks of this node, which ring this rank's bell */
 } tf_bells;
 
 /*

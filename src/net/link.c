@@ -171,13 +171,13 @@ int tf_link_pulse(tf_link *l, tf_sendq *q)
     uint64_t now = tf_idle_clock_ns();
     if (now < lv->next_pulse)
         return 0;
-    lv->next_pulse = now + lv->hb_ns / 8;
+    tf_live_pulsed(lv, now);
     int nlost = 0;
     int first = l->rank == 0 ? 1 : 0, end = l->rank == 0 ? l->size : 1;
     for (int r = first; r < end; r++) {
         if (lv->dead[r])
             continue;
-        if (now - lv->heard[r] > lv->hb_ns) {
+        if (tf_live_overdue(lv, r, now)) {
             lose(l, q, r, now);
             if (l->rank)
                 return TF_ELOST;

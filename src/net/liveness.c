@@ -17,6 +17,7 @@ int tf_live_start(tf_live *lv, int size, uint64_t hb_ns, uint64_t now)
         return TF_ENOMEM;
     lv->size = size;
     lv->next_pulse = 0;
+    lv->call_at = 0;
     for (size_t r = 0; r < n; r++)
         lv->heard[r] = lv->told[r] = now;
     return 0;
@@ -29,6 +30,24 @@ void tf_live_free(tf_live *lv)
     free(lv->dead);
     lv->heard = lv->told = NULL;
     lv->dead = NULL;
+}
+
+void tf_live_call(tf_live *lv, uint64_t now)
+{
+    if (!lv->hb_ns)
+        return;
+    lv->call_at = now;
+    tf_live_pulsed(lv, now - 1); /* (the last pulse was before the call) */
+}
+
+void tf_live_pulsed(tf_live *lv, uint64_t now)
+{
+    if (now >= lv->next_pulse)
+        lv->next_pulse = now + lv->hb_ns / 8;
+    /* Look again as soon as the answers to a roll call are due. */
+    uint64_t due = lv->call_at + TF_LIVE_CALL_NS + 1;
+    if (lv->call_at && now < due && lv->next_pulse > due)
+        lv->next_pulse = due;
 }
 
 void tf_live_lose(tf_live *lv, int r)

@@ -15,6 +15,7 @@
  */
 typedef struct tf_live {
     uint64_t hb_ns, next_pulse;
+    uint64_t call_at; /* rank 0's roll call (tf_live_call), 0: none */
     uint64_t *heard, *told; /* monotonic ns, per rank */
     bool *dead;
     int size;
@@ -45,6 +46,29 @@ static inline void tf_live_told(tf_live *lv, int r, uint64_t now)
 {
     if (lv->told)
         lv->told[r] = now;
+}
+
+/*
+ * A roll call, on rank 0 when it halts the run: every worker answers the
+ * HALT at once, so a rank not heard from in the TF_LIVE_CALL_NS after it
+ * is written off then, not a whole heartbeat period later. A stop on the
+ * batch system's warning must end before the job is killed, and a node
+ * that died meanwhile would hold it for the whole period (30 s by
+ * default). Only where workers' main threads run no tasks, so that a live
+ * one always answers in time.
+ */
+#define TF_LIVE_CALL_NS 2000000000u
+void tf_live_call(tf_live *lv, uint64_t now);
+
+/* Pulses (tf_link_pulse) looked at every rank now: when to look next. */
+void tf_live_pulsed(tf_live *lv, uint64_t now);
+
+/* Whether rank r is overdue: silent too long, or silent at a roll call. */
+static inline bool tf_live_overdue(const tf_live *lv, int r, uint64_t now)
+{
+    return now - lv->heard[r] > lv->hb_ns ||
+           (lv->call_at && lv->heard[r] < lv->call_at &&
+            now - lv->call_at > TF_LIVE_CALL_NS);
 }
 
 /* Write rank r off. */

@@ -1,5 +1,6 @@
 /* Public API entry points: configuration, registry, submission and batches, runs, queries, statistics, finalize. */
 #include "runtime.h"
+#include "launcher.h"
 
 #include "ckpt/ckpt.h"
 
@@ -259,8 +260,7 @@ int tf_run(tf_runtime *rt)
     rt->halt_requested = false;
     if (rt->trace)
         tf_tracing_begin(rt->trace, rt->link.size,
-                         (const char (*)[64])rt->world.host, rt->world.slots,
-                         rt->moved);
+                         (const char (*)[64])rt->world.host, rt->world.slots);
     rc = rt->link.rank == 0 ? tf_schedloop_run(rt) : tf_workloop_run(rt);
     if (rt->trace)
         tf_tracing_end(rt->trace);
@@ -434,6 +434,21 @@ int tf_finalize(tf_runtime **prt)
      */
     if (rt->owns_mpi && !rt->link.live.degraded && MPI_Finalize() != MPI_SUCCESS)
         rc = TF_EMPI;
+    /*
+     * A lost rank's daemon may never tell mpirun that it ended (a dead
+     * node), or mpirun's node is the dead one: give the launcher one
+     * heartbeat period (1 to 10 s) to end by itself, then end it.
+     */
+    if (rt->owns_mpi && rt->link.live.degraded) {
+        uint64_t ms = rt->link.live.hb_ns / 1000000u;
+        int grace = ms < 1000 ? 1000 : ms > 10000 ? 10000 : (int)ms;
+        const char *l = tf_launcher_release(grace);
+        if (l)
+            tf_logf(&rt->log, TF_LOG_INFO,
+                    "a rank was lost: %s has %.1f s to end by itself, then "
+                    "it is ended (a dead node's daemon never reports)",
+                    l, grace / 1e3);
+    }
     free(rt);
     *prt = NULL;
     return rc;

@@ -117,8 +117,8 @@ static int intake_done(tf_master *m, int from, const tf_wire_done *d,
                      d->slot);
 }
 
-/* A MOVED record: applied if rank 0 still has the task on the reporter. */
-static void intake_moved(tf_master *m, int from, const tf_wire_moved *mv)
+/* A MOVED record: applied (true) if rank 0 still has the task on the reporter. */
+static bool intake_moved(tf_master *m, int from, const tf_wire_moved *mv)
 {
     tf_runtime *rt = m->rt;
     uint32_t t = mv->index, to = mv->thief;
@@ -126,13 +126,15 @@ static void intake_moved(tf_master *m, int from, const tf_wire_moved *mv)
     if (to < 1 || to >= (uint32_t)rt->link.size ||
         !tf_sched_is_current(&rt->tasks.sched, t, mv->attempt) ||
         rt->tasks.sched.dag.worker[t] != (uint32_t)(from - 1))
-        return;
-    if (tf_sched_task_moved(&rt->tasks.sched, t, (uint32_t)from - 1, to - 1))
+        return false;
+    if (tf_sched_task_moved(&rt->tasks.sched, t, (uint32_t)from - 1, to - 1)) {
         tf_logf(&rt->log, TF_LOG_WARN,
                 "rank %d gave away task index %u that it may not; ignored",
                 from, t);
-    else
-        rt->moved++;
+        return false;
+    }
+    rt->moved++;
+    return true;
 }
 
 int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
@@ -142,6 +144,8 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
     tf_rd r = tf_rd_make(msg->p, msg->n);
     tf_wire_rec rec;
     int rc = 0;
+    /* Moves from this victim to one thief, for the trace (one steal). */
+    uint32_t thief = 0, nmoved = 0;
     /*
      * Reports are taken from any rank, not only the one rank 0 thinks holds
      * the task: a thief's DONE may overtake the victim's MOVED. The attempt
@@ -157,11 +161,17 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
                  (s->dag.state[u] == TF_ST_DISPATCHED ||
                   s->dag.state[u] == TF_ST_PARKED))
             rc = tf_sched_task_unrun(s, u);
-        else if (rec.kind == TF_REC_MOVED)
-            intake_moved(m, from, &rec.u.moved);
+        else if (rec.kind == TF_REC_MOVED && intake_moved(m, from, &rec.u.moved)) {
+            if (nmoved && thief != rec.u.moved.thief && rt->trace)
+                tf_tracing_moved(rt->trace, from, (int)thief, nmoved);
+            nmoved = thief == rec.u.moved.thief ? nmoved + 1 : 1;
+            thief = rec.u.moved.thief;
+        }
         else if (rec.kind == TF_REC_SUBMIT)
             rc = submitted(m, from, &rec.u.submit, rec.deps, rec.in);
     }
+    if (nmoved && rt->trace)
+        tf_tracing_moved(rt->trace, from, (int)thief, nmoved);
     if (!rc && !r.ok) {
         tf_logf(&rt->log, TF_LOG_ERROR, "malformed report from rank %d", from);
         rc = TF_EPROTO;

@@ -50,8 +50,7 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
     if (rt->trace && t != TF_NONE) {
         char name[512];
         task_name(rt, t, name, sizeof name);
-        tf_tracing_event(rt->trace, &ev, name, rt->tasks.sched.dag.cores[t],
-                         rt->moved);
+        tf_tracing_event(rt->trace, &ev, name, rt->tasks.sched.dag.cores[t]);
     }
     if (rt->cfg.on_event)
         rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
@@ -201,6 +200,8 @@ static int halt(tf_master *m)
         rt->cfg.on_halt(rt->cfg.halt_user);
     if (!rc && !m->local)
         rc = to_all(m, TF_TAG_HALT, &(tf_buf){NULL, 0, 0});
+    if (!rc && !m->local && !rt->cfg.main_runs_tasks)
+        tf_live_call(&rt->link.live, tf_idle_clock_ns());
     return rc;
 }
 

@@ -15,8 +15,7 @@ struct tf_tracing {
     tf_trace *w;
     char *path;
     const tf_logger *log;
-    int err;        /* the first write error, TF_EIO or TF_ENOMEM */
-    uint64_t moved; /* moves applied when the trace last looked */
+    int err; /* the first write error, TF_EIO or TF_ENOMEM */
 };
 
 static uint64_t wall_ns(void)
@@ -57,10 +56,9 @@ int tf_tracing_open(const char *path, const tf_logger *log, tf_tracing **out)
 }
 
 void tf_tracing_begin(tf_tracing *tr, int size, const char (*hosts)[64],
-                      const unsigned *slots, uint64_t moved)
+                      const unsigned *slots)
 {
     int rc = 0;
-    tr->moved = moved;
     for (int r = 0; r < size && !rc; r++)
         rc = tf_trace_rank(tr->w, r, hosts ? hosts[r] : NULL,
                            r == 0 && size > 1 ? 0 : slots[r]);
@@ -68,7 +66,7 @@ void tf_tracing_begin(tf_tracing *tr, int size, const char (*hosts)[64],
 }
 
 void tf_tracing_event(tf_tracing *tr, const tf_run_event *ev,
-                      const char *name, unsigned cores, uint64_t moved)
+                      const char *name, unsigned cores)
 {
     int rc = 0;
     bool attempt = ev->kind == TF_RUN_DONE || ev->kind == TF_RUN_RETRY ||
@@ -98,19 +96,21 @@ void tf_tracing_event(tf_tracing *tr, const tf_run_event *ev,
                                   ev->end_ns, false, detail);
         }
     }
-    /*
-     * Moves of queued tasks between workers (steals) reach rank 0 as MOVED
-     * records; the count tells that some arrived since the last event.
-     */
-    if (!rc && moved > tr->moved) {
-        char detail[64];
-        uint64_t n = moved - tr->moved;
-        snprintf(detail, sizeof detail, "%" PRIu64 " task%s moved", n,
-                 n == 1 ? "" : "s");
-        rc = tf_trace_instant(tr->w, 0, "steal", wall_ns(), false, detail);
-    }
-    tr->moved = moved;
     failed(tr, rc);
+}
+
+/*
+ * A steal, as rank 0 learns of it from the victim's MOVED records: on the
+ * thief's row, naming the victim, so that a trace shows who stole from
+ * whom (docs/trace.md; tests/cluster checks the victims' hosts).
+ */
+void tf_tracing_moved(tf_tracing *tr, int victim, int thief, uint32_t n)
+{
+    char detail[80];
+    snprintf(detail, sizeof detail, "%" PRIu32 " task%s moved from rank %d",
+             n, n == 1 ? "" : "s", victim);
+    failed(tr, tf_trace_instant(tr->w, thief, "steal", wall_ns(), false,
+                                detail));
 }
 
 void tf_tracing_note(tf_tracing *tr, const char *name, const char *detail)

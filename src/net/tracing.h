@@ -23,17 +23,17 @@ int tf_tracing_open(const char *path, const tf_logger *log, tf_tracing **out);
 /*
  * A run begins: name each rank's process after its host (hosts[r], may be
  * NULL) and give it slots[r] slots, but none to rank 0 of several ranks,
- * which runs no tasks; `moved` moves were applied before it.
+ * which runs no tasks.
  */
 void tf_tracing_begin(tf_tracing *tr, int size, const char (*hosts)[64],
-                      const unsigned *slots, uint64_t moved);
+                      const unsigned *slots);
 
-/*
- * Task `name` (cores wide) ended as ev says; `moved` counts the moves rank
- * 0 has applied so far (an instant when it grew).
- */
+/* Task `name` (cores wide) ended as ev says. */
 void tf_tracing_event(tf_tracing *tr, const tf_run_event *ev,
-                      const char *name, unsigned cores, uint64_t moved);
+                      const char *name, unsigned cores);
+
+/* n queued tasks moved from rank victim to rank thief (a steal). */
+void tf_tracing_moved(tf_tracing *tr, int victim, int thief, uint32_t n);
 
 /* A global instant now (a halt, a signal, a checkpoint). */
 void tf_tracing_note(tf_tracing *tr, const char *name, const char *detail);

@@ -1,6 +1,7 @@
 /* A worker rank's loop: decode tasks, run them, report, steal and give, as the worker machine (core/worker.h) decides. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/grow.h"
 #include "core/wire.h"
@@ -398,6 +399,9 @@ static int wr_act(tf_wrun *w, bool *progress, uint64_t *wake)
                     "rank %u did not answer a steal request: not asked again",
                     a[i].rank);
         } else {
+            /* (-vv: the order of victims shows in the log; tests/cluster) */
+            tf_logf(&rt->log, TF_LOG_DEBUG, "steal: asking rank %u (victim %zu "
+                    "of this round)", a[i].rank, w->wk.next + 1);
             tf_buf b = tf_sendq_buf(&w->out);
             rc = tf_buf_reserve(&b, TF_WIRE_STEAL_SIZE);
             if (!rc) {
@@ -460,9 +464,13 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
             tf_sendq_abandon(&w->out, (int)lo.rank);
             tf_link_forget(&rt->link, (int)lo.rank);
             tf_pool_holder_lost(&rt->pool, (int)lo.rank);
+            /* Nor will it answer a steal request: ask another now. */
+            rc = tf_worker_lost(&w->wk, lo.rank, tf_idle_clock_ns());
         }
         *progress = true;
     } else if (from == 0 && tag == TF_TAG_HALT) {
+        /* Rank 0 takes silence now as death (tf_live_call): answer first. */
+        rc = tf_link_send_empty(&rt->link, &w->out, 0, TF_TAG_HEARTBEAT);
         w->halted = true;
         tf_worker_halt(&w->wk);
         /* Queue first: on_halt may block while it ends children. */
@@ -579,11 +587,10 @@ static int wr_init(tf_wrun *w, tf_runtime *rt)
     memset(w, 0, sizeof *w);
     w->rt = rt;
     uint32_t n = (uint32_t)rt->link.size, self = (uint32_t)rt->link.rank;
-    uint32_t *host = rt->steal ? malloc(n * sizeof *host) : NULL;
-    if (rt->steal && !host)
+    uint32_t *host = malloc(n * sizeof *host);
+    if (!host)
         return TF_ENOMEM;
-    size_t nhost =
-        rt->steal ? tf_steal_same_host(rt->world.loc, 1, n, self, host) : 0;
+    size_t nhost = tf_steal_same_host(rt->world.loc, 1, n, self, host);
     tf_worker_cfg c = {.slots = rt->pool.wq.slots,
                        .steal = rt->steal,
                        .answer_timeout_ns = rt->link.live.hb_ns};
@@ -591,9 +598,18 @@ static int wr_init(tf_wrun *w, tf_runtime *rt)
     int rc = tf_worker_init(&w->wk, &c, rt->world.loc, 1, n, self, host, nhost,
                             rt->cfg.seed ^ ((uint64_t)self << 32));
     free(host);
+    char me[64] = "";
+    gethostname(me, sizeof me - 1);
+    if (!rc)
+        tf_logf(&rt->log, TF_LOG_INFO,
+                "on %s: %zu other worker%s on this host%s, doorbells with %d "
+                "rank%s (others wake it by timer)",
+                me, nhost, nhost == 1 ? "" : "s",
+                rt->steal ? " (asked first for work)" : "",
+                rt->link.bells.peers, rt->link.bells.peers == 1 ? "" : "s");
     if (!rc && rt->steal)
-        tf_logf(&rt->log, TF_LOG_DEBUG, "steal seed %llu, %zu peers on this "
-                "host", (unsigned long long)rt->cfg.seed, nhost);
+        tf_logf(&rt->log, TF_LOG_DEBUG, "steal seed %llu",
+                (unsigned long long)rt->cfg.seed);
     return rc;
 }
 

@@ -17,6 +17,24 @@
 CLUSTER_DIR=
 CLUSTER_PIDS=()
 
+# Slurm's clients run through sl (a script whose clients must run
+# elsewhere, in a host's network, redefines it after sourcing this).
+sl() { "$@"; }
+# field JOB KEY: one field of scontrol show job.
+field() { sl scontrol -o show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# wait_job JOB SECONDS: until the job has ended for good; prints its state.
+TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)$'
+wait_job() {
+    local n=$(($2 * 2)) s
+    while [ $n -gt 0 ]; do
+        s=$(field "$1" JobState)
+        [[ $s =~ $TERMINAL ]] && { echo "$s"; return; }
+        sleep 0.5
+        n=$((n - 1))
+    done
+    echo "still-$(field "$1" JobState)-after-$2s"
+}
+
 # A TCP port nobody listens on (from /proc: no iproute2 needed).
 cluster_free_port() {
     local p hex

@@ -44,27 +44,6 @@ CPUS=$(sinfo -h -N -o %c)
 echo "Slurm $(sinfo --version | cut -d' ' -f2) on $(hostname -s): $CPUS CPUs, started in $(($(date +%s) - start)) s"
 
 # ---- helpers ----
-# field JOB KEY: one field of scontrol show job.
-field() { scontrol -o show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-# wait_job JOB SECONDS: until the job has ended for good; prints its state.
-TERMINAL='^(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)$'
-wait_job() {
-    local n=$(($2 * 2)) s
-    while [ $n -gt 0 ]; do
-        s=$(field "$1" JobState)
-        [[ $s =~ $TERMINAL ]] && { echo "$s"; return; }
-        sleep 0.5
-        n=$((n - 1))
-    done
-    echo "still-$(field "$1" JobState)-after-$2s"
-}
-# rows OUTDIR: joblog rows; succ OUTDIR: Seq of each successful row.
-rows() { tail -n +2 "$1/joblog.tsv" 2>/dev/null | wc -l; }
-succ() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$1/joblog.tsv" | sort -n; }
-state() { awk '$1 == "state" { print $2 }' "$1/status" 2>/dev/null; }
-# once OUTDIR N: tasks on lines 1..N each have exactly one successful row.
-once() { [ "$(succ "$1" | uniq | tr '\n' ' ')" = "$(seq 1 "$2" | tr '\n' ' ')" ] &&
-         [ -z "$(succ "$1" | uniq -d)" ]; }
 # dups FILE: lines that occur more than once.
 dups() { sort "$1" | uniq -d | tr '\n' ' '; }
 # until_rows OUTDIR N SECONDS: wait for N joblog rows.

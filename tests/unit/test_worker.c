@@ -464,6 +464,42 @@ static void test_worker_shun(void)
     tf_worker_free(&w);
 }
 
+/* Rank 0 wrote off the victim being asked: the next is asked at once. */
+static void test_worker_lost(void)
+{
+    tf_loc loc[4] = {{1, 0}, {1, 0}, {1, 0}, {1, 0}};
+    uint32_t host[] = {1, 3};
+    tf_worker_cfg c = {.slots = 1, .steal = true, .answer_timeout_ns = 1000};
+    tf_worker w;
+    CHECK_RC(tf_worker_init(&w, &c, loc, 1, 4, 2, host, 2, 9), 0);
+    tf_worker_view idle = {0, 1};
+    tf_worker_heard(&w, true);
+    uint32_t first = 0, r = 0;
+    tf_worker_tick(&w, &idle, 0);
+    CHECK_EQ_U(kinds(&w, TF_WK_ASK, &first), 1);
+    CHECK_TRUE(tf_worker_asking(&w));
+    CHECK_RC(tf_worker_lost(&w, first, 10), 0);
+    CHECK_TRUE(!tf_worker_asking(&w)); /* the run may end: nothing awaited */
+    CHECK_WK(&w);
+    tf_worker_tick(&w, &idle, 10);
+    CHECK_EQ_U(kinds(&w, TF_WK_SHUN, &r), 0); /* no warning: rank 0 said */
+    CHECK_EQ_U(kinds(&w, TF_WK_ASK, &r), 1);
+    CHECK_TRUE(r != first);
+    tf_worker_answered(&w, 0, 11); /* the new victim had nothing */
+    uint64_t now = 11;
+    for (int i = 0; i < 50; i++) {
+        now = tf_worker_tick(&w, &idle, now);
+        if (kinds(&w, TF_WK_ASK, &r)) {
+            CHECK_TRUE(r != first);
+            tf_worker_answered(&w, 0, now);
+        }
+    }
+    /* Lost twice, or lost while not asked: nothing more to do. */
+    CHECK_RC(tf_worker_lost(&w, first, now), 0);
+    CHECK_WK(&w);
+    tf_worker_free(&w);
+}
+
 /* The same seed picks the same victims; another seed, another order. */
 static void test_worker_replay(void)
 {
@@ -509,6 +545,7 @@ int main(void)
     CU_add_test(s, "steal rounds", test_worker_steal);
     CU_add_test(s, "back-off cap", test_worker_backoff);
     CU_add_test(s, "silent victims shunned", test_worker_shun);
+    CU_add_test(s, "a lost victim is not waited for", test_worker_lost);
     CU_add_test(s, "seeded victims replay", test_worker_replay);
     return check_run();
 }
