@@ -50,6 +50,11 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 W=$CL_DIR/work
 mkdir -p "$W"
+# The programs go to the shared directory: the hosts do not see the
+# machine's /tmp, where a checkout (CI's, say) may be.
+mkdir -p "$CL_DIR/bin" && cp "$TF" "$BIN/stencil" "$CL_DIR/bin/" ||
+    { bad "cannot copy the programs to $CL_DIR/bin"; exit 1; }
+BIN=$CL_DIR/bin TF=$CL_DIR/bin/taskfarm
 
 # ---- helpers ----
 # farm NAME HOSTS NP ARGS...: taskfarm run under mpirun on h1 in $W/NAME,
