@@ -101,8 +101,14 @@ static void wr_input(tf_dep *dp, const tf_wire_input *in)
  * Decode a TASKS or STOLEN message (taking over in->p) into pool jobs; the
  * header's flags go to *flags, the number of tasks to *count. Outputs
  * rank 0 frees here go first. Inputs held elsewhere are asked for at once.
+ * Stolen tasks stay: a task moves between workers at most once. Two dry
+ * workers could otherwise hand the same tasks back and forth, each giving
+ * away what it had just received before starting it: over TCP, where a
+ * large STOLEN message lands a pass later, the word count's old data path
+ * (-R) did that 12,000 times a worker and never finished, in 2 of 6 runs
+ * on one host (bench/cluster.sh found it).
  */
-static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
+static int wr_decode(tf_wrun *w, bool stolen, uint8_t *flags, size_t *count)
 {
     tf_runtime *rt = w->rt;
     tf_buf *in = &w->in;
@@ -142,7 +148,8 @@ static int wr_decode(tf_wrun *w, uint8_t *flags, size_t *count)
         uint16_t cores = t.cores > rt->pool.wq.slots ? (uint16_t)rt->pool.wq.slots
                                                     : t.cores;
         tf_job j = {.idx = t.index, .fn = t.fn, .gid = t.id, .cores = cores,
-                    .attempt = t.attempt, .flags = t.flags,
+                    .attempt = t.attempt,
+                    .flags = (uint8_t)(t.flags | (stolen ? TF_WIRE_PINNED : 0)),
                     .in_len = t.input_len, .ndeps = t.ndeps, .deps = deps,
                     .owner = mb};
         j.in = tf_wire_take_aligned(&r, t.input_len);
@@ -424,12 +431,12 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
     size_t n = 0;
     int rc = 0;
     if (from == 0 && tag == TF_TAG_TASKS) {
-        rc = wr_decode(w, &flags, &n);
+        rc = wr_decode(w, false, &flags, &n);
         tf_worker_heard(&w->wk, (flags & TF_WIRE_DRY) != 0);
         *progress = true;
     } else if (tag == TF_TAG_STOLEN) {
         /* Steal traffic that moved nothing is not progress. */
-        rc = wr_decode(w, &flags, &n);
+        rc = wr_decode(w, true, &flags, &n);
         tf_worker_answered(&w->wk, n, tf_idle_clock_ns());
         *progress |= n > 0;
         if (w->halted) /* moved here after a halt: give them back */

@@ -12,8 +12,6 @@
 #                         goes down, nothing is sent, no RST (cl_kill_host
 #                         then ends what ran there, as the crash did);
 #                         cl_heal HOST brings the link back (a reboot)
-#   cl_netem DELAY RATE   every host link delays and limits both ways
-#                         (tc netem, e.g. 50us 10gbit); "" "" removes it
 #   cluster_down          end every process on the hosts, delete the
 #                         namespaces, links and files; returns 1 when
 #                         anything was left behind (and removes it)
@@ -23,6 +21,10 @@
 # inside (their hostnames, and /etc/hosts there); the namespaces are
 # tf<PID>h1.. outside. The bridge has no address in the machine's own
 # namespace, so traffic stays between the hosts: nothing is routed out.
+#
+# A modelled interconnect (latency, rate) is bench/cluster.sh's: this
+# machine's kernel has no netem qdisc, so a switch in user space
+# (bench/netdelay.c) carries the frames between the hosts' veths.
 #
 # Node-local disks: each host's /tmp is its own directory, CL_DIR/hosts/hI/
 # tmp, bind-mounted over /tmp in a mount namespace of the host's processes,
@@ -132,18 +134,6 @@ cl_kill_host() {
     p=$(ip netns pids "$(cl_ns "$1")" 2>/dev/null)
     [ -n "$p" ] && kill -KILL $p 2>/dev/null
     return 0
-}
-
-cl_netem() {
-    local delay=$1 rate=$2 i h
-    for i in $(seq 1 "$CL_N"); do
-        h=h$i
-        tc qdisc del dev "$(cl_veth $h)" root 2>/dev/null
-        ip netns exec "$(cl_ns $h)" tc qdisc del dev eth0 root 2>/dev/null
-        [ -n "$delay" ] || continue
-        tc qdisc add dev "$(cl_veth $h)" root netem delay "$delay" rate "$rate" limit 100000 || return 1
-        ip netns exec "$(cl_ns $h)" tc qdisc add dev eth0 root netem delay "$delay" rate "$rate" limit 100000 || return 1
-    done
 }
 
 # cl_wait SECONDS CMD...: run CMD every 0.2 s until it succeeds.

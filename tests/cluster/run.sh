@@ -52,7 +52,7 @@ W=$CL_DIR/work
 mkdir -p "$W"
 # The programs go to the shared directory: the hosts do not see the
 # machine's /tmp, where a checkout (CI's, say) may be.
-mkdir -p "$CL_DIR/bin" && cp "$TF" "$BIN/stencil" "$CL_DIR/bin/" ||
+mkdir -p "$CL_DIR/bin" && cp "$TF" "$BIN/stencil" "$BIN/wordcount" "$CL_DIR/bin/" ||
     { bad "cannot copy the programs to $CL_DIR/bin"; exit 1; }
 BIN=$CL_DIR/bin TF=$CL_DIR/bin/taskfarm
 
@@ -118,6 +118,14 @@ if part app; then
     check "stencil -i 0 across hosts: halos fetched worker to worker, bitwise equal" \
         '[ $frc = 0 ] && grep -q "bitwise equal: CORRECT$" log &&
          [ "$(awk "/^stencil_fetches/ { print \$2 }" log)" -gt 0 ]' || showlog
+    # The word count's old path (-R: inputs inline, large STOLEN messages)
+    # hung over TCP in half the runs while two workers handed the same
+    # tasks back and forth; a stolen task now stays where it went.
+    for i in 1 2 3; do
+        RUN_LIMIT=60 farm app h1,h2,h3 3 "$BIN/wordcount" -R
+        check "word count -R across hosts, run $i: finishes, counts correct" \
+            '[ $frc = 0 ] && grep -q "CORRECT$" log' || showlog
+    done
 fi
 
 # ---- stealing prefers a victim on the thief's host ----
