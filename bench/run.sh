@@ -175,3 +175,13 @@ for f in shuffle_ms total_ms rank0_payload_bytes; do
     awk -v a="$(value wordcount_$f "$out")" -v b="$(value wordcount_before_$f "$out")" \
         -v f="$f" 'BEGIN { if (b > 0) printf "wordcount_%s_vs_before_ratio %.3f x\n", f, a / b }'
 done
+
+# Across emulated hosts (bench/cluster.sh; docs/performance.md, "Across
+# hosts"): rank 0 on one network namespace, the workers on two others, at
+# modelled interconnects, against one host and the simulator. Namespaces
+# need root; cluster.sh says why it skipped when it cannot make them.
+if [ "$(id -u)" = 0 ]; then
+    bash bench/cluster.sh
+else
+    echo "# cluster: skipped: network namespaces need root"
+fi
