@@ -238,6 +238,7 @@ check-apps: $(APPS)
 # directory (seconds when lib and bin/taskfarm are built).
 check-docs: lib bin/taskfarm
 	timeout 900 bash tests/docs/examples.sh
+	timeout 300 bash tests/docs/install.sh
 
 # An MPI program that tasks run, singleton or under their own mpirun.
 $(BUILD)/tests/mpi_hello: tests/cli/mpi_hello.c
@@ -246,6 +247,7 @@ $(BUILD)/tests/mpi_hello: tests/cli/mpi_hello.c
 
 check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	bash tests/cli/run.sh bin
+	bash tests/cli/conventions.sh bin
 	bash tests/cli/farm.sh bin $(BUILD)/tests
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 
@@ -362,7 +364,8 @@ DEB_PKGS := openmpi-bin libopenmpi-dev libhwloc-dev hwloc libhdf5-openmpi-dev \
             hdf5-tools libcunit1-dev libjansson-dev pkg-config make gcc parallel procps \
             clang-14 libclang-rt-14-dev llvm-14 \
             slurmctld slurmd slurm-client munge \
-            liblapacke-dev libopenblas-dev python3 python3-h5py iproute2
+            liblapacke-dev libopenblas-dev python3 python3-h5py iproute2 \
+            man-db groff-base bash-completion
 deps:
 	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
 	  missing=$$(for p in $(DEB_PKGS); do \
@@ -378,8 +381,17 @@ deps:
 	  echo "hwloc 2.x, parallel HDF5 1.10+, CUnit 2.1, jansson 2.x; then run make."; \
 	fi
 
+# The command, the library (shared and static), its headers and pkg-config
+# file, the man page, bash completion (where the bash-completion package
+# looks for it), and the license, which a binary copy must carry. The
+# command has the library linked in statically: it needs no rpath to
+# $(PREFIX)/lib (tests/docs/install.sh runs it with an empty environment).
+MAN1DIR  = $(PREFIX)/share/man/man1
+BASHCOMP = $(PREFIX)/share/bash-completion/completions
+DOCDIR   = $(PREFIX)/share/doc/taskfarm
 install: lib bin/taskfarm
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMP) $(DESTDIR)$(DOCDIR)
 	install -m 644 lib/libtaskfarm.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 lib/libtaskfarm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libtaskfarm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtaskfarm.so.$(SOVER)
@@ -387,6 +399,21 @@ install: lib bin/taskfarm
 	install -m 644 include/taskfarm*.h $(DESTDIR)$(PREFIX)/include/
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' lib/taskfarm.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/taskfarm.pc
 	install -m 755 bin/taskfarm $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 docs/taskfarm.1 $(DESTDIR)$(MAN1DIR)/
+	install -m 644 completions/taskfarm.bash $(DESTDIR)$(BASHCOMP)/taskfarm
+	install -m 644 LICENSE CHANGELOG.md $(DESTDIR)$(DOCDIR)/
+
+# Removes exactly what install put there (the directories stay, but for
+# share/doc/taskfarm, which is ours).
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/taskfarm \
+	    $(addprefix $(DESTDIR)$(PREFIX)/lib/,libtaskfarm.a libtaskfarm.so \
+	        libtaskfarm.so.$(SOVER) libtaskfarm.so.$(VERSION) pkgconfig/taskfarm.pc) \
+	    $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(wildcard include/taskfarm*.h))) \
+	    $(DESTDIR)$(MAN1DIR)/taskfarm.1 $(DESTDIR)$(BASHCOMP)/taskfarm \
+	    $(DESTDIR)$(DOCDIR)/LICENSE $(DESTDIR)$(DOCDIR)/CHANGELOG.md
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 # The quick start: install what is missing, build, run the example on 4 ranks.
 demo:

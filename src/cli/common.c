@@ -33,7 +33,9 @@ void cli_file_text_free(file_text *ft)
  */
 int cli_read_file(const char *path, file_text *out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* "-": standard input (rank 0's, which mpirun and srun forward). */
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC)
+                               : fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return errno;
     struct stat st;
@@ -107,7 +109,8 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf)
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
     }
     tf_tferr err;
-    int rc = tf_taskfile_parse(path, ft.p, ft.len, tf, &err);
+    int rc = tf_taskfile_parse(strcmp(path, "-") ? path : "stdin", ft.p,
+                               ft.len, tf, &err);
     cli_file_text_free(&ft);
     if (rc == 0)
         return EXIT_ALL_OK;

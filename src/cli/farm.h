@@ -17,6 +17,7 @@
 typedef struct run_opts {
     const char *taskfile;
     const char *outdir;
+    const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
     int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
     int retries;            /* default for tasks without @retries */
@@ -41,8 +42,20 @@ typedef struct cli_shell {
     tf_placer *placer;        /* chooses and binds each task's cores */
     tf_proc_table procs;
     char out_dir[PATH_MAX];   /* OUTDIR/out, where task output files go */
+    char path[PATH_MAX];      /* the shell commands run under */
     int rank;
 } cli_shell;
+
+/*
+ * Collective: every rank takes rank 0's choice of shell (`chosen`: --shell,
+ * else the task file's @shell, where: "tasks.txt:1"; NULL: the default,
+ * bash) and finds it here (a path as it is, a name in PATH) into S->path.
+ * The default falls back to /bin/sh, with a warning, on a node without
+ * bash. Returns -1, or EXIT_USAGE on the ranks that cannot run it, after
+ * saying why (exit statuses are agreed by the caller).
+ */
+int cli_shell_choose(cli_shell *S, tf_runtime *rt, const char *chosen,
+                     const char *where);
 
 /*
  * What a shell task reports back as its output; when it could not start,

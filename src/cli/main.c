@@ -39,6 +39,7 @@ typedef struct command {
 
 static int cmd_check(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"run", "[OPTIONS] TASKFILE",
@@ -52,6 +53,7 @@ static const command commands[] = {
     {"report", "OUTDIR", "SVG Gantt chart and utilisation from a run's trace",
      cli_report},
     {"version", "", "print the version", cmd_version},
+    {"help", "[COMMAND]", "this list, or one command's options", cmd_help},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -70,6 +72,25 @@ static void usage(FILE *out)
                  "skipped,\n2 usage or task-file error, 3 runtime error, 75 "
                  "stopped by a signal\n(resumable). The task-file format is in "
                  "docs/taskfile.md.\n");
+}
+
+/* taskfarm help [COMMAND]: the list, or COMMAND --help. */
+static int cmd_help(int argc, char **argv)
+{
+    if (argc == 1) {
+        usage(stdout);
+        return EXIT_ALL_OK;
+    }
+    for (size_t i = 0; argc == 2 && i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            char name[16], opt[] = "--help";
+            snprintf(name, sizeof name, "%s", commands[i].name);
+            char *args[] = {name, opt, NULL};
+            return commands[i].main(2, args);
+        }
+    fprintf(stderr, "taskfarm help: no command '%s'; the commands: "
+                    "taskfarm help\n", argc > 1 ? argv[1] : "");
+    return EXIT_USAGE;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -183,8 +204,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (!strcmp(a, commands[i].name))
             return finish(commands[i].main(argc - 1, argv + 1));
-    fprintf(stderr, "taskfarm: unknown %s '%s'\n",
+    fprintf(stderr, "taskfarm: unknown %s '%s'; the commands: taskfarm help\n",
             a[0] == '-' ? "option" : "command", a);
-    usage(stderr);
     return EXIT_USAGE;
 }

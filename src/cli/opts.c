@@ -4,20 +4,30 @@
 #endif
 
 #include <errno.h>
-#include <math.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/taskfile.h"
 #include "farm.h"
+
+/* After a mistake: one line on where the whole usage is, not the usage. */
+#define RUN_HINT                                                               \
+    "usage: taskfarm run [OPTIONS] TASKFILE   (all options: taskfarm help "   \
+    "run)\n"
 
 void cli_run_usage(FILE *out)
 {
     fprintf(out,
             "usage: taskfarm run [OPTIONS] TASKFILE\n"
-            "Run every task of TASKFILE: under mpirun or srun rank 0 "
-            "schedules and the\nother ranks run tasks; started directly, "
-            "one process runs them all.\n\n"
+            "Run every task of TASKFILE (- for standard input): under "
+            "mpirun or srun rank 0\nschedules and the other ranks run "
+            "tasks; started directly, one process runs\nthem all. "
+            "Options take their value as --opt VALUE or --opt=VALUE; "
+            "SEC is a\nduration: seconds (90, 1.5) or with units (500ms, "
+            "90s, 10m, 2h, 1h30m).\n\n"
             "  -o, --outdir DIR      joblog, task output and status "
             "(default taskfarm-out)\n"
             "      --resume          finish an earlier run in DIR: tasks its "
@@ -33,6 +43,10 @@ void cli_run_usage(FILE *out)
             "                        journaled as they finish either way\n"
             "      --slots N         tasks each rank runs at once (default: "
             "its cores)\n"
+            "      --shell SHELL     run each command as SHELL -c COMMAND "
+            "(a path, or a name\n"
+            "                        found in PATH; default: the task "
+            "file's @shell, else bash)\n"
             "      --retries N       extra attempts for a failed task "
             "(default 0)\n"
             "      --timeout SEC     end a task after SEC seconds (default "
@@ -65,16 +79,14 @@ void cli_run_usage(FILE *out)
             "error, 75 stopped by a signal\n(finish with --resume).\n");
 }
 
-/* Seconds as a positive number, into milliseconds. */
+/* A duration (tf_duration_ms: 90, 1.5, 500ms, 10m, 1h30m) in ms. */
 static bool parse_seconds(const char *s, bool allow_zero, unsigned *ms)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < 0 ||
-        (!allow_zero && v == 0) || v > 4294967.0)
+    uint64_t v;
+    if (!tf_duration_ms(s, strlen(s), &v) || (!allow_zero && v == 0) ||
+        v > UINT_MAX)
         return false;
-    *ms = (unsigned)ceil(v * 1000.0);
+    *ms = (unsigned)v;
     return true;
 }
 
@@ -119,6 +131,8 @@ static int valued(const char *a, const char *v, run_opts *o)
     bool ok;
     if (!strcmp(a, "-o") || !strcmp(a, "--outdir"))
         ok = (o->outdir = v) != NULL;
+    else if (!strcmp(a, "--shell"))
+        ok = *(o->shell = v) != 0;
     else if (!strcmp(a, "--slots"))
         ok = parse_int(v, 1, UINT16_MAX, &o->slots);
     else if (!strcmp(a, "--retries"))
@@ -155,6 +169,29 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
             cli_run_usage(stdout);
             return EXIT_ALL_OK;
         }
+        /* --opt=VALUE: the name alone (argv is ours to cut), VALUE as v. */
+        char *eq = a[0] == '-' && a[1] == '-' ? strchr(argv[i], '=') : NULL;
+        if (eq) {
+            *eq = 0;
+            v = eq + 1;
+            if (flag(a, o)) {
+                fprintf(stderr, "taskfarm run: %s takes no value\n%s", a,
+                        RUN_HINT);
+                return EXIT_USAGE;
+            }
+            got = valued(a, v, o);
+            *eq = '=';
+            if (got > 0)
+                continue;
+            if (got < 0) {
+                fprintf(stderr, "taskfarm run: bad value '%s' for %.*s\n", v,
+                        (int)(eq - a), a);
+                return EXIT_USAGE;
+            }
+            fprintf(stderr, "taskfarm run: unknown option '%.*s'\n%s",
+                    (int)(eq - a), a, RUN_HINT);
+            return EXIT_USAGE;
+        }
         if (flag(a, o))
             continue;
         if (v && (got = valued(a, v, o)) != 0) {
@@ -164,9 +201,10 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
             }
             i++;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "taskfarm run: unknown option or missing value: "
-                            "'%s'\n", a);
-            cli_run_usage(stderr);
+            /* (An option that takes a value knows its name even with "".) */
+            fprintf(stderr, "taskfarm run: %s '%s'\n%s",
+                    valued(a, "", o) ? "missing value for" : "unknown option",
+                    a, RUN_HINT);
             return EXIT_USAGE;
         } else if (o->taskfile) {
             fprintf(stderr, "taskfarm run: one task file at a time\n");
@@ -176,7 +214,7 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
         }
     }
     if (!o->taskfile) {
-        cli_run_usage(stderr);
+        fprintf(stderr, "taskfarm run: no TASKFILE\n%s", RUN_HINT);
         return EXIT_USAGE;
     }
     if (o->resume && o->force) {

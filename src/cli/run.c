@@ -340,6 +340,21 @@ static int prepare(farm *F)
     }
     if (F->size > 1 && (verdict = agreed(F, verdict)) < 0)
         verdict = cli_outdir_shared(F->rt, F->o.outdir);
+    if (F->size > 1)
+        verdict = agreed(F, verdict);
+    if (verdict < 0) {
+        /* The shell: --shell, else the file's @shell, else bash. */
+        char where[PATH_MAX + 32] = "";
+        const char *chosen = F->o.shell;
+        if (!chosen && F->rank == 0 && F->tf.shell) {
+            chosen = F->tf.shell;
+            snprintf(where, sizeof where, "@shell, %s:%u", F->o.taskfile,
+                     (unsigned)F->tf.shell_line);
+        }
+        verdict = cli_shell_choose(&F->shell, F->rt, chosen, where);
+        if (F->size > 1)
+            verdict = agreed(F, verdict);
+    }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
     if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {

@@ -3,10 +3,12 @@
 #define _GNU_SOURCE /* environ */
 #endif
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exec/pool.h"
 #include "farm.h"
@@ -143,6 +145,7 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     if (rc)
         goto out_with_env;
     tf_proc_spec spec = {.cmd = cmd,
+                         .shell = S->path,
                          .out_path = out_path,
                          .err_path = err_path,
                          .envp = tf_env_get(&env),
@@ -184,4 +187,72 @@ size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
     memcpy(*buf + 4 + id_len + 1, cmd, cmd_len);
     (*buf)[need - 1] = 0;
     return need;
+}
+
+/*
+ * Why bash by default: a task file is written once and run on many sites,
+ * and /bin/sh is dash on Debian and Ubuntu but bash on RHEL, so `[[ ]]`,
+ * `<<<`, `{1..3}` and `set -o pipefail` worked on one and not the other.
+ * GNU parallel runs $SHELL (mostly bash), disBatch bash -c. It costs a
+ * process start of bash instead of dash, 1.28 against 0.91 ms here
+ * (docs/taskfile.md, "The shell"); --shell /bin/sh takes dash back.
+ */
+static int find_shell(const char *name, char *out, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+        return access(out, X_OK) ? errno : 0;
+    }
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : "/usr/bin:/bin"; p;) {
+        const char *colon = strchr(p, ':');
+        int dlen = colon ? (int)(colon - p) : (int)strlen(p);
+        snprintf(out, len, "%.*s%s%s", dlen, p, dlen ? "/" : "", name);
+        if (!access(out, X_OK))
+            return 0;
+        p = colon ? colon + 1 : NULL;
+    }
+    return ENOENT;
+}
+
+int cli_shell_choose(cli_shell *S, tf_runtime *rt, const char *chosen,
+                     const char *where)
+{
+    char *all = NULL, mine[2 * PATH_MAX];
+    const char *name = chosen;
+    if (tf_size(rt) > 1) {
+        /* Rank 0's choice ("" for the default) and where it comes from. */
+        snprintf(mine, sizeof mine, "%s\n%s", chosen ? chosen : "",
+                 where ? where : "");
+        int rc = tf_allgather_text(rt, mine, &all, NULL);
+        if (rc) {
+            fprintf(stderr, "taskfarm: cannot start: %s\n", tf_strerror(rc));
+            return EXIT_RUNTIME;
+        }
+        char *nl = strchr(all, '\n');
+        *nl = 0; /* rank 0's text has one */
+        where = nl + 1;
+        name = *all ? all : NULL;
+    }
+    int verdict = -1, e = find_shell(name ? name : "bash", S->path,
+                                     sizeof S->path);
+    char who[96] = "";
+    if (tf_size(rt) > 1)
+        snprintf(who, sizeof who, "rank %d (on %s): ", S->rank,
+                 tf_rank_host(rt, S->rank));
+    if (e && !name) {
+        fprintf(stderr, "taskfarm: %swarning: no bash in PATH: commands run "
+                        "under /bin/sh (choose one with --shell or @shell)\n",
+                who);
+        e = find_shell("/bin/sh", S->path, sizeof S->path);
+    }
+    if (e) {
+        fprintf(stderr, "taskfarm: %scannot run the shell '%s' (%s): %s\n",
+                who, name ? name : "/bin/sh",
+                where && *where ? where : name ? "--shell" : "the default",
+                strerror(e));
+        verdict = EXIT_USAGE;
+    }
+    free(all);
+    return verdict;
 }

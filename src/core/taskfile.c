@@ -30,11 +30,12 @@ enum {
     ATTR_TIMEOUT,
     ATTR_RETRIES,
     ATTR_BARRIER,
+    ATTR_SHELL,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
-    "id", "after", "prio", "cores", "timeout", "retries", "barrier",
+    "id", "after", "prio", "cores", "timeout", "retries", "barrier", "shell",
 };
 
 /* The table is what a million-task file costs: keep an entry small. */
@@ -88,6 +89,9 @@ typedef struct parser {
     uint64_t nnames; /* ids in all @after lists, a bound on explicit edges */
 
     uint32_t *line_task; /* phase 2: line -> task with that default id */
+
+    char shell[TF_TASKFILE_MAX_SHELL + 1]; /* @shell's value, "" if none */
+    uint32_t shell_line;
 } parser;
 
 /* What the attributes of one line said. */
@@ -96,6 +100,8 @@ typedef struct line_attrs {
     size_t id_len;
     const char *after; /* NULL: no @after */
     size_t after_len;
+    const char *shell; /* @shell's value */
+    size_t shell_len;
     uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
@@ -458,37 +464,86 @@ static bool parse_int(const char *s, size_t n, int64_t lo, int64_t hi,
  * milliseconds, rounded up so that a tiny positive timeout stays positive.
  * Parsed by hand: strtod depends on the locale and wants a terminated string.
  */
-static bool parse_seconds(const char *s, size_t n, uint32_t *ms)
+/* One term of a duration: digits[.digits] into thousandths (rounded up). */
+static bool duration_term(const char *s, size_t n, size_t *i, uint64_t *milli)
 {
-    size_t i = 0;
     uint64_t whole = 0, frac = 0;
     unsigned nfrac = 0;
     bool digits = false, rest = false;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-        whole = whole * 10 + (uint64_t)(s[i] - '0');
+    for (; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++) {
+        whole = whole * 10 + (uint64_t)(s[*i] - '0');
         digits = true;
         if (whole > UINT32_MAX)
             return false;
     }
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+    if (*i < n && s[*i] == '.') {
+        for ((*i)++; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++) {
             digits = true;
             if (nfrac < 3) {
-                frac = frac * 10 + (uint64_t)(s[i] - '0');
+                frac = frac * 10 + (uint64_t)(s[*i] - '0');
                 nfrac++;
-            } else if (s[i] != '0') {
+            } else if (s[*i] != '0') {
                 rest = true;
             }
         }
     }
-    if (!digits || i != n)
-        return false;
     for (; nfrac < 3; nfrac++)
         frac *= 10;
-    uint64_t total = whole * 1000 + frac + (rest ? 1 : 0);
-    if (total == 0 || total > UINT32_MAX)
+    *milli = whole * 1000 + frac + (rest ? 1 : 0);
+    return digits;
+}
+
+bool tf_duration_ms(const char *s, size_t n, uint64_t *ms)
+{
+    static const struct {
+        char name[3];
+        uint32_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+                 {"d", 86400000}};
+    size_t i = 0;
+    uint64_t total = 0;
+    int last = -1; /* the unit of the term before: each smaller than it */
+    while (i < n) {
+        uint64_t milli;
+        if (!duration_term(s, n, &i, &milli))
+            return false;
+        size_t u0 = i;
+        while (i < n && s[i] >= 'a' && s[i] <= 'z')
+            i++;
+        int k = -1;
+        for (int j = 0; j < 5 && u0 < i; j++)
+            if (i - u0 == strlen(units[j].name) &&
+                !memcmp(s + u0, units[j].name, i - u0))
+                k = j;
+        if (u0 == i) { /* no unit: seconds, and the whole value */
+            if (last >= 0 || i != n || milli > UINT32_MAX)
+                return false;
+            *ms = milli; /* thousandths of a second */
+            return true;
+        }
+        /* Known, and smaller than the term before's: 1h30m, not 30m1h. */
+        if (k < 0 || (last >= 0 && k >= last) ||
+            milli > (UINT64_MAX - 999) / units[k].ms)
+            return false;
+        last = k;
+        /* thousandths of the unit, rounded up to whole ms */
+        total += (milli * units[k].ms + 999) / 1000;
+        if (total > UINT32_MAX)
+            return false;
+    }
+    if (last < 0)
         return false;
-    *ms = (uint32_t)total;
+    *ms = total;
+    return true;
+}
+
+/* @timeout: a duration, not 0, at most UINT32_MAX ms. */
+static bool parse_seconds(const char *s, size_t n, uint32_t *ms)
+{
+    uint64_t v;
+    if (!tf_duration_ms(s, n, &v) || v == 0 || v > UINT32_MAX)
+        return false;
+    *ms = (uint32_t)v;
     return true;
 }
 
@@ -546,6 +601,10 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
                 add_error(p, TF_EINVAL, line, 0, "@barrier takes no value"));
         return 0;
     }
+    if (k == ATTR_SHELL && vlen > TF_TASKFILE_MAX_SHELL)
+        return failed(add_error(p, TF_ERANGE, line, 0,
+                                "@shell of %zu bytes, longer than %u", vlen,
+                                TF_TASKFILE_MAX_SHELL));
     if (!vlen) {
         if (k == ATTR_ID)
             a->bad_id = true;
@@ -607,8 +666,13 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
     case ATTR_TIMEOUT:
         if (!parse_seconds(val, vlen, &a->timeout_ms))
             return failed(bad_value(p, line, k, val, vlen,
-                                    "a positive number of seconds, at most "
-                                    "4294967.295"));
+                                    "a positive duration: seconds (90, "
+                                    "1.5) or with units (500ms, 90s, 10m, "
+                                    "2h, 1h30m), at most 49 days"));
+        return 0;
+    case ATTR_SHELL:
+        a->shell = val;
+        a->shell_len = vlen;
         return 0;
     }
     return 0;
@@ -831,6 +895,25 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
             return add_error(p, TF_EINVAL, line, 0,
                              "@barrier must stand alone on its line");
         return bad ? 0 : add_barrier(p, line);
+    }
+    if (a.seen & (1u << ATTR_SHELL)) {
+        if (ntok != 1 || i != n)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@shell must stand alone on its line (it is "
+                             "the shell of the whole file)");
+        if (p->shell_line)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@shell given twice (first on line %u)",
+                             (unsigned)p->shell_line);
+        if (p->n)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@shell must come before the first task");
+        if (bad)
+            return 0;
+        memcpy(p->shell, a.shell, a.shell_len);
+        p->shell[a.shell_len] = 0;
+        p->shell_line = line;
+        return 0;
     }
     if (i == n)
         return add_error(p, TF_EINVAL, line, 0, "attributes but no command");
@@ -1186,7 +1269,10 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     tf.ntasks = p.ntasks;
     tf.nbarriers = p.nbarriers;
     tf.max_cores = p.max_cores;
-    if (forward)
+    tf.shell_line = p.shell_line;
+    if (p.shell_line && !(tf.shell = strdup(p.shell)))
+        rc = TF_ENOMEM;
+    else if (forward)
         rc = check_graph(&p, &tf);
     else
         rc = chain_in_file_order(&tf, &tf.max_chain);
@@ -1217,6 +1303,7 @@ void tf_taskfile_free(tf_taskfile *tf)
     free(tf->tasks);
     free(tf->deps);
     free(tf->pool);
+    free(tf->shell);
     memset(tf, 0, sizeof *tf);
 }
 

@@ -32,6 +32,8 @@
 #define TF_TASKFILE_MAX_CMD (128u * 1024u - 1u)
 /* The scheduler counts attempts in a byte. */
 #define TF_TASKFILE_MAX_RETRIES 255
+/* The longest @shell value (a path or a program's name). */
+#define TF_TASKFILE_MAX_SHELL 255u
 /* Messages kept before parsing stops. */
 #define TF_TASKFILE_MAX_ERRORS 20
 
@@ -86,6 +88,8 @@ typedef struct tf_taskfile {
     uint32_t *deps;     /* dependency lists: indexes of tasks to finish first */
     char *pool;         /* ids and commands, NUL-terminated */
     size_t pool_len;
+    char *shell;         /* @shell's value (malloc'd), NULL: none */
+    uint32_t shell_line; /* its line, 0: none */
 } tf_taskfile;
 
 /* One message for a person, already prefixed with "NAME:LINE: ". */
@@ -126,6 +130,16 @@ typedef struct tf_tferr {
  */
 int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err);
+
+/*
+ * A duration (s[0..n), not NUL-terminated) in milliseconds, rounded up:
+ * seconds as a plain number ("90", "1.5"), or terms with units from the
+ * largest down, each a number with an optional fraction: "500ms", "90s",
+ * "10m", "1.5h", "1h30m", "2d". false for anything else (empty, a unit
+ * twice or out of order, "10 m", over 2^32 - 1 ms in all). Zero is a
+ * duration; callers that refuse it say so.
+ */
+bool tf_duration_ms(const char *s, size_t n, uint64_t *ms);
 
 /* Release what a successful parse returned; leaves *tf zeroed. */
 void tf_taskfile_free(tf_taskfile *tf);

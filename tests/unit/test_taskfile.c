@@ -616,6 +616,84 @@ static void test_error_unknown_attribute(void)
     EXPECT_ERROR("@prio=1 @prio=2 echo x\n", NAME ":1: @prio given twice");
 }
 
+#define DUR_EXPECT                                                             \
+    "a positive duration: seconds (90, 1.5) or with units (500ms, 90s, "     \
+    "10m, 2h, 1h30m), at most 49 days)"
+
+/* Durations: seconds, or terms with units from the largest down. */
+static void test_durations(void)
+{
+    static const struct {
+        const char *s;
+        long long ms; /* -1: refused */
+    } cases[] = {
+        {"90", 90000},       {"1.5", 1500},         {"0.0001", 1},
+        {"0", 0},            {"500ms", 500},        {"90s", 90000},
+        {"10m", 600000},     {"1.5h", 5400000},     {"2d", 172800000},
+        {"1h30m", 5400000},  {"2m30s", 150000},     {"1m0.5s", 60500},
+        {"1d2h3m4s5ms", 93784005},                  {"0.0005s", 1},
+        {"4294967.295", 4294967295LL},              {"49d", 4233600000LL},
+        {"", -1},            {"s", -1},             {"m10", -1},
+        {"10 m", -1},        {"10M", -1},           {"1h1h", -1},
+        {"30m1h", -1},       {"10s5", -1},          {"1.2.3", -1},
+        {"-5s", -1},         {"1e3", -1},           {"50d", -1},
+        {"4294967.296", -1}, {"10min", -1},         {"1hr", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t ms = 0;
+        bool ok = tf_duration_ms(cases[i].s, strlen(cases[i].s), &ms);
+        CHECK_MSG(ok == (cases[i].ms >= 0), "'%s': %s", cases[i].s,
+                  ok ? "taken" : "refused");
+        if (ok && cases[i].ms >= 0)
+            CHECK_MSG(ms == (uint64_t)cases[i].ms, "'%s': %llu ms, want %lld",
+                      cases[i].s, (unsigned long long)ms, cases[i].ms);
+    }
+    tf_taskfile tf;
+    if (PARSE_OK("@timeout=10m a\n@timeout=1h30m b\n@timeout=250ms c\n",
+                 &tf)) {
+        CHECK_EQ_U(tf.tasks[0].timeout_ms, 600000);
+        CHECK_EQ_U(tf.tasks[1].timeout_ms, 5400000);
+        CHECK_EQ_U(tf.tasks[2].timeout_ms, 250);
+        tf_taskfile_free(&tf);
+    }
+}
+
+/* @shell: the whole file's shell, on a line of its own before any task. */
+static void test_shell(void)
+{
+    tf_taskfile tf;
+    if (PARSE_OK("# a sweep\n@shell=/bin/bash\n[[ 1 == 1 ]]\n", &tf)) {
+        CHECK_TRUE(tf.shell && !strcmp(tf.shell, "/bin/bash"));
+        CHECK_EQ_U(tf.shell_line, 2);
+        CHECK_EQ_U(tf.ntasks, 1);
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("true\n", &tf)) {
+        CHECK_TRUE(tf.shell == NULL);
+        CHECK_EQ_U(tf.shell_line, 0);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("@shell=bash\n@shell=zsh\ntrue\n",
+                 NAME ":2: @shell given twice (first on line 1)");
+    EXPECT_ERROR("true\n@shell=bash\n",
+                 NAME ":2: @shell must come before the first task");
+    EXPECT_ERROR("@barrier\n@shell=bash\ntrue\n",
+                 NAME ":2: @shell must come before the first task");
+    EXPECT_ERROR("@shell=bash true\n",
+                 NAME ":1: @shell must stand alone on its line (it is the "
+                      "shell of the whole file)");
+    EXPECT_ERROR("@shell=bash @prio=1\ntrue\n",
+                 NAME ":1: @shell must stand alone on its line (it is the "
+                      "shell of the whole file)");
+    EXPECT_ERROR("@shell\ntrue\n", NAME ":1: @shell needs a value (@shell=VALUE)");
+    char big[400];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "@shell=", 7);
+    memcpy(big + 300, "\ntrue\n", 7);
+    big[307] = 0;
+    EXPECT_ERROR(big, NAME ":1: @shell of 293 bytes, longer than 255");
+}
+
 static void test_error_values(void)
 {
     static const struct {
@@ -640,27 +718,18 @@ static void test_error_values(void)
                                  "an integer from 0 to 255)"},
         {"@retries=256 x\n", NAME ":1: bad value '256' for @retries "
                                   "(expected an integer from 0 to 255)"},
-        {"@timeout=0 x\n", NAME ":1: bad value '0' for @timeout (expected a "
-                                "positive number of seconds, at most "
-                                "4294967.295)"},
+        {"@timeout=0 x\n", NAME ":1: bad value '0' for @timeout (expected " DUR_EXPECT},
         {"@timeout=0.0000 x\n",
-         NAME ":1: bad value '0.0000' for @timeout (expected a positive "
-              "number of seconds, at most 4294967.295)"},
-        {"@timeout=-5 x\n", NAME ":1: bad value '-5' for @timeout (expected "
-                                 "a positive number of seconds, at most "
-                                 "4294967.295)"},
-        {"@timeout=1e3 x\n", NAME ":1: bad value '1e3' for @timeout "
-                                  "(expected a positive number of seconds, at "
-                                  "most 4294967.295)"},
-        {"@timeout=. x\n", NAME ":1: bad value '.' for @timeout (expected a "
-                                "positive number of seconds, at most "
-                                "4294967.295)"},
+         NAME ":1: bad value '0.0000' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=-5 x\n", NAME ":1: bad value '-5' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=1e3 x\n", NAME ":1: bad value '1e3' for @timeout " "(expected " DUR_EXPECT},
+        {"@timeout=. x\n", NAME ":1: bad value '.' for @timeout (expected " DUR_EXPECT},
         {"@timeout=4294967.296 x\n",
-         NAME ":1: bad value '4294967.296' for @timeout (expected a positive "
-              "number of seconds, at most 4294967.295)"},
-        {"@timeout=10s x\n", NAME ":1: bad value '10s' for @timeout "
-                                  "(expected a positive number of seconds, at "
-                                  "most 4294967.295)"},
+         NAME ":1: bad value '4294967.296' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=30m1h x\n", NAME ":1: bad value '30m1h' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=10min x\n", NAME ":1: bad value '10min' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=50000d x\n", NAME ":1: bad value '50000d' for @timeout (expected " DUR_EXPECT},
+        {"@timeout=0s x\n", NAME ":1: bad value '0s' for @timeout (expected " DUR_EXPECT},
         {"@prio= x\n", NAME ":1: @prio needs a value (@prio=VALUE)"},
         {"@cores x\n", NAME ":1: @cores needs a value (@cores=VALUE)"},
         {"@id= x\n", NAME ":1: @id needs a value (@id=VALUE)"},
@@ -1312,6 +1381,8 @@ int main(void)
         {"barrier semantics", test_barrier},
         {"barriers in random files", test_barrier_random},
         {"error: unknown attribute", test_error_unknown_attribute},
+        {"durations", test_durations},
+        {"@shell", test_shell},
         {"error: bad values", test_error_values},
         {"error: duplicate id", test_error_duplicate_id},
         {"error: dependencies", test_error_dependencies},
