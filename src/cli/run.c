@@ -319,6 +319,38 @@ static void configure(farm *F, tf_config *cfg)
     }
 }
 
+/*
+ * Rank 0, before anything is created: a task wider than every rank's slots
+ * could never start, and used to fail at run time (status -14) after all
+ * the others had run. Named here with its line. Returns -1 or EXIT_USAGE.
+ */
+static int too_wide(farm *F)
+{
+    unsigned widest = 0;
+    for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
+        if (tf_rank_slots(F->rt, r) > widest)
+            widest = tf_rank_slots(F->rt, r);
+    const tf_taskfile *tf = &F->tf;
+    if (tf->max_cores <= widest)
+        return -1;
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < tf->n; i++)
+        if (tf->tasks[i].cores > widest && bad++ < 5)
+            fprintf(stderr, "%s:%u: @cores=%u, but no rank runs more than %u "
+                            "task%s at once\n",
+                    F->o.taskfile, (unsigned)tf->tasks[i].line,
+                    (unsigned)tf->tasks[i].cores, widest,
+                    widest == 1 ? "" : "s");
+    if (bad > 5)
+        fprintf(stderr, "%s: ... and %u more such tasks\n", F->o.taskfile,
+                (unsigned)(bad - 5));
+    fprintf(stderr, "taskfarm: nothing was run. Give the ranks more slots "
+                    "(--slots, or bind each rank to more cores: srun "
+                    "--cpus-per-task, mpirun --map-by ...:PE=N) or ask for "
+                    "fewer cores\n");
+    return EXIT_USAGE;
+}
+
 /* Every rank takes the largest verdict (-1: go on). */
 static int agreed(farm *F, int verdict)
 {
@@ -335,7 +367,7 @@ static int prepare(farm *F)
     int verdict = -1, mode = TF_STATE_NEW;
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
-        if (verdict == EXIT_ALL_OK)
+        if (verdict == EXIT_ALL_OK && (verdict = too_wide(F)) < 0)
             verdict = cli_outdir_lock(F->o.outdir, &F->lock_fd);
     }
     if (F->size > 1 && (verdict = agreed(F, verdict)) < 0)

@@ -60,6 +60,16 @@ printf 'true\n@shell=bash\n' >late.txt
 exits "@shell after a task" 2 "$T" check late.txt
 check "... file:line" 'grep -q "^late.txt:2: @shell must come before the first task" err.txt'
 
+echo "== a task no rank can take: refused before the run"
+printf 'true\n@cores=4 echo wide\n@cores=2 true\n' >wide.txt
+exits "@cores=4 on 2-slot ranks, one process" 2 "$T" run -q --slots 2 -o wide1 wide.txt
+check "... file:line and why" 'grep -q "^wide.txt:2: @cores=4, but no rank runs more than 2 tasks at once" err.txt &&
+     [ "$(grep -c "^wide.txt:" err.txt)" = 1 ]'
+check "... nothing created" '[ ! -e wide1 ]'
+exits "@cores=4 on 3-slot workers, under mpirun" 2 "${MPIRUN[@]}" "$T" run -q --slots 3 -o wide2 wide.txt
+check "... named once, by rank 0" '[ "$(grep -c "^wide.txt:2: @cores=4, but no rank runs more than 3 tasks" err.txt)" = 1 ]'
+exits "... with 4 slots it runs" 0 "$T" run -q --slots 4 -o wide3 wide.txt
+
 echo "== options"
 printf 'sleep 0.01\necho two\n' >two.txt
 exits "--opt=value forms" 0 "$T" run -q --slots=2 --timeout=1m30s --grace=500ms --outdir=eq two.txt
