@@ -89,6 +89,37 @@ check "... bad value named" 'grep -q "bad value .10min. for --timeout" err.txt'
 printf '@timeout=2m @id=a true\n@timeout=1h30m true\n' >units.txt
 exits "@timeout with units" 0 "$T" check units.txt
 
+echo "== taskfarm status: the run's exit status, what fails now, --json"
+printf 'true\nexit 3\ntrue\n@after=2 true\n' >st.txt
+exits "a run with a failure" 1 "$T" run -q --retries 1 -o st st.txt
+exits "status of it: exit 1, as the run" 1 "$T" status st
+check "... one failing task, its last attempt only" \
+    '[ "$(grep -c "^  failed: " out.txt)" = 1 ] && grep -q "failed: line 2 on .*, exit 3, signal 0: exit 3" out.txt'
+exits "status --json" 1 "$T" status --json st
+check "... valid JSON with the counts and the failing task" \
+    'python3 -c "import json,sys; d = json.load(open(\"out.txt\")); sys.exit(not (d[\"state\"] == \"failed\" and d[\"done\"] == 2 and d[\"skipped\"] == 1 and d[\"exit\"] == 1 and [f[\"line\"] for f in d[\"failing\"]] == [2]))"'
+sed -i 's/^exit 3$/true/' st.txt
+exits "fixed and resumed" 0 "$T" run -q --resume -o st st.txt
+exits "status: exit 0, no failure listed" 0 "$T" status st
+check "... the fixed line is not a failure any more" '! grep -q "failed: line" out.txt'
+printf 'sleep 30\n' >long.txt
+"$T" run -q -o killed long.txt >/dev/null 2>&1 &
+cl=$!
+for _ in $(seq 100); do [ "$(state killed)" = running ] && break; sleep 0.1; done
+exits "status of a running run: exit 0" 0 "$T" status killed
+kill -KILL $cl
+wait $cl 2>/dev/null
+exits "status of a run killed hard: exit 75 (resumable)" 75 "$T" status killed
+check "... and says so" 'grep -q "interrupted: its process is gone" out.txt'
+printf 'sleep 30\nsleep 30\n' >stop.txt
+"$T" run -q -o stopped stop.txt >/dev/null 2>&1 &
+sp=$!
+for _ in $(seq 100); do [ "$(state stopped)" = running ] && break; sleep 0.1; done
+kill -TERM $sp
+wait $sp
+exits "status of a stopped run: exit 75" 75 "$T" status stopped
+exits "status with a bad option" 2 "$T" status --bogus stopped
+
 echo "== standard input, help"
 printf 'echo from-stdin\n' | RUN_LIMIT=60 run "TASKFILE - (one process)" 0 "$T" run -q -o stdin -
 check "... ran the piped task" '[ "$(cat stdin/out/1.out)" = from-stdin ]'

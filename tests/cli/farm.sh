@@ -91,7 +91,7 @@ run "failure propagation" 1 "$TF" run -o p6 fail.txt
 check "failure: dependents did not run" '[ ! -e ran-b ] && [ ! -e ran-c ]'
 check "failure: unrelated task ran" '[ -e ran-d ]'
 check "failure: summary counts" 'grep -q "4 tasks: 1 done, 1 failed, 2 skipped" err.txt'
-run "status of a failed run" 0 "$TF" status p6
+run "status of a failed run: the run's exit status" 1 "$TF" status p6
 check "status lists the failure" 'grep -q "failed: line 1 .*exit 3" out.txt'
 
 # ---- --halt-on-error: stop, end running tasks, exit cleanly ----
