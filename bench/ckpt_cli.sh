@@ -19,7 +19,7 @@ run() {
     [ -e "$dir/joblog.tsv" ] && before=$(($(wc -l <"$dir/joblog.tsv") - 1))
     local t0
     t0=$(now)
-    "$TF" run --slots 2 --checkpoint-every "$every" -o "$dir" "$@" \
+    "$TF" run -v --slots 2 --checkpoint-every "$every" -o "$dir" "$@" \
         "$tmp/tasks.txt" >/dev/null 2>"$dir.err" &
     local pid=$!
     until [ -e "$dir/joblog.tsv" ] &&

@@ -71,9 +71,14 @@ void cli_run_usage(FILE *out)
             "                        (default 30; 0: none)\n"
             "  -q, --quiet           no progress, only errors and the "
             "summary\n"
-            "  -v, --verbose         the runtime's notes too (each rank's "
-            "host and steal\n"
-            "                        peers); -vv: its debugging notes\n\n"
+            "      --progress        the live progress line even when "
+            "stderr is not a terminal:\n"
+            "                        under mpirun or srun, whose output "
+            "reaches yours through a pipe\n"
+            "  -v, --verbose         the runtime's notes too (snapshots, "
+            "each rank's host\n"
+            "                        and steal peers); -vv: its debugging "
+            "notes\n\n"
             "exit status: 0 all tasks succeeded, 1 some failed or were "
             "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
             "error, 75 stopped by a signal\n(finish with --resume).\n");
@@ -109,6 +114,7 @@ static int flag(const char *a, run_opts *o)
               : !strcmp(a, "--halt-on-error") ? &o->halt_on_error
               : !strcmp(a, "--no-steal")      ? &o->no_steal
               : !strcmp(a, "--no-trace")      ? &o->no_trace
+              : !strcmp(a, "--progress")      ? &o->progress
               : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet
                                                           : NULL;
     if (f)

@@ -306,7 +306,11 @@ static void configure(farm *F, tf_config *cfg)
     cfg->log_user = F;
     /* Rank 0's: */
     F->pr.o = &F->o;
-    F->pr.tty = isatty(STDERR_FILENO) && !F->o.quiet;
+    /*
+     * Under mpirun or srun rank 0's stderr is a pipe to the launcher even
+     * when the user's is a terminal, which rank 0 cannot see: --progress.
+     */
+    F->pr.tty = (isatty(STDERR_FILENO) || F->o.progress) && !F->o.quiet;
     cfg->on_event = on_event;
     cfg->event_user = F;
     cfg->tick_ms = F->pr.tty ? 250 : 500; /* also the signal latency */
@@ -463,7 +467,8 @@ static int finish(farm *F, int rc)
     /* The trace is a whole document after tf_run; a write error was logged. */
     if (st.trace_error)
         status = EXIT_RUNTIME;
-    if (rc != TF_EIO && !F->o.quiet && st.checkpoints)
+    /* How the state was saved is an internal, for -v. */
+    if (rc != TF_EIO && F->o.verbose && st.checkpoints)
         fprintf(stderr, "taskfarm: state saved in %s (%llu snapshot%s, "
                         "dispatch paused %.1f ms at most)\n",
                 F->o.outdir, (unsigned long long)st.checkpoints,

@@ -107,8 +107,7 @@ printf 'sleep 30\n' >long.txt
 cl=$!
 for _ in $(seq 100); do [ "$(state killed)" = running ] && break; sleep 0.1; done
 exits "status of a running run: exit 0" 0 "$T" status killed
-kill -KILL $cl
-wait $cl 2>/dev/null
+{ kill -KILL $cl && wait $cl; } 2>/dev/null
 exits "status of a run killed hard: exit 75 (resumable)" 75 "$T" status killed
 check "... and says so" 'grep -q "interrupted: its process is gone" out.txt'
 printf 'sleep 30\nsleep 30\n' >stop.txt
@@ -119,6 +118,17 @@ kill -TERM $sp
 wait $sp
 exits "status of a stopped run: exit 75" 75 "$T" status stopped
 exits "status with a bad option" 2 "$T" status --bogus stopped
+
+echo "== progress"
+for i in $(seq 30); do echo "sleep 0.05"; done >slow.txt
+exits "no terminal: no live line" 0 "$T" run -o prog1 slow.txt
+check "... no carriage return" '! grep -q $'"'"'\r'"'"' err.txt'
+check "... nor how the state was saved (that is -v's)" '! grep -q "state saved" err.txt'
+exits "--progress: the live line all the same (as under mpirun)" 0 "${MPIRUN[@]}" "$T" run --progress -o prog2 slow.txt
+check "... redrawn with carriage returns, then a clean summary line" \
+    'grep -q $'"'"'\r'"'"'"[0-9]*/30 done" err.txt && tail -n 1 err.txt | grep -q "^taskfarm: 30 tasks: 30 done"'
+exits "-v: how the state was saved" 0 "$T" run -v -o prog3 slow.txt
+check "... said" 'grep -q "state saved in prog3 (1 snapshot" err.txt'
 
 echo "== standard input, help"
 printf 'echo from-stdin\n' | RUN_LIMIT=60 run "TASKFILE - (one process)" 0 "$T" run -q -o stdin -
