@@ -460,11 +460,10 @@ static bool parse_int(const char *s, size_t n, int64_t lo, int64_t hi,
 }
 
 /*
- * Positive decimal seconds ("90", "1.5", ".25", no sign or exponent) to
- * milliseconds, rounded up so that a tiny positive timeout stays positive.
+ * One term of a duration: digits[.digits] (no sign, no exponent) into
+ * thousandths, rounded up so that a tiny positive timeout stays positive.
  * Parsed by hand: strtod depends on the locale and wants a terminated string.
  */
-/* One term of a duration: digits[.digits] into thousandths (rounded up). */
 static bool duration_term(const char *s, size_t n, size_t *i, uint64_t *milli)
 {
     uint64_t whole = 0, frac = 0;
