@@ -411,7 +411,11 @@ TF_API int tf_release(tf_runtime *rt, tf_task_id id);
 typedef struct tf_stats {
     uint64_t tasks;      /* known to rank 0, dynamic ones included */
     uint64_t done, failed, skipped;
-    uint64_t running;    /* dispatched, not yet reported */
+    /*
+     * Dispatched, not yet reported: on workers' slots now (running, at
+     * most each worker's slots) or waiting in their queues (queued).
+     */
+    uint64_t running, queued;
     uint64_t messages_sent, messages_received; /* by this rank */
     size_t sched_bytes;  /* scheduler memory on rank 0 */
     size_t task_bytes;   /* per-task records, inputs and outputs on rank 0 */

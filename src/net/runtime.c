@@ -388,7 +388,18 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->done = s->count[TF_ST_DONE];
     st->failed = s->count[TF_ST_FAILED];
     st->skipped = s->count[TF_ST_SKIPPED];
-    st->running = s->count[TF_ST_DISPATCHED];
+    /*
+     * Dispatched tasks beyond a worker's slots wait in its queue (the
+     * prefetch window): counted as running they made a 1-slot worker
+     * look as if it ran 2.
+     */
+    uint64_t queued = 0;
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        if (s->workers[w].ntasks > s->workers[w].slots)
+            queued += s->workers[w].ntasks - s->workers[w].slots;
+    uint64_t dispatched = s->count[TF_ST_DISPATCHED];
+    st->queued = queued < dispatched ? queued : dispatched;
+    st->running = dispatched - st->queued;
     st->moved = rt->moved;
     st->released = s->released;
     st->sched_bytes = tf_sched_bytes(s) + tf_idmap_bytes(&rt->tasks.ids);

@@ -118,6 +118,19 @@ kill -TERM $sp
 wait $sp
 exits "status of a stopped run: exit 75" 75 "$T" status stopped
 exits "status with a bad option" 2 "$T" status --bogus stopped
+# One worker with one slot holds 2 tasks (the prefetch window): one runs.
+for i in $(seq 8); do echo "sleep 0.4"; done >one.txt
+mpirun -np 2 "$T" run -q --slots 1 -o one one.txt >/dev/null 2>&1 &
+mp=$!
+most=0
+for _ in $(seq 40); do
+    r=$(awk '$1 == "running" { print $2 }' one/status 2>/dev/null)
+    [ -n "$r" ] && [ "$r" -gt "$most" ] && most=$r
+    sleep 0.1
+done
+wait $mp
+check "running counts tasks on slots, not the queued ones (at most 1: $most)" '[ "$most" = 1 ]'
+
 
 echo "== progress"
 for i in $(seq 30); do echo "sleep 0.05"; done >slow.txt
