@@ -178,40 +178,18 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
 
     stencil P = {.n = 20000, .blocks = 8, .steps = 100};
-    long inline_max = -1, v = 0;
-    int bad = 0, help = 0, via_rank0 = 0, opt;
-    while (!bad && !help && (opt = getopt(argc, argv, "b:n:s:i:Rh")) != -1) {
-        if (opt == 'h') {
-            help = 1;
-        } else if (opt == 'R') {
-            via_rank0 = 1;
-        } else if (opt == '?') {
-            bad = 1;
-        } else {
-            /* A part is under 4 GiB: 2^26 doubles are 512 MiB. */
-            static const long lim[][2] = {['b'] = {1, 16384},
-                                          ['n'] = {1, 1L << 26},
-                                          ['s'] = {1, 1000000},
-                                          ['i'] = {-1, LONG_MAX}};
-            bad = app_parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
-            if (bad && rank == 0)
-                fprintf(stderr, "stencil: -%c %s: out of range\n", opt, optarg);
-            else if (opt == 'b')
-                P.blocks = (int)v;
-            else if (opt == 'n')
-                P.n = (size_t)v;
-            else if (opt == 's')
-                P.steps = (int)v;
-            else
-                inline_max = v;
-        }
-    }
-    if (!bad && !help && optind < argc) {
-        if (rank == 0)
-            fprintf(stderr, "stencil: unexpected argument '%s'\n",
-                    argv[optind]);
-        bad = 1;
-    }
+    long inline_max = -1, blocks = P.blocks, n = (long)P.n, steps = P.steps;
+    int help = 0, via_rank0 = 0;
+    /* A part is under 4 GiB: 2^26 doubles are 512 MiB. */
+    const app_opt opts[] = {{'b', 1, 16384, &blocks},
+                            {'n', 1, 1L << 26, &n},
+                            {'s', 1, 1000000, &steps},
+                            {'i', -1, LONG_MAX, &inline_max}};
+    int bad = app_options(argc, argv, "stencil", rank, opts,
+                          sizeof opts / sizeof opts[0], &via_rank0, &help);
+    P.blocks = (int)blocks;
+    P.n = (size_t)n;
+    P.steps = (int)steps;
     if (!bad && !help && (long)P.blocks * P.steps > 10000000) {
         if (rank == 0)
             fprintf(stderr, "stencil: -b %d -s %d: over 10,000,000 tasks\n",

@@ -509,40 +509,14 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
 
-    long maps = 64, reducers = 8, mib = 32, inline_max = -1, v = 0;
-    int bad = 0, help = 0, via_rank0 = 0, opt;
-    while (!bad && !help && (opt = getopt(argc, argv, "m:r:M:i:Rh")) != -1) {
-        if (opt == 'h') {
-            help = 1;
-        } else if (opt == 'R') {
-            via_rank0 = 1;
-        } else if (opt == '?') {
-            bad = 1;
-        } else {
-            static const long lim[][2] = {['m'] = {1, 100000},
-                                          ['r'] = {1, TF_PARTS_MAX},
-                                          ['M'] = {1, 65536},
-                                          ['i'] = {-1, LONG_MAX}};
-            bad = app_parse_long(optarg, lim[opt][0], lim[opt][1], &v) != 0;
-            if (bad && rank == 0)
-                fprintf(stderr, "wordcount: -%c %s: out of range\n", opt,
-                        optarg);
-            else if (opt == 'm')
-                maps = v;
-            else if (opt == 'r')
-                reducers = v;
-            else if (opt == 'M')
-                mib = v;
-            else
-                inline_max = v;
-        }
-    }
-    if (!bad && !help && optind < argc) {
-        if (rank == 0)
-            fprintf(stderr, "wordcount: unexpected argument '%s'\n",
-                    argv[optind]);
-        bad = 1;
-    }
+    long maps = 64, reducers = 8, mib = 32, inline_max = -1;
+    int help = 0, via_rank0 = 0;
+    const app_opt opts[] = {{'m', 1, 100000, &maps},
+                            {'r', 1, TF_PARTS_MAX, &reducers},
+                            {'M', 1, 65536, &mib},
+                            {'i', -1, LONG_MAX, &inline_max}};
+    int bad = app_options(argc, argv, "wordcount", rank, opts,
+                          sizeof opts / sizeof opts[0], &via_rank0, &help);
     if (bad || help) {
         if (rank == 0)
             usage(help ? stdout : stderr);
