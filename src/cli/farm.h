@@ -129,15 +129,15 @@ void cli_joblog_close(cli_joblog *jl);
 
 /*
  * Rank 0, in this order (each returns -1, or an exit status after printing
- * why). cli_outdir_lock: create OUTDIR, take the run lock (*lock_fd) and
- * write a token of this run into it. cli_outdir_shared, on every rank
+ * why). cli_outdir_lock: create OUTDIR, take the run lock (*lock_fd) and,
+ * when several ranks share the run (token), write a token of it there. cli_outdir_shared, on every rank
  * (collective) once the lock is taken: whether every rank reads that token
  * in OUTDIR (EXIT_USAGE on rank 0, naming the ranks that do not). Then
  * cli_outdir_prepare: refuse an earlier run's files unless resume or
  * force says so, create OUTDIR/out and open the joblog; *state_mode gets
  * the TF_STATE_* mode for tf_use_state.
  */
-int cli_outdir_lock(const char *dir, int *lock_fd);
+int cli_outdir_lock(const char *dir, bool token, int *lock_fd);
 int cli_outdir_shared(tf_runtime *rt, const char *dir);
 int cli_outdir_prepare(const run_opts *o, cli_joblog *jl, int *state_mode);
 

@@ -32,7 +32,7 @@ static int make_dir(const char *path)
     return 0;
 }
 
-int cli_outdir_lock(const char *dir, int *lock_fd)
+int cli_outdir_lock(const char *dir, bool token, int *lock_fd)
 {
     char path[PATH_MAX + 32];
     if (make_dir(dir))
@@ -51,15 +51,18 @@ int cli_outdir_lock(const char *dir, int *lock_fd)
     }
     /*
      * The token cli_outdir_shared looks for: rank 0's host, pid and clock,
-     * made durable so that another node's client sees it.
+     * made durable so that another node's client sees it. One process
+     * shares nothing: no token, and no fsync at its start.
      */
-    char token[160], host[64] = "";
+    if (!token)
+        return -1;
+    char text[160], host[64] = "";
     struct timespec ts;
     gethostname(host, sizeof host - 1);
     clock_gettime(CLOCK_REALTIME, &ts);
-    int n = snprintf(token, sizeof token, "%s %ld %lld.%09ld\n", host,
+    int n = snprintf(text, sizeof text, "%s %ld %lld.%09ld\n", host,
                      (long)getpid(), (long long)ts.tv_sec, ts.tv_nsec);
-    if (ftruncate(*lock_fd, 0) || pwrite(*lock_fd, token, (size_t)n, 0) != n ||
+    if (ftruncate(*lock_fd, 0) || pwrite(*lock_fd, text, (size_t)n, 0) != n ||
         fsync(*lock_fd)) {
         fprintf(stderr, "taskfarm: cannot write %s: %s\n", path,
                 strerror(errno));

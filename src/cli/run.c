@@ -372,7 +372,7 @@ static int prepare(farm *F)
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
         if (verdict == EXIT_ALL_OK && (verdict = too_wide(F)) < 0)
-            verdict = cli_outdir_lock(F->o.outdir, &F->lock_fd);
+            verdict = cli_outdir_lock(F->o.outdir, F->size > 1, &F->lock_fd);
     }
     if (F->size > 1 && (verdict = agreed(F, verdict)) < 0)
         verdict = cli_outdir_shared(F->rt, F->o.outdir);
