@@ -52,6 +52,7 @@ static int tb_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 typedef struct tf_opts {
     tfb_opts g;
     int slots, no_steal, fixed_prefetch, prefetch;
+    int rank0_idle; /* rank 0 of several only schedules */
     const char *label;
 } tf_opts;
 
@@ -92,7 +93,7 @@ static void submit_graph(tf_runtime *rt, tf_fn_id fn, const graph *g,
  * task when that costs at most 2^24 iterations.
  */
 static void check_graph(tf_runtime *rt, const graph *g, uint32_t T,
-                        uint64_t k, const tf_task_id *ids)
+                        uint64_t k, const tf_task_id *ids, uint64_t *per_rank)
 {
     uint64_t *ref = tfb_serial_hashes(g->pattern, g->W, T);
     if (!ref)
@@ -120,6 +121,7 @@ static void check_graph(tf_runtime *rt, const graph *g, uint32_t T,
                 MPI_Abort(MPI_COMM_WORLD, 1);
             }
             memcpy(&p, buf, sizeof p);
+            per_rank[info.rank]++;
             bool ok = all_values || t + 1 == T
                           ? tfb_point_ok(ref, g->W, i, t, k, p)
                           : p.hash == ref[(size_t)t * g->W + i];
@@ -137,12 +139,14 @@ static void check_graph(tf_runtime *rt, const graph *g, uint32_t T,
 }
 
 /* One run of the graph with kernel length k; returns tf_run's wall time. */
-static double run_graph(const tf_opts *o, graph *g, uint64_t k, int rank)
+static double run_graph(const tf_opts *o, graph *g, uint64_t k, int rank,
+                        uint64_t *per_rank)
 {
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = o->slots;
     cfg.no_steal = o->no_steal;
+    cfg.rank0_runs_tasks = !o->rank0_idle;
     cfg.fixed_prefetch = o->fixed_prefetch;
     if (o->prefetch)
         cfg.prefetch = o->prefetch;
@@ -170,7 +174,7 @@ static double run_graph(const tf_opts *o, graph *g, uint64_t k, int rank)
     if (rc)
         die("tf_run", rc);
     if (rank == 0)
-        check_graph(rt, g, T, k, ids);
+        check_graph(rt, g, T, k, ids, per_rank);
     free(ids);
     tf_finalize(&rt);
     return wall;
@@ -183,7 +187,8 @@ static void usage(const char *prog)
             "       mpirun -np N %s --peak-ns NS [--patterns "
             "trivial,stencil,tree,fft] [-W 8] [-T 256]\n"
             "           [--start-us 200] [--slots S] [--no-steal] "
-            "[--fixed-prefetch] [--prefetch P] [--label NAME]\n",
+            "[--fixed-prefetch] [--prefetch P] [--label NAME]\n"
+            "           [--rank0-schedules-only]\n",
             prog, prog);
 }
 
@@ -197,6 +202,8 @@ int main(int argc, char **argv)
             continue;
         if (r == 0 && !strcmp(argv[i], "--no-steal")) {
             o.no_steal = 1;
+        } else if (r == 0 && !strcmp(argv[i], "--rank0-schedules-only")) {
+            o.rank0_idle = 1;
         } else if (r == 0 && !strcmp(argv[i], "--fixed-prefetch")) {
             o.fixed_prefetch = 1;
         } else if (r == 0 && i + 1 < argc && !strcmp(argv[i], "--slots")) {
@@ -224,19 +231,25 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    /* Cores that run tasks: the workers' slots (rank 0's, alone). */
-    int workers = size > 1 ? size - 1 : 1;
+    /* Cores that run tasks: the slots of every rank that runs tasks. */
+    int workers = size > 1 && o.rank0_idle ? size - 1 : size;
     int cores = workers * o.slots;
     char label[64];
     if (o.label)
         snprintf(label, sizeof label, "%s", o.label);
     else
-        snprintf(label, sizeof label, "taskfarm_w%dx%d%s", workers, o.slots,
+        snprintf(label, sizeof label, "taskfarm_%s%dx%d%s",
+                 size > 1 && o.rank0_idle ? "w" : "r", workers, o.slots,
                  o.no_steal ? "_nosteal" : "");
     if (rank == 0)
         printf("# %s: %d ranks on %d compute slots, W=%u T=%u, peak %.4f "
-               "ns/iter, rank 0 schedules only\n",
-               label, size, cores, o.g.W, o.g.T, o.g.peak_ns);
+               "ns/iter, rank 0 %s\n",
+               label, size, cores, o.g.W, o.g.T, o.g.peak_ns,
+               size > 1 && o.rank0_idle ? "schedules only"
+                                        : "schedules and runs tasks");
+    uint64_t *per_rank = calloc((size_t)size, sizeof *per_rank);
+    if (!per_rank)
+        die("per_rank", TF_ENOMEM);
     for (int pi = 0; pi < o.g.npatterns; pi++) {
         graph g = {o.g.patterns[pi], o.g.W};
         uint64_t ntasks = tfb_ntasks(g.pattern, g.W, o.g.T);
@@ -256,7 +269,8 @@ int main(int argc, char **argv)
                            cores;
             double best = 1e30;
             for (int r = 0; r < tfb_reps(ideal); r++) {
-                double w = run_graph(&o, &g, k, rank);
+                memset(per_rank, 0, (size_t)size * sizeof *per_rank);
+                double w = run_graph(&o, &g, k, rank, per_rank);
                 if (w < best)
                     best = w;
             }
@@ -268,9 +282,15 @@ int main(int argc, char **argv)
             char name[128];
             snprintf(name, sizeof name, "%s_%s", label,
                      tfb_pattern_names[g.pattern]);
+            /* Where the tasks ran, in the last run of the sweep. */
+            printf("# %s tasks per rank (last run):", name);
+            for (int r = 0; r < size; r++)
+                printf(" %llu", (unsigned long long)per_rank[r]);
+            printf("\n");
             tfb_sweep_report(&sw, name);
         }
     }
+    free(per_rank);
     MPI_Finalize();
     return 0;
 }

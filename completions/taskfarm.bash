@@ -14,7 +14,7 @@
 
 _taskfarm_cmds_builtin="run check status topo report version help"
 _taskfarm_opts_builtin="-o --outdir --resume --force --checkpoint-every --slots
-    --shell --retries --timeout --grace --halt-on-error --no-steal --heartbeat
+    --shell --retries --timeout --grace --halt-on-error --no-steal --scheduler-only --heartbeat
     --no-trace --bind --status-every -q --quiet -v --verbose"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
     --retries --timeout --grace --heartbeat --bind --status-every"

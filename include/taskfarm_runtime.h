@@ -108,6 +108,17 @@ typedef struct tf_config {
      * (shell commands), so messages are never left waiting behind a task.
      */
     int main_runs_tasks;
+    /*
+     * Rank 0 of several ranks. 1 (default): it runs tasks too, on `slots`
+     * slots, so that `mpirun -np N` on N cores computes on N cores. Its
+     * thread in tf_run schedules between tasks, running them in slices of
+     * at most TF_RANK0_SLICE_US microseconds; with main_runs_tasks 0, or
+     * with heartbeats (a rank silent while it runs a long task would be
+     * written off), task threads run them and that thread only schedules.
+     * 0: rank 0 only schedules (give it a core of its own, or a core a
+     * worker shares). Rank 0's setting decides.
+     */
+    int rank0_runs_tasks;
     tf_event_fn on_event; /* rank 0: task ends and ticks; NULL: none */
     void *event_user;
     int tick_ms;          /* TICK interval; 0 means 1000 */

@@ -19,6 +19,7 @@ typedef struct run_opts {
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    bool scheduler_only; /* rank 0 of several only schedules */
     bool progress; /* --progress: the live line even when stderr is no TTY */
     int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
     int retries;            /* default for tasks without @retries */

@@ -56,6 +56,10 @@ void cli_run_usage(FILE *out)
             "running ones\n"
             "      --no-steal        worker ranks never take queued tasks "
             "from each other\n"
+            "      --scheduler-only  rank 0 only schedules (default: it runs "
+            "tasks on its\n"
+            "                        slots too, so -np N on N cores uses "
+            "them all)\n"
             "      --heartbeat SEC   write off a rank silent for SEC seconds "
             "(default 30;\n"
             "                        0: off); survives a dead worker under "
@@ -113,6 +117,7 @@ static int flag(const char *a, run_opts *o)
               : !strcmp(a, "--force")         ? &o->force
               : !strcmp(a, "--halt-on-error") ? &o->halt_on_error
               : !strcmp(a, "--no-steal")      ? &o->no_steal
+              : !strcmp(a, "--scheduler-only") ? &o->scheduler_only
               : !strcmp(a, "--no-trace")      ? &o->no_trace
               : !strcmp(a, "--progress")      ? &o->progress
               : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet

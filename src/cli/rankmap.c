@@ -319,8 +319,8 @@ int cli_check_overlap(const tf_topo *t, tf_runtime *rt, bool *overlap)
         free_localities(loc, size);
         return TF_ENOMEM;
     }
-    /* Only the ranks that run tasks count: rank 0 of several schedules. */
-    int first = size > 1 ? 1 : 0;
+    /* Only the ranks that run tasks count: rank 0 may only schedule. */
+    int first = size > 1 && !tf_rank_slots(rt, 0) ? 1 : 0;
     if (rank == 0)
         warn_overlaps(loc, first, size, "taskfarm: ", mark);
     else
@@ -330,7 +330,7 @@ int cli_check_overlap(const tf_topo *t, tf_runtime *rt, bool *overlap)
     bool any = false;
     for (int q = first; q < size; q++)
         any |= mark[q];
-    *overlap = rank == 0 && size > 1 ? any : mark[rank];
+    *overlap = rank == 0 && first ? any : mark[rank];
     free(mark);
     free_localities(loc, size);
     return 0;

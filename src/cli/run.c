@@ -293,6 +293,7 @@ static void configure(farm *F, tf_config *cfg)
     cfg->main_runs_tasks = 0; /* children block a thread each */
     cfg->prefetch = 2;        /* shell tasks take ms: no need to hoard */
     cfg->no_steal = F->o.no_steal;
+    cfg->rank0_runs_tasks = !F->o.scheduler_only;
     cfg->heartbeat_ms =
         F->o.heartbeat_ms > INT_MAX ? INT_MAX : (int)F->o.heartbeat_ms;
     cfg->checkpoint_every_ms =
@@ -331,7 +332,7 @@ static void configure(farm *F, tf_config *cfg)
 static int too_wide(farm *F)
 {
     unsigned widest = 0;
-    for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
+    for (int r = 0; r < F->size; r++) /* rank 0 may have none */
         if (tf_rank_slots(F->rt, r) > widest)
             widest = tf_rank_slots(F->rt, r);
     const tf_taskfile *tf = &F->tf;
@@ -510,7 +511,7 @@ static int farm_run(farm *F)
     int verdict = prepare(F);
     if (verdict >= 0)
         return verdict;
-    for (int r = F->size > 1 ? 1 : 0; r < F->size; r++)
+    for (int r = 0; r < F->size; r++)
         F->pr.total_slots += tf_rank_slots(F->rt, r);
     if (place_tasks(F))
         return EXIT_RUNTIME;

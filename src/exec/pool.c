@@ -2,12 +2,16 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/grow.h"
 #include "core/wire.h"
+
+/* How long an idle task thread looks for work before it sleeps. */
+#define TF_POOL_SPIN_NS 50000u
 
 struct tf_task_ctx {
     tf_pool *pool;
@@ -48,9 +52,23 @@ static int push_event(tf_pool *p, const tf_event *ev)
     if (ev_reserve(p, 1))
         return TF_ENOMEM;
     v->v[v->n++] = *ev;
-    if (p->driver_waiting)
+    if (p->wake)
+        p->wake(p->wake_user);
+    else if (p->driver_waiting)
         pthread_cond_signal(&p->event_cv);
     return 0;
+}
+
+/*
+ * The queue changed: tell the threads looking for work without the lock,
+ * and wake a sleeping thread for each job queued, no more (a wake-up
+ * costs ~10 us here). The caller holds the lock.
+ */
+static void work_changed(tf_pool *p)
+{
+    atomic_store_explicit(&p->queued_hint, p->wq.qn, memory_order_release);
+    for (size_t n = p->wq.qn < p->sleepers ? p->wq.qn : p->sleepers; n; n--)
+        pthread_cond_signal(&p->work_cv);
 }
 
 /* A free handle for a job's payload; the caller holds the lock. */
@@ -156,8 +174,7 @@ static void arrive(tf_pool *p, uint32_t a, tf_wq_outcome outcome)
         pthread_mutex_lock(&p->mu);
     }
     carry_out(p);
-    if (p->wq.qn)
-        pthread_cond_broadcast(&p->work_cv);
+    work_changed(p);
 }
 
 /*
@@ -251,9 +268,36 @@ static void run_job(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
     push_event(p, &ev);
     release_deps(p, job);
     carry_out(p);
-    if (p->wq.qn)
-        pthread_cond_broadcast(&p->work_cv);
+    work_changed(p);
     pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * A task thread that found nothing looks again without the lock for a
+ * while before it sleeps: the next job usually comes within a few
+ * microseconds while tasks are short, and being woken costs more than
+ * that (np 1 with 2 slots: a futex wake-up per task made the trivial
+ * graph's METG 31 us). True if a job may be there (the lock is taken
+ * again either way).
+ */
+static bool look_for_work(tf_pool *p)
+{
+    pthread_mutex_unlock(&p->mu);
+    bool seen = false;
+    uint64_t until = 0;
+    for (unsigned i = 1; !seen; i++) {
+        seen = atomic_load_explicit(&p->queued_hint, memory_order_acquire);
+        if (seen || i % 64)
+            continue;
+        uint64_t now = now_ns();
+        if (!until)
+            until = now + TF_POOL_SPIN_NS;
+        else if (now >= until)
+            break;
+        sched_yield(); /* a driver on the same core gets its turn */
+    }
+    pthread_mutex_lock(&p->mu);
+    return seen;
 }
 
 static void *thread_main(void *arg)
@@ -265,8 +309,13 @@ static void *thread_main(void *arg)
     for (;;) {
         tf_wq_job wj;
         tf_job job;
-        while (!p->stopping && !take_job(p, &wj, &job, slots))
+        while (!p->stopping && !take_job(p, &wj, &job, slots)) {
+            if (look_for_work(p))
+                continue;
+            p->sleepers++;
             pthread_cond_wait(&p->work_cv, &p->mu);
+            p->sleepers--;
+        }
         if (p->stopping)
             break;
         pthread_mutex_unlock(&p->mu);
@@ -282,6 +331,7 @@ static void stop_threads(tf_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
+    atomic_store(&p->queued_hint, SIZE_MAX); /* ends the threads' look */
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
     for (unsigned i = 0; i < p->nthreads; i++)
@@ -296,6 +346,7 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
         return TF_EINVAL;
     memset(p, 0, sizeof *p);
     unsigned nthreads = driver_runs ? slots - 1 : slots;
+    p->driver_runs = driver_runs;
     if (tf_wq_init(&p->wq, slots))
         return TF_ENOMEM;
     p->main_slots = malloc(slots * sizeof *p->main_slots);
@@ -466,12 +517,8 @@ int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n, int self,
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n && !rc; i++)
         rc = push_one(p, &jobs[i], &anc, &acap, &queued, self, fetch);
-    /* Wake only task threads that could take a job: wake-ups cost ~10 us. */
-    for (unsigned idle = p->nthreads > p->wq.running
-                             ? p->nthreads - p->wq.running
-                             : 0;
-         queued && idle; queued--, idle--)
-        pthread_cond_signal(&p->work_cv);
+    if (queued)
+        work_changed(p);
     pthread_mutex_unlock(&p->mu);
     if (anc != small)
         free(anc);
@@ -647,6 +694,14 @@ const tf_evvec *tf_pool_take_events(tf_pool *p)
     p->ev_spare = t;
     pthread_mutex_unlock(&p->mu);
     return &p->ev_spare;
+}
+
+bool tf_pool_has_events(tf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool any = p->ev.n > 0;
+    pthread_mutex_unlock(&p->mu);
+    return any;
 }
 
 void tf_pool_wait(tf_pool *p, long ns)

@@ -3,6 +3,7 @@
 #define TF_EXEC_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -131,8 +132,21 @@ typedef struct tf_pool {
     uint16_t *main_slots;    /* slot indexes of the job the driver runs */
     uint16_t *thread_slots;  /* the same for each task thread, slots apiece */
     unsigned threads_started;
+    bool driver_runs;        /* the driver's thread is a slot (run_one) */
+    unsigned sleepers;       /* task threads waiting on work_cv */
     bool stopping;
     bool driver_waiting;
+    /*
+     * Queued jobs as of the last change, for task threads that look for
+     * work without the lock before they sleep (see thread_main).
+     */
+    _Atomic size_t queued_hint;
+    /*
+     * Called after an event is posted, so that a driver sleeping on
+     * something else than event_cv (its doorbell) wakes; NULL: event_cv.
+     */
+    void (*wake)(void *user);
+    void *wake_user;
     tf_evvec ev, ev_spare;   /* double buffer: threads fill ev */
     pthread_t *threads;
     unsigned nthreads;
@@ -219,6 +233,9 @@ bool tf_pool_run_one(tf_pool *p);
  * valid until the next call; the driver owns data/deps of each event.
  */
 const tf_evvec *tf_pool_take_events(tf_pool *p);
+
+/* Events wait for the driver (tf_pool_take_events would return some). */
+bool tf_pool_has_events(tf_pool *p);
 
 /*
  * Block until an event arrives or ns nanoseconds pass. Only task threads

@@ -138,7 +138,20 @@ void tf_bells_ring(const tf_bells *bs, int r)
 #endif
 }
 
-bool tf_bells_wait(const tf_bells *bs, MPI_Comm comm, long ns)
+void tf_bells_ring_self(void *bells)
+{
+    const tf_bells *bs = bells;
+    tf_bells_ring(bs, bs->self);
+}
+
+bool tf_bells_mine(const tf_bells *bs)
+{
+    return bs->at && bs->at[bs->self];
+}
+
+
+bool tf_bells_wait(const tf_bells *bs, MPI_Comm comm, long ns,
+                   bool (*busy)(void *user), void *user)
 {
 #ifdef __linux__
     tf_bell *b = bs->at ? bs->at[bs->self] : NULL;
@@ -148,6 +161,8 @@ bool tf_bells_wait(const tf_bells *bs, MPI_Comm comm, long ns)
     atomic_store(&b->sleeping, 1); /* seq_cst: before the probe below */
     int flag = 0;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, MPI_STATUS_IGNORE);
+    if (!flag && busy)
+        flag = busy(user);
     if (!flag) {
         struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
         syscall(SYS_futex, &b->seq, FUTEX_WAIT, seq, &ts, NULL, 0);
@@ -158,6 +173,8 @@ bool tf_bells_wait(const tf_bells *bs, MPI_Comm comm, long ns)
     (void)bs;
     (void)comm;
     (void)ns;
+    (void)busy;
+    (void)user;
     return false;
 #endif
 }

@@ -27,10 +27,18 @@ void tf_bells_free(tf_bells *b);
 /* After a send to rank r: wake it if it sleeps on this node. */
 void tf_bells_ring(const tf_bells *b, int r);
 
+/* Ring this rank's own bell (bells: a tf_bells *): its task threads do. */
+void tf_bells_ring_self(void *bells);
+
+/* This rank has a bell to sleep on. */
+bool tf_bells_mine(const tf_bells *b);
+
 /*
- * Sleep up to ns or until rung (a message on comm checked first); false if
+ * Sleep up to ns or until rung (a message on comm checked first, and
+ * busy(user) unless NULL: the rank's own task threads' events); false if
  * this rank has no bell (sleep on a timer then).
  */
-bool tf_bells_wait(const tf_bells *b, MPI_Comm comm, long ns);
+bool tf_bells_wait(const tf_bells *b, MPI_Comm comm, long ns,
+                   bool (*busy)(void *user), void *user);
 
 #endif

@@ -71,9 +71,13 @@ static int exchange(tf_runtime *rt)
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     tf_loc me = locate(host, rt->steal);
+    /* Rank 0 that only schedules has no slots for anyone to count. */
+    unsigned slots = l->rank == 0 && !tf_rt_rank0_runs(rt)
+                         ? 0
+                         : (unsigned)rt->cfg.slots;
     if (ok) {
         memcpy(w->host[l->rank], host, sizeof host);
-        w->slots[l->rank] = (unsigned)rt->cfg.slots;
+        w->slots[l->rank] = slots;
         w->loc[l->rank] = me;
     }
     /* Memory is each rank's own affair: agree on it, then gather. */
@@ -83,7 +87,7 @@ static int exchange(tf_runtime *rt)
         rc = TF_EMPI;
     else if (!all)
         rc = TF_ENOMEM;
-    mine[0] = (uint64_t)rt->cfg.slots;
+    mine[0] = slots;
     mine[1] = me.host;
     mine[2] = (uint64_t)(int64_t)me.numa;
     if (!rc && l->mpi &&
@@ -123,11 +127,18 @@ static int setup(tf_runtime *rt)
     rc = exchange(rt);
     if (rc)
         goto fail_with_tasks;
-    if (rt->link.rank != 0 || rt->link.size == 1) {
+    if (rt->link.rank != 0 || tf_rt_rank0_runs(rt)) {
+        /*
+         * Rank 0 of several leaves its tasks to task threads when a long
+         * one would keep it from answering heartbeats.
+         */
+        bool driver_runs = rt->cfg.main_runs_tasks &&
+                           !(rt->link.rank == 0 && rt->link.size > 1 &&
+                             rt->cfg.heartbeat_ms > 0);
         /* Ids of tasks born here: creator rank + 1 in the high 32 bits. */
-        rc = tf_pool_init(&rt->pool, (unsigned)rt->cfg.slots,
-                          rt->cfg.main_runs_tasks != 0, &rt->reg,
-                          rt->link.rank, tf_tasks_gid_base(0, rt->link.rank));
+        rc = tf_pool_init(&rt->pool, (unsigned)rt->cfg.slots, driver_runs,
+                          &rt->reg, rt->link.rank,
+                          tf_tasks_gid_base(0, rt->link.rank));
         if (rc)
             goto fail_with_world;
         rt->have_pool = true;
@@ -194,6 +205,7 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
         tf_finalize(&rt);
         return rc;
     }
+    tf_link_wake_on_bell(l);
     *out = rt;
     return 0;
 

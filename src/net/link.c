@@ -191,13 +191,34 @@ int tf_link_pulse(tf_link *l, tf_sendq *q)
     return nlost;
 }
 
+static bool pool_busy(void *pool)
+{
+    return tf_pool_has_events(pool);
+}
+
+void tf_link_wake_on_bell(tf_link *l)
+{
+    if (l->mpi && l->pool && l->pool->nthreads && tf_bells_mine(&l->bells)) {
+        l->pool->wake_user = &l->bells;
+        l->pool->wake = tf_bells_ring_self;
+    }
+}
+
 void tf_link_nap(tf_link *l, long ns)
 {
     if (!ns)
         return;
-    if (l->pool && l->pool->nthreads) {
+    /*
+     * On the doorbell when this rank has one, which its task threads ring
+     * too (tf_link_wake_on_bell): a message and a finished task both end
+     * the nap. Otherwise on the task threads' events, or a timer.
+     */
+    bool threads = l->pool && l->pool->nthreads;
+    if (l->mpi && l->pool && l->pool->wake) {
+        tf_bells_wait(&l->bells, l->comm, ns, pool_busy, l->pool);
+    } else if (threads) {
         tf_pool_wait(l->pool, ns); /* wakes early when a task finishes */
-    } else if (!l->mpi || !tf_bells_wait(&l->bells, l->comm, ns)) {
+    } else if (!l->mpi || !tf_bells_wait(&l->bells, l->comm, ns, NULL, NULL)) {
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
     }

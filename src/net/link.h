@@ -84,6 +84,12 @@ int tf_link_recv(tf_link *l, int src, tf_buf *in, int *from, int *tag);
  */
 int tf_link_pulse(tf_link *l, tf_sendq *q);
 
+/*
+ * With task threads and a doorbell: the threads ring the bell when they
+ * post an event, so the rank naps on the bell alone (once bells are up).
+ */
+void tf_link_wake_on_bell(tf_link *l);
+
 /* Sleep ns (0: not at all): on the pool's events, the doorbell or a timer. */
 void tf_link_nap(tf_link *l, long ns);
 

@@ -16,6 +16,7 @@ void tf_config_init(tf_config *cfg)
     cfg->prefetch = TF_DEFAULT_PREFETCH;
     cfg->log_level = TF_LOG_WARN;
     cfg->main_runs_tasks = 1;
+    cfg->rank0_runs_tasks = 1;
     cfg->tick_ms = 1000;
     cfg->checkpoint_every_ms = 60000;
     cfg->inline_max = -1;
@@ -105,7 +106,7 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
                           n->retries, n->deps, m.flags ? NULL : n->parts,
                           n->ndeps, n->in, n->in_len, flags, t);
     if (!rc && n->pin >= 0 && rt->link.size > 1)
-        rc = tf_sched_pin(&rt->tasks.sched, *t, (uint32_t)n->pin - 1);
+        rc = tf_sched_pin(&rt->tasks.sched, *t, tf_rt_worker_of(rt, n->pin));
     if (rc) {
         free(m.out);
         return rc;
@@ -132,10 +133,9 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         (desc->flags & ~(TF_TASK_NOOP | TF_TASK_KEEP)) || desc->rank < -1 ||
         desc->rank >= rt->link.size)
         return TF_EINVAL;
-    /* Rank 0 runs no task of several ranks; the rank must be wide enough. */
-    if (desc->rank >= 0 && rt->link.size > 1 &&
-        (desc->rank == 0 ||
-         (desc->cores ? desc->cores : 1) > rt->world.slots[desc->rank]))
+    /* The rank must run tasks (rank 0 may not), and be wide enough. */
+    if (desc->rank >= 0 &&
+        (desc->cores ? desc->cores : 1) > rt->world.slots[desc->rank])
         return TF_EINVAL;
     for (size_t i = 0; desc->dep_parts && i < desc->ndeps; i++)
         if (desc->dep_parts[i] >= TF_PARTS_MAX)

@@ -64,6 +64,27 @@ struct tf_runtime {
 /* tf_tasks_release's `away`: queue a FREE of d's output for `holder`. */
 void tf_rt_free_away(void *rt, uint32_t d, int holder);
 
+/*
+ * Who runs the scheduler's workers: worker w is rank w + 1, and rank 0's
+ * own pool, when it runs tasks, is the last one (worker 0 of a single
+ * rank). A worker index stands for the same rank in every run.
+ */
+static inline uint32_t tf_rt_worker_of(const tf_runtime *rt, int rank)
+{
+    return rank ? (uint32_t)rank - 1 : (uint32_t)rt->link.size - 1;
+}
+
+static inline int tf_rt_rank_of(const tf_runtime *rt, uint32_t w)
+{
+    return w + 1 == (uint32_t)rt->link.size ? 0 : (int)w + 1;
+}
+
+/* Rank 0 runs tasks: alone, or of several with rank0_runs_tasks. */
+static inline bool tf_rt_rank0_runs(const tf_runtime *rt)
+{
+    return rt->link.size == 1 || rt->cfg.rank0_runs_tasks;
+}
+
 /* A task to add (tf_rt_add): tf_submit's, a task's child, or re-created. */
 typedef struct tf_rt_new {
     uint64_t gid;    /* 0: rank 0's own (its index) */

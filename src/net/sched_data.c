@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "core/wire.h"
+#include "fetch.h"
 #include "sched_loop.h"
 
 /*
@@ -66,7 +68,8 @@ static dep_route route(const tf_runtime *rt, uint32_t t, uint32_t i)
 }
 
 /*
- * Task t for worker w: queue it locally, or encode it into w's batch. A
+ * Task t for worker w: for rank 0's own pool (pushed with the others of
+ * this act, tf_master_push_mine), or encoded into w's batch. A
  * parked task (PARK) carries, for each dependency not yet done, the
  * dependency's index in place of its output: the worker fills it in when
  * that task, which runs there, has finished; its attempt number is the one
@@ -80,25 +83,26 @@ int tf_master_send_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
     const tf_trec *r = &tt->rec[t];
     uint8_t attempt = tf_sched_sent_attempt(&tt->sched, t, parked);
     uint8_t flags = output_flags(rt, t);
-    if (m->local) {
+    if (w == m->self) {
         tf_dep *dv = r->ndeps ? malloc(r->ndeps * sizeof *dv) : NULL;
-        if (r->ndeps && !dv)
+        if ((r->ndeps && !dv) ||
+            tf_grow((void **)&m->mine, &m->minecap, m->nmine + 1,
+                    sizeof *m->mine, 64)) {
+            free(dv);
             return TF_ENOMEM;
+        }
         for (uint32_t i = 0; i < r->ndeps; i++) {
             dep_route q = route(rt, t, i);
             dv[i] = (tf_dep){.buf = q.buf, .len = q.len,
                              .anchor = TF_POOL_NO_ANCHOR, .idx = q.d,
-                             .part = q.part, .from = -1, .kind = q.kind};
+                             .part = q.part, .from = q.holder, .kind = q.kind};
         }
-        tf_job job = {.idx = t, .fn = r->fn, .gid = r->gid,
-                      .cores = dag->cores[t], .attempt = attempt,
-                      .flags = flags, .in_len = r->in_len,
-                      .in = tf_tasks_input(tt, t), .ndeps = r->ndeps,
-                      .deps = dv, .owner = dv};
-        int rc = tf_pool_push(&rt->pool, &job, 1, 0, NULL);
-        if (rc)
-            free(dv);
-        return rc;
+        m->mine[m->nmine++] = (tf_job){
+            .idx = t, .fn = r->fn, .gid = r->gid, .cores = dag->cores[t],
+            .attempt = attempt, .flags = flags, .in_len = r->in_len,
+            .in = tf_tasks_input(tt, t), .ndeps = r->ndeps, .deps = dv,
+            .owner = dv};
+        return 0;
     }
     tf_buf *b = &m->batch[w];
     size_t need = TF_WIRE_BATCH_SIZE + TF_WIRE_TASK_SIZE +
@@ -133,6 +137,20 @@ int tf_master_send_task(tf_master *m, uint32_t t, uint32_t w, bool parked)
         }
     }
     return 0;
+}
+
+int tf_master_push_mine(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    if (!m->nmine)
+        return 0;
+    /*
+     * One lock for all. An error ends the run; the jobs the pool did not
+     * take leak their inputs' array, as it cannot say which they are.
+     */
+    int rc = tf_pool_push(&rt->pool, m->mine, m->nmine, 0, &m->fetch);
+    m->nmine = 0;
+    return rc ? rc : tf_fetch_ask(rt, &m->out, &m->fetch);
 }
 
 /*
@@ -173,7 +191,7 @@ uint32_t tf_master_place(void *u, uint32_t t)
     }
     if (held != small)
         free(held);
-    return best > 0 ? (uint32_t)best - 1 : TF_NONE;
+    return best > 0 ? tf_rt_worker_of(rt, best) : TF_NONE;
 }
 
 /*

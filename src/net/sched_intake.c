@@ -14,7 +14,7 @@ static int done(tf_master *m, uint32_t t, int rank, int32_t status,
     if (rt->ck)
         tf_ckstate_finished(rt->ck, &rt->tasks, t);
     /* Windows follow durations; a thief's report counts for the thief. */
-    tf_sched_observe(&rt->tasks.sched, m->local ? 0 : (uint32_t)rank - 1,
+    tf_sched_observe(&rt->tasks.sched, tf_rt_worker_of(rt, rank),
                      t1 > t0 ? t1 - t0 : 0);
     if (status)
         return tf_sched_task_failed(&rt->tasks.sched, t, status);
@@ -179,7 +179,7 @@ int tf_intake_report(tf_master *m, int from, const tf_buf *msg)
     return rc;
 }
 
-/* A task this rank ran itself (a single rank): its parts are rank 0's. */
+/* A task rank 0 ran itself: its parts are rank 0's. */
 static int local_done(tf_master *m, tf_event *e)
 {
     tf_runtime *rt = m->rt;

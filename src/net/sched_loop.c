@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/wire.h"
+#include "fetch.h"
 #include "sched_loop.h"
 
 /* "ID FUNCTION", unless the app names tasks itself (the command: its @id). */
@@ -99,7 +100,8 @@ static int act(tf_master *m)
         }
     }
     tf_sched_clear_actions(&rt->tasks.sched);
-    return rc;
+    int prc = tf_master_push_mine(m);
+    return rc ? rc : prc;
 }
 
 /*
@@ -194,7 +196,7 @@ static int halt(tf_master *m)
      * Drop the queue before on_halt, which may take a while to end running
      * tasks: task threads freed meanwhile must find nothing left to start.
      */
-    if (m->local)
+    if (m->self != TF_NONE)
         tf_pool_drop_queued(&rt->pool);
     if (rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
@@ -217,7 +219,8 @@ static int lost(tf_master *m)
     uint32_t live = 0;
     int rc = 0;
     for (uint32_t w = 0; w < s->nworkers && !rc; w++) {
-        if (tf_live_is_dead(&rt->link.live, (int)w + 1) && !s->workers[w].lost) {
+        if (w != m->self && tf_live_is_dead(&rt->link.live, (int)w + 1) &&
+            !s->workers[w].lost) {
             /* Every worker hears: its fetches from there go unanswered. */
             uint8_t body[TF_WIRE_LOST_SIZE];
             tf_buf b = {body, 0, sizeof body};
@@ -225,6 +228,9 @@ static int lost(tf_master *m)
             rc = to_all(m, TF_TAG_LOST, &b);
             if (!rc)
                 rc = tf_master_lose_outputs(m, (int)w + 1);
+            /* Rank 0's own tasks waiting for its parts run without. */
+            if (!rc && m->self != TF_NONE)
+                tf_pool_holder_lost(&rt->pool, (int)w + 1);
             if (!rc)
                 rc = tf_sched_worker_lost(s, w);
         }
@@ -243,6 +249,8 @@ static int message(tf_master *m, int from, int tag)
     tf_runtime *rt = m->rt;
     if (tag == TF_TAG_REPORT)
         return tf_intake_report(m, from, &m->in);
+    if (tag == TF_TAG_DATA && m->self != TF_NONE)
+        return tf_fetch_data(rt, &m->in, from);
     if (tag == TF_TAG_ERROR) {
         tf_rd r = tf_rd_make(m->in.p, m->in.n);
         tf_wire_error e;
@@ -257,20 +265,44 @@ static int message(tf_master *m, int from, int tag)
 }
 
 /*
- * Take in what has happened: the local pool's events, or every message
+ * Rank 0 runs tasks of its own (its thread is a slot): for a slice of
+ * time, then it looks at messages again. The slice bounds how long a
+ * worker's report waits for rank 0 (the windows cover that wait, which
+ * poll() measures), and amortises a look at the messages (~0.2 us) over
+ * tasks shorter than that. Measured on 2 cores (docs/performance.md).
+ */
+#define TF_RANK0_SLICE_NS 20000u
+
+static void run_slice(tf_master *m, bool *progress)
+{
+    tf_pool *p = &m->rt->pool;
+    if (!p->driver_runs)
+        return;
+    uint64_t until = 0;
+    while (tf_pool_run_one(p)) {
+        *progress = true;
+        uint64_t now = tf_idle_clock_ns();
+        if (!until)
+            until = now + TF_RANK0_SLICE_NS;
+        else if (now >= until)
+            break;
+    }
+}
+
+/*
+ * Take in what has happened: the own pool's events, and every message
  * that has arrived; sends move on and silent workers are written off.
  */
 static int poll(tf_master *m, bool *progress)
 {
     tf_runtime *rt = m->rt;
-    if (m->local) {
-        for (int k = 0; rt->cfg.main_runs_tasks && k < 64 &&
-                        tf_pool_run_one(&rt->pool);
-             k++)
-            *progress = true;
-        return tf_intake_local(m, progress);
-    }
     int from, tag, got, rc = 0;
+    if (m->self != TF_NONE) {
+        run_slice(m, progress);
+        rc = tf_intake_local(m, progress);
+        if (m->local || rc)
+            return rc;
+    }
     uint64_t now = tf_idle_clock_ns();
     while (!rc && (got = tf_link_recv(&rt->link, MPI_ANY_SOURCE, &m->in, &from,
                                       &tag)) != 0) {
@@ -352,7 +384,9 @@ static int begin(tf_master *m)
 {
     tf_runtime *rt = m->rt;
     tf_sched *s = &rt->tasks.sched;
-    uint32_t nworkers = m->local ? 1 : (uint32_t)rt->link.size - 1;
+    /* The own pool, when rank 0 has one, is the last worker. */
+    uint32_t nworkers = (uint32_t)rt->link.size - 1 + rt->have_pool;
+    m->self = rt->have_pool ? tf_rt_worker_of(rt, 0) : TF_NONE;
     if (!m->local && (!(m->batch = calloc(nworkers, sizeof *m->batch)) ||
                       !(m->ntask = calloc(nworkers, sizeof *m->ntask))))
         return TF_ENOMEM;
@@ -360,8 +394,8 @@ static int begin(tf_master *m)
     s->place_user = rt;
     int rc = 0;
     for (uint32_t w = s->nworkers; w < nworkers && !rc; w++) {
-        uint32_t slots = rt->world.slots[m->local ? 0 : w + 1];
-        uint32_t depth = m->local ? slots : slots * (uint32_t)rt->cfg.prefetch;
+        uint32_t slots = rt->world.slots[tf_rt_rank_of(rt, w)];
+        uint32_t depth = slots * (uint32_t)rt->cfg.prefetch;
         uint32_t id;
         rc = tf_sched_add_worker(s, slots, depth, &id);
     }
@@ -472,6 +506,11 @@ static int end(tf_master *m, int rc)
     free(m->batch);
 
     free(m->ntask);
+    free(m->mine);
+    free(m->fetch.v);
+    /* Copies of parts fetched for tasks that then did not run here. */
+    if (m->self != TF_NONE && !m->local)
+        tf_pool_sweep(&rt->pool);
     tf_buf_free(&m->in);
     tf_sendq_free(&m->out);
     return status;

@@ -8,15 +8,19 @@
 #include "runtime.h"
 
 /*
- * Per-run state of rank 0. Worker w of the scheduler is rank w+1, or, with
- * a single rank, the local pool (`local`).
+ * Per-run state of rank 0. Worker w of the scheduler is rank w+1; rank 0's
+ * own pool, when it runs tasks, is worker `self` (tf_rt_worker_of).
  */
 typedef struct tf_master {
     tf_runtime *rt;
     tf_sendq out;
     tf_buf *batch;     /* per worker: a TASKS message being built */
     tf_buf in;
-    bool local;
+    bool local;        /* a single rank: no other rank to talk to */
+    uint32_t self;     /* rank 0's own worker, or TF_NONE */
+    tf_job *mine;      /* tasks for the own pool, pushed at once (act) */
+    size_t nmine, minecap;
+    tf_fetchvec fetch; /* parts the own pool's tasks need from workers */
     bool halted;       /* this run's halt was carried out */
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
     uint64_t tick_ns, next_tick;
@@ -49,7 +53,10 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
 /* Apply one REPORT message from rank `from` (sched_intake.c). */
 int tf_intake_report(tf_master *m, int from, const tf_buf *msg);
 
-/* Apply the local pool's events (a single rank runs its own tasks). */
+/* Apply the own pool's events (rank 0 runs tasks too). */
 int tf_intake_local(tf_master *m, bool *progress);
+
+/* Hand the own pool the tasks act() gave it, and ask for their inputs. */
+int tf_master_push_mine(tf_master *m);
 
 #endif

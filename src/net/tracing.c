@@ -60,8 +60,7 @@ void tf_tracing_begin(tf_tracing *tr, int size, const char (*hosts)[64],
 {
     int rc = 0;
     for (int r = 0; r < size && !rc; r++)
-        rc = tf_trace_rank(tr->w, r, hosts ? hosts[r] : NULL,
-                           r == 0 && size > 1 ? 0 : slots[r]);
+        rc = tf_trace_rank(tr->w, r, hosts ? hosts[r] : NULL, slots[r]);
     failed(tr, rc);
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/grow.h"
 #include "core/wire.h"
+#include "fetch.h"
 #include "runtime.h"
 
 
@@ -42,40 +43,6 @@ typedef struct tf_wrun {
     int32_t status; /* the run's, from STOP */
     bool stopping, halted;
 } tf_wrun;
-
-/*
- * Ask each holder for the parts the jobs just taken need: one FETCH
- * message per holder, each DATA answer one message, which the store then
- * keeps as it came.
- */
-static int wr_ask(tf_wrun *w)
-{
-    tf_runtime *rt = w->rt;
-    tf_fetchvec *f = &w->fetch;
-    int rc = 0;
-    for (size_t i = 0; i < f->n && !rc; i++) {
-        int to = f->v[i].from;
-        if (to < 0)
-            continue;
-        tf_buf b = tf_sendq_buf(&w->out);
-        size_t k = 0;
-        for (size_t j = i; j < f->n; j++)
-            k += f->v[j].from == to;
-        rc = tf_buf_reserve(&b, k * TF_WIRE_FETCH_SIZE);
-        for (size_t j = i; j < f->n && !rc; j++) {
-            if (f->v[j].from != to)
-                continue;
-            tf_wire_put_fetch(&b, &(tf_wire_fetch){f->v[j].idx, f->v[j].part});
-            f->v[j].from = -1;
-        }
-        if (!rc)
-            rc = tf_link_send(&rt->link, &w->out, &b, to, TF_TAG_FETCH);
-        if (rc)
-            tf_buf_free(&b);
-    }
-    f->n = 0;
-    return rc;
-}
 
 /* One dependency entry as the pool takes it. */
 static void wr_input(tf_dep *dp, const tf_wire_input *in)
@@ -162,7 +129,7 @@ static int wr_decode(tf_wrun *w, bool stolen, uint8_t *flags, size_t *count)
     }
     /* An error is fatal: the run ends with it. */
     int rc = tf_pool_push(&rt->pool, w->jobs, njobs, rt->link.rank, &w->fetch);
-    return rc ? rc : wr_ask(w);
+    return rc ? rc : tf_fetch_ask(rt, &w->out, &w->fetch);
 }
 
 /* Send one part to `to` as a DATA message: its bytes, or `status`. */
@@ -206,30 +173,6 @@ static int wr_lend(tf_wrun *w, int to)
         rc = TF_EPROTO;
     }
     return rc;
-}
-
-/* A part came (DATA): the message's buffer becomes the store's block. */
-static int wr_data(tf_wrun *w, int from)
-{
-    tf_runtime *rt = w->rt;
-    tf_rd r = tf_rd_make(w->in.p, w->in.n);
-    tf_wire_data d;
-    if (!tf_wire_get_data(&r, &d) || w->in.n - TF_WIRE_DATA_SIZE != d.len ||
-        d.part >= TF_PARTS_MAX) {
-        tf_logf(&rt->log, TF_LOG_ERROR, "malformed data from rank %d", from);
-        return TF_EPROTO;
-    }
-    if (d.status != TF_DATA_OK) {
-        tf_logf(&rt->log, TF_LOG_WARN,
-                "rank %d no longer holds part %u of task index %u", from,
-                d.part, d.index);
-        tf_pool_arrived(&rt->pool, d.index, d.part, NULL, 0);
-        return 0;
-    }
-    uint8_t *blk = w->in.p;
-    w->in = (tf_buf){NULL, 0, 0};
-    tf_pool_arrived(&rt->pool, d.index, d.part, blk, d.len);
-    return 0;
 }
 
 /*
@@ -460,7 +403,7 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
         rc = wr_lend(w, from);
         *progress = true;
     } else if (tag == TF_TAG_DATA) {
-        rc = wr_data(w, from);
+        rc = tf_fetch_data(rt, &w->in, from);
         *progress = true;
     } else if (from == 0 && tag == TF_TAG_LOST) {
         tf_rd r = tf_rd_make(w->in.p, w->in.n);
@@ -499,7 +442,7 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
 static void wr_run_slice(tf_wrun *w, bool *progress)
 {
     tf_runtime *rt = w->rt;
-    if (!rt->cfg.main_runs_tasks)
+    if (!rt->pool.driver_runs)
         return;
     tf_worker_view v;
     tf_pool_view(&rt->pool, &v);

@@ -115,9 +115,9 @@ for np in 1 3; do
     fi
     [ "$(h5_rows "$f" /task_first_row | tr '\n' ' ')" = "0 5 10 15 20 25 30 35 40 45 " ] &&
         ok "sweep np=$np: /task_first_row" || bad "sweep np=$np: /task_first_row: $(h5_rows "$f" /task_first_row | tr '\n' ' ')"
-    # Rank 0 runs tasks only when it is alone; workers otherwise.
+    # Rank 0 runs tasks, and so do the workers when there are some.
     ranks=$(h5_rows "$f" /task_rank | tr ' ' '\n' | sort -nu | tr '\n' ' ')
-    if [ "$np" = 1 ]; then want_ranks="^0 $"; else want_ranks="^([1-9][0-9]* )+$"; fi
+    if [ "$np" = 1 ]; then want_ranks="^0 $"; else want_ranks="^(0 )?([1-9][0-9]* )+$"; fi
     [[ "$ranks" =~ $want_ranks ]] && ok "sweep np=$np: tasks ran on ranks $ranks" ||
         bad "sweep np=$np: tasks ran on ranks '$ranks'"
     [ "$(h5dump -a /max_iter -y "$f" | sed -n '/DATA {/{n;p}' | tr -d ' ')" = 300 ] &&

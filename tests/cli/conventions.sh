@@ -120,7 +120,7 @@ exits "status of a stopped run: exit 75" 75 "$T" status stopped
 exits "status with a bad option" 2 "$T" status --bogus stopped
 # One worker with one slot holds 2 tasks (the prefetch window): one runs.
 for i in $(seq 8); do echo "sleep 0.4"; done >one.txt
-mpirun -np 2 "$T" run -q --slots 1 -o one one.txt >/dev/null 2>&1 &
+mpirun -np 2 "$T" run -q --slots 1 --scheduler-only -o one one.txt >/dev/null 2>&1 &
 mp=$!
 most=0
 for _ in $(seq 40); do

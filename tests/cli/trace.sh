@@ -160,15 +160,20 @@ check "checkpoint instant with its detail" \
     'grep -q "\"name\":\"checkpoint\",\"ph\":\"i\".*snapshot [0-9]* of 8 tasks, dispatch paused" o3/trace.json'
 run "report of a stopped run" 0 "$TF" report o3
 
-# ---- under mpirun: rank 0 schedules, ranks 1 and 2 run ----
+# ---- under mpirun: every rank runs tasks, or rank 0 only schedules ----
 { for i in $(seq 1 24); do echo "sleep 0.0$((i % 5))"; done; echo "@retries=1 exit 2"; } >many.txt
 run "mpirun -np 3" 1 mpirun --oversubscribe -np 3 "$TF" run -q --slots 2 -o m3 many.txt
 expect_from_joblog m3 >m3.expect
 check_trace "trace, mpirun -np 3" m3/trace.json m3.expect
-check "trace: three ranks named, rank 0 without slots" \
-    '[ "$(grep -c "\"process_name\"" m3/trace.json)" = 3 ] && grep -q "\"pid\":0,\"tid\":0,\"args\":{\"name\":\"rank 0 (.*)\",\"slots\":0}" m3/trace.json'
-check "trace: spans only on ranks 1 and 2" \
-    '! grep "\"ph\":\"X\"" m3/trace.json | grep -q "\"pid\":0,"'
+check "trace: three ranks named, rank 0 with its slots" \
+    '[ "$(grep -c "\"process_name\"" m3/trace.json)" = 3 ] && grep -q "\"pid\":0,\"tid\":0,\"args\":{\"name\":\"rank 0 (.*)\",\"slots\":2}" m3/trace.json'
+run "mpirun -np 3 --scheduler-only" 1 mpirun --oversubscribe -np 3 "$TF" run -q --slots 2 --scheduler-only -o m3s many.txt
+expect_from_joblog m3s >m3s.expect
+check_trace "trace, mpirun -np 3 --scheduler-only" m3s/trace.json m3s.expect
+check "trace --scheduler-only: rank 0 without slots" \
+    'grep -q "\"pid\":0,\"tid\":0,\"args\":{\"name\":\"rank 0 (.*)\",\"slots\":0}" m3s/trace.json'
+check "trace --scheduler-only: spans only on ranks 1 and 2" \
+    '! grep "\"ph\":\"X\"" m3s/trace.json | grep -q "\"pid\":0,"'
 run "report, mpirun run" 0 "$TF" report m3
 svg_ok "report.svg, mpirun run" m3/report.svg 26
 

@@ -84,7 +84,7 @@ echo "emulated cluster: 4 hosts in $CL_DIR, $(nproc) cores shared"
 
 # ---- a farm of shell tasks across hosts: the joblog, status and trace name them ----
 if part farm; then
-    echo "== farm: 200 tasks, rank 0 on h1, workers on h2 and h3"
+    echo "== farm: 200 tasks, rank 0 on h1 (it runs tasks too), workers on h2 and h3"
     mkdir -p "$W/farm"
     for i in $(seq 200); do echo 'echo "$(hostname) $TASKFARM_RANK"'; done >"$W/farm/tasks.txt"
     farm farm h1,h2,h3 3 "$TF" run -v -o out tasks.txt
@@ -95,7 +95,7 @@ if part farm; then
         read -r ran _ <"out/out/$seq.out"; [ "$ran" = "$host" ] || echo "$seq"; done | head -3)
     check "joblog Host = the host each task ran on" '[ -z "$mism" ]'
     hosts=$(awk -F'\t' 'NR > 1 { print $2 }' out/joblog.tsv | sort -u | tr '\n' ' ')
-    check "tasks ran on h2 and h3, none on rank 0's h1 ($hosts)" '[ "$hosts" = "h2 h3 " ]'
+    check "tasks ran on every host, rank 0's h1 too ($hosts)" '[ "$hosts" = "h1 h2 h3 " ]'
     check "status: host h1, state done, 3 ranks" \
         '[ "$(field out host) $(field out state) $(field out ranks)" = "h1 done 3" ]'
     check "a worker alone on its host has no peer and no doorbell" \
@@ -213,10 +213,18 @@ if part tmp; then
     farm tmp h1,h2,h3 3 "$TF" run -o out tasks.txt
     check "outdir on the shared path: exit 0, 20 results" \
         '[ $frc = 0 ] && [ "$(ls "$W"/tmp/result.* | wc -l)" = 20 ]' || showlog
-    n2=$(ls "$CL_DIR"/hosts/h2/tmp/scratch.* 2>/dev/null | wc -l)
-    n3=$(ls "$CL_DIR"/hosts/h3/tmp/scratch.* 2>/dev/null | wc -l)
-    check "scratch files stay on the host that wrote them ($n2 on h2, $n3 on h3, none on h1)" \
-        '[ $((n2 + n3)) = 20 ] && [ -z "$(ls "$CL_DIR"/hosts/h1/tmp/scratch.* 2>/dev/null)" ]'
+    # Every host runs tasks (rank 0's h1 too): each scratch file is on the
+    # host the joblog says ran its task, and on no other.
+    n=0 mism=
+    for h in h1 h2 h3; do
+        for f in "$CL_DIR/hosts/$h/tmp"/scratch.*; do
+            [ -e "$f" ] || continue
+            n=$((n + 1))
+            mism+=$(awk -F'\t' -v id="${f##*.}" -v h="$h" 'NR > 1 && $1 == id && $2 != h { print " " id }' out/joblog.tsv)
+        done
+    done
+    check "scratch files stay on the host that wrote them ($n files${mism:+; elsewhere:$mism})" \
+        '[ "$n" = 20 ] && [ -z "$mism" ]'
 fi
 
 # ---- lost nodes ----

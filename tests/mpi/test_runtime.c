@@ -263,9 +263,14 @@ static void exactly_once(mt_suite *s, const tf_config *cfg)
             total += ran[r];
         }
         EXPECT_EQ_U(s, total, N);
-        /* With workers, rank 0 only schedules. */
-        if (s->size > 1)
-            EXPECT_EQ_U(s, ran[0], 0);
+        /*
+         * Rank 0 runs its share (the default), or, told to only schedule,
+         * none; with 2,000 tasks each computing rank gets some.
+         */
+        bool idle0 = s->size > 1 && cfg && !cfg->rank0_runs_tasks;
+        for (int r = 0; r < s->size; r++)
+            EXPECT_MSG(s, idle0 && r == 0 ? ran[r] == 0 : ran[r] > 0,
+                       "rank %d ran %lu tasks", r, (unsigned long)ran[r]);
         tf_stats st;
         EXPECT_RC(s, tf_get_stats(rt, &st), 0);
         EXPECT_EQ_U(s, st.tasks, N);
@@ -280,6 +285,15 @@ static void exactly_once(mt_suite *s, const tf_config *cfg)
 static void case_exactly_once(mt_suite *s)
 {
     exactly_once(s, NULL);
+}
+
+static void case_exactly_once_rank0_idle(mt_suite *s)
+{
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.keep_outputs = 1; /* these tests read every output */
+    cfg.rank0_runs_tasks = 0;
+    exactly_once(s, &cfg);
 }
 
 static void case_exactly_once_threads(mt_suite *s)
@@ -409,11 +423,15 @@ static void case_priority(mt_suite *s)
     cfg.keep_outputs = 1; /* these tests read every output */
     cfg.slots = 1;
     cfg.prefetch = 1;
+    cfg.rank0_runs_tasks = 0; /* strict order needs a single worker */
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
     tf_fn_id fn = reg(s, rt, "c_task", c_task, NULL);
-    /* Dynamic dispatch over several workers interleaves their starts. */
+    /*
+     * Dynamic dispatch over several workers interleaves their starts: one
+     * rank alone, or one worker with rank 0 only scheduling.
+     */
     bool strict = s->size <= 2;
     if (!strict)
         mt_skip(s, "strict order needs exactly one worker: skipped for np>2");
@@ -1302,8 +1320,6 @@ static void case_split(mt_suite *s)
             EXPECT_TRUE(s, o.world_rank >= lo && o.world_rank < hi);
             EXPECT_EQ(s, o.task_rank, info.rank);
             EXPECT_TRUE(s, info.rank >= 0 && info.rank < ssize);
-            if (ssize > 1)
-                EXPECT_NE(s, info.rank, 0);
         }
         tf_stats st;
         EXPECT_RC(s, tf_get_stats(rt, &st), 0);
@@ -1474,7 +1490,7 @@ static void case_halt_exact(mt_suite *s)
     for (int i = 0; s->rank == 0 && i < 40; i++)
         submit(s, rt, fsleep, 0, NULL, 0, NULL, 0);
     expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
-    int workers = s->size > 1 ? s->size - 1 : 1;
+    int workers = s->size; /* rank 0 runs tasks too */
     if (s->rank == 0) {
         tf_stats st;
         EXPECT_RC(s, tf_get_stats(rt, &st), 0);
@@ -1703,6 +1719,7 @@ int main(int argc, char **argv)
     } cases[] = {
         {"a exactly once", case_exactly_once},
         {"a exactly once (slots=3, prefetch=2)", case_exactly_once_threads},
+        {"a exactly once (rank 0 only schedules)", case_exactly_once_rank0_idle},
         {"b dependency order", case_dep_order},
         {"c priority order (slots=1, prefetch=1)", case_priority},
         {"d dynamic tasks: flat reduction", case_dynamic_flat},

@@ -104,8 +104,10 @@ if [ "$npu" -ge 2 ]; then
         '[ "$(expand "$(field b3/out/a.out 4)")" = "$node_cpus" ] && [ "$(field b3/out/a.out 1 | tr , "\n" | wc -l)" = 1 ]'
 
     # Ranks that share cpus: by default their tasks are not bound, --bind core forces it.
-    run "run, 2 workers sharing cpus" 0 mpirun -np 3 --oversubscribe --bind-to none "$TF" run -q -o b4 --slots 2 bind.txt
-    check "shared cpus: warned" 'grep -q "warning: ranks 1 and 2 share cpus" err.txt && grep -q "run unbound" err.txt'
+    run "run, 3 ranks sharing cpus" 0 mpirun -np 3 --oversubscribe --bind-to none "$TF" run -q -o b4 --slots 2 bind.txt
+    check "shared cpus: warned" 'grep -q "warning: ranks 0-2 share cpus" err.txt && grep -q "run unbound" err.txt'
+    run "run, 2 workers sharing cpus, rank 0 scheduling" 0 mpirun -np 3 --oversubscribe --bind-to none "$TF" run -q -o b4s --slots 2 --scheduler-only bind.txt
+    check "shared cpus: warned of the workers only" 'grep -q "warning: ranks 1 and 2 share cpus" err.txt && grep -q "run unbound" err.txt'
     check "shared cpus: tasks not bound by default" '[ "$(expand "$(field b4/out/a.out 4)")" = "$mine" ]'
     run "run, 2 workers sharing cpus, --bind core" 0 mpirun -np 3 --oversubscribe --bind-to none "$TF" run -q -o b5 --slots 2 --bind core bind.txt
     check "shared cpus, --bind core: bound anyway" \
@@ -133,7 +135,7 @@ check "synthetic: binding unsupported, said once" \
     '[ "$(grep -c "binding is not supported: the topology comes from HWLOC_SYNTHETIC" err.txt)" = 1 ]'
 check "synthetic: tasks ran unbound" '[ "$(expand "$(field s1/out/c4.out 4)")" = "$mine" ]'
 HWLOC_SYNTHETIC="pack:2 numa:2 core:4 pu:2" run "synthetic under mpirun -np 2" 0 \
-    mpirun -np 2 --oversubscribe --bind-to none -x HWLOC_SYNTHETIC "$TF" run -q -o s2 plan.txt
+    mpirun -np 2 --oversubscribe --bind-to none -x HWLOC_SYNTHETIC "$TF" run -q --scheduler-only -o s2 plan.txt
 check "synthetic np2: same plan on the worker" '[ "$(field s2/out/c6.out 1)|$(field s2/out/c6.out 2)" = "0,2,4,6,8,10|0,1" ]'
 check "synthetic np2: one warning, from rank 1" \
     '[ "$(grep -c "rank 1: warning: binding is not supported" err.txt)" = 1 ] && [ "$(grep -c "binding is not supported" err.txt)" = 1 ]'
