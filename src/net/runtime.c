@@ -283,6 +283,18 @@ int tf_halt(tf_runtime *rt)
     return 0;
 }
 
+int tf_event_interrupted(tf_runtime *rt)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->link.rank != 0)
+        return TF_ENOTROOT;
+    if (!rt->in_attempt_event)
+        return TF_ESTATE;
+    rt->event_interrupted = true;
+    return 0;
+}
+
 int tf_note(tf_runtime *rt, const char *name, const char *detail)
 {
     if (!rt || !name)
