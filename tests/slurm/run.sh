@@ -229,8 +229,68 @@ check "mpitask: the nested mpirun ran its 2 ranks" \
     '[ "$(grep -c "size 2 sum 2" out/out/nested.out)" = 2 ]' || showlog out/out/nested.err
 }
 
+# ---- 9. a parameter sweep through each jobscript with its defaults ----
+t_sweep() {
+# No sbatch option but the log's name: each script must fit this node as
+# it is (the defaults once asked for 32 CPUs and pended here for ever).
+# 3 x 2 x 2 parameters, computed with bash-isms; every task once.
+sweep() { # FILE: the task file, for results in ./res
+    local a b n
+    for a in 1 2 3; do for b in x y; do for n in 2 5; do
+        echo "@id=a$a-b$b-n$n v=\$(( $a * $n )); [[ $b == x ]] && v=\$(( v + 100 )); s=\$(printf '%s,' {1..3}); echo \"a=$a b=$b n=$n v=\$v s=\$s\" > $PWD/res/\$TASKFARM_TASK_ID; echo \$TASKFARM_TASK_ID >> $PWD/runs"
+    done; done; done >"$1"
+}
+want_res() { # the results the sweep must leave, one line per task
+    local a b n v
+    for a in 1 2 3; do for b in x y; do for n in 2 5; do
+        v=$((a * n)); [ $b = x ] && v=$((v + 100))
+        echo "a$a-b$b-n$n a=$a b=$b n=$n v=$v s=1,2,3,"
+    done; done; done | sort
+}
+# defaults NAME SCRIPT RANKS SLOTS [LAUNCHER]: submit SCRIPT as it is.
+defaults() {
+    local name=$1 script=$2 ranks=$3 slots=$4 j s
+    newdir "$name"
+    mkdir res
+    sweep tasks.txt
+    j=$(LAUNCHER=${5:-srun} submit -o job.out "$JS/$script" tasks.txt)
+    s=$(wait_job "$j" 120)
+    check "$name: $script with its defaults fits this $CPUS-CPU node: COMPLETED, exit 0:0 ($s $(field "$j" ExitCode))" \
+        '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ]' || showlog job.out
+    check "$name: the whole node, $ranks rank(s) of $slots slot(s) ($(field "$j" NumCPUs) CPUs)" \
+        '[ "$(field "$j" NumCPUs)" = "$CPUS" ] && grep -qx "ranks $ranks" taskfarm-out/status &&
+         grep -qx "slots $slots" taskfarm-out/status'
+    check "$name: state done, 12 tasks each exactly once in the joblog, taskfarm status exits 0" \
+        '[ "$(state taskfarm-out)" = done ] && once taskfarm-out 12 && [ "$(rows taskfarm-out)" = 12 ] &&
+         "$TASKFARM" status taskfarm-out >/dev/null'
+    check "$name: each task ran once, its result right" \
+        '[ "$(wc -l <runs)" = 12 ] && [ -z "$(dups runs)" ] &&
+         [ "$(cd res && for f in *; do echo "$f $(cat "$f")"; done | sort)" = "$(want_res)" ]'
+}
+defaults sweep-one farm-one-node.sbatch 1 "$CPUS"
+defaults sweep-percore farm-per-core.sbatch "$CPUS" $((CPUS - 1))
+defaults sweep-percore-mpirun farm-per-core.sbatch "$CPUS" $((CPUS - 1)) mpirun
+defaults sweep-hybrid farm-hybrid.sbatch 2 "$CPUS"
+defaults sweep-campaign campaign.sbatch "$CPUS" $((CPUS - 1))
+# The verdict: one task of the sweep fails (bash's pipefail), the rest run.
+newdir sweep-fail
+mkdir res
+sweep tasks.txt
+sed -i '5s/^\(@id=[^ ]*\) /\1 set -o pipefail; false | true; exit $?; /' tasks.txt
+j=$(submit -o job.out "$JS/farm-per-core.sbatch" tasks.txt)
+s=$(wait_job "$j" 120)
+check "sweep-fail: job FAILED with the run's exit status 1 ($s $(field "$j" ExitCode))" \
+    '[ "$s" = FAILED ] && [ "$(field "$j" ExitCode)" = 1:0 ]' || showlog job.out
+check "sweep-fail: state failed; the 11 others once successful, line 5 failed once" \
+    '[ "$(state taskfarm-out)" = failed ] && [ "$(succ taskfarm-out | tr "\n" " ")" = "$(seq 1 12 | grep -vx 5 | tr "\n" " ")" ] &&
+     [ "$(awk -F"\t" "NR > 1 && \$1 == 5 { print \$7 }" taskfarm-out/joblog.tsv)" = 1 ]'
+"$TASKFARM" status taskfarm-out >st.txt
+src=$?
+check "sweep-fail: taskfarm status exits 1 and names line 5" '[ $src = 1 ] && grep -q "failed: line 5 " st.txt'
+}
+
 left=
-for t in one layouts cancel requeue cap walltime array mpitask; do
+for t in one layouts cancel requeue cap walltime array mpitask sweep; do
     if part $t; then t_$t; else left="$left $t"; fi
 done
 
