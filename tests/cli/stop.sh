@@ -35,6 +35,21 @@ until_started() {
     done
     return 1
 }
+# interrupt OUTDIR WHO SIG CMD...: CMD (a taskfarm run writing OUTDIR) in
+# the background; once 2 long tasks have started, SIG to rank 0 (WHO rank0)
+# or to rank 0 and the long tasks too (WHO all); rc: CMD's exit status.
+interrupt() {
+    local dir=$1 who=$2 sig=$3 job pid
+    shift 3
+    rm -f starts
+    timeout 180 "$@" >out.txt 2>err.txt &
+    job=$!
+    pid=$(rank0 "$dir")
+    until_started 2 || bad "$dir: no 2 long tasks started within 60 s"
+    if [ "$who" = all ]; then kill -"$sig" "$pid" $(pgrep -fx "sleep 37"); else kill -"$sig" "$pid"; fi
+    wait $job
+    rc=$?
+}
 # field OUTDIR KEY: a key of the status file.
 field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status"; }
 
@@ -86,14 +101,7 @@ resumed() {
 # 6 quick tasks, then 8 long ones: 2 slots run 2 of them when the stop comes.
 { for i in $(seq 1 6); do echo "echo q$i >> $PWD/starts; sleep 0.05"; done
   for i in $(seq 1 8); do echo "echo s$i >> $PWD/starts; sleep 37"; done; } >plain.txt
-rm -f starts
-timeout 120 "$TF" run -o one --slots 2 plain.txt >out.txt 2>err.txt &
-job=$!
-pid=$(rank0 one)
-until_started 2 || bad "one process: no 2 long tasks started within 60 s"
-kill -INT "$pid"
-wait $job
-rc=$?
+interrupt one rank0 INT "$TF" run -o one --slots 2 plain.txt
 stopped "SIGINT, one process" one 6 2 6
 check "SIGINT: says how to finish" 'grep -q "stopped by Interrupt; finish with: taskfarm run --resume -o one plain.txt" err.txt'
 # GNU parallel reads the joblog as its own: its --resume runs the same tasks ours does.
@@ -114,14 +122,7 @@ check "SIGINT, one process: --resume ran the 8 long tasks again, no quick one" \
 # A task's death by the signal may reach rank 0 before its own tick sees
 # the signal: it is still an interruption, and not retried (--retries 1).
 sed -i 's/true$/sleep 37/' plain.txt
-rm -f starts
-timeout 120 "$TF" run -o all --retries 1 --slots 2 plain.txt >out.txt 2>err.txt &
-job=$!
-pid=$(rank0 all)
-until_started 2 || bad "SIGTERM to all: no 2 long tasks started within 60 s"
-kill -TERM "$pid" $(pgrep -fx "sleep 37")
-wait $job
-rc=$?
+interrupt all all TERM "$TF" run -o all --retries 1 --slots 2 plain.txt
 stopped "SIGTERM to every process" all 6 2 6
 check "SIGTERM to every process: 0 retried" 'grep -q "0 retried;" err.txt'
 
@@ -133,14 +134,7 @@ check "SIGTERM to every process: 0 retried" 'grep -q "0 retried;" err.txt'
   for i in $(seq 1 6); do echo "@id=s$i echo s$i >> $PWD/starts; sleep 37"; done
   echo "@id=after1 @after=s1 echo after1 >> $PWD/starts"
   echo "@id=after2 @after=s2,q1 echo after2 >> $PWD/starts"; } >dag.txt
-rm -f starts
-timeout 180 mpirun --oversubscribe -np 3 "$TF" run -o mpi --slots 1 dag.txt >out.txt 2>err.txt &
-job=$!
-pid=$(rank0 mpi)
-until_started 2 || bad "mpirun: no 2 long tasks started within 60 s"
-kill -USR1 "$pid"
-wait $job
-rc=$?
+interrupt mpi rank0 USR1 mpirun --oversubscribe -np 3 "$TF" run -o mpi --slots 1 dag.txt
 stopped "SIGUSR1 to rank 0, mpirun -np 3" mpi 6 2 6
 check "SIGUSR1: named as the cause" 'grep -q "stopped by User defined signal 1" err.txt'
 resumed "SIGUSR1, mpirun -np 3" mpi 14 dag.txt mpirun --oversubscribe -np 3
@@ -150,14 +144,7 @@ check "SIGUSR1, mpirun -np 3: --resume ran the 2 interrupted tasks again, every 
 
 # ---- under mpirun -np 3: SIGINT to rank 0 with retries: a stop is no retry ----
 sed -i 's/true$/sleep 37/' dag.txt
-rm -f starts
-timeout 180 mpirun --oversubscribe -np 3 "$TF" run -o mpiint --retries 2 --slots 1 dag.txt >out.txt 2>err.txt &
-job=$!
-pid=$(rank0 mpiint)
-until_started 2 || bad "mpirun, retries: no 2 long tasks started within 60 s"
-kill -INT "$pid"
-wait $job
-rc=$?
+interrupt mpiint rank0 INT mpirun --oversubscribe -np 3 "$TF" run -o mpiint --retries 2 --slots 1 dag.txt
 stopped "SIGINT to rank 0, mpirun -np 3, --retries 2" mpiint 6 2 6
 check "--retries 2: the interrupted tasks were not retried" '[ "$(grep -c "^s" starts)" = 2 ]'
 check "--retries 2: 0 retried" 'grep -q "0 retried;" err.txt'

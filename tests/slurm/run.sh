@@ -109,6 +109,9 @@ if until_rows out 5 60; then scancel "$j"; else bad "cancel: no 5 tasks done wit
 s=$(wait_job "$j" 60)
 check "cancel: job CANCELLED ($s)" '[ "$s" = CANCELLED ]' || showlog job1.out
 check "cancel: taskfarm saved its state as stopped" '[ "$(state out)" = stopped ]'
+# scancel's SIGTERM reaches the tasks too: those it killed are interrupted.
+check "cancel: a stop, no failure: 0 failed, no failure row ($(awk '$1 == "interrupted"' out/status))" \
+    '[ "$(awk "\$1 == \"failed\" { print \$2 }" out/status)" = 0 ] && [ "$(rows out)" = "$(succ out | wc -l)" ]'
 before=$(succ out | tr '\n' ' ')
 nb=$(succ out | wc -l)
 check "cancel: some but not all tasks finished before ($nb)" '[ "$nb" -ge 5 ] && [ "$nb" -lt 24 ]'
