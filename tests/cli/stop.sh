@@ -110,6 +110,9 @@ if command -v parallel >/dev/null; then
     parallel --dry-run --resume --joblog pj.tsv -j1 :::: plain.txt >par.txt 2>/dev/null
     check "GNU parallel --resume on the joblog would run the 8 long tasks, no other" \
         '[ "$(wc -l <par.txt)" = 8 ] && [ "$(grep -c "sleep 37" par.txt)" = 8 ]' || sed 's/^/    /' par.txt
+    cp one/joblog.tsv pj.tsv
+    parallel --dry-run --retry-failed --joblog pj.tsv >par.txt 2>/dev/null
+    check "GNU parallel --retry-failed on the joblog finds nothing failed" '[ ! -s par.txt ]'
 else
     skip "GNU parallel --resume on the joblog" --missing parallel
 fi
