@@ -66,6 +66,13 @@ typedef struct tf_run_event {
      * several cores held several slots and this is the lowest of them.
      */
     int slot;
+    /*
+     * FAILED: 1 when the attempt ended after the run was halted (tf_halt),
+     * whose on_halt ends what runs: an interruption, not a failure of the
+     * task itself. The task is FAILED all the same (a resumed run runs it
+     * again); the trace calls the attempt "interrupted". Else 0.
+     */
+    int halted;
 } tf_run_event;
 
 #define TF_NO_TASK ((tf_task_id)-1)
@@ -322,6 +329,16 @@ TF_API int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after);
  * the next.
  */
 TF_API uint64_t tf_key(const void *a, size_t alen, const void *b, size_t blen);
+
+/*
+ * Rank 0, from an event callback for a RETRY or FAILED attempt: the
+ * attempt was ended by a stop the caller knows of and the runtime does not
+ * (yet), e.g. a signal that reached the task as well as the caller, who
+ * calls tf_halt. The trace calls it "interrupted", as the attempts that
+ * end after a halt (tf_run_event.halted). Errors: TF_EINVAL, TF_ENOTROOT,
+ * TF_ESTATE (not inside such a callback).
+ */
+TF_API int tf_event_interrupted(tf_runtime *rt);
 
 /*
  * Rank 0, inside tf_run (from an event callback): mark an instant in the

@@ -15,8 +15,10 @@ enum { UTIL_H = 160 }; /* the utilisation plot's height */
 #define RECT_BUDGET 40000
 #define INSTANT_MAX 5000
 
-static const char *const res_class[] = {"d", "r", "f"};
-static const char *const res_name[] = {"done", "retry", "failed"};
+/* Indexed by TF_RES_*. */
+static const char *const res_class[] = {"d", "i", "r", "f"};
+static const char *const res_name[] = {"done", "interrupted", "retry",
+                                       "failed"};
 
 int tf_gantt_plan(const tf_timeline *T, tf_gantt *G)
 {
@@ -104,7 +106,7 @@ static int group_result(const group *g)
     if (g->n == 1)
         return g->first->res;
     int best = TF_RES_DONE;
-    for (int r = TF_RES_RETRY; r < TF_RES_N; r++)
+    for (int r = TF_RES_DONE + 1; r < TF_RES_N; r++)
         if (g->count[r] > g->count[best])
             best = r;
     return best;
@@ -129,9 +131,10 @@ static void rect_title(FILE *f, const tf_timeline *T, const group *g, int res,
         tf_svg_dur(g->t1, b, sizeof b);
         fprintf(f,
                 "%zu attempts from %s to %s, %.0f%% busy: %zu done, %zu "
-                "retried, %zu failed",
+                "retried, %zu failed, %zu interrupted",
                 g->n, a, b, 100 * frac, g->count[TF_RES_DONE],
-                g->count[TF_RES_RETRY], g->count[TF_RES_FAILED]);
+                g->count[TF_RES_RETRY], g->count[TF_RES_FAILED],
+                g->count[TF_RES_INTERRUPTED]);
     }
 }
 
@@ -217,6 +220,7 @@ static const char *mark_colour(const char *name)
 {
     return !strcmp(name, "retry")        ? "#f57c00"
            : !strcmp(name, "failed")     ? "#c62828"
+           : !strcmp(name, "interrupted") ? "#757575"
            : !strcmp(name, "steal")      ? "#7b1fa2"
            : !strcmp(name, "checkpoint") ? "#1565c0"
                                          : "#212121";

@@ -70,6 +70,8 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state)
         .failed = p->failed,
         .skipped = p->skipped,
         .running = st.running,
+        .interrupted = p->interrupted,
+        .not_started = p->not_started,
         .started_ns = p->t0_ns,
         .updated_ns = cli_now_ns(),
     };
@@ -85,16 +87,21 @@ void cli_progress_summary(cli_progress *p, double secs)
     double util = secs > 0 && p->total_slots
                       ? p->busy_slot_ns / 1e9 / (secs * p->total_slots)
                       : 0;
-    char resumed[64] = "";
+    char resumed[64] = "", stop[96] = "";
     if (p->resumed)
         snprintf(resumed, sizeof resumed, " (%llu in an earlier run)",
                  (unsigned long long)p->resumed);
+    /* What a stop left for --resume: neither failed nor skipped. */
+    if (p->interrupted || p->not_started)
+        snprintf(stop, sizeof stop, ", %llu interrupted, %llu not started",
+                 (unsigned long long)p->interrupted,
+                 (unsigned long long)p->not_started);
     fprintf(stderr,
-            "taskfarm: %llu tasks: %llu done%s, %llu failed, %llu skipped, "
+            "taskfarm: %llu tasks: %llu done%s%s, %llu failed, %llu skipped, "
             "%llu retried; %.3f s on %d rank%s, %llu slot%s, %.0f%% slot "
             "utilisation; joblog %s/joblog.tsv\n",
             (unsigned long long)p->total, (unsigned long long)p->done,
-            resumed,
+            resumed, stop,
             (unsigned long long)p->failed, (unsigned long long)p->skipped,
             (unsigned long long)p->retried, secs, p->ranks,
             p->ranks > 1 ? "s" : "", (unsigned long long)p->total_slots,

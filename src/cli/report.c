@@ -94,13 +94,17 @@ static void title_of(const char *path, const tf_timeline *T, const tf_gantt *G,
     int nranks = 0;
     for (int r = 0; r < T->nrk; r++)
         nranks += T->rk[r].seen;
-    char ms[32];
+    char ms[32], stop[48] = "";
     tf_svg_dur(G->makespan, ms, sizeof ms);
+    /* Ended by a stop (Ctrl-C, SIGTERM, the walltime warning): not failures. */
+    if (count[TF_RES_INTERRUPTED])
+        snprintf(stop, sizeof stop, ", %zu interrupted by a stop",
+                 count[TF_RES_INTERRUPTED]);
     snprintf(buf, len,
              "%s: %zu tasks, %zu attempts (%zu done, %zu failed and "
-             "retried, %zu failed) on %d rank%s, %.0f slots, makespan %s",
+             "retried, %zu failed%s) on %d rank%s, %.0f slots, makespan %s",
              path, tasks, T->nsp, count[TF_RES_DONE], count[TF_RES_RETRY],
-             count[TF_RES_FAILED], nranks, nranks == 1 ? "" : "s",
+             count[TF_RES_FAILED], stop, nranks, nranks == 1 ? "" : "s",
              G->total_slots, ms);
 }
 

@@ -33,6 +33,8 @@ typedef struct farm {
     char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
+    bool halting;          /* tf_halt called: a signal, an error, --halt-on-error */
+    uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
 } farm;
 
@@ -58,6 +60,13 @@ static void name_task(void *user, tf_task_id id, char *buf, size_t len)
     snprintf(buf, len, "%s", tf_taskfile_id(&F->tf, (uint32_t)id));
 }
 
+/* Stop the run: nothing more starts, running tasks are ended. */
+static void halt_run(farm *F, tf_runtime *rt)
+{
+    F->halting = true;
+    tf_halt(rt);
+}
+
 /* SIGINT, SIGTERM, SIGUSR1: stop dispatching, end what runs, exit 75. */
 static void poll_signals(farm *F, tf_runtime *rt)
 {
@@ -70,7 +79,30 @@ static void poll_signals(farm *F, tf_runtime *rt)
     cli_progress_break(&F->pr);
     fprintf(stderr, "taskfarm: %s: stopping, ending running tasks\n",
             strsignal(sig));
-    tf_halt(rt);
+    halt_run(F, rt);
+}
+
+/*
+ * Whether a failed attempt was ended by a stop, not by a fault of its own:
+ * it ended after the halt (which ends what runs), or it died of a stop
+ * signal or SIGKILL once one came to rank 0. The latter is scancel and
+ * Slurm's time limit, which signal every process of the job, the tasks
+ * too: a task's end can reach rank 0 before its tick sees the signal, so
+ * the signal is polled here first.
+ */
+static bool ended_by_stop(farm *F, tf_runtime *rt, const tf_run_event *ev)
+{
+    shell_out so;
+    if (ev->halted)
+        return true;
+    if (ev->output_len < sizeof so)
+        return false;
+    memcpy(&so, ev->output, sizeof so);
+    if (so.timed_out ||
+        !(so.signal == SIGKILL || sigismember(&F->stop_signals, so.signal)))
+        return false;
+    poll_signals(F, rt);
+    return F->stopped_by != 0;
 }
 
 /*
@@ -92,7 +124,7 @@ static void joblog_row(farm *F, tf_runtime *rt, const tf_run_event *ev,
                     "saved state keeps what finished)\n",
             F->o.outdir, strerror(e));
     if (rt)
-        tf_halt(rt);
+        halt_run(F, rt);
 }
 
 /* A failed task's cause beyond its status, for the message: ", could not start: E". */
@@ -134,8 +166,19 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     case TF_RUN_DONE:
     case TF_RUN_RETRY:
     case TF_RUN_FAILED:
-        joblog_row(F, rt, ev, tf_rank_host(rt, ev->rank >= 0 ? ev->rank : 0));
         p->busy_slot_ns += (ev->end_ns - ev->start_ns) * F->tf.tasks[i].cores;
+        /*
+         * Interrupted: no joblog row, as GNU parallel writes none for the
+         * jobs it kills on Ctrl-C, so that its --resume and ours run the
+         * task again. A retry the stop then skips counts once, here.
+         */
+        if (ev->kind != TF_RUN_DONE && ended_by_stop(F, rt, ev)) {
+            tf_event_interrupted(rt); /* for the trace */
+            p->interrupted++;
+            F->stop_ended[i] = 1;
+            break;
+        }
+        joblog_row(F, rt, ev, tf_rank_host(rt, ev->rank >= 0 ? ev->rank : 0));
         if (ev->kind == TF_RUN_DONE) {
             p->done++;
         } else if (ev->kind == TF_RUN_RETRY) {
@@ -148,11 +191,16 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
                     tf_taskfile_id(&F->tf, i), F->tf.tasks[i].line,
                     ev->status, why_failed(ev), tf_taskfile_cmd(&F->tf, i));
             if (F->o.halt_on_error)
-                tf_halt(rt);
+                halt_run(F, rt);
         }
         break;
     case TF_RUN_SKIPPED:
-        if (!tf_taskfile_is_barrier(&F->tf, i))
+        /* A halt skips what has not started, with no failed task as cause. */
+        if (tf_taskfile_is_barrier(&F->tf, i) || F->stop_ended[i])
+            break;
+        if (F->halting && ev->cause == TF_NO_TASK)
+            p->not_started++;
+        else
             p->skipped++;
         break;
     case TF_RUN_TICK:
@@ -215,6 +263,9 @@ static int submit_all(farm *F)
     const tf_taskfile *tf = &F->tf;
     char *buf = NULL;
     size_t cap = 0;
+    F->stop_ended = calloc(tf->n ? tf->n : 1, 1);
+    if (!F->stop_ended)
+        return TF_ENOMEM;
     int rc = tf_batch_begin(rt);
     for (uint32_t i = 0; i < tf->n && !rc; i++) {
         const tf_tftask *t = &tf->tasks[i];
@@ -599,6 +650,7 @@ int cli_run(int argc, char **argv)
         _exit(status);
     }
 out_with_procs:
+    free(F.stop_ended);
     tf_placer_free(F.shell.placer);
     tf_proc_table_destroy(&F.shell.procs);
 out_with_topo:

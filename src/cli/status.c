@@ -188,6 +188,11 @@ int cli_status(int argc, char **argv)
                                           : json_null(),
             "failing", fails, "exit", exit_of(rs.state, gone));
         json_object_set_new(o, "left", json_integer((json_int_t)left));
+        /* Of those left, what a stop ended or kept from starting. */
+        json_object_set_new(o, "interrupted_tasks",
+                            json_integer((json_int_t)rs.interrupted));
+        json_object_set_new(o, "not_started",
+                            json_integer((json_int_t)rs.not_started));
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
                        : NULL;
         if (!text) {
@@ -208,9 +213,15 @@ int cli_status(int argc, char **argv)
            (unsigned long long)rs.total);
     if (rs.resumed)
         printf(" (%llu in an earlier run)", (unsigned long long)rs.resumed);
-    printf(", %llu running, %llu failed, %llu skipped, %llu left\n",
+    printf(", %llu running, %llu failed, %llu skipped, %llu left",
            (unsigned long long)busy, (unsigned long long)rs.failed,
            (unsigned long long)rs.skipped, (unsigned long long)left);
+    /* A stop's tasks are neither failed nor skipped: --resume runs them. */
+    if (rs.interrupted || rs.not_started)
+        printf(" (%llu interrupted, %llu not started)",
+               (unsigned long long)rs.interrupted,
+               (unsigned long long)rs.not_started);
+    printf("\n");
     printf("  elapsed %.1f s, %.1f tasks/s", elapsed, rate);
     if (running && rate > 0 && !*note)
         printf(", ETA %.0f s", left / rate);

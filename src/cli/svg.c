@@ -13,7 +13,7 @@ void tf_svg_begin(FILE *f, double height, const char *title)
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
             "height=\"%.0f\" viewBox=\"0 0 %d %.0f\" "
             "font-family=\"sans-serif\" font-size=\"11\">\n"
-            "<style>.d{fill:#43a047}.r{fill:#fb8c00}.f{fill:#e53935}"
+            "<style>.d{fill:#43a047}.i{fill:#9e9e9e}.r{fill:#fb8c00}.f{fill:#e53935}"
             ".b0{fill:#f5f5f5}.b1{fill:#e8eaf6}.lab{text-anchor:end}"
             ".slot{text-anchor:end;fill:#757575;font-size:9px}"
             ".ax line{stroke:#424242}.grid{stroke:#bdbdbd;stroke-width:0.5}"

@@ -232,9 +232,10 @@ static int add_span(reader *r, const ev *e, size_t at, tf_timeline_rank *rk)
                  e->cores >= 1 && e->cores < 65536 ? (unsigned)e->cores : 1,
                  (int)e->attempt,
                  (int)e->status,
-                 !strcmp(res, "failed")  ? TF_RES_FAILED
-                 : !strcmp(res, "retry") ? TF_RES_RETRY
-                                         : TF_RES_DONE,
+                 !strcmp(res, "failed")        ? TF_RES_FAILED
+                 : !strcmp(res, "retry")       ? TF_RES_RETRY
+                 : !strcmp(res, "interrupted") ? TF_RES_INTERRUPTED
+                                               : TF_RES_DONE,
                  0};
     if (keep_str(r, e->name, &s.name))
         return r->rc;

@@ -6,8 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How an attempt ended; worst last, so a merged group can take the max. */
-enum { TF_RES_DONE = 0, TF_RES_RETRY, TF_RES_FAILED, TF_RES_N };
+/*
+ * How an attempt ended, in the order a merged group's colour prefers them
+ * on a tie (the last). Interrupted: ended by a stop, not failed by itself.
+ */
+enum {
+    TF_RES_DONE = 0,
+    TF_RES_INTERRUPTED,
+    TF_RES_RETRY,
+    TF_RES_FAILED,
+    TF_RES_N
+};
 
 /* One attempt: an "X" event. */
 typedef struct tf_timeline_span {

@@ -268,19 +268,37 @@ int tf_run(tf_runtime *rt)
     return rc;
 }
 
-int tf_halt(tf_runtime *rt)
+/*
+ * The checks of a call that rank 0 may make only during tf_run (`now`: the
+ * moment allows it): TF_EINVAL, TF_ENOTROOT, TF_ESTATE, or 0.
+ */
+static int rank0_in_run(const tf_runtime *rt, bool now)
 {
     if (!rt)
         return TF_EINVAL;
     if (rt->link.rank != 0)
         return TF_ENOTROOT;
-    if (!rt->in_run)
-        return TF_ESTATE;
+    return now ? 0 : TF_ESTATE;
+}
+
+int tf_halt(tf_runtime *rt)
+{
+    int rc = rank0_in_run(rt, rt && rt->in_run);
+    if (rc)
+        return rc;
     /* Acted on by the scheduling loop, between callbacks. */
     if (!rt->halt_requested && rt->trace)
         tf_tracing_note(rt->trace, "halt", NULL);
     rt->halt_requested = true;
     return 0;
+}
+
+int tf_event_interrupted(tf_runtime *rt)
+{
+    int rc = rank0_in_run(rt, rt && rt->in_attempt_event);
+    if (!rc)
+        rt->event_interrupted = true;
+    return rc;
 }
 
 int tf_note(tf_runtime *rt, const char *name, const char *detail)

@@ -43,6 +43,12 @@ struct tf_runtime {
     tf_tracing *trace; /* rank 0 with cfg.trace_path, else NULL */
     bool steal;        /* this rank steals (and may be stolen from) */
     bool in_run, halt_requested;
+    /*
+     * Rank 0: inside an event callback for an attempt that failed (RETRY,
+     * FAILED), and whether the callback called it interrupted
+     * (tf_event_interrupted).
+     */
+    bool in_attempt_event, event_interrupted;
     bool owns_mpi;     /* tf_boot started MPI: tf_finalize ends it */
     uint64_t steals, stolen_tasks; /* this rank's successful steals */
     uint64_t moved;                /* rank 0: moves applied */

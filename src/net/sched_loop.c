@@ -47,14 +47,24 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
         }
         if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
             ev.cause = rt->tasks.rec[cause].gid;
+        /* Reported after halt() called on_halt: ended by the halt. */
+        ev.halted = kind == TF_RUN_FAILED && m->halted;
     }
+    /*
+     * The callback first: it may know better than the runtime that the
+     * attempt was ended by a stop (tf_event_interrupted), for the trace.
+     */
+    rt->in_attempt_event = kind == TF_RUN_RETRY || kind == TF_RUN_FAILED;
+    rt->event_interrupted = false;
+    if (rt->cfg.on_event)
+        rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
+    rt->in_attempt_event = false;
     if (rt->trace && t != TF_NONE) {
         char name[512];
         task_name(rt, t, name, sizeof name);
+        ev.halted |= rt->event_interrupted;
         tf_tracing_event(rt->trace, &ev, name, rt->tasks.sched.dag.cores[t]);
     }
-    if (rt->cfg.on_event)
-        rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
 }
 
 /* Carry out the scheduler's actions: queue RUNs, tell of ends. */

@@ -80,6 +80,7 @@ void tf_tracing_event(tf_tracing *tr, const tf_run_event *ev,
             .attempt = ev->attempt,
             .status = ev->status,
             .result = ev->kind == TF_RUN_DONE    ? TF_TRACE_DONE
+                      : ev->halted               ? TF_TRACE_INTERRUPTED
                       : ev->kind == TF_RUN_RETRY ? TF_TRACE_RETRY
                                                  : TF_TRACE_FAILED,
             .start_ns = ev->start_ns,
@@ -91,7 +92,9 @@ void tf_tracing_event(tf_tracing *tr, const tf_run_event *ev,
             snprintf(detail, sizeof detail, "%s attempt %d status %d", name,
                      ev->attempt, ev->status);
             rc = tf_trace_instant(tr->w, ev->rank,
-                                  ev->kind == TF_RUN_RETRY ? "retry" : "failed",
+                                  ev->halted                 ? "interrupted"
+                                  : ev->kind == TF_RUN_RETRY ? "retry"
+                                                             : "failed",
                                   ev->end_ns, false, detail);
         }
     }

@@ -321,10 +321,13 @@ int tf_trace_span_add(tf_trace *tr, const tf_trace_span *sp)
         rc = name_slot(tr, rt, sp->rank, sp->slot);
     if (rc)
         return rc;
-    static const char *const results[] = {"done", "retry", "failed"};
+    static const char *const results[] = {"done", "retry", "failed",
+                                          "interrupted"};
     /* Colour names of the Chrome trace viewer (Perfetto picks its own). */
-    static const char *const cnames[] = {"good", "yellow", "terrible"};
-    unsigned res = sp->result <= TF_TRACE_FAILED ? sp->result : TF_TRACE_FAILED;
+    static const char *const cnames[] = {"good", "yellow", "terrible",
+                                         "grey"};
+    unsigned res =
+        sp->result <= TF_TRACE_INTERRUPTED ? sp->result : TF_TRACE_FAILED;
     uint64_t dur = sp->end_ns > sp->start_ns ? sp->end_ns - sp->start_ns : 0;
     begin(tr, sp->name, "X", sp->rank, sp->slot);
     puts_(tr, ",\"cat\":\"task\",\"ts\":");

@@ -20,8 +20,9 @@ typedef struct tf_trace tf_trace;
 /* How an attempt ended: chooses the colour in viewers and `taskfarm report`. */
 typedef enum tf_trace_result {
     TF_TRACE_DONE = 0,
-    TF_TRACE_RETRY, /* failed, runs again */
-    TF_TRACE_FAILED /* failed for good */
+    TF_TRACE_RETRY,      /* failed, runs again */
+    TF_TRACE_FAILED,     /* failed for good */
+    TF_TRACE_INTERRUPTED /* ended by a halt (a stop), not by itself */
 } tf_trace_result;
 
 /* One attempt of a task on one rank: an "X" (complete) event. */

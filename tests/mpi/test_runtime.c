@@ -1447,6 +1447,82 @@ static void case_halt(mt_suite *s) { events_case(s, true, 1); }
 static void case_halt_threads(mt_suite *s) { events_case(s, true, 0); }
 
 /*
+ * Attempts a halt ends are told apart from failures: tasks that run until
+ * on_halt tells them to stop, then fail, come as FAILED with halted set;
+ * the failure that asked for the halt has it clear. tf_event_interrupted
+ * is allowed in a failed attempt's event only.
+ */
+typedef struct halted_count {
+    long failed, halted, bad;
+} halted_count;
+
+static void halted_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    halted_count *h = user;
+    if (ev->kind == TF_RUN_FAILED) {
+        h->failed++;
+        h->halted += ev->halted;
+        if (ev->status == 9 ? ev->halted || tf_halt(rt) : !ev->halted)
+            h->bad++;
+        if (tf_event_interrupted(rt) != 0)
+            h->bad++;
+    } else if (ev->halted || tf_event_interrupted(rt) != TF_ESTATE) {
+        h->bad++;
+    }
+}
+
+static void set_stop(void *user) { atomic_store((atomic_int *)user, 1); }
+
+/* Runs until on_halt (at most 10 s, so that nothing hangs), then fails. */
+static int until_halt(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)in, (void)len;
+    struct timespec ts = {0, 5 * 1000000L};
+    for (int i = 0; i < 2000 && !atomic_load((atomic_int *)user); i++)
+        nanosleep(&ts, NULL);
+    return 1;
+}
+
+static void case_halted_attempts(mt_suite *s)
+{
+    halted_count h = {0, 0, 0};
+    atomic_int stop = 0;
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.slots = 2;
+    cfg.prefetch = 1;
+    cfg.main_runs_tasks = 0;
+    cfg.on_event = halted_event;
+    cfg.event_user = &h;
+    cfg.on_halt = set_stop;
+    cfg.halt_user = &stop;
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id ffail = reg(s, rt, "j_fail", j_fail, NULL);
+    tf_fn_id fwait = reg(s, rt, "until_halt", until_halt, &stop);
+    if (s->rank == 0) {
+        submit(s, rt, ffail, 10, NULL, 0, NULL, 0);
+        for (int i = 0; i < 8; i++)
+            submit(s, rt, fwait, 0, NULL, 0, NULL, 0);
+    }
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    if (s->rank == 0) {
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_EQ(s, h.bad, 0);
+        /* The failure, then every task that was running: halted. */
+        EXPECT_TRUE(s, h.halted >= 1);
+        EXPECT_EQ(s, h.halted, h.failed - 1);
+        EXPECT_EQ_U(s, st.failed + st.skipped, 9);
+        EXPECT_RC(s, tf_event_interrupted(rt), TF_ESTATE); /* not in an event */
+    } else {
+        EXPECT_RC(s, tf_event_interrupted(rt), TF_ENOTROOT);
+    }
+    farm_finalize(s, &rt);
+}
+
+/*
  * Halt after the 5th task is done, with one slot and no prefetch: only
  * tasks already running may still finish (one per other worker), and the
  * next run dispatches again. Checks the attempt numbers events carry, too.
@@ -1736,6 +1812,7 @@ int main(int argc, char **argv)
         {"j halt from the event callback", case_halt},
         {"j halt, main thread not running tasks", case_halt_threads},
         {"j halt stops exactly; the next run dispatches", case_halt_exact},
+        {"j attempts a halt ends are halted, not failed", case_halted_attempts},
         {"k tf_init_local without MPI", case_local},
         {"l chain released on its worker", case_chain_release},
         {"l work stealing off a slow rank", case_steal},
