@@ -36,7 +36,7 @@ until_started() {
     return 1
 }
 # interrupt OUTDIR WHO SIG CMD...: CMD (a taskfarm run writing OUTDIR) in
-# the background; once 2 long tasks have started, SIG to rank 0 (WHO rank0)
+# the background; once $STARTED (default 2) long tasks have started, SIG to rank 0 (WHO rank0)
 # or to rank 0 and the long tasks too (WHO all); rc: CMD's exit status.
 interrupt() {
     local dir=$1 who=$2 sig=$3 job pid
@@ -45,7 +45,7 @@ interrupt() {
     timeout 180 "$@" >out.txt 2>err.txt &
     job=$!
     pid=$(rank0 "$dir")
-    until_started 2 || bad "$dir: no 2 long tasks started within 60 s"
+    until_started "${STARTED:-2}" || bad "$dir: no ${STARTED:-2} long tasks started within 60 s"
     if [ "$who" = all ]; then kill -"$sig" "$pid" $(pgrep -fx "sleep 37"); else kill -"$sig" "$pid"; fi
     wait $job
     rc=$?
@@ -130,26 +130,26 @@ stopped "SIGTERM to every process" all 6 2 6
 check "SIGTERM to every process: 0 retried" 'grep -q "0 retried;" err.txt'
 
 # ---- under mpirun -np 3: SIGUSR1 (Slurm's warning) to rank 0; a DAG ----
-# Ranks 1 and 2 with one slot each; each also holds one queued task
+# Ranks 0, 1 and 2 with one slot each; each also holds one queued task
 # (prefetch), which the stop keeps from starting. @after=long tasks wait
 # and are not started either.
 { for i in $(seq 1 6); do echo "@id=q$i echo q$i >> $PWD/starts; sleep 0.05"; done
   for i in $(seq 1 6); do echo "@id=s$i echo s$i >> $PWD/starts; sleep 37"; done
   echo "@id=after1 @after=s1 echo after1 >> $PWD/starts"
   echo "@id=after2 @after=s2,q1 echo after2 >> $PWD/starts"; } >dag.txt
-interrupt mpi rank0 USR1 mpirun --oversubscribe -np 3 "$TF" run -o mpi --slots 1 dag.txt
-stopped "SIGUSR1 to rank 0, mpirun -np 3" mpi 6 2 6
+STARTED=3 interrupt mpi rank0 USR1 mpirun --oversubscribe -np 3 "$TF" run -o mpi --slots 1 dag.txt
+stopped "SIGUSR1 to rank 0, mpirun -np 3" mpi 6 3 5
 check "SIGUSR1: named as the cause" 'grep -q "stopped by User defined signal 1" err.txt'
 resumed "SIGUSR1, mpirun -np 3" mpi 14 dag.txt mpirun --oversubscribe -np 3
-check "SIGUSR1, mpirun -np 3: --resume ran the 2 interrupted tasks again, every other task once" \
-    '[ "$(sort starts | uniq -c | awk "\$1 == 2 { print \$2 }" | wc -l)" = 2 ] &&
-     [ "$(sort -u starts | wc -l)" = 14 ] && [ "$(wc -l <starts)" = 16 ]'
+check "SIGUSR1, mpirun -np 3: --resume ran the 3 interrupted tasks again, every other task once" \
+    '[ "$(sort starts | uniq -c | awk "\$1 == 2 { print \$2 }" | wc -l)" = 3 ] &&
+     [ "$(sort -u starts | wc -l)" = 14 ] && [ "$(wc -l <starts)" = 17 ]'
 
 # ---- under mpirun -np 3: SIGINT to rank 0 with retries: a stop is no retry ----
 sed -i 's/true$/sleep 37/' dag.txt
-interrupt mpiint rank0 INT mpirun --oversubscribe -np 3 "$TF" run -o mpiint --retries 2 --slots 1 dag.txt
-stopped "SIGINT to rank 0, mpirun -np 3, --retries 2" mpiint 6 2 6
-check "--retries 2: the interrupted tasks were not retried" '[ "$(grep -c "^s" starts)" = 2 ]'
+STARTED=3 interrupt mpiint rank0 INT mpirun --oversubscribe -np 3 "$TF" run -o mpiint --retries 2 --slots 1 dag.txt
+stopped "SIGINT to rank 0, mpirun -np 3, --retries 2" mpiint 6 3 5
+check "--retries 2: the interrupted tasks were not retried" '[ "$(grep -c "^s" starts)" = 3 ]'
 check "--retries 2: 0 retried" 'grep -q "0 retried;" err.txt'
 
 summary stop.sh
