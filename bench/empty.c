@@ -18,7 +18,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     long n = 1000000;
-    int prefetch = 0, reps = 3;
+    int prefetch = 0, reps = 3, sched_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
             n = atol(argv[++i]);
@@ -26,12 +26,20 @@ int main(int argc, char **argv)
             prefetch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--scheduler-only"))
+            sched_only = 1;
     }
     tf_config cfg;
     tf_config_init(&cfg);
     if (prefetch)
         cfg.prefetch = prefetch;
-    int workers = size > 1 ? size - 1 : 1;
+    /*
+     * "w": rank 0 only schedules and every task goes through the wire;
+     * "r": rank 0 runs its share of them too.
+     */
+    cfg.rank0_runs_tasks = !sched_only;
+    int workers = size > 1 && sched_only ? size - 1 : size;
+    const char *kind = size > 1 && sched_only ? "w" : "r";
     double best = 0;
     size_t bytes = 0;
     /* Best of a few runs: the machine is shared, the best is the least noisy. */
@@ -69,9 +77,10 @@ int main(int argc, char **argv)
         tf_finalize(&rt);
     }
     if (rank == 0) {
-        printf("taskfarm_empty_w%d_rate %.0f tasks/s\n", workers, best);
-        printf("taskfarm_empty_w%d_rank0_bytes_per_task %.1f B\n", workers,
-               (double)bytes / (double)n);
+        printf("taskfarm_empty_%s%d_rate %.0f tasks/s\n", kind, workers,
+               best);
+        printf("taskfarm_empty_%s%d_rank0_bytes_per_task %.1f B\n", kind,
+               workers, (double)bytes / (double)n);
     }
     MPI_Finalize();
     return 0;

@@ -165,7 +165,7 @@ typedef struct tf_pool {
 
 /*
  * Start task threads: slots-1 when the driver's thread is the last slot
- * and runs jobs through tf_pool_run_one (driver_runs = true), else slots.
+ * and runs jobs through tf_pool_run (driver_runs = true), else slots.
  * Errors: TF_ENOMEM, TF_EINVAL.
  */
 int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
@@ -225,8 +225,12 @@ void tf_pool_release_inputs(tf_pool *p, const tf_job *j);
 /* Output bytes held here now, and at most. */
 void tf_pool_data_bytes(tf_pool *p, size_t *now, size_t *peak);
 
-/* Run the head job on the calling thread if it fits the free slots. */
-bool tf_pool_run_one(tf_pool *p);
+/*
+ * Run jobs on the calling thread (the driver's slot), back to back while
+ * the head job fits: at most max, and for no longer than slice_ns after
+ * the first started (0: no limit). Returns how many ran.
+ */
+size_t tf_pool_run(tf_pool *p, size_t max, uint64_t slice_ns);
 
 /*
  * Hand the events gathered so far to the driver. The returned vector stays

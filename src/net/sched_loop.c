@@ -286,17 +286,8 @@ static int message(tf_master *m, int from, int tag)
 static void run_slice(tf_master *m, bool *progress)
 {
     tf_pool *p = &m->rt->pool;
-    if (!p->driver_runs)
-        return;
-    uint64_t until = 0;
-    while (tf_pool_run_one(p)) {
+    if (p->driver_runs && tf_pool_run(p, SIZE_MAX, TF_RANK0_SLICE_NS))
         *progress = true;
-        uint64_t now = tf_idle_clock_ns();
-        if (!until)
-            until = now + TF_RANK0_SLICE_NS;
-        else if (now >= until)
-            break;
-    }
 }
 
 /*

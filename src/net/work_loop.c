@@ -446,8 +446,8 @@ static void wr_run_slice(tf_wrun *w, bool *progress)
         return;
     tf_worker_view v;
     tf_pool_view(&rt->pool, &v);
-    for (size_t k = tf_worker_budget(&w->wk, &v);
-         k > 0 && tf_pool_run_one(&rt->pool); k--)
+    size_t k = tf_worker_budget(&w->wk, &v);
+    if (k && tf_pool_run(&rt->pool, k, 0))
         *progress = true;
 }
 
