@@ -90,6 +90,8 @@ static result one_run(const run_opts *o, int rank)
     ev_ctx ev = {0, o->halt_after};
     tf_config cfg;
     tf_config_init(&cfg);
+    /* The layout this benchmark models: rank 0 only schedules. */
+    cfg.rank0_runs_tasks = 0;
     cfg.checkpoint_dir = o->dir;
     cfg.checkpoint_every_ms = o->every_ms;
     cfg.resume = o->resume;

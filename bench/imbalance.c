@@ -180,6 +180,8 @@ static result run(const opts *o, const uint64_t *k, const mode *m, int slow,
 {
     tf_config cfg;
     tf_config_init(&cfg);
+    /* The layout this benchmark models: rank 0 only schedules. */
+    cfg.rank0_runs_tasks = 0;
     cfg.slots = o->slots;
     cfg.no_steal = m->no_steal;
     if (m->window) {

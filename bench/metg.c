@@ -1,4 +1,6 @@
 /* Benchmark: taskfarm's METG(50%) on Task Bench graphs (trivial, stencil, tree, fft). */
+#define _GNU_SOURCE /* sched_getaffinity: which cpus each rank had */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,28 @@ static double run_graph(const tf_opts *o, graph *g, uint64_t k, int rank,
     return wall;
 }
 
+/* Rank 0 prints the cpus every rank may run on ("0-1", "1"). */
+static void print_cpus(int rank, int size)
+{
+    char mine[64] = "", *all = rank == 0 ? malloc((size_t)size * 64) : NULL;
+    cpu_set_t set;
+    if (!sched_getaffinity(0, sizeof set, &set)) {
+        size_t n = 0;
+        for (int c = 0; c < CPU_SETSIZE && n + 8 < sizeof mine; c++)
+            if (CPU_ISSET(c, &set))
+                n += (size_t)snprintf(mine + n, sizeof mine - n, "%s%d",
+                                      n ? "," : "", c);
+    }
+    MPI_Gather(mine, 64, MPI_CHAR, all, 64, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank == 0 && all) {
+        printf("# cpus of each rank:");
+        for (int r = 0; r < size; r++)
+            printf(" %d:{%s}", r, all + (size_t)r * 64);
+        printf("\n");
+    }
+    free(all);
+}
+
 static void usage(const char *prog)
 {
     fprintf(stderr,
@@ -247,6 +271,7 @@ int main(int argc, char **argv)
                label, size, cores, o.g.W, o.g.T, o.g.peak_ns,
                size > 1 && o.rank0_idle ? "schedules only"
                                         : "schedules and runs tasks");
+    print_cpus(rank, size);
     uint64_t *per_rank = calloc((size_t)size, sizeof *per_rank);
     if (!per_rank)
         die("per_rank", TF_ENOMEM);

@@ -24,24 +24,35 @@ $B/core "$N" "$BIG"
 value() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# Empty tasks through rank 0 (it only schedules: every task crosses the
+# wire), against one task per MPI message; then with rank 0 running its
+# share (np 2: one rank per core, both computing).
 for np in 2 3 4; do
     w=$((np - 1))
-    $MPIRUN -np $np $B/empty -n "$N" | tee -a "$out"
+    $MPIRUN -np $np $B/empty -n "$N" --scheduler-only | tee -a "$out"
     $MPIRUN -np $np $B/mpi_baseline -n 200000 --pipeline 1 | tee -a "$out"
     tf=$(value taskfarm_empty_w${w}_rate "$out")
     base=$(value mpi_baseline_np${np}_pipeline1_rate "$out")
     awk -v a="$tf" -v b="$base" -v w="$w" \
         'BEGIN { printf "taskfarm_vs_one_task_per_message_w%d_ratio %.2f x\n", w, a / b }'
 done
+$MPIRUN -np 2 $B/empty -n "$N" | tee -a "$out"
 
 # METG(50%) (Task Bench): the kernel's peak on one idle core first, then the
-# sweeps of the hand-written MPI program and of taskfarm on the same graphs
-# (W=8 points, T=256 steps), in two configurations:
-# - both cores compute: MPI np 2 (one rank per core) against taskfarm with
-#   rank 0 scheduling and 2 workers of 1 slot (np 3, bound: rank 0 shares
-#   a core with worker 2);
-# - one core computes and rank 0 has the other, as on a cluster node where
-#   the scheduler takes one core of many: MPI np 1 against taskfarm np 2.
+# sweeps of the MPI program (one message per dependency across ranks, as
+# Task Bench's mpi/nonblock) and of taskfarm on the same graphs (W=8
+# points, T=256 steps). Every layout computes on both cores; each prints
+# its ranks' cpus, and the ratios are against MPI np 2 in the same run:
+# - r2x1: np 2, one rank per core (Open MPI binds 2 ranks), rank 0 runs
+#   tasks between its scheduling (the default since 2026-12-07);
+# - r1x2: np 1, one process of 2 slots (its thread and a task thread);
+# - w1x2: np 2, rank 0 only schedules, one worker of 2 slots (3 threads);
+# - w2x1: np 3, rank 0 only schedules, 2 workers of 1 slot, bound (rank 0
+#   shares core 0 with worker 2): the only layout before 2026-12-07.
+# The slot layouts run unbound: bound to one core, a process's 2 threads
+# would share it. Then a cluster node's view, where the scheduler takes
+# one core of many: MPI np 1 against taskfarm np 2 with rank 0 scheduling
+# on the other core (w1x1).
 echo "# load average before METG: $(cut -d' ' -f1-3 /proc/loadavg)"
 $B/metg --calibrate | tee -a "$out"
 peak=$(value metg_peak_ns_per_iter "$out")
@@ -57,11 +68,25 @@ metg_ratios() { # taskfarm label, MPI label
             'BEGIN { printf "%s %.2f x%s\n", n, a / b, note }'
     done
 }
-$MPIRUN -np 2 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
-$BOUND -np 3 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
-metg_ratios taskfarm_w2x1 mpi_np2
-$MPIRUN -np 1 $B/metg_mpi --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
-$MPIRUN -np 2 $B/metg --peak-ns "$peak" --patterns "$PATTERNS" | tee -a "$out"
+M="--peak-ns $peak --patterns $PATTERNS"
+$MPIRUN -np 2 $B/metg_mpi $M | tee -a "$out"
+$MPIRUN -np 2 $B/metg $M | tee -a "$out"
+$MPIRUN --bind-to none -np 1 $B/metg $M --slots 2 | tee -a "$out"
+$MPIRUN --bind-to none -np 2 $B/metg $M --slots 2 --rank0-schedules-only | tee -a "$out"
+$BOUND -np 3 $B/metg $M --rank0-schedules-only | tee -a "$out"
+for l in taskfarm_r2x1 taskfarm_r1x2 taskfarm_w1x2 taskfarm_w2x1; do
+    metg_ratios $l mpi_np2
+done
+# The 2-slot layouts against the best of the four, pattern by pattern.
+for p in ${PATTERNS//,/ }; do
+    best=$(for l in r2x1 r1x2 w1x2 w2x1; do value taskfarm_${l}_${p}_metg50 "$out"; done | sort -g | head -1)
+    for l in r1x2 w1x2; do
+        awk -v a="$(value taskfarm_${l}_${p}_metg50 "$out")" -v b="$best" -v n="metg50_taskfarm_${l}_vs_best_${p}_ratio" \
+            'BEGIN { printf "%s %.2f x\n", n, a / b }'
+    done
+done
+$MPIRUN -np 1 $B/metg_mpi $M | tee -a "$out"
+$MPIRUN -np 2 $B/metg $M --rank0-schedules-only | tee -a "$out"
 metg_ratios taskfarm_w1x1 mpi_np1
 
 # Load imbalance: 200 compute tasks on 2 workers, work stealing on and off;

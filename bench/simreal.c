@@ -113,6 +113,8 @@ static int run_once(const opts *o, const uint64_t *dur, uint64_t width,
 {
     tf_config cfg;
     tf_config_init(&cfg);
+    /* The layout this benchmark models: rank 0 only schedules. */
+    cfg.rank0_runs_tasks = 0;
     tf_runtime *rt;
     int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
     if (rc)
