@@ -570,7 +570,7 @@ int cli_run(int argc, char **argv)
         goto out_with_topo;
     }
     /* Kills this rank's tasks if it dies; the pipe closes when it exits. */
-    F.shell.procs.guard_fd = cli_guard_start();
+    cli_guard_start(&F.shell.procs);
     tf_config cfg;
     configure(&F, &cfg);
     rc = tf_boot(&argc, &argv, TF_BOOT_OWN_PROCESS, &cfg, &F.rt);
