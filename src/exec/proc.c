@@ -398,6 +398,11 @@ static int open_outputs(const tf_proc_spec *s, int *out, int *err,
                         tf_proc_result *r)
 {
     *out = *err = -1;
+    if (s->use_fds) {
+        *out = s->out_fd;
+        *err = s->err_fd;
+        return 0;
+    }
     if (s->out_path && (*out = open_output(s->out_path)) < 0) {
         spawn_failed(r, -*out, "cannot open the stdout file", s->out_path);
         return -1;
@@ -413,8 +418,10 @@ static int open_outputs(const tf_proc_spec *s, int *out, int *err,
     return 0;
 }
 
-static void close_outputs(int out, int err)
+static void close_outputs(const tf_proc_spec *s, int out, int err)
 {
+    if (s->use_fds)
+        return; /* the caller's */
     if (out >= 0)
         close(out);
     if (err >= 0 && err != out)
@@ -550,7 +557,9 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
 
 int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
 {
-    if (!t || !spec || !spec->cmd || !spec->envp || !res)
+    if (!t || !spec || !spec->cmd || !spec->envp || !res ||
+        (spec->use_fds && ((spec->out_fd >= 0 && spec->out_fd < 3) ||
+                           (spec->err_fd >= 0 && spec->err_fd < 3))))
         return TF_EINVAL;
     tf_proc_result r;
     memset(&r, 0, sizeof r);
@@ -594,7 +603,7 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     int e = posix_spawn(&pid, shell, &fa, &attr, argv, spec->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close_outputs(out, err);
+    close_outputs(spec, out, err);
     if (e) {
         /* The child, if there was one, has been reaped by posix_spawn. */
         unreserve_slot(t);
@@ -613,7 +622,7 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     return 0;
 
 fail_with_outputs:
-    close_outputs(out, err);
+    close_outputs(spec, out, err);
     posix_spawnattr_destroy(&attr);
 fail_with_slot:
     unreserve_slot(t);

@@ -102,6 +102,15 @@ typedef struct tf_proc_spec {
      */
     const char *out_path;
     const char *err_path;
+    /*
+     * true: the child's stdout and stderr are the caller's descriptors
+     * out_fd and err_fd instead (-1: /dev/null; both may be the same),
+     * which stay the caller's, open, after the run; out_path and err_path
+     * are then not opened, only named in messages. Descriptors 0 to 2 are
+     * not allowed (TF_EINVAL).
+     */
+    bool use_fds;
+    int out_fd, err_fd;
     char *const *envp;   /* the child's complete environment (tf_env_get) */
     unsigned timeout_ms; /* 0: none */
     unsigned grace_ms;   /* from SIGTERM to SIGKILL after the timeout */
