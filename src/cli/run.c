@@ -34,6 +34,7 @@ typedef struct farm {
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
     int joblog_err;        /* the first write error of the joblog, or 0 */
+    bool output_ready;     /* shell.output is initialised */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -156,6 +157,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
             p->skipped++;
         break;
     case TF_RUN_TICK:
+        cli_output_follow(&F->shell.output, p);
         poll_signals(F, rt);
         cli_joblog_flush(&F->jl);
         cli_progress_status(p, rt, "running");
@@ -220,8 +222,9 @@ static int submit_all(farm *F)
         const tf_tftask *t = &tf->tasks[i];
         const char *id = tf_taskfile_id(tf, i), *cmd = tf_taskfile_cmd(tf, i);
         uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
-        size_t len = cli_shell_input(&buf, &cap, tmo, id, t->id_len, cmd,
-                                     t->cmd_len);
+        size_t len = cli_shell_input(&buf, &cap, tmo,
+                                     cli_output_block(tf, i), id, t->id_len,
+                                     cmd, t->cmd_len);
         tf_task_desc d;
         tf_task_desc_init(&d, 0);
         d.prio = t->prio;
@@ -393,6 +396,8 @@ static int prepare(farm *F)
     }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
+    if (F->rank == 0 && verdict < 0)
+        verdict = cli_output_prepare(F->o.output, F->o.outdir, F->o.resume);
     if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
         fprintf(stderr, "taskfarm: out of memory\n");
         verdict = EXIT_RUNTIME;
@@ -481,6 +486,7 @@ static int finish(farm *F, int rc)
                         "tells how the run ended\n",
                 (unsigned long long)st.lost_ranks,
                 st.lost_ranks > 1 ? "s" : "", F->o.outdir);
+    cli_output_follow(&F->shell.output, p);
     double secs = (cli_now_ns() - p->t0_ns) / 1e9;
     cli_progress_status(p, F->rt,
                         status == EXIT_ALL_OK        ? "done"
@@ -514,6 +520,16 @@ static int farm_run(farm *F)
         F->pr.total_slots += tf_rank_slots(F->rt, r);
     if (place_tasks(F))
         return EXIT_RUNTIME;
+    int e = cli_output_init(&F->shell.output, F->o.output, F->o.outdir,
+                            F->rank, F->o.resume || F->o.force);
+    if (e)
+        fprintf(stderr, "taskfarm: rank %d: cannot write tasks' output in "
+                        "%s: %s\n",
+                F->rank, F->o.outdir, strerror(e));
+    F->output_ready = !e;
+    int failed = e != 0;
+    if (tf_agree(F->rt, &failed) || failed)
+        return EXIT_RUNTIME;
     tf_fn_id fn;
     int rc = tf_register(F->rt, "shell", cli_shell_task, &F->shell, &fn);
     if (!rc && F->rank == 0) {
@@ -521,6 +537,8 @@ static int farm_run(farm *F)
         F->pr.ranks = F->size;
         F->pr.total = F->tf.ntasks;
         F->pr.next_status = F->o.status_every;
+        cli_output_describe(F->o.output, &F->tf, F->pr.output,
+                            sizeof F->pr.output);
         rc = submit_all(F);
     }
     /* All start, or none. */
@@ -597,6 +615,8 @@ int cli_run(int argc, char **argv)
         fflush(NULL);
         _exit(status);
     }
+    if (F.output_ready)
+        cli_output_destroy(&F.shell.output);
 out_with_procs:
     tf_placer_free(F.shell.placer);
     tf_proc_table_destroy(&F.shell.procs);

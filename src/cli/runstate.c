@@ -26,11 +26,11 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
             "state %s\nhost %s\npid %ld\nranks %d\nslots %" PRIu64
             "\ntaskfile %s\ntotal %" PRIu64 "\ndone %" PRIu64
             "\nresumed %" PRIu64 "\nfailed %" PRIu64 "\nskipped %" PRIu64
-            "\nrunning %" PRIu64 "\nstarted %.3f\nupdated %.3f\n",
+            "\nrunning %" PRIu64 "\nstarted %.3f\nupdated %.3f\noutput %s\n",
             rs->state, rs->host, (long)rs->pid, rs->ranks, rs->slots,
             rs->taskfile, rs->total, rs->done, rs->resumed, rs->failed,
             rs->skipped, rs->running, rs->started_ns / 1e9,
-            rs->updated_ns / 1e9);
+            rs->updated_ns / 1e9, rs->output);
     int e = ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && !e)
         e = errno;
@@ -62,6 +62,8 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
             snprintf(rs->state, sizeof rs->state, "%s", v);
         else if (!strcmp(line, "host"))
             snprintf(rs->host, sizeof rs->host, "%s", v);
+        else if (!strcmp(line, "output"))
+            snprintf(rs->output, sizeof rs->output, "%s", v);
         else if (!strcmp(line, "taskfile"))
             snprintf(rs->taskfile, sizeof rs->taskfile, "%s", v);
         else if (!strcmp(line, "pid"))
