@@ -37,7 +37,8 @@ typedef struct run_opts {
     int slots;              /* 0: the cores this rank is bound to */
     double status_every;    /* seconds between status lines off a terminal */
     tf_bind_policy bind;    /* --bind; core unless given */
-    cli_output_mode output; /* --output; files unless given */
+    cli_output_mode output; /* --output, else the file's @output, else files */
+    bool output_given;
     bool bind_given;
 } run_opts;
 

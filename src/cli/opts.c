@@ -63,13 +63,14 @@ void cli_run_usage(FILE *out)
             "      --no-trace        write no DIR/trace.json (see taskfarm "
             "report)\n"
             "      --output MODE     tasks' stdout and stderr: files "
-            "(default: DIR/out/ID.out\n"
-            "                        and ID.err, made only when written), "
-            "tag (every line as\n"
-            "                        ID<tab>LINE on taskfarm's stdout and "
-            "stderr, each task's\n"
-            "                        lines together, and in DIR/tagged.out "
-            "and .err) or none\n"
+            "(DIR/out/ID.out and ID.err,\n"
+            "                        made only when written), tag (every "
+            "line as ID<tab>LINE on\n"
+            "                        taskfarm's stdout and stderr, each "
+            "task's lines together,\n"
+            "                        and in DIR/tagged.out and .err) or "
+            "none; default: the task\n"
+            "                        file's @output, else files\n"
             "      --bind POLICY     bind each task to its cores (core, the "
             "default), to their\n"
             "                        NUMA domains (numa) or not at all "
@@ -160,7 +161,7 @@ static int valued(const char *a, const char *v, run_opts *o)
     else if (!strcmp(a, "--heartbeat"))
         ok = parse_seconds(v, true, &o->heartbeat_ms);
     else if (!strcmp(a, "--output"))
-        ok = cli_output_mode_parse(v, &o->output);
+        ok = (o->output_given = cli_output_mode_parse(v, &o->output));
     else if (!strcmp(a, "--bind"))
         ok = (o->bind_given = tf_bind_policy_parse(v, &o->bind));
     else if (!strcmp(a, "--status-every")) {

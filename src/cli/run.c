@@ -374,6 +374,9 @@ static int prepare(farm *F)
     int verdict = -1, mode = TF_STATE_NEW;
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
+        /* TF_TASKFILE_OUTPUT_* are cli_output_mode's, from 1. */
+        if (!F->o.output_given && F->tf.output)
+            F->o.output = (cli_output_mode)(F->tf.output - 1);
         if (verdict == EXIT_ALL_OK && (verdict = too_wide(F)) < 0)
             verdict = cli_outdir_lock(F->o.outdir, F->size > 1, &F->lock_fd);
     }
@@ -393,6 +396,14 @@ static int prepare(farm *F)
         verdict = cli_shell_choose(&F->shell, F->rt, chosen, where);
         if (F->size > 1)
             verdict = agreed(F, verdict);
+    }
+    if (verdict < 0 && F->size > 1) {
+        /* Rank 0's output mode (it read @output): the largest of it and -1s. */
+        int mode_of_0 = F->rank == 0 ? (int)F->o.output : -1;
+        if (tf_agree(F->rt, &mode_of_0))
+            verdict = EXIT_RUNTIME;
+        else
+            F->o.output = (cli_output_mode)mode_of_0;
     }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);

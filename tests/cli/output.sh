@@ -115,6 +115,21 @@ check "none: no output anywhere" '[ -z "$(ls -A n1/out)" ] && [ ! -e n1/tagged.o
 run "none: mpirun -np 2" 1 $MPIRUN -np 2 "$TF" run -q -o n2 --output none mix.txt
 check "none: mpirun: no output anywhere" '[ -z "$(ls -A n2/out)" ] && [ ! -s out.txt ]'
 
+# ---- @output: the file's choice, --output over it ----
+{ echo '@output=tag'; cat mix.txt; } >tagfile.txt
+run "@output=tag: one process" 1 "$TF" run -q -o d1 tagfile.txt
+check "@output=tag: tagged" 'tagged_ok d1 out.txt d1/tagged.err'
+run "@output=tag: mpirun -np 2 (the workers learn it from rank 0)" 1 $MPIRUN -np 2 "$TF" run -q -o d2 tagfile.txt
+check "@output=tag: mpirun: tagged" 'tagged_ok d2 out.txt d2/tagged.err && tagged_ok d2 d2/tagged.out d2/tagged.err'
+run "--output files over @output=tag" 1 "$TF" run -q -o d3 --output files tagfile.txt
+check "--output files over @output=tag: files" '[ "$(cat d3/out/out.out)" = hello ] && [ ! -e d3/tagged.out ] && [ ! -s out.txt ]'
+printf 'true\n@output=tags\n' >badout.txt
+run "bad @output: check" 2 "$TF" check badout.txt
+check "bad @output: check names the line" \
+    'grep -q "^badout.txt:2: bad value .tags. for @output (expected files, tag or none)" err.txt'
+run "bad @output: run" 2 "$TF" run -o b2 badout.txt
+check "bad @output: nothing ran" '[ ! -e b2 ] && grep -q "^badout.txt:2: bad value" err.txt'
+
 # ---- bad values ----
 run "bad --output" 2 "$TF" run -o b1 --output tags mix.txt
 check "bad --output: said, nothing ran" \
