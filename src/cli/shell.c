@@ -111,10 +111,13 @@ static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
 /*
  * Whether processes of the task's group outlive its leader (reaped by now:
  * a group id stays taken while a member lives, so this names no other).
+ * After a timeout or a halt the group was SIGKILLed: what is left of it are
+ * zombies waiting for init, which write nothing.
  */
 static bool is_lingering(const tf_proc_result *res)
 {
-    return res->pid > 0 && kill(-res->pid, 0) == 0;
+    return res->pid > 0 && !res->timed_out && !res->halted &&
+           kill(-res->pid, 0) == 0;
 }
 
 /*
