@@ -1223,6 +1223,47 @@ static void test_child_signal_state(void)
     tf_proc_table_destroy(&t);
 }
 
+/*
+ * use_fds: the child writes into the caller's descriptors (one shared for
+ * both streams, or /dev/null for -1), which stay open and the caller's;
+ * descriptors 0 to 2 are refused.
+ */
+static void test_use_fds(void)
+{
+    tf_proc_table t;
+    CHECK_RC(tf_proc_table_init(&t), TF_OK);
+    FILE *f = tmpfile();
+    int fd = f ? fcntl(fileno(f), F_DUPFD_CLOEXEC, 10) : -1;
+    CHECK_TRUE(fd >= 10);
+    tf_proc_spec s = spec_of("echo out; echo err >&2", "named/out", NULL);
+    s.use_fds = true;
+    s.out_fd = s.err_fd = fd;
+    tf_proc_result r;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    CHECK_EQ_I(r.exitval, 0);
+    char buf[64] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    CHECK_EQ_I(n, 8);
+    CHECK_TRUE(!strcmp(buf, "out\nerr\n"));
+    CHECK_TRUE(fcntl(fd, F_GETFD) >= 0); /* still open */
+    s.out_fd = -1; /* stdout to /dev/null, stderr still to fd */
+    s.cmd = "echo gone; echo kept >&2";
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_OK);
+    memset(buf, 0, sizeof buf);
+    n = pread(fd, buf, sizeof buf - 1, 0);
+    CHECK_EQ_I(n, 13);
+    CHECK_TRUE(!strcmp(buf, "out\nerr\nkept\n"));
+    s.out_fd = 1;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_EINVAL);
+    s.out_fd = fd;
+    s.err_fd = 2;
+    CHECK_RC(tf_proc_run(&t, &s, &r), TF_EINVAL);
+    close(fd);
+    if (f)
+        fclose(f);
+    tf_proc_table_destroy(&t);
+}
+
 /* A run on its own thread, so that the test can look while it runs. */
 typedef struct bg_run {
     tf_proc_table *t;
@@ -1499,6 +1540,7 @@ int main(void)
         {"8 threads at once", test_concurrent_runs},
         {"child signal mask and dispositions", test_child_signal_state},
         {"guard slots", test_guard_slots},
+        {"caller's descriptors", test_use_fds},
         {"spawn cost", test_spawn_cost},
         {"no zombies", test_no_zombies},
         {"no process left behind", test_nothing_left},
