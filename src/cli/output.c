@@ -171,14 +171,19 @@ static void scratch_give(cli_output *O, cli_scratch *s, bool written)
     s->fd = -1;
 }
 
+/* OUTDIR/tagged.out (k 0) or tagged.err (k 1): the tagged stream. */
+static void tag_path(const char *outdir, int k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/tagged.%s", outdir, k ? "err" : "out");
+}
+
 int cli_output_prepare(cli_output_mode m, const char *outdir, bool resume)
 {
     if (m != CLI_OUT_TAG)
         return -1;
-    static const char *const names[] = {"tagged.out", "tagged.err"};
     for (int k = 0; k < 2; k++) {
         char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/%s", outdir, names[k]);
+        tag_path(outdir, k, path, sizeof path);
         int fd = open(path,
                       O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
                           (resume ? 0 : O_TRUNC),
@@ -196,6 +201,7 @@ int cli_output_prepare(cli_output_mode m, const char *outdir, bool resume)
 int cli_output_init(cli_output *O, cli_output_mode m, const char *outdir,
                     int rank, bool stale)
 {
+    int e;
     memset(O, 0, sizeof *O);
     O->mode = m;
     O->rank = rank;
@@ -204,10 +210,9 @@ int cli_output_init(cli_output *O, cli_output_mode m, const char *outdir,
     snprintf(O->dir, sizeof O->dir, "%s/out", outdir);
     if (pthread_mutex_init(&O->mu, NULL))
         return ENOMEM;
-    static const char *const names[] = {"tagged.out", "tagged.err"};
     for (int k = 0; m == CLI_OUT_TAG && k < 2; k++) {
         char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/%s", outdir, names[k]);
+        tag_path(outdir, k, path, sizeof path);
         O->tag_fd[k] =
             open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
         if (O->tag_fd[k] < 0)
@@ -222,11 +227,10 @@ int cli_output_init(cli_output *O, cli_output_mode m, const char *outdir,
     }
     return 0;
 
-fail_with_files: {
-    int e = errno;
+fail_with_files:
+    e = errno;
     cli_output_destroy(O);
     return e;
-}
 }
 
 void cli_output_destroy(cli_output *O)
