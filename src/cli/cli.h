@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "core/taskfile.h"
+#include "exec/proc.h"
 #include "place/topo.h"
 #include "taskfarm_runtime.h"
 
@@ -38,13 +39,14 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf);
 
 /*
  * The orphan guard (guard.c). cli_guard_start spawns this binary as
- * `taskfarm __guard` and returns the write end of its pipe, for
- * tf_proc_table.guard_fd; -1 after a warning on stderr, or when
- * TASKFARM_GUARD=0. It ignores SIGPIPE in this process from then on.
- * cli_guard_main is that process: main() calls it first thing.
+ * `taskfarm __guard` and sets t's guard_slots and guard_cap to the slots it
+ * shares with it; returns 0, or -1 (t unchanged) after a warning on stderr,
+ * or when TASKFARM_GUARD=0. It holds a pipe's write end open, unwritten,
+ * until this process ends. cli_guard_main is that process: main() calls it
+ * first thing.
  */
 #define CLI_GUARD_ARG "__guard"
-int cli_guard_start(void);
+int cli_guard_start(tf_proc_table *t);
 int cli_guard_main(void);
 
 int cli_run(int argc, char **argv);

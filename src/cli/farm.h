@@ -3,6 +3,7 @@
 #define TF_CLI_FARM_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,13 @@
 #include "taskfarm_runtime.h"
 
 /* ---- opts.c ---------------------------------------------------------- */
+
+/* Where tasks' stdout and stderr go (--output; output.c). */
+typedef enum cli_output_mode {
+    CLI_OUT_FILES, /* OUTDIR/out/ID.out and .err, made only when written */
+    CLI_OUT_TAG,   /* OUTDIR/tagged.out and .err, lines "ID\tline" */
+    CLI_OUT_NONE   /* discarded */
+} cli_output_mode;
 
 typedef struct run_opts {
     const char *taskfile;
@@ -30,6 +38,8 @@ typedef struct run_opts {
     int slots;              /* 0: the cores this rank is bound to */
     double status_every;    /* seconds between status lines off a terminal */
     tf_bind_policy bind;    /* --bind; core unless given */
+    cli_output_mode output; /* --output, else the file's @output, else files */
+    bool output_given;
     bool bind_given;
 } run_opts;
 
@@ -37,12 +47,103 @@ typedef struct run_opts {
 int cli_run_opts(int argc, char **argv, run_opts *o);
 void cli_run_usage(FILE *out);
 
+/* ---- output.c: tasks' output ----------------------------------------- */
+
+/* Task-file lines per directory of out/ when a file has more of them. */
+#define CLI_OUT_BLOCK 1000
+
+/* A file a task's stream is written into before it has a name. */
+typedef struct cli_scratch cli_scratch;
+struct cli_scratch {
+    int fd;     /* >= 3, O_RDWR, close-on-exec */
+    char *name; /* the named fallback's path; NULL for an O_TMPFILE */
+};
+
+/*
+ * One rank's output: the scratch files its tasks write into, the tagged
+ * stream's appenders and, on rank 0, its follower. Thread-safe where it
+ * says so; fields are output.c's.
+ */
+typedef struct cli_output {
+    cli_output_mode mode;
+    char dir[PATH_MAX];  /* OUTDIR/out */
+    int rank;
+    bool stale;          /* an earlier run's files may be there */
+    pthread_mutex_t mu;  /* the free list and the name counter */
+    cli_scratch *free;
+    size_t nfree, cap;
+    unsigned next_name;
+    int tag_fd[2];       /* OUTDIR/tagged.out and .err, O_APPEND; tag */
+    int follow_fd[2];    /* rank 0: the same, read */
+    long long follow_off[2];
+} cli_output;
+
+/* A task's two scratch files, stdout then stderr. */
+typedef struct cli_task_output {
+    cli_scratch s[2];
+} cli_task_output;
+
+const char *cli_output_mode_name(cli_output_mode m);
+bool cli_output_mode_parse(const char *s, cli_output_mode *m);
+
+/*
+ * The first line of the block of CLI_OUT_BLOCK task-file lines whose
+ * directory (out/FIRST-LAST/) holds task i's files, or 0 when the file has
+ * no line past CLI_OUT_BLOCK and they go in out/ itself.
+ */
+uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i);
+
+/* Where a mode puts the output, for people (status, docs); tf may be NULL. */
+void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
+                         size_t len);
+
+/*
+ * Rank 0, before the other ranks start: create the tagged stream's files
+ * (truncated, unless resume). Returns -1, or EXIT_USAGE after saying why.
+ */
+int cli_output_prepare(cli_output_mode m, const char *outdir, bool resume);
+
+/*
+ * Every rank, once OUTDIR/out exists: ready to take tasks' output. stale:
+ * an earlier run's files may be in out/ (--resume, --force), so a task
+ * that writes nothing removes its name's file. Returns 0 or an errno value.
+ */
+int cli_output_init(cli_output *O, cli_output_mode m, const char *outdir,
+                    int rank, bool stale);
+void cli_output_destroy(cli_output *O);
+
+/*
+ * Thread-safe. Before a task: its scratch files (none with CLI_OUT_NONE),
+ * and cli_output_spec sets the run's descriptors to them. Returns 0 or an
+ * errno value (then run the task with its files' paths, as before).
+ */
+int cli_output_begin(cli_output *O, cli_task_output *t);
+void cli_output_spec(const cli_task_output *t, tf_proc_spec *spec);
+
+/*
+ * Thread-safe. After the task (its leader reaped): what it wrote is linked
+ * in as out/[FIRST-LAST/]ID.out and .err (block: cli_output_block), or
+ * appended to the tagged stream; empty scratch files are kept for the next
+ * task. stale: an earlier attempt's files may be there. lingering: some of
+ * the task's processes outlive its leader (they may write later).
+ */
+void cli_output_end(cli_output *O, cli_task_output *t, const char *id,
+                    uint32_t block, bool stale, bool lingering);
+
+/*
+ * Rank 0: show what the tagged stream gained since the last call on
+ * stdout and stderr, whole lines only (p: the live line to break first).
+ */
+struct cli_progress;
+void cli_output_follow(cli_output *O, struct cli_progress *p);
+
 /* ---- shell.c: the task that runs one command, on any rank ------------- */
 
 typedef struct cli_shell {
     const run_opts *o;
     tf_placer *placer;        /* chooses and binds each task's cores */
     tf_proc_table procs;
+    cli_output output;        /* where the tasks' stdout and stderr go */
     char out_dir[PATH_MAX];   /* OUTDIR/out, where task output files go */
     char path[PATH_MAX];      /* the shell commands run under */
     int rank;
@@ -80,13 +181,13 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user);
 void cli_shell_halt(void *user);
 
 /*
- * The input of the task for (id, command): u32 timeout_ms, "id\0command\0",
- * into *buf (grown as needed, *cap its size). Returns its length, 0 when
- * memory is short.
+ * The input of the task for (id, command): u32 timeout_ms, u32 block (its
+ * output's directory: cli_output_block), "id\0command\0", into *buf (grown
+ * as needed, *cap its size). Returns its length, 0 when memory is short.
  */
 size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
-                       const char *id, size_t id_len, const char *cmd,
-                       size_t cmd_len);
+                       uint32_t block, const char *id, size_t id_len,
+                       const char *cmd, size_t cmd_len);
 
 /* ---- joblog.c: OUTDIR/joblog.tsv, GNU parallel's --joblog columns ------ */
 
@@ -157,6 +258,7 @@ typedef struct cli_progress {
     bool tty;
     double next_status;
     int line_len;               /* characters of the live line on the terminal */
+    char output[256];           /* where tasks' output goes, for the status */
 } cli_progress;
 
 /* Now, CLOCK_REALTIME, in ns. */

@@ -66,6 +66,15 @@ void cli_run_usage(FILE *out)
             "mpirun --enable-recovery\n"
             "      --no-trace        write no DIR/trace.json (see taskfarm "
             "report)\n"
+            "      --output MODE     tasks' stdout and stderr: files "
+            "(DIR/out/ID.out and ID.err,\n"
+            "                        made only when written), tag (every "
+            "line as ID<tab>LINE on\n"
+            "                        taskfarm's stdout and stderr, each "
+            "task's lines together,\n"
+            "                        and in DIR/tagged.out and .err) or "
+            "none; default: the task\n"
+            "                        file's @output, else files\n"
             "      --bind POLICY     bind each task to its cores (core, the "
             "default), to their\n"
             "                        NUMA domains (numa) or not at all "
@@ -156,6 +165,8 @@ static int valued(const char *a, const char *v, run_opts *o)
         ok = parse_seconds(v, true, &o->checkpoint_ms);
     else if (!strcmp(a, "--heartbeat"))
         ok = parse_seconds(v, true, &o->heartbeat_ms);
+    else if (!strcmp(a, "--output"))
+        ok = (o->output_given = cli_output_mode_parse(v, &o->output));
     else if (!strcmp(a, "--bind"))
         ok = (o->bind_given = tf_bind_policy_parse(v, &o->bind));
     else if (!strcmp(a, "--status-every")) {

@@ -36,6 +36,7 @@ typedef struct farm {
     bool halting;          /* tf_halt called: a signal, an error, --halt-on-error */
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
+    bool output_ready;     /* shell.output is initialised */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -204,6 +205,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
             p->skipped++;
         break;
     case TF_RUN_TICK:
+        cli_output_follow(&F->shell.output, p);
         poll_signals(F, rt);
         cli_joblog_flush(&F->jl);
         cli_progress_status(p, rt, "running");
@@ -271,8 +273,9 @@ static int submit_all(farm *F)
         const tf_tftask *t = &tf->tasks[i];
         const char *id = tf_taskfile_id(tf, i), *cmd = tf_taskfile_cmd(tf, i);
         uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
-        size_t len = cli_shell_input(&buf, &cap, tmo, id, t->id_len, cmd,
-                                     t->cmd_len);
+        size_t len = cli_shell_input(&buf, &cap, tmo,
+                                     cli_output_block(tf, i), id, t->id_len,
+                                     cmd, t->cmd_len);
         tf_task_desc d;
         tf_task_desc_init(&d, 0);
         d.prio = t->prio;
@@ -423,6 +426,9 @@ static int prepare(farm *F)
     int verdict = -1, mode = TF_STATE_NEW;
     if (F->rank == 0) {
         verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
+        /* TF_TASKFILE_OUTPUT_* are cli_output_mode's, from 1. */
+        if (!F->o.output_given && F->tf.output)
+            F->o.output = (cli_output_mode)(F->tf.output - 1);
         if (verdict == EXIT_ALL_OK && (verdict = too_wide(F)) < 0)
             verdict = cli_outdir_lock(F->o.outdir, F->size > 1, &F->lock_fd);
     }
@@ -443,8 +449,18 @@ static int prepare(farm *F)
         if (F->size > 1)
             verdict = agreed(F, verdict);
     }
+    if (verdict < 0 && F->size > 1) {
+        /* Rank 0's output mode (it read @output): the largest of it and -1s. */
+        int mode_of_0 = F->rank == 0 ? (int)F->o.output : -1;
+        if (tf_agree(F->rt, &mode_of_0))
+            verdict = EXIT_RUNTIME;
+        else
+            F->o.output = (cli_output_mode)mode_of_0;
+    }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
+    if (F->rank == 0 && verdict < 0)
+        verdict = cli_output_prepare(F->o.output, F->o.outdir, F->o.resume);
     if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
         fprintf(stderr, "taskfarm: out of memory\n");
         verdict = EXIT_RUNTIME;
@@ -533,6 +549,7 @@ static int finish(farm *F, int rc)
                         "tells how the run ended\n",
                 (unsigned long long)st.lost_ranks,
                 st.lost_ranks > 1 ? "s" : "", F->o.outdir);
+    cli_output_follow(&F->shell.output, p);
     double secs = (cli_now_ns() - p->t0_ns) / 1e9;
     cli_progress_status(p, F->rt,
                         status == EXIT_ALL_OK        ? "done"
@@ -566,6 +583,16 @@ static int farm_run(farm *F)
         F->pr.total_slots += tf_rank_slots(F->rt, r);
     if (place_tasks(F))
         return EXIT_RUNTIME;
+    int e = cli_output_init(&F->shell.output, F->o.output, F->o.outdir,
+                            F->rank, F->o.resume || F->o.force);
+    if (e)
+        fprintf(stderr, "taskfarm: rank %d: cannot write tasks' output in "
+                        "%s: %s\n",
+                F->rank, F->o.outdir, strerror(e));
+    F->output_ready = !e;
+    int failed = e != 0;
+    if (tf_agree(F->rt, &failed) || failed)
+        return EXIT_RUNTIME;
     tf_fn_id fn;
     int rc = tf_register(F->rt, "shell", cli_shell_task, &F->shell, &fn);
     if (!rc && F->rank == 0) {
@@ -573,6 +600,8 @@ static int farm_run(farm *F)
         F->pr.ranks = F->size;
         F->pr.total = F->tf.ntasks;
         F->pr.next_status = F->o.status_every;
+        cli_output_describe(F->o.output, &F->tf, F->pr.output,
+                            sizeof F->pr.output);
         rc = submit_all(F);
     }
     /* All start, or none. */
@@ -622,7 +651,7 @@ int cli_run(int argc, char **argv)
         goto out_with_topo;
     }
     /* Kills this rank's tasks if it dies; the pipe closes when it exits. */
-    F.shell.procs.guard_fd = cli_guard_start();
+    cli_guard_start(&F.shell.procs);
     tf_config cfg;
     configure(&F, &cfg);
     rc = tf_boot(&argc, &argv, TF_BOOT_OWN_PROCESS, &cfg, &F.rt);
@@ -649,6 +678,8 @@ int cli_run(int argc, char **argv)
         fflush(NULL);
         _exit(status);
     }
+    if (F.output_ready)
+        cli_output_destroy(&F.shell.output);
 out_with_procs:
     free(F.stop_ended);
     tf_placer_free(F.shell.placer);

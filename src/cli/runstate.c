@@ -27,12 +27,11 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
             "\ntaskfile %s\ntotal %" PRIu64 "\ndone %" PRIu64
             "\nresumed %" PRIu64 "\nfailed %" PRIu64 "\nskipped %" PRIu64
             "\nrunning %" PRIu64 "\ninterrupted %" PRIu64
-            "\nnot_started %" PRIu64 "\nstarted %.3f\nupdated %.3f\n",
+            "\nnot_started %" PRIu64 "\nstarted %.3f\nupdated %.3f\noutput %s\n",
             rs->state, rs->host, (long)rs->pid, rs->ranks, rs->slots,
             rs->taskfile, rs->total, rs->done, rs->resumed, rs->failed,
             rs->skipped, rs->running, rs->interrupted, rs->not_started,
-            rs->started_ns / 1e9,
-            rs->updated_ns / 1e9);
+            rs->started_ns / 1e9, rs->updated_ns / 1e9, rs->output);
     int e = ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && !e)
         e = errno;
@@ -64,6 +63,8 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
             snprintf(rs->state, sizeof rs->state, "%s", v);
         else if (!strcmp(line, "host"))
             snprintf(rs->host, sizeof rs->host, "%s", v);
+        else if (!strcmp(line, "output"))
+            snprintf(rs->output, sizeof rs->output, "%s", v);
         else if (!strcmp(line, "taskfile"))
             snprintf(rs->taskfile, sizeof rs->taskfile, "%s", v);
         else if (!strcmp(line, "pid"))

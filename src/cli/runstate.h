@@ -14,6 +14,7 @@ typedef struct tf_runstate {
     char state[16]; /* running, done, failed, error */
     char host[64];  /* where rank 0 runs */
     char taskfile[512];
+    char output[256]; /* where tasks' output goes (cli_output_describe) */
     pid_t pid; /* rank 0's */
     int ranks;
     uint64_t slots, total, done, resumed, failed, skipped, running;

@@ -1,4 +1,4 @@
-/* The shell task: one command in its own process group, on its cores, with its environment and output files. */
+/* The shell task: one command in its own process group, on its cores, with its environment and output. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* environ */
 #endif
@@ -109,23 +109,33 @@ static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
 }
 
 /*
- * Input of a shell task: u32 timeout_ms, then "id\0command\0". Runs the
- * command in its own process group, on the cores the placer gives it
- * (compact, NUMA-aware: src/place/plan.h) for the slots the pool gave it,
- * output to OUTDIR/out/ID.{out,err}.
+ * Whether processes of the task's group outlive its leader (reaped by now:
+ * a group id stays taken while a member lives, so this names no other).
+ * After a timeout or a halt the group was SIGKILLed: what is left of it are
+ * zombies waiting for init, which write nothing.
+ */
+static bool is_lingering(const tf_proc_result *res)
+{
+    return res->pid > 0 && !res->timed_out && !res->halted &&
+           kill(-res->pid, 0) == 0;
+}
+
+/*
+ * Input of a shell task: u32 timeout_ms, u32 block (cli_output_block), then
+ * "id\0command\0". Runs the command in its own process group, on the cores
+ * the placer gives it (compact, NUMA-aware: src/place/plan.h) for the slots
+ * the pool gave it, its output as S->output says (output.c).
  */
 int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
     cli_shell *S = user;
-    uint32_t timeout_ms;
-    if (len < 6)
+    uint32_t timeout_ms, block;
+    if (len < 10)
         return TF_EPROTO;
     memcpy(&timeout_ms, in, 4);
-    const char *id = (const char *)in + 4;
+    memcpy(&block, (const char *)in + 4, 4);
+    const char *id = (const char *)in + 8;
     const char *cmd = id + strlen(id) + 1;
-    char out_path[PATH_MAX + 300], err_path[PATH_MAX + 300];
-    snprintf(out_path, sizeof out_path, "%s/%s.out", S->out_dir, id);
-    snprintf(err_path, sizeof err_path, "%s/%s.err", S->out_dir, id);
     size_t n;
     tf_task_slots(ctx, &n);
     tf_place place;
@@ -146,14 +156,30 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
         goto out_with_env;
     tf_proc_spec spec = {.cmd = cmd,
                          .shell = S->path,
-                         .out_path = out_path,
-                         .err_path = err_path,
                          .envp = tf_env_get(&env),
                          .timeout_ms = timeout_ms,
                          .grace_ms = S->o->grace_ms};
+    /*
+     * Without scratch files (none can be made in out/): the task's own
+     * files, opened as they always were, and the open fails naming them.
+     */
+    char out_path[PATH_MAX + 300], err_path[PATH_MAX + 300];
+    cli_task_output to;
+    bool scratch = cli_output_begin(&S->output, &to) == 0;
+    if (scratch) {
+        cli_output_spec(&to, &spec);
+    } else {
+        snprintf(out_path, sizeof out_path, "%s/%s.out", S->out_dir, id);
+        snprintf(err_path, sizeof err_path, "%s/%s.err", S->out_dir, id);
+        spec.out_path = out_path;
+        spec.err_path = err_path;
+    }
     tf_proc_result res;
     rc = tf_proc_run(&S->procs, &spec, &res);
     tf_placer_unbind(S->placer, &bound);
+    if (scratch)
+        cli_output_end(&S->output, &to, id, block, tf_task_attempt(ctx) > 1,
+                       !rc && is_lingering(&res));
     if (!rc)
         rc = outcome(ctx, &res);
 out_with_env:
@@ -170,10 +196,10 @@ void cli_shell_halt(void *user)
 }
 
 size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
-                       const char *id, size_t id_len, const char *cmd,
-                       size_t cmd_len)
+                       uint32_t block, const char *id, size_t id_len,
+                       const char *cmd, size_t cmd_len)
 {
-    size_t need = 4 + id_len + 1 + cmd_len + 1;
+    size_t need = 8 + id_len + 1 + cmd_len + 1;
     if (need > *cap) {
         char *nb = realloc(*buf, need);
         if (!nb)
@@ -182,9 +208,10 @@ size_t cli_shell_input(char **buf, size_t *cap, uint32_t timeout_ms,
         *cap = need;
     }
     memcpy(*buf, &timeout_ms, 4);
-    memcpy(*buf + 4, id, id_len);
-    (*buf)[4 + id_len] = 0;
-    memcpy(*buf + 4 + id_len + 1, cmd, cmd_len);
+    memcpy(*buf + 4, &block, 4);
+    memcpy(*buf + 8, id, id_len);
+    (*buf)[8 + id_len] = 0;
+    memcpy(*buf + 8 + id_len + 1, cmd, cmd_len);
     (*buf)[need - 1] = 0;
     return need;
 }

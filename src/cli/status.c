@@ -193,6 +193,8 @@ int cli_status(int argc, char **argv)
                             json_integer((json_int_t)rs.interrupted));
         json_object_set_new(o, "not_started",
                             json_integer((json_int_t)rs.not_started));
+        if (rs.output[0])
+            json_object_set_new(o, "output", json_string(rs.output));
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
                        : NULL;
         if (!text) {
@@ -226,6 +228,8 @@ int cli_status(int argc, char **argv)
     if (running && rate > 0 && !*note)
         printf(", ETA %.0f s", left / rate);
     printf("\n");
+    if (rs.output[0])
+        printf("  output %s\n", rs.output);
     failing(dir, 10, NULL);
     return exit_of(rs.state, gone);
 }

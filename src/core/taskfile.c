@@ -31,12 +31,17 @@ enum {
     ATTR_RETRIES,
     ATTR_BARRIER,
     ATTR_SHELL,
+    ATTR_OUTPUT,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
-    "id", "after", "prio", "cores", "timeout", "retries", "barrier", "shell",
+    "id",      "after",   "prio",  "cores",  "timeout",
+    "retries", "barrier", "shell", "output",
 };
+
+/* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
+static const char *const output_names[] = {"files", "tag", "none"};
 
 /* The table is what a million-task file costs: keep an entry small. */
 _Static_assert(sizeof(tf_tftask) == 40, "tf_tftask grew");
@@ -92,6 +97,8 @@ typedef struct parser {
 
     char shell[TF_TASKFILE_MAX_SHELL + 1]; /* @shell's value, "" if none */
     uint32_t shell_line;
+    uint8_t output; /* @output's TF_TASKFILE_OUTPUT_*, 0 if none */
+    uint32_t output_line;
 } parser;
 
 /* What the attributes of one line said. */
@@ -102,6 +109,7 @@ typedef struct line_attrs {
     size_t after_len;
     const char *shell; /* @shell's value */
     size_t shell_len;
+    uint8_t output; /* @output's TF_TASKFILE_OUTPUT_* */
     uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
@@ -673,7 +681,50 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->shell = val;
         a->shell_len = vlen;
         return 0;
+    case ATTR_OUTPUT:
+        for (size_t m = 0; m < sizeof output_names / sizeof *output_names; m++)
+            if (strlen(output_names[m]) == vlen &&
+                !memcmp(output_names[m], val, vlen)) {
+                a->output = (uint8_t)(m + 1);
+                return 0;
+            }
+        return failed(bad_value(p, line, k, val, vlen, "files, tag or none"));
     }
+    return 0;
+}
+
+/*
+ * A line of @shell or @output: a setting of the whole file, so alone on its
+ * line, once, and before the first task. alone: nothing else on the line;
+ * bad: its value was refused (already said).
+ */
+static int add_directive(parser *p, uint32_t line, const line_attrs *a,
+                         bool alone, bool bad)
+{
+    bool shell = a->seen & (1u << ATTR_SHELL);
+    const char *name = shell ? "shell" : "output";
+    uint32_t *at = shell ? &p->shell_line : &p->output_line;
+    if (!alone)
+        return add_error(p, TF_EINVAL, line, 0,
+                         "@%s must stand alone on its line (it is the %s "
+                         "of the whole file)",
+                         name, shell ? "shell" : "output mode");
+    if (*at)
+        return add_error(p, TF_EINVAL, line, 0,
+                         "@%s given twice (first on line %u)", name,
+                         (unsigned)*at);
+    if (p->n)
+        return add_error(p, TF_EINVAL, line, 0,
+                         "@%s must come before the first task", name);
+    if (bad)
+        return 0;
+    if (shell) {
+        memcpy(p->shell, a->shell, a->shell_len);
+        p->shell[a->shell_len] = 0;
+    } else {
+        p->output = a->output;
+    }
+    *at = line;
     return 0;
 }
 
@@ -895,25 +946,8 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
                              "@barrier must stand alone on its line");
         return bad ? 0 : add_barrier(p, line);
     }
-    if (a.seen & (1u << ATTR_SHELL)) {
-        if (ntok != 1 || i != n)
-            return add_error(p, TF_EINVAL, line, 0,
-                             "@shell must stand alone on its line (it is "
-                             "the shell of the whole file)");
-        if (p->shell_line)
-            return add_error(p, TF_EINVAL, line, 0,
-                             "@shell given twice (first on line %u)",
-                             (unsigned)p->shell_line);
-        if (p->n)
-            return add_error(p, TF_EINVAL, line, 0,
-                             "@shell must come before the first task");
-        if (bad)
-            return 0;
-        memcpy(p->shell, a.shell, a.shell_len);
-        p->shell[a.shell_len] = 0;
-        p->shell_line = line;
-        return 0;
-    }
+    if (a.seen & (1u << ATTR_SHELL | 1u << ATTR_OUTPUT))
+        return add_directive(p, line, &a, ntok == 1 && i == n, bad);
     if (i == n)
         return add_error(p, TF_EINVAL, line, 0, "attributes but no command");
     /* Recorded all the same, so that its id still resolves. */
@@ -1269,6 +1303,8 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     tf.nbarriers = p.nbarriers;
     tf.max_cores = p.max_cores;
     tf.shell_line = p.shell_line;
+    tf.output = p.output;
+    tf.output_line = p.output_line;
     if (p.shell_line && !(tf.shell = strdup(p.shell)))
         rc = TF_ENOMEM;
     else if (forward)

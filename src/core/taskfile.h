@@ -34,6 +34,10 @@
 #define TF_TASKFILE_MAX_RETRIES 255
 /* The longest @shell value (a path or a program's name). */
 #define TF_TASKFILE_MAX_SHELL 255u
+/* @output's values (tf_taskfile.output): @output=files, tag, none. */
+#define TF_TASKFILE_OUTPUT_FILES 1
+#define TF_TASKFILE_OUTPUT_TAG 2
+#define TF_TASKFILE_OUTPUT_NONE 3
 /* Messages kept before parsing stops. */
 #define TF_TASKFILE_MAX_ERRORS 20
 
@@ -90,6 +94,8 @@ typedef struct tf_taskfile {
     size_t pool_len;
     char *shell;         /* @shell's value (malloc'd), NULL: none */
     uint32_t shell_line; /* its line, 0: none */
+    uint8_t output;       /* @output's TF_TASKFILE_OUTPUT_*, 0: none */
+    uint32_t output_line; /* its line, 0: none */
 } tf_taskfile;
 
 /* One message for a person, already prefixed with "NAME:LINE: ". */

@@ -83,7 +83,6 @@ int tf_proc_table_init(tf_proc_table *t)
         return TF_EINVAL;
     memset(t, 0, sizeof *t);
     t->use_pidfd = true;
-    t->guard_fd = -1;
     if (pthread_mutex_init(&t->mu, NULL))
         return TF_ENOMEM;
     pthread_condattr_t ca;
@@ -205,9 +204,13 @@ static void unreserve_slot(tf_proc_table *t)
     pthread_mutex_unlock(&t->mu);
 }
 
-/* Turn the reservation into an entry for the new group. */
-static void register_group(tf_proc_table *t, pid_t pgid)
+/*
+ * Turn the reservation into an entry for the new group, and give it a guard
+ * slot if there is a guard: the index of that slot, or SIZE_MAX for none.
+ */
+static size_t register_group(tf_proc_table *t, pid_t pgid)
 {
+    size_t slot = SIZE_MAX;
     pthread_mutex_lock(&t->mu);
     t->reserved--;
     tf_proc_ent *e = &t->v[t->n++];
@@ -216,7 +219,16 @@ static void register_group(tf_proc_table *t, pid_t pgid)
     /* kill_all ran between reserve_slot and the spawn and missed this one. */
     if (t->halted)
         kill_group(pgid, SIGKILL);
+    /* The first free one: short scans, as few groups run at once. */
+    for (size_t i = 0; t->guard_slots && i < t->guard_cap; i++)
+        if (!t->guard_slots[i]) {
+            __atomic_store_n(&t->guard_slots[i], (int32_t)pgid,
+                             __ATOMIC_RELAXED);
+            slot = i;
+            break;
+        }
     pthread_mutex_unlock(&t->mu);
+    return slot;
 }
 
 /* Remove a group whose leader has exited; true if kill_all signalled it. */
@@ -237,17 +249,14 @@ static bool deregister_group(tf_proc_table *t, pid_t pgid)
     return signalled;
 }
 
-/*
- * Tell the guard, if any, that a group started (+pgid) or is about to be
- * reaped (-pgid). One 4-byte write: atomic on a pipe, so threads need no
- * lock, and in program order per group since one thread spawns and reaps it.
- */
-static void guard_note(const tf_proc_table *t, int32_t rec)
+/* Free a group's guard slot (register_group's index), just before the reap. */
+static void guard_release(tf_proc_table *t, size_t slot)
 {
-    if (t->guard_fd < 0)
+    if (slot == SIZE_MAX)
         return;
-    while (write(t->guard_fd, &rec, sizeof rec) == -1 && errno == EINTR)
-        ;
+    pthread_mutex_lock(&t->mu);
+    __atomic_store_n(&t->guard_slots[slot], 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&t->mu);
 }
 
 /* ---- spawning ---- */
@@ -389,6 +398,11 @@ static int open_outputs(const tf_proc_spec *s, int *out, int *err,
                         tf_proc_result *r)
 {
     *out = *err = -1;
+    if (s->use_fds) {
+        *out = s->out_fd;
+        *err = s->err_fd;
+        return 0;
+    }
     if (s->out_path && (*out = open_output(s->out_path)) < 0) {
         spawn_failed(r, -*out, "cannot open the stdout file", s->out_path);
         return -1;
@@ -404,8 +418,10 @@ static int open_outputs(const tf_proc_spec *s, int *out, int *err,
     return 0;
 }
 
-static void close_outputs(int out, int err)
+static void close_outputs(const tf_proc_spec *s, int out, int err)
 {
+    if (s->use_fds)
+        return; /* the caller's */
     if (out >= 0)
         close(out);
     if (err >= 0 && err != out)
@@ -492,7 +508,8 @@ static bool is_unreaped(pid_t pid)
  * timed out or halted, and reap it. r is filled except on TF_ESTATE.
  */
 static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
-                       const char *shell, pid_t pid, tf_proc_result *r)
+                       const char *shell, pid_t pid, size_t slot,
+                       tf_proc_result *r)
 {
     int pfd = t->use_pidfd ? open_pidfd(pid) : -1;
     uint64_t deadline =
@@ -515,7 +532,7 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
     if ((r->timed_out || r->halted) && is_unreaped(pid))
         kill_group(pid, SIGKILL);
     /* Last: up to here a death of this process leaves the guard to kill. */
-    guard_note(t, -(int32_t)pid);
+    guard_release(t, slot);
     int st;
     pid_t w;
     while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
@@ -540,7 +557,9 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
 
 int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
 {
-    if (!t || !spec || !spec->cmd || !spec->envp || !res)
+    if (!t || !spec || !spec->cmd || !spec->envp || !res ||
+        (spec->use_fds && ((spec->out_fd >= 0 && spec->out_fd < 3) ||
+                           (spec->err_fd >= 0 && spec->err_fd < 3))))
         return TF_EINVAL;
     tf_proc_result r;
     memset(&r, 0, sizeof r);
@@ -584,7 +603,7 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
     int e = posix_spawn(&pid, shell, &fa, &attr, argv, spec->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    close_outputs(out, err);
+    close_outputs(spec, out, err);
     if (e) {
         /* The child, if there was one, has been reaped by posix_spawn. */
         unreserve_slot(t);
@@ -594,17 +613,16 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
         *res = r;
         return 0;
     }
-    register_group(t, pid);
-    guard_note(t, (int32_t)pid);
+    size_t slot = register_group(t, pid);
     r.pid = pid;
-    rc = await_child(t, spec, shell, pid, &r);
+    rc = await_child(t, spec, shell, pid, slot, &r);
     if (rc)
         return rc;
     *res = r;
     return 0;
 
 fail_with_outputs:
-    close_outputs(out, err);
+    close_outputs(spec, out, err);
     posix_spawnattr_destroy(&attr);
 fail_with_slot:
     unreserve_slot(t);

@@ -44,17 +44,18 @@ typedef struct tf_proc_table {
      */
     bool use_pidfd;
     /*
-     * -1 (the default): none. Else the write end of a pipe to a guard
-     * process that outlives this one (the CLI's, src/cli/guard.c): each
-     * spawned group is reported as a 4-byte int32 record, +pgid just after
-     * the spawn and -pgid just before its leader is reaped, so that if this
-     * process dies the guard can SIGKILL the groups still running. Records
-     * are single write(2)s of less than PIPE_BUF bytes, hence atomic with
-     * any number of threads. A failed write is ignored (the guard is gone;
-     * ignore SIGPIPE in the process). The table does not own or close it.
-     * Set it before any run.
+     * NULL (the default): none. Else guard_cap int32 slots in memory shared
+     * with a guard process that outlives this one (the CLI's,
+     * src/cli/guard.c): a group's pgid sits in a slot from just after its
+     * spawn until just before its leader is reaped, and 0 marks a free slot,
+     * so that if this process dies the guard can SIGKILL the groups it finds
+     * there. Plain stores under the table's lock: no system call and no
+     * wake-up of the guard per task (the 4-byte pipe records this replaced
+     * cost both). Groups beyond guard_cap running at once go unguarded. The
+     * table does not own the memory. Set it before any run.
      */
-    int guard_fd;
+    int32_t *guard_slots;
+    size_t guard_cap;
 } tf_proc_table;
 
 /* Errors: TF_EINVAL (t NULL), TF_ENOMEM (mutex or condition variable). */
@@ -101,6 +102,15 @@ typedef struct tf_proc_spec {
      */
     const char *out_path;
     const char *err_path;
+    /*
+     * true: the child's stdout and stderr are the caller's descriptors
+     * out_fd and err_fd instead (-1: /dev/null; both may be the same),
+     * which stay the caller's, open, after the run; out_path and err_path
+     * are then not opened, only named in messages. Descriptors 0 to 2 are
+     * not allowed (TF_EINVAL).
+     */
+    bool use_fds;
+    int out_fd, err_fd;
     char *const *envp;   /* the child's complete environment (tf_env_get) */
     unsigned timeout_ms; /* 0: none */
     unsigned grace_ms;   /* from SIGTERM to SIGKILL after the timeout */

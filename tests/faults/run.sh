@@ -49,9 +49,9 @@ kill_job g2
 wait_job
 nothing_left "g2: kill -9 of the whole job" g2
 
-# g3: tasks start with default signal dispositions although the rank now
-# ignores SIGPIPE (for the guard's pipe): SigIgn may hold only SIGHUP (kept
-# for nohup) and glibc's internal signals 32 and 33.
+# g3: tasks start with default signal dispositions whatever the rank ignores
+# (MPI and network libraries ignore SIGPIPE): SigIgn may hold only SIGHUP
+# (kept for nohup) and glibc's internal signals 32 and 33.
 mkdir g3
 echo "exec grep -E '^SigIgn' /proc/self/status" >g3/tasks.txt
 start_job g3 2 0

@@ -694,6 +694,43 @@ static void test_shell(void)
     EXPECT_ERROR(big, NAME ":1: @shell of 293 bytes, longer than 255");
 }
 
+/* @output: the whole file's output mode, as @shell, one of three values. */
+static void test_output(void)
+{
+    tf_taskfile tf;
+    if (PARSE_OK("@shell=sh\n@output=tag\necho x\n", &tf)) {
+        CHECK_EQ_U(tf.output, TF_TASKFILE_OUTPUT_TAG);
+        CHECK_EQ_U(tf.output_line, 2);
+        CHECK_TRUE(tf.shell && !strcmp(tf.shell, "sh"));
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("@output=none\ntrue\n", &tf)) {
+        CHECK_EQ_U(tf.output, TF_TASKFILE_OUTPUT_NONE);
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("@output=files\ntrue\n", &tf)) {
+        CHECK_EQ_U(tf.output, TF_TASKFILE_OUTPUT_FILES);
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("true\n", &tf)) {
+        CHECK_EQ_U(tf.output, 0);
+        CHECK_EQ_U(tf.output_line, 0);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("@output=tags\ntrue\n",
+                 NAME ":1: bad value 'tags' for @output (expected files, tag "
+                      "or none)");
+    EXPECT_ERROR("@output=tag\n@output=none\ntrue\n",
+                 NAME ":2: @output given twice (first on line 1)");
+    EXPECT_ERROR("true\n@output=tag\n",
+                 NAME ":2: @output must come before the first task");
+    EXPECT_ERROR("@output=tag echo x\n",
+                 NAME ":1: @output must stand alone on its line (it is the "
+                      "output mode of the whole file)");
+    EXPECT_ERROR("@output\ntrue\n",
+                 NAME ":1: @output needs a value (@output=VALUE)");
+}
+
 static void test_error_values(void)
 {
     static const struct {
@@ -1383,6 +1420,7 @@ int main(void)
         {"error: unknown attribute", test_error_unknown_attribute},
         {"durations", test_durations},
         {"@shell", test_shell},
+        {"@output", test_output},
         {"error: bad values", test_error_values},
         {"error: duplicate id", test_error_duplicate_id},
         {"error: dependencies", test_error_dependencies},
