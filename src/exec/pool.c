@@ -104,6 +104,11 @@ static bool take_job(tf_pool *p, tf_wq_job *wj, tf_job *job, uint16_t *slots)
         return false;
     *job = p->jobs[wj->ref];
     give_ref(p, wj->ref);
+    /*
+     * Kept exact both ways: a count left high after the last job was taken
+     * would send a looking thread back to the lock at once, again and again.
+     */
+    atomic_store_explicit(&p->queued_hint, p->wq.qn, memory_order_relaxed);
     return true;
 }
 
@@ -769,6 +774,7 @@ void tf_pool_drop_queued(tf_pool *p)
     /* Without memory the jobs stay held and run: nothing is lost. */
     if (!ev_reserve(p, tf_wq_held(&p->wq)) && !tf_wq_drop_all(&p->wq))
         carry_out(p);
+    work_changed(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -783,6 +789,7 @@ size_t tf_pool_steal(tf_pool *p, size_t max, unsigned max_cores, tf_job *out)
         out[i] = p->jobs[wj[i].ref];
         give_ref(p, wj[i].ref);
     }
+    work_changed(p);
     pthread_mutex_unlock(&p->mu);
     if (wj != small)
         free(wj);
