@@ -78,6 +78,8 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state)
     snprintf(rs.state, sizeof rs.state, "%s", state);
     snprintf(rs.host, sizeof rs.host, "%s", p->host);
     snprintf(rs.taskfile, sizeof rs.taskfile, "%s", p->o->taskfile);
+    if (!getcwd(rs.cwd, sizeof rs.cwd))
+        rs.cwd[0] = 0; /* too long: status looks under its own */
     snprintf(rs.output, sizeof rs.output, "%s", p->output);
     tf_runstate_write(p->o->outdir, &rs);
 }

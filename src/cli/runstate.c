@@ -24,12 +24,12 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
         return errno;
     fprintf(f,
             "state %s\nhost %s\npid %ld\nranks %d\nslots %" PRIu64
-            "\ntaskfile %s\ntotal %" PRIu64 "\ndone %" PRIu64
+            "\ntaskfile %s\ncwd %s\ntotal %" PRIu64 "\ndone %" PRIu64
             "\nresumed %" PRIu64 "\nfailed %" PRIu64 "\nskipped %" PRIu64
             "\nrunning %" PRIu64 "\ninterrupted %" PRIu64
             "\nnot_started %" PRIu64 "\nstarted %.3f\nupdated %.3f\noutput %s\n",
             rs->state, rs->host, (long)rs->pid, rs->ranks, rs->slots,
-            rs->taskfile, rs->total, rs->done, rs->resumed, rs->failed,
+            rs->taskfile, rs->cwd, rs->total, rs->done, rs->resumed, rs->failed,
             rs->skipped, rs->running, rs->interrupted, rs->not_started,
             rs->started_ns / 1e9, rs->updated_ns / 1e9, rs->output);
     int e = ferror(f) ? EIO : 0;
@@ -50,7 +50,7 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
     if (!f)
         return errno;
     memset(rs, 0, sizeof *rs);
-    char line[1024];
+    char line[2048];
     int seen = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
@@ -67,6 +67,8 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
             snprintf(rs->output, sizeof rs->output, "%s", v);
         else if (!strcmp(line, "taskfile"))
             snprintf(rs->taskfile, sizeof rs->taskfile, "%s", v);
+        else if (!strcmp(line, "cwd"))
+            snprintf(rs->cwd, sizeof rs->cwd, "%s", v);
         else if (!strcmp(line, "pid"))
             rs->pid = (pid_t)atol(v);
         else if (!strcmp(line, "ranks"))

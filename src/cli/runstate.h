@@ -13,7 +13,8 @@
 typedef struct tf_runstate {
     char state[16]; /* running, done, failed, error */
     char host[64];  /* where rank 0 runs */
-    char taskfile[512];
+    char taskfile[512]; /* as given to `run` */
+    char cwd[1024];     /* where `run` started: taskfile is relative to it */
     char output[256]; /* where tasks' output goes (cli_output_describe) */
     pid_t pid; /* rank 0's */
     int ranks;

@@ -18,6 +18,25 @@
 #include "runstate.h"
 
 /*
+ * Cut a joblog row into its 9 columns, in place at the tabs (the command,
+ * the last, keeps its own tabs; its newline is dropped). false: not a row.
+ */
+static bool split_row(char *line, char *col[9])
+{
+    int k = 0;
+    col[k++] = line;
+    for (char *c = line; *c && k < 9; c++)
+        if (*c == '\t') {
+            *c = 0;
+            col[k++] = c + 1;
+        }
+    if (k < 9)
+        return false;
+    col[8][strcspn(col[8], "\n")] = 0;
+    return true;
+}
+
+/*
  * The tasks failing now: each line whose last attempt in the joblog failed
  * and that has no successful attempt (one fixed and rerun with --resume is
  * not a failure any more; a retried one shows its last attempt). Printed
@@ -56,14 +75,9 @@ static size_t failing(const char *outdir, int max, json_t *arr)
             nv = n;
         }
         char *col[9];
-        int k = 0;
-        col[k++] = line;
-        for (char *c = line; *c && k < 9; c++)
-            if (*c == '\t')
-                col[k++] = c + 1;
-        if (k < 9)
+        if (!split_row(line, col))
             continue;
-        if (!strncmp(col[6], "0\t", 2) && !strncmp(col[7], "0\t", 2))
+        if (!strcmp(col[6], "0") && !strcmp(col[7], "0"))
             v[seq].ok = true;
         else
             v[seq].off = off;
@@ -76,16 +90,8 @@ static size_t failing(const char *outdir, int max, json_t *arr)
             continue;
         count++;
         char *col[9];
-        int k = 0;
-        col[k++] = line;
-        for (char *c = line; *c && k < 9; c++)
-            if (*c == '\t') {
-                *c = 0;
-                col[k++] = c + 1;
-            }
-        if (k < 9)
+        if (!split_row(line, col))
             continue;
-        col[8][strcspn(col[8], "\n")] = 0;
         if (arr)
             json_array_append_new(
                 arr, json_pack("{s:I, s:s, s:I, s:I, s:s}", "line",
@@ -103,6 +109,286 @@ static size_t failing(const char *outdir, int max, json_t *arr)
     return count;
 }
 
+/* ---- Each task's state (--tasks), the failed tasks' lines (--failed) ---- */
+
+enum { T_OPEN, T_DONE, T_FAILED, T_SKIPPED };
+
+/* One task-file entry's state: from its joblog rows, or its dependencies. */
+typedef struct task_state {
+    uint8_t st;      /* T_* */
+    uint8_t walk;    /* 0 not reached, 1 on the stack, 2 decided */
+    int exitval, sig; /* of its last attempt, when T_FAILED */
+    uint32_t cause;  /* T_SKIPPED: the failed task it waited for */
+} task_state;
+
+/* A run's task file, its text and each entry's state. */
+typedef struct run_tasks {
+    tf_taskfile tf;
+    file_text text;
+    task_state *t;
+} run_tasks;
+
+/*
+ * The run's task file: as the run recorded it, under the directory the run
+ * started in (`cwd` in OUTDIR/status; a status file without it: under
+ * ours). Returns false, with a message, when it cannot be named again.
+ */
+static bool task_path(const char *dir, const tf_runstate *rs, char *buf,
+                      size_t n)
+{
+    if (!rs->taskfile[0] || !strcmp(rs->taskfile, "-") ||
+        !strncmp(rs->taskfile, "/dev/fd/", 8) ||
+        !strncmp(rs->taskfile, "/proc/", 6)) {
+        fprintf(stderr,
+                "taskfarm: %s: the run read its task file from %s, which "
+                "cannot be read again\n",
+                dir, rs->taskfile[0] ? rs->taskfile : "nowhere recorded");
+        return false;
+    }
+    if (rs->taskfile[0] == '/' || !rs->cwd[0])
+        snprintf(buf, n, "%s", rs->taskfile);
+    else
+        snprintf(buf, n, "%s/%s", rs->cwd, rs->taskfile);
+    return true;
+}
+
+/*
+ * A task's state from its joblog rows: done when an attempt succeeded,
+ * failed when its last attempt failed. A row counts only for the line and
+ * command it names, as for --resume: an edited line has not run.
+ */
+static int read_rows(const char *dir, run_tasks *r)
+{
+    const tf_taskfile *tf = &r->tf;
+    uint32_t lines = 0;
+    for (uint32_t i = 0; i < tf->n; i++)
+        if (tf->tasks[i].line > lines)
+            lines = tf->tasks[i].line;
+    uint32_t *at = malloc(((size_t)lines + 1) * sizeof *at);
+    if (!at)
+        return ENOMEM;
+    for (uint32_t l = 0; l <= lines; l++)
+        at[l] = UINT32_MAX;
+    for (uint32_t i = 0; i < tf->n; i++)
+        if (!tf_taskfile_is_barrier(tf, i))
+            at[tf->tasks[i].line] = i;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/joblog.tsv", dir);
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while (f && (len = getline(&line, &cap, f)) > 0) {
+        char *end, *col[9];
+        unsigned long seq = strtoul(line, &end, 10);
+        /* The header, a torn last row (no newline), or not a row. */
+        if (line[len - 1] != '\n' || end == line || *end != '\t' ||
+            seq == 0 || seq > lines || at[seq] == UINT32_MAX ||
+            !split_row(line, col) ||
+            strcmp(col[8], tf_taskfile_cmd(tf, at[seq])))
+            continue;
+        task_state *t = &r->t[at[seq]];
+        int exitval = atoi(col[6]), sig = atoi(col[7]);
+        if (t->st == T_DONE)
+            continue;
+        t->st = exitval || sig ? T_FAILED : T_DONE;
+        t->exitval = exitval;
+        t->sig = sig;
+    }
+    free(line);
+    free(at);
+    if (f)
+        fclose(f);
+    return 0;
+}
+
+/*
+ * A task with no row is skipped when a task it depends on, through any
+ * chain of @after and barriers, failed; `cause` is that failed task (the
+ * first in dependency order). Depth first without recursion, as a chain
+ * may be as long as the file. Returns 0 or ENOMEM.
+ */
+static int find_skipped(run_tasks *r)
+{
+    const tf_taskfile *tf = &r->tf;
+    task_state *t = r->t;
+    uint32_t *stack = malloc(((size_t)tf->n + 1) * sizeof *stack);
+    if (!stack)
+        return ENOMEM;
+    for (uint32_t root = 0; root < tf->n; root++) {
+        if (t[root].walk)
+            continue;
+        size_t top = 0;
+        stack[top++] = root;
+        t[root].walk = 1;
+        while (top) {
+            uint32_t i = stack[top - 1], nd;
+            const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
+            bool pushed = false;
+            for (uint32_t k = 0; k < nd && !pushed; k++)
+                if (!t[d[k]].walk) {
+                    t[d[k]].walk = 1;
+                    stack[top++] = d[k];
+                    pushed = true;
+                }
+            if (pushed)
+                continue;
+            top--;
+            t[i].walk = 2;
+            if (t[i].st != T_OPEN)
+                continue; /* it ran: its own row says */
+            for (uint32_t k = 0; k < nd; k++)
+                if (t[d[k]].st == T_FAILED || t[d[k]].st == T_SKIPPED) {
+                    t[i].st = T_SKIPPED;
+                    t[i].cause =
+                        t[d[k]].st == T_FAILED ? d[k] : t[d[k]].cause;
+                    break;
+                }
+        }
+    }
+    free(stack);
+    return 0;
+}
+
+static void run_tasks_free(run_tasks *r)
+{
+    free(r->t);
+    tf_taskfile_free(&r->tf);
+    cli_file_text_free(&r->text);
+}
+
+/*
+ * Read the run's task file and every task's state. Returns EXIT_ALL_OK,
+ * or, after a message, EXIT_USAGE (the task file cannot be read or parsed
+ * any more) or EXIT_RUNTIME (out of memory).
+ */
+static int run_tasks_load(const char *dir, const tf_runstate *rs,
+                          run_tasks *r)
+{
+    char path[PATH_MAX];
+    memset(r, 0, sizeof *r);
+    if (!task_path(dir, rs, path, sizeof path))
+        return EXIT_USAGE;
+    int e = cli_read_file(path, &r->text);
+    if (e) {
+        fprintf(stderr, "taskfarm: %s: cannot read its task file %s: %s\n",
+                dir, path, strerror(e));
+        return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
+    }
+    e = tf_taskfile_parse(path, r->text.p, r->text.len, &r->tf, NULL);
+    if (e) {
+        fprintf(stderr, "taskfarm: %s: its task file %s %s\n", dir, path,
+                e == TF_EINVAL ? "has errors now (taskfarm check says which)"
+                               : "cannot be parsed: out of memory");
+        cli_file_text_free(&r->text);
+        return e == TF_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    r->t = calloc(r->tf.n ? r->tf.n : 1, sizeof *r->t);
+    if (!r->t || read_rows(dir, r) || find_skipped(r)) {
+        fprintf(stderr, "taskfarm: out of memory\n");
+        run_tasks_free(r);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_ALL_OK;
+}
+
+/*
+ * Task i's state in words, into buf; *state gets its name for --json. A
+ * task with no row is `pending` while the run runs (running or queued: the
+ * files do not say which), else `not finished` (a stop ended it or kept it
+ * from starting: --resume runs it).
+ */
+static void describe(const run_tasks *r, uint32_t i, bool live, char *buf,
+                     size_t n, const char **state)
+{
+    const task_state *t = &r->t[i];
+    switch (t->st) {
+    case T_DONE:
+        *state = "done";
+        snprintf(buf, n, "done");
+        break;
+    case T_FAILED:
+        *state = "failed";
+        if (t->sig)
+            snprintf(buf, n, "failed: signal %d", t->sig);
+        else
+            snprintf(buf, n, "failed: exit %d", t->exitval);
+        break;
+    case T_SKIPPED:
+        *state = "skipped";
+        snprintf(buf, n, "skipped: after %s (line %u) failed",
+                 tf_taskfile_id(&r->tf, t->cause),
+                 (unsigned)r->tf.tasks[t->cause].line);
+        break;
+    default:
+        *state = live ? "pending" : "not_finished";
+        snprintf(buf, n, "%s",
+                 live ? "pending (running or queued)"
+                      : "not finished (interrupted or not started: "
+                        "--resume runs it)");
+    }
+}
+
+/* --tasks: one line per task in file order, or the array for --json. */
+static void print_tasks(const run_tasks *r, bool live, json_t *arr)
+{
+    const tf_taskfile *tf = &r->tf;
+    int w = 2;
+    for (uint32_t i = 0; i < tf->n; i++)
+        if (tf->tasks[i].id_len > w)
+            w = tf->tasks[i].id_len < 24 ? tf->tasks[i].id_len : 24;
+    for (uint32_t i = 0; i < tf->n; i++) {
+        if (tf_taskfile_is_barrier(tf, i))
+            continue;
+        char detail[TF_TASKFILE_MAX_ID + 64];
+        const char *state;
+        describe(r, i, live, detail, sizeof detail, &state);
+        const task_state *t = &r->t[i];
+        if (!arr) {
+            printf("%6u  %-*s  %s\n", (unsigned)tf->tasks[i].line, w,
+                   tf_taskfile_id(tf, i), detail);
+            continue;
+        }
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "line",
+                              (json_int_t)tf->tasks[i].line, "id",
+                              tf_taskfile_id(tf, i), "state", state,
+                              "detail", detail);
+        if (o && t->st == T_FAILED) {
+            json_object_set_new(o, "exit", json_integer(t->exitval));
+            json_object_set_new(o, "signal", json_integer(t->sig));
+        } else if (o && t->st == T_SKIPPED) {
+            json_object_set_new(o, "cause_line",
+                                json_integer(tf->tasks[t->cause].line));
+            json_object_set_new(
+                o, "cause_id", json_string(tf_taskfile_id(tf, t->cause)));
+        }
+        json_array_append_new(arr, o);
+    }
+}
+
+/*
+ * --failed: the task-file lines, as written, of the tasks whose last
+ * attempt failed, in file order: a task file that reruns them.
+ */
+static void print_failed(const run_tasks *r)
+{
+    const char *p = r->text.p, *end = p + r->text.len;
+    uint32_t line = 1, i = 0;
+    const tf_taskfile *tf = &r->tf;
+    while (p < end && i < tf->n) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        while (i < tf->n && (tf_taskfile_is_barrier(tf, i) ||
+                             tf->tasks[i].line < line))
+            i++;
+        if (i < tf->n && tf->tasks[i].line == line &&
+            r->t[i].st == T_FAILED)
+            printf("%.*s\n", (int)(eol - p), p);
+        p = eol + 1;
+        line++;
+    }
+}
+
 /* The run's exit status (docs/taskfile.md, "Exit status") from its state. */
 static int exit_of(const char *state, bool gone)
 {
@@ -116,10 +402,15 @@ static int exit_of(const char *state, bool gone)
 int cli_status(int argc, char **argv)
 {
     const char *dir = NULL;
-    bool json = false, help = false, bad = false;
+    bool json = false, tasks = false, failed = false, help = false;
+    bool bad = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--tasks"))
+            tasks = true;
+        else if (!strcmp(argv[i], "--failed"))
+            failed = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             help = true;
         else if (argv[i][0] == '-' || dir)
@@ -127,14 +418,27 @@ int cli_status(int argc, char **argv)
         else
             dir = argv[i];
     }
-    if (help || bad || !dir) {
-        fprintf(help ? stdout : stderr,
-                "usage: taskfarm status [--json] OUTDIR\nShow the state of "
-                "the run writing to OUTDIR, while it runs or after, and exit "
-                "with\nthe run's exit status (0 done or still running, 1 "
-                "failed, 75 stopped or\ninterrupted: finish with --resume, "
-                "3 error). --json: one JSON object.\n");
-        return help ? EXIT_ALL_OK : EXIT_USAGE;
+    if (help) {
+        printf("usage: taskfarm status [--tasks] [--json] OUTDIR\n"
+               "       taskfarm status --failed OUTDIR\n"
+               "Show the state of the run writing to OUTDIR, while it runs "
+               "or after, and exit\nwith the run's exit status (0 done or "
+               "still running, 1 failed, 75 stopped or\ninterrupted: finish "
+               "with --resume, 3 error).\n"
+               "--tasks   also each task of the task file: done, failed, "
+               "skipped (and after\n          which failure), pending "
+               "(running or queued) or not finished\n"
+               "--failed  only the task-file lines of the failed tasks, as "
+               "written: a task\n          file to rerun them\n"
+               "--json    one JSON object (with --tasks, its array "
+               "\"tasks\")\n");
+        return EXIT_ALL_OK;
+    }
+    if (bad || !dir || (failed && (tasks || json))) {
+        fprintf(stderr, "usage: taskfarm status [--tasks] [--json] OUTDIR\n"
+                        "       taskfarm status --failed OUTDIR\n"
+                        "(taskfarm help status says more)\n");
+        return EXIT_USAGE;
     }
     tf_runstate rs;
     int e = tf_runstate_read(dir, &rs);
@@ -170,6 +474,18 @@ int cli_status(int argc, char **argv)
     double rate = elapsed > 0 ? ran / elapsed : 0;
     uint64_t left = rs.total - rs.done - rs.failed - rs.skipped;
     uint64_t busy = running && !gone ? rs.running : 0;
+    run_tasks r;
+    if (tasks || failed) {
+        int rc = run_tasks_load(dir, &rs, &r);
+        if (rc != EXIT_ALL_OK)
+            return rc;
+    }
+    if (failed) {
+        print_failed(&r);
+        run_tasks_free(&r);
+        return exit_of(rs.state, gone);
+    }
+    bool live = running && !gone;
     if (json) {
         json_t *fails = json_array();
         failing(dir, 0, fails);
@@ -195,6 +511,12 @@ int cli_status(int argc, char **argv)
                             json_integer((json_int_t)rs.not_started));
         if (rs.output[0])
             json_object_set_new(o, "output", json_string(rs.output));
+        if (tasks) {
+            json_t *arr = json_array();
+            print_tasks(&r, live, arr);
+            json_object_set_new(o, "tasks", arr);
+            run_tasks_free(&r);
+        }
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
                        : NULL;
         if (!text) {
@@ -231,5 +553,10 @@ int cli_status(int argc, char **argv)
     if (rs.output[0])
         printf("  output %s\n", rs.output);
     failing(dir, 10, NULL);
+    if (tasks) {
+        printf("tasks (line, id, state):\n");
+        print_tasks(&r, live, NULL);
+        run_tasks_free(&r);
+    }
     return exit_of(rs.state, gone);
 }
