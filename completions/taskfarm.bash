@@ -136,7 +136,7 @@ _taskfarm() {
         ;;
     status)
         if [[ $cur == -* ]]; then
-            mapfile -t COMPREPLY < <(compgen -W "-h --help" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "--tasks --failed --json -h --help" -- "$cur")
         elif ((npos == 0)); then
             _taskfarm_files -d "$cur" # OUTDIR
         fi

@@ -168,6 +168,8 @@ check "taskfarm run --bind <TAB>: core numa none" '[ "$(comp taskfarm run --bind
 check "taskfarm run -o <TAB>: directories only" '[ "$(comp taskfarm run -o "")" = "out " ]'
 check "taskfarm run <TAB>: TASKFILE, files and directories" '[ "$(comp taskfarm run "")" = "out t.txt " ]'
 check "taskfarm status <TAB>: OUTDIR, directories only" '[ "$(comp taskfarm status "")" = "out " ]'
+check "taskfarm status -<TAB>: --tasks --failed --json" '[ "$(comp taskfarm status -)" = "--failed --help --json --tasks -h " ]'
+check "taskfarm status --tasks <TAB>: OUTDIR" '[ "$(comp taskfarm status --tasks "")" = "out " ]'
 offered=$(comp taskfarm run t.txt -)
 absent=
 for o in $opts; do [[ " $offered" == *" $o "* ]] || absent+=" $o"; done
