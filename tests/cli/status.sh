@@ -77,6 +77,14 @@ jsoncheck "... not_finished" '[t["state"] for t in d["tasks"]] == ["done", "not_
 run "status --failed: nothing failed" 75 "$T" status --failed stopped
 check "... empty" '[ ! -s out.txt ]'
 
+printf 'sleep 30\n' >long.txt
+"$T" run -q -o killed long.txt >/dev/null 2>&1 &
+kp=$!
+for _ in $(seq 300); do [ "$(state killed)" = running ] && break; sleep 0.1; done
+{ kill -KILL $kp && wait $kp; } 2>/dev/null
+run "a run killed hard: status --tasks exits 75" 75 "$T" status --tasks killed
+check "... its task not finished, not pending" '[ "$(task 1)" = " 1 1 not finished (interrupted or not started: --resume runs it)" ]'
+
 echo "== what cannot be done"
 run "an unknown option: exit 2" 2 "$T" status --bogus out
 check "... a short usage" 'grep -q "^usage: taskfarm status" err.txt && [ "$(wc -l <err.txt)" -le 4 ]'
