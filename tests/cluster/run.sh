@@ -239,9 +239,11 @@ lose() {
     shift 2
     mkdir -p "$W/$name"
     for i in $(seq 300); do echo "sleep 0.02"; done >"$W/$name/tasks.txt"
-    farm "$name" h1,h2,h3 3 "$@" &
+    farm "$name" "${LOSE_HOSTS:-h1,h2,h3}" 3 "$@" &
     local pid=$!
-    cl_wait 60 eval "[ \$(rows $W/$name/out) -ge 30 ]" || bad "$name: 30 tasks not done within 60 s"
+    cl_wait 60 eval "[ \$(rows $W/$name/out) -ge 30 ]" ||
+        { bad "$name: 30 tasks not done within 60 s"; showlog "$W/$name/log" 5
+          note "running: h1: $(procs h1) h2: $(procs h2) h3: $(procs h3) h4: $(procs h4)"; }
     t_cut=$(now)
     cl_cut "$host"
     cl_kill_host "$host"
@@ -266,11 +268,16 @@ if part loss; then
     cl_heal h3
 
     echo "== loss: a worker's node lost, plain mpirun"
-    RUN_LIMIT=90 lose loss-plain h3 "$TF" run --heartbeat 2 -o out tasks.txt
+    # On h4, not on the h3 just cut, killed and healed: an mpirun started
+    # on h1,h2,h3 right after that started no daemon on h3, in 6 of 8 runs
+    # of this suite since rank 0 runs tasks (2026-12-07; the runtime of
+    # that morning passed the one run tried). The enter and rsh agents
+    # still worked on h3 meanwhile; the cause is not found.
+    LOSE_HOSTS=h1,h2,h4 RUN_LIMIT=90 lose loss-plain h4 "$TF" run --heartbeat 2 -o out tasks.txt
     note "mpirun exit $rc, $(secs "$(last_end out)" "$t_end") s after the last task ended"
     check "the job ended (no hang)" '[ $rc != 124 ]' || showlog
     check "nothing left on h1 and h2" 'cl_wait 10 gone h1 h2' || note "left: h1: $(procs h1) h2: $(procs h2)"
-    cl_heal h3
+    cl_heal h4
     farm loss-plain h1,h2 2 "$TF" run --resume -o out tasks.txt
     check "--resume on the hosts left finishes: every task done exactly once" \
         '[ $frc = 0 ] && once out 300' || showlog
