@@ -3,8 +3,9 @@
 #
 # Every tool runs `true` under /bin/sh on 2 slots: xargs -P2 -I{} sh -c {},
 # parallel -j2, taskfarm run --shell /bin/sh --slots 2 (one process), and
-# mpirun -np 3 taskfarm run --shell /bin/sh --slots 1 (rank 0 schedules, two
-# workers of one slot each). Rounds alternate the tools so that the noise of
+# mpirun -np 2 taskfarm run --shell /bin/sh --slots 1 (two ranks of one slot
+# each, rank 0 scheduling besides; before 2026-12-07 rank 0 ran no tasks and
+# this was np 3 with two workers). Rounds alternate the tools so that the noise of
 # a shared machine hits all alike; the best round of each is kept. Ratios
 # are taskfarm's time over xargs' time in the same run; "net" ratios take
 # taskfarm's start-up (a run of one task, timed alike) off first.
@@ -12,7 +13,7 @@
 #   SHELL_SIZES="1000 10000 100000"  task counts
 #   SHELL_ROUNDS=2                   rounds per size
 #   SHELL_PARALLEL_MAX=10000         GNU parallel (~4 ms a task here) only up to this
-#   SHELL_NP=3                       ranks under mpirun (0: no mpirun runs)
+#   SHELL_NP=2                       ranks under mpirun (0: no mpirun runs)
 #   SHELL_BEFORE=/path/to/taskfarm   another build, timed alike (before/after)
 #   SHELL_GUARD=1                    also taskfarm without its orphan guard
 #   SHELL_BASH=0                     1: also taskfarm's default shell, bash
@@ -22,7 +23,7 @@ TF=$PWD/bin/taskfarm
 SIZES=${SHELL_SIZES:-1000 10000 100000}
 ROUNDS=${SHELL_ROUNDS:-2}
 PAR_MAX=${SHELL_PARALLEL_MAX:-10000}
-NP=${SHELL_NP:-3}
+NP=${SHELL_NP:-2}
 BEFORE=${SHELL_BEFORE:-}
 GUARD=${SHELL_GUARD:-1}
 BASH_TOO=${SHELL_BASH:-0}

@@ -119,7 +119,7 @@ typedef struct tf_config {
      * Rank 0 of several ranks. 1 (default): it runs tasks too, on `slots`
      * slots, so that `mpirun -np N` on N cores computes on N cores. Its
      * thread in tf_run schedules between tasks, running them in slices of
-     * at most TF_RANK0_SLICE_US microseconds; with main_runs_tasks 0, or
+     * about 20 microseconds; with main_runs_tasks 0, or
      * with heartbeats (a rank silent while it runs a long task would be
      * written off), task threads run them and that thread only schedules.
      * 0: rank 0 only schedules (give it a core of its own, or a core a

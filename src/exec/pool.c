@@ -228,8 +228,8 @@ static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
 /*
  * Run one job, without the lock, into its DONE event. `start` is the
  * time it starts, 0 to read the clock: a job run right after another on
- * the same thread starts when that one ended (the clock costs ~30 ns
- * here, a twentieth of an empty task's cost on a worker).
+ * the same thread starts when that one ended (perf put clock_gettime at a
+ * fifth of a worker's time with two reads per empty task).
  */
 static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
                     uint64_t start, tf_event *ev)
