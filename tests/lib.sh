@@ -91,8 +91,18 @@ summary() {
 
 # A run's outdir. rows OUTDIR: the joblog's attempts; succ OUTDIR: the Seq
 # of each successful attempt, sorted; once OUTDIR N: lines 1..N each have
-# exactly one successful attempt; state OUTDIR: the status file's state.
+# exactly one successful attempt; state OUTDIR: the status file's state;
+# until_running OUTDIR [TRIES]: wait (TRIES x 0.1 s, default 100) until a
+# run started in the background says it is running.
 rows() { tail -n +2 "$1/joblog.tsv" 2>/dev/null | wc -l; }
 succ() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$1/joblog.tsv" 2>/dev/null | sort -n; }
 once() { [ "$(succ "$1" | tr '\n' ' ')" = "$(seq 1 "$2" | tr '\n' ' ')" ]; }
 state() { awk '$1 == "state" { print $2 }' "$1/status" 2>/dev/null; }
+until_running() {
+    local i
+    for i in $(seq "${2:-100}"); do
+        [ "$(state "$1")" = running ] && return 0
+        sleep 0.1
+    done
+    return 1
+}

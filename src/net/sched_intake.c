@@ -125,9 +125,10 @@ static bool intake_moved(tf_master *m, int from, const tf_wire_moved *mv)
     /* Already reported by the thief, or stale: nothing to move. */
     if (to < 1 || to >= (uint32_t)rt->link.size ||
         !tf_sched_is_current(&rt->tasks.sched, t, mv->attempt) ||
-        rt->tasks.sched.dag.worker[t] != (uint32_t)(from - 1))
+        rt->tasks.sched.dag.worker[t] != tf_rt_worker_of(rt, from))
         return false;
-    if (tf_sched_task_moved(&rt->tasks.sched, t, (uint32_t)from - 1, to - 1)) {
+    if (tf_sched_task_moved(&rt->tasks.sched, t, tf_rt_worker_of(rt, from),
+                            tf_rt_worker_of(rt, (int)to))) {
         tf_logf(&rt->log, TF_LOG_WARN,
                 "rank %d gave away task index %u that it may not; ignored",
                 from, t);

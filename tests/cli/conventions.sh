@@ -105,7 +105,7 @@ check "... the fixed line is not a failure any more" '! grep -q "failed: line" o
 printf 'sleep 30\n' >long.txt
 "$T" run -q -o killed long.txt >/dev/null 2>&1 &
 cl=$!
-for _ in $(seq 100); do [ "$(state killed)" = running ] && break; sleep 0.1; done
+until_running killed
 exits "status of a running run: exit 0" 0 "$T" status killed
 { kill -KILL $cl && wait $cl; } 2>/dev/null
 exits "status of a run killed hard: exit 75 (resumable)" 75 "$T" status killed
@@ -113,7 +113,7 @@ check "... and says so" 'grep -q "interrupted: its process is gone" out.txt'
 printf 'sleep 30\nsleep 30\n' >stop.txt
 "$T" run -q -o stopped stop.txt >/dev/null 2>&1 &
 sp=$!
-for _ in $(seq 100); do [ "$(state stopped)" = running ] && break; sleep 0.1; done
+until_running stopped
 kill -TERM $sp
 wait $sp
 exits "status of a stopped run: exit 75" 75 "$T" status stopped

@@ -80,7 +80,7 @@ check "... empty" '[ ! -s out.txt ]'
 printf 'sleep 30\n' >long.txt
 "$T" run -q -o killed long.txt >/dev/null 2>&1 &
 kp=$!
-for _ in $(seq 300); do [ "$(state killed)" = running ] && break; sleep 0.1; done
+until_running killed 300
 { kill -KILL $kp && wait $kp; } 2>/dev/null
 run "a run killed hard: status --tasks exits 75" 75 "$T" status --tasks killed
 check "... its task not finished, not pending" '[ "$(task 1)" = " 1 1 not finished (interrupted or not started: --resume runs it)" ]'

@@ -19,11 +19,7 @@ gone() {
 # rank0 OUTDIR: the pid of the taskfarm process that is rank 0 of the run
 # writing OUTDIR (its status file says, once the run is running).
 rank0() {
-    local i
-    for i in $(seq 300); do
-        [ "$(state "$1")" = running ] && break
-        sleep 0.1
-    done
+    until_running "$1" 300
     awk '$1 == "pid" { print $2 }' "$1/status"
 }
 # until_started N: N long tasks have started (within 60 s).
