@@ -156,6 +156,11 @@ $(BUILD)/tests/exec_%: tests/exec/%.c src/exec/proc.c src/core/errors.c
 	@mkdir -p $(@D)
 	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/proc.c src/core/errors.c -lcunit -lpthread
 
+# The task runner's hand-off with its real task threads, no MPI.
+$(BUILD)/tests/exec_test_pool: tests/exec/test_pool.c src/exec/pool.c $(CORE_SRC)
+	@mkdir -p $(@D)
+	$(CORE_CC) $(CORE_CPPFLAGS) $(STD) $(OPT) $(WARN) $(SAN) -o $@ $< src/exec/pool.c $(CORE_SRC) -lcunit -lpthread
+
 # Placement tests: src/place with hwloc (synthetic and XML topologies), no
 # MPI include path, so src/place cannot include mpi.h either.
 $(BUILD)/tests/place_%: tests/place/%.c $(PLACE_SRC) $(CORE_SRC) $(wildcard src/place/*.h)

@@ -320,10 +320,10 @@ static size_t run_jobs(tf_pool *p, uint16_t *slots, size_t max,
  * while before it sleeps: the next job usually comes within a few
  * microseconds while tasks are short, and being woken costs more than
  * that (np 1 with 2 slots: a futex wake-up per task made the trivial
- * graph's METG 31 us). True if a job may be there (the lock is taken
- * again either way).
+ * graph's METG 31 us). Ends as soon as a job is queued, fitting or not,
+ * and returns with the lock taken again.
  */
-static bool look_for_work(tf_pool *p)
+static void look_for_work(tf_pool *p)
 {
     pthread_mutex_unlock(&p->mu);
     bool seen = false;
@@ -340,7 +340,6 @@ static bool look_for_work(tf_pool *p)
         sched_yield(); /* a driver on the same core gets its turn */
     }
     pthread_mutex_lock(&p->mu);
-    return seen;
 }
 
 static void *thread_main(void *arg)
@@ -349,10 +348,25 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&p->mu);
     uint16_t *slots =
         p->thread_slots + (size_t)p->threads_started++ * p->wq.slots;
+    bool looked = false;
     while (!p->stopping) {
-        if (run_jobs(p, slots, SIZE_MAX, 0) || p->stopping ||
-            look_for_work(p))
+        if (run_jobs(p, slots, SIZE_MAX, 0)) {
+            looked = false;
             continue;
+        }
+        if (p->stopping)
+            break;
+        /*
+         * After the look, take again under the lock before sleeping: a
+         * job queued between the look's last glance and the lock saw no
+         * sleeper to wake, and would wait in the queue forever.
+         */
+        if (!looked) {
+            looked = true;
+            look_for_work(p);
+            continue;
+        }
+        looked = false;
         p->sleepers++;
         pthread_cond_wait(&p->work_cv, &p->mu);
         p->sleepers--;

@@ -1,0 +1,185 @@
+/*
+ * Tests of the task runner's hand-off (src/exec/pool.c) with its real task
+ * threads: a job pushed at any moment of a thread's look-then-sleep is run,
+ * and a thread with nothing that fits sleeps instead of spinning.
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+
+#include "core/registry.h"
+#include "exec/pool.h"
+#include "taskfarm_status.h"
+
+/* A test that hangs ends the binary (SIGALRM) instead of stalling CI. */
+#define WATCHDOG_S 120
+
+static void sleep_us(uint32_t us)
+{
+    struct timespec ts = {us / 1000000u, (long)(us % 1000000u) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int noop(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)in, (void)len, (void)user;
+    return 0;
+}
+
+/* Sleeps the input's microseconds, on one slot or many. */
+static int nap(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)user;
+    uint32_t us = 0;
+    if (len == sizeof us)
+        memcpy(&us, in, sizeof us);
+    sleep_us(us);
+    return 0;
+}
+
+static tf_registry reg;
+
+static tf_job job_of(uint32_t idx, uint32_t fn, uint16_t cores,
+                     const uint32_t *us)
+{
+    return (tf_job){.idx = idx,
+                    .fn = fn,
+                    .gid = idx,
+                    .cores = cores,
+                    .in_len = us ? sizeof *us : 0,
+                    .in = us};
+}
+
+/*
+ * Take the events there are; returns how many DONE ones, and the status
+ * of the last in *status. Releases what they hold.
+ */
+static unsigned take_done(tf_pool *p, int32_t *status)
+{
+    const tf_evvec *v = tf_pool_take_events(p);
+    unsigned n = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        tf_event *e = &v->v[i];
+        if (e->kind == TF_EV_DONE) {
+            n++;
+            *status = e->status;
+        }
+        tf_pool_done_parts(p, e);
+    }
+    return n;
+}
+
+/*
+ * One job at a time, each pushed after a pause that ends anywhere in the
+ * task thread's look for work (50 us) or just after it: the moments around
+ * the look's end are where a push could find no sleeper to wake and the
+ * thread then sleep on a queued job. Every job must be done within 10 s.
+ */
+static void test_handoff_no_lost_wakeup(void)
+{
+    tf_pool p;
+    CU_ASSERT_EQUAL_FATAL(tf_pool_init(&p, 1, false, &reg, 0, 0), 0);
+    tf_fetchvec fetch = {0};
+    unsigned seed = 12345, lost = 0, iters = 20000;
+    for (uint32_t i = 0; i < iters && !lost; i++) {
+        tf_job j = job_of(i, 0, 1, NULL);
+        CU_ASSERT_EQUAL(tf_pool_push(&p, &j, 1, 0, &fetch), 0);
+        int32_t status = -1;
+        unsigned done = 0;
+        uint64_t give_up = mono_ns() + 10000000000u;
+        while (!done && mono_ns() < give_up) {
+            tf_pool_wait(&p, 100000000);
+            done = take_done(&p, &status);
+        }
+        if (!done) {
+            lost = i + 1;
+            break;
+        }
+        CU_ASSERT_EQUAL(status, 0);
+        /* 20 to 80 us: the thread is looking, or has just gone to sleep. */
+        seed = seed * 1103515245u + 12345u;
+        uint64_t until = mono_ns() + 20000 + (seed >> 8) % 60000;
+        while (mono_ns() < until)
+            ;
+    }
+    if (lost)
+        fprintf(stderr, "\n    job %u of %u never ran: a lost wake-up\n", lost,
+                iters);
+    CU_ASSERT_EQUAL(lost, 0);
+    free(fetch.v);
+    tf_pool_destroy(&p);
+}
+
+/*
+ * Two slots: a 1-slot job sleeps 300 ms while a 2-slot job waits at the
+ * head of the queue. The idle thread has a job in view that cannot start;
+ * it must sleep until the slot frees, not look again and again (the CPU
+ * the process used in that time is well under the 300 ms).
+ */
+static void test_idle_thread_sleeps_on_wide_head(void)
+{
+    tf_pool p;
+    CU_ASSERT_EQUAL_FATAL(tf_pool_init(&p, 2, false, &reg, 0, 0), 0);
+    tf_fetchvec fetch = {0};
+    uint32_t long_us = 300000, short_us = 0;
+    tf_job jobs[2] = {job_of(0, 1, 1, &long_us), job_of(1, 1, 2, &short_us)};
+    struct timespec c0, c1;
+    CU_ASSERT_EQUAL(tf_pool_push(&p, &jobs[0], 1, 0, &fetch), 0);
+    sleep_us(20000); /* the long job has started */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    CU_ASSERT_EQUAL(tf_pool_push(&p, &jobs[1], 1, 0, &fetch), 0);
+    unsigned done = 0;
+    int32_t status = -1;
+    uint64_t give_up = mono_ns() + 10000000000u;
+    while (done < 2 && mono_ns() < give_up) {
+        tf_pool_wait(&p, 100000000);
+        done += take_done(&p, &status);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    CU_ASSERT_EQUAL(done, 2);
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) +
+                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    if (cpu >= 0.1)
+        fprintf(stderr, "\n    %.3f s of CPU while a wide job waited\n", cpu);
+    CU_ASSERT(cpu < 0.1);
+    free(fetch.v);
+    tf_pool_destroy(&p);
+}
+
+int main(void)
+{
+    alarm(WATCHDOG_S);
+    uint32_t id;
+    if (tf_registry_add(&reg, "noop", noop, NULL, &id) ||
+        tf_registry_add(&reg, "nap", nap, NULL, &id))
+        return 1;
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("task threads", NULL, NULL);
+    CU_add_test(s, "a job pushed around a thread's sleep runs",
+                test_handoff_no_lost_wakeup);
+    CU_add_test(s, "an idle thread sleeps while a wide job waits",
+                test_idle_thread_sleeps_on_wide_head);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    tf_registry_free(&reg);
+    return failed ? 1 : 0;
+}
