@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "subst.h"
 #include "taskfarm_status.h"
 
 /*
@@ -32,12 +33,13 @@ enum {
     ATTR_BARRIER,
     ATTR_SHELL,
     ATTR_OUTPUT,
+    ATTR_ARRAY,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
     "id",      "after",   "prio",  "cores",  "timeout",
-    "retries", "barrier", "shell", "output",
+    "retries", "barrier", "shell", "output", "array",
 };
 
 /* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
@@ -51,7 +53,10 @@ _Static_assert(sizeof(tf_tftask) == 40, "tf_tftask grew");
 #define CYCLE_SHOW 16 /* tasks of a cycle named in its message */
 #define UTF8_BOM "\xEF\xBB\xBF"
 
-/* An @after list, kept as a span of the text until every id is known. */
+/*
+ * An @after list, kept as a span of the text until every id is known.
+ * For an @array line, task is its first element: the others share its list.
+ */
 typedef struct after_ref {
     uint64_t off;
     uint32_t len;
@@ -71,6 +76,7 @@ typedef struct parser {
     tf_tferr err;
 
     uint32_t nlines; /* lines read so far */
+    bool full;       /* TF_TASKFILE_MAX_TASKS reached: reading stopped */
 
     tf_tftask *tasks;
     uint32_t n, cap; /* entries in tasks[], and room for */
@@ -95,6 +101,9 @@ typedef struct parser {
 
     uint32_t *line_task; /* phase 2: line -> task with that default id */
 
+    tf_tfarray *arrays; /* the @array lines, in file order */
+    uint32_t narrays, arcap;
+
     char shell[TF_TASKFILE_MAX_SHELL + 1]; /* @shell's value, "" if none */
     uint32_t shell_line;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_*, 0 if none */
@@ -110,6 +119,10 @@ typedef struct line_attrs {
     const char *shell; /* @shell's value */
     size_t shell_len;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_* */
+    const char *array; /* @array's list, checked; NULL: none */
+    size_t array_len;
+    uint64_t array_n;   /* the elements it gives */
+    size_t array_vmax;  /* bytes of its longest value */
     uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
@@ -348,6 +361,41 @@ static uint32_t hash_id(const char *s, size_t n)
     return h;
 }
 
+/* The array entry t belongs to among arrays[0..n), or NULL. */
+static const tf_tfarray *array_of(const tf_tfarray *arrays, uint32_t n,
+                                  uint32_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) { /* the first array starting after t */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (arrays[mid].first <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo || t - arrays[lo - 1].first >= arrays[lo - 1].n)
+        return NULL;
+    return &arrays[lo - 1];
+}
+
+/*
+ * Whether s names task t: its id, or the base of the @array it is an
+ * element of (the table holds an array's base once, pointing at its first
+ * element; "sim" names the array of "sim.1").
+ */
+static bool names_task(const parser *p, uint32_t t, const char *s, size_t n)
+{
+    const tf_tftask *e = &p->tasks[t];
+    if (memcmp(p->pool + e->str, s, n < e->id_len ? n : e->id_len))
+        return false;
+    if (e->id_len == n)
+        return true;
+    const tf_tfarray *a = e->flags & TF_TFT_ARRAY
+                              ? array_of(p->arrays, p->narrays, t)
+                              : NULL;
+    return a && a->base_len == n;
+}
+
 /* The task holding id s, or TF_NONE with *slot set to where it would go. */
 static uint32_t id_find(const parser *p, const char *s, size_t n, uint32_t h,
                         size_t *slot)
@@ -363,11 +411,8 @@ static uint32_t id_find(const parser *p, const char *s, size_t n, uint32_t h,
             *slot = i;
             return TF_NONE;
         }
-        if (sl->hash == h) {
-            const tf_tftask *e = &p->tasks[sl->task];
-            if (e->id_len == n && memcmp(p->pool + e->str, s, n) == 0)
-                return sl->task;
-        }
+        if (sl->hash == h && names_task(p, sl->task, s, n))
+            return sl->task;
         i = (i + 1) & mask;
     }
 }
@@ -563,6 +608,169 @@ static int bad_value(parser *p, uint32_t line, int k, const char *v, size_t n,
                      attr_names[k], expected);
 }
 
+/* ---- @array lists ---- */
+
+/*
+ * One item of an @array list: a range of indexes, or one value as written
+ * (a number, or a word).
+ */
+typedef struct array_item {
+    bool range;
+    uint64_t lo, hi, step; /* range: lo, lo + step, ... up to hi */
+    unsigned width;        /* range: indexes zero-padded to this many digits */
+} array_item;
+
+/* Decimal digits at s[*i..n) into *v (which stops growing past any index). */
+static size_t read_digits(const char *s, size_t n, size_t *i, uint64_t *v)
+{
+    size_t i0 = *i;
+    *v = 0;
+    for (; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++)
+        if (*v <= TF_TASKFILE_MAX_INDEX)
+            *v = *v * 10 + (uint64_t)(s[*i] - '0');
+    return *i - i0;
+}
+
+/*
+ * Read the item s[0..n): "N", "N-M" or "N-M:STEP" (indexes 0 to
+ * TF_TASKFILE_MAX_INDEX; a bound written with a leading zero pads every
+ * index to the wider bound's digits, as bash's {01..10} does), or a word
+ * that starts with a letter or '_' and holds id characters. Returns NULL,
+ * or what is wrong with it, for a message.
+ */
+static const char *array_item_read(const char *s, size_t n, array_item *it)
+{
+    static const char expected[] =
+        "expected N, N-M, N-M:STEP or a word of letters, digits, '_', '.', "
+        "':' or '-' that starts with a letter or '_'";
+    *it = (array_item){0};
+    if (memchr(s, '%', n))
+        return "Slurm's %N, a limit on running elements, has no equivalent: "
+               "the run's slots are the limit";
+    if (!(s[0] >= '0' && s[0] <= '9'))
+        return (s[0] == '_' || ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+                       && id_chars_ok(s, n)
+                   ? NULL
+                   : expected;
+    size_t i = 0;
+    size_t dl = read_digits(s, n, &i, &it->lo);
+    if (i == n) /* one number: a value as written, leading zeros kept */
+        return it->lo > TF_TASKFILE_MAX_INDEX ? "an index past 4294967295"
+                                              : NULL;
+    if (s[i] != '-')
+        return expected;
+    size_t j = ++i, dh = read_digits(s, n, &i, &it->hi);
+    it->step = 1;
+    if (!dh)
+        return expected;
+    if (i < n && (s[i] != ':' || (++i, !read_digits(s, n, &i, &it->step)) ||
+                  i != n))
+        return expected;
+    if (!it->step)
+        return "a step of 0";
+    if (it->lo > TF_TASKFILE_MAX_INDEX || it->hi > TF_TASKFILE_MAX_INDEX)
+        return "an index past 4294967295";
+    if (it->hi < it->lo)
+        return "a range that ends before it starts";
+    it->range = true;
+    if ((dl > 1 && s[0] == '0') || (dh > 1 && s[j] == '0'))
+        it->width = (unsigned)(dl > dh ? dl : dh);
+    return NULL;
+}
+
+static size_t count_digits(uint64_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/*
+ * Check @array's list (comma-separated items) into a: the number of
+ * elements and the longest value. Returns 0, 1 (error recorded) or
+ * TF_ENOMEM.
+ */
+static int parse_array(parser *p, uint32_t line, line_attrs *a,
+                       const char *val, size_t vlen)
+{
+    char q[QUOTE_BUF];
+    uint64_t count = 0;
+    size_t vmax = 0, j = 0;
+    for (;;) {
+        const char *c = memchr(val + j, ',', vlen - j);
+        size_t e = c ? (size_t)(c - val) : vlen;
+        array_item it;
+        const char *why = e == j ? NULL : array_item_read(val + j, e - j, &it);
+        if (e == j)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "empty item in @array list '%s'",
+                                    quote(q, val, vlen)));
+        if (why)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "bad item '%s' in @array (%s)",
+                                    quote(q, val + j, e - j), why));
+        size_t w = it.range ? count_digits(it.hi) : e - j;
+        if (it.range && it.width > w)
+            w = it.width;
+        if (w > vmax)
+            vmax = w;
+        count += it.range ? (it.hi - it.lo) / it.step + 1 : 1;
+        if (count > TF_TASKFILE_MAX_TASKS)
+            return failed(add_error(p, TF_ERANGE, line, 0,
+                                    "@array of more than %u elements (the "
+                                    "most tasks a file may hold)",
+                                    TF_TASKFILE_MAX_TASKS));
+        if (!c)
+            break;
+        j = e + 1;
+    }
+    a->array = val;
+    a->array_len = vlen;
+    a->array_n = count;
+    a->array_vmax = vmax;
+    return 0;
+}
+
+/* Walks a checked @array list, value by value. */
+typedef struct array_iter {
+    const char *s;
+    size_t n, next; /* the list, and where its next item starts */
+    array_item it;  /* the range being walked */
+    uint64_t v;     /* its next index */
+    char buf[TF_TASKFILE_MAX_ID + 1];
+} array_iter;
+
+/* The next value into *v, *len (valid until the next call); false at the end. */
+static bool array_next(array_iter *ai, const char **v, size_t *len)
+{
+    if (!ai->it.range || ai->v > ai->it.hi) {
+        if (ai->next > ai->n)
+            return false;
+        const char *item = ai->s + ai->next;
+        const char *c = memchr(item, ',', ai->n - ai->next);
+        size_t ilen = c ? (size_t)(c - item) : ai->n - ai->next;
+        ai->next += ilen + 1;
+        array_item_read(item, ilen, &ai->it); /* parse_array said it is fine */
+        if (!ai->it.range) {
+            *v = item;
+            *len = ilen;
+            return true;
+        }
+        ai->v = ai->it.lo;
+    }
+    size_t d = count_digits(ai->v), w = d > ai->it.width ? d : ai->it.width;
+    uint64_t x = ai->v;
+    for (size_t i = w; i > 0; i--, x /= 10)
+        ai->buf[i - 1] = (char)('0' + x % 10);
+    ai->v += ai->it.step;
+    *v = ai->buf;
+    *len = w;
+    return true;
+}
+
 /* ---- lines ---- */
 
 static bool is_blank(char c)
@@ -681,6 +889,8 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->shell = val;
         a->shell_len = vlen;
         return 0;
+    case ATTR_ARRAY:
+        return parse_array(p, line, a, val, vlen);
     case ATTR_OUTPUT:
         for (size_t m = 0; m < sizeof output_names / sizeof *output_names; m++)
             if (strlen(output_names[m]) == vlen &&
@@ -791,46 +1001,54 @@ static int add_barrier(parser *p, uint32_t line)
     return 0;
 }
 
-/* Report that task t's id is also task old's, naming both lines. */
-static int duplicate_error(parser *p, uint32_t t, uint32_t old)
+/*
+ * Report that the name id[0..n) of task t (its id, or its array's base)
+ * is also task old's, naming both lines.
+ */
+static int duplicate_error(parser *p, uint32_t t, uint32_t old,
+                           const char *id, size_t n)
 {
     const tf_tftask *e = &p->tasks[t], *o = &p->tasks[old];
-    const char *id = p->pool + e->str;
+    int w = (int)n;
+    if (e->line == o->line) /* two elements of one @array */
+        return add_error(p, TF_EEXIST, e->line, 0,
+                         "@array gives the element '%.*s' twice", w, id);
     if (e->flags & TF_TFT_DEFAULT_ID)
         return add_error(p, TF_EEXIST, e->line, 0,
-                         "duplicate id '%s' (this line's default id, also "
+                         "duplicate id '%.*s' (this line's default id, also "
                          "given on line %u)",
-                         id, (unsigned)o->line);
+                         w, id, (unsigned)o->line);
     if (o->flags & TF_TFT_DEFAULT_ID)
         return add_error(p, TF_EEXIST, e->line, 0,
-                         "duplicate id '%s' (also the default id of line %u)",
-                         id, (unsigned)o->line);
+                         "duplicate id '%.*s' (also the default id of line "
+                         "%u)",
+                         w, id, (unsigned)o->line);
     return add_error(p, TF_EEXIST, e->line, 0,
-                     "duplicate id '%s' (also on line %u)", id,
+                     "duplicate id '%.*s' (also on line %u)", w, id,
                      (unsigned)o->line);
 }
 
 /*
- * Enter an explicit id. A clash with a default id (a line number) can only
- * be seen once every line is read: those are checked in phase 2.
+ * Enter the name id[0..n) of task t: its explicit id, or the base of the
+ * @array whose first element t is. A clash with a default id (a line
+ * number) can only be seen once every line is read: those are checked in
+ * phase 2.
  */
-static int insert_id(parser *p, uint32_t t)
+static int insert_id(parser *p, uint32_t t, const char *id, size_t n)
 {
-    const tf_tftask *e = &p->tasks[t];
-    const char *id = p->pool + e->str;
     if ((p->nids + 1) * 2 > p->scap) {
         int rc = grow_ids(p);
         if (rc)
             return rc;
     }
-    uint32_t h = hash_id(id, e->id_len);
+    uint32_t h = hash_id(id, n);
     size_t slot;
-    uint32_t old = id_find(p, id, e->id_len, h, &slot);
+    uint32_t old = id_find(p, id, n, h, &slot);
     if (old != TF_NONE)
-        return duplicate_error(p, t, old);
+        return duplicate_error(p, t, old, id, n);
     p->slots[slot] = (id_slot){h, t};
     p->nids++;
-    if (as_line_number(id, e->id_len, UINT32_MAX)) {
+    if (as_line_number(id, n, UINT32_MAX)) {
         if (p->nnumeric == p->ncap) {
             size_t ncap = p->ncap ? p->ncap * 2 : 64;
             uint32_t *nn = realloc(p->numeric, ncap * sizeof *nn);
@@ -845,37 +1063,26 @@ static int insert_id(parser *p, uint32_t t)
 }
 
 /*
- * Record a task line, even one with a bad attribute value, so that its id
- * still resolves and one mistake does not cascade into "unknown dependency"
- * errors on every line that names it.
+ * A new entry for a task of `line` with a's attributes and the id
+ * id[0..idlen), with room for a command of cmdlen bytes at *cmd, which the
+ * caller writes (the NUL after it is written here). *t: its index.
  */
-static int add_task(parser *p, uint32_t line, const line_attrs *a,
-                    const char *cmd, size_t cmdlen)
+static int new_task(parser *p, uint32_t line, const line_attrs *a,
+                    uint8_t flags, const char *id, size_t idlen,
+                    size_t cmdlen, char **cmd, uint32_t *t)
 {
-    char num[10];
-    const char *id = a->id;
-    size_t idlen = a->id_len;
-    uint8_t flags = 0;
-    if (!id && !a->bad_id) {
-        idlen = fmt_u32(num, line);
-        id = num;
-        flags = TF_TFT_DEFAULT_ID;
-    } else if (!id) {
-        id = "";
-        idlen = 0;
-    }
     int rc = task_room(p);
     if (!rc)
         rc = pool_reserve(p, idlen + cmdlen + 2);
     if (rc)
         return rc;
-    uint32_t t = p->n++;
-    tf_tftask *e = &p->tasks[t];
+    *t = p->n++;
+    tf_tftask *e = &p->tasks[*t];
     e->str = p->plen;
     memcpy(p->pool + p->plen, id, idlen);
     p->plen += idlen;
     p->pool[p->plen++] = '\0';
-    memcpy(p->pool + p->plen, cmd, cmdlen);
+    *cmd = p->pool + p->plen;
     p->plen += cmdlen;
     p->pool[p->plen++] = '\0';
     e->cmd_len = (uint32_t)cmdlen;
@@ -891,25 +1098,152 @@ static int add_task(parser *p, uint32_t line, const line_attrs *a,
     p->ntasks++;
     if (a->cores > p->max_cores)
         p->max_cores = a->cores;
+    return 0;
+}
+
+/* Keep the line's @after list for phase 2, as task t's (for an array: its first element's). */
+static int keep_after(parser *p, const line_attrs *a, uint32_t t)
+{
+    if (!a->after)
+        return 0;
+    if (p->nafter == p->acap) {
+        size_t ncap = p->acap ? p->acap * 2 : 256;
+        after_ref *na = realloc(p->after, ncap * sizeof *na);
+        if (!na)
+            return TF_ENOMEM;
+        p->after = na;
+        p->acap = ncap;
+    }
+    p->after[p->nafter++] = (after_ref){(uint64_t)(a->after - p->text),
+                                        (uint32_t)a->after_len, t};
+    p->nnames += a->after_names;
+    return 0;
+}
+
+/* The file holds TF_TASKFILE_MAX_TASKS: say so once, read no more. */
+static int too_many_tasks(parser *p, uint32_t line)
+{
+    p->full = true;
+    return add_error(p, TF_ERANGE, line, 0, "more than %u tasks in the file",
+                     TF_TASKFILE_MAX_TASKS);
+}
+
+/*
+ * Record a task line, even one with a bad attribute value, so that its id
+ * still resolves and one mistake does not cascade into "unknown dependency"
+ * errors on every line that names it.
+ */
+static int add_task(parser *p, uint32_t line, const line_attrs *a,
+                    const char *cmd, size_t cmdlen)
+{
+    char num[10], *dst;
+    const char *id = a->id;
+    size_t idlen = a->id_len;
+    uint8_t flags = 0;
+    uint32_t t;
+    if (!id && !a->bad_id) {
+        idlen = fmt_u32(num, line);
+        id = num;
+        flags = TF_TFT_DEFAULT_ID;
+    } else if (!id) {
+        id = "";
+        idlen = 0;
+    }
+    if (p->ntasks >= TF_TASKFILE_MAX_TASKS)
+        return too_many_tasks(p, line);
+    int rc = new_task(p, line, a, flags, id, idlen, cmdlen, &dst, &t);
+    if (rc)
+        return rc;
+    memcpy(dst, cmd, cmdlen);
     if (idlen && !(flags & TF_TFT_DEFAULT_ID)) {
-        rc = insert_id(p, t);
+        rc = insert_id(p, t, id, idlen);
         if (rc)
             return rc;
     }
-    if (a->after) {
-        if (p->nafter == p->acap) {
-            size_t ncap = p->acap ? p->acap * 2 : 256;
-            after_ref *na = realloc(p->after, ncap * sizeof *na);
-            if (!na)
-                return TF_ENOMEM;
-            p->after = na;
-            p->acap = ncap;
-        }
-        p->after[p->nafter++] = (after_ref){(uint64_t)(a->after - p->text),
-                                            (uint32_t)a->after_len, t};
-        p->nnames += a->after_names;
+    return keep_after(p, a, t);
+}
+
+/*
+ * Expand an @array line into one task per value, the command's
+ * replacement strings ({} the value, {#} its position from 1: subst.h)
+ * filled in. A line whose array cannot be made is recorded as one task
+ * (add_task), after the error, so that its id still resolves.
+ */
+static int add_array(parser *p, uint32_t line, const line_attrs *a,
+                     const char *cmd, size_t cmdlen)
+{
+    char q[QUOTE_BUF], base_num[10], id[TF_TASKFILE_MAX_ID + 1];
+    const char *base = a->id;
+    size_t blen = a->id_len, at, len;
+    uint8_t flags = TF_TFT_ARRAY;
+    tf_subst sub;
+    int bad = tf_subst_init(&sub, cmd, cmdlen, 1, &at, &len), rc = 0;
+    if (!base) {
+        blen = fmt_u32(base_num, line);
+        base = base_num;
+        flags |= TF_TFT_DEFAULT_ID;
     }
-    return 0;
+    if (bad)
+        rc = add_error(p, TF_EINVAL, line, 0,
+                       "'%s' in an @array line's command: %s",
+                       quote(q, cmd + at, len),
+                       bad == TF_SUBST_RANGE
+                           ? "an array gives one value, {} (or {1})"
+                           : tf_subst_problem(bad));
+    else if (blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
+        rc = add_error(p, TF_ERANGE, line, 0,
+                       "the ids of the elements ('%s.' and the value) reach "
+                       "%zu bytes, longer than %u (the task's output files "
+                       "ID.out and ID.err must fit in a file name of %u "
+                       "bytes)",
+                       quote(q, base, blen), blen + 1 + a->array_vmax,
+                       TF_TASKFILE_MAX_ID, TF_TASKFILE_NAME_MAX);
+    else if (p->ntasks + a->array_n > TF_TASKFILE_MAX_TASKS)
+        return too_many_tasks(p, line);
+    if (rc || bad || a->bad_id || blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
+        return rc ? rc : add_task(p, line, a, cmd, cmdlen);
+
+    if (p->narrays == p->arcap) {
+        size_t ncap = p->arcap ? (size_t)p->arcap * 2 : 64;
+        tf_tfarray *na = realloc(p->arrays, ncap * sizeof *na);
+        if (!na)
+            return TF_ENOMEM;
+        p->arrays = na;
+        p->arcap = (uint32_t)ncap;
+    }
+    tf_tfarray *arr = &p->arrays[p->narrays++];
+    *arr = (tf_tfarray){p->n, 0, (uint32_t)blen};
+    memcpy(id, base, blen);
+    id[blen] = '.';
+    array_iter ai = {.s = a->array, .n = a->array_len};
+    const char *v;
+    size_t vlen;
+    for (uint64_t k = 1; !rc && array_next(&ai, &v, &vlen); k++) {
+        tf_subst_arg arg = {v, vlen};
+        size_t clen = tf_subst_expand(&sub, &arg, k, NULL, 0);
+        uint32_t t;
+        char *dst;
+        memcpy(id + blen + 1, v, vlen);
+        if (clen > TF_TASKFILE_MAX_CMD)
+            return add_error(p, TF_ERANGE, line, 0,
+                             "command of element '%s' of %zu bytes, longer "
+                             "than %u (the most Linux passes to the shell as "
+                             "one argument)",
+                             quote(q, id, blen + 1 + vlen), clen,
+                             TF_TASKFILE_MAX_CMD);
+        rc = new_task(p, line, a, flags, id, blen + 1 + vlen, clen, &dst, &t);
+        if (rc)
+            return rc;
+        tf_subst_expand(&sub, &arg, k, dst, clen);
+        arr->n++;
+        /* A base named twice: one message, not one per element too. */
+        size_t nerr = p->err.n;
+        if (k == 1 && !(flags & TF_TFT_DEFAULT_ID) &&
+            ((rc = insert_id(p, t, base, blen)) || p->err.n > nerr))
+            break;
+        rc = insert_id(p, t, id, blen + 1 + vlen);
+    }
+    return rc ? rc : keep_after(p, a, arr->first);
 }
 
 /* One line without its newline or trailing CR, known to hold no NUL. */
@@ -959,6 +1293,8 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
         if (rc)
             return rc;
     }
+    if (a.array)
+        return add_array(p, line, &a, s + i, n - i);
     return add_task(p, line, &a, s + i, n - i);
 }
 
@@ -969,7 +1305,7 @@ static int scan(parser *p, bool has_nul)
     if (p->len >= 3 && memcmp(s, UTF8_BOM, 3) == 0)
         s += 3;
     uint32_t line = 0;
-    while (s < end && !p->err.truncated) {
+    while (s < end && !p->err.truncated && !p->full) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
         size_t n = (size_t)(e - s);
@@ -997,8 +1333,76 @@ static int scan(parser *p, bool has_nul)
 
 /* ---- dependencies ---- */
 
+/* The dependency lists being built: entries of deps[], grown as needed. */
+typedef struct depvec {
+    uint32_t *v;
+    size_t n, cap;
+} depvec;
+
+/* Room for `more` entries; a file-level error past UINT32_MAX in all. */
+static int dep_room(parser *p, depvec *dv, uint64_t more)
+{
+    if (dv->n + more <= dv->cap)
+        return 0;
+    if (dv->n + more > UINT32_MAX)
+        return failed(add_error(p, TF_ERANGE, 0, 0,
+                                "more than %u dependencies",
+                                (unsigned)UINT32_MAX));
+    size_t ncap = dv->cap * 2 > dv->n + more ? dv->cap * 2 : dv->n + more;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    uint32_t *nv = realloc(dv->v, ncap * sizeof *nv);
+    if (!nv)
+        return TF_ENOMEM;
+    dv->v = nv;
+    dv->cap = ncap;
+    return 0;
+}
+
+/*
+ * Task t depends on what `name` named: task d, or, when name is the base
+ * of the @array d is an element of ("sim" for "sim.1", or an array line's
+ * number), every element of it. A repeat is dropped (stamp). An array
+ * element (t is its array's first: the others share its list) may not
+ * wait for an element of its own array.
+ */
+static int add_named(parser *p, uint32_t t, uint32_t d, const char *name,
+                     size_t nlen, depvec *dv, uint32_t *stamp)
+{
+    char q[QUOTE_BUF];
+    const tf_tftask *e = &p->tasks[d];
+    const tf_tfarray *own = p->tasks[t].flags & TF_TFT_ARRAY
+                                ? array_of(p->arrays, p->narrays, t)
+                                : NULL;
+    uint32_t first = d, n = 1;
+    if ((e->flags & TF_TFT_ARRAY) &&
+        (e->id_len != nlen || memcmp(p->pool + e->str, name, nlen))) {
+        const tf_tfarray *a = array_of(p->arrays, p->narrays, d);
+        first = a->first;
+        n = a->n;
+    }
+    if (own && first < own->first + own->n && own->first < first + n)
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "'%s' in @after is this @array line's own (an "
+                         "element cannot wait for its array)",
+                         quote(q, name, nlen));
+    if (d == t)
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "task '%s' depends on itself", quote(q, name, nlen));
+    int rc = dep_room(p, dv, n);
+    if (rc)
+        return rc;
+    for (uint32_t u = first; u < first + n; u++)
+        if (stamp[u] != t + 1) {
+            /* A repeat in one list would only count the dependency twice. */
+            stamp[u] = t + 1;
+            dv->v[dv->n++] = u;
+        }
+    return 0;
+}
+
 static int resolve_after(parser *p, uint32_t t, const after_ref *r,
-                         uint32_t *deps, uint32_t *nd, uint32_t *stamp)
+                         depvec *dv, uint32_t *stamp)
 {
     const char *v = p->text + r->off;
     size_t j = 0;
@@ -1025,13 +1429,8 @@ static int resolve_after(parser *p, uint32_t t, const after_ref *r,
             else
                 rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
                                "unknown dependency '%s'", quote(q, name, nlen));
-        } else if (d == t) {
-            rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
-                           "task '%s' depends on itself", quote(q, name, nlen));
-        } else if (stamp[d] != t + 1) {
-            /* A repeat in one list would only count the dependency twice. */
-            stamp[d] = t + 1;
-            deps[(*nd)++] = d;
+        } else {
+            rc = add_named(p, t, d, name, nlen, dv, stamp);
         }
         if (rc)
             return rc;
@@ -1058,12 +1457,19 @@ static int index_default_ids(parser *p)
     for (size_t i = 0; i < p->nnumeric; i++) {
         uint32_t t = p->numeric[i];
         const tf_tftask *e = &p->tasks[t];
-        uint32_t line = as_line_number(p->pool + e->str, e->id_len, p->nlines);
+        /* An element's id is never a number: t is its array's base. */
+        const tf_tfarray *a = e->flags & TF_TFT_ARRAY
+                                  ? array_of(p->arrays, p->narrays, t)
+                                  : NULL;
+        const char *id = p->pool + e->str;
+        size_t n = a ? a->base_len : e->id_len;
+        uint32_t line = as_line_number(id, n, p->nlines);
         uint32_t d = line ? p->line_task[line] : TF_NONE;
         if (d == TF_NONE)
             continue;
         /* Blame the later line, as a one-pass check would have. */
-        int rc = d > t ? duplicate_error(p, d, t) : duplicate_error(p, t, d);
+        int rc = d > t ? duplicate_error(p, d, t, id, n)
+                       : duplicate_error(p, t, d, id, n);
         if (rc)
             return rc;
     }
@@ -1079,60 +1485,83 @@ static int index_default_ids(parser *p)
  */
 static int resolve(parser *p, tf_taskfile *tf, bool *forward)
 {
+    /* Room for every name and barrier edge, more when a name is an array. */
     uint64_t bound = p->nnames + 2 * (uint64_t)p->n;
-    if (bound > UINT32_MAX)
-        return add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
-                         (unsigned)UINT32_MAX);
     int rc = 0;
     if (p->nafter || p->nnumeric) {
         rc = index_default_ids(p);
         if (rc)
             return rc;
     }
-    uint32_t *deps = malloc((bound ? bound : 1) * sizeof *deps);
+    depvec dv = {NULL, 0, 0};
     uint32_t *stamp = p->nafter ? calloc(p->n, sizeof *stamp) : NULL;
-    if (!deps || (p->nafter && !stamp)) {
+    if (p->nafter && !stamp) {
         rc = TF_ENOMEM;
         goto out_with_arrays;
     }
+    if ((rc = dep_room(p, &dv, bound < UINT32_MAX ? bound : UINT32_MAX)))
+        goto out_with_arrays;
     size_t ai = 0;
-    uint32_t nd = 0, nexp = 0, prev = TF_NONE, seg = 0;
+    uint32_t prev = TF_NONE, seg = 0, shared = 0;
+    uint64_t nexp = 0, edges = 0; /* shared lists counted for each task */
     bool fwd = false;
     for (uint32_t t = 0; t < p->n && !p->err.truncated; t++) {
         tf_tftask *e = &p->tasks[t];
-        e->dep_off = nd;
-        if (e->flags & TF_TFT_BARRIER) {
+        if ((e->flags & TF_TFT_ARRAY) && t > 0 &&
+            (p->tasks[t - 1].flags & TF_TFT_ARRAY) &&
+            p->tasks[t - 1].line == e->line) {
+            /* An element after its array's first: the first's list. */
+            e->dep_off = p->tasks[t - 1].dep_off;
+            e->ndeps = p->tasks[t - 1].ndeps;
+            nexp += shared;
+            edges += e->ndeps;
+            continue;
+        }
+        bool barrier = e->flags & TF_TFT_BARRIER;
+        if ((rc = dep_room(p, &dv, barrier ? (uint64_t)t - seg + 1 : 1)))
+            goto out_with_arrays;
+        e->dep_off = (uint32_t)dv.n;
+        if (barrier) {
             for (uint32_t u = seg; u < t; u++)
-                deps[nd++] = u;
+                dv.v[dv.n++] = u;
             if (seg == t && prev != TF_NONE)
-                deps[nd++] = prev;
+                dv.v[dv.n++] = prev;
             prev = t;
             seg = t + 1;
         } else {
+            shared = 0;
             if (ai < p->nafter && p->after[ai].task == t) {
-                uint32_t before = nd;
-                rc = resolve_after(p, t, &p->after[ai++], deps, &nd, stamp);
-                if (rc)
+                size_t before = dv.n;
+                rc = resolve_after(p, t, &p->after[ai++], &dv, stamp);
+                if (rc || (rc = dep_room(p, &dv, 1)))
                     goto out_with_arrays;
-                nexp += nd - before;
-                for (uint32_t k = before; k < nd; k++)
-                    fwd |= deps[k] > t;
+                shared = (uint32_t)(dv.n - before);
+                for (size_t k = before; k < dv.n; k++)
+                    fwd |= dv.v[k] > t;
             }
+            nexp += shared;
             if (prev != TF_NONE)
-                deps[nd++] = prev;
+                dv.v[dv.n++] = prev;
         }
-        e->ndeps = nd - e->dep_off;
+        e->ndeps = (uint32_t)(dv.n - e->dep_off);
+        edges += e->ndeps;
     }
-    uint32_t *shrunk = realloc(deps, (nd ? nd : 1) * sizeof *deps);
-    tf->deps = shrunk ? shrunk : deps;
-    deps = NULL;
-    tf->nedges = nd;
-    tf->nafter = nexp;
+    if (edges > UINT32_MAX) {
+        rc = add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
+                       (unsigned)UINT32_MAX);
+        goto out_with_arrays;
+    }
+    uint32_t *shrunk = realloc(dv.v, (dv.n ? dv.n : 1) * sizeof *dv.v);
+    tf->deps = shrunk ? shrunk : dv.v;
+    dv.v = NULL;
+    tf->nedges = (uint32_t)dv.n;
+    tf->nafter = (uint32_t)nexp;
     *forward = fwd;
 out_with_arrays:
     free(stamp);
-    free(deps);
-    return rc;
+    free(dv.v);
+    /* A message recorded (1) stops here; the caller sees it in p->err. */
+    return rc > 0 ? 0 : rc;
 }
 
 /* ---- the whole graph ---- */
@@ -1305,6 +1734,9 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     tf.shell_line = p.shell_line;
     tf.output = p.output;
     tf.output_line = p.output_line;
+    tf.arrays = p.arrays; /* a few per file: not worth a trim */
+    tf.narrays = p.narrays;
+    p.arrays = NULL;
     if (p.shell_line && !(tf.shell = strdup(p.shell)))
         rc = TF_ENOMEM;
     else if (forward)
@@ -1313,6 +1745,7 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
         rc = chain_in_file_order(&tf, &tf.max_chain);
 
 out_with_parser:
+    free(p.arrays);
     free(p.line_task);
     free(p.after);
     free(p.numeric);
@@ -1339,13 +1772,22 @@ void tf_taskfile_free(tf_taskfile *tf)
     free(tf->deps);
     free(tf->pool);
     free(tf->shell);
+    free(tf->arrays);
     memset(tf, 0, sizeof *tf);
 }
 
 size_t tf_taskfile_bytes(const tf_taskfile *tf)
 {
     return (size_t)tf->n * sizeof *tf->tasks +
-           (size_t)tf->nedges * sizeof *tf->deps + tf->pool_len;
+           (size_t)tf->nedges * sizeof *tf->deps + tf->pool_len +
+           (size_t)tf->narrays * sizeof *tf->arrays;
+}
+
+const tf_tfarray *tf_taskfile_array(const tf_taskfile *tf, uint32_t i)
+{
+    return tf->tasks[i].flags & TF_TFT_ARRAY
+               ? array_of(tf->arrays, tf->narrays, i)
+               : NULL;
 }
 
 int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
