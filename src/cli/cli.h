@@ -2,6 +2,7 @@
 #ifndef TF_CLI_CLI_H
 #define TF_CLI_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -48,6 +49,45 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf);
 #define CLI_GUARD_ARG "__guard"
 int cli_guard_start(tf_proc_table *t);
 int cli_guard_main(void);
+
+/*
+ * Argument mode (argmode.c): `COMMAND... ::: ARGS :::: FILES`, GNU
+ * parallel's, made into a task file of one line per job (job N on line N,
+ * so its id is N). A command line is in argument mode when a word from
+ * COMMAND on is an input-source marker: :::, :::+, ::::, ::::+.
+ */
+#define CLI_ARGS_FILE "argtasks.txt" /* that task file, in the outdir */
+
+typedef struct cli_args {
+    char **argv; /* from COMMAND's first word (or the first marker) on */
+    int argc;
+    int pos0;    /* argv[0]'s place among the words after `taskfarm` */
+    char *text;  /* the task file made of them, once loaded */
+    size_t len;
+    char path[PATH_MAX + 16]; /* run: OUTDIR/CLI_ARGS_FILE */
+} cli_args;
+
+/*
+ * Whether argv[i..argc) holds a marker: then *A takes argv from i on
+ * (the subcommand's argv, argv[0] its name) and true.
+ */
+bool cli_args_from(int argc, char **argv, int i, cli_args *A);
+
+/*
+ * Read the sources (:::: files, - for standard input), make the task file
+ * and parse it into *tf. Prints every error (`who: ...`, naming the
+ * argument, the file and line, or the job and its arguments). Returns
+ * EXIT_ALL_OK, EXIT_USAGE or EXIT_RUNTIME.
+ */
+int cli_args_load(cli_args *A, const char *who, tf_taskfile *tf);
+
+/*
+ * Write the task file cli_args_load made into A->path (written whole,
+ * then renamed over) and let go of the text. Returns -1, or EXIT_RUNTIME
+ * after saying why.
+ */
+int cli_args_save(cli_args *A);
+void cli_args_free(cli_args *A);
 
 int cli_run(int argc, char **argv);
 int cli_status(int argc, char **argv);

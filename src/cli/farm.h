@@ -23,7 +23,8 @@ typedef enum cli_output_mode {
 } cli_output_mode;
 
 typedef struct run_opts {
-    const char *taskfile;
+    const char *taskfile; /* argument mode: args.path, written by the run */
+    cli_args args;        /* argument mode's command line, or argv NULL */
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
@@ -89,7 +90,8 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m);
 /*
  * The first line of the block of CLI_OUT_BLOCK task-file lines whose
  * directory (out/FIRST-LAST/) holds task i's files, or 0 when the file has
- * no line past CLI_OUT_BLOCK and they go in out/ itself.
+ * no line past CLI_OUT_BLOCK and they go in out/ itself. A file with
+ * @array lines counts its entries (i + 1) instead of lines.
  */
 uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i);
 

@@ -43,8 +43,12 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"run", "[OPTIONS] TASKFILE",
-     "run the tasks (under mpirun/srun, or as one process)", cli_run},
-    {"check", "TASKFILE", "validate a task file (no MPI): counts, or errors",
+     "run the tasks (under mpirun/srun, or as one process);\n"
+     "also COMMAND ::: ARGS, GNU parallel's argument mode",
+     cli_run},
+    {"check", "TASKFILE",
+     "validate a task file (no MPI): counts, or errors;\n"
+     "--dry-run: each task and its command instead",
      cmd_check},
     {"status", "OUTDIR", "progress of a run, while it runs or after",
      cli_status},
@@ -66,7 +70,12 @@ static void usage(FILE *out)
         char head[64];
         snprintf(head, sizeof head, "%s %s", commands[i].name,
                  commands[i].args);
-        fprintf(out, "  %-18s %s\n", head, commands[i].summary);
+        /* A summary's second line starts under its first. */
+        const char *s = commands[i].summary, *nl = strchr(s, '\n');
+        fprintf(out, "  %-18s %.*s\n", head,
+                (int)(nl ? (size_t)(nl - s) : strlen(s)), s);
+        if (nl)
+            fprintf(out, "  %-18s %s\n", "", nl + 1);
     }
     fprintf(out, "\nexit status: 0 all tasks succeeded, 1 some failed or were "
                  "skipped,\n2 usage or task-file error, 3 runtime error, 75 "
@@ -117,22 +126,59 @@ static double seconds_since(const struct timespec *t0)
 static void check_usage(FILE *out)
 {
     fprintf(out,
-            "usage: taskfarm check TASKFILE\n"
-            "Validate TASKFILE without running anything. Prints a "
-            "summary and exits 0,\nor prints every error found (up to "
-            "%d) and exits 2.\n",
+            "usage: taskfarm check [--dry-run] TASKFILE\n"
+            "       taskfarm check [--dry-run] COMMAND... ::: ARGS... "
+            "[:::: FILE...]\n"
+            "Validate TASKFILE, or the tasks of argument mode, without "
+            "running anything.\nPrints a summary and exits 0, or prints "
+            "every error found (up to %d) and\nexits 2. --dry-run prints "
+            "the tasks instead of the summary, one a line:\nline, id, the "
+            "ids it waits for (comma-separated) and the command, "
+            "tab-separated.\n",
             TF_TASKFILE_MAX_ERRORS);
+}
+
+/*
+ * --dry-run: each task as run would see it, after a header, in file order:
+ * "LINE<tab>ID<tab>AFTER<tab>COMMAND". AFTER lists ids, a barrier as
+ * @barrier:LINE, and is empty for a task that waits for nothing; the
+ * command comes last as in the joblog, since it may hold tabs.
+ */
+static void print_tasks(const tf_taskfile *tf)
+{
+    fputs("line\tid\tafter\tcommand\n", stdout);
+    for (uint32_t i = 0; i < tf->n; i++) {
+        if (tf_taskfile_is_barrier(tf, i))
+            continue;
+        printf("%u\t%s\t", (unsigned)tf->tasks[i].line, tf_taskfile_id(tf, i));
+        uint32_t nd;
+        const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
+        for (uint32_t k = 0; k < nd; k++) {
+            if (k)
+                fputc(',', stdout);
+            if (tf_taskfile_is_barrier(tf, d[k]))
+                printf("@barrier:%u", (unsigned)tf->tasks[d[k]].line);
+            else
+                fputs(tf_taskfile_id(tf, d[k]), stdout);
+        }
+        printf("\t%s\n", tf_taskfile_cmd(tf, i));
+    }
 }
 
 static int cmd_check(int argc, char **argv)
 {
     const char *path = NULL;
-    bool opts = true;
-    for (int i = 1; i < argc; i++) {
+    bool opts = true, dry = false;
+    cli_args A = {0};
+    for (int i = 1; i < argc && !A.argv; i++) {
         const char *a = argv[i];
         if (opts && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
             check_usage(stdout);
             return EXIT_ALL_OK;
+        }
+        if (opts && !strcmp(a, "--dry-run")) {
+            dry = true;
+            continue;
         }
         if (opts && !strcmp(a, "--")) {
             opts = false;
@@ -143,6 +189,8 @@ static int cmd_check(int argc, char **argv)
             check_usage(stderr);
             return EXIT_USAGE;
         }
+        if (cli_args_from(argc, argv, i, &A))
+            break;
         if (path) {
             fprintf(stderr, "taskfarm check: one task file at a time\n");
             check_usage(stderr);
@@ -150,7 +198,7 @@ static int cmd_check(int argc, char **argv)
         }
         path = a;
     }
-    if (!path) {
+    if (!path && !A.argv) {
         check_usage(stderr);
         return EXIT_USAGE;
     }
@@ -158,16 +206,23 @@ static int cmd_check(int argc, char **argv)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tf_taskfile tf;
-    int status = cli_load_taskfile(path, &tf);
+    int status = A.argv ? cli_args_load(&A, "taskfarm check", &tf)
+                        : cli_load_taskfile(path, &tf);
+    cli_args_free(&A);
     if (status != EXIT_ALL_OK)
         return status;
     double secs = seconds_since(&t0);
+    if (dry) {
+        print_tasks(&tf);
+        tf_taskfile_free(&tf);
+        return EXIT_ALL_OK;
+    }
     size_t per = (tf_taskfile_bytes(&tf) + tf.ntasks / 2) / tf.ntasks;
     printf("%s: %u tasks, %u dependencies, %u barriers, longest chain "
            "%u, max cores %u, parsed in %.3f s, %zu bytes/task\n",
-           path, (unsigned)tf.ntasks, (unsigned)tf.nafter,
-           (unsigned)tf.nbarriers, (unsigned)tf.max_chain,
-           (unsigned)tf.max_cores, secs, per);
+           path ? path : "arguments", (unsigned)tf.ntasks,
+           (unsigned)tf.nafter, (unsigned)tf.nbarriers,
+           (unsigned)tf.max_chain, (unsigned)tf.max_cores, secs, per);
     tf_taskfile_free(&tf);
     return EXIT_ALL_OK;
 }

@@ -50,6 +50,13 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m)
 
 uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i)
 {
+    /*
+     * One @array line may be a million tasks: a file with arrays counts
+     * its entries (tasks and barriers, arrays expanded) rather than lines.
+     */
+    if (tf->narrays)
+        return tf->n <= CLI_OUT_BLOCK ? 0
+                                      : i / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1;
     if (!tf->n || tf->tasks[tf->n - 1].line <= CLI_OUT_BLOCK)
         return 0;
     return (tf->tasks[i].line - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1;
@@ -65,9 +72,13 @@ void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
         snprintf(buf, len, "none: discarded");
     else if (tf && cli_output_block(tf, 0))
         snprintf(buf, len, "files: out/FIRST-LAST/ID.out and ID.err, by "
-                           "blocks of %d task-file lines (line 1234 in "
-                           "out/1001-2000/), only for tasks that wrote",
-                 CLI_OUT_BLOCK);
+                           "blocks of %d %s (%s in out/1001-2000/), only "
+                           "for tasks that wrote",
+                 CLI_OUT_BLOCK,
+                 tf->narrays ? "tasks and barriers in file order, arrays "
+                               "expanded"
+                             : "task-file lines",
+                 tf->narrays ? "the 1234th" : "line 1234");
     else
         snprintf(buf, len, "files: out/ID.out and ID.err, only for tasks "
                            "that wrote");

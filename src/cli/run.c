@@ -393,15 +393,17 @@ static int too_wide(farm *F)
     if (tf->max_cores <= widest)
         return -1;
     uint32_t bad = 0;
+    /* Once per line: an @array line's elements follow each other. */
     for (uint32_t i = 0; i < tf->n; i++)
-        if (tf->tasks[i].cores > widest && bad++ < 5)
+        if (tf->tasks[i].cores > widest &&
+            (!i || tf->tasks[i - 1].line != tf->tasks[i].line) && bad++ < 5)
             fprintf(stderr, "%s:%u: @cores=%u, but no rank runs more than %u "
                             "task%s at once\n",
                     F->o.taskfile, (unsigned)tf->tasks[i].line,
                     (unsigned)tf->tasks[i].cores, widest,
                     widest == 1 ? "" : "s");
     if (bad > 5)
-        fprintf(stderr, "%s: ... and %u more such tasks\n", F->o.taskfile,
+        fprintf(stderr, "%s: ... and %u more such lines\n", F->o.taskfile,
                 (unsigned)(bad - 5));
     fprintf(stderr, "taskfarm: nothing was run. Give the ranks more slots "
                     "(--slots, or bind each rank to more cores: srun "
@@ -425,7 +427,9 @@ static int prepare(farm *F)
 {
     int verdict = -1, mode = TF_STATE_NEW;
     if (F->rank == 0) {
-        verdict = cli_load_taskfile(F->o.taskfile, &F->tf);
+        verdict = F->o.args.argv
+                      ? cli_args_load(&F->o.args, "taskfarm run", &F->tf)
+                      : cli_load_taskfile(F->o.taskfile, &F->tf);
         /* TF_TASKFILE_OUTPUT_* are cli_output_mode's, from 1. */
         if (!F->o.output_given && F->tf.output)
             F->o.output = (cli_output_mode)(F->tf.output - 1);
@@ -459,6 +463,9 @@ static int prepare(farm *F)
     }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
+    /* Argument mode's task file, for status and --resume to read. */
+    if (F->rank == 0 && verdict < 0 && F->o.args.argv)
+        verdict = cli_args_save(&F->o.args);
     if (F->rank == 0 && verdict < 0)
         verdict = cli_output_prepare(F->o.output, F->o.outdir, F->o.resume);
     if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
@@ -687,5 +694,6 @@ out_with_procs:
 out_with_topo:
     tf_topo_free(F.topo);
     tf_taskfile_free(&F.tf);
+    cli_args_free(&F.o.args);
     return status;
 }
