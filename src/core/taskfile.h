@@ -43,7 +43,7 @@
 /*
  * Tasks in a file, @array lines expanded (and argument mode's jobs). A
  * parsed task costs 40 bytes and its id and command, and the run as much
- * again: at this limit rank 0 holds some 10 GB. The point is that a typo
+ * again: at this limit rank 0 holds 10 to 20 GB. The point is that a typo
  * in a range (@array=1-1000000000) gets an error at its line rather than
  * taking the node's memory. The fuzzer builds with a smaller one.
  */
