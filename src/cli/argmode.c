@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/grow.h"
 #include "core/subst.h"
 #include "taskfarm_status.h"
 
@@ -38,7 +39,8 @@ typedef struct argset {
     char *tmpl;
     size_t tlen;
     source *src;
-    uint32_t nsrc, srccap;
+    uint32_t nsrc;
+    size_t srccap;
     file_text *files;
     size_t nfiles, filecap;
 } argset;
@@ -62,22 +64,9 @@ bool cli_args_from(int argc, char **argv, int i, cli_args *A)
     return false;
 }
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *np = realloc(*p, nc * size);
-    if (!np)
-        return ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int add_arg(source *s, const char *a, size_t len)
 {
-    if (grow((void **)&s->args, &s->cap, s->n, sizeof *s->args))
+    if (tf_grow((void **)&s->args, &s->cap, s->n + 1, sizeof *s->args, 16))
         return ENOMEM;
     s->args[s->n++] = (tf_subst_arg){a, len};
     return 0;
@@ -85,10 +74,9 @@ static int add_arg(source *s, const char *a, size_t len)
 
 static source *new_source(argset *S, bool linked, int pos)
 {
-    size_t cap = S->srccap;
-    if (grow((void **)&S->src, &cap, S->nsrc, sizeof *S->src))
+    if (tf_grow((void **)&S->src, &S->srccap, (size_t)S->nsrc + 1,
+                sizeof *S->src, 16))
         return NULL;
-    S->srccap = (uint32_t)cap;
     source *s = &S->src[S->nsrc++];
     *s = (source){NULL, 0, 0, linked, pos};
     return s;
@@ -118,7 +106,8 @@ static int split(source *s, const char *p, size_t len, bool file)
 static int read_source(argset *S, const char *who, const char *path,
                        source *s)
 {
-    if (grow((void **)&S->files, &S->filecap, S->nfiles, sizeof *S->files))
+    if (tf_grow((void **)&S->files, &S->filecap, S->nfiles + 1,
+                sizeof *S->files, 16))
         return EXIT_RUNTIME;
     file_text *ft = &S->files[S->nfiles];
     int e = cli_read_file(path, ft);
@@ -274,17 +263,7 @@ typedef struct textbuf {
 
 static int reserve(textbuf *b, size_t more)
 {
-    if (b->cap - b->len > more)
-        return 0;
-    size_t nc = b->cap ? b->cap * 2 : 65536;
-    while (nc - b->len <= more)
-        nc *= 2;
-    char *np = realloc(b->p, nc);
-    if (!np)
-        return ENOMEM;
-    b->p = np;
-    b->cap = nc;
-    return 0;
+    return tf_grow((void **)&b->p, &b->cap, b->len + more, 1, 65536);
 }
 
 /*
@@ -321,40 +300,34 @@ static int make_text(const argset *S, const char *who, const tf_subst *sub,
     return EXIT_ALL_OK;
 }
 
+/* What a message about job N needs to name the job and its arguments. */
+typedef struct job_where {
+    const argset *S;
+    const char *who;
+    const size_t *glen;
+    const uint32_t *group_of;
+    uint32_t ngroups;
+    size_t *idx;
+    tf_subst_arg *args;
+} job_where;
+
 /*
- * Parse the text as a task file, each message about line N told as one
- * about job N with its arguments (the file does not exist yet).
+ * A parser message about line N ("job:N: TEXT"), told as one about job N
+ * and its arguments, since the file does not exist yet; one about the
+ * whole file ("job: TEXT") as it is.
  */
-static int parse_text(const argset *S, const char *who, const textbuf *b,
-                      const size_t *glen, const uint32_t *group_of,
-                      uint32_t ngroups, size_t *idx, tf_subst_arg *args,
-                      tf_taskfile *tf)
+static void show_msg(const tf_tferr_msg *m, void *user)
 {
-    static const char name[] = "job";
-    tf_tferr err;
-    int rc = tf_taskfile_parse(name, b->p, b->len, tf, &err);
-    if (!rc)
-        return EXIT_ALL_OK;
-    for (size_t i = 0; i < err.n; i++) {
-        const char *text = err.msgs[i].text + sizeof name - 1;
-        /* "job:LINE: " or "job: " */
-        text = strchr(text + 1, ' ') ? strchr(text + 1, ' ') + 1 : text;
-        fprintf(stderr, "%s: ", who);
-        if (err.msgs[i].line) {
-            show_job(stderr, S, glen, group_of, ngroups, err.msgs[i].line,
-                     idx, args);
-            fputs(": ", stderr);
-        }
-        fprintf(stderr, "%s\n", text);
+    const job_where *w = user;
+    const char *text = strchr(m->text, ' ');
+    text = text ? text + 1 : m->text;
+    fprintf(stderr, "%s: ", w->who);
+    if (m->line) {
+        show_job(stderr, w->S, w->glen, w->group_of, w->ngroups, m->line,
+                 w->idx, w->args);
+        fputs(": ", stderr);
     }
-    if (err.truncated)
-        fprintf(stderr, "%s: too many errors, stopped after %d\n", who,
-                TF_TASKFILE_MAX_ERRORS);
-    tf_tferr_free(&err);
-    if (rc == TF_EINVAL)
-        return EXIT_USAGE;
-    fprintf(stderr, "%s: %s\n", who, tf_strerror(rc));
-    return EXIT_RUNTIME;
+    fprintf(stderr, "%s\n", text);
 }
 
 static void argset_free(argset *S)
@@ -414,8 +387,13 @@ int cli_args_load(cli_args *A, const char *who, tf_taskfile *tf)
     }
     st = make_text(&S, who, &sub, jobs, glen, group_of, ngroups, idx, args,
                    &b);
-    if (!st)
-        st = parse_text(&S, who, &b, glen, group_of, ngroups, idx, args, tf);
+    if (!st) {
+        tf_tferr err;
+        int rc = tf_taskfile_parse("job", b.p, b.len, tf, &err);
+        job_where w = {&S, who, glen, group_of, ngroups, idx, args};
+        if (rc)
+            st = cli_parse_errors(rc, &err, "arguments", show_msg, &w);
+    }
     if (!st) {
         A->text = b.p;
         A->len = b.len;

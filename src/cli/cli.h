@@ -39,6 +39,16 @@ void cli_file_text_free(file_text *ft);
 int cli_load_taskfile(const char *path, tf_taskfile *tf);
 
 /*
+ * After tf_taskfile_parse returned rc (not 0): print err's messages to
+ * stderr, each through show(m, user) (NULL: as they are), then whether
+ * there were too many, and for rc other than TF_EINVAL its reason, both
+ * naming `name`. Frees err. Returns EXIT_USAGE or EXIT_RUNTIME.
+ */
+int cli_parse_errors(int rc, tf_tferr *err, const char *name,
+                     void (*show)(const tf_tferr_msg *m, void *user),
+                     void *user);
+
+/*
  * The orphan guard (guard.c). cli_guard_start spawns this binary as
  * `taskfarm __guard` and sets t's guard_slots and guard_cap to the slots it
  * shares with it; returns 0, or -1 (t unchanged) after a warning on stderr,

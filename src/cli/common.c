@@ -112,16 +112,25 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf)
     int rc = tf_taskfile_parse(strcmp(path, "-") ? path : "stdin", ft.p,
                                ft.len, tf, &err);
     cli_file_text_free(&ft);
-    if (rc == 0)
-        return EXIT_ALL_OK;
-    for (size_t i = 0; i < err.n; i++)
-        fprintf(stderr, "%s\n", err.msgs[i].text);
-    if (err.truncated)
-        fprintf(stderr, "%s: too many errors, stopped after %d\n", path,
+    return rc ? cli_parse_errors(rc, &err, path, NULL, NULL) : EXIT_ALL_OK;
+}
+
+int cli_parse_errors(int rc, tf_tferr *err, const char *name,
+                     void (*show)(const tf_tferr_msg *m, void *user),
+                     void *user)
+{
+    for (size_t i = 0; i < err->n; i++) {
+        if (show)
+            show(&err->msgs[i], user);
+        else
+            fprintf(stderr, "%s\n", err->msgs[i].text);
+    }
+    if (err->truncated)
+        fprintf(stderr, "%s: too many errors, stopped after %d\n", name,
                 TF_TASKFILE_MAX_ERRORS);
-    tf_tferr_free(&err);
+    tf_tferr_free(err);
     if (rc == TF_EINVAL)
         return EXIT_USAGE;
-    fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
+    fprintf(stderr, "taskfarm: %s: %s\n", name, tf_strerror(rc));
     return EXIT_RUNTIME;
 }

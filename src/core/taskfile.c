@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "subst.h"
 #include "taskfarm_status.h"
 
@@ -102,7 +103,8 @@ typedef struct parser {
     uint32_t *line_task; /* phase 2: line -> task with that default id */
 
     tf_tfarray *arrays; /* the @array lines, in file order */
-    uint32_t narrays, arcap;
+    uint32_t narrays;
+    size_t arcap;
 
     char shell[TF_TASKFILE_MAX_SHELL + 1]; /* @shell's value, "" if none */
     uint32_t shell_line;
@@ -1106,14 +1108,9 @@ static int keep_after(parser *p, const line_attrs *a, uint32_t t)
 {
     if (!a->after)
         return 0;
-    if (p->nafter == p->acap) {
-        size_t ncap = p->acap ? p->acap * 2 : 256;
-        after_ref *na = realloc(p->after, ncap * sizeof *na);
-        if (!na)
-            return TF_ENOMEM;
-        p->after = na;
-        p->acap = ncap;
-    }
+    if (tf_grow((void **)&p->after, &p->acap, p->nafter + 1, sizeof *p->after,
+                256))
+        return TF_ENOMEM;
     p->after[p->nafter++] = (after_ref){(uint64_t)(a->after - p->text),
                                         (uint32_t)a->after_len, t};
     p->nnames += a->after_names;
@@ -1203,14 +1200,9 @@ static int add_array(parser *p, uint32_t line, const line_attrs *a,
     if (rc || bad || a->bad_id || blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
         return rc ? rc : add_task(p, line, a, cmd, cmdlen);
 
-    if (p->narrays == p->arcap) {
-        size_t ncap = p->arcap ? (size_t)p->arcap * 2 : 64;
-        tf_tfarray *na = realloc(p->arrays, ncap * sizeof *na);
-        if (!na)
-            return TF_ENOMEM;
-        p->arrays = na;
-        p->arcap = (uint32_t)ncap;
-    }
+    if (tf_grow((void **)&p->arrays, &p->arcap, (size_t)p->narrays + 1,
+                sizeof *p->arrays, 64))
+        return TF_ENOMEM;
     tf_tfarray *arr = &p->arrays[p->narrays++];
     *arr = (tf_tfarray){p->n, 0, (uint32_t)blen};
     memcpy(id, base, blen);
