@@ -983,7 +983,9 @@ int tf_sched_halt(tf_sched *s)
 int tf_sched_set_est(tf_sched *s, uint32_t t, uint32_t est_ms,
                      uint32_t family)
 {
-    if (t >= s->dag.n || s->dag.state[t] != TF_ST_HELD)
+    /* A held task's charge must come off as it went on. */
+    if (t >= s->dag.n || s->dag.state[t] == TF_ST_DISPATCHED ||
+        s->dag.state[t] == TF_ST_PARKED)
         return TF_EINVAL;
     return tf_wt_set(&s->wt, t, est_ms, family);
 }

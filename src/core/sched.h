@@ -206,10 +206,11 @@ void tf_sched_waited(tf_sched *s, uint64_t wait_ns, uint64_t now_ns);
 void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns);
 
 /*
- * Walltime-aware dispatch (walltime.h). Task t (HELD) is expected to take
- * est_ms (0: unknown) and belongs to `family` (0: none, else 1 ..
- * TF_WT_FAMILY_MAX), whose tasks teach each other their durations.
- * Errors: TF_EINVAL, TF_ENOMEM (nothing changed).
+ * Walltime-aware dispatch (walltime.h). Task t, not on a worker, is
+ * expected to take est_ms (0: unknown) and belongs to `family` (0: none,
+ * else 1 .. TF_WT_FAMILY_MAX), whose tasks teach each other their
+ * durations. Errors: TF_EINVAL, TF_ENOMEM (nothing changed; none after
+ * tf_wt_reserve for t and family).
  */
 int tf_sched_set_est(tf_sched *s, uint32_t t, uint32_t est_ms,
                      uint32_t family);

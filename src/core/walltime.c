@@ -21,12 +21,10 @@ void tf_wt_free(tf_walltime *w)
     *w = (tf_walltime){0};
 }
 
-int tf_wt_set(tf_walltime *w, uint32_t t, uint32_t est_ms, uint32_t family)
+int tf_wt_reserve(tf_walltime *w, uint32_t t, uint32_t family)
 {
     if (family > TF_WT_FAMILY_MAX || t == UINT32_MAX)
         return TF_EINVAL;
-    if (!est_ms && !family && t >= w->n)
-        return 0; /* the default: nothing to keep */
     size_t need = (size_t)t + 1, nfam = (size_t)family + 1;
     if (tf_grow((void **)&w->est_ms, &w->ecap, need, sizeof *w->est_ms,
                 1024) ||
@@ -34,6 +32,17 @@ int tf_wt_set(tf_walltime *w, uint32_t t, uint32_t est_ms, uint32_t family)
                 1024) ||
         tf_grow((void **)&w->fam_ms, &w->famcap, nfam, sizeof *w->fam_ms, 64))
         return TF_ENOMEM;
+    return 0;
+}
+
+int tf_wt_set(tf_walltime *w, uint32_t t, uint32_t est_ms, uint32_t family)
+{
+    if (!est_ms && !family && t >= w->n)
+        return family > TF_WT_FAMILY_MAX ? TF_EINVAL : 0; /* nothing to keep */
+    int rc = tf_wt_reserve(w, t, family);
+    if (rc)
+        return rc;
+    size_t need = (size_t)t + 1, nfam = (size_t)family + 1;
     for (; w->nfam < nfam; w->nfam++)
         w->fam_ms[w->nfam] = 0;
     for (; w->n < need; w->n++) {

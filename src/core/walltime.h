@@ -60,9 +60,16 @@ void tf_wt_init(tf_walltime *w, const int32_t *const *prio);
 void tf_wt_free(tf_walltime *w);
 
 /*
+ * Room to set task t's estimate and family, so that tf_wt_set cannot fail
+ * then. Errors: TF_EINVAL (a family out of range), TF_ENOMEM; nothing
+ * changes on either.
+ */
+int tf_wt_reserve(tf_walltime *w, uint32_t t, uint32_t family);
+
+/*
  * Task t's given estimate (0: none; above TF_WT_EST_MAX counts as that)
- * and family (0: none, else 1 .. TF_WT_FAMILY_MAX). Errors: TF_EINVAL (a
- * family out of range), TF_ENOMEM; nothing changes on either.
+ * and family (0: none, else 1 .. TF_WT_FAMILY_MAX). Errors: as
+ * tf_wt_reserve's, none after it.
  */
 int tf_wt_set(tf_walltime *w, uint32_t t, uint32_t est_ms, uint32_t family);
 

@@ -91,8 +91,10 @@ static void test_estimates(void)
     tf_wt_learn(&s.wt, 4, 9 * S);       /* no family: nobody learns */
     CHECK_EQ_U(tf_wt_est(&s.wt, 4), 0);
     CHECK_EQ_U(tf_wt_est(&s.wt, 3), 0);
-    /* Bad families, and tasks no longer HELD, are refused. */
-    CHECK_RC(tf_sched_set_est(&s, 0, 1, 1), TF_EINVAL);
+    /* A task not yet on a worker may get its estimate late; bad families
+       are refused. */
+    CHECK_RC(tf_sched_set_est(&s, 4, 0, 2), TF_OK);
+    CHECK_EQ_U(tf_wt_est(&s.wt, 4), 0);
     uint32_t t;
     CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &t), TF_OK);
     CHECK_RC(tf_sched_set_est(&s, t, 1, TF_WT_FAMILY_MAX + 1), TF_EINVAL);
@@ -334,6 +336,7 @@ static void test_events(void)
     if (!ok || !dispatch_at(&s, 0, (uint32_t[]){a, c, d}, 3, NULL))
         goto out;
     CHECK_EQ_U(s.workers[w0].est_ms, 1000 + 0 + 2000);
+    CHECK_RC(tf_sched_set_est(&s, d, 1, 1), TF_EINVAL); /* on a worker */
     if (!done_at(&s, a, 0, 1) || !dispatch_at(&s, 1, NULL, 0, NULL))
         goto out;
     CHECK_EQ_U(s.wt.late.n, 1); /* b: 50 s */
