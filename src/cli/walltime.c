@@ -138,28 +138,21 @@ static long long slurm_end(tf_proc_table *procs, bool ask, char *why,
     return -1;
 }
 
-/* The end of the allocation in wall-clock ns (0: none), and from where. */
-static uint64_t allocation_end(const run_opts *o, tf_proc_table *procs,
-                               bool ask, char *src, size_t len, bool *slurm)
+/*
+ * The allocation's end in wall-clock ns (0: none): the earlier of
+ * --deadline and the Slurm job's end s (slurm_end's), and from where.
+ */
+static uint64_t earlier(const run_opts *o, long long s, bool *slurm,
+                        char *src, size_t len)
 {
     uint64_t end = o->deadline_ns;
-    snprintf(src, len, "the deadline");
-    *slurm = false;
-    if (o->no_deadline || !getenv("SLURM_JOB_ID"))
-        return end;
-    char why[160] = "";
-    long long s = slurm_end(procs, ask, why, sizeof why);
-    if (s < 0) {
-        fprintf(stderr, "taskfarm: warning: the end of Slurm job %s is not "
-                        "known (%s)%s\n",
-                getenv("SLURM_JOB_ID"), why,
-                end ? "" : ": tasks start whatever their @est; "
-                           "--deadline gives it");
-    } else if (s > 0 && (!end || (uint64_t)s * NS < end)) {
+    *slurm = s > 0 && (!end || (uint64_t)s * NS < end);
+    if (*slurm)
         end = (uint64_t)s * NS;
+    if (*slurm)
         snprintf(src, len, "the end of Slurm job %s", getenv("SLURM_JOB_ID"));
-        *slurm = true;
-    }
+    else
+        snprintf(src, len, "the deadline");
     return end;
 }
 
@@ -253,8 +246,16 @@ void cli_walltime_init(cli_walltime *W, const run_opts *o,
                        const tf_taskfile *tf, tf_proc_table *procs)
 {
     memset(W, 0, sizeof *W);
-    W->end_ns = allocation_end(o, procs, false, W->src, sizeof W->src,
-                               &W->slurm);
+    long long s = 0;
+    char why[160] = "";
+    if (!o->no_deadline && getenv("SLURM_JOB_ID") &&
+        (s = slurm_end(procs, false, why, sizeof why)) < 0)
+        fprintf(stderr, "taskfarm: warning: the end of Slurm job %s is not "
+                        "known (%s)%s\n",
+                getenv("SLURM_JOB_ID"), why,
+                o->deadline_ns ? "" : ": tasks start whatever their @est; "
+                                      "--deadline gives it");
+    W->end_ns = earlier(o, s, &W->slurm, W->src, sizeof W->src);
     W->stop_ns = stop_by(o, W->end_ns);
     if (W->stop_ns)
         W->family = families(tf);
@@ -263,21 +264,28 @@ void cli_walltime_init(cli_walltime *W, const run_opts *o,
 bool cli_walltime_extend(cli_walltime *W, const run_opts *o,
                          tf_proc_table *procs, tf_runtime *rt)
 {
-    if (!W->slurm)
-        return false;
-    char src[sizeof W->src];
+    char why[160], src[sizeof W->src];
+    long long s = W->slurm ? slurm_end(procs, true, why, sizeof why) : -1;
     bool slurm;
-    uint64_t end = allocation_end(o, procs, true, src, sizeof src, &slurm);
-    if (!slurm || end <= W->end_ns)
+    uint64_t end = earlier(o, s, &slurm, src, sizeof src);
+    /* Not known now (then it stops as planned), not later, or later. */
+    if (s < 0 || (end && end <= W->end_ns))
         return false;
     uint64_t stop = stop_by(o, end);
     if (tf_set_deadline(rt, stop))
         return false;
-    fprintf(stderr, "taskfarm: Slurm job %s was extended by %.0f s: going "
-                    "on\n",
-            getenv("SLURM_JOB_ID"), (end - W->end_ns) / 1e9);
+    if (end)
+        fprintf(stderr, "taskfarm: Slurm job %s was extended by %.0f s: "
+                        "going on\n",
+                getenv("SLURM_JOB_ID"), (end - W->end_ns) / 1e9);
+    else
+        fprintf(stderr, "taskfarm: Slurm job %s has no time limit any "
+                        "more: going on\n",
+                getenv("SLURM_JOB_ID"));
     W->end_ns = end;
     W->stop_ns = stop;
+    W->slurm = slurm;
+    memcpy(W->src, src, sizeof src);
     return true;
 }
 
