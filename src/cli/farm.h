@@ -289,7 +289,7 @@ void cli_progress_summary(cli_progress *p, double secs);
 /* ---- walltime.c: the deadline, the Slurm job's end, tasks' families --- */
 
 /*
- * Rank 0's walltime (docs/guide.md, "Walltime"): when the allocation ends,
+ * Rank 0's walltime (docs/taskfile.md, "Walltime"): when the allocation ends,
  * from --deadline or, under Slurm, the job's end (the earlier), and when
  * the farm must have stopped, that less --deadline-margin.
  */

@@ -208,10 +208,8 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         break;
     case TF_RUN_DEADLINE:
         /* An extended Slurm job goes on; else the runtime halts the run. */
-        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt)) {
+        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt))
             F->out_of_time = F->halting = true;
-            tf_note(rt, "walltime", F->wt.src);
-        }
         break;
     case TF_RUN_TICK:
         cli_output_follow(&F->shell.output, p);
@@ -584,7 +582,7 @@ static int finish(farm *F, int rc)
         fprintf(stderr, "taskfarm: stopped by %s; finish with: taskfarm "
                         "run --resume -o %s %s\n",
                 strsignal(F->stopped_by), F->o.outdir, F->o.taskfile);
-    else if (status == EXIT_RESUMABLE)
+    else if (status == EXIT_RESUMABLE && F->out_of_time)
         cli_walltime_report(&F->wt, &F->o, p);
     return status;
 }

@@ -230,7 +230,7 @@ static inline void tf_sched_learn(tf_sched *s, uint32_t t, uint64_t dur_ns)
  * once the work ahead of it is done, and w's slots share that work (so
  * with tasks of one core and estimates that are not exceeded, it is an
  * upper bound; unknown tasks count 0). A task that cannot finish even if
- * it started now is set aside for the run (wt.late), with its dependents;
+ * it started now is set aside for the run (wt.late; its dependents wait);
  * one that could, but not behind w's queue, waits for a worker with room.
  * A task with no estimate starts while now < deadline. With a deadline
  * no task is parked (a parked task starts when its dependencies end,
