@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make check-slurm: start a real one-node Slurm, submit jobscripts/* with sbatch, check joblogs, cancels, requeues, time limits.
 #
-#   bash tests/slurm/run.sh [BINDIR]        (as root; about 3 minutes)
+#   bash tests/slurm/run.sh [BINDIR]        (as root; about 4 minutes)
 #
 # Needs munge, slurmctld, slurmd and slurm-client (make deps). Everything,
 # configuration included, lives in a temporary directory; every daemon
