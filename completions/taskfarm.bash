@@ -15,9 +15,10 @@
 _taskfarm_cmds_builtin="run check status topo report version help"
 _taskfarm_opts_builtin="-o --outdir --resume --force --checkpoint-every --slots
     --shell --retries --timeout --grace --halt-on-error --no-steal --scheduler-only --heartbeat
-    --no-trace --output --bind --status-every -q --quiet -v --verbose"
+    --no-trace --output --bind --status-every -q --quiet -v --verbose --deadline --deadline-margin"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
-    --retries --timeout --grace --heartbeat --output --bind --status-every"
+    --retries --timeout --grace --heartbeat --output --bind --status-every --deadline
+    --deadline-margin"
 
 # _taskfarm_learn PROG: sets _taskfarm_cmds, _taskfarm_opts and
 # _taskfarm_valued from PROG's usage, once per PROG.
@@ -117,6 +118,7 @@ _taskfarm() {
             -o | --outdir) _taskfarm_files -d "$cur" ;;
             --bind) mapfile -t COMPREPLY < <(compgen -W "core numa none" -- "$cur") ;;
             --output) mapfile -t COMPREPLY < <(compgen -W "files tag none" -- "$cur") ;;
+            --deadline) mapfile -t COMPREPLY < <(compgen -W "none +30m +1h" -- "$cur") ;;
             --shell)
                 mapfile -t COMPREPLY < <(compgen -W "bash sh $(grep -s '^/' /etc/shells)" -- "$cur")
                 ;;

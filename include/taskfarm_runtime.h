@@ -48,7 +48,14 @@ typedef enum tf_run_event_kind {
     TF_RUN_RETRY,    /* a task failed and will run again */
     TF_RUN_FAILED,   /* a task failed for good */
     TF_RUN_SKIPPED,  /* a task will not run (a dependency failed, or a halt) */
-    TF_RUN_TICK      /* time passed (every tick_ms while the run goes on) */
+    TF_RUN_TICK,     /* time passed (every tick_ms while the run goes on) */
+    /*
+     * The deadline (tf_config.deadline_ns) has come with tasks unfinished,
+     * or nothing runs and no task left can end before it: the run stops
+     * (tf_halt) when the callback returns, unless it moved the deadline
+     * later (tf_set_deadline) and that changes the verdict.
+     */
+    TF_RUN_DEADLINE
 } tf_run_event_kind;
 
 typedef struct tf_run_event {
@@ -224,6 +231,21 @@ typedef struct tf_config {
      * intermediate outputs freed once their dependents have ended.
      */
     int keep_outputs;
+    /*
+     * Rank 0: walltime-aware dispatch. The time by which tf_run must
+     * return, CLOCK_REALTIME in ns since the epoch (an allocation's end
+     * less what stopping takes); 0 (default): none. A task is started
+     * only if its estimate (tf_task_desc.est_ms, or learnt from its
+     * family) ends by then, counting the wait behind the tasks its rank
+     * already holds; one without an estimate starts while the deadline is
+     * ahead. When the deadline comes with tasks running, or nothing runs
+     * and nothing left can end in time, rank 0 fires TF_RUN_DEADLINE,
+     * then halts the run (tf_halt: what has not started is SKIPPED,
+     * on_halt ends what runs) and tf_run returns TF_EDEADLINE on every
+     * rank: a resumed run (tf_config.resume) runs exactly the rest.
+     * tf_set_deadline changes it.
+     */
+    uint64_t deadline_ns;
 } tf_config;
 
 #define TF_INLINE_MAX_DEFAULT 1024
@@ -341,6 +363,16 @@ TF_API uint64_t tf_key(const void *a, size_t alen, const void *b, size_t blen);
 TF_API int tf_event_interrupted(tf_runtime *rt);
 
 /*
+ * Rank 0, before tf_run or from an event callback inside it: the run must
+ * end by deadline_ns (CLOCK_REALTIME ns since the epoch; 0: no deadline),
+ * as tf_config.deadline_ns. A later deadline inside a run lets tasks set
+ * aside as too long start after all; the TF_RUN_DEADLINE callback may call
+ * it (an allocation extended) to go on. Errors: TF_EINVAL, TF_ENOTROOT,
+ * TF_ENOMEM (the deadline is unchanged).
+ */
+TF_API int tf_set_deadline(tf_runtime *rt, uint64_t deadline_ns);
+
+/*
  * Rank 0, inside tf_run (from an event callback): mark an instant in the
  * trace (a signal, a decision), if one is written. Errors: TF_EINVAL,
  * TF_ENOTROOT.
@@ -372,8 +404,10 @@ TF_API int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
  * end. Rank 0 schedules; the other ranks run tasks (with one rank, rank 0
  * runs them itself). Returns the same value on every rank: 0 when every
  * task of this run succeeded, TF_EFAILED when some failed or were skipped
- * since the previous run ended (see tf_task_info_get), or another code for
- * a runtime error. May be called again after more tf_submit calls.
+ * since the previous run ended (see tf_task_info_get), TF_EDEADLINE when
+ * the deadline stopped it (tf_config.deadline_ns; failures too are then
+ * in tf_task_info_get), or another code for a runtime error. May be
+ * called again after more tf_submit calls.
  */
 TF_API int tf_run(tf_runtime *rt);
 

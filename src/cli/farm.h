@@ -41,10 +41,20 @@ typedef struct run_opts {
     cli_output_mode output; /* --output, else the file's @output, else files */
     bool output_given;
     bool bind_given;
+    uint64_t deadline_ns;   /* --deadline: the allocation's end (wall ns) */
+    bool no_deadline;       /* --deadline none: not even Slurm's */
+    unsigned margin_ms;     /* --deadline-margin: stop this much before it */
 } run_opts;
 
 /* Returns -1 when the options are fine, else the exit status. */
 int cli_run_opts(int argc, char **argv, run_opts *o);
+
+/*
+ * --deadline's value: "none" (*none), "+DURATION" from now, "@EPOCH"
+ * (seconds), or a local date and time YYYY-MM-DDTHH:MM[:SS] (a blank may
+ * stand for the T); *ns: CLOCK_REALTIME ns (walltime.c). false: neither.
+ */
+bool cli_deadline_parse(const char *s, uint64_t *ns, bool *none);
 void cli_run_usage(FILE *out);
 
 /* ---- output.c: tasks' output ----------------------------------------- */
@@ -275,5 +285,47 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state);
 
 /* The last line: counts, time, ranks, slots, utilisation, the joblog. */
 void cli_progress_summary(cli_progress *p, double secs);
+
+/* ---- walltime.c: the deadline, the Slurm job's end, tasks' families --- */
+
+/*
+ * Rank 0's walltime (docs/taskfile.md, "Walltime"): when the allocation ends,
+ * from --deadline or, under Slurm, the job's end (the earlier), and when
+ * the farm must have stopped, that less --deadline-margin.
+ */
+typedef struct cli_walltime {
+    uint64_t end_ns;  /* the allocation's end, wall-clock ns; 0: none */
+    uint64_t stop_ns; /* end_ns less the margin (tf_set_deadline); 0: none */
+    bool slurm;       /* end_ns is the Slurm job's: asked again at the stop */
+    char src[64];     /* "the deadline", "the end of Slurm job 12" */
+    /*
+     * Per task of the file, its family (tf_task_desc.family): the tasks of
+     * one line when it gave several, else those whose commands differ only
+     * in numbers; 0 for a task alike to no other. NULL without stop_ns.
+     */
+    uint32_t *family;
+} cli_walltime;
+
+/*
+ * Rank 0, before submitting: the end (Slurm's: SLURM_JOB_END_TIME where
+ * set, else one squeue, run through procs), the stop, the families. A
+ * Slurm end that cannot be learnt is warned of; the run goes on without.
+ */
+void cli_walltime_init(cli_walltime *W, const run_opts *o,
+                       const tf_taskfile *tf, tf_proc_table *procs);
+
+/*
+ * At TF_RUN_DEADLINE: under Slurm, ask for the job's end again (an
+ * administrator may have extended it); true when it is later and the
+ * runtime was given the new deadline.
+ */
+bool cli_walltime_extend(cli_walltime *W, const run_opts *o,
+                         tf_proc_table *procs, tf_runtime *rt);
+
+/* The stop's line: what was not started or interrupted, and why. */
+void cli_walltime_report(const cli_walltime *W, const run_opts *o,
+                         const cli_progress *p);
+
+void cli_walltime_free(cli_walltime *W);
 
 #endif

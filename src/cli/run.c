@@ -37,6 +37,8 @@ typedef struct farm {
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
     bool output_ready;     /* shell.output is initialised */
+    cli_walltime wt;       /* rank 0: the deadline, families */
+    bool out_of_time;      /* the deadline stopped the run */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -204,6 +206,11 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         else
             p->skipped++;
         break;
+    case TF_RUN_DEADLINE:
+        /* An extended Slurm job goes on; else the runtime halts the run. */
+        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt))
+            F->out_of_time = F->halting = true;
+        break;
     case TF_RUN_TICK:
         cli_output_follow(&F->shell.output, p);
         poll_signals(F, rt);
@@ -284,6 +291,10 @@ static int submit_all(farm *F)
         d.input = buf;
         d.input_len = len;
         d.key = tf_key(id, t->id_len, cmd, t->cmd_len);
+        if (F->wt.stop_ns) { /* walltime-aware dispatch */
+            d.est_ms = tf_taskfile_est_ms(tf, i);
+            d.family = F->wt.family ? F->wt.family[i] : 0;
+        }
         if (tf_taskfile_is_barrier(tf, i) ||
             cli_joblog_was_done(&F->jl, t->line, cmd, t->cmd_len))
             d.flags = TF_TASK_NOOP;
@@ -507,9 +518,10 @@ static void rank0_lost(farm *F)
 static int finish(farm *F, int rc)
 {
     cli_progress *p = &F->pr;
-    int status = rc == 0           ? EXIT_ALL_OK
-                 : rc == TF_EFAILED ? EXIT_SOME_FAILED
-                                    : EXIT_RUNTIME;
+    int status = rc == 0              ? EXIT_ALL_OK
+                 : rc == TF_EFAILED    ? EXIT_SOME_FAILED
+                 : rc == TF_EDEADLINE  ? EXIT_RESUMABLE
+                                       : EXIT_RUNTIME;
     /* A signal that came as the last task ended stopped nothing. */
     if (F->stopped_by && status == EXIT_SOME_FAILED)
         status = EXIT_RESUMABLE;
@@ -566,10 +578,12 @@ static int finish(farm *F, int rc)
                                "with --force"
                 : rc != 0 && rc != TF_EFAILED ? tf_strerror(rc)
                                               : "see above");
-    if (status == EXIT_RESUMABLE)
+    if (status == EXIT_RESUMABLE && F->stopped_by)
         fprintf(stderr, "taskfarm: stopped by %s; finish with: taskfarm "
                         "run --resume -o %s %s\n",
                 strsignal(F->stopped_by), F->o.outdir, F->o.taskfile);
+    else if (status == EXIT_RESUMABLE && F->out_of_time)
+        cli_walltime_report(&F->wt, &F->o, p);
     return status;
 }
 
@@ -602,7 +616,11 @@ static int farm_run(farm *F)
         F->pr.next_status = F->o.status_every;
         cli_output_describe(F->o.output, &F->tf, F->pr.output,
                             sizeof F->pr.output);
-        rc = submit_all(F);
+        cli_walltime_init(&F->wt, &F->o, &F->tf, &F->shell.procs);
+        rc = tf_set_deadline(F->rt, F->wt.stop_ns);
+        if (!rc)
+            rc = submit_all(F);
+        cli_walltime_free(&F->wt); /* the families are the runtime's now */
     }
     /* All start, or none. */
     int bad = rc != 0;

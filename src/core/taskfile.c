@@ -32,12 +32,13 @@ enum {
     ATTR_BARRIER,
     ATTR_SHELL,
     ATTR_OUTPUT,
+    ATTR_EST,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
     "id",      "after",   "prio",  "cores",  "timeout",
-    "retries", "barrier", "shell", "output",
+    "retries", "barrier", "shell", "output", "est",
 };
 
 /* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
@@ -113,6 +114,7 @@ typedef struct line_attrs {
     uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
+    uint32_t est_ms; /* @est, 0 if none */
     uint16_t cores;
     int16_t retries;
     unsigned seen; /* bit per ATTR_* */
@@ -544,7 +546,24 @@ bool tf_duration_ms(const char *s, size_t n, uint64_t *ms)
     return true;
 }
 
-/* @timeout: a duration, not 0, at most UINT32_MAX ms. */
+/*
+ * @est's code for tf_tftask.est (tf_taskfile_est_ms decodes it): the
+ * smallest m << e >= ms with m < 2^11, e < 2^5, as e << 11 | m.
+ */
+static uint16_t est_code(uint32_t ms)
+{
+    unsigned e = 0;
+    while (ms >> e >= 2048u)
+        e++;
+    uint32_t m = (ms >> e) + ((ms & ((1u << e) - 1)) != 0);
+    if (m == 2048u) {
+        m = 1024u;
+        e++;
+    }
+    return (uint16_t)(e << 11 | m);
+}
+
+/* @timeout, @est: a duration, not 0, at most UINT32_MAX ms. */
 static bool parse_seconds(const char *s, size_t n, uint32_t *ms)
 {
     uint64_t v;
@@ -671,7 +690,9 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->retries = (int16_t)v;
         return 0;
     case ATTR_TIMEOUT:
-        if (!parse_seconds(val, vlen, &a->timeout_ms))
+    case ATTR_EST:
+        if (!parse_seconds(val, vlen,
+                           k == ATTR_EST ? &a->est_ms : &a->timeout_ms))
             return failed(bad_value(p, line, k, val, vlen,
                                     "a positive duration: seconds (90, "
                                     "1.5) or with units (500ms, 90s, 10m, "
@@ -888,6 +909,7 @@ static int add_task(parser *p, uint32_t line, const line_attrs *a,
     e->retries = a->retries;
     e->id_len = (uint8_t)idlen;
     e->flags = flags;
+    e->est = est_code(a->est_ms);
     p->ntasks++;
     if (a->cores > p->max_cores)
         p->max_cores = a->cores;

@@ -74,6 +74,7 @@ typedef struct tf_tftask {
     int16_t retries;     /* @retries, or -1 for the run's default */
     uint8_t id_len;      /* bytes, without the NUL */
     uint8_t flags;       /* TF_TFT_* */
+    uint16_t est;        /* @est, coded: tf_taskfile_est_ms; 0 = none */
 } tf_tftask;
 
 /*
@@ -185,6 +186,19 @@ static inline const char *tf_taskfile_id(const tf_taskfile *tf, uint32_t i)
 static inline const char *tf_taskfile_cmd(const tf_taskfile *tf, uint32_t i)
 {
     return tf->pool + tf->tasks[i].str + tf->tasks[i].id_len + 1;
+}
+
+/*
+ * Task i's @est in ms, 0 if none. It is kept in the entry's two spare
+ * bytes, as m << e ms with 11 bits of m and 5 of e, rounded up: exact to
+ * 2047 ms, at most 1/1024 more beyond (@est=1h is 3600384 ms), and the
+ * table stays at 40 bytes a task.
+ */
+static inline uint32_t tf_taskfile_est_ms(const tf_taskfile *tf, uint32_t i)
+{
+    uint32_t c = tf->tasks[i].est;
+    uint64_t ms = (uint64_t)(c & 0x7FFu) << (c >> 11);
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 /* Indexes of the tasks task i depends on (*n of them). */

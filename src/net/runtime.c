@@ -101,12 +101,19 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
             flags |= TF_TASKS_DOOMED;
         break;
     }
+    /* Walltime: room first, so that the task once added gets them. */
+    tf_sched *s = &rt->tasks.sched;
+    bool wt = n->est_ms || n->family;
+    if (!rc && wt)
+        rc = tf_wt_reserve(&s->wt, s->dag.n, n->family);
     if (!rc)
         rc = tf_tasks_add(&rt->tasks, n->gid, n->fn, n->prio, n->cores,
                           n->retries, n->deps, m.flags ? NULL : n->parts,
                           n->ndeps, n->in, n->in_len, flags, t);
+    if (!rc && wt)
+        tf_sched_set_est(s, *t, n->est_ms, n->family); /* reserved */
     if (!rc && n->pin >= 0 && rt->link.size > 1)
-        rc = tf_sched_pin(&rt->tasks.sched, *t, tf_rt_worker_of(rt, n->pin));
+        rc = tf_sched_pin(s, *t, tf_rt_worker_of(rt, n->pin));
     if (rc) {
         free(m.out);
         return rc;
@@ -114,6 +121,10 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
     /* The task is in; a failure of the state is latched (the next tf_run). */
     if (rt->ck)
         tf_ckstate_added(rt->ck, &rt->tasks, &rt->reg, *t, n->parent, &m);
+    /* Done in an earlier run: its family learns from that run's time. */
+    const tf_trec *r = &rt->tasks.rec[*t];
+    if (m.flags && n->family && r->end_ns > r->start_ns && r->start_ns)
+        tf_sched_learn(s, *t, r->end_ns - r->start_ns);
     return 0;
 }
 
@@ -131,7 +142,7 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
         (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX ||
         (desc->flags & ~(TF_TASK_NOOP | TF_TASK_KEEP)) || desc->rank < -1 ||
-        desc->rank >= rt->link.size)
+        desc->rank >= rt->link.size || desc->family > TF_WT_FAMILY_MAX)
         return TF_EINVAL;
     /* The rank must run tasks (rank 0 may not), and be wide enough. */
     if (desc->rank >= 0 &&
@@ -163,7 +174,9 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
                    .key = desc->key,
                    .flags = (desc->flags & TF_TASK_NOOP ? TF_TASKS_NOOP : 0) |
                             (desc->flags & TF_TASK_KEEP ? TF_TASKS_KEEP : 0),
-                   .pin = desc->rank};
+                   .pin = desc->rank,
+                   .est_ms = desc->est_ms,
+                   .family = desc->family};
     uint32_t t;
     if (!rc)
         rc = tf_rt_add(rt, &n, &t);
@@ -290,6 +303,22 @@ int tf_halt(tf_runtime *rt)
     if (!rt->halt_requested && rt->trace)
         tf_tracing_note(rt->trace, "halt", NULL);
     rt->halt_requested = true;
+    return 0;
+}
+
+int tf_set_deadline(tf_runtime *rt, uint64_t deadline_ns)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->link.rank != 0)
+        return TF_ENOTROOT;
+    if (rt->in_run) {
+        int rc = tf_sched_set_deadline(&rt->tasks.sched,
+                                       tf_rt_deadline_clock(deadline_ns));
+        if (rc)
+            return rc;
+    }
+    rt->cfg.deadline_ns = deadline_ns;
     return 0;
 }
 

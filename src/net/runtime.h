@@ -107,6 +107,7 @@ typedef struct tf_rt_new {
     uint64_t key;    /* identity for resume; 0: derived */
     unsigned flags;  /* TF_TASKS_* */
     int pin;         /* the rank it must run on, -1 */
+    uint32_t est_ms, family; /* walltime: tf_task_desc's */
 } tf_rt_new;
 
 /*
@@ -123,6 +124,13 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t);
  * rank's error so far. Returns the worst code of all ranks, or 0.
  */
 int tf_rt_agree(tf_runtime *rt, int mine_rc);
+
+/*
+ * A deadline in CLOCK_REALTIME ns (tf_config.deadline_ns) in the
+ * scheduler's clock, tf_idle_clock_ns (monotonic: a step of the wall clock
+ * later in the run moves nothing); 0 stays 0, one past is now.
+ */
+uint64_t tf_rt_deadline_clock(uint64_t realtime_ns);
 
 /* The scheduling loops: rank 0's (sched_loop.c), a worker's (work_loop.c). */
 int tf_schedloop_run(tf_runtime *rt);

@@ -75,6 +75,10 @@ for np in 3 4; do
         bad "test_lineage np=$np: $(tail -3 "$tmp/lineage.$np" | tr '\n' ' ')"
     fi
 done
+# Walltime through the library: a deadline stops, resume finishes, a lift.
+for np in 1 2 4; do
+    run_np 120 "$np" "$dir/test_deadline"
+done
 run_np 120 4 "$dir/test_idle"
 for b in test_runtime test_ckpt_lib test_idle test_data; do
     ran_somewhere "$b"

@@ -658,6 +658,46 @@ static void test_durations(void)
     }
 }
 
+/*
+ * @est: a duration like @timeout's, kept in two bytes: exact up to 2047 ms,
+ * never less than written and at most 1/1024 more beyond, 0 when absent.
+ */
+static void test_est(void)
+{
+    tf_taskfile tf;
+    if (PARSE_OK("@est=90 a\n@est=1.5 @timeout=2 b\nc\n@est=1h d\n"
+                 "@est=0.0001 e\n@est=4294967.295 f\n@est=2047ms g\n",
+                 &tf)) {
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 0), 90048); /* 1407 << 6 */
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 1), 1500);
+        CHECK_EQ_U(tf.tasks[1].timeout_ms, 2000);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 2), 0);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 3), 3600384);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 4), 1);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 5), UINT32_MAX);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 6), 2047);
+        tf_taskfile_free(&tf);
+    }
+    /* Every bit length, and its neighbours, rounds up within 1/1024. */
+    for (uint32_t b = 0; b < 32; b++)
+        for (int d = -1; d <= 1; d++) {
+            uint64_t v = ((uint64_t)1 << b) + (uint64_t)(int64_t)d;
+            if (v == 0 || v > UINT32_MAX)
+                continue;
+            char text[64];
+            int n = snprintf(text, sizeof text, "@est=%llums x\n",
+                             (unsigned long long)v);
+            if (n < 0 || !PARSE_OK(text, &tf))
+                return;
+            uint64_t got = tf_taskfile_est_ms(&tf, 0);
+            CHECK_MSG(got >= v && (got - v) * 1024 <= v &&
+                          (v >= 2048 || got == v),
+                      "@est=%llums reads back as %llu ms",
+                      (unsigned long long)v, (unsigned long long)got);
+            tf_taskfile_free(&tf);
+        }
+}
+
 /* @shell: the whole file's shell, on a line of its own before any task. */
 static void test_shell(void)
 {
@@ -756,6 +796,11 @@ static void test_error_values(void)
         {"@retries=256 x\n", NAME ":1: bad value '256' for @retries "
                                   "(expected an integer from 0 to 255)"},
         {"@timeout=0 x\n", NAME ":1: bad value '0' for @timeout (expected " DUR_EXPECT},
+        {"@est=0 x\n", NAME ":1: bad value '0' for @est (expected " DUR_EXPECT},
+        {"@est=2x x\n", NAME ":1: bad value '2x' for @est (expected " DUR_EXPECT},
+        {"@est=50d x\n", NAME ":1: bad value '50d' for @est (expected " DUR_EXPECT},
+        {"@est x\n", NAME ":1: @est needs a value (@est=VALUE)"},
+        {"@est=1 @est=2 x\n", NAME ":1: @est given twice"},
         {"@timeout=0.0000 x\n",
          NAME ":1: bad value '0.0000' for @timeout (expected " DUR_EXPECT},
         {"@timeout=-5 x\n", NAME ":1: bad value '-5' for @timeout (expected " DUR_EXPECT},
@@ -1419,6 +1464,7 @@ int main(void)
         {"barriers in random files", test_barrier_random},
         {"error: unknown attribute", test_error_unknown_attribute},
         {"durations", test_durations},
+        {"@est", test_est},
         {"@shell", test_shell},
         {"@output", test_output},
         {"error: bad values", test_error_values},
