@@ -96,6 +96,7 @@ typedef struct tf_taskfile {
     uint32_t shell_line; /* its line, 0: none */
     uint8_t output;       /* @output's TF_TASKFILE_OUTPUT_*, 0: none */
     uint32_t output_line; /* its line, 0: none */
+    uint32_t end_line;    /* @end's line, 0: none; no line after it is read */
 } tf_taskfile;
 
 /* One message for a person, already prefixed with "NAME:LINE: ". */
@@ -136,6 +137,14 @@ typedef struct tf_tferr {
  */
 int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err);
+
+/*
+ * tf_taskfile_parse with flags. TF_TASKFILE_EMPTY_OK: a file without task
+ * lines is valid (the start of a task list that grows: `run --follow`).
+ */
+#define TF_TASKFILE_EMPTY_OK 0x1u
+int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
+                            unsigned flags, tf_taskfile *out, tf_tferr *err);
 
 /*
  * A duration (s[0..n), not NUL-terminated) in milliseconds, rounded up:
