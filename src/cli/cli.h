@@ -77,12 +77,12 @@ void cli_tasklist_free(cli_tasklist *tl);
 
 /*
  * The list of a run in outdir from its task file's text (len bytes: what
- * the run took of it), with OUTDIR/rejected's lines emptied and, when
- * `additions`, OUTDIR/added's files after it. Returns 0, or an errno
- * value with why (a file and its problem) filled.
+ * the run took of it) and, when `outdir_too`, what the outdir holds of
+ * it: OUTDIR/rejected's lines emptied, OUTDIR/added's files after it.
+ * Returns 0, or an errno value with why (a file and its problem) filled.
  */
 int cli_tasklist_load(cli_tasklist *tl, const char *outdir, const char *text,
-                      size_t len, bool additions, char *why, size_t n);
+                      size_t len, bool outdir_too, char *why, size_t n);
 
 struct tf_runstate;
 /*

@@ -93,7 +93,7 @@ static int blank_rejected(cli_tasklist *tl, const char *outdir)
     snprintf(path, sizeof path, "%s/rejected", outdir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return errno == ENOENT ? 0 : errno;
+        return errno == ENOENT || errno == ENOTDIR ? 0 : errno;
     uint8_t *hit = calloc((size_t)tl->lines + 1, 1);
     char buf[256];
     bool start = true; /* buf begins a line */
@@ -112,19 +112,19 @@ static int blank_rejected(cli_tasklist *tl, const char *outdir)
 }
 
 int cli_tasklist_load(cli_tasklist *tl, const char *outdir, const char *text,
-                      size_t len, bool additions, char *why, size_t n)
+                      size_t len, bool outdir_too, char *why, size_t n)
 {
     memset(tl, 0, sizeof *tl);
     int e = cli_tasklist_add(tl, text, len);
-    if (!e && (e = blank_rejected(tl, outdir)))
+    if (!e && outdir_too && (e = blank_rejected(tl, outdir)))
         snprintf(why, n, "%s/rejected: %s", outdir, strerror(e));
-    for (uint32_t k = 1; !e && additions; k++) {
+    for (uint32_t k = 1; !e && outdir_too; k++) {
         char path[PATH_MAX];
         file_text ft;
         snprintf(path, sizeof path, "%s/added/%06u.tasks", outdir,
                  (unsigned)k);
         e = cli_read_file(path, &ft);
-        if (e == ENOENT) {
+        if (e == ENOENT || e == ENOTDIR) {
             e = 0;
             break;
         }
