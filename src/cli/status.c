@@ -488,6 +488,7 @@ int cli_status(int argc, char **argv)
                             json_integer((json_int_t)rs.not_started));
         if (rs.output[0])
             json_object_set_new(o, "output", json_string(rs.output));
+        json_object_set_new(o, "follow", json_boolean(rs.follow));
         if (tasks) {
             json_t *arr = json_array();
             print_tasks(&r, live, arr);
@@ -507,9 +508,10 @@ int cli_status(int argc, char **argv)
         return exit_of(rs.state, gone);
     }
     printf("%s: %s%s\n", dir, rs.state, note);
-    printf("  task file %s, %d rank%s, %llu slots, rank 0 on %s (pid %ld)\n",
-           rs.taskfile, rs.ranks, rs.ranks == 1 ? "" : "s",
-           (unsigned long long)rs.slots, rs.host, (long)rs.pid);
+    printf("  task file %s%s, %d rank%s, %llu slots, rank 0 on %s (pid %ld)\n",
+           rs.taskfile, rs.follow ? " (followed)" : "", rs.ranks,
+           rs.ranks == 1 ? "" : "s", (unsigned long long)rs.slots, rs.host,
+           (long)rs.pid);
     printf("  %llu/%llu done", (unsigned long long)rs.done,
            (unsigned long long)rs.total);
     if (rs.resumed)
