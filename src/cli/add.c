@@ -192,11 +192,11 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
         bool late = mono_ns() - t0 > timeout_ns;
         /* Not taken yet: take it back if the farm is gone or we give up. */
         if ((!runs || late) && !unlink(file)) {
-            fprintf(stderr, "taskfarm add: %s: the farm in %s %s before it "
-                            "took it; nothing was added\n",
+            fprintf(stderr, "taskfarm add: %s: the farm in %s %s; nothing "
+                            "was added\n",
                     name, dir,
-                    runs ? "did not answer within the timeout (--timeout)"
-                         : "ended");
+                    runs ? "did not take it within the timeout (--timeout)"
+                         : "ended before it took it");
             return runs ? EXIT_RUNTIME : EXIT_USAGE;
         }
         /*

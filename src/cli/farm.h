@@ -299,7 +299,6 @@ typedef struct cli_intake {
     const run_opts *o;
     cli_progress *pr;     /* broken before a message */
     const tf_taskfile *tf; /* the farm's list as parsed, grown by `grow` */
-    uint32_t lines;       /* of the farm's list */
     uint32_t nadded;      /* additions recorded in OUTDIR/added */
     unsigned widest;      /* the most slots of a rank: a wider task waits for ever */
     bool closed;          /* @end, add --end or a followed pipe's end: no more */
@@ -314,7 +313,8 @@ typedef struct cli_intake {
      * OUTDIR/added are read again for an addition.
      */
     cli_tasklist *kept;
-    uint64_t next_ns, cost_ns; /* the next look, and what the last parse cost */
+    uint64_t next_ns; /* the next look (after one that parsed: spaced out) */
+    bool parsed;      /* this look parsed the farm's list */
     /*
      * Submit the entries of `grown` past the farm's and, on success, make
      * it the farm's list (taking it over). Returns 0 or a TF_E* code.

@@ -136,19 +136,29 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
             len--;
         tf_runstate rs;
         if (o->resume && !in->pipe && !tf_runstate_read(o->outdir, &rs) &&
-            rs.follow && rs.taken < len && ft.p[rs.taken - 1] == '\n')
+            rs.follow && rs.taken < len &&
+            (!rs.taken || ft.p[rs.taken - 1] == '\n'))
             len = rs.taken;
     }
     char why[PATH_MAX + 128] = "";
-    cli_tasklist tl;
-    e = cli_tasklist_load(&tl, o->outdir, ft.p, len, o->resume, why,
-                          sizeof why);
+    /*
+     * Kept when it cannot be read again, or grows line by line. A file
+     * alone, not kept, is parsed where it lies (a copy of a large file
+     * costs a tenth of its parse).
+     */
+    bool keep = o->follow || !rereadable(o->taskfile);
+    cli_tasklist tl = {.p = ft.p, .len = len};
+    if (keep || o->resume)
+        e = cli_tasklist_load(&tl, o->outdir, ft.p, len, o->resume, why,
+                              sizeof why);
     if (!e && in->pipe && len < ft.len &&
         (!(in->pend = malloc(ft.len - len)) || !memcpy(in->pend, ft.p + len,
                                                        ft.len - len)))
         e = ENOMEM;
     in->npend = in->pcap = in->pend ? ft.len - len : 0;
-    cli_file_text_free(&ft);
+    bool view = tl.p == ft.p;
+    if (!view)
+        cli_file_text_free(&ft);
     if (e) {
         fprintf(stderr, "taskfarm: %s\n", why[0] ? why : strerror(e));
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
@@ -165,25 +175,20 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
     int rc = cli_tasklist_parse(&tl, display(o), 0,
                                 o->follow ? TF_TASKFILE_EMPTY_OK : 0, tf, &err);
     int status = cli_parse_verdict(o->taskfile, rc, &err);
-    if (status != EXIT_ALL_OK) {
-        cli_tasklist_free(&tl);
-        return status;
-    }
     in->taken = len;
-    in->lines = tl.lines;
     in->nadded = tl.nadded;
     in->closed = tf->end_line || eof;
-    /* Kept when it cannot be read again, or grows line by line. */
-    if ((o->follow || !rereadable(o->taskfile)) &&
-        (in->kept = malloc(sizeof *in->kept)))
+    if (status == EXIT_ALL_OK && keep && !(in->kept = malloc(sizeof *in->kept))) {
+        fprintf(stderr, "taskfarm: out of memory\n");
+        status = EXIT_RUNTIME;
+    }
+    if (in->kept)
         *in->kept = tl;
+    else if (view)
+        cli_file_text_free(&ft);
     else
         cli_tasklist_free(&tl);
-    if ((o->follow || !rereadable(o->taskfile)) && !in->kept) {
-        fprintf(stderr, "taskfarm: out of memory\n");
-        return EXIT_RUNTIME;
-    }
-    return -1;
+    return status == EXIT_ALL_OK ? -1 : status;
 }
 
 int cli_intake_prepare(const char *outdir, bool resume)
@@ -402,6 +407,7 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
     }
     cli_tasklist tl;
     tf_taskfile grown;
+    in->parsed = true;
     int e = farm_text(in, &tl, why, sizeof why);
     size_t base = tl.len;
     uint32_t shift = tl.lines;
@@ -438,7 +444,6 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
                     why[0] ? why : tf_strerror(rc));
     if (!rc) {
         in->nadded++;
-        in->lines = tl.lines;
         /*
          * Out of memory here, kept would lack the addition: later ones are
          * then refused, as the farm's list would not match it.
@@ -641,6 +646,7 @@ static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p,
     cli_tasklist *tl = in->kept;
     size_t len0 = tl->len;
     uint32_t lines0 = tl->lines;
+    in->parsed = true;
     if (cli_tasklist_add(tl, p, n))
         return false;
     tf_taskfile grown;
@@ -673,7 +679,6 @@ static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p,
         tf_taskfile_free(&grown);
         end = false;
     }
-    in->lines = tl->lines;
     in->taken += n;
     if (end)
         close_list(in, rt);
@@ -737,11 +742,11 @@ void cli_intake_tick(cli_intake *in, tf_runtime *rt)
     uint64_t t0 = mono_ns();
     if (t0 < in->next_ns)
         return;
-    uint32_t lines = in->lines;
+    in->parsed = false;
     if (in->o->follow && !in->closed)
         follow(in, rt);
     look_incoming(in, rt);
     uint64_t t1 = mono_ns();
-    if (in->lines != lines)
+    if (in->parsed)
         in->next_ns = t1 + LOOK_SPACING * (t1 - t0);
 }

@@ -36,13 +36,14 @@ until_started() {
 background() {
     local dir=$1
     shift
-    "$@" >"$dir.out" 2>"$dir.err" &
+    # In a subshell, which a signal to the farm leaves alone: bash says
+    # nothing of a job that ends normally.
+    ("$@"; exit $?) >"$dir.out" 2>"$dir.err" &
     job=$!
     until_running "$dir" 600 || bad "$dir: not running within 60 s"
 }
 # finished: wait for the background job; rc its exit status.
-# (Quietly: bash reports a job that a signal ended.)
-finished() { { wait "$job"; } 2>/dev/null; rc=$?; }
+finished() { wait "$job"; rc=$?; }
 # add NAME WANT_RC ARGS...: taskfarm add ARGS under timeout (out.txt, err.txt).
 add() { local n=$1 w=$2; shift 2; run "$n" "$w" "$TF" add "$@"; }
 
@@ -71,8 +72,9 @@ check "each task of both files done exactly once (6 lines, 6 success rows)" \
     'once out 6 && [ "$(rows out)" = 6 ] && [ "$(sort starts | tr "\n" " ")" = "a b c plain x y " ]'
 check "joblog rows of the added tasks: their lines in the farm and commands" \
     '[ "$(row out 4 | cut -f9)" = "echo x >>$PWD/starts" ] && [ "$(row out 6 | cut -f9)" = "echo plain >>$PWD/starts" ]'
+# Start and end as the joblog has them, to the millisecond: an end less 2 ms.
 start() { row out "$1" | cut -f3; }
-end() { row out "$1" | awk -F'\t' '{ printf "%.3f", $3 + $4 }'; }
+end() { row out "$1" | awk -F'\t' '{ printf "%.3f", $3 + $4 - 0.002 }'; }
 check "an added task ran after the farm's task it waits for (x after a, y after c)" \
     'awk -v s="$(start 4)" -v e="$(end 1)" "BEGIN { exit !(s >= e) }" &&
      awk -v s="$(start 5)" -v e="$(end 3)" "BEGIN { exit !(s >= e) }"'
@@ -89,7 +91,7 @@ check "... says so" 'grep -q "no farm runs in nowhere (no taskfarm run there)" e
 
 echo "== refused additions: file:line, exit 2, nothing added, the farm goes on"
 rm -f starts
-printf '@id=a echo a >>%s/starts; sleep 3\n@id=b echo b >>%s/starts\n' "$PWD" "$PWD" >t2.txt
+printf '@id=a echo a >>%s/starts; sleep 6\n@id=b echo b >>%s/starts\n' "$PWD" "$PWD" >t2.txt
 background r $MPI "$TF" run --slots 2 -o r t2.txt
 until_started 1
 printf '@id=n1 @after=a echo n1\n@id=n2 @prio=high echo n2\n@id=n3 @after=a,zz echo n3\n' >bad.txt
@@ -107,6 +109,14 @@ check "... its line" 'grep -q "^wide.txt:1: @cores=64, but no rank runs more tha
 printf '@id=p @after=q echo p\n@id=q @after=p echo q\n' >cyc.txt
 add "a cycle among its tasks: exit 2" 2 r cyc.txt
 check "... named by its own lines" 'grep -qx "cyc.txt: dependency cycle: p (line 1) -> q (line 2) -> p (line 1)" err.txt'
+# A farm that does not answer (rank 0 stopped): add gives up, takes it back.
+printf '@id=late echo late\n' >late.txt
+r0=$(field r pid)
+kill -STOP "$r0"
+add "a farm that does not answer within --timeout: exit 3" 3 r --timeout 1 late.txt
+kill -CONT "$r0"
+check "... said, nothing left in r/incoming" \
+    'grep -q "the farm in r did not take it within the timeout (--timeout); nothing was added" err.txt && [ -z "$(ls r/incoming)" ]'
 finished
 check "the farm: exit 0, its own two tasks only, nothing recorded" \
     '[ "$rc" = 0 ] && once r 2 && [ "$(rows r)" = 2 ] && [ ! -e r/added ] && [ "$(field r total)" = 2 ]'
