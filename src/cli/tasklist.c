@@ -267,23 +267,12 @@ int cli_tasklist_parse(const cli_tasklist *tl, const char *name,
     return rc;
 }
 
-/* Field by field: an entry has padding, which the parser leaves as is. */
-static bool same_entry(const tf_tftask *a, const tf_tftask *b)
-{
-    return a->str == b->str && a->cmd_len == b->cmd_len &&
-           a->line == b->line && a->prio == b->prio &&
-           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
-           a->ndeps == b->ndeps && a->cores == b->cores &&
-           a->retries == b->retries && a->id_len == b->id_len &&
-           a->flags == b->flags;
-}
-
 bool cli_tasklist_extends(const tf_taskfile *old, const tf_taskfile *grown,
                           uint32_t *at)
 {
     uint32_t i = 0;
     if (grown->n >= old->n)
-        while (i < old->n && same_entry(&old->tasks[i], &grown->tasks[i]))
+        while (i < old->n && tf_tftask_equal(&old->tasks[i], &grown->tasks[i]))
             i++;
     bool same = i == old->n && grown->pool_len >= old->pool_len &&
                 grown->nedges >= old->nedges &&

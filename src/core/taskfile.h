@@ -179,6 +179,17 @@ size_t tf_taskfile_bytes(const tf_taskfile *tf);
 int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
                        uint8_t default_retries, uint32_t *first);
 
+/* Whether two entries are the same, field by field (not memcmp: padding). */
+static inline bool tf_tftask_equal(const tf_tftask *a, const tf_tftask *b)
+{
+    return a->str == b->str && a->cmd_len == b->cmd_len &&
+           a->line == b->line && a->prio == b->prio &&
+           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
+           a->ndeps == b->ndeps && a->cores == b->cores &&
+           a->retries == b->retries && a->id_len == b->id_len &&
+           a->flags == b->flags;
+}
+
 static inline bool tf_taskfile_is_barrier(const tf_taskfile *tf, uint32_t i)
 {
     return (tf->tasks[i].flags & TF_TFT_BARRIER) != 0;

@@ -14,24 +14,20 @@ count() { grep -cx "$1" starts 2>/dev/null; }
 field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status"; }
 # row OUTDIR SEQ: the joblog row of that line (Seq), tab-separated.
 row() { awk -F'\t' -v s="$2" 'NR > 1 && $1 == s' "$1/joblog.tsv"; }
-# until_rows OUTDIR N: the joblog holds N rows (within 60 s).
-until_rows() {
-    local i
+# until_n N CMD...: CMD prints a number of at least N (within 60 s), as
+# `rows OUTDIR` (its joblog's rows) or `started` (tasks started) do.
+until_n() {
+    local n=$1 i
+    shift
     for i in $(seq 600); do
-        [ "$(rows "$1")" -ge "$2" ] && return 0
+        [ "$("$@")" -ge "$n" ] && return 0
         sleep 0.1
     done
     return 1
 }
-# until_started N: N tasks have started (within 60 s).
-until_started() {
-    local i
-    for i in $(seq 600); do
-        [ "$(wc -l <starts 2>/dev/null || echo 0)" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+started() { cat starts 2>/dev/null | wc -l; }
+# listed: the tasks `status --tasks` listed in out.txt, as LINE:ID.
+listed() { awk '/^tasks/ { t = 1; next } t { print $1 ":" $2 }' out.txt | tr '\n' ' '; }
 # background OUTDIR CMD...: CMD in the background (out.bg, err.bg); job: its pid.
 background() {
     local dir=$1
@@ -61,7 +57,7 @@ cat >more.txt <<EOF
 echo plain >>$PWD/starts
 EOF
 background out $MPI "$TF" run --slots 2 -o out tasks.txt
-until_started 2
+until_n 2 started
 add "add while a and b run: exit 0" 0 out more.txt
 check "... says how many, their lines and ids" \
     'grep -qx "more.txt: 3 tasks added, lines 4-6 of the farm (ids x ... 6)" out.txt' || cat out.txt err.txt
@@ -83,7 +79,7 @@ check "... and after the added task it waits for (x after y)" \
 check "status counts them: 6/6 done" '[ "$(field out total)" = 6 ] && [ "$(field out done)" = 6 ]'
 run "status --tasks lists the added tasks" 0 "$TF" status --tasks out
 check "... by their lines in the farm, their ids (the default: the line)" \
-    '[ "$(awk "/^tasks/ { t = 1; next } t { print \$1 \":\" \$2 }" out.txt | tr "\n" " ")" = "1:a 2:b 3:c 4:x 5:y 6:6 " ]'
+    '[ "$(listed)" = "1:a 2:b 3:c 4:x 5:y 6:6 " ]'
 add "add to a finished farm: exit 2" 2 out more.txt
 check "... no farm runs, nothing added" 'grep -q "no farm runs in out (its state is done); nothing was added" err.txt && [ ! -e out/added/000002.tasks ]'
 add "add to a directory with no run: exit 2" 2 nowhere more.txt
@@ -93,7 +89,7 @@ echo "== refused additions: file:line, exit 2, nothing added, the farm goes on"
 rm -f starts
 printf '@id=a echo a >>%s/starts; sleep 6\n@id=b echo b >>%s/starts\n' "$PWD" "$PWD" >t2.txt
 background r $MPI "$TF" run --slots 2 -o r t2.txt
-until_started 1
+until_n 1 started
 printf '@id=n1 @after=a echo n1\n@id=n2 @prio=high echo n2\n@id=n3 @after=a,zz echo n3\n' >bad.txt
 add "a bad value and an unknown dependency: exit 2" 2 r bad.txt
 check "... each named with FILE:LINE" \
@@ -134,7 +130,7 @@ echo 3 >delay
 printf '@id=m1 @after=s1 @prio=9 echo m1 >>%s/starts\n@id=m2 @after=s4 echo m2 >>%s/starts\n' "$PWD" "$PWD" >m.txt
 background st "$TF" run --slots 1 -o st slow.txt
 add "add to a one-process farm: exit 0" 0 st m.txt
-until_rows st 3
+until_n 3 rows st
 kill -TERM "$(field st pid)"
 finished
 check "SIGTERM: exit 75; s1, s2 and m1 done before the stop, m2 not" \
@@ -150,7 +146,7 @@ rm -rf st2 starts
 printf '@id=j1 echo j1 >>%s/starts\n' "$PWD" >j.txt
 background st2 "$TF" run --slots 2 -o st2 kill.txt
 add "add j1: exit 0" 0 st2 j.txt
-until_rows st2 2
+until_n 2 rows st2
 kill -KILL "$(field st2 pid)"
 finished
 sed -i 's/sleep 30/true/' kill.txt
@@ -162,14 +158,19 @@ check "... j1 and k1 not again, k2 (killed) again: each line done once" \
     '[ "$(count j1)" = 1 ] && [ "$(count k1)" = 1 ] && [ "$(count k2)" = 2 ] && once st2 3'
 check "... j1's row written from the state" 'grep -q "1 task the saved state shows done had no success row" err.txt'
 
+# follow OUTDIR FILE: a farm under mpirun following FILE, once its first task started.
+follow() {
+    rm -f starts
+    background "$1" $MPI "$TF" run --follow -o "$1" "$2"
+    until_n 1 started
+}
+
 echo "== run --follow: lines appended while it runs, a bad one refused, @end"
-rm -f starts
 printf '@id=f1 echo f1 >>%s/starts; sleep 1\n' "$PWD" >f.txt
-background fo $MPI "$TF" run --follow -o fo f.txt
-until_started 1
+follow fo f.txt
 printf '@id=f2 @after=f1 echo f2 >>%s/starts\n@id=f3 @after=nope echo f3\n' "$PWD" >>f.txt
 printf 'echo f4 >>%s/starts\n' "$PWD" >>f.txt
-until_rows fo 3
+until_n 3 rows fo
 check "while idle, it waits: still running" '[ "$(state fo)" = running ] && kill -0 $job'
 add "add to a farm that follows its file: exit 2" 2 fo more.txt
 check "... append to it instead" 'grep -q "follows its task file f.txt: append the tasks to it instead" err.txt'
@@ -181,22 +182,20 @@ check "every good line once (f1, f2, f4, f5), nothing after @end" \
 check "the bad line: refused with its file:line, recorded, the rest went on" \
     'grep -q "f.txt:3: unknown dependency '"'"'nope'"'"'; line not taken" fo.err && grep -q "^3	f.txt:3: unknown" fo/rejected'
 run "status --tasks: the taken lines, the refused one left out" 0 "$TF" status --tasks fo
-check "... 1 2 4 5" '[ "$(awk "/^tasks/ { t = 1; next } t { print \$1 }" out.txt | tr "\n" " ")" = "1 2 4 5 " ]'
+check "... 1 2 4 5" '[ "$(listed)" = "1:f1 2:f2 4:4 5:f5 " ]'
 
 echo "== --follow: a signal stops it (75), --resume --follow goes on, add --end ends it"
-rm -f starts
 printf '@id=g1 echo g1 >>%s/starts\n' "$PWD" >g.txt
-background go $MPI "$TF" run --follow -o go g.txt
-until_started 1
+follow go g.txt
 printf '@id=g2 echo g2 >>%s/starts\n@id=gx @after=nowhere true\n' "$PWD" >>g.txt
-until_rows go 2
+until_n 2 rows go
 kill -TERM "$(field go pid)"
 finished
 check "SIGTERM while following: exit 75, stopped" '[ "$rc" = 75 ] && [ "$(state go)" = stopped ]' || tail -3 go.err
 check "... says how to go on" 'grep -q "finish with: taskfarm run --resume --follow -o go g.txt" go.err'
 printf '@id=g3 @after=g2 echo g3 >>%s/starts\n@id=g4 @prio=x true\n' "$PWD" >>g.txt
 background go $MPI "$TF" run --resume --follow -o go g.txt
-until_rows go 3
+until_n 3 rows go
 check "--resume --follow: the lines appended meanwhile are taken, a bad one refused" \
     '[ "$(count g3)" = 1 ] && grep -q "g.txt:5: bad value" go.err'
 add "add --end: exit 0" 0 --end go

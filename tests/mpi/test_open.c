@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -292,21 +291,6 @@ static void case_waves(mt_suite *s)
     EXPECT_RC(s, tf_finalize(&f.rt), 0);
 }
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Idle held open: a share of a core as CPU over wall time (not wall time). */
 #define MAX_HELD_PCT 10.0
 
@@ -340,9 +324,9 @@ static void case_held_idle(mt_suite *s)
         EXPECT_RC(s, tf_finalize(&plain), 0);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    double c0 = cpu_seconds(), w0 = wall_seconds();
+    double c0 = mt_cpu_seconds(), w0 = mt_wall_seconds();
     run_expect(s, &f, 0);
-    double pct = 100.0 * (cpu_seconds() - c0) / (wall_seconds() - w0);
+    double pct = 100.0 * (mt_cpu_seconds() - c0) / (mt_wall_seconds() - w0);
     double *all = s->rank == 0 ? calloc((size_t)s->size, sizeof *all) : NULL;
     MPI_Gather(&pct, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     uint32_t *n = exec_counts(s, &ctx);
