@@ -304,6 +304,7 @@ typedef struct cli_intake {
     bool closed;          /* @end, add --end or a followed pipe's end: no more */
     int fd;               /* the followed file, -1: none */
     bool pipe;            /* read(), not pread() at `taken` */
+    int fd_flags;         /* a pipe's: given back (not O_NONBLOCK) at the end */
     uint64_t taken;       /* bytes of the followed file taken (whole lines) */
     char *pend;           /* a pipe's bytes read, not yet a whole line */
     size_t npend, pcap;

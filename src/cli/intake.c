@@ -81,15 +81,18 @@ static int follow_open(cli_intake *in, file_text *ft, bool *eof)
     in->pipe = !S_ISREG(st.st_mode);
     if (!in->pipe)
         return cli_read_file(path, ft);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    /* Given back at the end: standard input may be the user's terminal. */
+    in->fd_flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, in->fd_flags | O_NONBLOCK);
     size_t cap = 65536;
     *ft = (file_text){malloc(cap), 0, false};
     for (ssize_t r = 1; ft->p && r > 0;) {
         if (ft->len == cap) {
-            char *np = realloc(ft->p, cap *= 2);
+            char *np = realloc(ft->p, 2 * cap);
             if (!np)
                 break;
             ft->p = np;
+            cap *= 2;
         }
         r = read(fd, ft->p + ft->len, cap - ft->len);
         if (r > 0)
@@ -228,6 +231,8 @@ int cli_intake_prepare(const char *outdir, bool resume)
 
 void cli_intake_free(cli_intake *in)
 {
+    if (in->fd >= 0 && in->pipe)
+        fcntl(in->fd, F_SETFL, in->fd_flags);
     if (in->fd >= 0)
         close(in->fd);
     free(in->pend);
@@ -515,10 +520,11 @@ static void take_incoming(cli_intake *in, tf_runtime *rt, const char *dir,
     snprintf(verdict, sizeof verdict, "%s/%s.%s", dir, stem,
              !err.n ? "ok" : failed ? "fail" : "err");
     snprintf(tmp, sizeof tmp, "%s/.%s.v", dir, stem);
-    if (!text || put_file(tmp, verdict, text, len, false)) {
+    int pe = text ? put_file(tmp, verdict, text, len, false) : ENOMEM;
+    if (pe) {
         cli_progress_break(in->pr);
         fprintf(stderr, "taskfarm: cannot answer %s: %s\n", from,
-                strerror(text ? errno : ENOMEM));
+                strerror(pe));
     }
     if (err.n || ok[0]) {
         cli_progress_break(in->pr);
