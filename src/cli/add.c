@@ -102,7 +102,7 @@ static int check_here(const char *dir, const tf_runstate *rs,
     uint32_t shift = tl.lines;
     tf_taskfile tf;
     tf_tferr err;
-    int rc = cli_tasklist_add(&tl, ft->p, ft->len)
+    int rc = cli_tasklist_add(&tl, ft->p, ft->len, true)
                  ? TF_ENOMEM
                  : cli_tasklist_parse(&tl, name, shift, 0, &tf, &err);
     cli_tasklist_free(&tl);

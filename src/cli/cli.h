@@ -61,10 +61,12 @@ typedef struct cli_tasklist {
 } cli_tasklist;
 
 /*
- * Append text (a byte-order mark at its start dropped, a newline added
- * after a last line without one). Returns 0 or ENOMEM.
+ * Append text, a newline added after a last line without one. `file`: it
+ * is a file of its own (the task file, an addition), whose byte-order
+ * mark at its start is dropped; not lines appended to a file. Returns 0
+ * or ENOMEM.
  */
-int cli_tasklist_add(cli_tasklist *tl, const char *p, size_t n);
+int cli_tasklist_add(cli_tasklist *tl, const char *p, size_t n, bool file);
 /* Back to an earlier length and line count. */
 void cli_tasklist_cut(cli_tasklist *tl, size_t len, uint32_t lines);
 /*

@@ -304,7 +304,7 @@ static int farm_text(const cli_intake *in, cli_tasklist *tl, char *why,
 {
     memset(tl, 0, sizeof *tl);
     if (in->kept)
-        return cli_tasklist_add(tl, in->kept->p, in->kept->len);
+        return cli_tasklist_add(tl, in->kept->p, in->kept->len, false);
     file_text ft;
     int e = cli_read_file(in->o->taskfile, &ft);
     if (e) {
@@ -416,7 +416,7 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
     int e = farm_text(in, &tl, why, sizeof why);
     size_t base = tl.len;
     uint32_t shift = tl.lines;
-    if (!e && (e = cli_tasklist_add(&tl, body, len)) != 0)
+    if (!e && (e = cli_tasklist_add(&tl, body, len, true)) != 0)
         snprintf(why, sizeof why, "%s", strerror(e));
     int rc = e ? TF_EIO : cli_tasklist_parse(&tl, name, shift, 0, &grown, err);
     bool parsed = !rc;
@@ -454,7 +454,7 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
          * then refused, as the farm's list would not match it.
          */
         if (in->kept)
-            cli_tasklist_add(in->kept, tl.p + base, tl.len - base);
+            cli_tasklist_add(in->kept, tl.p + base, tl.len - base, false);
         if (end)
             close_list(in, rt);
         snprintf(ok, oklen, "%s: %s%s\n", name, what,
@@ -653,7 +653,7 @@ static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p,
     size_t len0 = tl->len;
     uint32_t lines0 = tl->lines;
     in->parsed = true;
-    if (cli_tasklist_add(tl, p, n))
+    if (cli_tasklist_add(tl, p, n, false))
         return false;
     tf_taskfile grown;
     int rc = TF_EINVAL;

@@ -31,10 +31,10 @@ void cli_tasklist_free(cli_tasklist *tl)
     memset(tl, 0, sizeof *tl);
 }
 
-int cli_tasklist_add(cli_tasklist *tl, const char *p, size_t n)
+int cli_tasklist_add(cli_tasklist *tl, const char *p, size_t n, bool file)
 {
     /* The parser skips a byte-order mark at the very start only. */
-    if (n >= 3 && !memcmp(p, UTF8_BOM, 3))
+    if (file && n >= 3 && !memcmp(p, UTF8_BOM, 3))
         p += 3, n -= 3;
     bool nl = n && p[n - 1] != '\n';
     if (tl->cap - tl->len < n + nl + 1) {
@@ -53,7 +53,7 @@ int cli_tasklist_add(cli_tasklist *tl, const char *p, size_t n)
     if (nl)
         tl->p[tl->len++] = '\n';
     tl->p[tl->len] = 0; /* for strtoul on its lines */
-    for (const char *c = p; (c = memchr(c, '\n', (size_t)(p + n - c)));
+    for (const char *c = p; n && (c = memchr(c, '\n', (size_t)(p + n - c)));
          c++)
         tl->lines++;
     tl->lines += nl;
@@ -115,7 +115,7 @@ int cli_tasklist_load(cli_tasklist *tl, const char *outdir, const char *text,
                       size_t len, bool outdir_too, char *why, size_t n)
 {
     memset(tl, 0, sizeof *tl);
-    int e = cli_tasklist_add(tl, text, len);
+    int e = cli_tasklist_add(tl, text, len, true);
     if (!e && outdir_too && (e = blank_rejected(tl, outdir)))
         snprintf(why, n, "%s/rejected: %s", outdir, strerror(e));
     for (uint32_t k = 1; !e && outdir_too; k++) {
@@ -132,7 +132,7 @@ int cli_tasklist_load(cli_tasklist *tl, const char *outdir, const char *text,
             snprintf(why, n, "%s: %s", path, strerror(e));
             break;
         }
-        e = cli_tasklist_add(tl, ft.p, ft.len);
+        e = cli_tasklist_add(tl, ft.p, ft.len, true);
         cli_file_text_free(&ft);
         tl->nadded = k;
     }
