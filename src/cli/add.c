@@ -26,8 +26,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            ADD_USAGE
+    fprintf(out, ADD_USAGE
             "Hand the tasks of FILE (- for standard input), a task file whose "
             "lines follow\nthose of the farm running in OUTDIR, to that farm, "
             "and wait until it has\ntaken them: their @after may name the "
@@ -60,9 +59,10 @@ static bool farm_runs(const char *dir, tf_runstate *rs, char *why, size_t n)
     char path[PATH_MAX], host[64] = "";
     int e = tf_runstate_read(dir, rs);
     if (e) {
-        snprintf(why, n, "%s", e == ENOENT ? "no taskfarm run there"
-                               : e == EINVAL ? "its status file is damaged"
-                                             : strerror(e));
+        snprintf(why, n, "%s",
+                 e == ENOENT   ? "no taskfarm run there"
+                 : e == EINVAL ? "its status file is damaged"
+                               : strerror(e));
         return false;
     }
     snprintf(why, n, "its state is %s", rs->state);
@@ -74,8 +74,8 @@ static bool farm_runs(const char *dir, tf_runstate *rs, char *why, size_t n)
     if (fd >= 0)
         close(fd); /* and the lock with it */
     gethostname(host, sizeof host - 1);
-    bool gone = !strcmp(host, rs->host) && rs->pid > 0 &&
-                kill(rs->pid, 0) && errno == ESRCH;
+    bool gone = !strcmp(host, rs->host) && rs->pid > 0 && kill(rs->pid, 0) &&
+                errno == ESRCH;
     if (free_lock || gone)
         snprintf(why, n, "its status says running, but its process is gone");
     return !free_lock && !gone;
@@ -86,14 +86,15 @@ static bool farm_runs(const char *dir, tf_runstate *rs, char *why, size_t n)
  * can be read (the farm validates again, against what it has now).
  * Returns -1 to go on, else the exit status after printing the errors.
  */
-static int check_here(const char *dir, const tf_runstate *rs,
-                      const char *name, const file_text *ft)
+static int check_here(const char *dir, const tf_runstate *rs, const char *name,
+                      const file_text *ft)
 {
     cli_tasklist tl;
     char path[PATH_MAX], why[PATH_MAX + 128];
     if (rs->follow) {
-        fprintf(stderr, "taskfarm add: %s: the farm in %s follows its task "
-                        "file %s: append the tasks to it instead\n",
+        fprintf(stderr,
+                "taskfarm add: %s: the farm in %s follows its task "
+                "file %s: append the tasks to it instead\n",
                 name, dir, rs->taskfile);
         return EXIT_USAGE;
     }
@@ -132,8 +133,8 @@ static int verdict(const char *dir, const char *stem)
     static const struct {
         const char *ext;
         int status;
-    } kinds[] = {{".ok", EXIT_ALL_OK}, {".err", EXIT_USAGE},
-                 {".fail", EXIT_RUNTIME}};
+    } kinds[] = {
+        {".ok", EXIT_ALL_OK}, {".err", EXIT_USAGE}, {".fail", EXIT_RUNTIME}};
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         char path[PATH_MAX];
         file_text ft;
@@ -177,8 +178,8 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
     if (f && !end && ft->len)
         fwrite(ft->p, 1, ft->len, f);
     if (!f || fclose(f) || rename(tmp, file)) {
-        fprintf(stderr, "taskfarm add: cannot write %s: %s\n",
-                f ? file : tmp, strerror(errno));
+        fprintf(stderr, "taskfarm add: cannot write %s: %s\n", f ? file : tmp,
+                strerror(errno));
         unlink(tmp);
         return EXIT_RUNTIME;
     }
@@ -192,8 +193,9 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
         bool late = mono_ns() - t0 > timeout_ns;
         /* Not taken yet: take it back if the farm is gone or we give up. */
         if ((!runs || late) && !unlink(file)) {
-            fprintf(stderr, "taskfarm add: %s: the farm in %s %s; nothing "
-                            "was added\n",
+            fprintf(stderr,
+                    "taskfarm add: %s: the farm in %s %s; nothing "
+                    "was added\n",
                     name, dir,
                     runs ? "did not take it within the timeout (--timeout)"
                          : "ended before it took it");
@@ -205,8 +207,9 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
          */
         if (access(file, F_OK) && access(taken, F_OK) &&
             (status = verdict(dir, stem)) < 0) {
-            fprintf(stderr, "taskfarm add: %s: the farm in %s started again "
-                            "before it took it; nothing was added\n",
+            fprintf(stderr,
+                    "taskfarm add: %s: the farm in %s started again "
+                    "before it took it; nothing was added\n",
                     name, dir);
             return EXIT_RUNTIME;
         }
@@ -214,9 +217,10 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
             return status;
         /* Taken by a farm that then ended: it may have recorded it. */
         if (!runs && late) {
-            fprintf(stderr, "taskfarm add: %s: the farm in %s ended while "
-                            "taking it: taskfarm status --tasks %s shows "
-                            "whether it did\n",
+            fprintf(stderr,
+                    "taskfarm add: %s: the farm in %s ended while "
+                    "taking it: taskfarm status --tasks %s shows "
+                    "whether it did\n",
                     name, dir, dir);
             return EXIT_RUNTIME;
         }
@@ -239,10 +243,14 @@ int cli_add(int argc, char **argv)
         if (!strcmp(a, "--end")) {
             end = true;
         } else if (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10)) {
-            const char *v = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i] : "";
+            const char *v = a[9] == '='    ? a + 10
+                            : i + 1 < argc ? argv[++i]
+                                           : "";
             if (!tf_duration_ms(v, strlen(v), &timeout_ms) || !timeout_ms) {
-                fprintf(stderr, "taskfarm add: bad value '%s' for --timeout\n"
-                                ADD_USAGE, v);
+                fprintf(
+                    stderr,
+                    "taskfarm add: bad value '%s' for --timeout\n" ADD_USAGE,
+                    v);
                 return EXIT_USAGE;
             }
         } else if (a[0] == '-' && a[1]) {
@@ -259,16 +267,18 @@ int cli_add(int argc, char **argv)
     }
     if (!dir || !path != end) {
         fprintf(stderr, "%s" ADD_USAGE,
-                !dir ? "" : end ? "taskfarm add: --end takes no FILE (end a "
-                                  "file with a line @end instead)\n"
-                                : "taskfarm add: no FILE\n");
+                !dir  ? ""
+                : end ? "taskfarm add: --end takes no FILE (end a "
+                        "file with a line @end instead)\n"
+                      : "taskfarm add: no FILE\n");
         return EXIT_USAGE;
     }
     tf_runstate rs;
     char why[128];
     if (!farm_runs(dir, &rs, why, sizeof why)) {
-        fprintf(stderr, "taskfarm add: no farm runs in %s (%s); nothing was "
-                        "added\n",
+        fprintf(stderr,
+                "taskfarm add: no farm runs in %s (%s); nothing was "
+                "added\n",
                 dir, why);
         return EXIT_USAGE;
     }

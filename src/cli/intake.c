@@ -155,8 +155,8 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
         e = cli_tasklist_load(&tl, o->outdir, ft.p, len, o->resume, why,
                               sizeof why);
     if (!e && in->pipe && len < ft.len &&
-        (!(in->pend = malloc(ft.len - len)) || !memcpy(in->pend, ft.p + len,
-                                                       ft.len - len)))
+        (!(in->pend = malloc(ft.len - len)) ||
+         !memcpy(in->pend, ft.p + len, ft.len - len)))
         e = ENOMEM;
     in->npend = in->pcap = in->pend ? ft.len - len : 0;
     bool view = tl.p == ft.p;
@@ -167,9 +167,10 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
     }
     if (o->follow && tl.nadded) {
-        fprintf(stderr, "taskfarm: %s holds tasks added to the earlier run "
-                        "(taskfarm add), which come after its task file's "
-                        "lines: resume it without --follow\n",
+        fprintf(stderr,
+                "taskfarm: %s holds tasks added to the earlier run "
+                "(taskfarm add), which come after its task file's "
+                "lines: resume it without --follow\n",
                 o->outdir);
         cli_tasklist_free(&tl);
         return EXIT_USAGE;
@@ -181,7 +182,8 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
     in->taken = len;
     in->nadded = tl.nadded;
     in->closed = tf->end_line || eof;
-    if (status == EXIT_ALL_OK && keep && !(in->kept = malloc(sizeof *in->kept))) {
+    if (status == EXIT_ALL_OK && keep &&
+        !(in->kept = malloc(sizeof *in->kept))) {
         fprintf(stderr, "taskfarm: out of memory\n");
         status = EXIT_RUNTIME;
     }
@@ -199,8 +201,7 @@ int cli_intake_prepare(const char *outdir, bool resume)
     char dir[PATH_MAX], path[PATH_MAX + 256];
     /* A new run in the outdir (--force) has no additions and refused lines. */
     for (uint32_t k = 1; !resume; k++) {
-        snprintf(path, sizeof path, "%s/added/%06u.tasks", outdir,
-                 (unsigned)k);
+        snprintf(path, sizeof path, "%s/added/%06u.tasks", outdir, (unsigned)k);
         if (unlink(path))
             break;
     }
@@ -258,8 +259,8 @@ static void close_list(cli_intake *in, tf_runtime *rt)
  * reader sees all of it or nothing; durable (fsync of the file and of its
  * directory) when asked. Returns 0 or an errno value.
  */
-static int put_file(const char *tmp, const char *path, const char *p,
-                    size_t n, bool durable)
+static int put_file(const char *tmp, const char *path, const char *p, size_t n,
+                    bool durable)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0)
@@ -366,8 +367,9 @@ static void added_text(const tf_taskfile *old, const tf_taskfile *grown,
         snprintf(buf, n, "1 task added, line %u of the farm (id %s)",
                  (unsigned)grown->tasks[a].line, tf_taskfile_id(grown, a));
     else if (count)
-        snprintf(buf, n, "%u tasks added, lines %u-%u of the farm (ids %s "
-                         "... %s)",
+        snprintf(buf, n,
+                 "%u tasks added, lines %u-%u of the farm (ids %s "
+                 "... %s)",
                  (unsigned)count, (unsigned)first_line, (unsigned)last_line,
                  tf_taskfile_id(grown, a), tf_taskfile_id(grown, b - 1));
     else
@@ -397,8 +399,8 @@ static int record(const cli_intake *in, const char *p, size_t n, char *path,
  * submitted; or refused whole, with err saying why. ok: what to tell.
  */
 static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
-                          size_t len, const char *name, tf_tferr *err,
-                          char *ok, size_t oklen)
+                          size_t len, const char *name, tf_tferr *err, char *ok,
+                          size_t oklen)
 {
     char why[PATH_MAX + 128] = "", path[PATH_MAX];
     if (in->closed || in->o->follow) {
@@ -423,12 +425,14 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
     if (!rc)
         rc = fits(in, &grown, name, shift, err);
     if (!rc && grown.ntasks == in->tf->ntasks && !grown.end_line) {
-        cli_msg_add(err, TF_EINVAL, 0, "%s: no tasks (only blank lines, "
-                                       "comments or barriers)", name);
+        cli_msg_add(err, TF_EINVAL, 0,
+                    "%s: no tasks (only blank lines, "
+                    "comments or barriers)",
+                    name);
         rc = TF_EINVAL;
     }
-    if (!rc && (e = record(in, tl.p + base, tl.len - base, path,
-                           sizeof path)) != 0) {
+    if (!rc &&
+        (e = record(in, tl.p + base, tl.len - base, path, sizeof path)) != 0) {
         snprintf(why, sizeof why, "cannot record it in %s: %s", path,
                  strerror(e));
         rc = TF_EIO;
@@ -445,8 +449,7 @@ static void take_addition(cli_intake *in, tf_runtime *rt, const char *body,
     if (rc && parsed)
         tf_taskfile_free(&grown);
     if (rc && !err->n)
-        cli_msg_add(err, rc, 0, "%s: %s", name,
-                    why[0] ? why : tf_strerror(rc));
+        cli_msg_add(err, rc, 0, "%s: %s", name, why[0] ? why : tf_strerror(rc));
     if (!rc) {
         in->nadded++;
         /*
@@ -485,19 +488,20 @@ static void take_incoming(cli_intake *in, tf_runtime *rt, const char *dir,
     size_t hl = strlen(CLI_ADD_HEADER);
     snprintf(name, sizeof name, "%s", stem);
     if (nl && ft.len >= hl && !memcmp(ft.p, CLI_ADD_HEADER, hl)) {
-        snprintf(name, sizeof name, "%.*s", (int)(nl - ft.p - hl),
-                 ft.p + hl);
+        snprintf(name, sizeof name, "%.*s", (int)(nl - ft.p - hl), ft.p + hl);
         body = nl + 1;
     }
     if (end) {
         close_list(in, rt);
-        snprintf(ok, sizeof ok, "%s: the farm takes no more tasks; it ends "
-                                "once its tasks are done\n", in->o->outdir);
+        snprintf(ok, sizeof ok,
+                 "%s: the farm takes no more tasks; it ends "
+                 "once its tasks are done\n",
+                 in->o->outdir);
     } else if (e) {
         cli_msg_add(&err, TF_EIO, 0, "%s: %s", name, strerror(e));
     } else {
-        take_addition(in, rt, body, ft.len - (size_t)(body - ft.p), name,
-                      &err, ok, sizeof ok);
+        take_addition(in, rt, body, ft.len - (size_t)(body - ft.p), name, &err,
+                      ok, sizeof ok);
     }
     cli_file_text_free(&ft);
     /* The verdict: what `add` prints. */
@@ -518,13 +522,14 @@ static void take_incoming(cli_intake *in, tf_runtime *rt, const char *dir,
                   err.msgs[i].code != TF_EEXIST &&
                   err.msgs[i].code != TF_EDEP && err.msgs[i].code != TF_ECYCLE;
     snprintf(verdict, sizeof verdict, "%s/%s.%s", dir, stem,
-             !err.n ? "ok" : failed ? "fail" : "err");
+             !err.n   ? "ok"
+             : failed ? "fail"
+                      : "err");
     snprintf(tmp, sizeof tmp, "%s/.%s.v", dir, stem);
     int pe = text ? put_file(tmp, verdict, text, len, false) : ENOMEM;
     if (pe) {
         cli_progress_break(in->pr);
-        fprintf(stderr, "taskfarm: cannot answer %s: %s\n", from,
-                strerror(pe));
+        fprintf(stderr, "taskfarm: cannot answer %s: %s\n", from, strerror(pe));
     }
     if (err.n || ok[0]) {
         cli_progress_break(in->pr);
@@ -562,7 +567,8 @@ static void look_incoming(cli_intake *in, tf_runtime *rt)
     struct dirent *de;
     while (n < MAX_PER_LOOK && (de = readdir(d)))
         if (de->d_name[0] != '.' &&
-            (ends_with(de->d_name, ".tasks") || ends_with(de->d_name, ".end")) &&
+            (ends_with(de->d_name, ".tasks") ||
+             ends_with(de->d_name, ".end")) &&
             (names[n] = strdup(de->d_name)))
             n++;
     closedir(d);
@@ -624,7 +630,7 @@ static void refuse_named(cli_intake *in, cli_tasklist *tl, uint32_t from,
         }
         if (m->line > from && m->line <= tl->lines && !hit[m->line - from])
             hit[m->line - from] = 1, why[m->line - from] = m->text,
-                            named = true;
+                          named = true;
     }
     char *s = tl->p, line_why[PATH_MAX + 256];
     snprintf(line_why, sizeof line_why, "appended with bad lines (%s)",
@@ -646,8 +652,7 @@ static void refuse_named(cli_intake *in, cli_tasklist *tl, uint32_t from,
  * said why), the rest taken. Returns false when memory ran out: nothing
  * was taken, and they are read again at the next look.
  */
-static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p,
-                       size_t n)
+static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p, size_t n)
 {
     cli_tasklist *tl = in->kept;
     size_t len0 = tl->len;
@@ -678,8 +683,8 @@ static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p,
         /* The run cannot take them (memory): refused after all. */
         tf_tferr err = {0};
         cli_msg_add(&err, rc, 0, "%s: lines %u-%u cannot be submitted: %s",
-                    display(in->o), (unsigned)lines0 + 1,
-                    (unsigned)tl->lines, tf_strerror(rc));
+                    display(in->o), (unsigned)lines0 + 1, (unsigned)tl->lines,
+                    tf_strerror(rc));
         refuse_named(in, tl, lines0, &err, true);
         tf_tferr_free(&err);
         tf_taskfile_free(&grown);

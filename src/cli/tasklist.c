@@ -75,7 +75,8 @@ void cli_tasklist_blank(cli_tasklist *tl, uint32_t from, const uint8_t *hit)
     for (uint32_t l = 1; r < end; l++) {
         char *nl = memchr(r, '\n', (size_t)(end - r));
         size_t n = nl ? (size_t)(nl - r) : (size_t)(end - r);
-        /* Removed, not overwritten: a line too long stays too long in blanks. */
+        /* Removed, not overwritten: a line too long stays too long in blanks.
+         */
         if (l > from && l - from <= tl->lines - from && hit[l - from])
             n = 0;
         memmove(w, nl ? nl - n : r, n + (nl != NULL));
@@ -121,8 +122,7 @@ int cli_tasklist_load(cli_tasklist *tl, const char *outdir, const char *text,
     for (uint32_t k = 1; !e && outdir_too; k++) {
         char path[PATH_MAX];
         file_text ft;
-        snprintf(path, sizeof path, "%s/added/%06u.tasks", outdir,
-                 (unsigned)k);
+        snprintf(path, sizeof path, "%s/added/%06u.tasks", outdir, (unsigned)k);
         e = cli_read_file(path, &ft);
         if (e == ENOENT || e == ENOTDIR) {
             e = 0;
@@ -169,15 +169,15 @@ int cli_tasklist_of_run(const char *outdir, const tf_runstate *rs,
     why[0] = 0;
     if (!task_path(rs, path, plen)) {
         snprintf(path, plen, "%s", rs->taskfile);
-        snprintf(why, n, "the run read its task file from %s, which cannot "
-                         "be read again",
+        snprintf(why, n,
+                 "the run read its task file from %s, which cannot "
+                 "be read again",
                  rs->taskfile[0] ? rs->taskfile : "nowhere recorded");
         return EPIPE;
     }
     int e = cli_read_file(path, &ft);
     if (e) {
-        snprintf(why, n, "cannot read its task file %s: %s", path,
-                 strerror(e));
+        snprintf(why, n, "cannot read its task file %s: %s", path, strerror(e));
         return e;
     }
     size_t len = rs->follow && rs->taken < ft.len ? rs->taken : ft.len;
@@ -241,7 +241,8 @@ static char *renumber(const char *text, const char *name, uint32_t shift)
         if (!strncmp(s, "line ", 5) && s[5] >= '1' && s[5] <= '9') {
             unsigned long l = strtoul(s + 5, &end, 10);
             o += (size_t)snprintf(out + o, cap - o,
-                                  l > shift ? "line %lu" : "line %lu of the farm",
+                                  l > shift ? "line %lu"
+                                            : "line %lu of the farm",
                                   l > shift ? l - shift : l);
             s = end;
             continue;
@@ -252,9 +253,8 @@ static char *renumber(const char *text, const char *name, uint32_t shift)
     return out;
 }
 
-int cli_tasklist_parse(const cli_tasklist *tl, const char *name,
-                       uint32_t shift, unsigned flags,
-                       tf_taskfile *out, tf_tferr *err)
+int cli_tasklist_parse(const cli_tasklist *tl, const char *name, uint32_t shift,
+                       unsigned flags, tf_taskfile *out, tf_tferr *err)
 {
     int rc = tf_taskfile_parse_flags(name, tl->p, tl->len, flags, out, err);
     for (size_t i = 0; shift && i < err->n; i++) {
@@ -274,12 +274,12 @@ bool cli_tasklist_extends(const tf_taskfile *old, const tf_taskfile *grown,
     if (grown->n >= old->n)
         while (i < old->n && tf_tftask_equal(&old->tasks[i], &grown->tasks[i]))
             i++;
-    bool same = i == old->n && grown->pool_len >= old->pool_len &&
-                grown->nedges >= old->nedges &&
-                (!old->pool_len ||
-                 !memcmp(old->pool, grown->pool, old->pool_len)) &&
-                (!old->nedges || !memcmp(old->deps, grown->deps,
-                                         old->nedges * sizeof *old->deps));
+    bool same =
+        i == old->n && grown->pool_len >= old->pool_len &&
+        grown->nedges >= old->nedges &&
+        (!old->pool_len || !memcmp(old->pool, grown->pool, old->pool_len)) &&
+        (!old->nedges ||
+         !memcmp(old->deps, grown->deps, old->nedges * sizeof *old->deps));
     if (same && grown->shell_line == old->shell_line &&
         grown->output_line == old->output_line)
         return true;

@@ -23,8 +23,8 @@
  * runtime knows it again whenever it was submitted.
  */
 #define NLABEL 256
-#define WAVE 16   /* tasks per wave */
-#define WAVES 4   /* waves submitted from ticks, after the first */
+#define WAVE 16 /* tasks per wave */
+#define WAVES 4 /* waves submitted from ticks, after the first */
 #define TICK_MS 10
 
 typedef struct rank_ctx {
@@ -57,8 +57,8 @@ typedef struct farm {
     uint32_t nlabel;       /* labels submitted */
     int waves;             /* waves to submit from ticks */
     long ticks, bad;
-    long idle_ticks;       /* ticks that do nothing first */
-    long cycles;           /* batches refused for a cycle */
+    long idle_ticks; /* ticks that do nothing first */
+    long cycles;     /* batches refused for a cycle */
     enum { CLOSE_WHEN_DONE, HALT_WHEN_DONE, HALT_AFTER_WAVE1 } end;
 } farm;
 
@@ -131,7 +131,8 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     tf_task_id id;
     tf_task_desc_init(&d, f->fn);
     if (ev->kind != TF_RUN_TICK) {
-        /* Only a tick may submit: a task's end comes in the middle of things. */
+        /* Only a tick may submit: a task's end comes in the middle of things.
+         */
         if (tf_submit(rt, &d, &id) != TF_ESTATE ||
             tf_batch_begin(rt) != TF_ESTATE)
             f->bad++;
