@@ -608,16 +608,17 @@ static void refuse(cli_intake *in, uint32_t from, uint32_t to,
  * names (a cycle). With none to go by, or `all`, every line past `from`
  * that holds a task or a barrier, for err's first message.
  */
-static void refuse_named(cli_intake *in, cli_tasklist *tl, uint32_t from,
+static long refuse_named(cli_intake *in, cli_tasklist *tl, uint32_t from,
                          const tf_tferr *err, bool all)
 {
     uint32_t n = tl->lines - from;
+    long refused = 0;
     uint8_t *hit = calloc((size_t)n + 1, 1);
     char **why = calloc((size_t)n + 1, sizeof *why);
     if (!hit || !why) {
         free(hit);
         free(why);
-        return; /* taken again at the next look */
+        return -1;
     }
     bool named = false;
     for (size_t i = 0; i < err->n && !all; i++) {
@@ -641,10 +642,13 @@ static void refuse_named(cli_intake *in, cli_tasklist *tl, uint32_t from,
             hit[l - from] = 1, why[l - from] = line_why;
         s = strchr(s, '\n') + 1;
     }
+    for (uint32_t k = 1; k <= n; k++)
+        refused += hit[k];
     refuse(in, from, tl->lines, hit, why);
     cli_tasklist_blank(tl, from, hit);
     free(hit);
     free(why);
+    return refused;
 }
 
 /*
@@ -668,9 +672,29 @@ static bool take_lines(cli_intake *in, tf_runtime *rt, const char *p, size_t n)
                                 &grown, &err);
         if (!rc && (rc = fits(in, &grown, display(in->o), 0, &err)))
             tf_taskfile_free(&grown);
-        if (rc == TF_EINVAL)
-            refuse_named(in, tl, lines0, &err, round >= MAX_ROUNDS);
+        /*
+         * Nothing of the new lines to refuse: the list as a whole cannot
+         * grow (its limits), so it takes no more.
+         */
+        long refused = rc == TF_EINVAL ? refuse_named(in, tl, lines0, &err,
+                                                      round >= MAX_ROUNDS)
+                                       : 0;
+        if (refused < 0)
+            rc = TF_ENOMEM;
+        if (rc == TF_EINVAL && !refused) {
+            cli_progress_break(in->pr);
+            for (size_t i = 0; i < err.n; i++)
+                fprintf(stderr, "taskfarm: %s; no more lines taken\n",
+                        err.msgs[i].text);
+            rc = TF_ERANGE;
+        }
         tf_tferr_free(&err);
+        if (rc == TF_ERANGE) {
+            cli_tasklist_cut(tl, len0, lines0);
+            in->taken += n;
+            close_list(in, rt);
+            return true;
+        }
         if (rc && rc != TF_EINVAL) {
             cli_tasklist_cut(tl, len0, lines0);
             return false;
