@@ -256,6 +256,7 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	bash tests/cli/farm.sh bin $(BUILD)/tests
 	bash tests/cli/output.sh bin
 	bash tests/cli/status.sh bin
+	timeout 600 bash tests/cli/add.sh bin
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 	timeout 600 bash tests/cli/stop.sh bin
 	timeout 300 bash tests/cli/walltime.sh bin

@@ -86,8 +86,10 @@ typedef struct tf_run_event {
 
 /*
  * Called on rank 0, on the thread inside tf_run, as tasks end. It must not
- * call tf_run, tf_submit or tf_finalize; it may call tf_halt, the result
- * queries and tf_get_stats. Keep it short: dispatch waits while it runs.
+ * call tf_run or tf_finalize; it may call tf_halt, tf_hold_open, the
+ * result queries and tf_get_stats, and, for a TICK only, tf_submit and a
+ * whole batch (tf_batch_begin ... tf_batch_end), whose tasks run in this
+ * run. Keep it short: dispatch waits while it runs.
  */
 typedef void (*tf_event_fn)(void *user, tf_runtime *rt,
                             const tf_run_event *ev);
@@ -326,9 +328,11 @@ TF_API int tf_use_state(tf_runtime *rt, const char *dir, int mode);
  * (TF_TASK_HELD), and tf_depend may add edges between any tasks of the
  * batch, in any direction. tf_batch_end makes them live at once; if they
  * contain a dependency cycle it fails with TF_ECYCLE and every task of the
- * batch is dropped (their ids mean nothing then). Errors: TF_EINVAL,
- * TF_ENOTROOT, TF_ESTATE (inside tf_run, or begin/end out of order),
- * TF_ECYCLE, TF_ENOMEM.
+ * batch is dropped (their ids mean nothing then). Outside tf_run, or
+ * inside it from a TICK event callback, which must end the batch it began
+ * (one left open is dropped, with an error logged). Errors: TF_EINVAL,
+ * TF_ENOTROOT, TF_ESTATE (inside tf_run but not in a TICK callback, or
+ * begin/end out of order), TF_ECYCLE, TF_ENOMEM.
  */
 TF_API int tf_batch_begin(tf_runtime *rt);
 TF_API int tf_batch_end(tf_runtime *rt);
@@ -392,10 +396,12 @@ TF_API int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out);
 
 
 /*
- * Submit a task from rank 0, before tf_run or between runs. Dependencies
+ * Submit a task from rank 0, before tf_run, between runs, or during one
+ * from a TICK event callback (it then runs in that run). Dependencies
  * must be ids this runtime returned. The task receives its dependencies'
  * outputs in the order given.
- * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE, TF_ENOMEM.
+ * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE
+ * (inside tf_run, not in a TICK callback), TF_ENOMEM.
  */
 TF_API int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
 
@@ -423,6 +429,17 @@ TF_API int tf_run(tf_runtime *rt);
  * Errors: TF_EINVAL, TF_ENOTROOT, TF_ESTATE (not inside tf_run).
  */
 TF_API int tf_halt(tf_runtime *rt);
+
+/*
+ * Rank 0, before tf_run or from an event callback during it: open (1)
+ * keeps a run going when every task is done, waiting (without a busy
+ * core) and calling on_event with a TICK every tick_ms, so that the
+ * callback can submit more tasks to it; 0 lets it end once its tasks are
+ * done. tf_halt ends a run held open. The setting stays until changed.
+ * Errors: TF_EINVAL (rt NULL, or open without an on_event callback, which
+ * alone could close it), TF_ENOTROOT.
+ */
+TF_API int tf_hold_open(tf_runtime *rt, int open);
 
 /* ---- results, on rank 0 after tf_run ---- */
 

@@ -112,14 +112,19 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf)
     int rc = tf_taskfile_parse(strcmp(path, "-") ? path : "stdin", ft.p,
                                ft.len, tf, &err);
     cli_file_text_free(&ft);
-    if (rc == 0)
-        return EXIT_ALL_OK;
-    for (size_t i = 0; i < err.n; i++)
-        fprintf(stderr, "%s\n", err.msgs[i].text);
-    if (err.truncated)
+    return cli_parse_verdict(path, rc, &err);
+}
+
+int cli_parse_verdict(const char *path, int rc, tf_tferr *err)
+{
+    for (size_t i = 0; i < err->n; i++)
+        fprintf(stderr, "%s\n", err->msgs[i].text);
+    if (err->truncated)
         fprintf(stderr, "%s: too many errors, stopped after %d\n", path,
                 TF_TASKFILE_MAX_ERRORS);
-    tf_tferr_free(&err);
+    tf_tferr_free(err);
+    if (rc == 0)
+        return EXIT_ALL_OK;
     if (rc == TF_EINVAL)
         return EXIT_USAGE;
     fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));

@@ -27,6 +27,7 @@ typedef struct run_opts {
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    bool follow; /* --follow: take lines appended to the task file */
     bool scheduler_only; /* rank 0 of several only schedules */
     bool progress; /* --progress: the live line even when stderr is no TTY */
     int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
@@ -97,14 +98,20 @@ const char *cli_output_mode_name(cli_output_mode m);
 bool cli_output_mode_parse(const char *s, cli_output_mode *m);
 
 /*
- * The first line of the block of CLI_OUT_BLOCK task-file lines whose
- * directory (out/FIRST-LAST/) holds task i's files, or 0 when the file has
- * no line past CLI_OUT_BLOCK and they go in out/ itself.
+ * Whether tasks' files go in one directory per CLI_OUT_BLOCK task-file
+ * lines (out/FIRST-LAST/): when the file has a line past CLI_OUT_BLOCK.
+ * A run decides once, at its start (--follow: always, as its file grows).
  */
-uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i);
+bool cli_output_blocked(const tf_taskfile *tf);
 
-/* Where a mode puts the output, for people (status, docs); tf may be NULL. */
-void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
+/*
+ * The first line of the block whose directory holds the files of the task
+ * on `line`, or 0 when they go in out/ itself (not blocked).
+ */
+uint32_t cli_output_block(uint32_t line, bool blocked);
+
+/* Where a mode puts the output, for people (status, docs). */
+void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
                          size_t len);
 
 /*
@@ -265,6 +272,8 @@ typedef struct cli_progress {
     uint64_t not_started; /* tasks a stop kept from starting */
     uint64_t busy_slot_ns;      /* sum over attempts of runtime x cores */
     uint64_t t0_ns;
+    bool follow;    /* the status file says how much of the file was taken */
+    uint64_t taken;
     bool tty;
     double next_status;
     int line_len;               /* characters of the live line on the terminal */
@@ -327,5 +336,75 @@ void cli_walltime_report(const cli_walltime *W, const run_opts *o,
                          const cli_progress *p);
 
 void cli_walltime_free(cli_walltime *W);
+/* ---- intake.c: rank 0 takes more tasks while the run runs ------------ */
+
+/*
+ * What a running farm takes besides its task file: additions that
+ * `taskfarm add` puts in OUTDIR/incoming/ (all or nothing, recorded in
+ * OUTDIR/added/N.tasks before they are submitted), and with --follow the
+ * lines appended to the task file (each refused alone, recorded in
+ * OUTDIR/rejected). Both are validated as part of the farm's whole list
+ * (tasklist.c). Rank 0's thread only; fields are intake.c's.
+ */
+typedef struct cli_intake {
+    const run_opts *o;
+    cli_progress *pr;     /* broken before a message */
+    const tf_taskfile *tf; /* the farm's list as parsed, grown by `grow` */
+    uint32_t nadded;      /* additions recorded in OUTDIR/added */
+    unsigned widest;      /* the most slots of a rank: a wider task waits for ever */
+    bool closed;          /* @end, add --end or a followed pipe's end: no more */
+    int fd;               /* the followed file, -1: none */
+    bool pipe;            /* read(), not pread() at `taken` */
+    int fd_flags;         /* a pipe's: given back (not O_NONBLOCK) at the end */
+    uint64_t taken;       /* bytes of the followed file taken (whole lines) */
+    char *pend;           /* a pipe's bytes read, not yet a whole line */
+    size_t npend, pcap;
+    /*
+     * The list's text, when it cannot be read again (standard input, a
+     * pipe) or grows line by line (--follow); else NULL: the task file and
+     * OUTDIR/added are read again for an addition.
+     */
+    cli_tasklist *kept;
+    uint64_t next_ns; /* the next look (after one that parsed: spaced out) */
+    bool parsed;      /* this look parsed the farm's list */
+    /*
+     * Submit the entries of `grown` past the farm's and, on success, make
+     * it the farm's list (taking it over). Returns 0 or a TF_E* code.
+     */
+    int (*grow)(void *user, tf_taskfile *grown);
+    void *user;
+} cli_intake;
+
+/*
+ * Rank 0, at start-up, before the outdir is prepared: read and validate
+ * the task file into *tf as `run` takes it: whole, or with --follow its
+ * whole lines (with --resume --follow, as far as the stopped run took);
+ * with --resume, its additions after it and the lines it refused emptied.
+ * Errors are printed. Returns -1 to go on, else the exit status.
+ */
+int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf);
+
+/*
+ * Rank 0, once the outdir is the run's: an empty OUTDIR/incoming (what
+ * is there is a stopped run's), and unless resume no additions and
+ * refused lines of an earlier run (--force). Returns -1, or EXIT_USAGE
+ * after saying why.
+ */
+int cli_intake_prepare(const char *outdir, bool resume);
+
+/* Rank 0, at each tick: additions, appended lines. */
+void cli_intake_tick(cli_intake *in, tf_runtime *rt);
+
+void cli_intake_free(cli_intake *in);
+
+/*
+ * Messages into err for the entries of tf from `from` on that ask for more
+ * cores than `widest` (they could never start): "NAME:LINE: @cores=N, but
+ * no rank runs more than W tasks at once", lines less shift, at most max
+ * of them. Returns how many such entries there are.
+ */
+uint32_t cli_too_wide(const tf_taskfile *tf, uint32_t from, unsigned widest,
+                      const char *name, uint32_t shift, uint32_t max,
+                      tf_tferr *err);
 
 #endif

@@ -44,6 +44,8 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     {"run", "[OPTIONS] TASKFILE",
      "run the tasks (under mpirun/srun, or as one process)", cli_run},
+    {"add", "OUTDIR FILE", "give the farm running in OUTDIR more tasks",
+     cli_add},
     {"check", "TASKFILE", "validate a task file (no MPI): counts, or errors",
      cmd_check},
     {"status", "OUTDIR", "progress of a run, while it runs or after",

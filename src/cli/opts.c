@@ -36,6 +36,12 @@ void cli_run_usage(FILE *out)
             "run again\n"
             "      --force           reuse DIR, truncating its joblog and "
             "removing its state\n"
+            "      --follow          keep taking lines appended to TASKFILE "
+            "(a bad one is\n"
+            "                        refused alone) until a line @end, "
+            "taskfarm add --end\n"
+            "                        DIR or a signal; the farm waits for "
+            "them when idle\n"
             "      --checkpoint-every SEC  snapshot the state into DIR every "
             "SEC seconds\n"
             "                        (default 60; 0: at the end only); "
@@ -142,6 +148,7 @@ static int flag(const char *a, run_opts *o)
               : !strcmp(a, "--scheduler-only") ? &o->scheduler_only
               : !strcmp(a, "--no-trace")      ? &o->no_trace
               : !strcmp(a, "--progress")      ? &o->progress
+              : !strcmp(a, "--follow")        ? &o->follow
               : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet
                                                           : NULL;
     if (f)

@@ -48,14 +48,17 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m)
     return false;
 }
 
-uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i)
+bool cli_output_blocked(const tf_taskfile *tf)
 {
-    if (!tf->n || tf->tasks[tf->n - 1].line <= CLI_OUT_BLOCK)
-        return 0;
-    return (tf->tasks[i].line - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1;
+    return tf->n && tf->tasks[tf->n - 1].line > CLI_OUT_BLOCK;
 }
 
-void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
+uint32_t cli_output_block(uint32_t line, bool blocked)
+{
+    return blocked ? (line - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1 : 0;
+}
+
+void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
                          size_t len)
 {
     if (m == CLI_OUT_TAG)
@@ -63,7 +66,7 @@ void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
                            "prefixed with its task's id and a tab");
     else if (m == CLI_OUT_NONE)
         snprintf(buf, len, "none: discarded");
-    else if (tf && cli_output_block(tf, 0))
+    else if (blocked)
         snprintf(buf, len, "files: out/FIRST-LAST/ID.out and ID.err, by "
                            "blocks of %d task-file lines (line 1234 in "
                            "out/1001-2000/), only for tasks that wrote",

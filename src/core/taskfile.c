@@ -33,12 +33,14 @@ enum {
     ATTR_SHELL,
     ATTR_OUTPUT,
     ATTR_EST,
+    ATTR_END,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
     "id",      "after",   "prio",  "cores",  "timeout",
     "retries", "barrier", "shell", "output", "est",
+    "end",
 };
 
 /* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
@@ -100,6 +102,7 @@ typedef struct parser {
     uint32_t shell_line;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_*, 0 if none */
     uint32_t output_line;
+    uint32_t end_line; /* @end's: no line after it is read */
 } parser;
 
 /* What the attributes of one line said. */
@@ -621,10 +624,10 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         return failed(
             add_error(p, TF_EINVAL, line, 0, "@%s given twice", attr_names[k]));
     a->seen |= 1u << k;
-    if (k == ATTR_BARRIER) {
+    if (k == ATTR_BARRIER || k == ATTR_END) {
         if (has_val)
-            return failed(
-                add_error(p, TF_EINVAL, line, 0, "@barrier takes no value"));
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "@%s takes no value", attr_names[k]));
         return 0;
     }
     if (k == ATTR_SHELL && vlen > TF_TASKFILE_MAX_SHELL)
@@ -962,6 +965,14 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
         while (i < n && is_blank(s[i]))
             i++;
     }
+    if (a.seen & (1u << ATTR_END)) {
+        if (ntok != 1 || i != n)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@end must stand alone on its line");
+        if (!bad)
+            p->end_line = line;
+        return 0;
+    }
     if (a.seen & (1u << ATTR_BARRIER)) {
         if (ntok != 1 || i != n)
             return add_error(p, TF_EINVAL, line, 0,
@@ -991,7 +1002,7 @@ static int scan(parser *p, bool has_nul)
     if (p->len >= 3 && memcmp(s, UTF8_BOM, 3) == 0)
         s += 3;
     uint32_t line = 0;
-    while (s < end && !p->err.truncated) {
+    while (s < end && !p->err.truncated && !p->end_line) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
         size_t n = (size_t)(e - s);
@@ -1286,6 +1297,12 @@ out_with_sched:
 int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err)
 {
+    return tf_taskfile_parse_flags(name, text, len, 0, out, err);
+}
+
+int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
+                            unsigned flags, tf_taskfile *out, tf_tferr *err)
+{
     if (err)
         memset(err, 0, sizeof *err);
     if (!name || !out || (!text && len))
@@ -1299,7 +1316,7 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     int rc = scan(&p, len && memchr(text, '\0', len) != NULL);
     if (rc)
         goto out_with_parser;
-    if (!p.err.n && !p.ntasks) {
+    if (!p.err.n && !p.ntasks && !(flags & TF_TASKFILE_EMPTY_OK)) {
         rc = add_error(&p, TF_EINVAL, 0, 0, "%s",
                        len ? "no tasks (only blank lines, comments or "
                              "barriers)"
@@ -1327,6 +1344,7 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     tf.shell_line = p.shell_line;
     tf.output = p.output;
     tf.output_line = p.output_line;
+    tf.end_line = p.end_line;
     if (p.shell_line && !(tf.shell = strdup(p.shell)))
         rc = TF_ENOMEM;
     else if (forward)

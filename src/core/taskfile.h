@@ -97,6 +97,7 @@ typedef struct tf_taskfile {
     uint32_t shell_line; /* its line, 0: none */
     uint8_t output;       /* @output's TF_TASKFILE_OUTPUT_*, 0: none */
     uint32_t output_line; /* its line, 0: none */
+    uint32_t end_line;    /* @end's line, 0: none; no line after it is read */
 } tf_taskfile;
 
 /* One message for a person, already prefixed with "NAME:LINE: ". */
@@ -139,6 +140,14 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err);
 
 /*
+ * tf_taskfile_parse with flags. TF_TASKFILE_EMPTY_OK: a file without task
+ * lines is valid (the start of a task list that grows: `run --follow`).
+ */
+#define TF_TASKFILE_EMPTY_OK 0x1u
+int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
+                            unsigned flags, tf_taskfile *out, tf_tferr *err);
+
+/*
  * A duration (s[0..n), not NUL-terminated) in milliseconds, rounded up:
  * seconds as a plain number ("90", "1.5"), or terms with units from the
  * largest down, each a number with an optional fraction: "500ms", "90s",
@@ -170,6 +179,17 @@ size_t tf_taskfile_bytes(const tf_taskfile *tf);
  */
 int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
                        uint8_t default_retries, uint32_t *first);
+
+/* Whether two entries are the same, field by field (not memcmp: padding). */
+static inline bool tf_tftask_equal(const tf_tftask *a, const tf_tftask *b)
+{
+    return a->str == b->str && a->cmd_len == b->cmd_len &&
+           a->line == b->line && a->prio == b->prio &&
+           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
+           a->ndeps == b->ndeps && a->cores == b->cores &&
+           a->retries == b->retries && a->id_len == b->id_len &&
+           a->flags == b->flags && a->est == b->est;
+}
 
 static inline bool tf_taskfile_is_barrier(const tf_taskfile *tf, uint32_t i)
 {

@@ -128,13 +128,24 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
     return 0;
 }
 
+/*
+ * Tasks were sealed inside a run: what the run's start does for tasks
+ * submitted before it (children of resumed ones re-created). A failure of
+ * the state is latched, and the loop halts on it.
+ */
+static void added_in_run(tf_runtime *rt)
+{
+    if (rt->ck)
+        tf_ckstate_settle(rt->ck, &rt->tasks, &rt->reg);
+}
+
 int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
 {
     if (!rt || !desc || !id)
         return TF_EINVAL;
     if (rt->link.rank != 0)
         return TF_ENOTROOT;
-    if (rt->in_run)
+    if (rt->in_run && !rt->in_tick)
         return TF_ESTATE;
     if (desc->fn >= rt->reg.n)
         return TF_ENOENT;
@@ -184,17 +195,22 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         free(deps);
     if (!rc)
         *id = rt->tasks.rec[t].gid;
+    if (!rc && rt->in_run && !rt->tasks.batching)
+        added_in_run(rt);
     return rc;
 }
 
-/* Rank 0 outside a run, and a batch open (or not, as want_open says). */
+/*
+ * Rank 0 outside a run or in its TICK callback, and a batch open (or not,
+ * as want_open says).
+ */
 static int check_batch(const tf_runtime *rt, bool want_open)
 {
     if (!rt)
         return TF_EINVAL;
     if (rt->link.rank != 0)
         return TF_ENOTROOT;
-    if (rt->in_run || rt->tasks.batching != want_open)
+    if ((rt->in_run && !rt->in_tick) || rt->tasks.batching != want_open)
         return TF_ESTATE;
     return 0;
 }
@@ -239,7 +255,19 @@ int tf_batch_end(tf_runtime *rt)
                 ncyc, (unsigned long long)rt->tasks.rec[cyc[0]].gid);
     if (rc)
         tf_tasks_drop_held(&rt->tasks);
+    else if (rt->in_run)
+        added_in_run(rt);
     return rc;
+}
+
+int tf_hold_open(tf_runtime *rt, int open)
+{
+    if (!rt || (open && !rt->cfg.on_event))
+        return TF_EINVAL;
+    if (rt->link.rank != 0)
+        return TF_ENOTROOT;
+    rt->hold_open = open != 0;
+    return 0;
 }
 
 int tf_run(tf_runtime *rt)

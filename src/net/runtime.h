@@ -44,6 +44,12 @@ struct tf_runtime {
     bool steal;        /* this rank steals (and may be stolen from) */
     bool in_run, halt_requested;
     /*
+     * Rank 0: tf_hold_open's flag (a run does not end when its tasks are
+     * done), and inside a TICK callback, where tf_submit and batches may
+     * add tasks to the run.
+     */
+    bool hold_open, in_tick;
+    /*
      * Rank 0: inside an event callback for an attempt that failed (RETRY,
      * FAILED), and whether the callback called it interrupted
      * (tf_event_interrupted).

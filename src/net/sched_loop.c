@@ -412,9 +412,43 @@ static void tick(tf_master *m)
         rt->trace)
         tf_tracing_note(rt->trace, "checkpoint", tf_ckstate_note(rt->ck));
     if (rt->cfg.on_event && now >= m->next_tick) {
+        /* The callback may submit tasks now: nothing refers to the tables. */
+        rt->in_tick = true;
         tf_master_fire(m, TF_RUN_TICK, TF_NONE, 0);
+        rt->in_tick = false;
+        if (rt->tasks.batching) {
+            tf_logf(&rt->log, TF_LOG_ERROR,
+                    "a batch begun in a tick was not ended there: dropped");
+            rt->tasks.batching = false;
+            tf_tasks_drop_held(&rt->tasks);
+        }
         m->next_tick = tf_idle_clock_ns() + m->tick_ns;
     }
+}
+
+/*
+ * The run ends once every task is done, unless tf_hold_open keeps it
+ * going (for tasks its TICK callback may still submit) and it was not
+ * halted.
+ */
+static bool ends(const tf_master *m)
+{
+    return tf_sched_is_finished(&m->rt->tasks.sched) &&
+           (!m->rt->hold_open || m->halted);
+}
+
+/*
+ * Held open with nothing to do: only a tick can bring work, so sleep
+ * until then, in naps short enough for heartbeats and doorbells (a
+ * message ends one), not the 1 ms ones of the usual back-off.
+ */
+#define TF_HELD_NAP_NS 50000000L
+
+static void wait_held(tf_master *m)
+{
+    uint64_t now = tf_idle_clock_ns();
+    long ns = m->next_tick > now ? (long)(m->next_tick - now) : 0;
+    tf_link_nap(&m->rt->link, ns < TF_HELD_NAP_NS ? ns : TF_HELD_NAP_NS);
 }
 
 /*
@@ -570,7 +604,7 @@ int tf_schedloop_run(tf_runtime *rt)
     int rc = begin(&m);
     tf_idle idle;
     tf_idle_reset(&idle);
-    while (!rc && !tf_sched_is_finished(&rt->tasks.sched)) {
+    while (!rc && !ends(&m)) {
         bool progress = false;
         rc = poll(&m, &progress);
         if (!rc)
@@ -581,6 +615,9 @@ int tf_schedloop_run(tf_runtime *rt)
             tick(&m);
         if (progress)
             tf_idle_reset(&idle);
+        else if (rt->hold_open && !m.halted &&
+                 tf_sched_is_finished(&rt->tasks.sched))
+            wait_held(&m);
         else
             tf_link_idle(&rt->link, &idle);
     }

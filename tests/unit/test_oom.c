@@ -886,21 +886,10 @@ static char *taskfile_text(bool errors, size_t *len)
     return s;
 }
 
-/* Field by field: tf_tftask has padding, which memcmp would compare. */
-static bool tftask_equal(const tf_tftask *a, const tf_tftask *b)
-{
-    return a->str == b->str && a->cmd_len == b->cmd_len &&
-           a->line == b->line && a->prio == b->prio &&
-           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
-           a->ndeps == b->ndeps && a->cores == b->cores &&
-           a->retries == b->retries && a->id_len == b->id_len &&
-           a->flags == b->flags;
-}
-
 static bool taskfile_equal(const tf_taskfile *a, const tf_taskfile *b)
 {
     for (uint32_t i = 0; i < a->n && i < b->n; i++)
-        if (!tftask_equal(&a->tasks[i], &b->tasks[i]))
+        if (!tf_tftask_equal(&a->tasks[i], &b->tasks[i]))
             return false;
     return a->n == b->n && a->ntasks == b->ntasks &&
            a->nbarriers == b->nbarriers && a->nafter == b->nafter &&

@@ -1011,6 +1011,59 @@ static void test_error_no_tasks(void)
                  NAME ": no tasks (only blank lines, comments or barriers)");
 }
 
+/*
+ * @end ends the task list: no line after it is read, not even a bad one,
+ * and tf.end_line says where it stood. It stands alone, without a value.
+ */
+static void test_end(void)
+{
+    static const char text[] = "echo a\n  @end \n@bogus x\necho \0z\n";
+    tf_taskfile tf;
+    if (parse_ok_(text, sizeof text - 1, &tf, __FILE__, __LINE__)) {
+        CHECK_EQ_U(tf.ntasks, 1);
+        CHECK_EQ_U(tf.end_line, 2);
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("echo a\n", &tf)) {
+        CHECK_EQ_U(tf.end_line, 0);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("echo a\n@end=1\n", NAME ":2: @end takes no value");
+    EXPECT_ERROR("echo a\n@end echo b\n",
+                 NAME ":2: @end must stand alone on its line");
+    EXPECT_ERROR("@end\n", NAME ": no tasks (only blank lines, comments or "
+                            "barriers)");
+}
+
+/*
+ * TF_TASKFILE_EMPTY_OK: the start of a list that grows may hold no task
+ * yet, only its settings; every other error stays one.
+ */
+static void test_empty_ok(void)
+{
+    tf_taskfile tf;
+    tf_tferr err;
+    static const char text[] = "# tasks follow\n@shell=/bin/sh\n@barrier\n";
+    int rc = tf_taskfile_parse_flags(NAME, text, strlen(text),
+                                     TF_TASKFILE_EMPTY_OK, &tf, &err);
+    CHECK_RC(rc, 0);
+    if (!rc) {
+        CHECK_EQ_U(tf.ntasks, 0);
+        CHECK_EQ_U(tf.nbarriers, 1);
+        CHECK_TRUE(tf.shell && !strcmp(tf.shell, "/bin/sh"));
+        tf_taskfile_free(&tf);
+    }
+    CHECK_RC(tf_taskfile_parse_flags(NAME, NULL, 0, TF_TASKFILE_EMPTY_OK, &tf,
+                                     &err),
+             0);
+    if (!err.n)
+        tf_taskfile_free(&tf);
+    CHECK_RC(tf_taskfile_parse_flags(NAME, "@x\n", 3, TF_TASKFILE_EMPTY_OK,
+                                     &tf, &err),
+             TF_EINVAL);
+    tf_tferr_free(&err);
+}
+
 /* Mistakes are all reported, in line order, whichever pass found them. */
 static void test_error_collected(void)
 {
@@ -1474,6 +1527,8 @@ int main(void)
         {"error: NUL byte, long line", test_error_nul_and_long_line},
         {"error: command too long for the shell", test_error_long_command},
         {"error: no tasks", test_error_no_tasks},
+        {"@end", test_end},
+        {"no tasks, when asked", test_empty_ok},
         {"errors are collected", test_error_collected},
         {"errors are capped", test_error_cap},
         {"failed parse leaves output alone", test_out_untouched},
