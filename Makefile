@@ -257,8 +257,10 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	bash tests/cli/output.sh bin
 	bash tests/cli/status.sh bin
 	timeout 1200 bash tests/cli/args.sh bin
+	timeout 600 bash tests/cli/add.sh bin
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 	timeout 600 bash tests/cli/stop.sh bin
+	timeout 300 bash tests/cli/walltime.sh bin
 
 # Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
 # under real mpirun, resume, orphans; results compared with a fault-free run.

@@ -12,12 +12,13 @@
 # option is taken to want a value when its usage line names one in capitals
 # (`--slots N`). The lists below are used when that reading finds nothing.
 
-_taskfarm_cmds_builtin="run check status topo report version help"
-_taskfarm_opts_builtin="-o --outdir --resume --force --checkpoint-every --slots
+_taskfarm_cmds_builtin="run add check status topo report version help"
+_taskfarm_opts_builtin="-o --outdir --resume --follow --force --checkpoint-every --slots
     --shell --retries --timeout --grace --halt-on-error --no-steal --scheduler-only --heartbeat
-    --no-trace --output --bind --status-every -q --quiet -v --verbose"
+    --no-trace --output --bind --status-every -q --quiet -v --verbose --deadline --deadline-margin"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
-    --retries --timeout --grace --heartbeat --output --bind --status-every"
+    --retries --timeout --grace --heartbeat --output --bind --status-every --deadline
+    --deadline-margin"
 
 # _taskfarm_learn PROG: sets _taskfarm_cmds, _taskfarm_opts and
 # _taskfarm_valued from PROG's usage, once per PROG.
@@ -106,6 +107,7 @@ _taskfarm() {
         elif [[ -z $sources && $w == -* ]]; then
             [[ $cmd == run ]] && _taskfarm_is_valued "$w" && [[ ${COMP_WORDS[i + 1]-} != = ]] && ((i++))
             [[ $cmd == report && $w == -o ]] && ((i++))
+            [[ $cmd == add && $w == --timeout ]] && ((i++))
         else
             ((npos++))
             # Argument mode: after a ::: or ::::, words are its arguments.
@@ -131,6 +133,7 @@ _taskfarm() {
             -o | --outdir) _taskfarm_files -d "$cur" ;;
             --bind) mapfile -t COMPREPLY < <(compgen -W "core numa none" -- "$cur") ;;
             --output) mapfile -t COMPREPLY < <(compgen -W "files tag none" -- "$cur") ;;
+            --deadline) mapfile -t COMPREPLY < <(compgen -W "none +30m +1h" -- "$cur") ;;
             --shell)
                 mapfile -t COMPREPLY < <(compgen -W "bash sh $(grep -s '^/' /etc/shells)" -- "$cur")
                 ;;
@@ -146,6 +149,17 @@ _taskfarm() {
             mapfile -t COMPREPLY < <(compgen -W "--dry-run -h --help" -- "$cur")
         elif ((npos == 0)); then
             _taskfarm_files -f "$cur"
+        fi
+        ;;
+    add)
+        if [[ $prev == --timeout ]]; then
+            : # a duration
+        elif [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "--end --timeout -h --help" -- "$cur")
+        elif ((npos == 0)); then
+            _taskfarm_files -d "$cur" # OUTDIR
+        elif ((npos == 1)); then
+            _taskfarm_files -f "$cur" # FILE
         fi
         ;;
     status)

@@ -48,7 +48,14 @@ typedef enum tf_run_event_kind {
     TF_RUN_RETRY,    /* a task failed and will run again */
     TF_RUN_FAILED,   /* a task failed for good */
     TF_RUN_SKIPPED,  /* a task will not run (a dependency failed, or a halt) */
-    TF_RUN_TICK      /* time passed (every tick_ms while the run goes on) */
+    TF_RUN_TICK,     /* time passed (every tick_ms while the run goes on) */
+    /*
+     * The deadline (tf_config.deadline_ns) has come with tasks unfinished,
+     * or nothing runs and no task left can end before it: the run stops
+     * (tf_halt) when the callback returns, unless it moved the deadline
+     * later (tf_set_deadline) and that changes the verdict.
+     */
+    TF_RUN_DEADLINE
 } tf_run_event_kind;
 
 typedef struct tf_run_event {
@@ -79,8 +86,10 @@ typedef struct tf_run_event {
 
 /*
  * Called on rank 0, on the thread inside tf_run, as tasks end. It must not
- * call tf_run, tf_submit or tf_finalize; it may call tf_halt, the result
- * queries and tf_get_stats. Keep it short: dispatch waits while it runs.
+ * call tf_run or tf_finalize; it may call tf_halt, tf_hold_open, the
+ * result queries and tf_get_stats, and, for a TICK only, tf_submit and a
+ * whole batch (tf_batch_begin ... tf_batch_end), whose tasks run in this
+ * run. Keep it short: dispatch waits while it runs.
  */
 typedef void (*tf_event_fn)(void *user, tf_runtime *rt,
                             const tf_run_event *ev);
@@ -224,6 +233,21 @@ typedef struct tf_config {
      * intermediate outputs freed once their dependents have ended.
      */
     int keep_outputs;
+    /*
+     * Rank 0: walltime-aware dispatch. The time by which tf_run must
+     * return, CLOCK_REALTIME in ns since the epoch (an allocation's end
+     * less what stopping takes); 0 (default): none. A task is started
+     * only if its estimate (tf_task_desc.est_ms, or learnt from its
+     * family) ends by then, counting the wait behind the tasks its rank
+     * already holds; one without an estimate starts while the deadline is
+     * ahead. When the deadline comes with tasks running, or nothing runs
+     * and nothing left can end in time, rank 0 fires TF_RUN_DEADLINE,
+     * then halts the run (tf_halt: what has not started is SKIPPED,
+     * on_halt ends what runs) and tf_run returns TF_EDEADLINE on every
+     * rank: a resumed run (tf_config.resume) runs exactly the rest.
+     * tf_set_deadline changes it.
+     */
+    uint64_t deadline_ns;
 } tf_config;
 
 #define TF_INLINE_MAX_DEFAULT 1024
@@ -304,9 +328,11 @@ TF_API int tf_use_state(tf_runtime *rt, const char *dir, int mode);
  * (TF_TASK_HELD), and tf_depend may add edges between any tasks of the
  * batch, in any direction. tf_batch_end makes them live at once; if they
  * contain a dependency cycle it fails with TF_ECYCLE and every task of the
- * batch is dropped (their ids mean nothing then). Errors: TF_EINVAL,
- * TF_ENOTROOT, TF_ESTATE (inside tf_run, or begin/end out of order),
- * TF_ECYCLE, TF_ENOMEM.
+ * batch is dropped (their ids mean nothing then). Outside tf_run, or
+ * inside it from a TICK event callback, which must end the batch it began
+ * (one left open is dropped, with an error logged). Errors: TF_EINVAL,
+ * TF_ENOTROOT, TF_ESTATE (inside tf_run but not in a TICK callback, or
+ * begin/end out of order), TF_ECYCLE, TF_ENOMEM.
  */
 TF_API int tf_batch_begin(tf_runtime *rt);
 TF_API int tf_batch_end(tf_runtime *rt);
@@ -341,6 +367,16 @@ TF_API uint64_t tf_key(const void *a, size_t alen, const void *b, size_t blen);
 TF_API int tf_event_interrupted(tf_runtime *rt);
 
 /*
+ * Rank 0, before tf_run or from an event callback inside it: the run must
+ * end by deadline_ns (CLOCK_REALTIME ns since the epoch; 0: no deadline),
+ * as tf_config.deadline_ns. A later deadline inside a run lets tasks set
+ * aside as too long start after all; the TF_RUN_DEADLINE callback may call
+ * it (an allocation extended) to go on. Errors: TF_EINVAL, TF_ENOTROOT,
+ * TF_ENOMEM (the deadline is unchanged).
+ */
+TF_API int tf_set_deadline(tf_runtime *rt, uint64_t deadline_ns);
+
+/*
  * Rank 0, inside tf_run (from an event callback): mark an instant in the
  * trace (a signal, a decision), if one is written. Errors: TF_EINVAL,
  * TF_ENOTROOT.
@@ -360,10 +396,12 @@ TF_API int tf_lookup(const tf_runtime *rt, const char *name, tf_fn_id *out);
 
 
 /*
- * Submit a task from rank 0, before tf_run or between runs. Dependencies
+ * Submit a task from rank 0, before tf_run, between runs, or during one
+ * from a TICK event callback (it then runs in that run). Dependencies
  * must be ids this runtime returned. The task receives its dependencies'
  * outputs in the order given.
- * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE, TF_ENOMEM.
+ * Errors: TF_ENOTROOT, TF_ENOENT (fn), TF_EDEP, TF_EINVAL, TF_ESTATE
+ * (inside tf_run, not in a TICK callback), TF_ENOMEM.
  */
 TF_API int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
 
@@ -372,8 +410,10 @@ TF_API int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id);
  * end. Rank 0 schedules; the other ranks run tasks (with one rank, rank 0
  * runs them itself). Returns the same value on every rank: 0 when every
  * task of this run succeeded, TF_EFAILED when some failed or were skipped
- * since the previous run ended (see tf_task_info_get), or another code for
- * a runtime error. May be called again after more tf_submit calls.
+ * since the previous run ended (see tf_task_info_get), TF_EDEADLINE when
+ * the deadline stopped it (tf_config.deadline_ns; failures too are then
+ * in tf_task_info_get), or another code for a runtime error. May be
+ * called again after more tf_submit calls.
  */
 TF_API int tf_run(tf_runtime *rt);
 
@@ -389,6 +429,17 @@ TF_API int tf_run(tf_runtime *rt);
  * Errors: TF_EINVAL, TF_ENOTROOT, TF_ESTATE (not inside tf_run).
  */
 TF_API int tf_halt(tf_runtime *rt);
+
+/*
+ * Rank 0, before tf_run or from an event callback during it: open (1)
+ * keeps a run going when every task is done, waiting (without a busy
+ * core) and calling on_event with a TICK every tick_ms, so that the
+ * callback can submit more tasks to it; 0 lets it end once its tasks are
+ * done. tf_halt ends a run held open. The setting stays until changed.
+ * Errors: TF_EINVAL (rt NULL, or open without an on_event callback, which
+ * alone could close it), TF_ENOTROOT.
+ */
+TF_API int tf_hold_open(tf_runtime *rt, int open);
 
 /* ---- results, on rank 0 after tf_run ---- */
 

@@ -22,7 +22,8 @@
     X(EPROTO, -12, "malformed or unexpected message")                          \
     X(ENOTROOT, -13, "only rank 0 may make this call")                         \
     X(ECORES, -14, "task needs more cores than any worker has")               \
-    X(ELOST, -15, "a rank stopped answering")
+    X(ELOST, -15, "a rank stopped answering")                                  \
+    X(EDEADLINE, -16, "the deadline came before every task had run")
 
 /*
  * Marks the library's public functions: it is built with

@@ -62,6 +62,16 @@ typedef struct tf_task_desc {
      * submissions only.
      */
     int rank;
+    /*
+     * Walltime-aware dispatch (tf_config.deadline_ns): the task's expected
+     * duration in ms, 0 (default): not known; and its family, 0 (default):
+     * none, else 1 .. 16777216: tasks expected to take alike, numbered
+     * densely (rank 0 keeps 4 bytes for each number up to the largest).
+     * A task without est_ms is expected to take 5/4 of the longest
+     * successful run of its family so far. Rank 0 submissions only.
+     */
+    uint32_t est_ms;
+    uint32_t family;
 } tf_task_desc;
 
 /*

@@ -377,17 +377,24 @@ static int recreate(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg,
     return rc;
 }
 
-int tf_ckstate_begin(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg)
+int tf_ckstate_settle(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg)
 {
     if (ck->err)
         return ck->err;
     int rc = recreate(ck, tt, reg, ck->roots, ck->nroots);
     ck->nroots = 0;
-    ck->next_ns = tf_idle_clock_ns() + (uint64_t)ck->every_ms * 1000000u;
     if (!rc && ck->remapped) {
         /* Before any record of this run refers to an id by its new meaning. */
         ck->remapped = false;
         rc = tf_ck_snapshot_now(ck, tt, reg, true);
     }
+    if (rc && !ck->err)
+        ck->err = rc;
     return rc;
+}
+
+int tf_ckstate_begin(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg)
+{
+    ck->next_ns = tf_idle_clock_ns() + (uint64_t)ck->every_ms * 1000000u;
+    return tf_ckstate_settle(ck, tt, reg);
 }

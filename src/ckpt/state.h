@@ -86,6 +86,13 @@ int tf_ckstate_added(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg,
  */
 int tf_ckstate_begin(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg);
 
+/*
+ * Tasks of tf_submit were added and sealed during a run (from a TICK
+ * callback): what tf_ckstate_begin does for those submitted before it, at
+ * once. A failure is latched (the loop halts on it) and returned.
+ */
+int tf_ckstate_settle(tf_ckstate *ck, tf_tasks *tt, const tf_registry *reg);
+
 /* Journal the attempt of task t that just ended. */
 void tf_ckstate_finished(tf_ckstate *ck, const tf_tasks *tt, uint32_t t);
 

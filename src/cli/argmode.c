@@ -35,7 +35,13 @@ typedef struct source {
 } source;
 
 /* What the command line gives: the template, the sources, the files read. */
-typedef struct argset {
+/*
+ * What the command line gives: the template, the sources, the files read;
+ * and the plan of the jobs (plan_jobs). Kept until the task file it made
+ * is parsed, so that a message about job N can show its arguments.
+ */
+typedef struct cli_argset {
+    const char *who; /* "taskfarm run", "taskfarm check": messages */
     char *tmpl;
     size_t tlen;
     source *src;
@@ -43,6 +49,12 @@ typedef struct argset {
     size_t srccap;
     file_text *files;
     size_t nfiles, filecap;
+    uint64_t jobs;
+    size_t *glen;       /* each group's length (linked sources: the shortest) */
+    uint32_t *group_of; /* each source's group */
+    uint32_t ngroups;
+    size_t *idx;        /* scratch: a job's index in each group */
+    tf_subst_arg *args; /* scratch: a job's arguments */
 } argset;
 
 static bool is_marker(const char *a)
@@ -197,28 +209,26 @@ static int read_args(argset *S, const char *who, int argc, char **argv,
  * The sources in groups: a source linked to the one before joins its
  * group, and a group is as long as its shortest source (parallel's :::+:
  * no wrapping). Jobs run through the groups' cartesian product, the last
- * group changing fastest. glen[g] and group_of[s]; returns the number of
- * jobs, or 0 past TF_TASKFILE_MAX_TASKS.
+ * group changing fastest. Sets S->glen, group_of, ngroups and jobs (0
+ * past TF_TASKFILE_MAX_TASKS).
  */
-static uint64_t plan_jobs(const argset *S, size_t *glen, uint32_t *group_of,
-                          uint32_t *ngroups)
+static void plan_jobs(argset *S)
 {
     uint32_t g = 0;
     for (uint32_t s = 0; s < S->nsrc; s++) {
         if (s == 0 || !S->src[s].linked)
-            glen[g++] = S->src[s].n;
-        else if (S->src[s].n < glen[g - 1])
-            glen[g - 1] = S->src[s].n;
-        group_of[s] = g - 1;
+            S->glen[g++] = S->src[s].n;
+        else if (S->src[s].n < S->glen[g - 1])
+            S->glen[g - 1] = S->src[s].n;
+        S->group_of[s] = g - 1;
     }
-    *ngroups = g;
-    uint64_t jobs = 1;
-    for (uint32_t k = 0; k < g; k++) {
-        jobs *= glen[k];
-        if (jobs > TF_TASKFILE_MAX_TASKS)
-            return 0;
+    S->ngroups = g;
+    S->jobs = 1;
+    for (uint32_t k = 0; k < g && S->jobs; k++) {
+        S->jobs *= S->glen[k];
+        if (S->jobs > TF_TASKFILE_MAX_TASKS)
+            S->jobs = 0;
     }
-    return jobs;
 }
 
 /* An argument for a message: up to 40 bytes, in quotes. */
@@ -228,32 +238,28 @@ static void show_arg(FILE *f, const tf_subst_arg *a)
     fprintf(f, "'%.*s%s'", n, a->s, a->len > 40 ? "..." : "");
 }
 
-/* The arguments of job j (from 0) into args, by the odometer's rule. */
-static void job_args(const argset *S, const size_t *glen,
-                     const uint32_t *group_of, uint32_t ngroups, uint64_t j,
-                     size_t *idx, tf_subst_arg *args)
+/* The arguments of job j (from 0) into S->args, by the odometer's rule. */
+static void job_args(argset *S, uint64_t j)
 {
-    for (uint32_t g = ngroups; g > 0; g--) {
-        idx[g - 1] = j % glen[g - 1];
-        j /= glen[g - 1];
+    for (uint32_t g = S->ngroups; g > 0; g--) {
+        S->idx[g - 1] = j % S->glen[g - 1];
+        j /= S->glen[g - 1];
     }
     for (uint32_t s = 0; s < S->nsrc; s++)
-        args[s] = S->src[s].args[idx[group_of[s]]];
+        S->args[s] = S->src[s].args[S->idx[S->group_of[s]]];
 }
 
-/* "job N ('a', 'b')": where a message about job N comes from. */
-static void show_job(FILE *f, const argset *S, const size_t *glen,
-                     const uint32_t *group_of, uint32_t ngroups, uint64_t job,
-                     size_t *idx, tf_subst_arg *args)
+/* "WHO: job N ('a', 'b'): ": where a message about job N comes from. */
+static void show_job(FILE *f, argset *S, uint64_t job)
 {
-    job_args(S, glen, group_of, ngroups, job - 1, idx, args);
-    fprintf(f, "job %llu (", (unsigned long long)job);
+    job_args(S, job - 1);
+    fprintf(f, "%s: job %llu (", S->who, (unsigned long long)job);
     for (uint32_t s = 0; s < S->nsrc; s++) {
         if (s)
             fputs(", ", f);
-        show_arg(f, &args[s]);
+        show_arg(f, &S->args[s]);
     }
-    fputs(")", f);
+    fputs("): ", f);
 }
 
 typedef struct textbuf {
@@ -270,25 +276,21 @@ static int reserve(textbuf *b, size_t more)
  * The task file: job j's command on line j. A command that would not be
  * one task line (empty, or a comment) is refused here, naming the job.
  */
-static int make_text(const argset *S, const char *who, const tf_subst *sub,
-                     uint64_t jobs, const size_t *glen,
-                     const uint32_t *group_of, uint32_t ngroups, size_t *idx,
-                     tf_subst_arg *args, textbuf *b)
+static int make_text(argset *S, const tf_subst *sub, textbuf *b)
 {
-    for (uint64_t j = 0; j < jobs; j++) {
-        job_args(S, glen, group_of, ngroups, j, idx, args);
-        size_t n = tf_subst_expand(sub, args, j + 1, NULL, 0);
+    for (uint64_t j = 0; j < S->jobs; j++) {
+        job_args(S, j);
+        size_t n = tf_subst_expand(sub, S->args, j + 1, NULL, 0);
         if (reserve(b, n + 1))
             return EXIT_RUNTIME;
         char *line = b->p + b->len;
-        tf_subst_expand(sub, args, j + 1, line, n);
+        tf_subst_expand(sub, S->args, j + 1, line, n);
         size_t k = 0;
         while (k < n && (line[k] == ' ' || line[k] == '\t'))
             k++;
         if (k == n || line[k] == '#') {
-            fprintf(stderr, "%s: ", who);
-            show_job(stderr, S, glen, group_of, ngroups, j + 1, idx, args);
-            fprintf(stderr, ": the command '%.*s' is %s; a task file would "
+            show_job(stderr, S, j + 1);
+            fprintf(stderr, "the command '%.*s' is %s; a task file would "
                             "skip it\n",
                     (int)(n > 60 ? 60 : n), line,
                     k == n ? "empty" : "a comment");
@@ -300,38 +302,10 @@ static int make_text(const argset *S, const char *who, const tf_subst *sub,
     return EXIT_ALL_OK;
 }
 
-/* What a message about job N needs to name the job and its arguments. */
-typedef struct job_where {
-    const argset *S;
-    const char *who;
-    const size_t *glen;
-    const uint32_t *group_of;
-    uint32_t ngroups;
-    size_t *idx;
-    tf_subst_arg *args;
-} job_where;
-
-/*
- * A parser message about line N ("job:N: TEXT"), told as one about job N
- * and its arguments, since the file does not exist yet; one about the
- * whole file ("job: TEXT") as it is.
- */
-static void show_msg(const tf_tferr_msg *m, void *user)
-{
-    const job_where *w = user;
-    const char *text = strchr(m->text, ' ');
-    text = text ? text + 1 : m->text;
-    fprintf(stderr, "%s: ", w->who);
-    if (m->line) {
-        show_job(stderr, w->S, w->glen, w->group_of, w->ngroups, m->line,
-                 w->idx, w->args);
-        fputs(": ", stderr);
-    }
-    fprintf(stderr, "%s\n", text);
-}
-
 static void argset_free(argset *S)
 {
+    if (!S)
+        return;
     for (uint32_t s = 0; s < S->nsrc; s++)
         free(S->src[s].args);
     for (size_t f = 0; f < S->nfiles; f++)
@@ -339,86 +313,126 @@ static void argset_free(argset *S)
     free(S->files);
     free(S->src);
     free(S->tmpl);
+    free(S->glen);
+    free(S->group_of);
+    free(S->idx);
+    free(S->args);
+    free(S);
 }
 
-int cli_args_load(cli_args *A, const char *who, tf_taskfile *tf)
+/* The sources read, the template checked, the jobs planned: EXIT_*. */
+static int plan(argset *S, const cli_args *A, tf_subst *sub)
 {
-    argset S = {0};
-    textbuf b = {0};
-    size_t *glen = NULL, *idx = NULL;
-    uint32_t *group_of = NULL, ngroups = 0;
-    tf_subst_arg *args = NULL;
-    int st = read_args(&S, who, A->argc, A->argv, A->pos0);
+    const char *who = S->who;
+    int st = read_args(S, who, A->argc, A->argv, A->pos0);
     if (st)
-        goto out_with_args;
-    st = EXIT_RUNTIME;
-    glen = malloc(S.nsrc * sizeof *glen);
-    idx = malloc(S.nsrc * sizeof *idx);
-    group_of = malloc(S.nsrc * sizeof *group_of);
-    args = malloc(S.nsrc * sizeof *args);
-    if (!glen || !idx || !group_of || !args)
-        goto out_with_args;
-    st = EXIT_USAGE;
-    if (memchr(S.tmpl, '\n', S.tlen) || memchr(S.tmpl, '\r', S.tlen)) {
+        return st;
+    S->glen = malloc(S->nsrc * sizeof *S->glen);
+    S->idx = malloc(S->nsrc * sizeof *S->idx);
+    S->group_of = malloc(S->nsrc * sizeof *S->group_of);
+    S->args = malloc(S->nsrc * sizeof *S->args);
+    if (!S->glen || !S->idx || !S->group_of || !S->args)
+        return EXIT_RUNTIME;
+    if (memchr(S->tmpl, '\n', S->tlen) || memchr(S->tmpl, '\r', S->tlen)) {
         fprintf(stderr, "%s: the command holds a line break; each job is "
                         "one line of a task file (put the commands in a "
                         "script)\n",
                 who);
-        goto out_with_args;
+        return EXIT_USAGE;
     }
-    tf_subst sub;
     size_t at, len;
-    int bad = tf_subst_init(&sub, S.tmpl, S.tlen, S.nsrc, &at, &len);
+    int bad = tf_subst_init(sub, S->tmpl, S->tlen, S->nsrc, &at, &len);
     if (bad) {
         fprintf(stderr, "%s: '%.*s' in the command: %s", who, (int)len,
-                S.tmpl + at, tf_subst_problem(bad));
+                S->tmpl + at, tf_subst_problem(bad));
         if (bad == TF_SUBST_RANGE)
-            fprintf(stderr, " (there %s %u)", S.nsrc == 1 ? "is" : "are",
-                    (unsigned)S.nsrc);
+            fprintf(stderr, " (there %s %u)", S->nsrc == 1 ? "is" : "are",
+                    (unsigned)S->nsrc);
         fputc('\n', stderr);
-        goto out_with_args;
+        return EXIT_USAGE;
     }
-    uint64_t jobs = plan_jobs(&S, glen, group_of, &ngroups);
-    if (!jobs) {
+    plan_jobs(S);
+    if (!S->jobs) {
         fprintf(stderr, "%s: the input sources make more than %u jobs (the "
                         "most tasks a run may hold)\n",
                 who, TF_TASKFILE_MAX_TASKS);
-        goto out_with_args;
+        return EXIT_USAGE;
     }
-    st = make_text(&S, who, &sub, jobs, glen, group_of, ngroups, idx, args,
-                   &b);
-    if (!st) {
-        tf_tferr err;
-        int rc = tf_taskfile_parse("job", b.p, b.len, tf, &err);
-        job_where w = {&S, who, glen, group_of, ngroups, idx, args};
-        if (rc)
-            st = cli_parse_errors(rc, &err, "arguments", show_msg, &w);
-    }
-    if (!st) {
-        A->text = b.p;
-        A->len = b.len;
-        b.p = NULL;
-    }
-out_with_args:
-    if (st == EXIT_RUNTIME && !b.p)
-        fprintf(stderr, "%s: out of memory\n", who);
-    free(b.p);
-    free(args);
-    free(group_of);
-    free(idx);
-    free(glen);
-    argset_free(&S);
-    return st;
+    return EXIT_ALL_OK;
 }
 
-int cli_args_save(cli_args *A)
+int cli_args_make(cli_args *A, const char *who, file_text *ft)
+{
+    textbuf b = {0};
+    tf_subst sub;
+    argset *S = calloc(1, sizeof *S);
+    int st = S ? EXIT_ALL_OK : EXIT_RUNTIME;
+    if (S) {
+        S->who = who;
+        st = plan(S, A, &sub);
+    }
+    if (!st)
+        st = make_text(S, &sub, &b);
+    if (st == EXIT_RUNTIME)
+        fprintf(stderr, "%s: out of memory\n", who);
+    if (st) {
+        free(b.p);
+        argset_free(S);
+        return st;
+    }
+    A->set = S;
+    A->len = b.len;
+    *ft = (file_text){b.p, b.len, false};
+    return EXIT_ALL_OK;
+}
+
+int cli_args_verdict(cli_args *A, const char *name, int rc, tf_tferr *err)
+{
+    /* "NAME:N: TEXT" about job N becomes "WHO: job N ('a'): TEXT". */
+    for (size_t i = 0; A->set && i < err->n; i++) {
+        tf_tferr_msg *m = &err->msgs[i];
+        if (!m->line || m->line > A->set->jobs)
+            continue; /* the file, or a line added to the run */
+        char *text = NULL;
+        size_t tlen = 0, skip = (size_t)snprintf(NULL, 0, "%s:%u: ", name,
+                                                 (unsigned)m->line);
+        FILE *f = open_memstream(&text, &tlen);
+        if (!f)
+            continue;
+        show_job(f, A->set, m->line);
+        fputs(strlen(m->text) > skip ? m->text + skip : m->text, f);
+        if (fclose(f) == 0) {
+            free(m->text);
+            m->text = text;
+        } else {
+            free(text);
+        }
+    }
+    argset_free(A->set);
+    A->set = NULL;
+    return cli_parse_verdict("arguments", rc, err);
+}
+
+int cli_args_load(cli_args *A, const char *who, tf_taskfile *tf)
+{
+    file_text ft;
+    int st = cli_args_make(A, who, &ft);
+    if (st)
+        return st;
+    tf_tferr err;
+    int rc = tf_taskfile_parse("arguments", ft.p, ft.len, tf, &err);
+    cli_file_text_free(&ft);
+    return cli_args_verdict(A, "arguments", rc, &err);
+}
+
+int cli_args_save(const cli_args *A, const char *text)
 {
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", A->path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int e = fd < 0 ? errno : 0;
     for (size_t off = 0; !e && off < A->len;) {
-        ssize_t w = write(fd, A->text + off, A->len - off);
+        ssize_t w = write(fd, text + off, A->len - off);
         if (w < 0 && errno != EINTR)
             e = errno;
         else if (w > 0)
@@ -431,7 +445,6 @@ int cli_args_save(cli_args *A)
         e = errno;
     if (!e && rename(tmp, A->path))
         e = errno;
-    cli_args_free(A);
     if (!e)
         return -1;
     if (fd >= 0)
@@ -442,7 +455,6 @@ int cli_args_save(cli_args *A)
 
 void cli_args_free(cli_args *A)
 {
-    free(A->text);
-    A->text = NULL;
-    A->len = 0;
+    argset_free(A->set);
+    A->set = NULL;
 }

@@ -112,25 +112,21 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf)
     int rc = tf_taskfile_parse(strcmp(path, "-") ? path : "stdin", ft.p,
                                ft.len, tf, &err);
     cli_file_text_free(&ft);
-    return rc ? cli_parse_errors(rc, &err, path, NULL, NULL) : EXIT_ALL_OK;
+    return cli_parse_verdict(path, rc, &err);
 }
 
-int cli_parse_errors(int rc, tf_tferr *err, const char *name,
-                     void (*show)(const tf_tferr_msg *m, void *user),
-                     void *user)
+int cli_parse_verdict(const char *path, int rc, tf_tferr *err)
 {
-    for (size_t i = 0; i < err->n; i++) {
-        if (show)
-            show(&err->msgs[i], user);
-        else
-            fprintf(stderr, "%s\n", err->msgs[i].text);
-    }
+    for (size_t i = 0; i < err->n; i++)
+        fprintf(stderr, "%s\n", err->msgs[i].text);
     if (err->truncated)
-        fprintf(stderr, "%s: too many errors, stopped after %d\n", name,
+        fprintf(stderr, "%s: too many errors, stopped after %d\n", path,
                 TF_TASKFILE_MAX_ERRORS);
     tf_tferr_free(err);
+    if (rc == 0)
+        return EXIT_ALL_OK;
     if (rc == TF_EINVAL)
         return EXIT_USAGE;
-    fprintf(stderr, "taskfarm: %s: %s\n", name, tf_strerror(rc));
+    fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
     return EXIT_RUNTIME;
 }

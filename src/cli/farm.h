@@ -28,6 +28,7 @@ typedef struct run_opts {
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    bool follow; /* --follow: take lines appended to the task file */
     bool scheduler_only; /* rank 0 of several only schedules */
     bool progress; /* --progress: the live line even when stderr is no TTY */
     int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
@@ -42,10 +43,20 @@ typedef struct run_opts {
     cli_output_mode output; /* --output, else the file's @output, else files */
     bool output_given;
     bool bind_given;
+    uint64_t deadline_ns;   /* --deadline: the allocation's end (wall ns) */
+    bool no_deadline;       /* --deadline none: not even Slurm's */
+    unsigned margin_ms;     /* --deadline-margin: stop this much before it */
 } run_opts;
 
 /* Returns -1 when the options are fine, else the exit status. */
 int cli_run_opts(int argc, char **argv, run_opts *o);
+
+/*
+ * --deadline's value: "none" (*none), "+DURATION" from now, "@EPOCH"
+ * (seconds), or a local date and time YYYY-MM-DDTHH:MM[:SS] (a blank may
+ * stand for the T); *ns: CLOCK_REALTIME ns (walltime.c). false: neither.
+ */
+bool cli_deadline_parse(const char *s, uint64_t *ns, bool *none);
 void cli_run_usage(FILE *out);
 
 /* ---- output.c: tasks' output ----------------------------------------- */
@@ -88,15 +99,22 @@ const char *cli_output_mode_name(cli_output_mode m);
 bool cli_output_mode_parse(const char *s, cli_output_mode *m);
 
 /*
- * The first line of the block of CLI_OUT_BLOCK task-file lines whose
- * directory (out/FIRST-LAST/) holds task i's files, or 0 when the file has
- * no line past CLI_OUT_BLOCK and they go in out/ itself. A file with
- * @array lines counts its entries (i + 1) instead of lines.
+ * Whether tasks' files go in one directory per CLI_OUT_BLOCK task-file
+ * lines (out/FIRST-LAST/): when the file has a line past CLI_OUT_BLOCK,
+ * or @array lines and more than CLI_OUT_BLOCK entries. A run decides
+ * once, at its start (--follow: always, as its file grows).
  */
-uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i);
+bool cli_output_blocked(const tf_taskfile *tf);
 
-/* Where a mode puts the output, for people (status, docs); tf may be NULL. */
-void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
+/*
+ * The first line of the block whose directory holds task i's files (by
+ * its line; an @array element by its place in the list, i + 1), or 0 when
+ * they go in out/ itself (not blocked).
+ */
+uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i, bool blocked);
+
+/* Where a mode puts the output, for people (status, docs). */
+void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
                          size_t len);
 
 /*
@@ -257,6 +275,8 @@ typedef struct cli_progress {
     uint64_t not_started; /* tasks a stop kept from starting */
     uint64_t busy_slot_ns;      /* sum over attempts of runtime x cores */
     uint64_t t0_ns;
+    bool follow;    /* the status file says how much of the file was taken */
+    uint64_t taken;
     bool tty;
     double next_status;
     int line_len;               /* characters of the live line on the terminal */
@@ -277,5 +297,119 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state);
 
 /* The last line: counts, time, ranks, slots, utilisation, the joblog. */
 void cli_progress_summary(cli_progress *p, double secs);
+
+/* ---- walltime.c: the deadline, the Slurm job's end, tasks' families --- */
+
+/*
+ * Rank 0's walltime (docs/taskfile.md, "Walltime"): when the allocation ends,
+ * from --deadline or, under Slurm, the job's end (the earlier), and when
+ * the farm must have stopped, that less --deadline-margin.
+ */
+typedef struct cli_walltime {
+    uint64_t end_ns;  /* the allocation's end, wall-clock ns; 0: none */
+    uint64_t stop_ns; /* end_ns less the margin (tf_set_deadline); 0: none */
+    bool slurm;       /* end_ns is the Slurm job's: asked again at the stop */
+    char src[64];     /* "the deadline", "the end of Slurm job 12" */
+    /*
+     * Per task of the file, its family (tf_task_desc.family): the tasks of
+     * one line when it gave several, else those whose commands differ only
+     * in numbers; 0 for a task alike to no other. NULL without stop_ns.
+     */
+    uint32_t *family;
+} cli_walltime;
+
+/*
+ * Rank 0, before submitting: the end (Slurm's: SLURM_JOB_END_TIME where
+ * set, else one squeue, run through procs), the stop, the families. A
+ * Slurm end that cannot be learnt is warned of; the run goes on without.
+ */
+void cli_walltime_init(cli_walltime *W, const run_opts *o,
+                       const tf_taskfile *tf, tf_proc_table *procs);
+
+/*
+ * At TF_RUN_DEADLINE: under Slurm, ask for the job's end again (an
+ * administrator may have extended it); true when it is later and the
+ * runtime was given the new deadline.
+ */
+bool cli_walltime_extend(cli_walltime *W, const run_opts *o,
+                         tf_proc_table *procs, tf_runtime *rt);
+
+/* The stop's line: what was not started or interrupted, and why. */
+void cli_walltime_report(const cli_walltime *W, const run_opts *o,
+                         const cli_progress *p);
+
+void cli_walltime_free(cli_walltime *W);
+/* ---- intake.c: rank 0 takes more tasks while the run runs ------------ */
+
+/*
+ * What a running farm takes besides its task file: additions that
+ * `taskfarm add` puts in OUTDIR/incoming/ (all or nothing, recorded in
+ * OUTDIR/added/N.tasks before they are submitted), and with --follow the
+ * lines appended to the task file (each refused alone, recorded in
+ * OUTDIR/rejected). Both are validated as part of the farm's whole list
+ * (tasklist.c). Rank 0's thread only; fields are intake.c's.
+ */
+typedef struct cli_intake {
+    const run_opts *o;
+    cli_progress *pr;     /* broken before a message */
+    const tf_taskfile *tf; /* the farm's list as parsed, grown by `grow` */
+    uint32_t nadded;      /* additions recorded in OUTDIR/added */
+    unsigned widest;      /* the most slots of a rank: a wider task waits for ever */
+    bool closed;          /* @end, add --end or a followed pipe's end: no more */
+    int fd;               /* the followed file, -1: none */
+    bool pipe;            /* read(), not pread() at `taken` */
+    int fd_flags;         /* a pipe's: given back (not O_NONBLOCK) at the end */
+    uint64_t taken;       /* bytes of the followed file taken (whole lines) */
+    char *pend;           /* a pipe's bytes read, not yet a whole line */
+    size_t npend, pcap;
+    /*
+     * The list's text, when it cannot be read again (standard input, a
+     * pipe) or grows line by line (--follow); else NULL: the task file and
+     * OUTDIR/added are read again for an addition.
+     */
+    cli_tasklist *kept;
+    uint64_t next_ns; /* the next look (after one that parsed: spaced out) */
+    bool parsed;      /* this look parsed the farm's list */
+    /*
+     * Submit the entries of `grown` past the farm's and, on success, make
+     * it the farm's list (taking it over). Returns 0 or a TF_E* code.
+     */
+    int (*grow)(void *user, tf_taskfile *grown);
+    void *user;
+} cli_intake;
+
+/*
+ * Rank 0, at start-up, before the outdir is prepared: read and validate
+ * the task file into *tf as `run` takes it: whole, or with --follow its
+ * whole lines (with --resume --follow, as far as the stopped run took);
+ * with --resume, its additions after it and the lines it refused emptied.
+ * In argument mode (o->args), the task file it makes, kept (in->kept)
+ * for cli_args_save. Errors are printed. Returns -1 to go on, else the
+ * exit status.
+ */
+int cli_intake_load(cli_intake *in, run_opts *o, tf_taskfile *tf);
+
+/*
+ * Rank 0, once the outdir is the run's: an empty OUTDIR/incoming (what
+ * is there is a stopped run's), and unless resume no additions and
+ * refused lines of an earlier run (--force). Returns -1, or EXIT_USAGE
+ * after saying why.
+ */
+int cli_intake_prepare(const char *outdir, bool resume);
+
+/* Rank 0, at each tick: additions, appended lines. */
+void cli_intake_tick(cli_intake *in, tf_runtime *rt);
+
+void cli_intake_free(cli_intake *in);
+
+/*
+ * Messages into err for the entries of tf from `from` on that ask for more
+ * cores than `widest` (they could never start): "NAME:LINE: @cores=N, but
+ * no rank runs more than W tasks at once", lines less shift, at most max
+ * of them. Returns how many such entries there are.
+ */
+uint32_t cli_too_wide(const tf_taskfile *tf, uint32_t from, unsigned widest,
+                      const char *name, uint32_t shift, uint32_t max,
+                      tf_tferr *err);
 
 #endif

@@ -46,6 +46,8 @@ static const command commands[] = {
      "run the tasks (under mpirun/srun, or as one process);\n"
      "also COMMAND ::: ARGS, GNU parallel's argument mode",
      cli_run},
+    {"add", "OUTDIR FILE", "give the farm running in OUTDIR more tasks",
+     cli_add},
     {"check", "TASKFILE",
      "validate a task file (no MPI): counts, or errors;\n"
      "--dry-run: each task and its command instead",

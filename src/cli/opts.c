@@ -48,6 +48,12 @@ void cli_run_usage(FILE *out)
             "run again\n"
             "      --force           reuse DIR, truncating its joblog and "
             "removing its state\n"
+            "      --follow          keep taking lines appended to TASKFILE "
+            "(a bad one is\n"
+            "                        refused alone) until a line @end, "
+            "taskfarm add --end\n"
+            "                        DIR or a signal; the farm waits for "
+            "them when idle\n"
             "      --checkpoint-every SEC  snapshot the state into DIR every "
             "SEC seconds\n"
             "                        (default 60; 0: at the end only); "
@@ -66,6 +72,18 @@ void cli_run_usage(FILE *out)
             "      --grace SEC       from SIGTERM to SIGKILL (default 2)\n"
             "      --halt-on-error   stop at the first failed task, ending "
             "running ones\n"
+            "      --deadline TIME   the allocation ends at TIME (+2h from "
+            "now, @EPOCH, or\n"
+            "                        YYYY-MM-DDTHH:MM[:SS]); default under "
+            "Slurm: the job's end;\n"
+            "                        none: no deadline. A task starts only "
+            "if its @est (or its\n"
+            "                        line's learnt one) ends before it, "
+            "less the margin; then\n"
+            "                        the run stops with 75 (finish with "
+            "--resume)\n"
+            "      --deadline-margin SEC  stop this long before the "
+            "deadline (default 60)\n"
             "      --no-steal        worker ranks never take queued tasks "
             "from each other\n"
             "      --scheduler-only  rank 0 only schedules (default: it runs "
@@ -106,7 +124,8 @@ void cli_run_usage(FILE *out)
             "notes\n\n"
             "exit status: 0 all tasks succeeded, 1 some failed or were "
             "skipped, 2 usage\nor task-file error (nothing ran), 3 runtime "
-            "error, 75 stopped by a signal\n(finish with --resume).\n");
+            "error, 75 stopped by a signal or\nthe deadline (finish with "
+            "--resume).\n");
 }
 
 /* A duration (tf_duration_ms: 90, 1.5, 500ms, 10m, 1h30m) in ms. */
@@ -141,6 +160,7 @@ static int flag(const char *a, run_opts *o)
               : !strcmp(a, "--scheduler-only") ? &o->scheduler_only
               : !strcmp(a, "--no-trace")      ? &o->no_trace
               : !strcmp(a, "--progress")      ? &o->progress
+              : !strcmp(a, "--follow")        ? &o->follow
               : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet
                                                           : NULL;
     if (f)
@@ -177,6 +197,10 @@ static int valued(const char *a, const char *v, run_opts *o)
         ok = parse_seconds(v, true, &o->checkpoint_ms);
     else if (!strcmp(a, "--heartbeat"))
         ok = parse_seconds(v, true, &o->heartbeat_ms);
+    else if (!strcmp(a, "--deadline"))
+        ok = cli_deadline_parse(v, &o->deadline_ns, &o->no_deadline);
+    else if (!strcmp(a, "--deadline-margin"))
+        ok = parse_seconds(v, true, &o->margin_ms);
     else if (!strcmp(a, "--output"))
         ok = (o->output_given = cli_output_mode_parse(v, &o->output));
     else if (!strcmp(a, "--bind"))
@@ -194,7 +218,8 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
 {
     *o = (run_opts){.outdir = "taskfarm-out", .grace_ms = 2000,
                     .heartbeat_ms = 30000, .checkpoint_ms = 60000,
-                    .status_every = 30, .bind = TF_BIND_CORE};
+                    .status_every = 30, .bind = TF_BIND_CORE,
+                    .margin_ms = 60000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -249,6 +274,11 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
         } else {
             o->taskfile = a;
         }
+    }
+    if (o->args.argv && o->follow) {
+        fprintf(stderr, "taskfarm run: --follow follows a task file; "
+                        "argument mode's jobs are all on the command line\n");
+        return EXIT_USAGE;
     }
     if (o->args.argv) {
         snprintf(o->args.path, sizeof o->args.path, "%s/%s", o->outdir,

@@ -48,21 +48,25 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m)
     return false;
 }
 
-uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i)
+bool cli_output_blocked(const tf_taskfile *tf)
 {
-    /*
-     * One @array line may be a million tasks: a file with arrays counts
-     * its entries (tasks and barriers, arrays expanded) rather than lines.
-     */
-    if (tf->narrays)
-        return tf->n <= CLI_OUT_BLOCK ? 0
-                                      : i / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1;
-    if (!tf->n || tf->tasks[tf->n - 1].line <= CLI_OUT_BLOCK)
-        return 0;
-    return (tf->tasks[i].line - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1;
+    /* One @array line may be a million tasks: its elements count too. */
+    return tf->n && (tf->tasks[tf->n - 1].line > CLI_OUT_BLOCK ||
+                     (tf->narrays && tf->n > CLI_OUT_BLOCK));
 }
 
-void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
+uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i, bool blocked)
+{
+    /*
+     * By line; an @array element by its place in the list instead, so that
+     * a directory holds at most a block of lines' tasks and a block of
+     * elements, however long the arrays.
+     */
+    uint32_t key = tf_taskfile_array(tf, i) ? i + 1 : tf->tasks[i].line;
+    return blocked ? (key - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1 : 0;
+}
+
+void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
                          size_t len)
 {
     if (m == CLI_OUT_TAG)
@@ -70,15 +74,12 @@ void cli_output_describe(cli_output_mode m, const tf_taskfile *tf, char *buf,
                            "prefixed with its task's id and a tab");
     else if (m == CLI_OUT_NONE)
         snprintf(buf, len, "none: discarded");
-    else if (tf && cli_output_block(tf, 0))
+    else if (blocked)
         snprintf(buf, len, "files: out/FIRST-LAST/ID.out and ID.err, by "
-                           "blocks of %d %s (%s in out/1001-2000/), only "
-                           "for tasks that wrote",
-                 CLI_OUT_BLOCK,
-                 tf->narrays ? "tasks and barriers in file order, arrays "
-                               "expanded"
-                             : "task-file lines",
-                 tf->narrays ? "the 1234th" : "line 1234");
+                           "blocks of %d task-file lines (line 1234 in "
+                           "out/1001-2000/; an @array element by its place "
+                           "in the list), only for tasks that wrote",
+                 CLI_OUT_BLOCK);
     else
         snprintf(buf, len, "files: out/ID.out and ID.err, only for tasks "
                            "that wrote");

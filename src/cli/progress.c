@@ -74,6 +74,8 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state)
         .not_started = p->not_started,
         .started_ns = p->t0_ns,
         .updated_ns = cli_now_ns(),
+        .follow = p->follow,
+        .taken = p->taken,
     };
     snprintf(rs.state, sizeof rs.state, "%s", state);
     snprintf(rs.host, sizeof rs.host, "%s", p->host);

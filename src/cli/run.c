@@ -37,6 +37,10 @@ typedef struct farm {
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
     bool output_ready;     /* shell.output is initialised */
+    cli_walltime wt;       /* rank 0: the deadline, families */
+    bool out_of_time;      /* the deadline stopped the run */
+    bool blocked;          /* out/FIRST-LAST/ directories (cli_output_block) */
+    cli_intake in;         /* rank 0: tasks added while it runs */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -204,9 +208,17 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         else
             p->skipped++;
         break;
+    case TF_RUN_DEADLINE:
+        /* An extended Slurm job goes on; else the runtime halts the run. */
+        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt))
+            F->out_of_time = F->halting = true;
+        break;
     case TF_RUN_TICK:
         cli_output_follow(&F->shell.output, p);
         poll_signals(F, rt);
+        if (!F->halting)
+            cli_intake_tick(&F->in, rt);
+        p->taken = F->in.taken;
         cli_joblog_flush(&F->jl);
         cli_progress_status(p, rt, "running");
         cli_progress_tick(p, rt);
@@ -255,27 +267,30 @@ static void count_resumed(farm *F)
 }
 
 /*
- * Submit the file in one batch: records first, then the @after edges
- * (they may point forward). A task's identity for --resume is (@id,
- * command); one the earlier joblog shows done, or a barrier, runs nothing.
+ * Submit tf's entries from `first` on in one batch: records first, then
+ * the @after edges (they may point forward). A task's identity for
+ * --resume is (@id, command); one the earlier joblog shows done, or a
+ * barrier, runs nothing. The whole file at the start; what the farm took
+ * since (intake.c) while it runs.
  */
-static int submit_all(farm *F)
+static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
 {
     tf_runtime *rt = F->rt;
-    const tf_taskfile *tf = &F->tf;
     char *buf = NULL;
     size_t cap = 0;
-    F->stop_ended = calloc(tf->n ? tf->n : 1, 1);
-    if (!F->stop_ended)
+    uint8_t *se = realloc(F->stop_ended, tf->n ? tf->n : 1);
+    if (!se)
         return TF_ENOMEM;
+    memset(se + first, 0, tf->n - first);
+    F->stop_ended = se;
     int rc = tf_batch_begin(rt);
-    for (uint32_t i = 0; i < tf->n && !rc; i++) {
+    for (uint32_t i = first; i < tf->n && !rc; i++) {
         const tf_tftask *t = &tf->tasks[i];
         const char *id = tf_taskfile_id(tf, i), *cmd = tf_taskfile_cmd(tf, i);
         uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
         size_t len = cli_shell_input(&buf, &cap, tmo,
-                                     cli_output_block(tf, i), id, t->id_len,
-                                     cmd, t->cmd_len);
+                                     cli_output_block(tf, i, F->blocked),
+                                     id, t->id_len, cmd, t->cmd_len);
         tf_task_desc d;
         tf_task_desc_init(&d, 0);
         d.prio = t->prio;
@@ -284,6 +299,10 @@ static int submit_all(farm *F)
         d.input = buf;
         d.input_len = len;
         d.key = tf_key(id, t->id_len, cmd, t->cmd_len);
+        if (F->wt.stop_ns) { /* walltime-aware dispatch */
+            d.est_ms = tf_taskfile_est_ms(tf, i);
+            d.family = F->wt.family ? F->wt.family[i] : 0;
+        }
         if (tf_taskfile_is_barrier(tf, i) ||
             cli_joblog_was_done(&F->jl, t->line, cmd, t->cmd_len))
             d.flags = TF_TASK_NOOP;
@@ -292,18 +311,27 @@ static int submit_all(farm *F)
     }
     free(buf);
     /* Rank 0's own tasks are numbered in submission order: id = index. */
-    for (uint32_t i = 0; i < tf->n && !rc; i++) {
+    for (uint32_t i = first; i < tf->n && !rc; i++) {
         uint32_t nd;
         const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
         for (uint32_t k = 0; k < nd && !rc; k++)
             rc = tf_depend(rt, d[k], i);
     }
     int erc = tf_batch_end(rt);
-    if (!rc)
-        rc = erc;
-    if (!rc)
-        count_resumed(F);
-    return rc;
+    return rc ? rc : erc;
+}
+
+/* The farm took more (intake.c): submit them, and grown is its list. */
+static int grow(void *user, tf_taskfile *grown)
+{
+    farm *F = user;
+    int rc = submit_entries(F, grown, F->tf.n);
+    if (rc)
+        return rc;
+    F->pr.total += grown->ntasks - F->tf.ntasks;
+    tf_taskfile_free(&F->tf);
+    F->tf = *grown;
+    return 0;
 }
 
 /*
@@ -389,19 +417,16 @@ static int too_wide(farm *F)
     for (int r = 0; r < F->size; r++) /* rank 0 may have none */
         if (tf_rank_slots(F->rt, r) > widest)
             widest = tf_rank_slots(F->rt, r);
+    F->in.widest = widest;
     const tf_taskfile *tf = &F->tf;
     if (tf->max_cores <= widest)
         return -1;
-    uint32_t bad = 0;
-    /* Once per line: an @array line's elements follow each other. */
-    for (uint32_t i = 0; i < tf->n; i++)
-        if (tf->tasks[i].cores > widest &&
-            (!i || tf->tasks[i - 1].line != tf->tasks[i].line) && bad++ < 5)
-            fprintf(stderr, "%s:%u: @cores=%u, but no rank runs more than %u "
-                            "task%s at once\n",
-                    F->o.taskfile, (unsigned)tf->tasks[i].line,
-                    (unsigned)tf->tasks[i].cores, widest,
-                    widest == 1 ? "" : "s");
+    tf_tferr err = {0};
+    uint32_t bad =
+        cli_too_wide(tf, 0, widest, F->o.taskfile, 0, 5, &err);
+    for (size_t i = 0; i < err.n; i++)
+        fprintf(stderr, "%s\n", err.msgs[i].text);
+    tf_tferr_free(&err);
     if (bad > 5)
         fprintf(stderr, "%s: ... and %u more such lines\n", F->o.taskfile,
                 (unsigned)(bad - 5));
@@ -427,9 +452,9 @@ static int prepare(farm *F)
 {
     int verdict = -1, mode = TF_STATE_NEW;
     if (F->rank == 0) {
-        verdict = F->o.args.argv
-                      ? cli_args_load(&F->o.args, "taskfarm run", &F->tf)
-                      : cli_load_taskfile(F->o.taskfile, &F->tf);
+        verdict = cli_intake_load(&F->in, &F->o, &F->tf);
+        if (verdict < 0)
+            verdict = EXIT_ALL_OK;
         /* TF_TASKFILE_OUTPUT_* are cli_output_mode's, from 1. */
         if (!F->o.output_given && F->tf.output)
             F->o.output = (cli_output_mode)(F->tf.output - 1);
@@ -463,11 +488,13 @@ static int prepare(farm *F)
     }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
-    /* Argument mode's task file, for status and --resume to read. */
+    /* Argument mode's task file, for status, add and --resume to read. */
     if (F->rank == 0 && verdict < 0 && F->o.args.argv)
-        verdict = cli_args_save(&F->o.args);
+        verdict = cli_args_save(&F->o.args, F->in.kept->p);
     if (F->rank == 0 && verdict < 0)
         verdict = cli_output_prepare(F->o.output, F->o.outdir, F->o.resume);
+    if (F->rank == 0 && verdict < 0)
+        verdict = cli_intake_prepare(F->o.outdir, F->o.resume);
     if (F->rank == 0 && verdict < 0 && tf_use_state(F->rt, F->o.outdir, mode)) {
         fprintf(stderr, "taskfarm: out of memory\n");
         verdict = EXIT_RUNTIME;
@@ -514,11 +541,17 @@ static void rank0_lost(farm *F)
 static int finish(farm *F, int rc)
 {
     cli_progress *p = &F->pr;
-    int status = rc == 0           ? EXIT_ALL_OK
-                 : rc == TF_EFAILED ? EXIT_SOME_FAILED
-                                    : EXIT_RUNTIME;
-    /* A signal that came as the last task ended stopped nothing. */
-    if (F->stopped_by && status == EXIT_SOME_FAILED)
+    int status = rc == 0              ? EXIT_ALL_OK
+                 : rc == TF_EFAILED    ? EXIT_SOME_FAILED
+                 : rc == TF_EDEADLINE  ? EXIT_RESUMABLE
+                                       : EXIT_RUNTIME;
+    /*
+     * A signal that came as the last task ended stopped nothing, unless
+     * the farm still followed its file: that ends only with @end.
+     */
+    if (F->stopped_by && (status == EXIT_SOME_FAILED ||
+                          (status == EXIT_ALL_OK && F->o.follow &&
+                           !F->in.closed)))
         status = EXIT_RESUMABLE;
     tf_stats st;
     tf_get_stats(F->rt, &st);
@@ -573,10 +606,13 @@ static int finish(farm *F, int rc)
                                "with --force"
                 : rc != 0 && rc != TF_EFAILED ? tf_strerror(rc)
                                               : "see above");
-    if (status == EXIT_RESUMABLE)
+    if (status == EXIT_RESUMABLE && F->stopped_by)
         fprintf(stderr, "taskfarm: stopped by %s; finish with: taskfarm "
-                        "run --resume -o %s %s\n",
-                strsignal(F->stopped_by), F->o.outdir, F->o.taskfile);
+                        "run --resume%s -o %s %s\n",
+                strsignal(F->stopped_by), F->o.follow ? " --follow" : "",
+                F->o.outdir, F->o.taskfile);
+    else if (status == EXIT_RESUMABLE && F->out_of_time)
+        cli_walltime_report(&F->wt, &F->o, p);
     return status;
 }
 
@@ -607,9 +643,30 @@ static int farm_run(farm *F)
         F->pr.ranks = F->size;
         F->pr.total = F->tf.ntasks;
         F->pr.next_status = F->o.status_every;
-        cli_output_describe(F->o.output, &F->tf, F->pr.output,
+        /* A followed file grows: its layout cannot depend on its size. */
+        F->blocked = F->o.follow || cli_output_blocked(&F->tf);
+        cli_output_describe(F->o.output, F->blocked, F->pr.output,
                             sizeof F->pr.output);
-        rc = submit_all(F);
+        F->in.pr = &F->pr;
+        F->in.tf = &F->tf;
+        F->in.grow = grow;
+        F->in.user = F;
+        F->pr.follow = F->o.follow;
+        F->pr.taken = F->in.taken;
+        /*
+         * Families are numbered over the file as it is: tasks added later
+         * bring their @est, not a family.
+         */
+        cli_walltime_init(&F->wt, &F->o, &F->tf, &F->shell.procs);
+        rc = tf_set_deadline(F->rt, F->wt.stop_ns);
+        if (!rc)
+            rc = submit_entries(F, &F->tf, 0);
+        cli_walltime_free(&F->wt); /* the families are the runtime's now */
+        if (!rc)
+            count_resumed(F);
+        /* Open until @end, add --end or a signal. */
+        if (!rc && F->o.follow && !F->in.closed)
+            rc = tf_hold_open(F->rt, 1);
     }
     /* All start, or none. */
     int bad = rc != 0;
@@ -629,6 +686,7 @@ int cli_run(int argc, char **argv)
     farm F;
     memset(&F, 0, sizeof F);
     F.lock_fd = -1;
+    F.in.fd = -1;
     int status = cli_run_opts(argc, argv, &F.o);
     if (status >= 0)
         return status;
@@ -694,6 +752,7 @@ out_with_procs:
 out_with_topo:
     tf_topo_free(F.topo);
     tf_taskfile_free(&F.tf);
+    cli_intake_free(&F.in);
     cli_args_free(&F.o.args);
     return status;
 }

@@ -32,6 +32,8 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
             rs->taskfile, rs->cwd, rs->total, rs->done, rs->resumed, rs->failed,
             rs->skipped, rs->running, rs->interrupted, rs->not_started,
             rs->started_ns / 1e9, rs->updated_ns / 1e9, rs->output);
+    if (rs->follow)
+        fprintf(f, "follow %" PRIu64 "\n", rs->taken);
     int e = ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && !e)
         e = errno;
@@ -77,6 +79,10 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
             rs->started_ns = (uint64_t)(strtod(v, NULL) * 1e9);
         else if (!strcmp(line, "updated"))
             rs->updated_ns = (uint64_t)(strtod(v, NULL) * 1e9);
+        else if (!strcmp(line, "follow")) {
+            rs->follow = true;
+            rs->taken = strtoull(v, NULL, 10);
+        }
         else {
             static const struct {
                 const char *key;

@@ -2,6 +2,7 @@
 #ifndef TF_CLI_RUNSTATE_H
 #define TF_CLI_RUNSTATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,12 @@ typedef struct tf_runstate {
     uint64_t slots, total, done, resumed, failed, skipped, running;
     uint64_t interrupted, not_started; /* by a stop: to run on --resume */
     uint64_t started_ns, updated_ns; /* CLOCK_REALTIME */
+    /*
+     * run --follow: it follows its task file, and has taken the first
+     * `taken` bytes of it (whole lines); `taken` is written only then.
+     */
+    bool follow;
+    uint64_t taken;
 } tf_runstate;
 
 /* Returns 0 or an errno value. */

@@ -49,37 +49,12 @@ typedef struct task_state {
     long off;        /* T_FAILED: where its last row is in the joblog */
 } task_state;
 
-/* A run's task file, its text and each entry's state. */
+/* A run's task list (its task file, then additions), each entry's state. */
 typedef struct run_tasks {
     tf_taskfile tf;
-    file_text text;
+    cli_tasklist text;
     task_state *t;
 } run_tasks;
-
-/*
- * The run's task file: as the run recorded it, under the directory the run
- * started in (`cwd` in OUTDIR/status; a status file without it: under
- * ours). Returns false, with a message, when it cannot be named again.
- */
-static bool task_path(const char *dir, const tf_runstate *rs, char *buf,
-                      size_t n, bool quiet)
-{
-    if (!rs->taskfile[0] || !strcmp(rs->taskfile, "-") ||
-        !strncmp(rs->taskfile, "/dev/fd/", 8) ||
-        !strncmp(rs->taskfile, "/proc/", 6)) {
-        if (!quiet)
-            fprintf(stderr,
-                    "taskfarm: %s: the run read its task file from %s, "
-                    "which cannot be read again\n",
-                    dir, rs->taskfile[0] ? rs->taskfile : "nowhere recorded");
-        return false;
-    }
-    if (rs->taskfile[0] == '/' || !rs->cwd[0])
-        snprintf(buf, n, "%s", rs->taskfile);
-    else
-        snprintf(buf, n, "%s/%s", rs->cwd, rs->taskfile);
-    return true;
-}
 
 /* Where a joblog row's task is: its line and command, and its entry. */
 typedef struct task_key {
@@ -202,7 +177,7 @@ static void run_tasks_free(run_tasks *r)
 {
     free(r->t);
     tf_taskfile_free(&r->tf);
-    cli_file_text_free(&r->text);
+    cli_tasklist_free(&r->text);
 }
 
 /*
@@ -213,26 +188,26 @@ static void run_tasks_free(run_tasks *r)
 static int run_tasks_load(const char *dir, const tf_runstate *rs,
                           run_tasks *r, bool quiet)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], why[PATH_MAX + 128];
     memset(r, 0, sizeof *r);
-    if (!task_path(dir, rs, path, sizeof path, quiet))
-        return EXIT_USAGE;
-    int e = cli_read_file(path, &r->text);
+    int e = cli_tasklist_of_run(dir, rs, &r->text, path, sizeof path, why,
+                                sizeof why);
     if (e) {
         if (!quiet)
-            fprintf(stderr,
-                    "taskfarm: %s: cannot read its task file %s: %s\n", dir,
-                    path, strerror(e));
+            fprintf(stderr, "taskfarm: %s: %s\n", dir, why);
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
     }
-    e = tf_taskfile_parse(path, r->text.p, r->text.len, &r->tf, NULL);
+    /* A followed file may hold no task yet. */
+    e = tf_taskfile_parse_flags(path, r->text.p, r->text.len,
+                                rs->follow ? TF_TASKFILE_EMPTY_OK : 0, &r->tf,
+                                NULL);
     if (e) {
         if (!quiet)
             fprintf(stderr, "taskfarm: %s: its task file %s %s\n", dir, path,
                     e == TF_EINVAL
                         ? "has errors now (taskfarm check says which)"
                         : "cannot be parsed: out of memory");
-        cli_file_text_free(&r->text);
+        cli_tasklist_free(&r->text);
         return e == TF_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
     r->t = calloc(r->tf.n ? r->tf.n : 1, sizeof *r->t);
@@ -665,6 +640,7 @@ int cli_status(int argc, char **argv)
                             json_integer((json_int_t)rs.not_started));
         if (rs.output[0])
             json_object_set_new(o, "output", json_string(rs.output));
+        json_object_set_new(o, "follow", json_boolean(rs.follow));
         if (tasks) {
             json_t *arr = json_array();
             print_tasks(&r, live, arr);
@@ -685,9 +661,10 @@ int cli_status(int argc, char **argv)
         return status;
     }
     printf("%s: %s%s\n", dir, rs.state, note);
-    printf("  task file %s, %d rank%s, %llu slots, rank 0 on %s (pid %ld)\n",
-           rs.taskfile, rs.ranks, rs.ranks == 1 ? "" : "s",
-           (unsigned long long)rs.slots, rs.host, (long)rs.pid);
+    printf("  task file %s%s, %d rank%s, %llu slots, rank 0 on %s (pid %ld)\n",
+           rs.taskfile, rs.follow ? " (followed)" : "", rs.ranks,
+           rs.ranks == 1 ? "" : "s", (unsigned long long)rs.slots, rs.host,
+           (long)rs.pid);
     printf("  %llu/%llu done", (unsigned long long)rs.done,
            (unsigned long long)rs.total);
     if (rs.resumed)

@@ -1,6 +1,7 @@
 /* The scheduler state machine: sealing, dispatch, completion, failure, skips, checks. */
 #include "sched.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ int tf_sched_init(tf_sched *s)
     memset(s, 0, sizeof *s);
     tf_dag_init(&s->dag);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    tf_wt_init(&s->wt, (const int32_t *const *)&s->dag.prio);
     s->lead_ns = TF_SCHED_LEAD_NS;
     return 0;
 }
@@ -22,6 +24,7 @@ void tf_sched_free(tf_sched *s)
     for (uint32_t w = 0; w < s->nworkers; w++)
         tf_rq_free(&s->workers[w].pinq);
     tf_rq_free(&s->rq);
+    tf_wt_free(&s->wt);
     tf_dag_free(&s->dag);
     free(s->workers);
     free(s->acts);
@@ -63,10 +66,24 @@ static size_t live_tasks(const tf_sched *s)
            s->count[TF_ST_PARKED];
 }
 
+/*
+ * Task t joins worker w's load (DISPATCHED or PARKED there); with an
+ * estimate, w's queue wait grows by it (tf_sched_set_deadline).
+ */
+static void hold(tf_sched *s, uint32_t t, uint32_t w)
+{
+    s->dag.worker[t] = w;
+    s->workers[w].ntasks++;
+    if (t < s->wt.n)
+        s->workers[w].est_ms += tf_wt_charge(&s->wt, t);
+}
+
 /* A DISPATCHED or PARKED task leaves its worker's load. */
 static void leave(tf_sched *s, uint32_t t)
 {
     s->workers[s->dag.worker[t]].ntasks--;
+    if (t < s->wt.n)
+        s->workers[s->dag.worker[t]].est_ms -= tf_wt_discharge(&s->wt, t);
     s->dag.worker[t] = TF_NONE;
     s->dag.flags[t] &= (uint8_t)~TF_TF_STALEIN;
 }
@@ -342,6 +359,8 @@ void tf_sched_drop_from(tf_sched *s, uint32_t first, uint32_t first_edge)
     for (uint32_t t = first; t < d->n; t++)
         s->count[d->state[t]]--;
     d->n = first;
+    if (s->wt.n > first)
+        s->wt.n = first; /* the next task there starts with no estimate */
     d->ne = first_edge;
 }
 
@@ -370,7 +389,7 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
     if (start > depth)
         start = depth;
     s->workers[s->nworkers] =
-        (tf_sched_worker){slots, start, depth, 0, 0, false, false, {0}};
+        (tf_sched_worker){slots, start, depth, 0, 0, false, false, {0}, 0};
     tf_rq_init(&s->workers[s->nworkers].pinq,
                (const int32_t *const *)&s->dag.prio);
     if (slots > s->max_slots)
@@ -453,8 +472,11 @@ int tf_sched_task_moved(tf_sched *s, uint32_t t, uint32_t from, uint32_t to)
     for (uint32_t e = s->dag.out_head[t]; e != TF_NONE; e = s->dag.e_next[e])
         if (s->dag.state[s->dag.e_to[e]] == TF_ST_PARKED)
             return TF_ESTATE;
+    uint32_t e = tf_wt_charged(&s->wt, t);
     s->workers[from].ntasks--;
+    s->workers[from].est_ms -= e;
     s->workers[to].ntasks++;
+    s->workers[to].est_ms += e;
     s->dag.worker[t] = to;
     return 0;
 }
@@ -510,7 +532,9 @@ static int park_after(tf_sched *s, uint32_t t, uint32_t w)
 {
     tf_dag *d = &s->dag;
     tf_sched_worker *wk = &s->workers[w];
-    if (w > PARK_WMAX || !mark_fresh(s, t) || reserve(s, 0, 0, 1))
+    /* A parked task starts when its dependencies end: too late to check. */
+    if (w > PARK_WMAX || s->wt.deadline_ns || !mark_fresh(s, t) ||
+        reserve(s, 0, 0, 1))
         return 0;
     size_t sp = 0;
     s->scratch[sp++] = t;
@@ -546,8 +570,7 @@ static int park_after(tf_sched *s, uint32_t t, uint32_t w)
                 tf_grow((void **)&s->fresh, &s->fcap, s->nfresh + 1,
                         sizeof *s->fresh, 256))
                 continue;
-            d->worker[v] = w;
-            wk->ntasks++;
+            hold(s, v, w);
             set_state(s, v, TF_ST_PARKED);
             emit(s, TF_ACT_PARK, w, v, (int32_t)u); /* reserved: cannot fail */
             mark_fresh(s, v);
@@ -565,11 +588,39 @@ static int run_on(tf_sched *s, tf_rq *q, uint32_t t, uint32_t w)
         return rc;
     tf_rq_pop(q);
     set_state(s, t, TF_ST_DISPATCHED);
-    s->dag.worker[t] = w;
+    hold(s, t, w);
     if (s->dag.attempts[t] < UINT8_MAX)
         s->dag.attempts[t]++;
-    s->workers[w].ntasks++;
     return s->park ? park_after(s, t, w) : 0;
+}
+
+/*
+ * Walltime (tf_sched_set_deadline): whether task t, started on worker w,
+ * or at once (TF_NONE), would end by the deadline. In ms, rounded against
+ * the task: no product can wrap.
+ */
+static bool ends_in_time(const tf_sched *s, uint32_t t, uint32_t w)
+{
+    const tf_walltime *wt = &s->wt;
+    if (!wt->deadline_ns)
+        return true;
+    if (wt->now_ns >= wt->deadline_ns)
+        return false;
+    uint64_t need = tf_wt_est(wt, t);
+    if (w != TF_NONE && s->workers[w].ntasks >= s->workers[w].slots)
+        need += s->workers[w].est_ms / s->workers[w].slots;
+    return need <= (wt->deadline_ns - wt->now_ns) / 1000000u;
+}
+
+/* Task t, at the head of q, cannot end before the deadline: set it aside. */
+static int set_aside(tf_sched *s, tf_rq *q, uint32_t t)
+{
+    int rc = tf_rq_reserve(&s->wt.late, 1);
+    if (rc)
+        return rc;
+    tf_rq_pop(q);
+    tf_rq_push(&s->wt.late, t); /* reserved: cannot fail */
+    return 0;
 }
 
 /* Whether worker w, alive, could take task t now. */
@@ -636,18 +687,26 @@ static int fill(tf_sched *s, uint32_t w, uint32_t quota)
             tf_rq_push(pq, t); /* reserved: cannot fail */
             continue;
         }
+        if (!ends_in_time(s, t, TF_NONE)) {
+            int rc = set_aside(s, q, t);
+            if (rc)
+                return rc;
+            continue;
+        }
         uint32_t h = q == &s->rq && p == TF_NONE && s->place
                          ? s->place(s->place_user, t)
                          : TF_NONE;
         if (h != TF_NONE && h != w && h < s->nworkers && has_room(s, h, t) &&
-            s->workers[h].ntasks < wk->ntasks + s->workers[h].slots) {
+            s->workers[h].ntasks < wk->ntasks + s->workers[h].slots &&
+            ends_in_time(s, t, h)) {
             int rc = run_on(s, q, t, h);
             if (rc)
                 return rc;
             s->placed++;
             continue;
         }
-        if (s->dag.cores[t] > wk->slots)
+        /* Too wide for w, or w's queue would start it too late. */
+        if (s->dag.cores[t] > wk->slots || !ends_in_time(s, t, w))
             break;
         int rc = run_on(s, q, t, w);
         if (rc)
@@ -873,8 +932,9 @@ int tf_sched_redo(tf_sched *s, uint32_t t)
         d->npend[v]++;
         if (st == TF_ST_READY) {
             uint32_t p = d->pin[v];
-            if (!(p < s->nworkers && tf_rq_remove(&s->workers[p].pinq, v)))
-                tf_rq_remove(&s->rq, v);
+            if (!(p < s->nworkers && tf_rq_remove(&s->workers[p].pinq, v)) &&
+                !tf_rq_remove(&s->rq, v))
+                tf_rq_remove(&s->wt.late, v);
             set_state(s, v, TF_ST_PENDING);
         } else if (st == TF_ST_PARKED) {
             leave(s, v);
@@ -902,6 +962,8 @@ int tf_sched_halt(tf_sched *s)
     s->halted = true;
     tf_rq_free(&s->rq);
     tf_rq_init(&s->rq, (const int32_t *const *)&s->dag.prio);
+    tf_rq_free(&s->wt.late);
+    tf_rq_init(&s->wt.late, (const int32_t *const *)&s->dag.prio);
     for (uint32_t w = 0; w < s->nworkers; w++) {
         tf_rq_free(&s->workers[w].pinq);
         tf_rq_init(&s->workers[w].pinq, (const int32_t *const *)&s->dag.prio);
@@ -918,6 +980,41 @@ int tf_sched_halt(tf_sched *s)
     return 0;
 }
 
+int tf_sched_set_est(tf_sched *s, uint32_t t, uint32_t est_ms,
+                     uint32_t family)
+{
+    /* A held task's charge must come off as it went on. */
+    if (t >= s->dag.n || s->dag.state[t] == TF_ST_DISPATCHED ||
+        s->dag.state[t] == TF_ST_PARKED)
+        return TF_EINVAL;
+    return tf_wt_set(&s->wt, t, est_ms, family);
+}
+
+int tf_sched_set_deadline(tf_sched *s, uint64_t deadline_ns)
+{
+    tf_walltime *wt = &s->wt;
+    bool later = !deadline_ns || deadline_ns > wt->deadline_ns;
+    if (later && wt->late.n) {
+        int rc = tf_rq_reserve(&s->rq, wt->late.n);
+        if (rc)
+            return rc;
+        while (!tf_rq_is_empty(&wt->late))
+            tf_rq_push(&s->rq, tf_rq_pop(&wt->late)); /* reserved */
+    }
+    wt->deadline_ns = deadline_ns;
+    return 0;
+}
+
+bool tf_sched_must_stop(const tf_sched *s)
+{
+    const tf_walltime *wt = &s->wt;
+    if (!wt->deadline_ns || s->halted || tf_sched_is_finished(s))
+        return false;
+    return wt->now_ns >= wt->deadline_ns ||
+           (wt->late.n && s->count[TF_ST_READY] == wt->late.n &&
+            !s->count[TF_ST_DISPATCHED] && !s->count[TF_ST_PARKED]);
+}
+
 bool tf_sched_is_finished(const tf_sched *s)
 {
     return s->count[TF_ST_PENDING] == 0 && s->count[TF_ST_READY] == 0 &&
@@ -932,7 +1029,7 @@ size_t tf_sched_bytes(const tf_sched *s)
     return tf_dag_bytes(&s->dag) + tf_rq_bytes(&s->rq) + pinq +
            s->wcap * sizeof *s->workers + s->acap * sizeof *s->acts +
            s->scap * sizeof *s->scratch + s->fcap * sizeof *s->fresh +
-           s->tcap * sizeof *s->touched;
+           s->tcap * sizeof *s->touched + tf_wt_bytes(&s->wt);
 }
 
 #define FAIL_CHECK(...)                                                        \
@@ -951,7 +1048,8 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
     uint32_t *bad_pred = calloc(d->n ? d->n : 1, sizeof *bad_pred);
     uint32_t *load = calloc(s->nworkers ? s->nworkers : 1, sizeof *load);
     uint8_t *queued = calloc(d->n ? d->n : 1, 1);
-    if (!unfinished || !bad_pred || !load || !queued) {
+    uint64_t *est = calloc(s->nworkers ? s->nworkers : 1, sizeof *est);
+    if (!unfinished || !bad_pred || !load || !queued || !est) {
         snprintf(why, len, "check: out of memory");
         ok = false;
         goto out_with_scratch;
@@ -989,8 +1087,10 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
             FAIL_CHECK("counter for %s is %u, table holds %u",
                        tf_state_name((tf_state)st), s->count[st], count[st]);
     size_t nq = 0;
-    for (uint32_t q = 0; q <= s->nworkers; q++) {
-        const tf_rq *rq = q < s->nworkers ? &s->workers[q].pinq : &s->rq;
+    for (uint32_t q = 0; q <= s->nworkers + 1; q++) {
+        const tf_rq *rq = q < s->nworkers    ? &s->workers[q].pinq
+                          : q == s->nworkers ? &s->rq
+                                             : &s->wt.late;
         if (!tf_rq_check(rq))
             FAIL_CHECK("ready queue %u violates heap order", q);
         for (size_t i = 0; i < rq->n; i++) {
@@ -1034,9 +1134,13 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
             if (d->worker[t] >= s->nworkers)
                 FAIL_CHECK("task %u is %s to no worker", t, tf_state_name(st));
             load[d->worker[t]]++;
+            est[d->worker[t]] += tf_wt_charged(&s->wt, t);
         } else if (d->worker[t] != TF_NONE) {
             FAIL_CHECK("task %u is %s but held by worker %u", t,
                        tf_state_name(st), d->worker[t]);
+        } else if (t < s->wt.n && (s->wt.est_ms[t] & TF_WT_CHARGED)) {
+            FAIL_CHECK("task %u is %s but charged to a worker", t,
+                       tf_state_name(st));
         }
         if (st == TF_ST_SKIPPED && !bad_pred[t] && !s->halted &&
             !(d->flags[t] & TF_TF_DOOMED))
@@ -1050,7 +1154,12 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
         if (load[w] != s->workers[w].ntasks)
             FAIL_CHECK("worker %u counts %u tasks, holds %u", w,
                        s->workers[w].ntasks, load[w]);
+    for (uint32_t w = 0; w < s->nworkers; w++)
+        if (est[w] != s->workers[w].est_ms)
+            FAIL_CHECK("worker %u counts %" PRIu64 " ms of estimates, holds "
+                       "%" PRIu64, w, s->workers[w].est_ms, est[w]);
 out_with_scratch:
+    free(est);
     free(queued);
     free(load);
     free(bad_pred);

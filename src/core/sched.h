@@ -8,6 +8,7 @@
 
 #include "dag.h"
 #include "rq.h"
+#include "walltime.h"
 
 /*
  * Events go in as calls (tasks added and sealed, task finished or failed,
@@ -54,6 +55,7 @@ typedef struct tf_sched_worker {
      * in the global queue and set aside here until the worker has room.
      */
     tf_rq pinq;
+    uint64_t est_ms; /* the estimates of the tasks it holds, summed */
 } tf_sched_worker;
 
 typedef struct tf_sched {
@@ -94,6 +96,8 @@ typedef struct tf_sched {
     uint32_t (*place)(void *user, uint32_t t);
     void *place_user;
     uint64_t placed; /* tasks sent to their inputs' worker that way */
+
+    tf_walltime wt; /* estimates, families, the deadline (tf_sched_clock) */
 } tf_sched;
 
 int tf_sched_init(tf_sched *s);
@@ -200,6 +204,54 @@ void tf_sched_waited(tf_sched *s, uint64_t wait_ns, uint64_t now_ns);
  * (weight 1/8) and, when s->adaptive, set its depth to tf_sched_window.
  */
 void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns);
+
+/*
+ * Walltime-aware dispatch (walltime.h). Task t, not on a worker, is
+ * expected to take est_ms (0: unknown) and belongs to `family` (0: none,
+ * else 1 .. TF_WT_FAMILY_MAX), whose tasks teach each other their
+ * durations. Errors: TF_EINVAL, TF_ENOMEM (nothing changed; none after
+ * tf_wt_reserve for t and family).
+ */
+int tf_sched_set_est(tf_sched *s, uint32_t t, uint32_t est_ms,
+                     uint32_t family);
+
+/* Task t succeeded after dur_ns: what its family learns (tf_wt_learn). */
+static inline void tf_sched_learn(tf_sched *s, uint32_t t, uint64_t dur_ns)
+{
+    tf_wt_learn(&s->wt, t, dur_ns);
+}
+
+/*
+ * Tasks must end by deadline_ns in the driver's clock (0: no deadline).
+ * With one, the dispatch starts a task on worker w only if
+ *   now + wait(w) + estimate <= deadline,
+ * where wait(w) is 0 when w has a free slot, else the estimates of the
+ * tasks w holds summed and divided by its slots: a queued task starts
+ * once the work ahead of it is done, and w's slots share that work (so
+ * with tasks of one core and estimates that are not exceeded, it is an
+ * upper bound; unknown tasks count 0). A task that cannot finish even if
+ * it started now is set aside for the run (wt.late; its dependents wait);
+ * one that could, but not behind w's queue, waits for a worker with room.
+ * A task with no estimate starts while now < deadline. With a deadline
+ * no task is parked (a parked task starts when its dependencies end,
+ * unchecked). A later deadline puts the set-aside tasks back in the ready
+ * queue. Errors: TF_ENOMEM (nothing changed).
+ */
+int tf_sched_set_deadline(tf_sched *s, uint64_t deadline_ns);
+
+/* The driver's clock now, in the deadline's terms; read by the dispatch. */
+static inline void tf_sched_clock(tf_sched *s, uint64_t now_ns)
+{
+    s->wt.now_ns = now_ns;
+}
+
+/*
+ * Whether the run must stop for the deadline: it has come with tasks not
+ * finished, or nothing runs and what is left cannot start before it (every
+ * READY task is set aside). The driver halts then (tf_sched_halt), which
+ * skips what has not started and lets the running tasks be ended.
+ */
+bool tf_sched_must_stop(const tf_sched *s);
 
 /*
  * Work stealing moved DISPATCHED task t from worker `from` (which reported

@@ -34,13 +34,16 @@ enum {
     ATTR_BARRIER,
     ATTR_SHELL,
     ATTR_OUTPUT,
+    ATTR_EST,
+    ATTR_END,
     ATTR_ARRAY,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
     "id",      "after",   "prio",  "cores",  "timeout",
-    "retries", "barrier", "shell", "output", "array",
+    "retries", "barrier", "shell", "output", "est",
+    "end",     "array",
 };
 
 /* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
@@ -110,6 +113,7 @@ typedef struct parser {
     uint32_t shell_line;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_*, 0 if none */
     uint32_t output_line;
+    uint32_t end_line; /* @end's: no line after it is read */
 } parser;
 
 /* What the attributes of one line said. */
@@ -128,6 +132,7 @@ typedef struct line_attrs {
     uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
+    uint32_t est_ms; /* @est, 0 if none */
     uint16_t cores;
     int16_t retries;
     unsigned seen; /* bit per ATTR_* */
@@ -591,7 +596,24 @@ bool tf_duration_ms(const char *s, size_t n, uint64_t *ms)
     return true;
 }
 
-/* @timeout: a duration, not 0, at most UINT32_MAX ms. */
+/*
+ * @est's code for tf_tftask.est (tf_taskfile_est_ms decodes it): the
+ * smallest m << e >= ms with m < 2^11, e < 2^5, as e << 11 | m.
+ */
+static uint16_t est_code(uint32_t ms)
+{
+    unsigned e = 0;
+    while (ms >> e >= 2048u)
+        e++;
+    uint32_t m = (ms >> e) + ((ms & ((1u << e) - 1)) != 0);
+    if (m == 2048u) {
+        m = 1024u;
+        e++;
+    }
+    return (uint16_t)(e << 11 | m);
+}
+
+/* @timeout, @est: a duration, not 0, at most UINT32_MAX ms. */
 static bool parse_seconds(const char *s, size_t n, uint32_t *ms)
 {
     uint64_t v;
@@ -812,10 +834,10 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         return failed(
             add_error(p, TF_EINVAL, line, 0, "@%s given twice", attr_names[k]));
     a->seen |= 1u << k;
-    if (k == ATTR_BARRIER) {
+    if (k == ATTR_BARRIER || k == ATTR_END) {
         if (has_val)
-            return failed(
-                add_error(p, TF_EINVAL, line, 0, "@barrier takes no value"));
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "@%s takes no value", attr_names[k]));
         return 0;
     }
     if (k == ATTR_SHELL && vlen > TF_TASKFILE_MAX_SHELL)
@@ -881,7 +903,9 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->retries = (int16_t)v;
         return 0;
     case ATTR_TIMEOUT:
-        if (!parse_seconds(val, vlen, &a->timeout_ms))
+    case ATTR_EST:
+        if (!parse_seconds(val, vlen,
+                           k == ATTR_EST ? &a->est_ms : &a->timeout_ms))
             return failed(bad_value(p, line, k, val, vlen,
                                     "a positive duration: seconds (90, "
                                     "1.5) or with units (500ms, 90s, 10m, "
@@ -1097,6 +1121,7 @@ static int new_task(parser *p, uint32_t line, const line_attrs *a,
     e->retries = a->retries;
     e->id_len = (uint8_t)idlen;
     e->flags = flags;
+    e->est = est_code(a->est_ms);
     p->ntasks++;
     if (a->cores > p->max_cores)
         p->max_cores = a->cores;
@@ -1266,6 +1291,14 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
         while (i < n && is_blank(s[i]))
             i++;
     }
+    if (a.seen & (1u << ATTR_END)) {
+        if (ntok != 1 || i != n)
+            return add_error(p, TF_EINVAL, line, 0,
+                             "@end must stand alone on its line");
+        if (!bad)
+            p->end_line = line;
+        return 0;
+    }
     if (a.seen & (1u << ATTR_BARRIER)) {
         if (ntok != 1 || i != n)
             return add_error(p, TF_EINVAL, line, 0,
@@ -1297,7 +1330,7 @@ static int scan(parser *p, bool has_nul)
     if (p->len >= 3 && memcmp(s, UTF8_BOM, 3) == 0)
         s += 3;
     uint32_t line = 0;
-    while (s < end && !p->err.truncated && !p->full) {
+    while (s < end && !p->err.truncated && !p->end_line && !p->full) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
         size_t n = (size_t)(e - s);
@@ -1685,6 +1718,12 @@ out_with_sched:
 int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err)
 {
+    return tf_taskfile_parse_flags(name, text, len, 0, out, err);
+}
+
+int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
+                            unsigned flags, tf_taskfile *out, tf_tferr *err)
+{
     if (err)
         memset(err, 0, sizeof *err);
     if (!name || !out || (!text && len))
@@ -1698,7 +1737,7 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     int rc = scan(&p, len && memchr(text, '\0', len) != NULL);
     if (rc)
         goto out_with_parser;
-    if (!p.err.n && !p.ntasks) {
+    if (!p.err.n && !p.ntasks && !(flags & TF_TASKFILE_EMPTY_OK)) {
         rc = add_error(&p, TF_EINVAL, 0, 0, "%s",
                        len ? "no tasks (only blank lines, comments or "
                              "barriers)"
@@ -1726,6 +1765,7 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
     tf.shell_line = p.shell_line;
     tf.output = p.output;
     tf.output_line = p.output_line;
+    tf.end_line = p.end_line;
     tf.arrays = p.arrays; /* a few per file: not worth a trim */
     tf.narrays = p.narrays;
     p.arrays = NULL;

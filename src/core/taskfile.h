@@ -95,6 +95,7 @@ typedef struct tf_tftask {
     int16_t retries;     /* @retries, or -1 for the run's default */
     uint8_t id_len;      /* bytes, without the NUL */
     uint8_t flags;       /* TF_TFT_* */
+    uint16_t est;        /* @est, coded: tf_taskfile_est_ms; 0 = none */
 } tf_tftask;
 
 /* An @array line's elements: entries first .. first + n - 1. */
@@ -126,6 +127,7 @@ typedef struct tf_taskfile {
     uint32_t shell_line; /* its line, 0: none */
     uint8_t output;       /* @output's TF_TASKFILE_OUTPUT_*, 0: none */
     uint32_t output_line; /* its line, 0: none */
+    uint32_t end_line;    /* @end's line, 0: none; no line after it is read */
     tf_tfarray *arrays;   /* the @array lines, in file order */
     uint32_t narrays;
 } tf_taskfile;
@@ -170,6 +172,14 @@ int tf_taskfile_parse(const char *name, const char *text, size_t len,
                       tf_taskfile *out, tf_tferr *err);
 
 /*
+ * tf_taskfile_parse with flags. TF_TASKFILE_EMPTY_OK: a file without task
+ * lines is valid (the start of a task list that grows: `run --follow`).
+ */
+#define TF_TASKFILE_EMPTY_OK 0x1u
+int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
+                            unsigned flags, tf_taskfile *out, tf_tferr *err);
+
+/*
  * A duration (s[0..n), not NUL-terminated) in milliseconds, rounded up:
  * seconds as a plain number ("90", "1.5"), or terms with units from the
  * largest down, each a number with an optional fraction: "500ms", "90s",
@@ -202,6 +212,17 @@ size_t tf_taskfile_bytes(const tf_taskfile *tf);
 int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
                        uint8_t default_retries, uint32_t *first);
 
+/* Whether two entries are the same, field by field (not memcmp: padding). */
+static inline bool tf_tftask_equal(const tf_tftask *a, const tf_tftask *b)
+{
+    return a->str == b->str && a->cmd_len == b->cmd_len &&
+           a->line == b->line && a->prio == b->prio &&
+           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
+           a->ndeps == b->ndeps && a->cores == b->cores &&
+           a->retries == b->retries && a->id_len == b->id_len &&
+           a->flags == b->flags && a->est == b->est;
+}
+
 static inline bool tf_taskfile_is_barrier(const tf_taskfile *tf, uint32_t i)
 {
     return (tf->tasks[i].flags & TF_TFT_BARRIER) != 0;
@@ -221,6 +242,19 @@ static inline const char *tf_taskfile_cmd(const tf_taskfile *tf, uint32_t i)
 
 /* The @array line task i is an element of, or NULL. */
 const tf_tfarray *tf_taskfile_array(const tf_taskfile *tf, uint32_t i);
+
+/*
+ * Task i's @est in ms, 0 if none. It is kept in the entry's two spare
+ * bytes, as m << e ms with 11 bits of m and 5 of e, rounded up: exact to
+ * 2047 ms, at most 1/1024 more beyond (@est=1h is 3600384 ms), and the
+ * table stays at 40 bytes a task.
+ */
+static inline uint32_t tf_taskfile_est_ms(const tf_taskfile *tf, uint32_t i)
+{
+    uint32_t c = tf->tasks[i].est;
+    uint64_t ms = (uint64_t)(c & 0x7FFu) << (c >> 11);
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
 
 /* Indexes of the tasks task i depends on (*n of them). */
 static inline const uint32_t *tf_taskfile_deps(const tf_taskfile *tf,

@@ -101,12 +101,19 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
             flags |= TF_TASKS_DOOMED;
         break;
     }
+    /* Walltime: room first, so that the task once added gets them. */
+    tf_sched *s = &rt->tasks.sched;
+    bool wt = n->est_ms || n->family;
+    if (!rc && wt)
+        rc = tf_wt_reserve(&s->wt, s->dag.n, n->family);
     if (!rc)
         rc = tf_tasks_add(&rt->tasks, n->gid, n->fn, n->prio, n->cores,
                           n->retries, n->deps, m.flags ? NULL : n->parts,
                           n->ndeps, n->in, n->in_len, flags, t);
+    if (!rc && wt)
+        tf_sched_set_est(s, *t, n->est_ms, n->family); /* reserved */
     if (!rc && n->pin >= 0 && rt->link.size > 1)
-        rc = tf_sched_pin(&rt->tasks.sched, *t, tf_rt_worker_of(rt, n->pin));
+        rc = tf_sched_pin(s, *t, tf_rt_worker_of(rt, n->pin));
     if (rc) {
         free(m.out);
         return rc;
@@ -114,7 +121,22 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t)
     /* The task is in; a failure of the state is latched (the next tf_run). */
     if (rt->ck)
         tf_ckstate_added(rt->ck, &rt->tasks, &rt->reg, *t, n->parent, &m);
+    /* Done in an earlier run: its family learns from that run's time. */
+    const tf_trec *r = &rt->tasks.rec[*t];
+    if (m.flags && n->family && r->end_ns > r->start_ns && r->start_ns)
+        tf_sched_learn(s, *t, r->end_ns - r->start_ns);
     return 0;
+}
+
+/*
+ * Tasks were sealed inside a run: what the run's start does for tasks
+ * submitted before it (children of resumed ones re-created). A failure of
+ * the state is latched, and the loop halts on it.
+ */
+static void added_in_run(tf_runtime *rt)
+{
+    if (rt->ck)
+        tf_ckstate_settle(rt->ck, &rt->tasks, &rt->reg);
 }
 
 int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
@@ -123,7 +145,7 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         return TF_EINVAL;
     if (rt->link.rank != 0)
         return TF_ENOTROOT;
-    if (rt->in_run)
+    if (rt->in_run && !rt->in_tick)
         return TF_ESTATE;
     if (desc->fn >= rt->reg.n)
         return TF_ENOENT;
@@ -131,7 +153,7 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         desc->cores > UINT16_MAX || (desc->ndeps && !desc->deps) ||
         (desc->input_len && !desc->input) || desc->retries >= UINT8_MAX ||
         (desc->flags & ~(TF_TASK_NOOP | TF_TASK_KEEP)) || desc->rank < -1 ||
-        desc->rank >= rt->link.size)
+        desc->rank >= rt->link.size || desc->family > TF_WT_FAMILY_MAX)
         return TF_EINVAL;
     /* The rank must run tasks (rank 0 may not), and be wide enough. */
     if (desc->rank >= 0 &&
@@ -163,7 +185,9 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
                    .key = desc->key,
                    .flags = (desc->flags & TF_TASK_NOOP ? TF_TASKS_NOOP : 0) |
                             (desc->flags & TF_TASK_KEEP ? TF_TASKS_KEEP : 0),
-                   .pin = desc->rank};
+                   .pin = desc->rank,
+                   .est_ms = desc->est_ms,
+                   .family = desc->family};
     uint32_t t;
     if (!rc)
         rc = tf_rt_add(rt, &n, &t);
@@ -171,17 +195,22 @@ int tf_submit(tf_runtime *rt, const tf_task_desc *desc, tf_task_id *id)
         free(deps);
     if (!rc)
         *id = rt->tasks.rec[t].gid;
+    if (!rc && rt->in_run && !rt->tasks.batching)
+        added_in_run(rt);
     return rc;
 }
 
-/* Rank 0 outside a run, and a batch open (or not, as want_open says). */
+/*
+ * Rank 0 outside a run or in its TICK callback, and a batch open (or not,
+ * as want_open says).
+ */
 static int check_batch(const tf_runtime *rt, bool want_open)
 {
     if (!rt)
         return TF_EINVAL;
     if (rt->link.rank != 0)
         return TF_ENOTROOT;
-    if (rt->in_run || rt->tasks.batching != want_open)
+    if ((rt->in_run && !rt->in_tick) || rt->tasks.batching != want_open)
         return TF_ESTATE;
     return 0;
 }
@@ -226,7 +255,19 @@ int tf_batch_end(tf_runtime *rt)
                 ncyc, (unsigned long long)rt->tasks.rec[cyc[0]].gid);
     if (rc)
         tf_tasks_drop_held(&rt->tasks);
+    else if (rt->in_run)
+        added_in_run(rt);
     return rc;
+}
+
+int tf_hold_open(tf_runtime *rt, int open)
+{
+    if (!rt || (open && !rt->cfg.on_event))
+        return TF_EINVAL;
+    if (rt->link.rank != 0)
+        return TF_ENOTROOT;
+    rt->hold_open = open != 0;
+    return 0;
 }
 
 int tf_run(tf_runtime *rt)
@@ -290,6 +331,22 @@ int tf_halt(tf_runtime *rt)
     if (!rt->halt_requested && rt->trace)
         tf_tracing_note(rt->trace, "halt", NULL);
     rt->halt_requested = true;
+    return 0;
+}
+
+int tf_set_deadline(tf_runtime *rt, uint64_t deadline_ns)
+{
+    if (!rt)
+        return TF_EINVAL;
+    if (rt->link.rank != 0)
+        return TF_ENOTROOT;
+    if (rt->in_run) {
+        int rc = tf_sched_set_deadline(&rt->tasks.sched,
+                                       tf_rt_deadline_clock(deadline_ns));
+        if (rc)
+            return rc;
+    }
+    rt->cfg.deadline_ns = deadline_ns;
     return 0;
 }
 

@@ -44,6 +44,12 @@ struct tf_runtime {
     bool steal;        /* this rank steals (and may be stolen from) */
     bool in_run, halt_requested;
     /*
+     * Rank 0: tf_hold_open's flag (a run does not end when its tasks are
+     * done), and inside a TICK callback, where tf_submit and batches may
+     * add tasks to the run.
+     */
+    bool hold_open, in_tick;
+    /*
      * Rank 0: inside an event callback for an attempt that failed (RETRY,
      * FAILED), and whether the callback called it interrupted
      * (tf_event_interrupted).
@@ -107,6 +113,7 @@ typedef struct tf_rt_new {
     uint64_t key;    /* identity for resume; 0: derived */
     unsigned flags;  /* TF_TASKS_* */
     int pin;         /* the rank it must run on, -1 */
+    uint32_t est_ms, family; /* walltime: tf_task_desc's */
 } tf_rt_new;
 
 /*
@@ -123,6 +130,13 @@ int tf_rt_add(tf_runtime *rt, const tf_rt_new *n, uint32_t *t);
  * rank's error so far. Returns the worst code of all ranks, or 0.
  */
 int tf_rt_agree(tf_runtime *rt, int mine_rc);
+
+/*
+ * A deadline in CLOCK_REALTIME ns (tf_config.deadline_ns) in the
+ * scheduler's clock, tf_idle_clock_ns (monotonic: a step of the wall clock
+ * later in the run moves nothing); 0 stays 0, one past is now.
+ */
+uint64_t tf_rt_deadline_clock(uint64_t realtime_ns);
 
 /* The scheduling loops: rank 0's (sched_loop.c), a worker's (work_loop.c). */
 int tf_schedloop_run(tf_runtime *rt);

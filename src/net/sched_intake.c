@@ -18,6 +18,7 @@ static int done(tf_master *m, uint32_t t, int rank, int32_t status,
                      t1 > t0 ? t1 - t0 : 0);
     if (status)
         return tf_sched_task_failed(&rt->tasks.sched, t, status);
+    tf_sched_learn(&rt->tasks.sched, t, t1 > t0 ? t1 - t0 : 0);
     int rc = tf_sched_task_done(&rt->tasks.sched, t);
     if (!rc) {
         tf_master_fire(m, TF_RUN_DONE, t, 0);

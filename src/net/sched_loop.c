@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/wire.h"
 #include "fetch.h"
@@ -329,6 +330,39 @@ static int poll(tf_master *m, bool *progress)
     return rc;
 }
 
+uint64_t tf_rt_deadline_clock(uint64_t realtime_ns)
+{
+    if (!realtime_ns)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t wall = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = tf_idle_clock_ns();
+    return realtime_ns > wall ? now + (realtime_ns - wall) : now ? now : 1;
+}
+
+/*
+ * The deadline has come with tasks unfinished, or nothing left can end
+ * before it: the app hears of it first (it may move the deadline later:
+ * an allocation extended), then the run halts, as tf_halt would.
+ */
+static void out_of_time(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    tf_sched *s = &rt->tasks.sched;
+    tf_master_fire(m, TF_RUN_DEADLINE, TF_NONE, 0);
+    if (!tf_sched_must_stop(s))
+        return;
+    tf_logf(&rt->log, TF_LOG_INFO,
+            "deadline: stopping with %u tasks running or queued and %zu "
+            "that could not end in time",
+            s->count[TF_ST_DISPATCHED], s->wt.late.n);
+    if (rt->trace)
+        tf_tracing_note(rt->trace, "deadline", NULL);
+    m->out_of_time = true;
+    tf_halt(rt);
+}
+
 /*
  * Report failures and skips before dispatching, so that a retried task's
  * event still shows the attempt that failed. A halt asked for by those
@@ -342,6 +376,13 @@ static int settle(tf_master *m, bool *progress)
     /* The state cannot be written: go no further without a way back. */
     if (!rc && rt->ck && tf_ckstate_error(rt->ck) && !rt->halt_requested)
         tf_halt(rt);
+    /* The clock is read only when there is a deadline (the dispatch's too). */
+    tf_sched *s = &rt->tasks.sched;
+    if (!rc && s->wt.deadline_ns && !rt->halt_requested) {
+        tf_sched_clock(s, tf_idle_clock_ns());
+        if (tf_sched_must_stop(s))
+            out_of_time(m);
+    }
     if (!rc && rt->halt_requested && !m->halted) {
         *progress = true;
         rc = halt(m);
@@ -371,9 +412,43 @@ static void tick(tf_master *m)
         rt->trace)
         tf_tracing_note(rt->trace, "checkpoint", tf_ckstate_note(rt->ck));
     if (rt->cfg.on_event && now >= m->next_tick) {
+        /* The callback may submit tasks now: nothing refers to the tables. */
+        rt->in_tick = true;
         tf_master_fire(m, TF_RUN_TICK, TF_NONE, 0);
+        rt->in_tick = false;
+        if (rt->tasks.batching) {
+            tf_logf(&rt->log, TF_LOG_ERROR,
+                    "a batch begun in a tick was not ended there: dropped");
+            rt->tasks.batching = false;
+            tf_tasks_drop_held(&rt->tasks);
+        }
         m->next_tick = tf_idle_clock_ns() + m->tick_ns;
     }
+}
+
+/*
+ * The run ends once every task is done, unless tf_hold_open keeps it
+ * going (for tasks its TICK callback may still submit) and it was not
+ * halted.
+ */
+static bool ends(const tf_master *m)
+{
+    return tf_sched_is_finished(&m->rt->tasks.sched) &&
+           (!m->rt->hold_open || m->halted);
+}
+
+/*
+ * Held open with nothing to do: only a tick can bring work, so sleep
+ * until then, in naps short enough for heartbeats and doorbells (a
+ * message ends one), not the 1 ms ones of the usual back-off.
+ */
+#define TF_HELD_NAP_NS 50000000L
+
+static void wait_held(tf_master *m)
+{
+    uint64_t now = tf_idle_clock_ns();
+    long ns = m->next_tick > now ? (long)(m->next_tick - now) : 0;
+    tf_link_nap(&m->rt->link, ns < TF_HELD_NAP_NS ? ns : TF_HELD_NAP_NS);
 }
 
 /*
@@ -400,6 +475,9 @@ static int begin(tf_master *m)
         uint32_t id;
         rc = tf_sched_add_worker(s, slots, depth, &id);
     }
+    /* Each run takes the deadline as it is now (tf_set_deadline). */
+    if (!rc)
+        rc = tf_sched_set_deadline(s, tf_rt_deadline_clock(rt->cfg.deadline_ns));
     if (!rc && rt->ck)
         rc = tf_ckstate_begin(rt->ck, &rt->tasks, &rt->reg);
     if (!rc && s->nacts)
@@ -484,8 +562,11 @@ static int end(tf_master *m, int rc)
     int status = rc;
     if (tf_tasks_new_failures(&rt->tasks) && !status)
         status = TF_EFAILED;
+    /* Stopped by the deadline: what is left runs on resume. */
+    if (m->out_of_time && (!status || status == TF_EFAILED))
+        status = TF_EDEADLINE;
     int crc = rt->ck ? tf_ckstate_end(rt->ck, &rt->tasks, &rt->reg) : 0;
-    if (crc && (!status || status == TF_EFAILED))
+    if (crc && (!status || status == TF_EFAILED || status == TF_EDEADLINE))
         status = crc;
     else if (rt->ck && !crc && rt->trace)
         tf_tracing_note(rt->trace, "checkpoint", tf_ckstate_note(rt->ck));
@@ -523,7 +604,7 @@ int tf_schedloop_run(tf_runtime *rt)
     int rc = begin(&m);
     tf_idle idle;
     tf_idle_reset(&idle);
-    while (!rc && !tf_sched_is_finished(&rt->tasks.sched)) {
+    while (!rc && !ends(&m)) {
         bool progress = false;
         rc = poll(&m, &progress);
         if (!rc)
@@ -534,6 +615,9 @@ int tf_schedloop_run(tf_runtime *rt)
             tick(&m);
         if (progress)
             tf_idle_reset(&idle);
+        else if (rt->hold_open && !m.halted &&
+                 tf_sched_is_finished(&rt->tasks.sched))
+            wait_held(&m);
         else
             tf_link_idle(&rt->link, &idle);
     }

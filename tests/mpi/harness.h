@@ -89,6 +89,13 @@ void mt_skip(mt_suite *s, const char *why);
  */
 int mt_finish(mt_suite *s);
 
+/*
+ * This process's CPU time (user + system, every thread), and a monotonic
+ * clock, in seconds: an idle rank's share of a core is their ratio.
+ */
+double mt_cpu_seconds(void);
+double mt_wall_seconds(void);
+
 /* A tf_log_fn appending to ((mt_suite *)user)->log. */
 void mt_log(void *user, int level, int rank, const char *msg);
 

@@ -54,6 +54,10 @@ done
 for np in 1 2 4; do
     run_np 300 "$np" "$dir/test_ckpt_lib"
 done
+# Runs that take tasks while they run: ticks submit, held open, resumed.
+for np in 1 2 4; do
+    run_np 300 "$np" "$dir/test_open"
+done
 # The data path: worker to worker, parts, pins, lifetime (np 3: two workers).
 for np in 1 2 3; do
     run_np 300 "$np" "$dir/test_data"
@@ -75,8 +79,12 @@ for np in 3 4; do
         bad "test_lineage np=$np: $(tail -3 "$tmp/lineage.$np" | tr '\n' ' ')"
     fi
 done
+# Walltime through the library: a deadline stops, resume finishes, a lift.
+for np in 1 2 4; do
+    run_np 120 "$np" "$dir/test_deadline"
+done
 run_np 120 4 "$dir/test_idle"
-for b in test_runtime test_ckpt_lib test_idle test_data; do
+for b in test_runtime test_ckpt_lib test_open test_idle test_data; do
     ran_somewhere "$b"
 done
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <mpi.h>
@@ -21,21 +20,6 @@
  */
 #define TASK_NS 3000000000L
 #define MAX_IDLE_PCT 5.0
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Sleeps, so that the rank running it is as idle as the others. */
 static int long_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
@@ -87,9 +71,9 @@ static void measure(mt_suite *s, int slots)
 
     /* Start together: no rank's clock may include waiting for the others. */
     MPI_Barrier(MPI_COMM_WORLD);
-    double c0 = cpu_seconds(), w0 = wall_seconds();
+    double c0 = mt_cpu_seconds(), w0 = mt_wall_seconds();
     int run = tf_run(rt);
-    double c1 = cpu_seconds(), w1 = wall_seconds();
+    double c1 = mt_cpu_seconds(), w1 = mt_wall_seconds();
     double mine[3] = {100.0 * (c1 - c0) / (w1 - w0), (double)run, (double)rc};
 
     double *got = s->rank == 0 ? calloc(3 * (size_t)size, sizeof *got) : NULL;

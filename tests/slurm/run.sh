@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make check-slurm: start a real one-node Slurm, submit jobscripts/* with sbatch, check joblogs, cancels, requeues, time limits.
 #
-#   bash tests/slurm/run.sh [BINDIR]        (as root; about 3 minutes)
+#   bash tests/slurm/run.sh [BINDIR]        (as root; about 4 minutes)
 #
 # Needs munge, slurmctld, slurmd and slurm-client (make deps). Everything,
 # configuration included, lives in a temporary directory; every daemon
@@ -175,11 +175,13 @@ t_walltime() {
 # start so late that the warning comes while short tasks still run, or in
 # the second run too: a short task the stop ended runs again (by design),
 # and there may be more than one restart.
+# The long task has no @est, so taskfarm starts it; its own stop (MARGIN
+# before the end) would come after the warning.
 newdir walltime
 { for i in $(seq 1 10); do echo "@id=t$i echo t$i >> $PWD/starts; sleep 0.2"; done
   echo "@id=long @prio=-1 if [ -e $PWD/long.ran ]; then true; else touch $PWD/long.ran; sleep 300; fi"
 } >tasks.txt
-j=$(LAUNCHER=srun submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@50 -o job.out \
+j=$(LAUNCHER=srun MARGIN=5 submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@50 -o job.out \
     "$JS/campaign.sbatch" tasks.txt out)
 s=$(wait_job "$j" 240)
 check "walltime: job COMPLETED after a restart ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
@@ -202,6 +204,39 @@ check "walltime: the stop interrupted the long task ($nint interrupted in all)" 
 check "walltime: the short tasks ran once, or twice when the stop ended them ($((nint - 1)))" \
     '[ "$(wc -l <starts)" = $((10 + nint - 1)) ] && [ "$(dups starts | wc -w)" = $((nint - 1)) ]'
 
+}
+
+# ---- 6b. campaign: walltime-aware dispatch under a real time limit (srun) ----
+t_deadline() {
+# --time=1: the job ends a minute after it starts, and taskfarm learns when
+# (squeue). MARGIN=10: it stops by itself 10 s before, and starts a task
+# only if its @est (9 s; each takes 6) ends by then. 20 tasks on 2 ranks
+# of one slot are more than a minute's work, so the first run stops with
+# 75 when nothing more fits, the job requeues itself and the next run
+# does the rest. Slurm's warning (USR1, the fallback) is asked for 5 s
+# before the end: taskfarm has stopped by then. No task may be killed:
+# each starts once, every joblog row is a success, none is interrupted.
+newdir deadline
+for i in $(seq 1 20); do echo "@id=t$i @est=9s echo t$i >> $PWD/starts; sleep 6"; done >tasks.txt
+local t0 j s nint
+t0=$(date +%s)
+j=$(LAUNCHER=srun MARGIN=10 submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@5 -o job.out \
+    "$JS/campaign.sbatch" tasks.txt out)
+s=$(wait_job "$j" 300)
+note "deadline: job $j $s after $(field "$j" Restarts) requeue(s), $(($(date +%s) - t0)) s from sbatch to the end"
+check "deadline: job COMPLETED after at least one requeue ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
+    '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" -ge 1 ]' || showlog job.out
+check "deadline: taskfarm knew the job's end and stopped by itself, exit 75" \
+    'grep -q "walltime: [0-9]* tasks\? not started, .* would not finish before .* (the end of Slurm job $j at .* less the 10 s margin)" job.out &&
+     grep -q "step exited with 75, state stopped" job.out' || showlog job.out
+check "deadline: requeued, and a later run finished" \
+    'grep -q "requeueing job $j" job.out && grep -q "step exited with 0, state done" job.out'
+check "deadline: every task exactly once successful, 20 rows, no failure or signal" \
+    'once out 20 && [ "$(rows out)" = 20 ]'
+check "deadline: each task started once: none was killed and run again" \
+    '[ "$(wc -l <starts)" = 20 ] && [ -z "$(dups starts)" ]'
+nint=$(grep -o "([0-9]* interrupted" job.out | tr -d '(' | awk '{ n += $1 } END { print n + 0 }')
+check "deadline: no run interrupted a task ($nint)" '[ "$nint" = 0 ] && ! grep -q "walltime warning" job.out'
 }
 
 # ---- 7. job array of one-node farms ----
@@ -294,7 +329,7 @@ check "sweep-fail: taskfarm status exits 1 and names line 5" '[ $src = 1 ] && gr
 }
 
 left=
-for t in one layouts cancel requeue cap walltime array mpitask sweep; do
+for t in one layouts cancel requeue cap walltime deadline array mpitask sweep; do
     if part $t; then t_$t; else left="$left $t"; fi
 done
 

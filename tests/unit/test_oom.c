@@ -888,21 +888,10 @@ static char *taskfile_text(bool errors, size_t *len)
     return s;
 }
 
-/* Field by field: tf_tftask has padding, which memcmp would compare. */
-static bool tftask_equal(const tf_tftask *a, const tf_tftask *b)
-{
-    return a->str == b->str && a->cmd_len == b->cmd_len &&
-           a->line == b->line && a->prio == b->prio &&
-           a->timeout_ms == b->timeout_ms && a->dep_off == b->dep_off &&
-           a->ndeps == b->ndeps && a->cores == b->cores &&
-           a->retries == b->retries && a->id_len == b->id_len &&
-           a->flags == b->flags;
-}
-
 static bool taskfile_equal(const tf_taskfile *a, const tf_taskfile *b)
 {
     for (uint32_t i = 0; i < a->n && i < b->n; i++)
-        if (!tftask_equal(&a->tasks[i], &b->tasks[i]))
+        if (!tf_tftask_equal(&a->tasks[i], &b->tasks[i]))
             return false;
     return a->n == b->n && a->ntasks == b->ntasks &&
            a->nbarriers == b->nbarriers && a->nafter == b->nafter &&
@@ -2121,6 +2110,80 @@ static void test_wq_arrive(void)
     printf("\n    wq_arrive: %lu allocations, each failed in both modes\n", n);
 }
 
+/*
+ * Walltime: estimates and families given to 3000 tasks (the tables grow
+ * twice), a deadline that sets a fifth of them aside (the set-aside queue
+ * grows), then a later one that puts them back (the ready queue makes
+ * room). A failed call changes nothing; done again, it succeeds, and
+ * every task ends DONE.
+ */
+#define WT_TRY(call)                                                           \
+    do {                                                                       \
+        int rc_ = (call);                                                      \
+        if (rc_) {                                                             \
+            ok = expect_enomem(&w, rc_, #call) &&                              \
+                 check_after_enomem(&w, &s, #call);                            \
+            oom_relent(o);                                                     \
+            ok = ok && CHECK_RC((call), TF_OK);                                \
+        }                                                                      \
+    } while (0)
+
+static bool walltime_run(oom *o, oom_mode mode, unsigned long k)
+{
+    enum { N = 3000 };
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {"walltime", o};
+    uint32_t wk, t;
+    bool ok = true;
+    for (int i = 0; i < 3 && ok; i++)
+        ok = CHECK_RC(tf_sched_add_worker(&s, 1, 2, &wk), TF_OK);
+    oom_start(o, mode, k);
+    for (uint32_t i = 0; i < N && ok; i++) {
+        WT_TRY(tf_sched_add_task(&s, 0, 1, 0, &t));
+        WT_TRY(tf_sched_set_est(&s, t, (i % 5) * 1000, i % 7 + 1));
+    }
+    WT_TRY(tf_sched_seal(&s, NULL, 0, NULL));
+    WT_TRY(tf_sched_set_deadline(&s, 3500000000u));
+    for (unsigned round = 0; ok && !tf_sched_must_stop(&s); round++) {
+        WT_TRY(tf_sched_dispatch(&s));
+        tf_sched_clear_actions(&s);
+        ok = ok && CHECK_MSG(round < 10000, "walltime: no stop");
+        for (uint32_t u = 0; u < s.dag.n && ok; u++)
+            if (tf_sched_state(&s, u) == TF_ST_DISPATCHED)
+                WT_TRY(tf_sched_task_done(&s, u));
+    }
+    ok = ok && CHECK_EQ_U(s.wt.late.n, N / 5);
+    WT_TRY(tf_sched_set_deadline(&s, 0));
+    for (unsigned round = 0; ok && !tf_sched_is_finished(&s); round++) {
+        WT_TRY(tf_sched_dispatch(&s));
+        tf_sched_clear_actions(&s);
+        ok = ok && CHECK_MSG(round < 10000, "walltime: no end");
+        for (uint32_t u = 0; u < s.dag.n && ok; u++)
+            if (tf_sched_state(&s, u) == TF_ST_DISPATCHED)
+                WT_TRY(tf_sched_task_done(&s, u));
+    }
+    oom_stop();
+    char why[256] = "";
+    ok = ok && CHECK_EQ_U(s.count[TF_ST_DONE], N) &&
+         CHECK_MSG(sched_ok(&s, why, sizeof why), "walltime: %s", why);
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_walltime(void)
+{
+    oom o;
+    walltime_run(&o, OOM_ONCE, 0);
+    unsigned long n = o.seen;
+    for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!walltime_run(&o, (oom_mode)mode, k))
+                return;
+    CHECK_MSG(n >= 6, "walltime: only %lu allocations", n);
+    printf("\n    walltime: %lu allocations, each failed in both modes\n", n);
+}
+
 /* ------------------------------------------------------------------------ */
 
 int main(void)
@@ -2148,6 +2211,7 @@ int main(void)
         {"dispatch with pins and placement", test_pin_run},
         {"worker_lost with a pinned queue", test_pin_lost},
         {"worker queue: tf_wq_arrive", test_wq_arrive},
+        {"walltime: estimates, set aside, deadline moved", test_walltime},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

@@ -659,6 +659,46 @@ static void test_durations(void)
     }
 }
 
+/*
+ * @est: a duration like @timeout's, kept in two bytes: exact up to 2047 ms,
+ * never less than written and at most 1/1024 more beyond, 0 when absent.
+ */
+static void test_est(void)
+{
+    tf_taskfile tf;
+    if (PARSE_OK("@est=90 a\n@est=1.5 @timeout=2 b\nc\n@est=1h d\n"
+                 "@est=0.0001 e\n@est=4294967.295 f\n@est=2047ms g\n",
+                 &tf)) {
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 0), 90048); /* 1407 << 6 */
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 1), 1500);
+        CHECK_EQ_U(tf.tasks[1].timeout_ms, 2000);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 2), 0);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 3), 3600384);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 4), 1);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 5), UINT32_MAX);
+        CHECK_EQ_U(tf_taskfile_est_ms(&tf, 6), 2047);
+        tf_taskfile_free(&tf);
+    }
+    /* Every bit length, and its neighbours, rounds up within 1/1024. */
+    for (uint32_t b = 0; b < 32; b++)
+        for (int d = -1; d <= 1; d++) {
+            uint64_t v = ((uint64_t)1 << b) + (uint64_t)(int64_t)d;
+            if (v == 0 || v > UINT32_MAX)
+                continue;
+            char text[64];
+            int n = snprintf(text, sizeof text, "@est=%llums x\n",
+                             (unsigned long long)v);
+            if (n < 0 || !PARSE_OK(text, &tf))
+                return;
+            uint64_t got = tf_taskfile_est_ms(&tf, 0);
+            CHECK_MSG(got >= v && (got - v) * 1024 <= v &&
+                          (v >= 2048 || got == v),
+                      "@est=%llums reads back as %llu ms",
+                      (unsigned long long)v, (unsigned long long)got);
+            tf_taskfile_free(&tf);
+        }
+}
+
 /* @shell: the whole file's shell, on a line of its own before any task. */
 static void test_shell(void)
 {
@@ -757,6 +797,11 @@ static void test_error_values(void)
         {"@retries=256 x\n", NAME ":1: bad value '256' for @retries "
                                   "(expected an integer from 0 to 255)"},
         {"@timeout=0 x\n", NAME ":1: bad value '0' for @timeout (expected " DUR_EXPECT},
+        {"@est=0 x\n", NAME ":1: bad value '0' for @est (expected " DUR_EXPECT},
+        {"@est=2x x\n", NAME ":1: bad value '2x' for @est (expected " DUR_EXPECT},
+        {"@est=50d x\n", NAME ":1: bad value '50d' for @est (expected " DUR_EXPECT},
+        {"@est x\n", NAME ":1: @est needs a value (@est=VALUE)"},
+        {"@est=1 @est=2 x\n", NAME ":1: @est given twice"},
         {"@timeout=0.0000 x\n",
          NAME ":1: bad value '0.0000' for @timeout (expected " DUR_EXPECT},
         {"@timeout=-5 x\n", NAME ":1: bad value '-5' for @timeout (expected " DUR_EXPECT},
@@ -965,6 +1010,59 @@ static void test_error_no_tasks(void)
                  NAME ": no tasks (only blank lines, comments or barriers)");
     EXPECT_ERROR("@barrier\n",
                  NAME ": no tasks (only blank lines, comments or barriers)");
+}
+
+/*
+ * @end ends the task list: no line after it is read, not even a bad one,
+ * and tf.end_line says where it stood. It stands alone, without a value.
+ */
+static void test_end(void)
+{
+    static const char text[] = "echo a\n  @end \n@bogus x\necho \0z\n";
+    tf_taskfile tf;
+    if (parse_ok_(text, sizeof text - 1, &tf, __FILE__, __LINE__)) {
+        CHECK_EQ_U(tf.ntasks, 1);
+        CHECK_EQ_U(tf.end_line, 2);
+        tf_taskfile_free(&tf);
+    }
+    if (PARSE_OK("echo a\n", &tf)) {
+        CHECK_EQ_U(tf.end_line, 0);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("echo a\n@end=1\n", NAME ":2: @end takes no value");
+    EXPECT_ERROR("echo a\n@end echo b\n",
+                 NAME ":2: @end must stand alone on its line");
+    EXPECT_ERROR("@end\n", NAME ": no tasks (only blank lines, comments or "
+                            "barriers)");
+}
+
+/*
+ * TF_TASKFILE_EMPTY_OK: the start of a list that grows may hold no task
+ * yet, only its settings; every other error stays one.
+ */
+static void test_empty_ok(void)
+{
+    tf_taskfile tf;
+    tf_tferr err;
+    static const char text[] = "# tasks follow\n@shell=/bin/sh\n@barrier\n";
+    int rc = tf_taskfile_parse_flags(NAME, text, strlen(text),
+                                     TF_TASKFILE_EMPTY_OK, &tf, &err);
+    CHECK_RC(rc, 0);
+    if (!rc) {
+        CHECK_EQ_U(tf.ntasks, 0);
+        CHECK_EQ_U(tf.nbarriers, 1);
+        CHECK_TRUE(tf.shell && !strcmp(tf.shell, "/bin/sh"));
+        tf_taskfile_free(&tf);
+    }
+    CHECK_RC(tf_taskfile_parse_flags(NAME, NULL, 0, TF_TASKFILE_EMPTY_OK, &tf,
+                                     &err),
+             0);
+    if (!err.n)
+        tf_taskfile_free(&tf);
+    CHECK_RC(tf_taskfile_parse_flags(NAME, "@x\n", 3, TF_TASKFILE_EMPTY_OK,
+                                     &tf, &err),
+             TF_EINVAL);
+    tf_tferr_free(&err);
 }
 
 /* Mistakes are all reported, in line order, whichever pass found them. */
@@ -1689,6 +1787,7 @@ int main(void)
         {"barriers in random files", test_barrier_random},
         {"error: unknown attribute", test_error_unknown_attribute},
         {"durations", test_durations},
+        {"@est", test_est},
         {"@shell", test_shell},
         {"@output", test_output},
         {"error: bad values", test_error_values},
@@ -1698,6 +1797,8 @@ int main(void)
         {"error: NUL byte, long line", test_error_nul_and_long_line},
         {"error: command too long for the shell", test_error_long_command},
         {"error: no tasks", test_error_no_tasks},
+        {"@end", test_end},
+        {"no tasks, when asked", test_empty_ok},
         {"errors are collected", test_error_collected},
         {"errors are capped", test_error_cap},
         {"failed parse leaves output alone", test_out_untouched},
