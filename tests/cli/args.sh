@@ -102,6 +102,20 @@ run "options before COMMAND, the command's own after" 0 "$T" run -q -o opts ls -
 check "... ls got -d" '[ "$(outputs opts 2)" = "$(printf ".\n/")" ]'
 run "task attributes at the head of the command" 0 "$T" run -q -o attrs @id=job.{} @prio={#} echo {} ::: a b
 check "... ids from the argument" '[ -s attrs/out/job.a.out ] && [ -s attrs/out/job.b.out ]'
+"$T" run -q -o grow sleep {} ::: 3 3 >grow.log 2>&1 &
+gp=$!
+until_running grow 300
+printf '@id=post @after=1,2 echo post\n@id=z @array=a,b @after=post echo z{}\n' >more.txt
+run "taskfarm add to a farm of argument mode, an array in the addition" 0 "$T" add grow more.txt
+wait $gp
+check "... the farm took it: 5 tasks, each once, its own file left as it was" \
+    'grep -q "5 tasks: 5 done" grow.log && [ "$(cat grow/argtasks.txt)" = "$(printf "sleep 3\nsleep 3")" ] && [ "$(cat grow/out/z.b.out)" = zb ]'
+run "... status --tasks reads both" 0 "$T" status --tasks grow
+check "... the jobs, then the addition's lines" \
+    '[ "$(awk "/^tasks/ { t = 1; next } t { print \$1 \":\" \$2 }" out.txt | tr "\n" " ")" = "1:1 2:2 3:post 4:z.a 4:z.b " ]'
+run "--resume with the same command line: done, additions too" 0 "$T" run -q --resume -o grow sleep {} ::: 3 3
+run "--follow with argument mode: refused" 2 "$T" run -q --follow -o fol echo ::: a
+check "... saying why, nothing made" 'grep -q "follows a task file" err.txt && nothing_ran fol'
 RUN_LIMIT=180 run "under mpirun, :::: - on rank 0's standard input" 0 "${MPIRUN[@]}" "$T" run -q --slots 1 -o mpi echo {#} {} :::: - ::: x y <nums.txt
 check "... four jobs, each once" 'once mpi 4 && [ "$(commands mpi | tr "\n" "|")" = "echo 1 1 x|echo 2 1 y|echo 3 2 x|echo 4 2 y|" ]'
 
