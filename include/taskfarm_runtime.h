@@ -48,7 +48,9 @@ typedef enum tf_run_event_kind {
     TF_RUN_RETRY,    /* a task failed and will run again */
     TF_RUN_FAILED,   /* a task failed for good */
     TF_RUN_SKIPPED,  /* a task will not run (a dependency failed, or a halt) */
-    TF_RUN_TICK      /* time passed (every tick_ms while the run goes on) */
+    TF_RUN_TICK,     /* time passed (every tick_ms while the run goes on) */
+    TF_RUN_UNNEEDED  /* a task completed without running: none of its
+                        TF_DEP_NOTOK dependencies failed (not a failure) */
 } tf_run_event_kind;
 
 typedef struct tf_run_event {
@@ -320,6 +322,28 @@ TF_API int tf_batch_end(tf_runtime *rt);
  * `after` not of it), TF_ENOMEM.
  */
 TF_API int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after);
+
+/*
+ * What `after` waits for along an ordering edge (tf_depend_kind).
+ * TF_DEP_OK: `before` succeeded (tf_depend); a failed or skipped `before`
+ * skips `after`. TF_DEP_ANY: `before` ended, whatever the outcome (a
+ * cleanup, a report). TF_DEP_NOTOK: `before` ended, and `after` runs only
+ * if at least one of its TF_DEP_NOTOK dependencies failed or was skipped
+ * (an error handler); when all of them succeeded, `after` is not needed:
+ * it completes without running (TF_RUN_UNNEEDED; state TF_TASK_DONE, no
+ * attempt, no output) and counts as succeeded for its dependents and for
+ * tf_run's result. A task's edges must all be satisfied for it to run;
+ * retried attempts do not count until the last. docs/api.md has the table.
+ */
+enum { TF_DEP_OK = 0, TF_DEP_ANY = 1, TF_DEP_NOTOK = 2 };
+
+/*
+ * Rank 0: tf_depend with a kind (TF_DEP_*). Data edges (tf_task_desc.deps)
+ * are always TF_DEP_OK. Errors: those of tf_depend; TF_EINVAL also for an
+ * unknown kind.
+ */
+TF_API int tf_depend_kind(tf_runtime *rt, tf_task_id before, tf_task_id after,
+                          int kind);
 
 /*
  * The 64-bit identity hash the runtime keys tasks with (FNV-1a over both

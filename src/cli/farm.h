@@ -253,6 +253,7 @@ typedef struct cli_progress {
     uint64_t done, failed, skipped, retried, resumed;
     uint64_t interrupted; /* tasks whose attempt a stop ended */
     uint64_t not_started; /* tasks a stop kept from starting */
+    uint64_t not_needed;  /* @afternotok tasks with nothing to handle */
     uint64_t busy_slot_ns;      /* sum over attempts of runtime x cores */
     uint64_t t0_ns;
     bool tty;

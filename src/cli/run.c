@@ -195,6 +195,10 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
                 halt_run(F, rt);
         }
         break;
+    case TF_RUN_UNNEEDED:
+        /* Its @afternotok tasks all succeeded: nothing for it to handle. */
+        p->not_needed++;
+        break;
     case TF_RUN_SKIPPED:
         /* A halt skips what has not started, with no failed task as cause. */
         if (tf_taskfile_is_barrier(&F->tf, i) || F->stop_ended[i])
@@ -296,7 +300,7 @@ static int submit_all(farm *F)
         uint32_t nd;
         const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
         for (uint32_t k = 0; k < nd && !rc; k++)
-            rc = tf_depend(rt, d[k], i);
+            rc = tf_depend_kind(rt, d[k], i, tf_taskfile_dep_kind(tf, i, k));
     }
     int erc = tf_batch_end(rt);
     if (!rc)

@@ -90,6 +90,7 @@ typedef struct tf_taskfile {
     uint32_t max_chain; /* most tasks on one path (barriers not counted) */
     uint16_t max_cores; /* largest @cores */
     uint32_t *deps;     /* dependency lists: indexes of tasks to finish first */
+    uint8_t *dep_kind;  /* TF_EDGE_* per entry of deps; NULL: all OK (@after) */
     char *pool;         /* ids and commands, NUL-terminated */
     size_t pool_len;
     char *shell;         /* @shell's value (malloc'd), NULL: none */
@@ -185,6 +186,17 @@ static inline const char *tf_taskfile_id(const tf_taskfile *tf, uint32_t i)
 static inline const char *tf_taskfile_cmd(const tf_taskfile *tf, uint32_t i)
 {
     return tf->pool + tf->tasks[i].str + tf->tasks[i].id_len + 1;
+}
+
+/*
+ * The kind of entry k of task i's dependency list: TF_EDGE_OK (@after,
+ * barriers), TF_EDGE_ANY (@afterany) or TF_EDGE_NOTOK (@afternotok).
+ */
+static inline uint8_t tf_taskfile_dep_kind(const tf_taskfile *tf, uint32_t i,
+                                           uint32_t k)
+{
+    return tf->dep_kind ? tf->dep_kind[tf->tasks[i].dep_off + k]
+                        : (uint8_t)TF_EDGE_OK;
 }
 
 /* Indexes of the tasks task i depends on (*n of them). */

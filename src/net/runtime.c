@@ -194,11 +194,25 @@ int tf_batch_begin(tf_runtime *rt)
     return rc;
 }
 
+/* The public kinds are the scheduler's edge kinds. */
+_Static_assert((int)TF_DEP_OK == (int)TF_EDGE_OK &&
+                   (int)TF_DEP_ANY == (int)TF_EDGE_ANY &&
+                   (int)TF_DEP_NOTOK == (int)TF_EDGE_NOTOK,
+               "TF_DEP_* and TF_EDGE_* differ");
+
 int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after)
+{
+    return tf_depend_kind(rt, before, after, TF_DEP_OK);
+}
+
+int tf_depend_kind(tf_runtime *rt, tf_task_id before, tf_task_id after,
+                   int kind)
 {
     int rc = check_batch(rt, true);
     if (rc)
         return rc;
+    if (kind < TF_DEP_OK || kind > TF_DEP_NOTOK)
+        return TF_EINVAL;
     uint32_t b = tf_tasks_index_of(&rt->tasks, before);
     uint32_t a = tf_tasks_index_of(&rt->tasks, after);
     if (b == TF_NONE || a == TF_NONE)
@@ -207,7 +221,7 @@ int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after)
         return TF_EINVAL;
     if (tf_sched_state(&rt->tasks.sched, a) != TF_ST_HELD)
         return TF_ESTATE;
-    return tf_sched_add_order_dep(&rt->tasks.sched, b, a);
+    return tf_sched_add_order_dep(&rt->tasks.sched, b, a, (uint8_t)kind);
 }
 
 int tf_batch_end(tf_runtime *rt)

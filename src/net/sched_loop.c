@@ -103,7 +103,11 @@ static int act(tf_master *m)
                 tf_master_ended(m, a[i].task);
             break;
         case TF_ACT_SKIP:
-            tf_master_fire(m, TF_RUN_SKIPPED, a[i].task, a[i].cause);
+        case TF_ACT_UNNEEDED:
+            tf_master_fire(m,
+                           a[i].kind == TF_ACT_SKIP ? TF_RUN_SKIPPED
+                                                    : TF_RUN_UNNEEDED,
+                           a[i].task, a[i].cause);
             if (!(rt->tasks.sched.dag.flags[a[i].task] & TF_TF_NOOP))
                 tf_master_ended(m, a[i].task);
             break;

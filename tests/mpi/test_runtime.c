@@ -1355,6 +1355,7 @@ static void count_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         break;
     case TF_RUN_SKIPPED: c->skipped++; break;
     case TF_RUN_TICK: c->ticks++; break;
+    case TF_RUN_UNNEEDED: c->bad++; break; /* no TF_DEP_NOTOK edges here */
     }
 }
 
