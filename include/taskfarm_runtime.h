@@ -69,9 +69,9 @@ typedef struct tf_run_event {
      */
     int slot;
     /*
-     * FAILED: 1 when the attempt ended after the run was halted (tf_halt),
-     * whose on_halt ends what runs: an interruption, not a failure of the
-     * task itself. The task is FAILED all the same (a resumed run runs it
+     * FAILED: 1 when the attempt ended after the run was halted (tf_halt,
+     * not tf_halt_soon), whose on_halt ends what runs: an interruption,
+     * not a failure of the task itself. The task is FAILED all the same (a resumed run runs it
      * again); the trace calls the attempt "interrupted". Else 0.
      */
     int halted;
@@ -403,7 +403,7 @@ TF_API int tf_run(tf_runtime *rt);
 
 
 /*
- * Rank 0, from an event callback: stop this run. Nothing more is
+ * Rank 0, from an event callback: stop this run now. Nothing more is
  * dispatched; tasks not yet started, also those queued on workers, are
  * SKIPPED (a worker whose main thread runs tasks may still start one it
  * holds before it reads the halt); each rank's on_halt is called so it can
@@ -413,6 +413,18 @@ TF_API int tf_run(tf_runtime *rt);
  * Errors: TF_EINVAL, TF_ENOTROOT, TF_ESTATE (not inside tf_run).
  */
 TF_API int tf_halt(tf_runtime *rt);
+
+/*
+ * Rank 0, from an event callback: stop this run gently (GNU parallel's
+ * --halt soon). Nothing more is dispatched and tasks not yet started, also
+ * those queued on workers, are SKIPPED, as with tf_halt; but on_halt is
+ * not called: running tasks run to their end and report as usual (DONE,
+ * or FAILED with tf_run_event.halted 0: a failure of theirs; no retry
+ * after a halt). tf_run returns once they have. tf_halt later in the same
+ * run ends them after all; tf_halt_soon after tf_halt changes nothing.
+ * Errors: as tf_halt.
+ */
+TF_API int tf_halt_soon(tf_runtime *rt);
 
 /* ---- results, on rank 0 after tf_run ---- */
 

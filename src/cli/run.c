@@ -33,7 +33,8 @@ typedef struct farm {
     char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
-    bool halting;          /* tf_halt called: a signal, an error, --halt-on-error */
+    bool halting;          /* tf_halt(_soon) called: a signal, an error, --halt */
+    bool halted_by_option; /* by --halt (or --halt-on-error) */
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
     bool output_ready;     /* shell.output is initialised */
@@ -61,11 +62,34 @@ static void name_task(void *user, tf_task_id id, char *buf, size_t len)
     snprintf(buf, len, "%s", tf_taskfile_id(&F->tf, (uint32_t)id));
 }
 
-/* Stop the run: nothing more starts, running tasks are ended. */
-static void halt_run(farm *F, tf_runtime *rt)
+/* Stop the run: nothing more starts; running tasks are ended, unless soon. */
+static void halt_run(farm *F, tf_runtime *rt, bool soon)
 {
     F->halting = true;
-    tf_halt(rt);
+    if (soon)
+        tf_halt_soon(rt);
+    else
+        tf_halt(rt);
+}
+
+/* --halt: once its threshold is reached, stop the run, now or soon. */
+static void check_halt(farm *F, tf_runtime *rt)
+{
+    const cli_halt *h = &F->o.halt;
+    cli_progress *p = &F->pr;
+    uint64_t ok = p->done - p->resumed;
+    if (F->halting || !cli_halt_due(h, p->failed, ok, p->total))
+        return;
+    F->halted_by_option = true;
+    cli_progress_break(p);
+    fprintf(stderr, "taskfarm: --halt %s reached (%llu failed, %llu "
+                    "succeeded, %llu tasks): %s\n",
+            h->text, (unsigned long long)p->failed, (unsigned long long)ok,
+            (unsigned long long)p->total,
+            h->when == CLI_HALT_SOON
+                ? "starting nothing more, running tasks finish"
+                : "ending running tasks");
+    halt_run(F, rt, h->when == CLI_HALT_SOON);
 }
 
 /* SIGINT, SIGTERM, SIGUSR1: stop dispatching, end what runs, exit 75. */
@@ -80,7 +104,7 @@ static void poll_signals(farm *F, tf_runtime *rt)
     cli_progress_break(&F->pr);
     fprintf(stderr, "taskfarm: %s: stopping, ending running tasks\n",
             strsignal(sig));
-    halt_run(F, rt);
+    halt_run(F, rt, false);
 }
 
 /*
@@ -125,7 +149,7 @@ static void joblog_row(farm *F, tf_runtime *rt, const tf_run_event *ev,
                     "saved state keeps what finished)\n",
             F->o.outdir, strerror(e));
     if (rt)
-        halt_run(F, rt);
+        halt_run(F, rt, false);
 }
 
 /* A failed task's cause beyond its status, for the message: ", could not start: E". */
@@ -191,9 +215,8 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
                             "%d%s: %s\n",
                     tf_taskfile_id(&F->tf, i), F->tf.tasks[i].line,
                     ev->status, why_failed(ev), tf_taskfile_cmd(&F->tf, i));
-            if (F->o.halt_on_error)
-                halt_run(F, rt);
         }
+        check_halt(F, rt);
         break;
     case TF_RUN_UNNEEDED:
         /* Its @afternotok tasks all succeeded: nothing for it to handle. */
@@ -517,6 +540,15 @@ static int finish(farm *F, int rc)
     /* A signal that came as the last task ended stopped nothing. */
     if (F->stopped_by && status == EXIT_SOME_FAILED)
         status = EXIT_RESUMABLE;
+    /*
+     * A halt on successes, or on ends with none failed, reached what it
+     * was asked for; the tasks it kept from starting are no failures
+     * (GNU parallel exits 0 then too). --resume runs them.
+     */
+    if (F->halted_by_option && status == EXIT_SOME_FAILED &&
+        (F->o.halt.why == CLI_HALT_SUCCESS ||
+         (F->o.halt.why == CLI_HALT_DONE && !F->pr.failed)))
+        status = EXIT_ALL_OK;
     tf_stats st;
     tf_get_stats(F->rt, &st);
     if (F->rank != 0) {

@@ -3,6 +3,7 @@
 #include "launcher.h"
 
 #include "ckpt/ckpt.h"
+#include "core/wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -271,7 +272,7 @@ int tf_run(tf_runtime *rt)
     if (rc)
         return rc;
     rt->in_run = true;
-    rt->halt_requested = false;
+    rt->halt_mode = 0;
     if (rt->trace)
         tf_tracing_begin(rt->trace, rt->link.size,
                          (const char (*)[64])rt->world.host, rt->world.slots);
@@ -295,16 +296,31 @@ static int rank0_in_run(const tf_runtime *rt, bool now)
     return now ? 0 : TF_ESTATE;
 }
 
-int tf_halt(tf_runtime *rt)
+/* A halt of `mode` (TF_WIRE_HALT_*), or a sooner one, for this run. */
+static int request_halt(tf_runtime *rt, uint8_t mode)
 {
     int rc = rank0_in_run(rt, rt && rt->in_run);
     if (rc)
         return rc;
     /* Acted on by the scheduling loop, between callbacks. */
-    if (!rt->halt_requested && rt->trace)
-        tf_tracing_note(rt->trace, "halt", NULL);
-    rt->halt_requested = true;
+    if (rt->halt_mode < mode && rt->trace)
+        tf_tracing_note(rt->trace, "halt",
+                        mode == TF_WIRE_HALT_SOON
+                            ? "soon: running tasks finish"
+                            : NULL);
+    if (rt->halt_mode < mode)
+        rt->halt_mode = mode;
     return 0;
+}
+
+int tf_halt(tf_runtime *rt)
+{
+    return request_halt(rt, TF_WIRE_HALT_NOW);
+}
+
+int tf_halt_soon(tf_runtime *rt)
+{
+    return request_halt(rt, TF_WIRE_HALT_SOON);
 }
 
 int tf_event_interrupted(tf_runtime *rt)

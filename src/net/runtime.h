@@ -42,7 +42,8 @@ struct tf_runtime {
     tf_ckstate *ck;    /* rank 0 with durable state, else NULL */
     tf_tracing *trace; /* rank 0 with cfg.trace_path, else NULL */
     bool steal;        /* this rank steals (and may be stolen from) */
-    bool in_run, halt_requested;
+    bool in_run;
+    uint8_t halt_mode; /* rank 0: the halt asked for, TF_WIRE_HALT_*, or 0 */
     /*
      * Rank 0: inside an event callback for an attempt that failed (RETRY,
      * FAILED), and whether the callback called it interrupted

@@ -48,7 +48,7 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
         if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
             ev.cause = rt->tasks.rec[cause].gid;
         /* Reported after halt() called on_halt: ended by the halt. */
-        ev.halted = kind == TF_RUN_FAILED && m->halted;
+        ev.halted = kind == TF_RUN_FAILED && m->halted == TF_WIRE_HALT_NOW;
     }
     /*
      * The callback first: it may know better than the runtime that the
@@ -192,30 +192,38 @@ static int to_all(tf_master *m, int tag, const tf_buf *body)
 }
 
 /*
- * tf_halt was called: stop the scheduler (SKIPs for everything not yet
- * dispatched), and have every rank end what runs and drop what is queued.
+ * tf_halt or tf_halt_soon was called: stop the scheduler (SKIPs for
+ * everything not yet dispatched), have every rank drop what is queued and,
+ * for a halt `mode` NOW, end what runs. A soon halt made sooner later comes
+ * here again with NOW.
  */
-static int halt(tf_master *m)
+static int halt(tf_master *m, uint8_t mode)
 {
     tf_runtime *rt = m->rt;
-    tf_logf(&rt->log, TF_LOG_INFO, "halting the run");
-    m->halted = true;
-    int rc = tf_sched_halt(&rt->tasks.sched);
-    if (!rc)
-        rc = act(m);
-    /* Tasks already given out go before the HALT, so workers drop them. */
-    if (!rc)
-        rc = flush(m, false);
-    /*
-     * Drop the queue before on_halt, which may take a while to end running
-     * tasks: task threads freed meanwhile must find nothing left to start.
-     */
-    if (m->self != TF_NONE)
-        tf_pool_drop_queued(&rt->pool);
-    if (rt->cfg.on_halt)
+    int rc = 0;
+    bool first = !m->halted;
+    tf_logf(&rt->log, TF_LOG_INFO, "halting the run%s",
+            mode == TF_WIRE_HALT_SOON ? ": running tasks finish" : "");
+    m->halted = mode;
+    if (first) {
+        rc = tf_sched_halt(&rt->tasks.sched);
+        if (!rc)
+            rc = act(m);
+        /* Tasks already given out go before the HALT, so workers drop them. */
+        if (!rc)
+            rc = flush(m, false);
+        /*
+         * Drop the queue before on_halt, which may take a while to end
+         * running tasks: task threads freed meanwhile must find nothing
+         * left to start.
+         */
+        if (m->self != TF_NONE)
+            tf_pool_drop_queued(&rt->pool);
+    }
+    if (mode == TF_WIRE_HALT_NOW && rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
     if (!rc && !m->local)
-        rc = to_all(m, TF_TAG_HALT, &(tf_buf){NULL, 0, 0});
+        rc = to_all(m, TF_TAG_HALT, &(tf_buf){&mode, 1, 1});
     if (!rc && !m->local && !rt->cfg.main_runs_tasks)
         tf_live_call(&rt->link.live, tf_idle_clock_ns());
     return rc;
@@ -344,11 +352,12 @@ static int settle(tf_master *m, bool *progress)
     tf_runtime *rt = m->rt;
     int rc = rt->tasks.sched.nacts ? act(m) : 0;
     /* The state cannot be written: go no further without a way back. */
-    if (!rc && rt->ck && tf_ckstate_error(rt->ck) && !rt->halt_requested)
+    if (!rc && rt->ck && tf_ckstate_error(rt->ck) &&
+        rt->halt_mode != TF_WIRE_HALT_NOW)
         tf_halt(rt);
-    if (!rc && rt->halt_requested && !m->halted) {
+    if (!rc && rt->halt_mode > m->halted) {
         *progress = true;
-        rc = halt(m);
+        rc = halt(m, rt->halt_mode);
     }
     return rc;
 }
