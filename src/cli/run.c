@@ -256,10 +256,14 @@ static void count_resumed(farm *F)
         if (tf_task_info_get(F->rt, i, &info) || info.state != TF_TASK_DONE ||
             tf_taskfile_is_barrier(tf, i))
             continue;
-        F->pr.resumed++;
         const tf_tftask *t = &tf->tasks[i];
-        if (cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
-                                t->cmd_len))
+        bool row = cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
+                                       t->cmd_len);
+        /* Not needed, found so at the seal (its event counts it): never ran. */
+        if (!row && !info.attempts)
+            continue;
+        F->pr.resumed++;
+        if (row)
             continue;
         /* The host of an earlier job's rank is not known: "-". */
         shell_out so = {0, 0, 0, 0, 0};
