@@ -14,10 +14,10 @@
 
 _taskfarm_cmds_builtin="run check status topo report version help"
 _taskfarm_opts_builtin="-o --outdir --resume --force --checkpoint-every --slots
-    --shell --retries --timeout --grace --halt-on-error --no-steal --scheduler-only --heartbeat
+    --shell --retries --timeout --grace --halt --halt-on-error --no-steal --scheduler-only --heartbeat
     --no-trace --output --bind --status-every -q --quiet -v --verbose"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
-    --retries --timeout --grace --heartbeat --output --bind --status-every"
+    --retries --timeout --grace --halt --heartbeat --output --bind --status-every"
 
 # _taskfarm_learn PROG: sets _taskfarm_cmds, _taskfarm_opts and
 # _taskfarm_valued from PROG's usage, once per PROG.
@@ -117,6 +117,10 @@ _taskfarm() {
             -o | --outdir) _taskfarm_files -d "$cur" ;;
             --bind) mapfile -t COMPREPLY < <(compgen -W "core numa none" -- "$cur") ;;
             --output) mapfile -t COMPREPLY < <(compgen -W "files tag none" -- "$cur") ;;
+            --halt) # GNU parallel's forms; N and N% are the user's to choose
+                mapfile -t COMPREPLY < <(compgen -W "never now,fail=1 soon,fail=1
+                    now,success=1 soon,success=1 now,done=1 soon,done=1" -- "$cur")
+                ;;
             --shell)
                 mapfile -t COMPREPLY < <(compgen -W "bash sh $(grep -s '^/' /etc/shells)" -- "$cur")
                 ;;
