@@ -1559,6 +1559,23 @@ static void halted_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 
 static void set_stop(void *user) { atomic_store((atomic_int *)user, 1); }
 
+/*
+ * Two slots on task threads, so that on_halt (which sets *stop) reaches
+ * running tasks; events to `on_event`.
+ */
+static void halt_config(tf_config *cfg, int prefetch, tf_event_fn on_event,
+                        void *user, atomic_int *stop)
+{
+    tf_config_init(cfg);
+    cfg->slots = 2;
+    cfg->prefetch = prefetch;
+    cfg->main_runs_tasks = 0;
+    cfg->on_event = on_event;
+    cfg->event_user = user;
+    cfg->on_halt = set_stop;
+    cfg->halt_user = stop;
+}
+
 /* Runs until on_halt (at most 10 s, so that nothing hangs), then fails. */
 static int until_halt(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
@@ -1574,14 +1591,7 @@ static void case_halted_attempts(mt_suite *s)
     halted_count h = {0, 0, 0};
     atomic_int stop = 0;
     tf_config cfg;
-    tf_config_init(&cfg);
-    cfg.slots = 2;
-    cfg.prefetch = 1;
-    cfg.main_runs_tasks = 0;
-    cfg.on_event = halted_event;
-    cfg.event_user = &h;
-    cfg.on_halt = set_stop;
-    cfg.halt_user = &stop;
+    halt_config(&cfg, 1, halted_event, &h, &stop);
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
@@ -1657,14 +1667,7 @@ static void halt_soon_case(mt_suite *s, bool sooner)
     soon_count c = {0, 0, 0, 0, false, sooner};
     atomic_int stop = 0;
     tf_config cfg;
-    tf_config_init(&cfg);
-    cfg.slots = 2;
-    cfg.prefetch = 2;
-    cfg.main_runs_tasks = 0;
-    cfg.on_event = soon_event;
-    cfg.event_user = &c;
-    cfg.on_halt = set_stop;
-    cfg.halt_user = &stop;
+    halt_config(&cfg, 2, soon_event, &c, &stop);
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
