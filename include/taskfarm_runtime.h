@@ -71,8 +71,9 @@ typedef struct tf_run_event {
     /*
      * FAILED: 1 when the attempt ended after the run was halted (tf_halt,
      * not tf_halt_soon), whose on_halt ends what runs: an interruption,
-     * not a failure of the task itself. The task is FAILED all the same (a resumed run runs it
-     * again); the trace calls the attempt "interrupted". Else 0.
+     * not a failure of the task itself. The task is FAILED all the same (a
+     * resumed run runs it again); the trace calls the attempt "interrupted".
+     * Else 0.
      */
     int halted;
 } tf_run_event;

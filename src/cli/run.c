@@ -33,7 +33,7 @@ typedef struct farm {
     char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
-    bool halting;          /* tf_halt(_soon) called: a signal, an error, --halt */
+    bool halting;          /* halted: a signal, an error, --halt */
     bool halted_by_option; /* by --halt (or --halt-on-error) */
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */

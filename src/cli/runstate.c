@@ -26,11 +26,13 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
             "state %s\nhost %s\npid %ld\nranks %d\nslots %" PRIu64
             "\ntaskfile %s\ncwd %s\ntotal %" PRIu64 "\ndone %" PRIu64
             "\nresumed %" PRIu64 "\nfailed %" PRIu64 "\nskipped %" PRIu64
-            "\nnot_needed %" PRIu64 "\nrunning %" PRIu64 "\ninterrupted %" PRIu64
-            "\nnot_started %" PRIu64 "\nstarted %.3f\nupdated %.3f\noutput %s\n",
+            "\nnot_needed %" PRIu64 "\nrunning %" PRIu64
+            "\ninterrupted %" PRIu64 "\nnot_started %" PRIu64
+            "\nstarted %.3f\nupdated %.3f\noutput %s\n",
             rs->state, rs->host, (long)rs->pid, rs->ranks, rs->slots,
             rs->taskfile, rs->cwd, rs->total, rs->done, rs->resumed, rs->failed,
-            rs->skipped, rs->not_needed, rs->running, rs->interrupted, rs->not_started,
+            rs->skipped, rs->not_needed, rs->running, rs->interrupted,
+            rs->not_started,
             rs->started_ns / 1e9, rs->updated_ns / 1e9, rs->output);
     int e = ferror(f) ? EIO : 0;
     if (fclose(f) != 0 && !e)

@@ -558,8 +558,9 @@ int cli_status(int argc, char **argv)
            (unsigned long long)rs.total);
     if (rs.resumed)
         printf(" (%llu in an earlier run)", (unsigned long long)rs.resumed);
-    printf(", %llu running, %llu failed, %llu skipped", (unsigned long long)busy,
-           (unsigned long long)rs.failed, (unsigned long long)rs.skipped);
+    printf(", %llu running, %llu failed, %llu skipped",
+           (unsigned long long)busy, (unsigned long long)rs.failed,
+           (unsigned long long)rs.skipped);
     if (rs.not_needed)
         printf(", %llu not needed", (unsigned long long)rs.not_needed);
     printf(", %llu left", (unsigned long long)left);

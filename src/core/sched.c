@@ -115,7 +115,8 @@ static int add_edge(tf_sched *s, uint32_t from, uint32_t to, uint8_t kind)
     if (kind == TF_EDGE_OK && bad)
         s->dag.flags[to] |= TF_TF_DOOMED;
     if (kind == TF_EDGE_NOTOK)
-        s->dag.flags[to] |= (uint8_t)(TF_TF_NEEDFAIL | (bad ? TF_TF_GOTFAIL : 0));
+        s->dag.flags[to] |=
+            (uint8_t)(TF_TF_NEEDFAIL | (bad ? TF_TF_GOTFAIL : 0));
     return 0;
 }
 
@@ -929,8 +930,9 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 int tf_sched_redo(tf_sched *s, uint32_t t)
 {
     tf_dag *d = &s->dag;
+    /* A no-op, or a task not needed, made no output to lose. */
     if (t >= s->sealed || d->state[t] != TF_ST_DONE ||
-        (d->flags[t] & TF_TF_NOOP))
+        (d->flags[t] & TF_TF_NOOP) || tf_sched_is_unneeded(s, t))
         return TF_ESTATE;
     int rc = reserve(s, 0, 1, s->count[TF_ST_PARKED] + 1);
     if (rc)
@@ -986,8 +988,8 @@ int tf_sched_halt(tf_sched *s)
              * dependents are all skipped by this loop or unsealed (doomed
              * at their seal), so none goes on.
              */
-            for (uint32_t e = s->dag.out_head[t]; s->dag.e_kind && e != TF_NONE;
-                 e = s->dag.e_next[e])
+            for (uint32_t e = s->dag.out_head[t];
+                 s->dag.e_kind && e != TF_NONE; e = s->dag.e_next[e])
                 if (tf_dag_kind(&s->dag, e) != TF_EDGE_OK)
                     close_edge(s, e);
         }

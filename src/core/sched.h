@@ -271,8 +271,9 @@ int tf_sched_task_done(tf_sched *s, uint32_t t);
  * A DISPATCHED task failed with `code`: RETRY while attempts remain (never
  * after a halt), else FAIL and SKIP every task that depends on it along OK
  * edges, directly or not (a retried attempt is no failure yet: dependents
- * along ANY and NOTOK edges wait for the last). Neither this nor task_done checks which worker reported: the
- * driver must drop reports from workers that no longer hold the task.
+ * along ANY and NOTOK edges wait for the last). Neither this nor task_done
+ * checks which worker reported: the driver must drop reports from workers
+ * that no longer hold the task.
  */
 int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code);
 
