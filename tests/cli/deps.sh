@@ -212,6 +212,20 @@ halted "--halt soon,done=3 with failures: exit 1" 1 3 d3 --halt soon,done=3 fail
 halted "--halt now,done=1 without: exit 0" 0 1 d1 --halt now,done=1 oks.txt
 halted "--halt never" 1 10 never --halt never fails.txt
 
+echo "== --halt against GNU parallel: the same tasks run before the halt"
+# parallel -j1 runs the ten outcomes in order, as the chain does.
+if command -v parallel >/dev/null; then
+    for spec in soon,fail=25% now,fail=20% soon,fail=2 now,success=50% soon,done=3 2; do
+        parallel -j1 --halt "$spec" --joblog pj.tsv 'exit {}' ::: 1 1 1 0 0 0 0 0 0 0 >/dev/null 2>&1
+        np=$(tail -n +2 pj.tsv | wc -l)
+        rm -f pj.tsv
+        timeout 120 "$T" run -q --halt "$spec" -o "pv.$spec" fails.txt >/dev/null 2>&1
+        check "--halt $spec: $np tasks ran, as under parallel" '[ "$(rows "pv.$spec")" = "$np" ]'
+    done
+else
+    skip "--halt against GNU parallel" --missing parallel
+fi
+
 echo "== --halt: bad values, exit 2, nothing runs"
 for v in sometimes now now,fail now,fail=0 now,fail=-1 now,fail=101% soon,failed=1 'now,fail=1,x' Now,fail=1 3 ''; do
     want="bad value '$v' for --halt (expected never, or now or soon"
