@@ -253,13 +253,17 @@ static void count_resumed(farm *F)
     uint64_t repaired = 0;
     for (uint32_t i = 0; i < tf->n; i++) {
         tf_task_info info;
-        if (tf_task_info_get(F->rt, i, &info) || info.state != TF_TASK_DONE ||
-            tf_taskfile_is_barrier(tf, i))
+        if (tf_task_info_get(F->rt, i, &info) || tf_taskfile_is_barrier(tf, i))
             continue;
         const tf_tftask *t = &tf->tasks[i];
         bool row = cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
                                        t->cmd_len);
-        /* Not needed, found so at the seal (its event counts it): never ran. */
+        /*
+         * Done before: a success row (submit_all made it a no-op), or
+         * attempts the state gave it. Not always DONE yet: an @afterany or
+         * @afternotok task waits for its tasks that run again. A task found
+         * not needed at the seal never ran: its event counts it.
+         */
         if (!row && !info.attempts)
             continue;
         F->pr.resumed++;

@@ -1138,8 +1138,8 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
         if ((f & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL)) != want)
             FAIL_CHECK("task %u has NOTOK flags %#x, its edges say %#x", t,
                        f & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL), want);
-        /* Not needed: it must never have been let run. */
-        bool unneeded = want == TF_TF_NEEDFAIL;
+        /* Not needed (a no-op is done anyway): it must never have run. */
+        bool unneeded = want == TF_TF_NEEDFAIL && !(f & TF_TF_NOOP);
         if (unneeded && (st == TF_ST_READY || st == TF_ST_DISPATCHED ||
                          st == TF_ST_PARKED || st == TF_ST_FAILED ||
                          (st == TF_ST_DONE && d->attempts[t])))

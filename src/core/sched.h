@@ -131,11 +131,14 @@ int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
 int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to,
                            uint8_t kind);
 
-/* Whether DONE task t completed without running because it was not needed. */
+/*
+ * Whether DONE task t completed without running because it was not needed
+ * (a no-op, done by an earlier run, is not: it is done).
+ */
 static inline bool tf_sched_is_unneeded(const tf_sched *s, uint32_t t)
 {
     return s->dag.state[t] == TF_ST_DONE &&
-           (s->dag.flags[t] & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL)) ==
+           (s->dag.flags[t] & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL | TF_TF_NOOP)) ==
                TF_TF_NEEDFAIL;
 }
 

@@ -121,6 +121,17 @@ check "... a was done, h again not needed, never run" \
     'summary_has "3 tasks: 1 done (1 in an earlier run), 1 failed, 0 skipped, 1 not needed" && never h'
 check "... no joblog row was made up for h" '[ "$(rows res)" = 3 ] && ! cut -f1 res/joblog.tsv | grep -qx 3'
 
+rm -rf marks && mkdir marks
+printf '@id=sim [ -e marks/fixed ]\n@id=h @afternotok=sim touch marks/h\n' >res2.txt
+run "sim fails, its handler runs: exit 1" 1 "$T" run -q -o res2 res2.txt
+check "... the handler ran" 'ran h'
+touch marks/fixed && rm marks/h
+run "--resume with sim fixed: exit 0" 0 "$T" run -q --resume -o res2 res2.txt
+check "... the handler is done from the earlier run: not run again, not 'not needed'" \
+    'never h && summary_has "2 tasks: 2 done (1 in an earlier run), 0 failed, 0 skipped, 0 retried"'
+run "--resume again: exit 0" 0 "$T" run -q --resume -o res2 res2.txt
+check "... both done in earlier runs" 'summary_has "2 tasks: 2 done (2 in an earlier run), 0 failed"'
+
 echo "== patterns: the task itself, nothing, bad ones; kinds' errors (nothing runs)"
 # bad NAME FILE-TEXT MESSAGE: check refuses it (exit 2, the message with
 # file:line); run does too, and creates nothing.

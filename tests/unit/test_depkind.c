@@ -469,6 +469,20 @@ static void test_late_edges(void)
             CHECK_SCHED(&s);
         }
     }
+    /*
+     * A no-op (a task an earlier run finished) behind a success along a
+     * NOTOK edge is done, not "not needed": no UNNEEDED, whatever attempts
+     * the earlier run recorded.
+     */
+    CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &t), TF_OK);
+    CHECK_RC(tf_sched_add_order_dep(&s, ok_t, t, TF_EDGE_NOTOK), TF_OK);
+    CHECK_RC(tf_sched_set_noop(&s, t), TF_OK);
+    s.dag.attempts[t] = 1;
+    CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK);
+    CHECK_EQ_U(take(&s, a, 16), 0);
+    CHECK_STATE(&s, t, TF_ST_DONE);
+    CHECK_FALSE(tf_sched_is_unneeded(&s, t));
+    CHECK_SCHED(&s);
     CHECK_TRUE(tf_sched_is_finished(&s));
     tf_sched_free(&s);
 }
