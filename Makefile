@@ -261,6 +261,7 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 	timeout 600 bash tests/cli/stop.sh bin
 	timeout 300 bash tests/cli/walltime.sh bin
+	timeout 600 bash tests/cli/deps.sh bin
 
 # Fault injection (tests/faults): kill -9 of workers, rank 0 and whole jobs
 # under real mpirun, resume, orphans; results compared with a fault-free run.

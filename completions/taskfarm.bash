@@ -14,10 +14,10 @@
 
 _taskfarm_cmds_builtin="run add check status topo report version help"
 _taskfarm_opts_builtin="-o --outdir --resume --follow --force --checkpoint-every --slots
-    --shell --retries --timeout --grace --halt-on-error --no-steal --scheduler-only --heartbeat
+    --shell --retries --timeout --grace --halt --halt-on-error --no-steal --scheduler-only --heartbeat
     --no-trace --output --bind --status-every -q --quiet -v --verbose --deadline --deadline-margin"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
-    --retries --timeout --grace --heartbeat --output --bind --status-every --deadline
+    --retries --timeout --grace --halt --heartbeat --output --bind --status-every --deadline
     --deadline-margin"
 
 # _taskfarm_learn PROG: sets _taskfarm_cmds, _taskfarm_opts and
@@ -134,6 +134,10 @@ _taskfarm() {
             --bind) mapfile -t COMPREPLY < <(compgen -W "core numa none" -- "$cur") ;;
             --output) mapfile -t COMPREPLY < <(compgen -W "files tag none" -- "$cur") ;;
             --deadline) mapfile -t COMPREPLY < <(compgen -W "none +30m +1h" -- "$cur") ;;
+            --halt) # GNU parallel's forms; N and N% are the user's to choose
+                mapfile -t COMPREPLY < <(compgen -W "never now,fail=1 soon,fail=1
+                    now,success=1 soon,success=1 now,done=1 soon,done=1" -- "$cur")
+                ;;
             --shell)
                 mapfile -t COMPREPLY < <(compgen -W "bash sh $(grep -s '^/' /etc/shells)" -- "$cur")
                 ;;

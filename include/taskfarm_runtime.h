@@ -55,7 +55,9 @@ typedef enum tf_run_event_kind {
      * (tf_halt) when the callback returns, unless it moved the deadline
      * later (tf_set_deadline) and that changes the verdict.
      */
-    TF_RUN_DEADLINE
+    TF_RUN_DEADLINE,
+    TF_RUN_UNNEEDED  /* a task completed without running: none of its
+                        TF_DEP_NOTOK dependencies failed (not a failure) */
 } tf_run_event_kind;
 
 typedef struct tf_run_event {
@@ -74,10 +76,11 @@ typedef struct tf_run_event {
      */
     int slot;
     /*
-     * FAILED: 1 when the attempt ended after the run was halted (tf_halt),
-     * whose on_halt ends what runs: an interruption, not a failure of the
-     * task itself. The task is FAILED all the same (a resumed run runs it
-     * again); the trace calls the attempt "interrupted". Else 0.
+     * FAILED: 1 when the attempt ended after the run was halted (tf_halt,
+     * not tf_halt_soon), whose on_halt ends what runs: an interruption,
+     * not a failure of the task itself. The task is FAILED all the same (a
+     * resumed run runs it again); the trace calls the attempt "interrupted".
+     * Else 0.
      */
     int halted;
 } tf_run_event;
@@ -348,6 +351,28 @@ TF_API int tf_batch_end(tf_runtime *rt);
 TF_API int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after);
 
 /*
+ * What `after` waits for along an ordering edge (tf_depend_kind).
+ * TF_DEP_OK: `before` succeeded (tf_depend); a failed or skipped `before`
+ * skips `after`. TF_DEP_ANY: `before` ended, whatever the outcome (a
+ * cleanup, a report). TF_DEP_NOTOK: `before` ended, and `after` runs only
+ * if at least one of its TF_DEP_NOTOK dependencies failed or was skipped
+ * (an error handler); when all of them succeeded, `after` is not needed:
+ * it completes without running (TF_RUN_UNNEEDED; state TF_TASK_DONE, no
+ * attempt, no output) and counts as succeeded for its dependents and for
+ * tf_run's result. A task's edges must all be satisfied for it to run;
+ * retried attempts do not count until the last. docs/api.md has the table.
+ */
+enum { TF_DEP_OK = 0, TF_DEP_ANY = 1, TF_DEP_NOTOK = 2 };
+
+/*
+ * Rank 0: tf_depend with a kind (TF_DEP_*). Data edges (tf_task_desc.deps)
+ * are always TF_DEP_OK. Errors: those of tf_depend; TF_EINVAL also for an
+ * unknown kind.
+ */
+TF_API int tf_depend_kind(tf_runtime *rt, tf_task_id before, tf_task_id after,
+                          int kind);
+
+/*
  * The 64-bit identity hash the runtime keys tasks with (FNV-1a over both
  * byte strings, each preceded by its length): for tf_task_desc.key, where
  * an application names a task's identity itself (the command: its @id and
@@ -419,7 +444,7 @@ TF_API int tf_run(tf_runtime *rt);
 
 
 /*
- * Rank 0, from an event callback: stop this run. Nothing more is
+ * Rank 0, from an event callback: stop this run now. Nothing more is
  * dispatched; tasks not yet started, also those queued on workers, are
  * SKIPPED (a worker whose main thread runs tasks may still start one it
  * holds before it reads the halt); each rank's on_halt is called so it can
@@ -440,6 +465,18 @@ TF_API int tf_halt(tf_runtime *rt);
  * alone could close it), TF_ENOTROOT.
  */
 TF_API int tf_hold_open(tf_runtime *rt, int open);
+
+/*
+ * Rank 0, from an event callback: stop this run gently (GNU parallel's
+ * --halt soon). Nothing more is dispatched and tasks not yet started, also
+ * those queued on workers, are SKIPPED, as with tf_halt; but on_halt is
+ * not called: running tasks run to their end and report as usual (DONE,
+ * or FAILED with tf_run_event.halted 0: a failure of theirs; no retry
+ * after a halt). tf_run returns once they have. tf_halt later in the same
+ * run ends them after all; tf_halt_soon after tf_halt changes nothing.
+ * Errors: as tf_halt.
+ */
+TF_API int tf_halt_soon(tf_runtime *rt);
 
 /* ---- results, on rank 0 after tf_run ---- */
 

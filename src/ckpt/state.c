@@ -161,6 +161,12 @@ void tf_ck_row_of(tf_ckstate *ck, const tf_tasks *tt, const tf_registry *reg,
     for (uint32_t k = 0; k < nd; k++)
         ck->depbuf[k] = tt->rec[tf_tasks_dep(tt, i, k)].gid;
     tf_task_state st = tf_tasks_public_state((tf_state)dag->state[i]);
+    /*
+     * A task not needed never ran: saved as not done, a resumed run
+     * decides again, from how its dependencies ended by then.
+     */
+    if (tf_sched_is_unneeded(&tt->sched, i))
+        st = TF_TASK_SKIPPED;
     const char *name = reg->fns[r->fn].name;
     uint32_t p = ck->parent[i];
     *out = (tf_ck_task){

@@ -22,13 +22,35 @@ typedef enum cli_output_mode {
     CLI_OUT_NONE   /* discarded */
 } cli_output_mode;
 
+/*
+ * --halt, GNU parallel's: once `n` tasks (or n% of the run's tasks) have
+ * failed, succeeded or ended in this run (`why`), stop the run: now (end
+ * running tasks) or soon (let them finish). when 0: never.
+ */
+enum { CLI_HALT_SOON = 1, CLI_HALT_NOW = 2 };
+enum { CLI_HALT_FAIL = 1, CLI_HALT_SUCCESS, CLI_HALT_DONE };
+typedef struct cli_halt {
+    uint8_t when, why;
+    bool pct;
+    uint32_t n;
+    char text[32]; /* as parallel writes it: "now,fail=1", "soon,fail=10%" */
+} cli_halt;
+
+/* --halt's value (docs/taskfile.md, "Halting early"); false: not one. */
+bool cli_halt_parse(const char *s, cli_halt *h);
+
+/* Whether h's threshold is reached by these counts of this run. */
+bool cli_halt_due(const cli_halt *h, uint64_t failed, uint64_t succeeded,
+                  uint64_t total);
+
 typedef struct run_opts {
     const char *taskfile; /* argument mode: args.path, written by the run */
     cli_args args;        /* argument mode's command line, or argv NULL */
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
-    bool resume, force, halt_on_error, quiet, no_steal, no_trace;
+    bool resume, force, quiet, no_steal, no_trace;
     bool follow; /* --follow: take lines appended to the task file */
+    cli_halt halt;          /* --halt, --halt-on-error */
     bool scheduler_only; /* rank 0 of several only schedules */
     bool progress; /* --progress: the live line even when stderr is no TTY */
     int verbose; /* -v: the runtime's info notes, -vv: its debug notes */
@@ -273,6 +295,7 @@ typedef struct cli_progress {
     uint64_t done, failed, skipped, retried, resumed;
     uint64_t interrupted; /* tasks whose attempt a stop ended */
     uint64_t not_started; /* tasks a stop kept from starting */
+    uint64_t not_needed;  /* @afternotok tasks with nothing to handle */
     uint64_t busy_slot_ns;      /* sum over attempts of runtime x cores */
     uint64_t t0_ns;
     bool follow;    /* the status file says how much of the file was taken */

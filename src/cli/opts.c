@@ -70,8 +70,16 @@ void cli_run_usage(FILE *out)
             "      --timeout SEC     end a task after SEC seconds (default "
             "none)\n"
             "      --grace SEC       from SIGTERM to SIGKILL (default 2)\n"
-            "      --halt-on-error   stop at the first failed task, ending "
-            "running ones\n"
+            "      --halt SPEC       stop early, as GNU parallel: SPEC is "
+            "WHEN,WHY=N or\n"
+            "                        WHEN,WHY=N%%: once N tasks (or N%% of "
+            "all) failed (WHY\n"
+            "                        fail), succeeded (success) or ended "
+            "(done), end running\n"
+            "                        tasks (WHEN now) or let them finish "
+            "(soon); e.g. now,fail=1,\n"
+            "                        soon,fail=10%%; default never\n"
+            "      --halt-on-error   the same as --halt now,fail=1\n"
             "      --deadline TIME   the allocation ends at TIME (+2h from "
             "now, @EPOCH, or\n"
             "                        YYYY-MM-DDTHH:MM[:SS]); default under "
@@ -128,6 +136,71 @@ void cli_run_usage(FILE *out)
             "--resume).\n");
 }
 
+/* A whole number from lo to hi, digits only (no sign, no blanks). */
+static bool parse_count(const char *s, size_t n, uint32_t lo, uint32_t hi,
+                        uint32_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && v <= hi; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (!n || v < lo || v > hi)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool cli_halt_parse(const char *s, cli_halt *h)
+{
+    /* parallel's old forms, as its parse_halt expands them. */
+    static const char *const old[][2] = {
+        {"0", "never"},          {"1", "soon,fail=1"},
+        {"2", "now,fail=1"},     {"-1", "soon,success=1"},
+        {"-2", "now,success=1"},
+    };
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++)
+        if (!strcmp(s, old[i][0]))
+            s = old[i][1];
+    if (!strcmp(s, "never")) {
+        *h = (cli_halt){0};
+        return true;
+    }
+    static const char *const whens[] = {"", "soon,", "now,"};
+    static const char *const whys[] = {"", "fail=", "success=", "done="};
+    cli_halt r = {0};
+    const char *rest = s;
+    for (uint8_t k = CLI_HALT_SOON; k <= CLI_HALT_NOW; k++)
+        if (!strncmp(s, whens[k], strlen(whens[k])))
+            r.when = k, rest = s + strlen(whens[k]);
+    for (uint8_t k = CLI_HALT_FAIL; r.when && k <= CLI_HALT_DONE; k++)
+        if (!strncmp(rest, whys[k], strlen(whys[k])))
+            r.why = k, rest += strlen(whys[k]);
+    size_t n = strlen(rest);
+    /* "N%" alone is soon,fail=N%, as in parallel. */
+    if (!r.when && n && rest[n - 1] == '%')
+        r.when = CLI_HALT_SOON, r.why = CLI_HALT_FAIL;
+    r.pct = n && rest[n - 1] == '%';
+    if (!r.why || !parse_count(rest, n - r.pct, 1, r.pct ? 100 : 1000000000,
+                               &r.n))
+        return false;
+    snprintf(r.text, sizeof r.text, "%s%s%u%s", whens[r.when], whys[r.why],
+             (unsigned)r.n, r.pct ? "%" : "");
+    *h = r;
+    return true;
+}
+
+bool cli_halt_due(const cli_halt *h, uint64_t failed, uint64_t succeeded,
+                  uint64_t total)
+{
+    uint64_t c = h->why == CLI_HALT_FAIL      ? failed
+                 : h->why == CLI_HALT_SUCCESS ? succeeded
+                                              : failed + succeeded;
+    /* parallel: halt when the count reaches total x N / 100 (not rounded). */
+    return h->when && (h->pct ? c * 100 >= (uint64_t)h->n * total : c >= h->n);
+}
+
 /* A duration (tf_duration_ms: 90, 1.5, 500ms, 10m, 1h30m) in ms. */
 static bool parse_seconds(const char *s, bool allow_zero, unsigned *ms)
 {
@@ -155,7 +228,6 @@ static int flag(const char *a, run_opts *o)
 {
     bool *f = !strcmp(a, "--resume")          ? &o->resume
               : !strcmp(a, "--force")         ? &o->force
-              : !strcmp(a, "--halt-on-error") ? &o->halt_on_error
               : !strcmp(a, "--no-steal")      ? &o->no_steal
               : !strcmp(a, "--scheduler-only") ? &o->scheduler_only
               : !strcmp(a, "--no-trace")      ? &o->no_trace
@@ -165,6 +237,9 @@ static int flag(const char *a, run_opts *o)
                                                           : NULL;
     if (f)
         *f = true;
+    /* taskfarm's own since its start; parallel's takes a value (--halt). */
+    if (!strcmp(a, "--halt-on-error"))
+        return cli_halt_parse("now,fail=1", &o->halt);
     /* -v: each rank's start-up facts (hosts, steal peers); -vv: more. */
     if (!strcmp(a, "-v") || !strcmp(a, "--verbose") || !strcmp(a, "-vv")) {
         o->verbose += a[2] == 'v' ? 2 : 1;
@@ -205,6 +280,8 @@ static int valued(const char *a, const char *v, run_opts *o)
         ok = (o->output_given = cli_output_mode_parse(v, &o->output));
     else if (!strcmp(a, "--bind"))
         ok = (o->bind_given = tf_bind_policy_parse(v, &o->bind));
+    else if (!strcmp(a, "--halt"))
+        ok = cli_halt_parse(v, &o->halt);
     else if (!strcmp(a, "--status-every")) {
         if ((ok = parse_seconds(v, true, &ms)))
             o->status_every = ms / 1000.0;
@@ -212,6 +289,18 @@ static int valued(const char *a, const char *v, run_opts *o)
         return 0;
     }
     return ok ? 1 : -1;
+}
+
+/* Option a (its first n bytes) refused value v: say so, with --halt's forms. */
+static int bad_value(const char *a, int n, const char *v)
+{
+    fprintf(stderr, "taskfarm run: bad value '%s' for %.*s%s\n", v, n, a,
+            n == 6 && !strncmp(a, "--halt", 6)
+                ? " (expected never, or now or soon, then fail, success or "
+                  "done, then =N, or =N% with N from 1 to 100: e.g. "
+                  "now,fail=1, soon,fail=10%)"
+                : "");
+    return EXIT_USAGE;
 }
 
 int cli_run_opts(int argc, char **argv, run_opts *o)
@@ -243,9 +332,7 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
             if (got > 0)
                 continue;
             if (got < 0) {
-                fprintf(stderr, "taskfarm run: bad value '%s' for %.*s\n", v,
-                        (int)(eq - a), a);
-                return EXIT_USAGE;
+                return bad_value(a, (int)(eq - a), v);
             }
             fprintf(stderr, "taskfarm run: unknown option '%.*s'\n%s",
                     (int)(eq - a), a, RUN_HINT);
@@ -255,8 +342,7 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
             continue;
         if (v && (got = valued(a, v, o)) != 0) {
             if (got < 0) {
-                fprintf(stderr, "taskfarm run: bad value '%s' for %s\n", v, a);
-                return EXIT_USAGE;
+                return bad_value(a, (int)strlen(a), v);
             }
             i++;
         } else if (a[0] == '-' && a[1]) {

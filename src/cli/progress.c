@@ -41,7 +41,8 @@ static void progress_text(cli_progress *p, tf_runtime *rt, char *buf,
     double el = (cli_now_ns() - p->t0_ns) / 1e9;
     uint64_t ran = p->done - p->resumed;
     double rate = el > 0 ? ran / el : 0;
-    uint64_t left = p->total - p->done - p->failed - p->skipped;
+    uint64_t left =
+        p->total - p->done - p->failed - p->skipped - p->not_needed;
     char eta[32] = "?", elapsed[32];
     if (rate > 0)
         format_duration(left / rate, eta, sizeof eta);
@@ -69,6 +70,7 @@ void cli_progress_status(cli_progress *p, tf_runtime *rt, const char *state)
         .resumed = p->resumed,
         .failed = p->failed,
         .skipped = p->skipped,
+        .not_needed = p->not_needed,
         .running = st.running,
         .interrupted = p->interrupted,
         .not_started = p->not_started,
@@ -92,7 +94,7 @@ void cli_progress_summary(cli_progress *p, double secs)
     double util = secs > 0 && p->total_slots
                       ? p->busy_slot_ns / 1e9 / (secs * p->total_slots)
                       : 0;
-    char resumed[64] = "", stop[96] = "";
+    char resumed[64] = "", stop[96] = "", unneeded[48] = "";
     if (p->resumed)
         snprintf(resumed, sizeof resumed, " (%llu in an earlier run)",
                  (unsigned long long)p->resumed);
@@ -101,13 +103,18 @@ void cli_progress_summary(cli_progress *p, double secs)
         snprintf(stop, sizeof stop, ", %llu interrupted, %llu not started",
                  (unsigned long long)p->interrupted,
                  (unsigned long long)p->not_started);
+    /* @afternotok tasks with no failure to handle: neither done nor skipped. */
+    if (p->not_needed)
+        snprintf(unneeded, sizeof unneeded, ", %llu not needed",
+                 (unsigned long long)p->not_needed);
     fprintf(stderr,
-            "taskfarm: %llu tasks: %llu done%s%s, %llu failed, %llu skipped, "
+            "taskfarm: %llu tasks: %llu done%s%s, %llu failed, %llu skipped%s, "
             "%llu retried; %.3f s on %d rank%s, %llu slot%s, %.0f%% slot "
             "utilisation; joblog %s/joblog.tsv\n",
             (unsigned long long)p->total, (unsigned long long)p->done,
             resumed, stop,
             (unsigned long long)p->failed, (unsigned long long)p->skipped,
+            unneeded,
             (unsigned long long)p->retried, secs, p->ranks,
             p->ranks > 1 ? "s" : "", (unsigned long long)p->total_slots,
             p->total_slots == 1 ? "" : "s", util * 100, p->o->outdir);

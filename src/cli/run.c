@@ -33,7 +33,8 @@ typedef struct farm {
     char trace_path[PATH_MAX + 16]; /* OUTDIR/trace.json, rank 0 */
     sigset_t stop_signals; /* blocked everywhere; rank 0 polls for them */
     int stopped_by;        /* the signal that stopped the run, or 0 */
-    bool halting;          /* tf_halt called: a signal, an error, --halt-on-error */
+    bool halting;          /* halted: a signal, an error, --halt */
+    bool halted_by_option; /* by --halt (or --halt-on-error) */
     uint8_t *stop_ended;   /* per task: an attempt of it was ended by the stop */
     int joblog_err;        /* the first write error of the joblog, or 0 */
     bool output_ready;     /* shell.output is initialised */
@@ -65,11 +66,34 @@ static void name_task(void *user, tf_task_id id, char *buf, size_t len)
     snprintf(buf, len, "%s", tf_taskfile_id(&F->tf, (uint32_t)id));
 }
 
-/* Stop the run: nothing more starts, running tasks are ended. */
-static void halt_run(farm *F, tf_runtime *rt)
+/* Stop the run: nothing more starts; running tasks are ended, unless soon. */
+static void halt_run(farm *F, tf_runtime *rt, bool soon)
 {
     F->halting = true;
-    tf_halt(rt);
+    if (soon)
+        tf_halt_soon(rt);
+    else
+        tf_halt(rt);
+}
+
+/* --halt: once its threshold is reached, stop the run, now or soon. */
+static void check_halt(farm *F, tf_runtime *rt)
+{
+    const cli_halt *h = &F->o.halt;
+    cli_progress *p = &F->pr;
+    uint64_t ok = p->done - p->resumed;
+    if (F->halting || !cli_halt_due(h, p->failed, ok, p->total))
+        return;
+    F->halted_by_option = true;
+    cli_progress_break(p);
+    fprintf(stderr, "taskfarm: --halt %s reached (%llu failed, %llu "
+                    "succeeded, %llu tasks): %s\n",
+            h->text, (unsigned long long)p->failed, (unsigned long long)ok,
+            (unsigned long long)p->total,
+            h->when == CLI_HALT_SOON
+                ? "starting nothing more, running tasks finish"
+                : "ending running tasks");
+    halt_run(F, rt, h->when == CLI_HALT_SOON);
 }
 
 /* SIGINT, SIGTERM, SIGUSR1: stop dispatching, end what runs, exit 75. */
@@ -84,7 +108,7 @@ static void poll_signals(farm *F, tf_runtime *rt)
     cli_progress_break(&F->pr);
     fprintf(stderr, "taskfarm: %s: stopping, ending running tasks\n",
             strsignal(sig));
-    halt_run(F, rt);
+    halt_run(F, rt, false);
 }
 
 /*
@@ -129,7 +153,7 @@ static void joblog_row(farm *F, tf_runtime *rt, const tf_run_event *ev,
                     "saved state keeps what finished)\n",
             F->o.outdir, strerror(e));
     if (rt)
-        halt_run(F, rt);
+        halt_run(F, rt, false);
 }
 
 /* A failed task's cause beyond its status, for the message: ", could not start: E". */
@@ -195,9 +219,12 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
                             "%d%s: %s\n",
                     tf_taskfile_id(&F->tf, i), F->tf.tasks[i].line,
                     ev->status, why_failed(ev), tf_taskfile_cmd(&F->tf, i));
-            if (F->o.halt_on_error)
-                halt_run(F, rt);
         }
+        check_halt(F, rt);
+        break;
+    case TF_RUN_UNNEEDED:
+        /* Its @afternotok tasks all succeeded: nothing for it to handle. */
+        p->not_needed++;
         break;
     case TF_RUN_SKIPPED:
         /* A halt skips what has not started, with no failed task as cause. */
@@ -238,13 +265,21 @@ static void count_resumed(farm *F)
     uint64_t repaired = 0;
     for (uint32_t i = 0; i < tf->n; i++) {
         tf_task_info info;
-        if (tf_task_info_get(F->rt, i, &info) || info.state != TF_TASK_DONE ||
-            tf_taskfile_is_barrier(tf, i))
+        if (tf_task_info_get(F->rt, i, &info) || tf_taskfile_is_barrier(tf, i))
+            continue;
+        const tf_tftask *t = &tf->tasks[i];
+        bool row = cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
+                                       t->cmd_len);
+        /*
+         * Done before: a success row (submit_all made it a no-op), or
+         * attempts the state gave it. Not always DONE yet: an @afterany or
+         * @afternotok task waits for its tasks that run again. A task found
+         * not needed at the seal never ran: its event counts it.
+         */
+        if (!row && !info.attempts)
             continue;
         F->pr.resumed++;
-        const tf_tftask *t = &tf->tasks[i];
-        if (cli_joblog_was_done(&F->jl, t->line, tf_taskfile_cmd(tf, i),
-                                t->cmd_len))
+        if (row)
             continue;
         /* The host of an earlier job's rank is not known: "-". */
         shell_out so = {0, 0, 0, 0, 0};
@@ -315,7 +350,7 @@ static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
         uint32_t nd;
         const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
         for (uint32_t k = 0; k < nd && !rc; k++)
-            rc = tf_depend(rt, d[k], i);
+            rc = tf_depend_kind(rt, d[k], i, tf_taskfile_dep_kind(tf, i, k));
     }
     int erc = tf_batch_end(rt);
     return rc ? rc : erc;
@@ -553,6 +588,15 @@ static int finish(farm *F, int rc)
                           (status == EXIT_ALL_OK && F->o.follow &&
                            !F->in.closed)))
         status = EXIT_RESUMABLE;
+    /*
+     * A halt on successes, or on ends with none failed, reached what it
+     * was asked for; the tasks it kept from starting are no failures
+     * (GNU parallel exits 0 then too). --resume runs them.
+     */
+    if (F->halted_by_option && status == EXIT_SOME_FAILED &&
+        (F->o.halt.why == CLI_HALT_SUCCESS ||
+         (F->o.halt.why == CLI_HALT_DONE && !F->pr.failed)))
+        status = EXIT_ALL_OK;
     tf_stats st;
     tf_get_stats(F->rt, &st);
     if (F->rank != 0) {

@@ -26,11 +26,13 @@ int tf_runstate_write(const char *outdir, const tf_runstate *rs)
             "state %s\nhost %s\npid %ld\nranks %d\nslots %" PRIu64
             "\ntaskfile %s\ncwd %s\ntotal %" PRIu64 "\ndone %" PRIu64
             "\nresumed %" PRIu64 "\nfailed %" PRIu64 "\nskipped %" PRIu64
-            "\nrunning %" PRIu64 "\ninterrupted %" PRIu64
-            "\nnot_started %" PRIu64 "\nstarted %.3f\nupdated %.3f\noutput %s\n",
+            "\nnot_needed %" PRIu64 "\nrunning %" PRIu64
+            "\ninterrupted %" PRIu64 "\nnot_started %" PRIu64
+            "\nstarted %.3f\nupdated %.3f\noutput %s\n",
             rs->state, rs->host, (long)rs->pid, rs->ranks, rs->slots,
             rs->taskfile, rs->cwd, rs->total, rs->done, rs->resumed, rs->failed,
-            rs->skipped, rs->running, rs->interrupted, rs->not_started,
+            rs->skipped, rs->not_needed, rs->running, rs->interrupted,
+            rs->not_started,
             rs->started_ns / 1e9, rs->updated_ns / 1e9, rs->output);
     if (rs->follow)
         fprintf(f, "follow %" PRIu64 "\n", rs->taken);
@@ -94,6 +96,7 @@ int tf_runstate_read(const char *outdir, tf_runstate *rs)
                 {"resumed", offsetof(tf_runstate, resumed)},
                 {"failed", offsetof(tf_runstate, failed)},
                 {"skipped", offsetof(tf_runstate, skipped)},
+                {"not_needed", offsetof(tf_runstate, not_needed)},
                 {"running", offsetof(tf_runstate, running)},
                 {"interrupted", offsetof(tf_runstate, interrupted)},
                 {"not_started", offsetof(tf_runstate, not_started)},

@@ -20,6 +20,7 @@ typedef struct tf_runstate {
     pid_t pid; /* rank 0's */
     int ranks;
     uint64_t slots, total, done, resumed, failed, skipped, running;
+    uint64_t not_needed; /* @afternotok tasks with nothing to handle */
     uint64_t interrupted, not_started; /* by a stop: to run on --resume */
     uint64_t started_ns, updated_ns; /* CLOCK_REALTIME */
     /*

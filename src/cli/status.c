@@ -38,7 +38,7 @@ static bool split_row(char *line, char *col[9])
 
 /* ---- Each task's state (--tasks), the failed tasks' lines (--failed) ---- */
 
-enum { T_OPEN, T_DONE, T_FAILED, T_SKIPPED };
+enum { T_OPEN, T_DONE, T_FAILED, T_SKIPPED, T_UNNEEDED };
 
 /* One task-file entry's state: from its joblog rows, or its dependencies. */
 typedef struct task_state {
@@ -128,8 +128,11 @@ static int read_rows(const char *dir, run_tasks *r)
 /*
  * A task with no row is skipped when a task it depends on, through any
  * chain of @after and barriers, failed; `cause` is that failed task (the
- * first in dependency order). Depth first without recursion, as a chain
- * may be as long as the file. Returns 0 or ENOMEM.
+ * first in dependency order). Once all its dependencies have ended, one
+ * with @afternotok none of whose tasks failed (or was skipped) is not
+ * needed, as the run decides (src/core/sched.h), and a barrier is done.
+ * Depth first without recursion, as a chain may be as long as the file.
+ * Returns 0 or ENOMEM.
  */
 static int find_skipped(run_tasks *r)
 {
@@ -160,13 +163,23 @@ static int find_skipped(run_tasks *r)
             t[i].walk = 2;
             if (t[i].st != T_OPEN)
                 continue; /* it ran: its own row says */
-            for (uint32_t k = 0; k < nd; k++)
-                if (t[d[k]].st == T_FAILED || t[d[k]].st == T_SKIPPED) {
+            bool open = false, notok = false, handled = false;
+            for (uint32_t k = 0; k < nd && t[i].st == T_OPEN; k++) {
+                uint8_t kind = tf_taskfile_dep_kind(tf, i, k);
+                bool bad = t[d[k]].st == T_FAILED || t[d[k]].st == T_SKIPPED;
+                open |= t[d[k]].st == T_OPEN;
+                notok |= kind == TF_EDGE_NOTOK;
+                handled |= kind == TF_EDGE_NOTOK && bad;
+                if (kind == TF_EDGE_OK && bad) {
                     t[i].st = T_SKIPPED;
                     t[i].cause =
                         t[d[k]].st == T_FAILED ? d[k] : t[d[k]].cause;
-                    break;
                 }
+            }
+            if (t[i].st == T_OPEN && !open && tf_taskfile_is_barrier(tf, i))
+                t[i].st = T_DONE;
+            else if (t[i].st == T_OPEN && !open && notok && !handled)
+                t[i].st = T_UNNEEDED;
         }
     }
     free(stack);
@@ -363,6 +376,10 @@ static void describe(const run_tasks *r, uint32_t i, bool live, char *buf,
                  tf_taskfile_id(&r->tf, t->cause),
                  (unsigned)r->tf.tasks[t->cause].line);
         break;
+    case T_UNNEEDED:
+        *state = "not_needed";
+        snprintf(buf, n, "not needed: none of its @afternotok tasks failed");
+        break;
     default:
         *state = live ? "pending" : "not_finished";
         snprintf(buf, n, "%s",
@@ -551,8 +568,9 @@ int cli_status(int argc, char **argv)
                "still running, 1 failed, 75 stopped or\ninterrupted: finish "
                "with --resume, 3 error).\n"
                "--tasks   also each task of the task file: done, failed, "
-               "skipped (and after\n          which failure), pending "
-               "(running or queued) or not finished\n"
+               "skipped (and after\n          which failure), not needed "
+               "(@afternotok), pending (running or\n          queued) or "
+               "not finished\n"
                "--failed  only the task-file lines of the failed tasks, as "
                "written: a task\n          file to rerun them\n"
                "--json    one JSON object (with --tasks, its array "
@@ -597,7 +615,8 @@ int cli_status(int argc, char **argv)
     double elapsed = (running && !*note ? now : updated) - started;
     uint64_t ran = rs.done - rs.resumed;
     double rate = elapsed > 0 ? ran / elapsed : 0;
-    uint64_t left = rs.total - rs.done - rs.failed - rs.skipped;
+    uint64_t left =
+        rs.total - rs.done - rs.failed - rs.skipped - rs.not_needed;
     uint64_t busy = running && !gone ? rs.running : 0;
     /*
      * The task file tells which failures are still current: --tasks and
@@ -633,6 +652,8 @@ int cli_status(int argc, char **argv)
                                           : json_null(),
             "failing", fails, "exit", exit_of(rs.state, gone));
         json_object_set_new(o, "left", json_integer((json_int_t)left));
+        json_object_set_new(o, "not_needed",
+                            json_integer((json_int_t)rs.not_needed));
         /* Of those left, what a stop ended or kept from starting. */
         json_object_set_new(o, "interrupted_tasks",
                             json_integer((json_int_t)rs.interrupted));
@@ -669,9 +690,12 @@ int cli_status(int argc, char **argv)
            (unsigned long long)rs.total);
     if (rs.resumed)
         printf(" (%llu in an earlier run)", (unsigned long long)rs.resumed);
-    printf(", %llu running, %llu failed, %llu skipped, %llu left",
+    printf(", %llu running, %llu failed, %llu skipped",
            (unsigned long long)busy, (unsigned long long)rs.failed,
-           (unsigned long long)rs.skipped, (unsigned long long)left);
+           (unsigned long long)rs.skipped);
+    if (rs.not_needed)
+        printf(", %llu not needed", (unsigned long long)rs.not_needed);
+    printf(", %llu left", (unsigned long long)left);
     /* A stop's tasks are neither failed nor skipped: --resume runs them. */
     if (rs.interrupted || rs.not_started)
         printf(" (%llu interrupted, %llu not started)",

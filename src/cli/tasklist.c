@@ -267,6 +267,15 @@ int cli_tasklist_parse(const cli_tasklist *tl, const char *name, uint32_t shift,
     return rc;
 }
 
+/* Whether any of n bytes at p differs from c. */
+static bool memchr_not(const uint8_t *p, uint8_t c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != c)
+            return true;
+    return false;
+}
+
 bool cli_tasklist_extends(const tf_taskfile *old, const tf_taskfile *grown,
                           uint32_t *at)
 {
@@ -279,7 +288,14 @@ bool cli_tasklist_extends(const tf_taskfile *old, const tf_taskfile *grown,
         grown->nedges >= old->nedges &&
         (!old->pool_len || !memcmp(old->pool, grown->pool, old->pool_len)) &&
         (!old->nedges ||
-         !memcmp(old->deps, grown->deps, old->nedges * sizeof *old->deps));
+         !memcmp(old->deps, grown->deps, old->nedges * sizeof *old->deps)) &&
+        /* Their kinds: a missing array is every edge @after's. */
+        (!old->dep_kind ? !grown->dep_kind ||
+                              !memchr_not(grown->dep_kind, TF_EDGE_OK,
+                                          old->nedges)
+                        : grown->dep_kind &&
+                              !memcmp(old->dep_kind, grown->dep_kind,
+                                      old->nedges));
     if (same && grown->shell_line == old->shell_line &&
         grown->output_line == old->output_line)
         return true;

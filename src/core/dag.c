@@ -32,6 +32,7 @@ void tf_dag_free(tf_dag *d)
     free(d->flags);
     free(d->e_to);
     free(d->e_next);
+    free(d->e_kind);
     tf_dag_init(d);
 }
 
@@ -94,9 +95,9 @@ int tf_dag_add(tf_dag *d, int32_t prio, uint16_t cores, uint8_t retries,
     return 0;
 }
 
-int tf_dag_add_edge(tf_dag *d, uint32_t from, uint32_t to)
+int tf_dag_add_edge(tf_dag *d, uint32_t from, uint32_t to, uint8_t kind)
 {
-    if (from >= d->n || to >= d->n || from == to)
+    if (from >= d->n || to >= d->n || from == to || kind > TF_EDGE_NOTOK)
         return TF_EINVAL;
     if (d->ne == d->ecap) {
         if (d->ecap == UINT32_MAX - 1)
@@ -105,15 +106,22 @@ int tf_dag_add_edge(tf_dag *d, uint32_t from, uint32_t to)
         if (ncap > UINT32_MAX - 1)
             ncap = UINT32_MAX - 1;
         if (grow((void **)&d->e_to, sizeof *d->e_to, ncap) ||
-            grow((void **)&d->e_next, sizeof *d->e_next, ncap))
+            grow((void **)&d->e_next, sizeof *d->e_next, ncap) ||
+            (d->e_kind && grow((void **)&d->e_kind, 1, ncap)))
             return TF_ENOMEM;
         d->ecap = (uint32_t)ncap;
     }
+    /* The first edge of another kind: every edge before it was OK. */
+    if (kind != TF_EDGE_OK && !d->e_kind &&
+        !(d->e_kind = calloc(d->ecap, 1)))
+        return TF_ENOMEM;
     uint32_t e = d->ne++;
     d->e_to[e] = to;
     d->e_next[e] = d->out_head[from];
+    if (d->e_kind)
+        d->e_kind[e] = kind;
     d->out_head[from] = e;
-    if (d->state[from] != TF_ST_DONE)
+    if (tf_edge_is_open(kind, d->state[from]))
         d->npend[to]++;
     return 0;
 }
@@ -201,5 +209,6 @@ size_t tf_dag_bytes(const tf_dag *d)
                       sizeof *d->attempts + sizeof *d->retries +
                       sizeof *d->flags;
     return (size_t)d->cap * per_task +
-           (size_t)d->ecap * (sizeof *d->e_to + sizeof *d->e_next);
+           (size_t)d->ecap * (sizeof *d->e_to + sizeof *d->e_next +
+                              (d->e_kind ? 1 : 0));
 }

@@ -120,17 +120,26 @@ int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
     return 0;
 }
 
-int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to)
+static int add_edge(tf_sched *s, uint32_t from, uint32_t to, uint8_t kind)
 {
     if (to >= s->dag.n || s->dag.state[to] != TF_ST_HELD)
         return TF_EINVAL;
-    int rc = tf_dag_add_edge(&s->dag, from, to);
+    int rc = tf_dag_add_edge(&s->dag, from, to, kind);
     if (rc)
         return rc;
     tf_state fst = (tf_state)s->dag.state[from];
-    if (fst == TF_ST_FAILED || fst == TF_ST_SKIPPED)
+    bool bad = fst == TF_ST_FAILED || fst == TF_ST_SKIPPED;
+    if (kind == TF_EDGE_OK && bad)
         s->dag.flags[to] |= TF_TF_DOOMED;
+    if (kind == TF_EDGE_NOTOK)
+        s->dag.flags[to] |=
+            (uint8_t)(TF_TF_NEEDFAIL | (bad ? TF_TF_GOTFAIL : 0));
     return 0;
+}
+
+int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to)
+{
+    return add_edge(s, from, to, TF_EDGE_OK);
 }
 
 static int set_flag(tf_sched *s, uint32_t t, uint8_t flag)
@@ -141,9 +150,10 @@ static int set_flag(tf_sched *s, uint32_t t, uint8_t flag)
     return 0;
 }
 
-int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to)
+int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to,
+                           uint8_t kind)
 {
-    int rc = tf_sched_add_dep(s, from, to);
+    int rc = add_edge(s, from, to, kind);
     if (!rc)
         s->dag.flags[to] |= TF_TF_NOPARK;
     return rc;
@@ -189,31 +199,55 @@ static int push_scratch(tf_sched *s, size_t *sp, uint32_t t)
 }
 
 /*
- * A task's dependencies are all done: queue it, or, for a NOOP task,
- * complete it at once and release its dependents in turn (iteratively: a
- * task file may hold a long run of barriers). A HELD dependent is left for
- * the seal in progress, which finds its counter at zero.
+ * Whether task t, its dependencies all ended, completes without running: a
+ * no-op, or a task with NOTOK dependencies none of which failed. Such a
+ * task is not needed (its handler's work did not arise) and counts as done
+ * for its dependents, as a no-op does: nothing failed there.
  */
-static int make_ready(tf_sched *s, uint32_t t)
+static bool runs_nothing(const tf_dag *d, uint32_t t)
+{
+    uint8_t f = d->flags[t];
+    return (f & TF_TF_NOOP) ||
+           (f & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL)) == TF_TF_NEEDFAIL;
+}
+
+/* A task that may complete without running, once its dependencies end. */
+static bool may_run_nothing(const tf_dag *d, uint32_t t)
+{
+    return (d->flags[t] & (TF_TF_NOOP | TF_TF_NEEDFAIL)) != 0;
+}
+
+/*
+ * A task's dependencies have all ended and it may go on: queue it, or,
+ * when it runs nothing, complete it at once (an UNNEEDED action for one
+ * not needed) and release its dependents in turn (iteratively: a task file
+ * may hold a long run of barriers). A HELD dependent is left for the seal
+ * in progress, which finds its counter at zero. The traversal uses the
+ * scratch stack above `base`, so that a caller's own traversal below it
+ * survives; the caller reserved queue room and the UNNEEDED actions.
+ */
+static int make_ready(tf_sched *s, uint32_t t, size_t base)
 {
     tf_dag *d = &s->dag;
-    if (!(d->flags[t] & TF_TF_NOOP)) {
+    if (!runs_nothing(d, t)) {
         int rc = tf_rq_push(&s->rq, t);
         if (!rc)
             set_state(s, t, TF_ST_READY);
         return rc;
     }
-    size_t sp = 0;
+    size_t sp = base;
     int rc = push_scratch(s, &sp, t);
-    while (!rc && sp) {
+    while (!rc && sp > base) {
         uint32_t u = s->scratch[--sp];
         set_state(s, u, TF_ST_DONE);
+        if (!(d->flags[u] & TF_TF_NOOP))
+            rc = emit(s, TF_ACT_UNNEEDED, TF_NONE, u, (int32_t)TF_NONE);
         for (uint32_t e = d->out_head[u]; e != TF_NONE && !rc;
              e = d->e_next[e]) {
             uint32_t v = d->e_to[e];
             if (--d->npend[v] || d->state[v] != TF_ST_PENDING)
                 continue;
-            if (d->flags[v] & TF_TF_NOOP) {
+            if (runs_nothing(d, v)) {
                 rc = push_scratch(s, &sp, v);
             } else {
                 rc = tf_rq_push(&s->rq, v);
@@ -251,12 +285,28 @@ static void unpark_dependents(tf_sched *s, uint32_t root)
 }
 
 /*
+ * An edge of kind ANY or NOTOK from task u, which failed or was skipped, to
+ * v: it no longer holds v back, and a NOTOK one tells v that a failure it
+ * handles happened. Counted for a v that ended too, as task_done does.
+ */
+static void close_edge(tf_sched *s, uint32_t e)
+{
+    uint32_t v = s->dag.e_to[e];
+    s->dag.npend[v]--;
+    if (tf_dag_kind(&s->dag, e) == TF_EDGE_NOTOK)
+        s->dag.flags[v] |= TF_TF_GOTFAIL;
+}
+
+/*
  * Skip every not-yet-terminal task reachable from `root` (which is already
- * terminal), each with `cause` (root when root failed, else TF_NONE). Only
- * PENDING, PARKED and HELD tasks can be reached: a READY or DISPATCHED task
- * has no unfinished dependency, and root was unfinished until now. A parked
- * task leaves its worker, which drops it when it sees root fail (or, after
- * a halt, reports it unrun, which is then ignored).
+ * terminal) along OK edges, each with `cause` (root when root failed, else
+ * TF_NONE). Only PENDING, PARKED and HELD tasks can be reached: a READY or
+ * DISPATCHED task has no unfinished dependency, and root was unfinished
+ * until now. A parked task leaves its worker, which drops it when it sees
+ * root fail (or, after a halt, reports it unrun, which is then ignored).
+ * Along ANY and NOTOK edges the dependents are released instead, and one
+ * with nothing left to wait for goes on (make_ready; a HELD one is left to
+ * the seal). The caller reserved room for fall_room().
  */
 static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
 {
@@ -264,9 +314,15 @@ static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
     int rc = push_scratch(s, &sp, root);
     while (!rc && sp) {
         uint32_t u = s->scratch[--sp];
-        for (uint32_t e = s->dag.out_head[u]; e != TF_NONE;
+        for (uint32_t e = s->dag.out_head[u]; e != TF_NONE && !rc;
              e = s->dag.e_next[e]) {
             uint32_t v = s->dag.e_to[e];
+            if (tf_dag_kind(&s->dag, e) != TF_EDGE_OK) {
+                close_edge(s, e);
+                if (!s->dag.npend[v] && s->dag.state[v] == TF_ST_PENDING)
+                    rc = make_ready(s, v, sp);
+                continue;
+            }
             if (tf_state_is_terminal((tf_state)s->dag.state[v]))
                 continue;
             if (s->dag.state[v] == TF_ST_PARKED)
@@ -275,11 +331,22 @@ static int skip_dependents(tf_sched *s, uint32_t root, int32_t cause)
             rc = emit(s, TF_ACT_SKIP, TF_NONE, v, cause);
             if (!rc)
                 rc = push_scratch(s, &sp, v);
-            if (rc)
-                break;
         }
     }
     return rc;
+}
+
+/*
+ * What skip_dependents may need after a task ends badly: an action for
+ * each task still live and one for the cause, a traversal stack of them
+ * all (two, one nested in the other, in a graph with kinds) and, with
+ * kinds, queue room for the tasks it releases.
+ */
+static int fall_room(tf_sched *s)
+{
+    size_t live = live_tasks(s);
+    bool kinds = s->dag.e_kind != NULL;
+    return reserve(s, live + 1, kinds ? live : 0, live + 2);
 }
 
 int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
@@ -295,19 +362,22 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
     /*
      * Edges only point into HELD tasks, so sealing touches nothing else.
      * Reserve what it can use: actions only if some task is doomed (or the
-     * scheduler halted), a traversal stack only for doomed or no-op tasks,
-     * queue room for the tasks with nothing to wait for (all of them when a
-     * no-op can release more).
+     * scheduler halted) or may not be needed, a traversal stack only for
+     * doomed tasks and those that may run nothing, queue room for the tasks
+     * with nothing to wait for (all of them when a no-op can release more,
+     * or a doomed task's ANY and NOTOK edges can).
      */
     size_t held = s->dag.n - s->sealed, ready = 0;
-    bool doomed = s->halted, noop = false;
+    bool doomed = s->halted, noop = false, needfail = false;
     for (uint32_t t = s->sealed; t < s->dag.n; t++) {
         doomed |= (s->dag.flags[t] & TF_TF_DOOMED) != 0;
-        noop |= (s->dag.flags[t] & TF_TF_NOOP) != 0;
+        noop |= may_run_nothing(&s->dag, t);
+        needfail |= (s->dag.flags[t] & TF_TF_NEEDFAIL) != 0;
         ready += s->dag.npend[t] == 0;
     }
-    int rc = reserve(s, doomed ? held : 0, noop ? held : ready,
-                     doomed || noop ? held + 1 : 0);
+    int rc = reserve(s, doomed || needfail ? held : 0,
+                     noop || doomed ? held : ready,
+                     doomed || noop ? held + 2 : 0);
     if (rc)
         return rc;
     uint32_t first = s->sealed;
@@ -331,7 +401,7 @@ int tf_sched_seal(tf_sched *s, uint32_t *cyc, size_t max, size_t *ncyc)
         if (s->dag.state[t] != TF_ST_HELD)
             continue;
         if (s->dag.npend[t] == 0) {
-            rc = make_ready(s, t);
+            rc = make_ready(s, t, 0);
         } else {
             set_state(s, t, TF_ST_PENDING);
         }
@@ -664,8 +734,7 @@ static int fill(tf_sched *s, uint32_t w, uint32_t quota)
         /* Too wide for any worker, or for the one it is pinned to. */
         if (s->dag.cores[t] > s->max_slots ||
             (q != &s->rq && s->dag.cores[t] > wk->slots)) {
-            size_t live = live_tasks(s);
-            int rc = reserve(s, live + 1, 0, live + 1);
+            int rc = fall_room(s);
             if (rc)
                 return rc;
             tf_rq_pop(q);
@@ -783,17 +852,19 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
     if (t >= s->sealed || s->dag.state[t] != TF_ST_DISPATCHED)
         return TF_ESTATE;
     /*
-     * Releasing readies at most t's dependents, unless one is a no-op task,
-     * whose completion may ready every pending task.
+     * Releasing readies at most t's dependents, unless one may run nothing
+     * (a no-op, or not needed), whose completion may ready, or find not
+     * needed, every pending task.
      */
     size_t deps = 0;
     bool noop = false;
     for (uint32_t e = s->dag.out_head[t]; e != TF_NONE; e = s->dag.e_next[e]) {
         deps++;
-        noop |= (s->dag.flags[s->dag.e_to[e]] & TF_TF_NOOP) != 0;
+        noop |= may_run_nothing(&s->dag, s->dag.e_to[e]);
     }
     size_t pending = s->count[TF_ST_PENDING];
-    int rc = noop ? reserve(s, 0, pending, pending + 1) : reserve(s, 0, deps, 0);
+    int rc = noop ? reserve(s, pending, pending, pending + 1)
+                  : reserve(s, 0, deps, 0);
     if (rc)
         return rc;
     rc = leave_worker(s, t);
@@ -806,7 +877,7 @@ int tf_sched_task_done(tf_sched *s, uint32_t t)
         if (--d->npend[v])
             continue;
         if (d->state[v] == TF_ST_PENDING) {
-            rc = make_ready(s, v);
+            rc = make_ready(s, v, 0);
             if (rc)
                 return rc;
         } else if (d->state[v] == TF_ST_PARKED) {
@@ -826,9 +897,8 @@ int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code)
         return TF_ESTATE;
     /* A retry queues the task again; a final failure may skip every task. */
     bool retry = s->dag.attempts[t] <= s->dag.retries[t] && !s->halted;
-    size_t live = live_tasks(s);
     int rc = retry ? reserve(s, 1, 1, s->count[TF_ST_PARKED] + 1)
-                   : reserve(s, live + 1, 0, live + 1);
+                   : fall_room(s);
     if (rc)
         return rc;
     rc = leave_worker(s, t);
@@ -894,8 +964,7 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
      * Requeued it takes a queue entry and unparks what waited for it; after
      * a halt it may skip every task.
      */
-    size_t live = live_tasks(s);
-    int rc = s->halted ? reserve(s, live + 1, 0, live + 1)
+    int rc = s->halted ? fall_room(s)
                        : reserve(s, 0, 1, s->count[TF_ST_PARKED] + 1);
     if (rc)
         return rc;
@@ -920,8 +989,9 @@ int tf_sched_task_unrun(tf_sched *s, uint32_t t)
 int tf_sched_redo(tf_sched *s, uint32_t t)
 {
     tf_dag *d = &s->dag;
+    /* A no-op, or a task not needed, made no output to lose. */
     if (t >= s->sealed || d->state[t] != TF_ST_DONE ||
-        (d->flags[t] & TF_TF_NOOP))
+        (d->flags[t] & TF_TF_NOOP) || tf_sched_is_unneeded(s, t))
         return TF_ESTATE;
     int rc = reserve(s, 0, 1, s->count[TF_ST_PARKED] + 1);
     if (rc)
@@ -975,6 +1045,15 @@ int tf_sched_halt(tf_sched *s)
             rc = emit(s, TF_ACT_SKIP, TF_NONE, t, (int32_t)TF_NONE);
             if (rc)
                 return rc;
+            /*
+             * Its ANY and NOTOK edges have ended, as after any skip; their
+             * dependents are all skipped by this loop or unsealed (doomed
+             * at their seal), so none goes on.
+             */
+            for (uint32_t e = s->dag.out_head[t];
+                 s->dag.e_kind && e != TF_NONE; e = s->dag.e_next[e])
+                if (tf_dag_kind(&s->dag, e) != TF_EDGE_OK)
+                    close_edge(s, e);
         }
     }
     return 0;
@@ -1049,7 +1128,9 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
     uint32_t *load = calloc(s->nworkers ? s->nworkers : 1, sizeof *load);
     uint8_t *queued = calloc(d->n ? d->n : 1, 1);
     uint64_t *est = calloc(s->nworkers ? s->nworkers : 1, sizeof *est);
-    if (!unfinished || !bad_pred || !load || !queued || !est) {
+    /* Per task: has NOTOK dependencies (1), one of them failed (2). */
+    uint8_t *notok = calloc(d->n ? d->n : 1, 1);
+    if (!unfinished || !bad_pred || !load || !queued || !est || !notok) {
         snprintf(why, len, "check: out of memory");
         ok = false;
         goto out_with_scratch;
@@ -1063,13 +1144,19 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
             FAIL_CHECK("task %u is unsealed but %s", t,
                        tf_state_name((tf_state)d->state[t]));
         for (uint32_t e = d->out_head[t]; e != TF_NONE; e = d->e_next[e]) {
-            if (e >= d->ne || d->e_to[e] >= d->n)
+            if (e >= d->ne || d->e_to[e] >= d->n ||
+                tf_dag_kind(d, e) > TF_EDGE_NOTOK)
                 FAIL_CHECK("task %u has a corrupt edge %u", t, e);
-            if (d->state[t] != TF_ST_DONE)
-                unfinished[d->e_to[e]]++;
-            if (d->state[t] == TF_ST_FAILED || d->state[t] == TF_ST_SKIPPED)
-                bad_pred[d->e_to[e]]++;
+            uint8_t kind = tf_dag_kind(d, e);
+            bool bad = d->state[t] == TF_ST_FAILED ||
+                       d->state[t] == TF_ST_SKIPPED;
             uint32_t v = d->e_to[e];
+            if (tf_edge_is_open(kind, d->state[t]))
+                unfinished[v]++;
+            if (kind == TF_EDGE_OK && bad)
+                bad_pred[v]++;
+            if (kind == TF_EDGE_NOTOK)
+                notok[v] |= (uint8_t)(1 | (bad ? 2 : 0));
             if (d->state[v] == TF_ST_PARKED && d->state[t] != TF_ST_DONE &&
                 ((d->state[t] != TF_ST_DISPATCHED &&
                   d->state[t] != TF_ST_PARKED) ||
@@ -1149,6 +1236,20 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
             bad_pred[t])
             FAIL_CHECK("task %u is %s behind a failed dependency", t,
                        tf_state_name(st));
+        uint8_t f = d->flags[t];
+        uint8_t want = (uint8_t)((notok[t] & 1 ? TF_TF_NEEDFAIL : 0) |
+                                 (notok[t] & 2 ? TF_TF_GOTFAIL : 0));
+        if ((f & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL)) != want)
+            FAIL_CHECK("task %u has NOTOK flags %#x, its edges say %#x", t,
+                       f & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL), want);
+        /* Not needed (a no-op is done anyway): it must never have run. */
+        bool unneeded = want == TF_TF_NEEDFAIL && !(f & TF_TF_NOOP);
+        if (unneeded && (st == TF_ST_READY || st == TF_ST_DISPATCHED ||
+                         st == TF_ST_PARKED || st == TF_ST_FAILED ||
+                         (st == TF_ST_DONE && d->attempts[t])))
+            FAIL_CHECK("task %u is %s (attempts %u) though none of its NOTOK "
+                       "dependencies failed",
+                       t, tf_state_name(st), d->attempts[t]);
     }
     for (uint32_t w = 0; w < s->nworkers; w++)
         if (load[w] != s->workers[w].ntasks)
@@ -1159,6 +1260,7 @@ bool tf_sched_check(const tf_sched *s, char *why, size_t len)
             FAIL_CHECK("worker %u counts %" PRIu64 " ms of estimates, holds "
                        "%" PRIu64, w, s->workers[w].est_ms, est[w]);
 out_with_scratch:
+    free(notok);
     free(est);
     free(queued);
     free(load);

@@ -33,6 +33,8 @@ typedef enum tf_act_kind {
     TF_ACT_PARK,    /* send task to worker, to start there when its pending
                        dependencies (all placed on that worker by the same
                        tf_sched_dispatch call) have finished there */
+    TF_ACT_UNNEEDED, /* task completed without running: none of its NOTOK
+                        dependencies failed (it is DONE, with no attempt) */
 } tf_act_kind;
 
 typedef struct tf_action {
@@ -114,12 +116,35 @@ int tf_sched_add_task(tf_sched *s, int32_t prio, uint16_t cores,
 int tf_sched_add_dep(tf_sched *s, uint32_t from, uint32_t to);
 
 /*
- * An ordering edge: `to` (HELD) runs after `from` but receives no output
- * from it (the command's @after, tf_depend). Such a task is never parked:
- * rank 0 releases it, since a worker learns what a parked task waits for
- * from its data dependencies only.
+ * An ordering edge of `kind` (TF_EDGE_*): `to` (HELD) runs after `from` but
+ * receives no output from it (the command's @after, @afterany and
+ * @afternotok; tf_depend_kind). Such a task is never parked: rank 0
+ * releases it, since a worker learns what a parked task waits for from its
+ * data dependencies only.
+ *
+ * Kinds (docs/taskfile.md, "Dependency kinds"): along an OK edge a FAILED
+ * or SKIPPED `from` skips `to`, as along a data edge. An ANY edge is
+ * satisfied once `from` has ended, however. NOTOK edges are satisfied
+ * likewise, and `to` runs only if at least one of its NOTOK dependencies
+ * FAILED or was SKIPPED; when none did, `to` is not needed: once its
+ * dependencies have all ended it completes without running (DONE, no
+ * attempt, an UNNEEDED action) and counts as done for its own dependents.
+ * A failure that skips `to` along an OK edge comes first: `to` is SKIPPED,
+ * never not needed, whatever the order in which its dependencies end.
  */
-int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to);
+int tf_sched_add_order_dep(tf_sched *s, uint32_t from, uint32_t to,
+                           uint8_t kind);
+
+/*
+ * Whether DONE task t completed without running because it was not needed
+ * (a no-op, done by an earlier run, is not: it is done).
+ */
+static inline bool tf_sched_is_unneeded(const tf_sched *s, uint32_t t)
+{
+    return s->dag.state[t] == TF_ST_DONE &&
+           (s->dag.flags[t] & (TF_TF_NEEDFAIL | TF_TF_GOTFAIL | TF_TF_NOOP)) ==
+               TF_TF_NEEDFAIL;
+}
 
 /*
  * A task not yet dispatched (HELD, PENDING or READY) may run on worker w
@@ -299,9 +324,11 @@ int tf_sched_task_done(tf_sched *s, uint32_t t);
 
 /*
  * A DISPATCHED task failed with `code`: RETRY while attempts remain (never
- * after a halt), else FAIL and SKIP every task that depends on it, directly
- * or not. Neither this nor task_done checks which worker reported: the
- * driver must drop reports from workers that no longer hold the task.
+ * after a halt), else FAIL and SKIP every task that depends on it along OK
+ * edges, directly or not (a retried attempt is no failure yet: dependents
+ * along ANY and NOTOK edges wait for the last). Neither this nor task_done
+ * checks which worker reported: the driver must drop reports from workers
+ * that no longer hold the task.
  */
 int tf_sched_task_failed(tf_sched *s, uint32_t t, int32_t code);
 

@@ -26,7 +26,9 @@
 
 enum {
     ATTR_ID,
-    ATTR_AFTER,
+    ATTR_AFTER, /* ATTR_AFTER + TF_EDGE_*: the three dependency kinds */
+    ATTR_AFTERANY,
+    ATTR_AFTERNOTOK,
     ATTR_PRIO,
     ATTR_CORES,
     ATTR_TIMEOUT,
@@ -41,10 +43,13 @@ enum {
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
-    "id",      "after",   "prio",  "cores",  "timeout",
-    "retries", "barrier", "shell", "output", "est",
+    "id",      "after",   "afterany", "afternotok", "prio",  "cores",
+    "timeout", "retries", "barrier",  "shell",      "output", "est",
     "end",     "array",
 };
+_Static_assert(ATTR_AFTERANY == ATTR_AFTER + TF_EDGE_ANY &&
+                   ATTR_AFTERNOTOK == ATTR_AFTER + TF_EDGE_NOTOK,
+               "the @after attributes follow TF_EDGE_*");
 
 /* @output's values, indexed by TF_TASKFILE_OUTPUT_* less one. */
 static const char *const output_names[] = {"files", "tag", "none"};
@@ -58,13 +63,15 @@ _Static_assert(sizeof(tf_tftask) == 40, "tf_tftask grew");
 #define UTF8_BOM "\xEF\xBB\xBF"
 
 /*
- * An @after list, kept as a span of the text until every id is known.
- * For an @array line, task is its first element: the others share its list.
+ * An @after, @afterany or @afternotok list, kept as a span of the text
+ * until every id is known. For an @array line, task is its first element:
+ * the others share its lists.
  */
 typedef struct after_ref {
     uint64_t off;
     uint32_t len;
     uint32_t task;
+    uint8_t kind; /* TF_EDGE_* */
 } after_ref;
 
 /* Open-addressing id table slot; task TF_NONE marks it empty. */
@@ -101,9 +108,12 @@ typedef struct parser {
 
     after_ref *after;
     size_t nafter, acap;
-    uint64_t nnames; /* ids in all @after lists, a bound on explicit edges */
+    bool kinds; /* some list is @afterany or @afternotok */
+    bool globs; /* some list entry is a pattern */
 
     uint32_t *line_task; /* phase 2: line -> task with that default id */
+    uint32_t *sorted;    /* phase 2, with globs: tasks with ids, by id */
+    uint32_t nsorted;
 
     tf_tfarray *arrays; /* the @array lines, in file order */
     uint32_t narrays;
@@ -120,8 +130,8 @@ typedef struct parser {
 typedef struct line_attrs {
     const char *id; /* NULL: the default */
     size_t id_len;
-    const char *after; /* NULL: no @after */
-    size_t after_len;
+    const char *after[3]; /* per TF_EDGE_* kind; NULL: no such list */
+    size_t after_len[3];
     const char *shell; /* @shell's value */
     size_t shell_len;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_* */
@@ -129,7 +139,6 @@ typedef struct line_attrs {
     size_t array_len;
     uint64_t array_n;   /* the elements it gives */
     size_t array_vmax;  /* bytes of its longest value */
-    uint32_t after_names;
     int32_t prio;
     uint32_t timeout_ms;
     uint32_t est_ms; /* @est, 0 if none */
@@ -355,6 +364,106 @@ static bool id_chars_ok(const char *s, size_t n)
 static bool id_is_valid(const char *s, size_t n)
 {
     return n > 0 && n <= TF_TASKFILE_MAX_ID && id_chars_ok(s, n);
+}
+
+/* ---- patterns over ids in @after lists: *, ?, [...] as fnmatch(3) ---- */
+
+static bool is_wild(char c)
+{
+    return c == '*' || c == '?' || c == '[';
+}
+
+/* Bytes before the first wildcard: all of s when it is a plain id. */
+static size_t literal_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !is_wild(s[i]))
+        i++;
+    return i;
+}
+
+/*
+ * The end of the class [...] that opens at p[i], or 0 when it is not one:
+ * an optional ! or ^, then one or more id characters or ranges a-z, then
+ * ']'. Id characters only, since nothing else could match an id.
+ */
+static size_t class_end(const char *p, size_t m, size_t i)
+{
+    size_t k = i + 1;
+    if (k < m && (p[k] == '!' || p[k] == '^'))
+        k++;
+    size_t first = k;
+    while (k < m && is_id_char((unsigned char)p[k]))
+        k++;
+    return k < m && p[k] == ']' && k > first ? k + 1 : 0;
+}
+
+/* A pattern: id characters and wildcards, each class closed. */
+static bool pattern_is_valid(const char *p, size_t m)
+{
+    for (size_t i = 0; i < m;) {
+        if (p[i] == '[') {
+            size_t e = class_end(p, m, i);
+            if (!e)
+                return false;
+            i = e;
+        } else if (p[i] == '*' || p[i] == '?' ||
+                   is_id_char((unsigned char)p[i])) {
+            i++;
+        } else {
+            return false;
+        }
+    }
+    return m > 0;
+}
+
+/* Whether c is in the class p[i..e) (e past its ']'). */
+static bool in_class(const char *p, size_t i, size_t e, char c)
+{
+    size_t k = i + 1;
+    bool neg = p[k] == '!' || p[k] == '^', hit = false;
+    k += neg;
+    for (e--; k < e; k++) {
+        if (k + 2 < e && p[k + 1] == '-') {
+            hit |= p[k] <= c && c <= p[k + 2];
+            k += 2;
+        } else {
+            hit |= p[k] == c;
+        }
+    }
+    return hit != neg;
+}
+
+/*
+ * Whether id s[0..n) matches the valid pattern p[0..m): '*' any run of
+ * characters, '?' one, [...] one of a class. Backtracks to the last '*'
+ * only, which is enough for these three (the usual two-pointer match):
+ * O(n m) at worst, and ids are short.
+ */
+static bool pattern_match(const char *p, size_t m, const char *s, size_t n)
+{
+    size_t i = 0, j = 0, star = SIZE_MAX, from = 0;
+    while (j < n) {
+        if (i < m && p[i] == '*') {
+            star = ++i;
+            from = j;
+            continue;
+        }
+        size_t e = i < m && p[i] == '[' ? class_end(p, m, i) : i + 1;
+        if (i < m && (p[i] == '[' ? in_class(p, i, e, s[j])
+                                  : p[i] == '?' || p[i] == s[j])) {
+            i = e;
+            j++;
+        } else if (star != SIZE_MAX) {
+            i = star;
+            j = ++from;
+        } else {
+            return false;
+        }
+    }
+    while (i < m && p[i] == '*')
+        i++;
+    return i == m;
 }
 
 /* FNV-1a: ids are short, and this needs no alignment or tail handling. */
@@ -861,28 +970,33 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->id = val;
         a->id_len = vlen;
         return 0;
-    case ATTR_AFTER: {
-        uint32_t names = 0;
-        size_t j = 0;
-        for (;;) {
+    case ATTR_AFTER:
+    case ATTR_AFTERANY:
+    case ATTR_AFTERNOTOK:
+        for (size_t j = 0;;) {
             const char *c = memchr(val + j, ',', vlen - j);
             size_t e = c ? (size_t)(c - val) : vlen;
-            if (e == j)
+            const char *one = val + j;
+            size_t n = e - j;
+            if (!n)
                 return failed(add_error(p, TF_EINVAL, line, 0,
-                                        "empty id in @after list '%s'",
-                                        quote(q, val, vlen)));
-            if (!id_is_valid(val + j, e - j))
-                return failed(bad_id_error(p, line, "after", val + j, e - j));
-            names++;
+                                        "empty id in @%s list '%s'",
+                                        attr_names[k], quote(q, val, vlen)));
+            if (literal_prefix(one, n) < n && !pattern_is_valid(one, n))
+                return failed(add_error(
+                    p, TF_EINVAL, line, 0,
+                    "bad pattern '%s' in @%s (id characters and *, ? or "
+                    "[...], each [ closed by ])",
+                    quote(q, one, n), attr_names[k]));
+            if (literal_prefix(one, n) == n && !id_is_valid(one, n))
+                return failed(bad_id_error(p, line, attr_names[k], one, n));
             if (!c)
                 break;
             j = e + 1;
         }
-        a->after = val;
-        a->after_len = vlen;
-        a->after_names = names;
+        a->after[k - ATTR_AFTER] = val;
+        a->after_len[k - ATTR_AFTER] = vlen;
         return 0;
-    }
     case ATTR_PRIO:
         if (!parse_int(val, vlen, INT32_MIN, INT32_MAX, &v))
             return failed(bad_value(p, line, k, val, vlen,
@@ -1131,14 +1245,20 @@ static int new_task(parser *p, uint32_t line, const line_attrs *a,
 /* Keep the line's @after list for phase 2, as task t's (for an array: its first element's). */
 static int keep_after(parser *p, const line_attrs *a, uint32_t t)
 {
-    if (!a->after)
-        return 0;
-    if (tf_grow((void **)&p->after, &p->acap, p->nafter + 1, sizeof *p->after,
-                256))
-        return TF_ENOMEM;
-    p->after[p->nafter++] = (after_ref){(uint64_t)(a->after - p->text),
-                                        (uint32_t)a->after_len, t};
-    p->nnames += a->after_names;
+    for (uint8_t kind = 0; kind < 3; kind++) {
+        if (!a->after[kind])
+            continue;
+        if (tf_grow((void **)&p->after, &p->acap, p->nafter + 1,
+                    sizeof *p->after, 256))
+            return TF_ENOMEM;
+        p->after[p->nafter++] =
+            (after_ref){(uint64_t)(a->after[kind] - p->text),
+                        (uint32_t)a->after_len[kind], t, kind};
+        p->kinds |= kind != TF_EDGE_OK;
+        p->globs |= memchr(a->after[kind], '*', a->after_len[kind]) ||
+                    memchr(a->after[kind], '?', a->after_len[kind]) ||
+                    memchr(a->after[kind], '[', a->after_len[kind]);
+    }
     return 0;
 }
 
@@ -1358,109 +1478,220 @@ static int scan(parser *p, bool has_nul)
 
 /* ---- dependencies ---- */
 
-/* The dependency lists being built: entries of deps[], grown as needed. */
-typedef struct depvec {
-    uint32_t *v;
-    size_t n, cap;
-} depvec;
+/*
+ * The dependency lists as they are built: task indexes, their kinds once
+ * the file has @afterany or @afternotok, and, per task, the last list that
+ * named it (a name repeated in one list counts once).
+ */
+typedef struct dep_list {
+    uint32_t *deps;
+    uint8_t *kinds; /* TF_EDGE_* per entry; NULL without p->kinds */
+    size_t n, cap, kcap;
+    uint32_t *stamp;
+    uint32_t gen;
+} dep_list;
 
-/* Room for `more` entries; a file-level error past UINT32_MAX in all. */
-static int dep_room(parser *p, depvec *dv, uint64_t more)
+/* Append d; 1 after reporting the file's limit, or TF_ENOMEM. */
+static int push_dep(parser *p, dep_list *L, uint32_t d, uint8_t kind)
 {
-    if (dv->n + more <= dv->cap)
-        return 0;
-    if (dv->n + more > UINT32_MAX)
+    if (L->n == UINT32_MAX)
         return failed(add_error(p, TF_ERANGE, 0, 0,
                                 "more than %u dependencies",
                                 (unsigned)UINT32_MAX));
-    size_t ncap = dv->cap * 2 > dv->n + more ? dv->cap * 2 : dv->n + more;
-    if (ncap > UINT32_MAX)
-        ncap = UINT32_MAX;
-    uint32_t *nv = realloc(dv->v, ncap * sizeof *nv);
-    if (!nv)
+    if (tf_grow((void **)&L->deps, &L->cap, L->n + 1, sizeof *L->deps,
+                1024) ||
+        (p->kinds && tf_grow((void **)&L->kinds, &L->kcap, L->n + 1, 1, 1024)))
         return TF_ENOMEM;
-    dv->v = nv;
-    dv->cap = ncap;
+    if (L->kinds)
+        L->kinds[L->n] = kind;
+    L->deps[L->n++] = d;
+    return 0;
+}
+
+/* d, named by task t's current list, unless that list named it already. */
+static int add_dep(parser *p, dep_list *L, uint32_t d, uint8_t kind)
+{
+    if (L->stamp[d] == L->gen)
+        return 0;
+    L->stamp[d] = L->gen;
+    return push_dep(p, L, d, kind);
+}
+
+/* Task t's id compared with s[0..n), bytewise, a prefix first. */
+static int id_cmp(const parser *p, uint32_t t, const char *s, size_t n)
+{
+    const tf_tftask *e = &p->tasks[t];
+    int c = memcmp(p->pool + e->str, s, e->id_len < n ? e->id_len : n);
+    return c ? c : (e->id_len > n) - (e->id_len < n);
+}
+
+/*
+ * p->sorted: every task with an id, in id order, by a bottom-up merge sort
+ * (no recursion, no comparison callback: qsort has no context in C11).
+ */
+static int sort_ids(parser *p)
+{
+    uint32_t n = 0;
+    uint32_t *a = malloc(((size_t)p->n + 1) * sizeof *a);
+    uint32_t *b = malloc(((size_t)p->n + 1) * sizeof *b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return TF_ENOMEM;
+    }
+    for (uint32_t t = 0; t < p->n; t++)
+        if (p->tasks[t].id_len)
+            a[n++] = t;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n;
+            size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                const tf_tftask *e = &p->tasks[a[j]];
+                b[k++] = id_cmp(p, a[i], p->pool + e->str, e->id_len) <= 0
+                             ? a[i++]
+                             : a[j++];
+            }
+            while (i < mid)
+                b[k++] = a[i++];
+            while (j < hi)
+                b[k++] = a[j++];
+        }
+        uint32_t *tmp = a;
+        a = b;
+        b = tmp;
+    }
+    free(b);
+    p->sorted = a;
+    p->nsorted = n;
     return 0;
 }
 
 /*
- * Task t depends on what `name` named: task d, or, when name is the base
- * of the @array d is an element of ("sim" for "sim.1", or an array line's
- * number), every element of it. A repeat is dropped (stamp). An array
- * element (t is its array's first: the others share its list) may not
- * wait for an element of its own array.
+ * Whether task d is t itself or, when t is an @array element (its
+ * array's first: the others share its lists), an element of t's array:
+ * an element cannot wait for its own array.
  */
-static int add_named(parser *p, uint32_t t, uint32_t d, const char *name,
-                     size_t nlen, depvec *dv, uint32_t *stamp)
+static bool is_own(const parser *p, uint32_t t, uint32_t d)
 {
-    char q[QUOTE_BUF];
-    const tf_tftask *e = &p->tasks[d];
-    const tf_tfarray *own = p->tasks[t].flags & TF_TFT_ARRAY
-                                ? array_of(p->arrays, p->narrays, t)
-                                : NULL;
-    uint32_t first = d, n = 1;
-    if ((e->flags & TF_TFT_ARRAY) &&
-        (e->id_len != nlen || memcmp(p->pool + e->str, name, nlen))) {
-        const tf_tfarray *a = array_of(p->arrays, p->narrays, d);
-        first = a->first;
-        n = a->n;
+    const tf_tfarray *a = p->tasks[t].flags & TF_TFT_ARRAY
+                              ? array_of(p->arrays, p->narrays, t)
+                              : NULL;
+    return d == t || (a && d - a->first < a->n);
+}
+
+/*
+ * Every task whose id matches pattern pat[0..m), but t itself (and, for
+ * an @array element, its own array's). They are
+ * found among the ids that start with its literal prefix, by a binary
+ * search in p->sorted, so a pattern costs a search plus what it scans:
+ * the ids with its prefix (all of them when it starts with a wildcard).
+ * A pattern that matches nothing is an error, as a name that names no task.
+ */
+static int add_matches(parser *p, uint32_t t, const after_ref *r,
+                       const char *pat, size_t m, dep_list *L)
+{
+    size_t pre = literal_prefix(pat, m);
+    uint32_t lo = 0, hi = p->nsorted;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (id_cmp(p, p->sorted[mid], pat, pre) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    if (own && first < own->first + own->n && own->first < first + n)
-        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
-                         "'%s' in @after is this @array line's own (an "
-                         "element cannot wait for its array)",
-                         quote(q, name, nlen));
-    if (d == t)
-        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
-                         "task '%s' depends on itself", quote(q, name, nlen));
-    int rc = dep_room(p, dv, n);
-    if (rc)
-        return rc;
-    for (uint32_t u = first; u < first + n; u++)
-        if (stamp[u] != t + 1) {
-            /* A repeat in one list would only count the dependency twice. */
-            stamp[u] = t + 1;
-            dv->v[dv->n++] = u;
+    bool self = false, found = false;
+    for (uint32_t k = lo; k < p->nsorted; k++) {
+        uint32_t d = p->sorted[k];
+        const tf_tftask *e = &p->tasks[d];
+        const char *id = p->pool + e->str;
+        if (e->id_len < pre || memcmp(id, pat, pre))
+            break;
+        if (!pattern_match(pat + pre, m - pre, id + pre, e->id_len - pre))
+            continue;
+        if (is_own(p, t, d)) {
+            self = true;
+            continue;
         }
+        found = true;
+        int rc = add_dep(p, L, d, r->kind);
+        if (rc)
+            return rc;
+    }
+    char q[QUOTE_BUF];
+    if (!found)
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "@%s pattern '%s' matches no task%s",
+                         attr_names[ATTR_AFTER + r->kind], quote(q, pat, m),
+                         !self                          ? ""
+                         : p->tasks[t].flags & TF_TFT_ARRAY ? " but this line's"
+                                                            : " but this one");
     return 0;
 }
 
+/*
+ * The task a plain id names (every element, when it names an @array: its
+ * @id or line number, "sim" for sim.1 ... sim.N), or an error: unknown, t
+ * itself, or t's own array.
+ */
+static int add_named(parser *p, uint32_t t, const after_ref *r,
+                     const char *name, size_t nlen, dep_list *L)
+{
+    char q[QUOTE_BUF], q2[QUOTE_BUF];
+    uint32_t d = lookup_id(p, name, nlen);
+    if (d != TF_NONE && (p->tasks[t].flags & TF_TFT_ARRAY) && is_own(p, t, d))
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "'%s' in @%s is this @array line's own (an element "
+                         "cannot wait for its array)",
+                         quote(q, name, nlen), attr_names[ATTR_AFTER + r->kind]);
+    if (d == t)
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "task '%s' depends on itself", quote(q, name, nlen));
+    if (d != TF_NONE) {
+        const tf_tftask *e = &p->tasks[d];
+        const tf_tfarray *a = e->flags & TF_TFT_ARRAY
+                                  ? array_of(p->arrays, p->narrays, d)
+                                  : NULL;
+        /* The array's base, not one element's id: all of them. */
+        if (!a || (e->id_len == nlen && !memcmp(p->pool + e->str, name, nlen)))
+            return add_dep(p, L, d, r->kind);
+        int rc = 0;
+        for (uint32_t u = a->first; u < a->first + a->n && !rc; u++)
+            rc = add_dep(p, L, u, r->kind);
+        return rc;
+    }
+    /* The search costs a pass over every id: only for kept messages. */
+    uint32_t sug = p->err.n < TF_TASKFILE_MAX_ERRORS ? suggest_id(p, name, nlen)
+                                                     : TF_NONE;
+    if (sug != TF_NONE)
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "unknown dependency '%s' (did you mean '%s'?)",
+                         quote(q, name, nlen),
+                         quote(q2, p->pool + p->tasks[sug].str,
+                               p->tasks[sug].id_len));
+    return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                     "unknown dependency '%s'", quote(q, name, nlen));
+}
+
+/* One @after, @afterany or @afternotok list of task t. */
 static int resolve_after(parser *p, uint32_t t, const after_ref *r,
-                         depvec *dv, uint32_t *stamp)
+                         dep_list *L)
 {
     const char *v = p->text + r->off;
-    size_t j = 0;
-    char q[QUOTE_BUF], q2[QUOTE_BUF];
-    for (;;) {
+    /* A new list: restamp from scratch when the counter wraps. */
+    if (++L->gen == 0) {
+        memset(L->stamp, 0, p->n * sizeof *L->stamp);
+        L->gen = 1;
+    }
+    for (size_t j = 0;;) {
         const char *c = memchr(v + j, ',', r->len - j);
         size_t e = c ? (size_t)(c - v) : r->len;
-        const char *name = v + j;
-        size_t nlen = e - j;
-        uint32_t d = lookup_id(p, name, nlen);
-        int rc = 0;
-        if (d == TF_NONE) {
-            /* The search costs a pass over every id: only for kept messages. */
-            uint32_t sug = p->err.n < TF_TASKFILE_MAX_ERRORS
-                               ? suggest_id(p, name, nlen)
-                               : TF_NONE;
-            if (sug != TF_NONE)
-                rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
-                               "unknown dependency '%s' (did you mean "
-                               "'%s'?)",
-                               quote(q, name, nlen),
-                               quote(q2, p->pool + p->tasks[sug].str,
-                                     p->tasks[sug].id_len));
-            else
-                rc = add_error(p, TF_EDEP, p->tasks[t].line, 0,
-                               "unknown dependency '%s'", quote(q, name, nlen));
-        } else {
-            rc = add_named(p, t, d, name, nlen, dv, stamp);
-        }
-        if (rc)
+        int rc = literal_prefix(v + j, e - j) < e - j
+                     ? add_matches(p, t, r, v + j, e - j, L)
+                     : add_named(p, t, r, v + j, e - j, L);
+        if (rc || !c)
             return rc;
-        if (!c)
-            return 0;
         j = e + 1;
     }
 }
@@ -1510,83 +1741,74 @@ static int index_default_ids(parser *p)
  */
 static int resolve(parser *p, tf_taskfile *tf, bool *forward)
 {
-    /* Room for every name and barrier edge, more when a name is an array. */
-    uint64_t bound = p->nnames + 2 * (uint64_t)p->n;
     int rc = 0;
-    if (p->nafter || p->nnumeric) {
+    if (p->nafter || p->nnumeric)
         rc = index_default_ids(p);
-        if (rc)
-            return rc;
-    }
-    depvec dv = {NULL, 0, 0};
-    uint32_t *stamp = p->nafter ? calloc(p->n, sizeof *stamp) : NULL;
-    if (p->nafter && !stamp) {
+    if (!rc && p->globs)
+        rc = sort_ids(p);
+    dep_list L = {0};
+    if (!rc && p->nafter && !(L.stamp = calloc(p->n, sizeof *L.stamp)))
         rc = TF_ENOMEM;
-        goto out_with_arrays;
-    }
-    if ((rc = dep_room(p, &dv, bound < UINT32_MAX ? bound : UINT32_MAX)))
-        goto out_with_arrays;
     size_t ai = 0;
     uint32_t prev = TF_NONE, seg = 0, shared = 0;
-    uint64_t nexp = 0, edges = 0; /* shared lists counted for each task */
+    uint64_t nexp = 0, edges = 0; /* an array's shared list, each time */
     bool fwd = false;
-    for (uint32_t t = 0; t < p->n && !p->err.truncated; t++) {
+    for (uint32_t t = 0; t < p->n && !p->err.truncated && !rc; t++) {
         tf_tftask *e = &p->tasks[t];
         if ((e->flags & TF_TFT_ARRAY) && t > 0 &&
             (p->tasks[t - 1].flags & TF_TFT_ARRAY) &&
             p->tasks[t - 1].line == e->line) {
-            /* An element after its array's first: the first's list. */
+            /* An element after its array's first: the first's lists. */
             e->dep_off = p->tasks[t - 1].dep_off;
             e->ndeps = p->tasks[t - 1].ndeps;
             nexp += shared;
             edges += e->ndeps;
             continue;
         }
-        bool barrier = e->flags & TF_TFT_BARRIER;
-        if ((rc = dep_room(p, &dv, barrier ? (uint64_t)t - seg + 1 : 1)))
-            goto out_with_arrays;
-        e->dep_off = (uint32_t)dv.n;
-        if (barrier) {
-            for (uint32_t u = seg; u < t; u++)
-                dv.v[dv.n++] = u;
-            if (seg == t && prev != TF_NONE)
-                dv.v[dv.n++] = prev;
+        e->dep_off = (uint32_t)L.n;
+        if (e->flags & TF_TFT_BARRIER) {
+            for (uint32_t u = seg; u < t && !rc; u++)
+                rc = push_dep(p, &L, u, TF_EDGE_OK);
+            if (!rc && seg == t && prev != TF_NONE)
+                rc = push_dep(p, &L, prev, TF_EDGE_OK);
             prev = t;
             seg = t + 1;
         } else {
-            shared = 0;
-            if (ai < p->nafter && p->after[ai].task == t) {
-                size_t before = dv.n;
-                rc = resolve_after(p, t, &p->after[ai++], &dv, stamp);
-                if (rc || (rc = dep_room(p, &dv, 1)))
-                    goto out_with_arrays;
-                shared = (uint32_t)(dv.n - before);
-                for (size_t k = before; k < dv.n; k++)
-                    fwd |= dv.v[k] > t;
-            }
+            size_t before = L.n;
+            for (; !rc && ai < p->nafter && p->after[ai].task == t; ai++)
+                rc = resolve_after(p, t, &p->after[ai], &L);
+            shared = (uint32_t)(L.n - before);
             nexp += shared;
-            if (prev != TF_NONE)
-                dv.v[dv.n++] = prev;
+            for (size_t k = before; k < L.n; k++)
+                fwd |= L.deps[k] > t;
+            if (!rc && prev != TF_NONE)
+                rc = push_dep(p, &L, prev, TF_EDGE_OK);
         }
-        e->ndeps = (uint32_t)(dv.n - e->dep_off);
+        e->ndeps = (uint32_t)(L.n - e->dep_off);
         edges += e->ndeps;
     }
-    if (edges > UINT32_MAX) {
-        rc = add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
-                       (unsigned)UINT32_MAX);
-        goto out_with_arrays;
+    /* What the scheduler gets: the elements' shared lists add up. */
+    if (!rc && edges > UINT32_MAX)
+        rc = failed(add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
+                              (unsigned)UINT32_MAX));
+    if (!rc) {
+        /* Trimmed of the room left by doubling. */
+        uint32_t *dd = realloc(L.deps, (L.n ? L.n : 1) * sizeof *L.deps);
+        tf->deps = dd ? dd : L.deps;
+        uint8_t *kk = L.kinds ? realloc(L.kinds, L.n ? L.n : 1) : NULL;
+        tf->dep_kind = kk ? kk : L.kinds;
+        if (!tf->deps && !(tf->deps = malloc(sizeof *tf->deps)))
+            rc = TF_ENOMEM;
+        L.deps = NULL;
+        L.kinds = NULL;
+        tf->nedges = (uint32_t)L.n;
+        tf->nafter = (uint32_t)nexp;
+        *forward = fwd;
     }
-    uint32_t *shrunk = realloc(dv.v, (dv.n ? dv.n : 1) * sizeof *dv.v);
-    tf->deps = shrunk ? shrunk : dv.v;
-    dv.v = NULL;
-    tf->nedges = (uint32_t)dv.n;
-    tf->nafter = (uint32_t)nexp;
-    *forward = fwd;
-out_with_arrays:
-    free(stamp);
-    free(dv.v);
-    /* A message recorded (1) stops here; the caller sees it in p->err. */
-    return rc > 0 ? 0 : rc;
+    free(L.stamp);
+    free(L.kinds);
+    free(L.deps);
+    return rc < 0 ? rc : 0; /* 1: a limit, reported */
 }
 
 /* ---- the whole graph ---- */
@@ -1778,6 +2000,7 @@ int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
 
 out_with_parser:
     free(p.arrays);
+    free(p.sorted);
     free(p.line_task);
     free(p.after);
     free(p.numeric);
@@ -1802,6 +2025,7 @@ void tf_taskfile_free(tf_taskfile *tf)
 {
     free(tf->tasks);
     free(tf->deps);
+    free(tf->dep_kind);
     free(tf->pool);
     free(tf->shell);
     free(tf->arrays);
@@ -1811,8 +2035,8 @@ void tf_taskfile_free(tf_taskfile *tf)
 size_t tf_taskfile_bytes(const tf_taskfile *tf)
 {
     return (size_t)tf->n * sizeof *tf->tasks +
-           (size_t)tf->nedges * sizeof *tf->deps + tf->pool_len +
-           (size_t)tf->narrays * sizeof *tf->arrays;
+           (size_t)tf->nedges * (sizeof *tf->deps + (tf->dep_kind ? 1 : 0)) +
+           tf->pool_len + (size_t)tf->narrays * sizeof *tf->arrays;
 }
 
 const tf_tfarray *tf_taskfile_array(const tf_taskfile *tf, uint32_t i)
@@ -1843,8 +2067,11 @@ int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,
     for (uint32_t i = 0; i < tf->n; i++) {
         const tf_tftask *e = &tf->tasks[i];
         for (uint32_t k = 0; k < e->ndeps; k++) {
-            int rc =
-                tf_sched_add_dep(s, base + tf->deps[e->dep_off + k], base + i);
+            uint32_t from = base + tf->deps[e->dep_off + k];
+            uint8_t kind = tf_taskfile_dep_kind(tf, i, k);
+            int rc = kind == TF_EDGE_OK
+                         ? tf_sched_add_dep(s, from, base + i)
+                         : tf_sched_add_order_dep(s, from, base + i, kind);
             if (rc)
                 return rc;
         }

@@ -121,6 +121,7 @@ typedef struct tf_taskfile {
     uint32_t max_chain; /* most tasks on one path (barriers not counted) */
     uint16_t max_cores; /* largest @cores */
     uint32_t *deps;     /* dependency lists: indexes of tasks to finish first */
+    uint8_t *dep_kind;  /* TF_EDGE_* per entry of deps; NULL: all OK (@after) */
     char *pool;         /* ids and commands, NUL-terminated */
     size_t pool_len;
     char *shell;         /* @shell's value (malloc'd), NULL: none */
@@ -254,6 +255,17 @@ static inline uint32_t tf_taskfile_est_ms(const tf_taskfile *tf, uint32_t i)
     uint32_t c = tf->tasks[i].est;
     uint64_t ms = (uint64_t)(c & 0x7FFu) << (c >> 11);
     return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/*
+ * The kind of entry k of task i's dependency list: TF_EDGE_OK (@after,
+ * barriers), TF_EDGE_ANY (@afterany) or TF_EDGE_NOTOK (@afternotok).
+ */
+static inline uint8_t tf_taskfile_dep_kind(const tf_taskfile *tf, uint32_t i,
+                                           uint32_t k)
+{
+    return tf->dep_kind ? tf->dep_kind[tf->tasks[i].dep_off + k]
+                        : (uint8_t)TF_EDGE_OK;
 }
 
 /* Indexes of the tasks task i depends on (*n of them). */

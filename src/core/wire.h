@@ -30,7 +30,7 @@ enum {
     TF_TAG_STOP,      /* rank 0 -> worker: STOP, the run is over */
     TF_TAG_STOP_ACK,  /* worker -> rank 0: empty, nothing more will come */
     TF_TAG_ERROR,     /* worker -> rank 0: ERROR, the run must end */
-    TF_TAG_HALT,      /* rank 0 -> worker: empty, drop queued tasks */
+    TF_TAG_HALT,      /* rank 0 -> worker: a TF_WIRE_HALT_* byte */
     TF_TAG_STEAL,     /* thief -> victim: STEAL, asks for tasks */
     TF_TAG_STOLEN,    /* victim -> thief: BATCH header, TASK records */
     TF_TAG_RELEASE,   /* rank 0 -> worker: RELEASE, every rank acknowledged */
@@ -47,6 +47,14 @@ enum {
     TF_REC_UNRUN = 3,  /* dropped before it started (a halt) */
     TF_REC_MOVED = 4,  /* this rank gave a queued task to a thief */
 };
+
+/*
+ * HALT's body, one byte. SOON: drop queued tasks, start nothing more, let
+ * running ones finish (tf_halt_soon). NOW: the same, and end running ones
+ * (on_halt; tf_halt). An empty body means NOW. A soon halt made sooner
+ * later sends NOW after SOON; the values are ordered.
+ */
+enum { TF_WIRE_HALT_SOON = 1, TF_WIRE_HALT_NOW = 2 };
 
 /* BATCH flags: rank 0 had nothing else ready when it sent the batch. */
 #define TF_WIRE_DRY 0x1u

@@ -3,6 +3,7 @@
 #include "launcher.h"
 
 #include "ckpt/ckpt.h"
+#include "core/wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -223,11 +224,25 @@ int tf_batch_begin(tf_runtime *rt)
     return rc;
 }
 
+/* The public kinds are the scheduler's edge kinds. */
+_Static_assert((int)TF_DEP_OK == (int)TF_EDGE_OK &&
+                   (int)TF_DEP_ANY == (int)TF_EDGE_ANY &&
+                   (int)TF_DEP_NOTOK == (int)TF_EDGE_NOTOK,
+               "TF_DEP_* and TF_EDGE_* differ");
+
 int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after)
+{
+    return tf_depend_kind(rt, before, after, TF_DEP_OK);
+}
+
+int tf_depend_kind(tf_runtime *rt, tf_task_id before, tf_task_id after,
+                   int kind)
 {
     int rc = check_batch(rt, true);
     if (rc)
         return rc;
+    if (kind < TF_DEP_OK || kind > TF_DEP_NOTOK)
+        return TF_EINVAL;
     uint32_t b = tf_tasks_index_of(&rt->tasks, before);
     uint32_t a = tf_tasks_index_of(&rt->tasks, after);
     if (b == TF_NONE || a == TF_NONE)
@@ -236,7 +251,7 @@ int tf_depend(tf_runtime *rt, tf_task_id before, tf_task_id after)
         return TF_EINVAL;
     if (tf_sched_state(&rt->tasks.sched, a) != TF_ST_HELD)
         return TF_ESTATE;
-    return tf_sched_add_order_dep(&rt->tasks.sched, b, a);
+    return tf_sched_add_order_dep(&rt->tasks.sched, b, a, (uint8_t)kind);
 }
 
 int tf_batch_end(tf_runtime *rt)
@@ -298,7 +313,7 @@ int tf_run(tf_runtime *rt)
     if (rc)
         return rc;
     rt->in_run = true;
-    rt->halt_requested = false;
+    rt->halt_mode = 0;
     if (rt->trace)
         tf_tracing_begin(rt->trace, rt->link.size,
                          (const char (*)[64])rt->world.host, rt->world.slots);
@@ -322,15 +337,20 @@ static int rank0_in_run(const tf_runtime *rt, bool now)
     return now ? 0 : TF_ESTATE;
 }
 
-int tf_halt(tf_runtime *rt)
+/* A halt of `mode` (TF_WIRE_HALT_*), or a sooner one, for this run. */
+static int request_halt(tf_runtime *rt, uint8_t mode)
 {
     int rc = rank0_in_run(rt, rt && rt->in_run);
     if (rc)
         return rc;
     /* Acted on by the scheduling loop, between callbacks. */
-    if (!rt->halt_requested && rt->trace)
-        tf_tracing_note(rt->trace, "halt", NULL);
-    rt->halt_requested = true;
+    if (rt->halt_mode < mode && rt->trace)
+        tf_tracing_note(rt->trace, "halt",
+                        mode == TF_WIRE_HALT_SOON
+                            ? "soon: running tasks finish"
+                            : NULL);
+    if (rt->halt_mode < mode)
+        rt->halt_mode = mode;
     return 0;
 }
 
@@ -348,6 +368,16 @@ int tf_set_deadline(tf_runtime *rt, uint64_t deadline_ns)
     }
     rt->cfg.deadline_ns = deadline_ns;
     return 0;
+}
+
+int tf_halt(tf_runtime *rt)
+{
+    return request_halt(rt, TF_WIRE_HALT_NOW);
+}
+
+int tf_halt_soon(tf_runtime *rt)
+{
+    return request_halt(rt, TF_WIRE_HALT_SOON);
 }
 
 int tf_event_interrupted(tf_runtime *rt)

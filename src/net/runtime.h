@@ -42,7 +42,8 @@ struct tf_runtime {
     tf_ckstate *ck;    /* rank 0 with durable state, else NULL */
     tf_tracing *trace; /* rank 0 with cfg.trace_path, else NULL */
     bool steal;        /* this rank steals (and may be stolen from) */
-    bool in_run, halt_requested;
+    bool in_run;
+    uint8_t halt_mode; /* rank 0: the halt asked for, TF_WIRE_HALT_*, or 0 */
     /*
      * Rank 0: tf_hold_open's flag (a run does not end when its tasks are
      * done), and inside a TICK callback, where tf_submit and batches may

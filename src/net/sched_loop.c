@@ -49,7 +49,7 @@ void tf_master_fire(tf_master *m, tf_run_event_kind kind, uint32_t t,
         if (kind == TF_RUN_SKIPPED && (uint32_t)cause != TF_NONE)
             ev.cause = rt->tasks.rec[cause].gid;
         /* Reported after halt() called on_halt: ended by the halt. */
-        ev.halted = kind == TF_RUN_FAILED && m->halted;
+        ev.halted = kind == TF_RUN_FAILED && m->halted == TF_WIRE_HALT_NOW;
     }
     /*
      * The callback first: it may know better than the runtime that the
@@ -104,7 +104,11 @@ static int act(tf_master *m)
                 tf_master_ended(m, a[i].task);
             break;
         case TF_ACT_SKIP:
-            tf_master_fire(m, TF_RUN_SKIPPED, a[i].task, a[i].cause);
+        case TF_ACT_UNNEEDED:
+            tf_master_fire(m,
+                           a[i].kind == TF_ACT_SKIP ? TF_RUN_SKIPPED
+                                                    : TF_RUN_UNNEEDED,
+                           a[i].task, a[i].cause);
             if (!(rt->tasks.sched.dag.flags[a[i].task] & TF_TF_NOOP))
                 tf_master_ended(m, a[i].task);
             break;
@@ -189,30 +193,38 @@ static int to_all(tf_master *m, int tag, const tf_buf *body)
 }
 
 /*
- * tf_halt was called: stop the scheduler (SKIPs for everything not yet
- * dispatched), and have every rank end what runs and drop what is queued.
+ * tf_halt or tf_halt_soon was called: stop the scheduler (SKIPs for
+ * everything not yet dispatched), have every rank drop what is queued and,
+ * for a halt `mode` NOW, end what runs. A soon halt made sooner later comes
+ * here again with NOW.
  */
-static int halt(tf_master *m)
+static int halt(tf_master *m, uint8_t mode)
 {
     tf_runtime *rt = m->rt;
-    tf_logf(&rt->log, TF_LOG_INFO, "halting the run");
-    m->halted = true;
-    int rc = tf_sched_halt(&rt->tasks.sched);
-    if (!rc)
-        rc = act(m);
-    /* Tasks already given out go before the HALT, so workers drop them. */
-    if (!rc)
-        rc = flush(m, false);
-    /*
-     * Drop the queue before on_halt, which may take a while to end running
-     * tasks: task threads freed meanwhile must find nothing left to start.
-     */
-    if (m->self != TF_NONE)
-        tf_pool_drop_queued(&rt->pool);
-    if (rt->cfg.on_halt)
+    int rc = 0;
+    bool first = !m->halted;
+    tf_logf(&rt->log, TF_LOG_INFO, "halting the run%s",
+            mode == TF_WIRE_HALT_SOON ? ": running tasks finish" : "");
+    m->halted = mode;
+    if (first) {
+        rc = tf_sched_halt(&rt->tasks.sched);
+        if (!rc)
+            rc = act(m);
+        /* Tasks already given out go before the HALT, so workers drop them. */
+        if (!rc)
+            rc = flush(m, false);
+        /*
+         * Drop the queue before on_halt, which may take a while to end
+         * running tasks: task threads freed meanwhile must find nothing
+         * left to start.
+         */
+        if (m->self != TF_NONE)
+            tf_pool_drop_queued(&rt->pool);
+    }
+    if (mode == TF_WIRE_HALT_NOW && rt->cfg.on_halt)
         rt->cfg.on_halt(rt->cfg.halt_user);
     if (!rc && !m->local)
-        rc = to_all(m, TF_TAG_HALT, &(tf_buf){NULL, 0, 0});
+        rc = to_all(m, TF_TAG_HALT, &(tf_buf){&mode, 1, 1});
     if (!rc && !m->local && !rt->cfg.main_runs_tasks)
         tf_live_call(&rt->link.live, tf_idle_clock_ns());
     return rc;
@@ -374,18 +386,19 @@ static int settle(tf_master *m, bool *progress)
     tf_runtime *rt = m->rt;
     int rc = rt->tasks.sched.nacts ? act(m) : 0;
     /* The state cannot be written: go no further without a way back. */
-    if (!rc && rt->ck && tf_ckstate_error(rt->ck) && !rt->halt_requested)
+    if (!rc && rt->ck && tf_ckstate_error(rt->ck) &&
+        rt->halt_mode != TF_WIRE_HALT_NOW)
         tf_halt(rt);
     /* The clock is read only when there is a deadline (the dispatch's too). */
     tf_sched *s = &rt->tasks.sched;
-    if (!rc && s->wt.deadline_ns && !rt->halt_requested) {
+    if (!rc && s->wt.deadline_ns && !rt->halt_mode) {
         tf_sched_clock(s, tf_idle_clock_ns());
         if (tf_sched_must_stop(s))
             out_of_time(m);
     }
-    if (!rc && rt->halt_requested && !m->halted) {
+    if (!rc && rt->halt_mode > m->halted) {
         *progress = true;
-        rc = halt(m);
+        rc = halt(m, rt->halt_mode);
     }
     return rc;
 }

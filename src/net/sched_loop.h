@@ -21,7 +21,7 @@ typedef struct tf_master {
     tf_job *mine;      /* tasks for the own pool, pushed at once (act) */
     size_t nmine, minecap;
     tf_fetchvec fetch; /* parts the own pool's tasks need from workers */
-    bool halted;       /* this run's halt was carried out */
+    uint8_t halted;    /* the halt carried out in this run: TF_WIRE_HALT_* */
     bool out_of_time;  /* the deadline stopped the run (tf_run: TF_EDEADLINE) */
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
     uint64_t tick_ns, next_tick;

@@ -425,7 +425,8 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
         tf_worker_halt(&w->wk);
         /* Queue first: on_halt may block while it ends children. */
         tf_pool_drop_queued(&rt->pool);
-        if (rt->cfg.on_halt)
+        /* A soon halt lets running tasks finish; a later NOW ends them. */
+        if (!(w->in.n && w->in.p[0] == TF_WIRE_HALT_SOON) && rt->cfg.on_halt)
             rt->cfg.on_halt(rt->cfg.halt_user);
         *progress = true;
     } else {

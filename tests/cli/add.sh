@@ -119,6 +119,22 @@ check "the farm: exit 0, its own two tasks only, nothing recorded" \
 check "... it said why it refused what reached it" 'grep -q "refused: wide.txt:1: @cores=64" r.err'
 check "... and nothing is left in r/incoming" '[ -z "$(ls r/incoming)" ]'
 
+echo "== an addition's dependency kinds and patterns over the farm's ids"
+rm -f starts
+printf '@id=k.a echo k.a >>%s/starts; sleep 3\n@id=k.b false\n' "$PWD" >kinds.txt
+cat >kmore.txt <<EOF
+@id=any @afterany=k.b echo any >>$PWD/starts
+@id=notok-a @afternotok=k.a echo notok-a >>$PWD/starts
+@id=notok-b @afternotok=k.* echo notok-b >>$PWD/starts
+EOF
+background kd "$TF" run --slots 2 -o kd kinds.txt
+add "add @afterany, @afternotok and a pattern: exit 0" 0 kd kmore.txt
+finished
+check "the farm: exit 1 (k.b failed), the handler of k.a not needed" \
+    '[ "$rc" = 1 ] && [ "$(field kd not_needed)" = 1 ] && [ "$(field kd failed)" = 1 ]' || tail -3 kd.err
+check "... after any end and after a failure ran, once each; not the unneeded one" \
+    '[ "$(count any)" = 1 ] && [ "$(count notok-b)" = 1 ] && [ "$(count notok-a)" = 0 ]'
+
 echo "== --resume after a stop: the additions are known, exactly the rest runs"
 rm -f starts
 # The commands stay as they are for --resume (their identity): the delay

@@ -1057,6 +1057,91 @@ static void expect_attempts(mt_suite *s, const tf_runtime *rt, tf_task_id id,
         EXPECT_EQ(s, (int32_t)get_u32(p), attempts);
 }
 
+/*
+ * Dependency kinds through the API (tf_depend_kind): after any end and
+ * after a failure run behind a failed task; after a failure behind one
+ * that succeeded is not needed (TF_RUN_UNNEEDED, DONE, no attempt) and
+ * counts as succeeded for its dependent and for tf_run's result.
+ */
+typedef struct kind_count {
+    long unneeded, skipped, bad;
+} kind_count;
+
+static void kind_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    kind_count *k = user;
+    (void)rt;
+    k->unneeded += ev->kind == TF_RUN_UNNEEDED;
+    k->skipped += ev->kind == TF_RUN_SKIPPED;
+    if (ev->kind == TF_RUN_UNNEEDED && (ev->rank != -1 || ev->attempt != 0))
+        k->bad++;
+}
+
+static void case_dep_kinds(mt_suite *s)
+{
+    kind_count k = {0, 0, 0};
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.keep_outputs = 1;
+    cfg.on_event = kind_event;
+    cfg.event_user = &k;
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id fok = reg(s, rt, "g_ok", g_ok, NULL);
+    tf_fn_id ffail = reg(s, rt, "g_fail", g_fail, NULL);
+    tf_fn_id fmark = reg(s, rt, "g_marker", g_marker, NULL);
+    if (s->rank != 0) {
+        expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+        expect_run_everywhere(s, rt, MPI_COMM_WORLD, 0);
+        farm_finalize(s, &rt);
+        return;
+    }
+    EXPECT_RC(s, tf_batch_begin(rt), 0);
+    tf_task_id f = submit(s, rt, ffail, 0, NULL, 0, NULL, 0);
+    tf_task_id ok = submit(s, rt, fok, 0, NULL, 0, NULL, 0);
+    tf_task_id any = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
+    tf_task_id handler = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
+    tf_task_id after_ok = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
+    tf_task_id unneeded = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
+    tf_task_id next = submit(s, rt, fok, 0, NULL, 0, NULL, 0);
+    EXPECT_RC(s, tf_depend_kind(rt, f, any, TF_DEP_ANY), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, any, TF_DEP_ANY), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, f, handler, TF_DEP_NOTOK), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, handler, TF_DEP_NOTOK), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, f, after_ok, TF_DEP_OK), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, unneeded, TF_DEP_NOTOK), 0);
+    EXPECT_RC(s, tf_depend(rt, unneeded, next), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, next, 3), TF_EINVAL);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, next, -1), TF_EINVAL);
+    EXPECT_RC(s, tf_batch_end(rt), 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok, next, TF_DEP_ANY), TF_ESTATE);
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    tf_task_info info = info_of(s, rt, f);
+    EXPECT_STATE(s, info, TF_TASK_FAILED);
+    size_t len;
+    EXPECT_TRUE(s, output_of(s, rt, any, &len) && len == 3);
+    EXPECT_TRUE(s, output_of(s, rt, handler, &len) && len == 3);
+    expect_skipped(s, rt, after_ok);
+    info = info_of(s, rt, unneeded);
+    EXPECT_STATE(s, info, TF_TASK_DONE);
+    EXPECT_EQ(s, info.attempts, 0);
+    expect_ok(s, rt, next);
+    EXPECT_EQ(s, k.unneeded, 1);
+    EXPECT_EQ(s, k.skipped, 1);
+    /* A run whose only task not run was not needed succeeded. */
+    tf_task_id ok2 = submit(s, rt, fok, 0, NULL, 0, NULL, 0);
+    EXPECT_RC(s, tf_batch_begin(rt), 0);
+    tf_task_id h2 = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
+    EXPECT_RC(s, tf_depend_kind(rt, ok2, h2, TF_DEP_NOTOK), 0);
+    EXPECT_RC(s, tf_batch_end(rt), 0);
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, 0);
+    EXPECT_EQ(s, info_of(s, rt, h2).attempts, 0);
+    EXPECT_EQ(s, k.unneeded, 2);
+    EXPECT_EQ(s, k.bad, 0);
+    farm_finalize(s, &rt);
+}
+
 static void case_retries(mt_suite *s)
 {
     tf_config cfg;
@@ -1356,6 +1441,7 @@ static void count_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     case TF_RUN_SKIPPED: c->skipped++; break;
     case TF_RUN_TICK: c->ticks++; break;
     case TF_RUN_DEADLINE: c->bad++; break; /* no deadline here */
+    case TF_RUN_UNNEEDED: c->bad++; break; /* no TF_DEP_NOTOK edges here */
     }
 }
 
@@ -1474,6 +1560,23 @@ static void halted_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 
 static void set_stop(void *user) { atomic_store((atomic_int *)user, 1); }
 
+/*
+ * Two slots on task threads, so that on_halt (which sets *stop) reaches
+ * running tasks; events to `on_event`.
+ */
+static void halt_config(tf_config *cfg, int prefetch, tf_event_fn on_event,
+                        void *user, atomic_int *stop)
+{
+    tf_config_init(cfg);
+    cfg->slots = 2;
+    cfg->prefetch = prefetch;
+    cfg->main_runs_tasks = 0;
+    cfg->on_event = on_event;
+    cfg->event_user = user;
+    cfg->on_halt = set_stop;
+    cfg->halt_user = stop;
+}
+
 /* Runs until on_halt (at most 10 s, so that nothing hangs), then fails. */
 static int until_halt(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
@@ -1489,14 +1592,7 @@ static void case_halted_attempts(mt_suite *s)
     halted_count h = {0, 0, 0};
     atomic_int stop = 0;
     tf_config cfg;
-    tf_config_init(&cfg);
-    cfg.slots = 2;
-    cfg.prefetch = 1;
-    cfg.main_runs_tasks = 0;
-    cfg.on_event = halted_event;
-    cfg.event_user = &h;
-    cfg.on_halt = set_stop;
-    cfg.halt_user = &stop;
+    halt_config(&cfg, 1, halted_event, &h, &stop);
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
@@ -1522,6 +1618,101 @@ static void case_halted_attempts(mt_suite *s)
     }
     farm_finalize(s, &rt);
 }
+
+/*
+ * tf_halt_soon from the callback at the first failure: nothing more
+ * starts, but on_halt is not called, so the tasks running then finish as
+ * they would have (these succeed unless on_halt stops them), none comes as
+ * halted, and the next run dispatches again. With `sooner`, a tf_halt at
+ * the next success after it ends the rest after all: on_halt once per rank.
+ */
+typedef struct soon_count {
+    long failed, halted, done_after, bad;
+    bool soon, sooner;
+} soon_count;
+
+static void soon_event(void *user, tf_runtime *rt, const tf_run_event *ev)
+{
+    soon_count *c = user;
+    if (ev->kind == TF_RUN_FAILED) {
+        c->failed++;
+        c->halted += ev->halted;
+        if (!c->soon && tf_halt_soon(rt) != 0)
+            c->bad++;
+        c->soon = true;
+    } else if (ev->kind == TF_RUN_DONE && c->soon) {
+        c->done_after++;
+        if (c->sooner && tf_halt(rt) != 0)
+            c->bad++;
+        /* Later than tf_halt, or again: changes nothing. */
+        if (tf_halt_soon(rt) != 0)
+            c->bad++;
+    }
+}
+
+/* Succeeds after about 100 ms, unless on_halt stops it first (then 1). */
+static int soon_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)ctx, (void)in, (void)len;
+    struct timespec ts = {0, 5 * 1000000L};
+    for (int i = 0; i < 20; i++) {
+        if (atomic_load((atomic_int *)user))
+            return 1;
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void halt_soon_case(mt_suite *s, bool sooner)
+{
+    soon_count c = {0, 0, 0, 0, false, sooner};
+    atomic_int stop = 0;
+    tf_config cfg;
+    halt_config(&cfg, 2, soon_event, &c, &stop);
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id ffail = reg(s, rt, "j_fail", j_fail, NULL);
+    tf_fn_id fsoon = reg(s, rt, "soon_task", soon_task, &stop);
+    const int n = 40;
+    if (s->rank == 0) {
+        submit(s, rt, ffail, 10, NULL, 0, NULL, 0);
+        for (int i = 0; i < n; i++)
+            submit(s, rt, fsoon, 0, NULL, 0, NULL, 0);
+    }
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    int stopped = atomic_load(&stop), all = 0;
+    MPI_Allreduce(&stopped, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (s->rank == 0) {
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_EQ(s, c.bad, 0);
+        EXPECT_EQ_U(s, st.done + st.failed + st.skipped, (uint64_t)n + 1);
+        /* 40 tasks of 100 ms on a few slots cannot all have started. */
+        EXPECT_TRUE(s, st.skipped > 0);
+        if (!sooner) {
+            EXPECT_EQ(s, all, 0);      /* on_halt never called */
+            EXPECT_EQ(s, c.failed, 1); /* the running ones finished well */
+            EXPECT_EQ(s, c.halted, 0);
+        } else {
+            EXPECT_EQ(s, all, s->size);
+            EXPECT_EQ(s, c.halted, c.failed - 1);
+        }
+    }
+    /* The next run dispatches again. */
+    atomic_store(&stop, 0);
+    if (s->rank == 0)
+        submit(s, rt, fsoon, 0, NULL, 0, NULL, 0);
+    expect_run_everywhere(s, rt, MPI_COMM_WORLD, 0);
+    if (s->rank == 0)
+        EXPECT_RC(s, tf_halt_soon(rt), TF_ESTATE); /* not inside a run */
+    else
+        EXPECT_RC(s, tf_halt_soon(rt), TF_ENOTROOT);
+    farm_finalize(s, &rt);
+}
+
+static void case_halt_soon(mt_suite *s) { halt_soon_case(s, false); }
+static void case_halt_soon_then_now(mt_suite *s) { halt_soon_case(s, true); }
 
 /*
  * Halt after the 5th task is done, with one slot and no prefetch: only
@@ -1807,6 +1998,7 @@ int main(int argc, char **argv)
         {"f 100000 tiny tasks", case_many},
         {"g failure skips dependents", case_failure},
         {"g retries", case_retries},
+        {"g dependency kinds: after any end, after a failure", case_dep_kinds},
         {"h API errors and repeated runs", case_errors},
         {"i two farms on split communicators", case_split},
         {"j events for every task, ticks", case_events},
@@ -1814,6 +2006,8 @@ int main(int argc, char **argv)
         {"j halt, main thread not running tasks", case_halt_threads},
         {"j halt stops exactly; the next run dispatches", case_halt_exact},
         {"j attempts a halt ends are halted, not failed", case_halted_attempts},
+        {"j soon halt: running tasks finish", case_halt_soon},
+        {"j soon halt made sooner: on_halt then", case_halt_soon_then_now},
         {"k tf_init_local without MPI", case_local},
         {"l chain released on its worker", case_chain_release},
         {"l work stealing off a slow rank", case_steal},

@@ -1554,6 +1554,120 @@ static void test_park_events(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Scenario: dependency kinds, whose ends release and complete whole fans. */
+
+#define KF_N 300u /* dependents per fan */
+
+/*
+ * Task 0 fails for good: KF_N dependents along ANY edges and KF_N along
+ * NOTOK edges become ready. Task 1 succeeds: KF_N handlers along NOTOK
+ * edges are not needed (an UNNEEDED each), and each one's OK dependent
+ * becomes ready. Under injection: adding the edges (the kinds' array is
+ * made at the first), sealing, the failure, the success. Each call that
+ * fails must return TF_ENOMEM, change nothing (actions, states, checks)
+ * and succeed with memory back; the run then ends as without failures.
+ */
+enum {
+    KF_ANY = 2,
+    KF_NOTOK = KF_ANY + KF_N,
+    KF_HANDLER = KF_NOTOK + KF_N,
+    KF_NEXT = KF_HANDLER + KF_N,
+    KF_TOTAL = KF_NEXT + KF_N
+};
+
+/* One call under injection: on failure, the contract, then with memory. */
+#define KF_TRY(what, call)                                                     \
+    do {                                                                       \
+        size_t nacts0 = s.nacts, ready0 = s.count[TF_ST_READY];                \
+        int rc_ = (call);                                                      \
+        if (!rc_ || !ok)                                                       \
+            break;                                                             \
+        ok = expect_enomem(&w, rc_, what) &&                                   \
+             check_after_enomem(&w, &s, what) &&                               \
+             CHECK_MSG(s.nacts == nacts0 && s.count[TF_ST_READY] == ready0,    \
+                       AT_FMT "a failed %s changed the sched", AT_ARGS(&w),    \
+                       what);                                                  \
+        oom_relent(o);                                                         \
+        ok = ok && CHECK_RC((call), TF_OK);                                    \
+    } while (0)
+
+static bool kinds_case(oom *o, oom_mode mode, unsigned long k)
+{
+    tf_sched s;
+    tf_sched_init(&s);
+    where w = {"kinds: fans released by a failure and a success", o};
+    uint32_t idx, wk;
+    bool ok = CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &idx), TF_OK) &&
+              CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &idx), TF_OK) &&
+              CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK) &&
+              CHECK_RC(tf_sched_add_worker(&s, 2, 2, &wk), TF_OK) &&
+              CHECK_RC(tf_sched_dispatch(&s), TF_OK);
+    tf_sched_clear_actions(&s);
+    /*
+     * Each dependent sealed alone, after 0 and 1 were dispatched: a seal
+     * reserves for what it seals, so the buffers are still small when the
+     * ends release hundreds at once, and grow inside those calls.
+     */
+    oom_start(o, mode, k);
+    for (uint32_t t = 2; t < KF_TOTAL && ok; t++) {
+        oom *armed = oom_pause();
+        ok = CHECK_RC(tf_sched_add_task(&s, 0, 1, 0, &idx), TF_OK);
+        oom_resume(armed);
+        if (t < KF_NOTOK)
+            KF_TRY("add_order_dep",
+                   tf_sched_add_order_dep(&s, 0, t, TF_EDGE_ANY));
+        else if (t < KF_HANDLER)
+            KF_TRY("add_order_dep",
+                   tf_sched_add_order_dep(&s, 0, t, TF_EDGE_NOTOK));
+        else if (t < KF_NEXT)
+            KF_TRY("add_order_dep",
+                   tf_sched_add_order_dep(&s, 1, t, TF_EDGE_NOTOK));
+        else
+            KF_TRY("add_dep", tf_sched_add_dep(&s, t - KF_N, t));
+        KF_TRY("seal", tf_sched_seal(&s, NULL, 0, NULL));
+    }
+    KF_TRY("task_failed", tf_sched_task_failed(&s, 0, TF_EIO));
+    KF_TRY("task_done", tf_sched_task_done(&s, 1));
+    oom_stop();
+    size_t n;
+    const tf_action *a = tf_sched_actions(&s, &n);
+    size_t unneeded = 0;
+    for (size_t i = 0; i < n; i++)
+        unneeded += a[i].kind == TF_ACT_UNNEEDED;
+    ok = ok && CHECK_EQ_U(unneeded, KF_N) &&
+         CHECK_EQ_U(s.count[TF_ST_READY], 3 * KF_N);
+    tf_sched_clear_actions(&s);
+    while (ok && !tf_sched_is_finished(&s)) {
+        ok = CHECK_RC(tf_sched_dispatch(&s), TF_OK);
+        for (uint32_t t = 0; t < KF_TOTAL && ok; t++)
+            if (tf_sched_state(&s, t) == TF_ST_DISPATCHED)
+                ok = CHECK_RC(tf_sched_task_done(&s, t), TF_OK);
+        tf_sched_clear_actions(&s);
+    }
+    char why[256] = "";
+    ok = ok && CHECK_MSG(sched_ok(&s, why, sizeof why), "kinds: %s", why) &&
+         CHECK_EQ_U(s.count[TF_ST_DONE], KF_TOTAL - 1);
+    tf_sched_free(&s);
+    return ok;
+}
+
+static void test_kinds(void)
+{
+    oom o;
+    if (!kinds_case(&o, OOM_ONCE, 0))
+        return;
+    unsigned long n = o.seen;
+    for (int m = OOM_ONCE; m <= OOM_FROM; m++)
+        for (unsigned long k = 1; k <= n + 1; k++)
+            if (!kinds_case(&o, (oom_mode)m, k) ||
+                !CHECK_MSG((o.failed > 0) == (k <= n),
+                           "kinds k=%lu: %lu failed of %lu", k, o.failed, n))
+                break;
+    CHECK_MSG(n > 0, "kinds: nothing allocated, nothing tested");
+    printf("\n    kinds: %lu allocations, each failed in both modes\n", n);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Scenario: a worker's held tasks (tf_wq), parking chains, steals, a halt. */
 
 #define WQ_N 300u
@@ -2202,6 +2316,7 @@ int main(void)
         {"dispatch + completion", test_run},
         {"parking: stencil run", test_park_run},
         {"parking: events on a parked chain", test_park_events},
+        {"dependency kinds: released fans", test_kinds},
         {"worker queue: pushes, parking, steals, halt", test_wq},
         {"worker machine: init", test_worker_init},
         {"task table: tf_tasks_add", test_tasks},

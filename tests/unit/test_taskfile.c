@@ -1340,6 +1340,31 @@ static void test_array(void)
     tf_sched_free(&s);
     tf_taskfile_free(&tf);
 
+    /*
+     * Kinds and patterns: a pattern over the elements' ids names them as
+     * the array's name does; the elements share their line's kinds.
+     */
+    if (PARSE_OK("@id=prep true\n"
+                 "@id=sim @array=1-3 @afternotok=prep echo {}\n"
+                 "@id=clean @afterany=sim rm\n"
+                 "@id=agg @after=sim.* cat\n",
+                 &tf)) {
+        CHECK_TRUE(deps_are(&tf, 4, (uint32_t[]){1, 2, 3}, 3));
+        CHECK_TRUE(deps_are(&tf, 5, (uint32_t[]){1, 2, 3}, 3));
+        for (uint32_t i = 1; i <= 3; i++)
+            CHECK_EQ_U(tf_taskfile_dep_kind(&tf, i, 0), TF_EDGE_NOTOK);
+        CHECK_EQ_U(tf_taskfile_dep_kind(&tf, 4, 2), TF_EDGE_ANY);
+        CHECK_EQ_U(tf_taskfile_dep_kind(&tf, 5, 0), TF_EDGE_OK);
+        CHECK_EQ_U(tf.nafter, 3 + 3 + 3);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("@id=s @array=1-3 @after=s.* x\n",
+                 NAME ":1: @after pattern 's.*' matches no task but this "
+                      "line's");
+    EXPECT_ERROR("@id=s @array=1-3 @afterany=s.1 x\n",
+                 NAME ":1: 's.1' in @afterany is this @array line's own (an "
+                      "element cannot wait for its array)");
+
     /* An array named before its line, and a forward cycle through one. */
     if (PARSE_OK("@after=w x\n@id=w @array=a,b y\n", &tf)) {
         CHECK_TRUE(deps_are(&tf, 0, (uint32_t[]){1, 2}, 2));
