@@ -153,6 +153,10 @@ sed -i 's/@timeout=300ms/@timeout=30/' arr.txt
 run "fixed and resumed: exit 0" 0 "$T" run -q --resume -o arr arr.txt
 check "... sim ran no more (its commands unchanged), slow and last did" \
     '[ "$(wc -l <sims)" = 14 ] && [ "$(cat arr/out/7.out)" = last ] && [ "$(awk -F"\t" "\$1 == 4 && \$7 == 0" arr/joblog.tsv | wc -l)" = 2 ]'
+printf '@id=try @array=1-4 test {} != 3\n@id=clean @afterany=try echo clean\n@id=report @afternotok=try echo report\n@id=two @after=try.[12] echo two\n@id=all @after=try echo all\n' >kinds.txt
+run "an array under @afterany, @afternotok and a pattern: one element fails, exit 1" 1 "$T" run -q -o kinds kinds.txt
+check "... clean after all ended, report after the failure, two after 1 and 2, all skipped" \
+    '[ "$(cat kinds/out/clean.out)" = clean ] && [ "$(cat kinds/out/report.out)" = report ] && [ "$(cat kinds/out/two.out)" = two ] && [ ! -e kinds/out/all.out ]'
 printf '@id=p @array=1-6 test $(( {} %% 3 )) != 0\n@id=q @array=x,y true\n' >narrow.txt
 run "an array with some elements failing" 1 "$T" run -q -o narrow narrow.txt
 run "status --failed" 1 "$T" status --failed narrow
