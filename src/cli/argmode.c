@@ -115,8 +115,7 @@ static int split(source *s, const char *p, size_t len, bool file)
 }
 
 /* One :::: file, read and split; EXIT_USAGE after a message. */
-static int read_source(argset *S, const char *who, const char *path,
-                       source *s)
+static int read_source(argset *S, const char *who, const char *path, source *s)
 {
     if (tf_grow((void **)&S->files, &S->filecap, S->nfiles + 1,
                 sizeof *S->files, 16))
@@ -138,8 +137,8 @@ static int read_source(argset *S, const char *who, const char *path,
         return EXIT_USAGE;
     }
     if (!ft->len) {
-        fprintf(stderr, "%s: %s: empty, no arguments (input source %u)\n",
-                who, path, (unsigned)S->nsrc);
+        fprintf(stderr, "%s: %s: empty, no arguments (input source %u)\n", who,
+                path, (unsigned)S->nsrc);
         return EXIT_USAGE;
     }
     return split(s, ft->p, ft->len, true) ? EXIT_RUNTIME : EXIT_ALL_OK;
@@ -290,8 +289,9 @@ static int make_text(argset *S, const tf_subst *sub, textbuf *b)
             k++;
         if (k == n || line[k] == '#') {
             show_job(stderr, S, j + 1);
-            fprintf(stderr, "the command '%.*s' is %s; a task file would "
-                            "skip it\n",
+            fprintf(stderr,
+                    "the command '%.*s' is %s; a task file would "
+                    "skip it\n",
                     (int)(n > 60 ? 60 : n), line,
                     k == n ? "empty" : "a comment");
             return EXIT_USAGE;
@@ -334,9 +334,10 @@ static int plan(argset *S, const cli_args *A, tf_subst *sub)
     if (!S->glen || !S->idx || !S->group_of || !S->args)
         return EXIT_RUNTIME;
     if (memchr(S->tmpl, '\n', S->tlen) || memchr(S->tmpl, '\r', S->tlen)) {
-        fprintf(stderr, "%s: the command holds a line break; each job is "
-                        "one line of a task file (put the commands in a "
-                        "script)\n",
+        fprintf(stderr,
+                "%s: the command holds a line break; each job is "
+                "one line of a task file (put the commands in a "
+                "script)\n",
                 who);
         return EXIT_USAGE;
     }
@@ -353,8 +354,9 @@ static int plan(argset *S, const cli_args *A, tf_subst *sub)
     }
     plan_jobs(S);
     if (!S->jobs) {
-        fprintf(stderr, "%s: the input sources make more than %u jobs (the "
-                        "most tasks a run may hold)\n",
+        fprintf(stderr,
+                "%s: the input sources make more than %u jobs (the "
+                "most tasks a run may hold)\n",
                 who, TF_TASKFILE_MAX_TASKS);
         return EXIT_USAGE;
     }

@@ -161,7 +161,7 @@ typedef struct cli_argset cli_argset; /* argmode.c's */
 typedef struct cli_args {
     char **argv; /* from COMMAND's first word (or the first marker) on */
     int argc;
-    int pos0;    /* argv[0]'s place among the words after `taskfarm` */
+    int pos0;        /* argv[0]'s place among the words after `taskfarm` */
     cli_argset *set; /* once made: the sources and jobs, for messages */
     size_t len;      /* bytes of the task file made */
     char path[PATH_MAX + 16]; /* run: OUTDIR/CLI_ARGS_FILE */

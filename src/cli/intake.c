@@ -188,9 +188,8 @@ int cli_intake_load(cli_intake *in, run_opts *o, tf_taskfile *tf)
     tf_tferr err;
     int rc = cli_tasklist_parse(&tl, display(o), 0,
                                 o->follow ? TF_TASKFILE_EMPTY_OK : 0, tf, &err);
-    int status = o->args.argv
-                     ? cli_args_verdict(&o->args, display(o), rc, &err)
-                     : cli_parse_verdict(o->taskfile, rc, &err);
+    int status = o->args.argv ? cli_args_verdict(&o->args, display(o), rc, &err)
+                              : cli_parse_verdict(o->taskfile, rc, &err);
     in->taken = len;
     in->nadded = tl.nadded;
     in->closed = tf->end_line || eof;

@@ -222,9 +222,9 @@ static int cmd_check(int argc, char **argv)
     size_t per = (tf_taskfile_bytes(&tf) + tf.ntasks / 2) / tf.ntasks;
     printf("%s: %u tasks, %u dependencies, %u barriers, longest chain "
            "%u, max cores %u, parsed in %.3f s, %zu bytes/task\n",
-           path ? path : "arguments", (unsigned)tf.ntasks,
-           (unsigned)tf.nafter, (unsigned)tf.nbarriers,
-           (unsigned)tf.max_chain, (unsigned)tf.max_cores, secs, per);
+           path ? path : "arguments", (unsigned)tf.ntasks, (unsigned)tf.nafter,
+           (unsigned)tf.nbarriers, (unsigned)tf.max_chain,
+           (unsigned)tf.max_cores, secs, per);
     tf_taskfile_free(&tf);
     return EXIT_ALL_OK;
 }

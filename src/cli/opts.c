@@ -15,7 +15,7 @@
 
 /* After a mistake: one line on where the whole usage is, not the usage. */
 #define RUN_HINT                                                               \
-    "usage: taskfarm run [OPTIONS] TASKFILE | COMMAND ::: ARGS   (all "       \
+    "usage: taskfarm run [OPTIONS] TASKFILE | COMMAND ::: ARGS   (all "        \
     "options: taskfarm help run)\n"
 
 void cli_run_usage(FILE *out)

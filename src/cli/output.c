@@ -75,10 +75,11 @@ void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
     else if (m == CLI_OUT_NONE)
         snprintf(buf, len, "none: discarded");
     else if (blocked)
-        snprintf(buf, len, "files: out/FIRST-LAST/ID.out and ID.err, by "
-                           "blocks of %d task-file lines (line 1234 in "
-                           "out/1001-2000/; an @array element by its place "
-                           "in the list), only for tasks that wrote",
+        snprintf(buf, len,
+                 "files: out/FIRST-LAST/ID.out and ID.err, by "
+                 "blocks of %d task-file lines (line 1234 in "
+                 "out/1001-2000/; an @array element by its place "
+                 "in the list), only for tasks that wrote",
                  CLI_OUT_BLOCK);
     else
         snprintf(buf, len, "files: out/ID.out and ID.err, only for tasks "

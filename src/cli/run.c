@@ -324,8 +324,8 @@ static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
         const char *id = tf_taskfile_id(tf, i), *cmd = tf_taskfile_cmd(tf, i);
         uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
         size_t len = cli_shell_input(&buf, &cap, tmo,
-                                     cli_output_block(tf, i, F->blocked),
-                                     id, t->id_len, cmd, t->cmd_len);
+                                     cli_output_block(tf, i, F->blocked), id,
+                                     t->id_len, cmd, t->cmd_len);
         tf_task_desc d;
         tf_task_desc_init(&d, 0);
         d.prio = t->prio;

@@ -85,9 +85,9 @@ static int read_rows(const char *dir, run_tasks *r)
     size_t nk = 0;
     for (uint32_t i = 0; i < tf->n; i++)
         if (!tf_taskfile_is_barrier(tf, i))
-            keys[nk++] = (task_key){tf->tasks[i].line, i,
-                                    tf_key(NULL, 0, tf_taskfile_cmd(tf, i),
-                                           tf->tasks[i].cmd_len)};
+            keys[nk++] = (task_key){
+                tf->tasks[i].line, i,
+                tf_key(NULL, 0, tf_taskfile_cmd(tf, i), tf->tasks[i].cmd_len)};
     qsort(keys, nk, sizeof *keys, cmp_task_key);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/joblog.tsv", dir);
@@ -100,8 +100,8 @@ static int read_rows(const char *dir, run_tasks *r)
         char *end, *col[9];
         unsigned long seq = strtoul(line, &end, 10);
         /* The header, a torn last row (no newline), or not a row. */
-        if (line[len - 1] != '\n' || end == line || *end != '\t' ||
-            seq == 0 || seq > UINT32_MAX || !split_row(line, col))
+        if (line[len - 1] != '\n' || end == line || *end != '\t' || seq == 0 ||
+            seq > UINT32_MAX || !split_row(line, col))
             continue;
         task_key want = {(uint32_t)seq, 0,
                          tf_key(NULL, 0, col[8], strlen(col[8]))};
@@ -198,8 +198,8 @@ static void run_tasks_free(run_tasks *r)
  * or, after a message, EXIT_USAGE (the task file cannot be read or parsed
  * any more) or EXIT_RUNTIME (out of memory).
  */
-static int run_tasks_load(const char *dir, const tf_runstate *rs,
-                          run_tasks *r, bool quiet)
+static int run_tasks_load(const char *dir, const tf_runstate *rs, run_tasks *r,
+                          bool quiet)
 {
     char path[PATH_MAX], why[PATH_MAX + 128];
     memset(r, 0, sizeof *r);
@@ -337,8 +337,8 @@ print:;
                                (json_int_t)atoll(col[6]), "signal",
                                (json_int_t)atoll(col[7]), "command", col[8]));
         else if (shown++ < max)
-            printf("  failed: line %s on %s, exit %s, signal %s: %s\n",
-                   col[0], col[1], col[6], col[7], col[8]);
+            printf("  failed: line %s on %s, exit %s, signal %s: %s\n", col[0],
+                   col[1], col[6], col[7], col[8]);
     }
     if (!arr && shown > max)
         printf("  ... and %d more failing tasks in %s\n", shown - max, path);
@@ -484,8 +484,7 @@ static void print_failed_array(const run_tasks *r, const tf_tfarray *a,
         if (plain_index(val, n, &lo))
             while (j + 1 < a->first + a->n && r->t[j + 1].st == T_FAILED &&
                    plain_index(tf_taskfile_id(tf, j + 1) + a->base_len + 1,
-                               tf->tasks[j + 1].id_len - a->base_len - 1,
-                               &x) &&
+                               tf->tasks[j + 1].id_len - a->base_len - 1, &x) &&
                    x == lo + (j + 1 - i))
                 j++;
         printf("%s%.*s", first ? "" : ",", (int)n, val);
@@ -515,9 +514,9 @@ static void print_failed(const run_tasks *r)
         while (i < tf->n && (tf_taskfile_is_barrier(tf, i) ||
                              tf->tasks[i].line < line))
             i++;
-        const tf_tfarray *a =
-            i < tf->n && tf->tasks[i].line == line ? tf_taskfile_array(tf, i)
-                                                   : NULL;
+        const tf_tfarray *a = i < tf->n && tf->tasks[i].line == line
+                                  ? tf_taskfile_array(tf, i)
+                                  : NULL;
         size_t len = (size_t)(eol - p);
         if (len && p[len - 1] == '\r')
             len--;

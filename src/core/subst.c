@@ -117,8 +117,8 @@ int tf_subst_init(tf_subst *s, const char *t, size_t n, uint32_t nargs,
         int bad = r.kind == RS_SLOT   ? TF_SUBST_SLOT
                   : r.kind == RS_PERL ? TF_SUBST_PERL
                   : r.kind == RS_ZERO ? TF_SUBST_ZERO
-                  : r.kind == RS_POS && (r.pos > (int64_t)nargs ||
-                                         -r.pos > (int64_t)nargs)
+                  : r.kind == RS_POS &&
+                          (r.pos > (int64_t)nargs || -r.pos > (int64_t)nargs)
                       ? TF_SUBST_RANGE
                       : TF_SUBST_OK;
         if (bad) {
@@ -272,8 +272,7 @@ static void put_quoted(sink *k, const char *s, size_t n)
         put(k, "'", 1);
 }
 
-static void put_arg(sink *k, const tf_subst *s, int mod,
-                    const tf_subst_arg *a)
+static void put_arg(sink *k, const tf_subst *s, int mod, const tf_subst_arg *a)
 {
     const char *v = a->s;
     size_t n = a->len;

@@ -43,9 +43,8 @@ enum {
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
-    "id",      "after",   "afterany", "afternotok", "prio",  "cores",
-    "timeout", "retries", "barrier",  "shell",      "output", "est",
-    "end",     "array",
+    "id",      "after",   "afterany", "afternotok", "prio", "cores", "timeout",
+    "retries", "barrier", "shell",    "output",     "est",  "end",   "array",
 };
 _Static_assert(ATTR_AFTERANY == ATTR_AFTER + TF_EDGE_ANY &&
                    ATTR_AFTERNOTOK == ATTR_AFTER + TF_EDGE_NOTOK,
@@ -137,8 +136,8 @@ typedef struct line_attrs {
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_* */
     const char *array; /* @array's list, checked; NULL: none */
     size_t array_len;
-    uint64_t array_n;   /* the elements it gives */
-    size_t array_vmax;  /* bytes of its longest value */
+    uint64_t array_n;  /* the elements it gives */
+    size_t array_vmax; /* bytes of its longest value */
     int32_t prio;
     uint32_t timeout_ms;
     uint32_t est_ms; /* @est, 0 if none */
@@ -506,9 +505,8 @@ static bool names_task(const parser *p, uint32_t t, const char *s, size_t n)
         return false;
     if (e->id_len == n)
         return true;
-    const tf_tfarray *a = e->flags & TF_TFT_ARRAY
-                              ? array_of(p->arrays, p->narrays, t)
-                              : NULL;
+    const tf_tfarray *a =
+        e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, t) : NULL;
     return a && a->base_len == n;
 }
 
@@ -781,8 +779,9 @@ static const char *array_item_read(const char *s, size_t n, array_item *it)
         return "Slurm's %N, a limit on running elements, has no equivalent: "
                "the run's slots are the limit";
     if (!(s[0] >= '0' && s[0] <= '9'))
-        return (s[0] == '_' || ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
-                       && id_chars_ok(s, n)
+        return (s[0] == '_' ||
+                ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z')) &&
+                       id_chars_ok(s, n)
                    ? NULL
                    : expected;
     size_t i = 0;
@@ -796,8 +795,8 @@ static const char *array_item_read(const char *s, size_t n, array_item *it)
     it->step = 1;
     if (!dh)
         return expected;
-    if (i < n && (s[i] != ':' || (++i, !read_digits(s, n, &i, &it->step)) ||
-                  i != n))
+    if (i < n &&
+        (s[i] != ':' || (++i, !read_digits(s, n, &i, &it->step)) || i != n))
         return expected;
     if (!it->step)
         return "a step of 0";
@@ -826,8 +825,8 @@ static size_t count_digits(uint64_t v)
  * elements and the longest value. Returns 0, 1 (error recorded) or
  * TF_ENOMEM.
  */
-static int parse_array(parser *p, uint32_t line, line_attrs *a,
-                       const char *val, size_t vlen)
+static int parse_array(parser *p, uint32_t line, line_attrs *a, const char *val,
+                       size_t vlen)
 {
     char q[QUOTE_BUF];
     uint64_t count = 0;
@@ -876,7 +875,7 @@ typedef struct array_iter {
     char buf[TF_TASKFILE_MAX_ID + 1];
 } array_iter;
 
-/* The next value into *v, *len (valid until the next call); false at the end. */
+/* The next value into *v, *len (valid until the next call); false at end. */
 static bool array_next(array_iter *ai, const char **v, size_t *len)
 {
     if (!ai->it.range || ai->v > ai->it.hi) {
@@ -1145,8 +1144,8 @@ static int add_barrier(parser *p, uint32_t line)
  * Report that the name id[0..n) of task t (its id, or its array's base)
  * is also task old's, naming both lines.
  */
-static int duplicate_error(parser *p, uint32_t t, uint32_t old,
-                           const char *id, size_t n)
+static int duplicate_error(parser *p, uint32_t t, uint32_t old, const char *id,
+                           size_t n)
 {
     const tf_tftask *e = &p->tasks[t], *o = &p->tasks[old];
     int w = (int)n;
@@ -1208,8 +1207,8 @@ static int insert_id(parser *p, uint32_t t, const char *id, size_t n)
  * caller writes (the NUL after it is written here). *t: its index.
  */
 static int new_task(parser *p, uint32_t line, const line_attrs *a,
-                    uint8_t flags, const char *id, size_t idlen,
-                    size_t cmdlen, char **cmd, uint32_t *t)
+                    uint8_t flags, const char *id, size_t idlen, size_t cmdlen,
+                    char **cmd, uint32_t *t)
 {
     int rc = task_room(p);
     if (!rc)
@@ -1242,7 +1241,10 @@ static int new_task(parser *p, uint32_t line, const line_attrs *a,
     return 0;
 }
 
-/* Keep the line's @after list for phase 2, as task t's (for an array: its first element's). */
+/*
+ * Keep the line's @after lists for phase 2, as task t's (for an @array
+ * line: its first element's).
+ */
 static int keep_after(parser *p, const line_attrs *a, uint32_t t)
 {
     for (uint8_t kind = 0; kind < 3; kind++) {
@@ -1326,12 +1328,11 @@ static int add_array(parser *p, uint32_t line, const line_attrs *a,
         flags |= TF_TFT_DEFAULT_ID;
     }
     if (bad)
-        rc = add_error(p, TF_EINVAL, line, 0,
-                       "'%s' in an @array line's command: %s",
-                       quote(q, cmd + at, len),
-                       bad == TF_SUBST_RANGE
-                           ? "an array gives one value, {} (or {1})"
-                           : tf_subst_problem(bad));
+        rc = add_error(
+            p, TF_EINVAL, line, 0, "'%s' in an @array line's command: %s",
+            quote(q, cmd + at, len),
+            bad == TF_SUBST_RANGE ? "an array gives one value, {} (or {1})"
+                                  : tf_subst_problem(bad));
     else if (blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
         rc = add_error(p, TF_ERANGE, line, 0,
                        "the ids of the elements ('%s.' and the value) reach "
@@ -1624,7 +1625,7 @@ static int add_matches(parser *p, uint32_t t, const after_ref *r,
         return add_error(p, TF_EDEP, p->tasks[t].line, 0,
                          "@%s pattern '%s' matches no task%s",
                          attr_names[ATTR_AFTER + r->kind], quote(q, pat, m),
-                         !self                          ? ""
+                         !self                              ? ""
                          : p->tasks[t].flags & TF_TFT_ARRAY ? " but this line's"
                                                             : " but this one");
     return 0;
@@ -1644,15 +1645,15 @@ static int add_named(parser *p, uint32_t t, const after_ref *r,
         return add_error(p, TF_EDEP, p->tasks[t].line, 0,
                          "'%s' in @%s is this @array line's own (an element "
                          "cannot wait for its array)",
-                         quote(q, name, nlen), attr_names[ATTR_AFTER + r->kind]);
+                         quote(q, name, nlen),
+                         attr_names[ATTR_AFTER + r->kind]);
     if (d == t)
         return add_error(p, TF_EDEP, p->tasks[t].line, 0,
                          "task '%s' depends on itself", quote(q, name, nlen));
     if (d != TF_NONE) {
         const tf_tftask *e = &p->tasks[d];
-        const tf_tfarray *a = e->flags & TF_TFT_ARRAY
-                                  ? array_of(p->arrays, p->narrays, d)
-                                  : NULL;
+        const tf_tfarray *a =
+            e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, d) : NULL;
         /* The array's base, not one element's id: all of them. */
         if (!a || (e->id_len == nlen && !memcmp(p->pool + e->str, name, nlen)))
             return add_dep(p, L, d, r->kind);
@@ -1714,9 +1715,8 @@ static int index_default_ids(parser *p)
         uint32_t t = p->numeric[i];
         const tf_tftask *e = &p->tasks[t];
         /* An element's id is never a number: t is its array's base. */
-        const tf_tfarray *a = e->flags & TF_TFT_ARRAY
-                                  ? array_of(p->arrays, p->narrays, t)
-                                  : NULL;
+        const tf_tfarray *a =
+            e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, t) : NULL;
         const char *id = p->pool + e->str;
         size_t n = a ? a->base_len : e->id_len;
         uint32_t line = as_line_number(id, n, p->nlines);

@@ -55,9 +55,10 @@
 
 /* tf_tftask.flags */
 #define TF_TFT_BARRIER 0x1u    /* synthetic node for an `@barrier` line */
-#define TF_TFT_DEFAULT_ID 0x2u /* id is the line number, no @id was given
-                                  (for an @array element: its array's is) */
-#define TF_TFT_ARRAY 0x4u      /* an element of an @array line */
+#define TF_TFT_DEFAULT_ID                                                      \
+    0x2u                  /* id is the line number, no @id was given           \
+                             (for an @array element: its array's is) */
+#define TF_TFT_ARRAY 0x4u /* an element of an @array line */
 
 /*
  * One entry per task line, and one per `@barrier` line, in file order; the

@@ -878,9 +878,8 @@ static char *taskfile_text(bool errors, size_t *len)
         else
             snprintf(id, sizeof id, "@id=t%u ",
                      errors && line == 1203 ? 1202 : line);
-        n += (size_t)snprintf(s + n, cap - n,
-                              "%s@prio=%d%s%s%s echo task %u\n", id,
-                              (int)(line % 7) - 3, after,
+        n += (size_t)snprintf(s + n, cap - n, "%s@prio=%d%s%s%s echo task %u\n",
+                              id, (int)(line % 7) - 3, after,
                               line % 11 == 0 ? " @cores=2 @retries=1" : "",
                               line % 13 == 0 ? " @array=1-3,x" : "", line);
     }

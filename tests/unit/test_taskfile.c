@@ -1224,24 +1224,25 @@ static void test_subst(void)
         {"echo", {"'"}, "echo \"'\""},
         {"echo", {"''"}, "echo \"'\"''\"'\""},
         {"echo", {"a'"}, "echo 'a'\"'\""},
-        {"echo", {"$x", "a*", "a;b", "~x", "a:b"},
+        {"echo",
+         {"$x", "a*", "a;b", "~x", "a:b"},
          "echo '$x' 'a*' 'a;b' '~x' 'a:b'"},
         {"echo", {"+x", "a/b", "a-b_c.d"}, "echo +x a/b a-b_c.d"},
-        {"echo {2} {1} {-1} {1.} {2/}", {"a.b", "c/d"},
-         "echo c/d a.b c/d a d"},
-        {"x{}y", {"a b"}, "xa by"},      /* first word: not quoted */
+        {"echo {2} {1} {-1} {1.} {2/}", {"a.b", "c/d"}, "echo c/d a.b c/d a d"},
+        {"x{}y", {"a b"}, "xa by"}, /* first word: not quoted */
         {"{} x", {"echo a"}, "echo a x"},
-        {"a=b{}", {"a b"}, "a=b'a b'"},  /* an '=' ends the first word */
-        {"echo {#}", {"a"}, "echo 7"},   /* {#} alone: nothing appended */
-        {"awk '{print $1}' {foo} {..} {+/} {1..3} { }", {"f"},
+        {"a=b{}", {"a b"}, "a=b'a b'"}, /* an '=' ends the first word */
+        {"echo {#}", {"a"}, "echo 7"},  /* {#} alone: nothing appended */
+        {"awk '{print $1}' {foo} {..} {+/} {1..3} { }",
+         {"f"},
          "awk '{print $1}' {foo} {..} {+/} {1..3} { } f"},
         {"echo {{}}", {"a b"}, "echo {'a b'}"},
         {"", {"a b"}, " 'a b'"},
     };
     char buf[256];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const char *got = expand(cases[i].tmpl, cases[i].args, 7, buf,
-                                 sizeof buf);
+        const char *got =
+            expand(cases[i].tmpl, cases[i].args, 7, buf, sizeof buf);
         CHECK_MSG(!strcmp(got, cases[i].want), "[%s]: got [%s], want [%s]",
                   cases[i].tmpl, got, cases[i].want);
     }
@@ -1322,8 +1323,8 @@ static void test_array(void)
     CHECK_TRUE(tf_taskfile_array(&tf, 0) == NULL);
     /* @after=sim names every element, 3 (a line number) every one of line
      * 3's; sim.1 again is a repeat. */
-    CHECK_TRUE(deps_are(&tf, 11,
-                        (uint32_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 10));
+    CHECK_TRUE(
+        deps_are(&tf, 11, (uint32_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 10));
     CHECK_TRUE(deps_are(&tf, 13, (uint32_t[]){7, 12}, 2));
     /* 7 elements after prep, agg after 10, tail after 1. */
     CHECK_EQ_U(tf.nafter, 7 + 10 + 1);
@@ -1390,8 +1391,8 @@ static void test_array_errors(void)
         "(expected N, N-M, N-M:STEP or a word of letters, digits, '_', '.', "
         "':' or '-' that starts with a letter or '_')";
     char want[256];
-    static const char *const bad_items[] = {"-1", "1-", "1-2:", "1x", "a/b",
-                                            ".a", "1-2-3", "1:2"};
+    static const char *const bad_items[] = {"-1",  "1-", "1-2:",  "1x",
+                                            "a/b", ".a", "1-2-3", "1:2"};
     for (size_t i = 0; i < sizeof bad_items / sizeof *bad_items; i++) {
         char text[64];
         snprintf(text, sizeof text, "@array=%s x\n", bad_items[i]);
@@ -1473,8 +1474,7 @@ static void test_million_array(void)
     if (!ok)
         return;
     CHECK_EQ_U(tf.ntasks, 1000001);
-    cmd_is(&tf, 999999, "sim.1000000",
-           "./simulate --input data/in_1000000.h5");
+    cmd_is(&tf, 999999, "sim.1000000", "./simulate --input data/in_1000000.h5");
     /* 40 of entry, 12 of id, 39 of command, 4 of the aggregate's edge. */
     double per = (double)tf_taskfile_bytes(&tf) / tf.ntasks;
     CHECK_MSG(per < 100, "%.1f bytes/task", per);
