@@ -135,33 +135,41 @@ static void check_usage(FILE *out)
             "running anything.\nPrints a summary and exits 0, or prints "
             "every error found (up to %d) and\nexits 2. --dry-run prints "
             "the tasks instead of the summary, one a line:\nline, id, the "
-            "ids it waits for (comma-separated) and the command, "
-            "tab-separated.\n",
+            "ids it waits for (@after, @afterany, @afternotok: three\n"
+            "comma-separated lists) and the command, tab-separated.\n",
             TF_TASKFILE_MAX_ERRORS);
 }
 
 /*
  * --dry-run: each task as run would see it, after a header, in file order:
- * "LINE<tab>ID<tab>AFTER<tab>COMMAND". AFTER lists ids, a barrier as
- * @barrier:LINE, and is empty for a task that waits for nothing; the
- * command comes last as in the joblog, since it may hold tabs.
+ * "LINE<tab>ID<tab>AFTER<tab>AFTERANY<tab>AFTERNOTOK<tab>COMMAND", the
+ * ids it waits for by kind, comma-separated (a barrier as @barrier:LINE;
+ * empty when none), the command last as in the joblog, since it may hold
+ * tabs.
  */
 static void print_tasks(const tf_taskfile *tf)
 {
-    fputs("line\tid\tafter\tcommand\n", stdout);
+    fputs("line\tid\tafter\tafterany\tafternotok\tcommand\n", stdout);
     for (uint32_t i = 0; i < tf->n; i++) {
         if (tf_taskfile_is_barrier(tf, i))
             continue;
-        printf("%u\t%s\t", (unsigned)tf->tasks[i].line, tf_taskfile_id(tf, i));
+        printf("%u\t%s", (unsigned)tf->tasks[i].line, tf_taskfile_id(tf, i));
         uint32_t nd;
         const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
-        for (uint32_t k = 0; k < nd; k++) {
-            if (k)
-                fputc(',', stdout);
-            if (tf_taskfile_is_barrier(tf, d[k]))
-                printf("@barrier:%u", (unsigned)tf->tasks[d[k]].line);
-            else
-                fputs(tf_taskfile_id(tf, d[k]), stdout);
+        for (uint8_t kind = TF_EDGE_OK; kind <= TF_EDGE_NOTOK; kind++) {
+            bool more = false;
+            fputc('\t', stdout);
+            for (uint32_t k = 0; k < nd; k++) {
+                if (tf_taskfile_dep_kind(tf, i, k) != kind)
+                    continue;
+                if (more)
+                    fputc(',', stdout);
+                more = true;
+                if (tf_taskfile_is_barrier(tf, d[k]))
+                    printf("@barrier:%u", (unsigned)tf->tasks[d[k]].line);
+                else
+                    fputs(tf_taskfile_id(tf, d[k]), stdout);
+            }
         }
         printf("\t%s\n", tf_taskfile_cmd(tf, i));
     }

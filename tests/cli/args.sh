@@ -184,18 +184,29 @@ cat >dry.txt <<'EOF'
 @id=prep echo prep
 @id=sim @array=1-2 @after=prep ./sim --in 'a b' {}
 @barrier
-@after=sim printf '%s\t%s\n' x y
+@after=sim @afterany=prep printf '%s\t%s\n' x y
+@id=last @afternotok=sim.* echo last
+EOF
+# The expected lines, their tabs written as | here.
+tr '|' '\t' >dry.want <<'EOF'
+line|id|after|afterany|afternotok|command
+1|prep||||echo prep
+2|sim.1|prep|||./sim --in 'a b' 1
+2|sim.2|prep|||./sim --in 'a b' 2
+4|4|sim.1,sim.2,@barrier:3|prep||printf '%s\t%s\n' x y
+5|last|@barrier:3||sim.1,sim.2|echo last
 EOF
 run "a task file: exit 0" 0 "$T" check --dry-run dry.txt
-check "... header, then line, id, ids waited for and the command" \
-    "[ \"\$(cat out.txt)\" = \"\$(printf 'line\tid\tafter\tcommand\n1\tprep\t\techo prep\n2\tsim.1\tprep\t./sim --in '\\''a b'\\'' 1\n2\tsim.2\tprep\t./sim --in '\\''a b'\\'' 2\n4\t4\tsim.1,sim.2,@barrier:3\tprintf '\\''%%s\\\\t%%s\\\\n'\\'' x y')\" ]"
+check "... header, then line, id, the ids waited for by kind and the command" 'cmp -s out.txt dry.want' ||
+    diff dry.want out.txt | sed 's/^/    /'
 run "argument mode: exit 0" 0 "$T" check --dry-run echo {} ::: 'a b' ::: x
-check "... the command as it would run" "[ \"\$(cat out.txt)\" = \"\$(printf 'line\tid\tafter\tcommand\n1\t1\t\techo '\\''a b'\\'' x')\" ]"
+printf "line\tid\tafter\tafterany\tafternotok\tcommand\n1\t1\t\t\t\techo 'a b' x\n" >dry2.want
+check "... the command as it would run" 'cmp -s out.txt dry2.want'
 run "argument mode without --dry-run: counts" 0 "$T" check echo ::: a b c ::: 1 2
 check "... 6 tasks" 'grep -q "^arguments: 6 tasks, 0 dependencies" out.txt'
 [ "$have_parallel" = 1 ] && {
     parallel --dry-run -k echo {} {.} ::: 'a b.c' "d'e" ::: 1 2 >pdry.txt
-    "$T" check --dry-run echo {} {.} ::: 'a b.c' "d'e" ::: 1 2 | tail -n +2 | cut -f4- >tdry.txt
+    "$T" check --dry-run echo {} {.} ::: 'a b.c' "d'e" ::: 1 2 | tail -n +2 | cut -f6- >tdry.txt
     check "... --dry-run's commands are parallel --dry-run's" 'cmp -s pdry.txt tdry.txt'
 }
 
