@@ -20,9 +20,9 @@
  * The jobs become the lines of a task file, job N on line N: then each
  * has the id N (out/N.out), the joblog's Seq is N as in parallel's, and
  * --resume and `taskfarm status` match a row by (line, command) as for
- * any task file. The run writes that file into the outdir (ARGTASKS), and
- * records it as its task file, so that status and a later --resume read
- * the commands again without the arguments. The commands are built by
+ * any task file. The run writes that file into the outdir (CLI_ARGS_FILE),
+ * and records it as its task file, so that status, add and a later --resume
+ * read the commands again without the arguments. The commands are built by
  * src/core/subst.c, the code an @array line uses too.
  */
 
@@ -31,10 +31,8 @@ typedef struct source {
     tf_subst_arg *args;
     size_t n, cap;
     bool linked; /* :::+ or ::::+: goes with the one before, element-wise */
-    int pos;     /* argv position of its ::: or its file's name */
 } source;
 
-/* What the command line gives: the template, the sources, the files read. */
 /*
  * What the command line gives: the template, the sources, the files read;
  * and the plan of the jobs (plan_jobs). Kept until the task file it made
@@ -84,13 +82,13 @@ static int add_arg(source *s, const char *a, size_t len)
     return 0;
 }
 
-static source *new_source(argset *S, bool linked, int pos)
+static source *new_source(argset *S, bool linked)
 {
     if (tf_grow((void **)&S->src, &S->srccap, (size_t)S->nsrc + 1,
                 sizeof *S->src, 16))
         return NULL;
     source *s = &S->src[S->nsrc++];
-    *s = (source){NULL, 0, 0, linked, pos};
+    *s = (source){NULL, 0, 0, linked};
     return s;
 }
 
@@ -185,7 +183,7 @@ static int read_args(argset *S, const char *who, int argc, char **argv,
             return EXIT_USAGE;
         }
         for (; i < argc && !is_marker(argv[i]); i++) {
-            source *s = new_source(S, linked, pos0 + (file ? i : at));
+            source *s = new_source(S, linked);
             if (!s)
                 return EXIT_RUNTIME;
             if (file) {
