@@ -256,6 +256,7 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 	bash tests/cli/farm.sh bin $(BUILD)/tests
 	bash tests/cli/output.sh bin
 	bash tests/cli/status.sh bin
+	timeout 1200 bash tests/cli/args.sh bin
 	timeout 600 bash tests/cli/add.sh bin
 	timeout 300 bash tests/cli/trace.sh bin $(BUILD)/tests
 	timeout 600 bash tests/cli/stop.sh bin
@@ -332,13 +333,16 @@ FUZZ_NAMES   := $(FUZZ_CORE) journal snapshot snapedit
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_CKPT    := $(CKPT_SRC) $(UTIL_SRC) $(CORE_SRC)
 FUZZ_SECONDS ?= 300
+# An input of a few bytes (@array=1-99999999 x) may ask for the most tasks
+# a file holds; the harness's memory limit wants a smaller most.
+FUZZ_TASKS   := -DTF_TASKFILE_MAX_TASKS=100000u
 LLVM_PROFDATA ?= llvm-profdata-14
 LLVM_COV      ?= llvm-cov-14
 
 # The core's harnesses (the task-file parser, the wire decoders) link only it.
 $(FUZZ_CORE:%=$(BUILD)/fuzz/fuzz_%): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard src/core/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CORE_CPPFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(CORE_SRC)
+	$(FUZZ_CC) $(CORE_CPPFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) $(FUZZ_TASKS) -o $@ $< $(CORE_SRC)
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_ckpt.h tests/ckpt/h5edit.h $(FUZZ_CKPT) $(wildcard src/ckpt/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -Iinclude -Isrc $(HDF5_CFLAGS) $(FUZZ_FLAGS) $(FUZZ_COV) -o $@ $< $(FUZZ_CKPT) $(HDF5_LIBS) -lpthread

@@ -1,4 +1,4 @@
-# bash completion for taskfarm(1): its commands, run's options and their values, file and directory names.
+# bash completion for taskfarm(1): its commands, run's options and their values, argument mode's markers, file and directory names.
 #
 # `make install` puts it in $(PREFIX)/share/bash-completion/completions/taskfarm,
 # where the bash-completion package loads it the first time `taskfarm` is
@@ -27,7 +27,7 @@ _taskfarm_learn() {
     _taskfarm_learned=$1
     local line w valued words opts=() names=()
     _taskfarm_cmds=$("$1" --help </dev/null 2>/dev/null |
-        awk '/^commands:/ { c = 1; next } c && /^ +[a-z]/ { print $1 } c && /^$/ { c = 0 }')
+        awk '/^commands:/ { c = 1; next } c && /^  [a-z]/ { print $1 } c && /^$/ { c = 0 }')
     _taskfarm_opts='' _taskfarm_valued=''
     while read -r line; do
         [[ $line == -* ]] || continue
@@ -64,7 +64,8 @@ _taskfarm_files() {
 
 _taskfarm() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local prog=${COMP_WORDS[0]} opt='' i cmd='' at=0 npos=0 w
+    local prog=${COMP_WORDS[0]} opt='' i cmd='' at=0 npos=0 w sources=''
+    local markers="::: :::+ :::: ::::+"
     COMPREPLY=()
     # ~/bin/taskfarm as typed; else the one on PATH.
     [[ $prog == */* ]] && prog=${prog/#\~/$HOME}
@@ -103,14 +104,27 @@ _taskfarm() {
         w=${COMP_WORDS[i]}
         if [[ $w == = ]]; then
             ((i++))
-        elif [[ $w == -* ]]; then
+        elif [[ -z $sources && $w == -* ]]; then
             [[ $cmd == run ]] && _taskfarm_is_valued "$w" && [[ ${COMP_WORDS[i + 1]-} != = ]] && ((i++))
             [[ $cmd == report && $w == -o ]] && ((i++))
             [[ $cmd == add && $w == --timeout ]] && ((i++))
         else
             ((npos++))
+            # Argument mode: after a ::: or ::::, words are its arguments.
+            [[ " $markers " == *" $w "* ]] && sources=$w
         fi
     done
+    # Argument mode (run, check): a marker, or after one, arguments and
+    # files (file names are what ::: and :::: are given most).
+    if [[ ($cmd == run || $cmd == check) && -z $opt ]] &&
+        [[ -n $sources || $cur == :* ]]; then
+        if [[ $cur == :* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "$markers" -- "$cur")
+        else
+            _taskfarm_files -f "$cur"
+        fi
+        return
+    fi
 
     case $cmd in
     run)
@@ -136,7 +150,7 @@ _taskfarm() {
         ;;
     check)
         if [[ $cur == -* ]]; then
-            mapfile -t COMPREPLY < <(compgen -W "-h --help" -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W "--dry-run -h --help" -- "$cur")
         elif ((npos == 0)); then
             _taskfarm_files -f "$cur"
         fi

@@ -2,6 +2,7 @@
 #ifndef TF_CLI_CLI_H
 #define TF_CLI_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -146,6 +147,57 @@ int cli_msg_add(tf_tferr *err, int code, uint32_t line, const char *fmt, ...);
 #define CLI_GUARD_ARG "__guard"
 int cli_guard_start(tf_proc_table *t);
 int cli_guard_main(void);
+
+/*
+ * Argument mode (argmode.c): `COMMAND... ::: ARGS :::: FILES`, GNU
+ * parallel's, made into a task file of one line per job (job N on line N,
+ * so its id is N). A command line is in argument mode when a word from
+ * COMMAND on is an input-source marker: :::, :::+, ::::, ::::+.
+ */
+#define CLI_ARGS_FILE "argtasks.txt" /* that task file, in the outdir */
+
+typedef struct cli_argset cli_argset; /* argmode.c's */
+
+typedef struct cli_args {
+    char **argv; /* from COMMAND's first word (or the first marker) on */
+    int argc;
+    int pos0;        /* argv[0]'s place among the words after `taskfarm` */
+    cli_argset *set; /* once made: the sources and jobs, for messages */
+    size_t len;      /* bytes of the task file made */
+    char path[PATH_MAX + 16]; /* run: OUTDIR/CLI_ARGS_FILE */
+} cli_args;
+
+/*
+ * Whether argv[i..argc) holds a marker: then *A takes argv from i on
+ * (the subcommand's argv, argv[0] its name) and true.
+ */
+bool cli_args_from(int argc, char **argv, int i, cli_args *A);
+
+/*
+ * Read the sources (:::: files, - for standard input) and make the task
+ * file's text into *ft (one line per job; free with cli_file_text_free).
+ * Prints every error (`who: ...`, naming the argument, the file and line,
+ * or the job and its arguments). Returns EXIT_ALL_OK, EXIT_USAGE or
+ * EXIT_RUNTIME.
+ */
+int cli_args_make(cli_args *A, const char *who, file_text *ft);
+
+/*
+ * cli_parse_verdict for a parse, as `name`, of what cli_args_make made
+ * (and anything after it: lines past the jobs are named as they are): a
+ * message about job N names the job and its arguments.
+ */
+int cli_args_verdict(cli_args *A, const char *name, int rc, tf_tferr *err);
+
+/* cli_args_make, then the parse and its verdict: for `check`. */
+int cli_args_load(cli_args *A, const char *who, tf_taskfile *tf);
+
+/*
+ * Write the task file (its first A->len bytes of text) into A->path,
+ * whole, then renamed over. Returns -1, or EXIT_RUNTIME after saying why.
+ */
+int cli_args_save(const cli_args *A, const char *text);
+void cli_args_free(cli_args *A);
 
 int cli_run(int argc, char **argv);
 int cli_add(int argc, char **argv);

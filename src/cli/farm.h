@@ -44,7 +44,8 @@ bool cli_halt_due(const cli_halt *h, uint64_t failed, uint64_t succeeded,
                   uint64_t total);
 
 typedef struct run_opts {
-    const char *taskfile;
+    const char *taskfile; /* argument mode: args.path, written by the run */
+    cli_args args;        /* argument mode's command line, or argv NULL */
     const char *outdir;
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, quiet, no_steal, no_trace;
@@ -121,16 +122,18 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m);
 
 /*
  * Whether tasks' files go in one directory per CLI_OUT_BLOCK task-file
- * lines (out/FIRST-LAST/): when the file has a line past CLI_OUT_BLOCK.
- * A run decides once, at its start (--follow: always, as its file grows).
+ * lines (out/FIRST-LAST/): when the file has a line past CLI_OUT_BLOCK,
+ * or @array lines and more than CLI_OUT_BLOCK entries. A run decides
+ * once, at its start (--follow: always, as its file grows).
  */
 bool cli_output_blocked(const tf_taskfile *tf);
 
 /*
- * The first line of the block whose directory holds the files of the task
- * on `line`, or 0 when they go in out/ itself (not blocked).
+ * The first line of the block whose directory holds task i's files (by
+ * its line; an @array element by its place in the list, i + 1), or 0 when
+ * they go in out/ itself (not blocked).
  */
-uint32_t cli_output_block(uint32_t line, bool blocked);
+uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i, bool blocked);
 
 /* Where a mode puts the output, for people (status, docs). */
 void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
@@ -403,9 +406,11 @@ typedef struct cli_intake {
  * the task file into *tf as `run` takes it: whole, or with --follow its
  * whole lines (with --resume --follow, as far as the stopped run took);
  * with --resume, its additions after it and the lines it refused emptied.
- * Errors are printed. Returns -1 to go on, else the exit status.
+ * In argument mode (o->args), the task file it makes, kept (in->kept)
+ * for cli_args_save. Errors are printed. Returns -1 to go on, else the
+ * exit status.
  */
-int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf);
+int cli_intake_load(cli_intake *in, run_opts *o, tf_taskfile *tf);
 
 /*
  * Rank 0, once the outdir is the run's: an empty OUTDIR/incoming (what

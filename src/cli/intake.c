@@ -47,8 +47,11 @@ uint32_t cli_too_wide(const tf_taskfile *tf, uint32_t from, unsigned widest,
                       tf_tferr *err)
 {
     uint32_t bad = 0;
+    /* Once per line: an @array line's elements follow each other. */
     for (uint32_t i = from; i < tf->n; i++)
-        if (tf->tasks[i].cores > widest && bad++ < max)
+        if (tf->tasks[i].cores > widest &&
+            (i == from || tf->tasks[i - 1].line != tf->tasks[i].line) &&
+            bad++ < max)
             cli_msg_add(err, TF_ERANGE, tf->tasks[i].line,
                         "%s:%u: @cores=%u, but no rank runs more than %u "
                         "task%s at once",
@@ -120,14 +123,21 @@ static bool rereadable(const char *path)
     return strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode);
 }
 
-int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
+int cli_intake_load(cli_intake *in, run_opts *o, tf_taskfile *tf)
 {
     in->o = o;
     in->fd = -1;
     file_text ft = {0};
     bool eof = false;
-    int e = o->follow ? follow_open(in, &ft, &eof)
-                      : cli_read_file(o->taskfile, &ft);
+    /* Argument mode: the file it makes is written once the outdir is ours. */
+    if (o->args.argv) {
+        int st = cli_args_make(&o->args, "taskfarm run", &ft);
+        if (st)
+            return st;
+    }
+    int e = o->args.argv ? 0
+            : o->follow  ? follow_open(in, &ft, &eof)
+                         : cli_read_file(o->taskfile, &ft);
     if (e) {
         fprintf(stderr, "taskfarm: %s: %s\n", o->taskfile, strerror(e));
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
@@ -149,7 +159,7 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
      * alone, not kept, is parsed where it lies (a copy of a large file
      * costs a tenth of its parse).
      */
-    bool keep = o->follow || !rereadable(o->taskfile);
+    bool keep = o->follow || o->args.argv || !rereadable(o->taskfile);
     cli_tasklist tl = {.p = ft.p, .len = len};
     if (keep || o->resume)
         e = cli_tasklist_load(&tl, o->outdir, ft.p, len, o->resume, why,
@@ -178,7 +188,8 @@ int cli_intake_load(cli_intake *in, const run_opts *o, tf_taskfile *tf)
     tf_tferr err;
     int rc = cli_tasklist_parse(&tl, display(o), 0,
                                 o->follow ? TF_TASKFILE_EMPTY_OK : 0, tf, &err);
-    int status = cli_parse_verdict(o->taskfile, rc, &err);
+    int status = o->args.argv ? cli_args_verdict(&o->args, display(o), rc, &err)
+                              : cli_parse_verdict(o->taskfile, rc, &err);
     in->taken = len;
     in->nadded = tl.nadded;
     in->closed = tf->end_line || eof;

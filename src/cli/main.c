@@ -43,10 +43,14 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"run", "[OPTIONS] TASKFILE",
-     "run the tasks (under mpirun/srun, or as one process)", cli_run},
+     "run the tasks (under mpirun/srun, or as one process);\n"
+     "also COMMAND ::: ARGS, GNU parallel's argument mode",
+     cli_run},
     {"add", "OUTDIR FILE", "give the farm running in OUTDIR more tasks",
      cli_add},
-    {"check", "TASKFILE", "validate a task file (no MPI): counts, or errors",
+    {"check", "TASKFILE",
+     "validate a task file (no MPI): counts, or errors;\n"
+     "--dry-run: each task and its command instead",
      cmd_check},
     {"status", "OUTDIR", "progress of a run, while it runs or after",
      cli_status},
@@ -68,7 +72,12 @@ static void usage(FILE *out)
         char head[64];
         snprintf(head, sizeof head, "%s %s", commands[i].name,
                  commands[i].args);
-        fprintf(out, "  %-18s %s\n", head, commands[i].summary);
+        /* A summary's second line starts under its first. */
+        const char *s = commands[i].summary, *nl = strchr(s, '\n');
+        fprintf(out, "  %-18s %.*s\n", head,
+                (int)(nl ? (size_t)(nl - s) : strlen(s)), s);
+        if (nl)
+            fprintf(out, "  %-18s %s\n", "", nl + 1);
     }
     fprintf(out, "\nexit status: 0 all tasks succeeded, 1 some failed or were "
                  "skipped,\n2 usage or task-file error, 3 runtime error, 75 "
@@ -119,22 +128,67 @@ static double seconds_since(const struct timespec *t0)
 static void check_usage(FILE *out)
 {
     fprintf(out,
-            "usage: taskfarm check TASKFILE\n"
-            "Validate TASKFILE without running anything. Prints a "
-            "summary and exits 0,\nor prints every error found (up to "
-            "%d) and exits 2.\n",
+            "usage: taskfarm check [--dry-run] TASKFILE\n"
+            "       taskfarm check [--dry-run] COMMAND... ::: ARGS... "
+            "[:::: FILE...]\n"
+            "Validate TASKFILE, or the tasks of argument mode, without "
+            "running anything.\nPrints a summary and exits 0, or prints "
+            "every error found (up to %d) and\nexits 2. --dry-run prints "
+            "the tasks instead of the summary, one a line:\nline, id, the "
+            "ids it waits for (@after, @afterany, @afternotok: three\n"
+            "comma-separated lists) and the command, tab-separated.\n",
             TF_TASKFILE_MAX_ERRORS);
+}
+
+/*
+ * --dry-run: each task as run would see it, after a header, in file order:
+ * "LINE<tab>ID<tab>AFTER<tab>AFTERANY<tab>AFTERNOTOK<tab>COMMAND", the
+ * ids it waits for by kind, comma-separated (a barrier as @barrier:LINE;
+ * empty when none), the command last as in the joblog, since it may hold
+ * tabs.
+ */
+static void print_tasks(const tf_taskfile *tf)
+{
+    fputs("line\tid\tafter\tafterany\tafternotok\tcommand\n", stdout);
+    for (uint32_t i = 0; i < tf->n; i++) {
+        if (tf_taskfile_is_barrier(tf, i))
+            continue;
+        printf("%u\t%s", (unsigned)tf->tasks[i].line, tf_taskfile_id(tf, i));
+        uint32_t nd;
+        const uint32_t *d = tf_taskfile_deps(tf, i, &nd);
+        for (uint8_t kind = TF_EDGE_OK; kind <= TF_EDGE_NOTOK; kind++) {
+            bool more = false;
+            fputc('\t', stdout);
+            for (uint32_t k = 0; k < nd; k++) {
+                if (tf_taskfile_dep_kind(tf, i, k) != kind)
+                    continue;
+                if (more)
+                    fputc(',', stdout);
+                more = true;
+                if (tf_taskfile_is_barrier(tf, d[k]))
+                    printf("@barrier:%u", (unsigned)tf->tasks[d[k]].line);
+                else
+                    fputs(tf_taskfile_id(tf, d[k]), stdout);
+            }
+        }
+        printf("\t%s\n", tf_taskfile_cmd(tf, i));
+    }
 }
 
 static int cmd_check(int argc, char **argv)
 {
     const char *path = NULL;
-    bool opts = true;
-    for (int i = 1; i < argc; i++) {
+    bool opts = true, dry = false;
+    cli_args A = {0};
+    for (int i = 1; i < argc && !A.argv; i++) {
         const char *a = argv[i];
         if (opts && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
             check_usage(stdout);
             return EXIT_ALL_OK;
+        }
+        if (opts && !strcmp(a, "--dry-run")) {
+            dry = true;
+            continue;
         }
         if (opts && !strcmp(a, "--")) {
             opts = false;
@@ -145,6 +199,8 @@ static int cmd_check(int argc, char **argv)
             check_usage(stderr);
             return EXIT_USAGE;
         }
+        if (cli_args_from(argc, argv, i, &A))
+            break;
         if (path) {
             fprintf(stderr, "taskfarm check: one task file at a time\n");
             check_usage(stderr);
@@ -152,7 +208,7 @@ static int cmd_check(int argc, char **argv)
         }
         path = a;
     }
-    if (!path) {
+    if (!path && !A.argv) {
         check_usage(stderr);
         return EXIT_USAGE;
     }
@@ -160,14 +216,21 @@ static int cmd_check(int argc, char **argv)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tf_taskfile tf;
-    int status = cli_load_taskfile(path, &tf);
+    int status = A.argv ? cli_args_load(&A, "taskfarm check", &tf)
+                        : cli_load_taskfile(path, &tf);
+    cli_args_free(&A);
     if (status != EXIT_ALL_OK)
         return status;
     double secs = seconds_since(&t0);
+    if (dry) {
+        print_tasks(&tf);
+        tf_taskfile_free(&tf);
+        return EXIT_ALL_OK;
+    }
     size_t per = (tf_taskfile_bytes(&tf) + tf.ntasks / 2) / tf.ntasks;
     printf("%s: %u tasks, %u dependencies, %u barriers, longest chain "
            "%u, max cores %u, parsed in %.3f s, %zu bytes/task\n",
-           path, (unsigned)tf.ntasks, (unsigned)tf.nafter,
+           path ? path : "arguments", (unsigned)tf.ntasks, (unsigned)tf.nafter,
            (unsigned)tf.nbarriers, (unsigned)tf.max_chain,
            (unsigned)tf.max_cores, secs, per);
     tf_taskfile_free(&tf);

@@ -15,19 +15,31 @@
 
 /* After a mistake: one line on where the whole usage is, not the usage. */
 #define RUN_HINT                                                               \
-    "usage: taskfarm run [OPTIONS] TASKFILE   (all options: taskfarm help "   \
-    "run)\n"
+    "usage: taskfarm run [OPTIONS] TASKFILE | COMMAND ::: ARGS   (all "        \
+    "options: taskfarm help run)\n"
 
 void cli_run_usage(FILE *out)
 {
     fprintf(out,
             "usage: taskfarm run [OPTIONS] TASKFILE\n"
+            "       taskfarm run [OPTIONS] COMMAND... ::: ARGS... [:::: "
+            "FILE...]\n"
             "Run every task of TASKFILE (- for standard input): under "
             "mpirun or srun rank 0\nschedules and the other ranks run "
             "tasks; started directly, one process runs\nthem all. "
             "Options take their value as --opt VALUE or --opt=VALUE; "
             "SEC is a\nduration: seconds (90, 1.5) or with units (500ms, "
             "90s, 10m, 2h, 1h30m).\n\n"
+            "Argument mode, GNU parallel's: COMMAND runs once for each "
+            "argument, or each\ncombination of one argument of every "
+            "source (::: ARGS; :::: FILE, one a line,\nor standard input "
+            "for -; :::+ and ::::+ pair a source with the one before).\n"
+            "In COMMAND, {} is the argument (quoted for the shell), {.} "
+            "without its\nextension, {/} its basename, {//} its dirname, "
+            "{/.} its basename without\nextension, {#} the job's number, "
+            "{N} and {N.} ... source N's; without any, the\narguments are "
+            "appended. Job N is line N of DIR/argtasks.txt, which the "
+            "run\nwrites. Options come before COMMAND.\n\n"
             "  -o, --outdir DIR      joblog, task output and status "
             "(default taskfarm-out)\n"
             "      --resume          finish an earlier run in DIR: tasks its "
@@ -339,12 +351,25 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
                     valued(a, "", o) ? "missing value for" : "unknown option",
                     a, RUN_HINT);
             return EXIT_USAGE;
+        } else if (!o->taskfile && cli_args_from(argc, argv, i, &o->args)) {
+            /* COMMAND ::: ARGS: every word from here on is argument mode's. */
+            break;
         } else if (o->taskfile) {
             fprintf(stderr, "taskfarm run: one task file at a time\n");
             return EXIT_USAGE;
         } else {
             o->taskfile = a;
         }
+    }
+    if (o->args.argv && o->follow) {
+        fprintf(stderr, "taskfarm run: --follow follows a task file; "
+                        "argument mode's jobs are all on the command line\n");
+        return EXIT_USAGE;
+    }
+    if (o->args.argv) {
+        snprintf(o->args.path, sizeof o->args.path, "%s/%s", o->outdir,
+                 CLI_ARGS_FILE);
+        o->taskfile = o->args.path;
     }
     if (!o->taskfile) {
         fprintf(stderr, "taskfarm run: no TASKFILE\n%s", RUN_HINT);

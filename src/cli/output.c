@@ -50,12 +50,20 @@ bool cli_output_mode_parse(const char *s, cli_output_mode *m)
 
 bool cli_output_blocked(const tf_taskfile *tf)
 {
-    return tf->n && tf->tasks[tf->n - 1].line > CLI_OUT_BLOCK;
+    /* One @array line may be a million tasks: its elements count too. */
+    return tf->n && (tf->tasks[tf->n - 1].line > CLI_OUT_BLOCK ||
+                     (tf->narrays && tf->n > CLI_OUT_BLOCK));
 }
 
-uint32_t cli_output_block(uint32_t line, bool blocked)
+uint32_t cli_output_block(const tf_taskfile *tf, uint32_t i, bool blocked)
 {
-    return blocked ? (line - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1 : 0;
+    /*
+     * By line; an @array element by its place in the list instead, so that
+     * a directory holds at most a block of lines' tasks and a block of
+     * elements, however long the arrays.
+     */
+    uint32_t key = tf_taskfile_array(tf, i) ? i + 1 : tf->tasks[i].line;
+    return blocked ? (key - 1) / CLI_OUT_BLOCK * CLI_OUT_BLOCK + 1 : 0;
 }
 
 void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
@@ -67,9 +75,11 @@ void cli_output_describe(cli_output_mode m, bool blocked, char *buf,
     else if (m == CLI_OUT_NONE)
         snprintf(buf, len, "none: discarded");
     else if (blocked)
-        snprintf(buf, len, "files: out/FIRST-LAST/ID.out and ID.err, by "
-                           "blocks of %d task-file lines (line 1234 in "
-                           "out/1001-2000/), only for tasks that wrote",
+        snprintf(buf, len,
+                 "files: out/FIRST-LAST/ID.out and ID.err, by "
+                 "blocks of %d task-file lines (line 1234 in "
+                 "out/1001-2000/; an @array element by its place "
+                 "in the list), only for tasks that wrote",
                  CLI_OUT_BLOCK);
     else
         snprintf(buf, len, "files: out/ID.out and ID.err, only for tasks "

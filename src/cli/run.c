@@ -324,8 +324,8 @@ static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
         const char *id = tf_taskfile_id(tf, i), *cmd = tf_taskfile_cmd(tf, i);
         uint32_t tmo = t->timeout_ms ? t->timeout_ms : F->o.timeout_ms;
         size_t len = cli_shell_input(&buf, &cap, tmo,
-                                     cli_output_block(t->line, F->blocked),
-                                     id, t->id_len, cmd, t->cmd_len);
+                                     cli_output_block(tf, i, F->blocked), id,
+                                     t->id_len, cmd, t->cmd_len);
         tf_task_desc d;
         tf_task_desc_init(&d, 0);
         d.prio = t->prio;
@@ -463,7 +463,7 @@ static int too_wide(farm *F)
         fprintf(stderr, "%s\n", err.msgs[i].text);
     tf_tferr_free(&err);
     if (bad > 5)
-        fprintf(stderr, "%s: ... and %u more such tasks\n", F->o.taskfile,
+        fprintf(stderr, "%s: ... and %u more such lines\n", F->o.taskfile,
                 (unsigned)(bad - 5));
     fprintf(stderr, "taskfarm: nothing was run. Give the ranks more slots "
                     "(--slots, or bind each rank to more cores: srun "
@@ -523,6 +523,9 @@ static int prepare(farm *F)
     }
     if (F->rank == 0 && verdict < 0)
         verdict = cli_outdir_prepare(&F->o, &F->jl, &mode);
+    /* Argument mode's task file, for status, add and --resume to read. */
+    if (F->rank == 0 && verdict < 0 && F->o.args.argv)
+        verdict = cli_args_save(&F->o.args, F->in.kept->p);
     if (F->rank == 0 && verdict < 0)
         verdict = cli_output_prepare(F->o.output, F->o.outdir, F->o.resume);
     if (F->rank == 0 && verdict < 0)
@@ -794,5 +797,6 @@ out_with_topo:
     tf_topo_free(F.topo);
     tf_taskfile_free(&F.tf);
     cli_intake_free(&F.in);
+    cli_args_free(&F.o.args);
     return status;
 }

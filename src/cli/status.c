@@ -36,79 +36,6 @@ static bool split_row(char *line, char *col[9])
     return true;
 }
 
-/*
- * The tasks failing now: each line whose last attempt in the joblog failed
- * and that has no successful attempt (one fixed and rerun with --resume is
- * not a failure any more; a retried one shows its last attempt). Printed
- * up to `max` (text), or all into `arr` (--json). Returns how many.
- */
-static size_t failing(const char *outdir, int max, json_t *arr)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/joblog.tsv", outdir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    /* Pass 1: each line's last row's offset, and whether it ever succeeded. */
-    typedef struct {
-        long off; /* of its last failed row; -1: none */
-        bool ok;
-    } seen;
-    seen *v = NULL;
-    size_t nv = 0, count = 0;
-    char line[8192];
-    for (long off = ftell(f); fgets(line, sizeof line, f); off = ftell(f)) {
-        char *end;
-        unsigned long seq = strtoul(line, &end, 10);
-        if (end == line || *end != '\t' || seq == 0 || seq > (1ul << 30))
-            continue; /* the header, or not a row */
-        if (seq >= nv) {
-            size_t n = nv ? nv : 1024;
-            while (n <= seq)
-                n *= 2;
-            seen *nvv = realloc(v, n * sizeof *v);
-            if (!nvv)
-                break;
-            for (size_t i = nv; i < n; i++)
-                nvv[i] = (seen){-1, false};
-            v = nvv;
-            nv = n;
-        }
-        char *col[9];
-        if (!split_row(line, col))
-            continue;
-        if (!strcmp(col[6], "0") && !strcmp(col[7], "0"))
-            v[seq].ok = true;
-        else
-            v[seq].off = off;
-    }
-    /* Pass 2: the rows, in line order. */
-    int shown = 0;
-    for (size_t seq = 1; seq < nv; seq++) {
-        if (v[seq].ok || v[seq].off < 0 || fseek(f, v[seq].off, SEEK_SET) ||
-            !fgets(line, sizeof line, f))
-            continue;
-        count++;
-        char *col[9];
-        if (!split_row(line, col))
-            continue;
-        if (arr)
-            json_array_append_new(
-                arr, json_pack("{s:I, s:s, s:I, s:I, s:s}", "line",
-                               (json_int_t)seq, "host", col[1], "exit",
-                               (json_int_t)atoll(col[6]), "signal",
-                               (json_int_t)atoll(col[7]), "command", col[8]));
-        else if (shown++ < max)
-            printf("  failed: line %s on %s, exit %s, signal %s: %s\n",
-                   col[0], col[1], col[6], col[7], col[8]);
-    }
-    if (!arr && shown > max)
-        printf("  ... and %d more failing tasks in %s\n", shown - max, path);
-    free(v);
-    fclose(f);
-    return count;
-}
-
 /* ---- Each task's state (--tasks), the failed tasks' lines (--failed) ---- */
 
 enum { T_OPEN, T_DONE, T_FAILED, T_SKIPPED, T_UNNEEDED };
@@ -119,6 +46,7 @@ typedef struct task_state {
     uint8_t walk;    /* 0 not reached, 1 on the stack, 2 decided */
     int exitval, sig; /* of its last attempt, when T_FAILED */
     uint32_t cause;  /* T_SKIPPED: the failed task it waited for */
+    long off;        /* T_FAILED: where its last row is in the joblog */
 } task_state;
 
 /* A run's task list (its task file, then additions), each entry's state. */
@@ -128,51 +56,70 @@ typedef struct run_tasks {
     task_state *t;
 } run_tasks;
 
+/* Where a joblog row's task is: its line and command, and its entry. */
+typedef struct task_key {
+    uint32_t line, task;
+    uint64_t cmd; /* tf_key of its command */
+} task_key;
+
+static int cmp_task_key(const void *a, const void *b)
+{
+    const task_key *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return (x->cmd > y->cmd) - (x->cmd < y->cmd);
+}
+
 /*
  * A task's state from its joblog rows: done when an attempt succeeded,
  * failed when its last attempt failed. A row counts only for the line and
- * command it names, as for --resume: an edited line has not run.
+ * command it names, as for --resume: an edited line has not run (and the
+ * elements of an @array line are told apart by their commands).
  */
 static int read_rows(const char *dir, run_tasks *r)
 {
     const tf_taskfile *tf = &r->tf;
-    uint32_t lines = 0;
-    for (uint32_t i = 0; i < tf->n; i++)
-        if (tf->tasks[i].line > lines)
-            lines = tf->tasks[i].line;
-    uint32_t *at = malloc(((size_t)lines + 1) * sizeof *at);
-    if (!at)
+    task_key *keys = malloc((tf->n ? tf->n : 1) * sizeof *keys);
+    if (!keys)
         return ENOMEM;
-    for (uint32_t l = 0; l <= lines; l++)
-        at[l] = UINT32_MAX;
+    size_t nk = 0;
     for (uint32_t i = 0; i < tf->n; i++)
         if (!tf_taskfile_is_barrier(tf, i))
-            at[tf->tasks[i].line] = i;
+            keys[nk++] = (task_key){
+                tf->tasks[i].line, i,
+                tf_key(NULL, 0, tf_taskfile_cmd(tf, i), tf->tasks[i].cmd_len)};
+    qsort(keys, nk, sizeof *keys, cmp_task_key);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/joblog.tsv", dir);
     FILE *f = fopen(path, "r");
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while (f && (len = getline(&line, &cap, f)) > 0) {
+    for (long off = f ? ftell(f) : 0; f && (len = getline(&line, &cap, f)) > 0;
+         off = ftell(f)) {
         char *end, *col[9];
         unsigned long seq = strtoul(line, &end, 10);
         /* The header, a torn last row (no newline), or not a row. */
-        if (line[len - 1] != '\n' || end == line || *end != '\t' ||
-            seq == 0 || seq > lines || at[seq] == UINT32_MAX ||
-            !split_row(line, col) ||
-            strcmp(col[8], tf_taskfile_cmd(tf, at[seq])))
+        if (line[len - 1] != '\n' || end == line || *end != '\t' || seq == 0 ||
+            seq > UINT32_MAX || !split_row(line, col))
             continue;
-        task_state *t = &r->t[at[seq]];
+        task_key want = {(uint32_t)seq, 0,
+                         tf_key(NULL, 0, col[8], strlen(col[8]))};
+        const task_key *k =
+            bsearch(&want, keys, nk, sizeof *keys, cmp_task_key);
+        if (!k || strcmp(col[8], tf_taskfile_cmd(tf, k->task)))
+            continue;
+        task_state *t = &r->t[k->task];
         int exitval = atoi(col[6]), sig = atoi(col[7]);
         if (t->st == T_DONE)
             continue;
         t->st = exitval || sig ? T_FAILED : T_DONE;
         t->exitval = exitval;
         t->sig = sig;
+        t->off = off;
     }
     free(line);
-    free(at);
+    free(keys);
     if (f)
         fclose(f);
     return 0;
@@ -251,15 +198,16 @@ static void run_tasks_free(run_tasks *r)
  * or, after a message, EXIT_USAGE (the task file cannot be read or parsed
  * any more) or EXIT_RUNTIME (out of memory).
  */
-static int run_tasks_load(const char *dir, const tf_runstate *rs,
-                          run_tasks *r)
+static int run_tasks_load(const char *dir, const tf_runstate *rs, run_tasks *r,
+                          bool quiet)
 {
     char path[PATH_MAX], why[PATH_MAX + 128];
     memset(r, 0, sizeof *r);
     int e = cli_tasklist_of_run(dir, rs, &r->text, path, sizeof path, why,
                                 sizeof why);
     if (e) {
-        fprintf(stderr, "taskfarm: %s: %s\n", dir, why);
+        if (!quiet)
+            fprintf(stderr, "taskfarm: %s: %s\n", dir, why);
         return e == ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
     }
     /* A followed file may hold no task yet. */
@@ -267,9 +215,11 @@ static int run_tasks_load(const char *dir, const tf_runstate *rs,
                                 rs->follow ? TF_TASKFILE_EMPTY_OK : 0, &r->tf,
                                 NULL);
     if (e) {
-        fprintf(stderr, "taskfarm: %s: its task file %s %s\n", dir, path,
-                e == TF_EINVAL ? "has errors now (taskfarm check says which)"
-                               : "cannot be parsed: out of memory");
+        if (!quiet)
+            fprintf(stderr, "taskfarm: %s: its task file %s %s\n", dir, path,
+                    e == TF_EINVAL
+                        ? "has errors now (taskfarm check says which)"
+                        : "cannot be parsed: out of memory");
         cli_tasklist_free(&r->text);
         return e == TF_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
     }
@@ -280,6 +230,122 @@ static int run_tasks_load(const char *dir, const tf_runstate *rs,
         return EXIT_RUNTIME;
     }
     return EXIT_ALL_OK;
+}
+
+/* One joblog row, for the tasks failing now. */
+typedef struct jrow {
+    uint32_t seq;
+    uint64_t cmd; /* tf_key of its command */
+    long off;     /* where the row starts in the file */
+    bool ok;      /* exit 0, no signal */
+} jrow;
+
+/* By task (line, then command), then file order. */
+static int cmp_jrow(const void *a, const void *b)
+{
+    const jrow *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    if (x->cmd != y->cmd)
+        return x->cmd < y->cmd ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* The failing rows, by line and then file order. */
+static int cmp_failing(const void *a, const void *b)
+{
+    const jrow *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/*
+ * The tasks failing now, each shown by its last row in the joblog: the
+ * tasks `--tasks` calls failed (their last attempt failed), when the task
+ * file can be read (r); a line edited and rerun with --resume is another
+ * task then, and its old failure is gone. Without it, from the joblog
+ * alone: a task is a line and its command (the elements of an @array
+ * share a line), failing when its last row failed and none succeeded.
+ * Printed up to `max` (text), or all into `arr` (--json). Returns how
+ * many.
+ */
+static size_t failing(const char *outdir, const run_tasks *r, int max,
+                      json_t *arr)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/joblog.tsv", outdir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    jrow *v = NULL;
+    size_t nv = 0, cap = 0, count = 0, lcap = 0, k = 0;
+    char *line = NULL;
+    ssize_t len;
+    if (r) {
+        /* In file order, which is line order. */
+        v = malloc((r->tf.n ? r->tf.n : 1) * sizeof *v);
+        for (uint32_t i = 0; v && i < r->tf.n; i++)
+            if (r->t[i].st == T_FAILED)
+                v[k++] = (jrow){r->tf.tasks[i].line, 0, r->t[i].off, false};
+        goto print;
+    }
+    for (long off = ftell(f); (len = getline(&line, &lcap, f)) > 0;
+         off = ftell(f)) {
+        char *end, *col[9];
+        unsigned long seq = strtoul(line, &end, 10);
+        if (end == line || *end != '\t' || seq == 0 || seq > UINT32_MAX ||
+            !split_row(line, col))
+            continue; /* the header, or not a row */
+        if (nv == cap) {
+            size_t n = cap ? 2 * cap : 1024;
+            jrow *nvv = realloc(v, n * sizeof *v);
+            if (!nvv)
+                break;
+            v = nvv;
+            cap = n;
+        }
+        v[nv++] = (jrow){(uint32_t)seq, tf_key(NULL, 0, col[8], strlen(col[8])),
+                         off, !strcmp(col[6], "0") && !strcmp(col[7], "0")};
+    }
+    /* Each task's last row when none succeeded, kept in place at v[0..k). */
+    if (nv)
+        qsort(v, nv, sizeof *v, cmp_jrow);
+    for (size_t i = 0; i < nv;) {
+        size_t j = i;
+        bool ok = false;
+        for (; j < nv && v[j].seq == v[i].seq && v[j].cmd == v[i].cmd; j++)
+            ok |= v[j].ok;
+        if (!ok)
+            v[k++] = v[j - 1];
+        i = j;
+    }
+    if (k)
+        qsort(v, k, sizeof *v, cmp_failing);
+print:;
+    int shown = 0;
+    for (size_t i = 0; i < k; i++) {
+        char *col[9];
+        if (fseek(f, v[i].off, SEEK_SET) || getline(&line, &lcap, f) <= 0 ||
+            !split_row(line, col))
+            continue;
+        count++;
+        if (arr)
+            json_array_append_new(
+                arr, json_pack("{s:I, s:s, s:I, s:I, s:s}", "line",
+                               (json_int_t)v[i].seq, "host", col[1], "exit",
+                               (json_int_t)atoll(col[6]), "signal",
+                               (json_int_t)atoll(col[7]), "command", col[8]));
+        else if (shown++ < max)
+            printf("  failed: line %s on %s, exit %s, signal %s: %s\n", col[0],
+                   col[1], col[6], col[7], col[8]);
+    }
+    if (!arr && shown > max)
+        printf("  ... and %d more failing tasks in %s\n", shown - max, path);
+    free(line);
+    free(v);
+    fclose(f);
+    return count;
 }
 
 /*
@@ -360,9 +426,82 @@ static void print_tasks(const run_tasks *r, bool live, json_t *arr)
     }
 }
 
+/* A value written as a plain decimal index (no sign, no leading zero). */
+static bool plain_index(const char *s, size_t n, uint64_t *v)
+{
+    if (!n || n > 10 || (s[0] == '0' && n > 1))
+        return false;
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return true;
+}
+
+/*
+ * An @array line (text[0..len)) for --failed: as written when every
+ * element failed, else with the list cut down to the failed elements'
+ * values (consecutive indexes as ranges), so that it reruns those alone.
+ */
+static void print_failed_array(const run_tasks *r, const tf_tfarray *a,
+                               const char *text, size_t len)
+{
+    const tf_taskfile *tf = &r->tf;
+    uint32_t nfailed = 0;
+    for (uint32_t i = a->first; i < a->first + a->n; i++)
+        nfailed += r->t[i].st == T_FAILED;
+    if (!nfailed)
+        return;
+    /* The @array token's value: the attributes come first, one a word. */
+    const char *v = text, *end = text + len;
+    while (v < end) {
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        if (end - v >= 7 && !memcmp(v, "@array=", 7))
+            break;
+        while (v < end && *v != ' ' && *v != '\t')
+            v++;
+    }
+    if (nfailed == a->n || v == end) {
+        printf("%.*s\n", (int)len, text);
+        return;
+    }
+    const char *vend = v += 7;
+    while (vend < end && *vend != ' ' && *vend != '\t')
+        vend++;
+    printf("%.*s", (int)(v - text), text);
+    bool first = true;
+    for (uint32_t i = a->first; i < a->first + a->n; i++) {
+        if (r->t[i].st != T_FAILED)
+            continue;
+        const char *val = tf_taskfile_id(tf, i) + a->base_len + 1;
+        size_t n = tf->tasks[i].id_len - a->base_len - 1;
+        uint64_t lo, x;
+        uint32_t j = i;
+        /* A run of failed elements with consecutive plain indexes. */
+        if (plain_index(val, n, &lo))
+            while (j + 1 < a->first + a->n && r->t[j + 1].st == T_FAILED &&
+                   plain_index(tf_taskfile_id(tf, j + 1) + a->base_len + 1,
+                               tf->tasks[j + 1].id_len - a->base_len - 1, &x) &&
+                   x == lo + (j + 1 - i))
+                j++;
+        printf("%s%.*s", first ? "" : ",", (int)n, val);
+        if (j > i + 1)
+            printf("-%llu", (unsigned long long)(lo + (j - i)));
+        else
+            j = i; /* two in a row: as a list */
+        first = false;
+        i = j;
+    }
+    printf("%.*s\n", (int)(end - vend), vend);
+}
+
 /*
  * --failed: the task-file lines, as written, of the tasks whose last
- * attempt failed, in file order: a task file that reruns them.
+ * attempt failed, in file order: a task file that reruns them (an @array
+ * line narrowed to its failed elements).
  */
 static void print_failed(const run_tasks *r)
 {
@@ -375,8 +514,16 @@ static void print_failed(const run_tasks *r)
         while (i < tf->n && (tf_taskfile_is_barrier(tf, i) ||
                              tf->tasks[i].line < line))
             i++;
-        if (i < tf->n && tf->tasks[i].line == line &&
-            r->t[i].st == T_FAILED)
+        const tf_tfarray *a = i < tf->n && tf->tasks[i].line == line
+                                  ? tf_taskfile_array(tf, i)
+                                  : NULL;
+        size_t len = (size_t)(eol - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (a)
+            print_failed_array(r, a, p, len);
+        else if (i < tf->n && tf->tasks[i].line == line &&
+                 r->t[i].st == T_FAILED)
             printf("%.*s\n", (int)(eol - p), p);
         p = eol + 1;
         line++;
@@ -470,21 +617,25 @@ int cli_status(int argc, char **argv)
     uint64_t left =
         rs.total - rs.done - rs.failed - rs.skipped - rs.not_needed;
     uint64_t busy = running && !gone ? rs.running : 0;
+    /*
+     * The task file tells which failures are still current: --tasks and
+     * --failed need it, the rest uses it when it can be read.
+     */
     run_tasks r;
-    if (tasks || failed) {
-        int rc = run_tasks_load(dir, &rs, &r);
-        if (rc != EXIT_ALL_OK)
-            return rc;
-    }
+    int rc = run_tasks_load(dir, &rs, &r, !(tasks || failed));
+    if (rc == EXIT_RUNTIME || (rc != EXIT_ALL_OK && (tasks || failed)))
+        return rc;
+    const run_tasks *known = rc == EXIT_ALL_OK ? &r : NULL;
+    int status = exit_of(rs.state, gone);
     if (failed) {
         print_failed(&r);
         run_tasks_free(&r);
-        return exit_of(rs.state, gone);
+        return status;
     }
     bool live = running && !gone;
     if (json) {
         json_t *fails = json_array();
-        failing(dir, 0, fails);
+        failing(dir, known, 0, fails);
         json_t *o = json_pack(
             "{s:s, s:s, s:b, s:s, s:i, s:I, s:s, s:I, s:I, s:I, s:I, s:I, "
             "s:I, s:I, s:f, s:f, s:o, s:o, s:i}",
@@ -514,19 +665,20 @@ int cli_status(int argc, char **argv)
             json_t *arr = json_array();
             print_tasks(&r, live, arr);
             json_object_set_new(o, "tasks", arr);
-            run_tasks_free(&r);
         }
         char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
                        : NULL;
         if (!text) {
             fprintf(stderr, "taskfarm: out of memory\n");
-            json_decref(o);
-            return EXIT_RUNTIME;
+            status = EXIT_RUNTIME;
+        } else {
+            printf("%s\n", text);
         }
-        printf("%s\n", text);
         free(text);
         json_decref(o);
-        return exit_of(rs.state, gone);
+        if (known)
+            run_tasks_free(&r);
+        return status;
     }
     printf("%s: %s%s\n", dir, rs.state, note);
     printf("  task file %s%s, %d rank%s, %llu slots, rank 0 on %s (pid %ld)\n",
@@ -555,11 +707,12 @@ int cli_status(int argc, char **argv)
     printf("\n");
     if (rs.output[0])
         printf("  output %s\n", rs.output);
-    failing(dir, 10, NULL);
+    failing(dir, known, 10, NULL);
     if (tasks) {
         printf("tasks (line, id, state):\n");
         print_tasks(&r, live, NULL);
-        run_tasks_free(&r);
     }
-    return exit_of(rs.state, gone);
+    if (known)
+        run_tasks_free(&r);
+    return status;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "grow.h"
+#include "subst.h"
 #include "taskfarm_status.h"
 
 /*
@@ -37,13 +38,13 @@ enum {
     ATTR_OUTPUT,
     ATTR_EST,
     ATTR_END,
+    ATTR_ARRAY,
     ATTR_COUNT_
 };
 
 static const char *const attr_names[ATTR_COUNT_] = {
-    "id",      "after",   "afterany", "afternotok", "prio",  "cores",
-    "timeout", "retries", "barrier",  "shell",      "output", "est",
-    "end",
+    "id",      "after",   "afterany", "afternotok", "prio", "cores", "timeout",
+    "retries", "barrier", "shell",    "output",     "est",  "end",   "array",
 };
 _Static_assert(ATTR_AFTERANY == ATTR_AFTER + TF_EDGE_ANY &&
                    ATTR_AFTERNOTOK == ATTR_AFTER + TF_EDGE_NOTOK,
@@ -62,7 +63,8 @@ _Static_assert(sizeof(tf_tftask) == 40, "tf_tftask grew");
 
 /*
  * An @after, @afterany or @afternotok list, kept as a span of the text
- * until every id is known.
+ * until every id is known. For an @array line, task is its first element:
+ * the others share its lists.
  */
 typedef struct after_ref {
     uint64_t off;
@@ -84,6 +86,7 @@ typedef struct parser {
     tf_tferr err;
 
     uint32_t nlines; /* lines read so far */
+    bool full;       /* TF_TASKFILE_MAX_TASKS reached: reading stopped */
 
     tf_tftask *tasks;
     uint32_t n, cap; /* entries in tasks[], and room for */
@@ -111,6 +114,10 @@ typedef struct parser {
     uint32_t *sorted;    /* phase 2, with globs: tasks with ids, by id */
     uint32_t nsorted;
 
+    tf_tfarray *arrays; /* the @array lines, in file order */
+    uint32_t narrays;
+    size_t arcap;
+
     char shell[TF_TASKFILE_MAX_SHELL + 1]; /* @shell's value, "" if none */
     uint32_t shell_line;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_*, 0 if none */
@@ -127,6 +134,10 @@ typedef struct line_attrs {
     const char *shell; /* @shell's value */
     size_t shell_len;
     uint8_t output; /* @output's TF_TASKFILE_OUTPUT_* */
+    const char *array; /* @array's list, checked; NULL: none */
+    size_t array_len;
+    uint64_t array_n;  /* the elements it gives */
+    size_t array_vmax; /* bytes of its longest value */
     int32_t prio;
     uint32_t timeout_ms;
     uint32_t est_ms; /* @est, 0 if none */
@@ -465,6 +476,40 @@ static uint32_t hash_id(const char *s, size_t n)
     return h;
 }
 
+/* The array entry t belongs to among arrays[0..n), or NULL. */
+static const tf_tfarray *array_of(const tf_tfarray *arrays, uint32_t n,
+                                  uint32_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) { /* the first array starting after t */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (arrays[mid].first <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo || t - arrays[lo - 1].first >= arrays[lo - 1].n)
+        return NULL;
+    return &arrays[lo - 1];
+}
+
+/*
+ * Whether s names task t: its id, or the base of the @array it is an
+ * element of (the table holds an array's base once, pointing at its first
+ * element; "sim" names the array of "sim.1").
+ */
+static bool names_task(const parser *p, uint32_t t, const char *s, size_t n)
+{
+    const tf_tftask *e = &p->tasks[t];
+    if (memcmp(p->pool + e->str, s, n < e->id_len ? n : e->id_len))
+        return false;
+    if (e->id_len == n)
+        return true;
+    const tf_tfarray *a =
+        e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, t) : NULL;
+    return a && a->base_len == n;
+}
+
 /* The task holding id s, or TF_NONE with *slot set to where it would go. */
 static uint32_t id_find(const parser *p, const char *s, size_t n, uint32_t h,
                         size_t *slot)
@@ -480,11 +525,8 @@ static uint32_t id_find(const parser *p, const char *s, size_t n, uint32_t h,
             *slot = i;
             return TF_NONE;
         }
-        if (sl->hash == h) {
-            const tf_tftask *e = &p->tasks[sl->task];
-            if (e->id_len == n && memcmp(p->pool + e->str, s, n) == 0)
-                return sl->task;
-        }
+        if (sl->hash == h && names_task(p, sl->task, s, n))
+            return sl->task;
         i = (i + 1) & mask;
     }
 }
@@ -697,6 +739,170 @@ static int bad_value(parser *p, uint32_t line, int k, const char *v, size_t n,
                      attr_names[k], expected);
 }
 
+/* ---- @array lists ---- */
+
+/*
+ * One item of an @array list: a range of indexes, or one value as written
+ * (a number, or a word).
+ */
+typedef struct array_item {
+    bool range;
+    uint64_t lo, hi, step; /* range: lo, lo + step, ... up to hi */
+    unsigned width;        /* range: indexes zero-padded to this many digits */
+} array_item;
+
+/* Decimal digits at s[*i..n) into *v (which stops growing past any index). */
+static size_t read_digits(const char *s, size_t n, size_t *i, uint64_t *v)
+{
+    size_t i0 = *i;
+    *v = 0;
+    for (; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++)
+        if (*v <= TF_TASKFILE_MAX_INDEX)
+            *v = *v * 10 + (uint64_t)(s[*i] - '0');
+    return *i - i0;
+}
+
+/*
+ * Read the item s[0..n): "N", "N-M" or "N-M:STEP" (indexes 0 to
+ * TF_TASKFILE_MAX_INDEX; a bound written with a leading zero pads every
+ * index to the wider bound's digits, as bash's {01..10} does), or a word
+ * that starts with a letter or '_' and holds id characters. Returns NULL,
+ * or what is wrong with it, for a message.
+ */
+static const char *array_item_read(const char *s, size_t n, array_item *it)
+{
+    static const char expected[] =
+        "expected N, N-M, N-M:STEP or a word of letters, digits, '_', '.', "
+        "':' or '-' that starts with a letter or '_'";
+    *it = (array_item){0};
+    if (memchr(s, '%', n))
+        return "Slurm's %N, a limit on running elements, has no equivalent: "
+               "the run's slots are the limit";
+    if (!(s[0] >= '0' && s[0] <= '9'))
+        return (s[0] == '_' ||
+                ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z')) &&
+                       id_chars_ok(s, n)
+                   ? NULL
+                   : expected;
+    size_t i = 0;
+    size_t dl = read_digits(s, n, &i, &it->lo);
+    if (i == n) /* one number: a value as written, leading zeros kept */
+        return it->lo > TF_TASKFILE_MAX_INDEX ? "an index past 4294967295"
+                                              : NULL;
+    if (s[i] != '-')
+        return expected;
+    size_t j = ++i, dh = read_digits(s, n, &i, &it->hi);
+    it->step = 1;
+    if (!dh)
+        return expected;
+    if (i < n &&
+        (s[i] != ':' || (++i, !read_digits(s, n, &i, &it->step)) || i != n))
+        return expected;
+    if (!it->step)
+        return "a step of 0";
+    if (it->lo > TF_TASKFILE_MAX_INDEX || it->hi > TF_TASKFILE_MAX_INDEX)
+        return "an index past 4294967295";
+    if (it->hi < it->lo)
+        return "a range that ends before it starts";
+    it->range = true;
+    if ((dl > 1 && s[0] == '0') || (dh > 1 && s[j] == '0'))
+        it->width = (unsigned)(dl > dh ? dl : dh);
+    return NULL;
+}
+
+static size_t count_digits(uint64_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/*
+ * Check @array's list (comma-separated items) into a: the number of
+ * elements and the longest value. Returns 0, 1 (error recorded) or
+ * TF_ENOMEM.
+ */
+static int parse_array(parser *p, uint32_t line, line_attrs *a, const char *val,
+                       size_t vlen)
+{
+    char q[QUOTE_BUF];
+    uint64_t count = 0;
+    size_t vmax = 0, j = 0;
+    for (;;) {
+        const char *c = memchr(val + j, ',', vlen - j);
+        size_t e = c ? (size_t)(c - val) : vlen;
+        array_item it;
+        const char *why = e == j ? NULL : array_item_read(val + j, e - j, &it);
+        if (e == j)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "empty item in @array list '%s'",
+                                    quote(q, val, vlen)));
+        if (why)
+            return failed(add_error(p, TF_EINVAL, line, 0,
+                                    "bad item '%s' in @array (%s)",
+                                    quote(q, val + j, e - j), why));
+        size_t w = it.range ? count_digits(it.hi) : e - j;
+        if (it.range && it.width > w)
+            w = it.width;
+        if (w > vmax)
+            vmax = w;
+        count += it.range ? (it.hi - it.lo) / it.step + 1 : 1;
+        if (count > TF_TASKFILE_MAX_TASKS)
+            return failed(add_error(p, TF_ERANGE, line, 0,
+                                    "@array of more than %u elements (the "
+                                    "most tasks a file may hold)",
+                                    TF_TASKFILE_MAX_TASKS));
+        if (!c)
+            break;
+        j = e + 1;
+    }
+    a->array = val;
+    a->array_len = vlen;
+    a->array_n = count;
+    a->array_vmax = vmax;
+    return 0;
+}
+
+/* Walks a checked @array list, value by value. */
+typedef struct array_iter {
+    const char *s;
+    size_t n, next; /* the list, and where its next item starts */
+    array_item it;  /* the range being walked */
+    uint64_t v;     /* its next index */
+    char buf[TF_TASKFILE_MAX_ID + 1];
+} array_iter;
+
+/* The next value into *v, *len (valid until the next call); false at end. */
+static bool array_next(array_iter *ai, const char **v, size_t *len)
+{
+    if (!ai->it.range || ai->v > ai->it.hi) {
+        if (ai->next > ai->n)
+            return false;
+        const char *item = ai->s + ai->next;
+        const char *c = memchr(item, ',', ai->n - ai->next);
+        size_t ilen = c ? (size_t)(c - item) : ai->n - ai->next;
+        ai->next += ilen + 1;
+        array_item_read(item, ilen, &ai->it); /* parse_array said it is fine */
+        if (!ai->it.range) {
+            *v = item;
+            *len = ilen;
+            return true;
+        }
+        ai->v = ai->it.lo;
+    }
+    size_t d = count_digits(ai->v), w = d > ai->it.width ? d : ai->it.width;
+    uint64_t x = ai->v;
+    for (size_t i = w; i > 0; i--, x /= 10)
+        ai->buf[i - 1] = (char)('0' + x % 10);
+    ai->v += ai->it.step;
+    *v = ai->buf;
+    *len = w;
+    return true;
+}
+
 /* ---- lines ---- */
 
 static bool is_blank(char c)
@@ -822,6 +1028,8 @@ static int parse_attr(parser *p, uint32_t line, line_attrs *a, const char *name,
         a->shell = val;
         a->shell_len = vlen;
         return 0;
+    case ATTR_ARRAY:
+        return parse_array(p, line, a, val, vlen);
     case ATTR_OUTPUT:
         for (size_t m = 0; m < sizeof output_names / sizeof *output_names; m++)
             if (strlen(output_names[m]) == vlen &&
@@ -932,46 +1140,54 @@ static int add_barrier(parser *p, uint32_t line)
     return 0;
 }
 
-/* Report that task t's id is also task old's, naming both lines. */
-static int duplicate_error(parser *p, uint32_t t, uint32_t old)
+/*
+ * Report that the name id[0..n) of task t (its id, or its array's base)
+ * is also task old's, naming both lines.
+ */
+static int duplicate_error(parser *p, uint32_t t, uint32_t old, const char *id,
+                           size_t n)
 {
     const tf_tftask *e = &p->tasks[t], *o = &p->tasks[old];
-    const char *id = p->pool + e->str;
+    int w = (int)n;
+    if (e->line == o->line) /* two elements of one @array */
+        return add_error(p, TF_EEXIST, e->line, 0,
+                         "@array gives the element '%.*s' twice", w, id);
     if (e->flags & TF_TFT_DEFAULT_ID)
         return add_error(p, TF_EEXIST, e->line, 0,
-                         "duplicate id '%s' (this line's default id, also "
+                         "duplicate id '%.*s' (this line's default id, also "
                          "given on line %u)",
-                         id, (unsigned)o->line);
+                         w, id, (unsigned)o->line);
     if (o->flags & TF_TFT_DEFAULT_ID)
         return add_error(p, TF_EEXIST, e->line, 0,
-                         "duplicate id '%s' (also the default id of line %u)",
-                         id, (unsigned)o->line);
+                         "duplicate id '%.*s' (also the default id of line "
+                         "%u)",
+                         w, id, (unsigned)o->line);
     return add_error(p, TF_EEXIST, e->line, 0,
-                     "duplicate id '%s' (also on line %u)", id,
+                     "duplicate id '%.*s' (also on line %u)", w, id,
                      (unsigned)o->line);
 }
 
 /*
- * Enter an explicit id. A clash with a default id (a line number) can only
- * be seen once every line is read: those are checked in phase 2.
+ * Enter the name id[0..n) of task t: its explicit id, or the base of the
+ * @array whose first element t is. A clash with a default id (a line
+ * number) can only be seen once every line is read: those are checked in
+ * phase 2.
  */
-static int insert_id(parser *p, uint32_t t)
+static int insert_id(parser *p, uint32_t t, const char *id, size_t n)
 {
-    const tf_tftask *e = &p->tasks[t];
-    const char *id = p->pool + e->str;
     if ((p->nids + 1) * 2 > p->scap) {
         int rc = grow_ids(p);
         if (rc)
             return rc;
     }
-    uint32_t h = hash_id(id, e->id_len);
+    uint32_t h = hash_id(id, n);
     size_t slot;
-    uint32_t old = id_find(p, id, e->id_len, h, &slot);
+    uint32_t old = id_find(p, id, n, h, &slot);
     if (old != TF_NONE)
-        return duplicate_error(p, t, old);
+        return duplicate_error(p, t, old, id, n);
     p->slots[slot] = (id_slot){h, t};
     p->nids++;
-    if (as_line_number(id, e->id_len, UINT32_MAX)) {
+    if (as_line_number(id, n, UINT32_MAX)) {
         if (p->nnumeric == p->ncap) {
             size_t ncap = p->ncap ? p->ncap * 2 : 64;
             uint32_t *nn = realloc(p->numeric, ncap * sizeof *nn);
@@ -986,37 +1202,26 @@ static int insert_id(parser *p, uint32_t t)
 }
 
 /*
- * Record a task line, even one with a bad attribute value, so that its id
- * still resolves and one mistake does not cascade into "unknown dependency"
- * errors on every line that names it.
+ * A new entry for a task of `line` with a's attributes and the id
+ * id[0..idlen), with room for a command of cmdlen bytes at *cmd, which the
+ * caller writes (the NUL after it is written here). *t: its index.
  */
-static int add_task(parser *p, uint32_t line, const line_attrs *a,
-                    const char *cmd, size_t cmdlen)
+static int new_task(parser *p, uint32_t line, const line_attrs *a,
+                    uint8_t flags, const char *id, size_t idlen, size_t cmdlen,
+                    char **cmd, uint32_t *t)
 {
-    char num[10];
-    const char *id = a->id;
-    size_t idlen = a->id_len;
-    uint8_t flags = 0;
-    if (!id && !a->bad_id) {
-        idlen = fmt_u32(num, line);
-        id = num;
-        flags = TF_TFT_DEFAULT_ID;
-    } else if (!id) {
-        id = "";
-        idlen = 0;
-    }
     int rc = task_room(p);
     if (!rc)
         rc = pool_reserve(p, idlen + cmdlen + 2);
     if (rc)
         return rc;
-    uint32_t t = p->n++;
-    tf_tftask *e = &p->tasks[t];
+    *t = p->n++;
+    tf_tftask *e = &p->tasks[*t];
     e->str = p->plen;
     memcpy(p->pool + p->plen, id, idlen);
     p->plen += idlen;
     p->pool[p->plen++] = '\0';
-    memcpy(p->pool + p->plen, cmd, cmdlen);
+    *cmd = p->pool + p->plen;
     p->plen += cmdlen;
     p->pool[p->plen++] = '\0';
     e->cmd_len = (uint32_t)cmdlen;
@@ -1033,11 +1238,15 @@ static int add_task(parser *p, uint32_t line, const line_attrs *a,
     p->ntasks++;
     if (a->cores > p->max_cores)
         p->max_cores = a->cores;
-    if (idlen && !(flags & TF_TFT_DEFAULT_ID)) {
-        rc = insert_id(p, t);
-        if (rc)
-            return rc;
-    }
+    return 0;
+}
+
+/*
+ * Keep the line's @after lists for phase 2, as task t's (for an @array
+ * line: its first element's).
+ */
+static int keep_after(parser *p, const line_attrs *a, uint32_t t)
+{
     for (uint8_t kind = 0; kind < 3; kind++) {
         if (!a->after[kind])
             continue;
@@ -1053,6 +1262,126 @@ static int add_task(parser *p, uint32_t line, const line_attrs *a,
                     memchr(a->after[kind], '[', a->after_len[kind]);
     }
     return 0;
+}
+
+/* The file holds TF_TASKFILE_MAX_TASKS: say so once, read no more. */
+static int too_many_tasks(parser *p, uint32_t line)
+{
+    p->full = true;
+    return add_error(p, TF_ERANGE, line, 0, "more than %u tasks in the file",
+                     TF_TASKFILE_MAX_TASKS);
+}
+
+/*
+ * Record a task line, even one with a bad attribute value, so that its id
+ * still resolves and one mistake does not cascade into "unknown dependency"
+ * errors on every line that names it.
+ */
+static int add_task(parser *p, uint32_t line, const line_attrs *a,
+                    const char *cmd, size_t cmdlen)
+{
+    char num[10], *dst;
+    const char *id = a->id;
+    size_t idlen = a->id_len;
+    uint8_t flags = 0;
+    uint32_t t;
+    if (!id && !a->bad_id) {
+        idlen = fmt_u32(num, line);
+        id = num;
+        flags = TF_TFT_DEFAULT_ID;
+    } else if (!id) {
+        id = "";
+        idlen = 0;
+    }
+    if (p->ntasks >= TF_TASKFILE_MAX_TASKS)
+        return too_many_tasks(p, line);
+    int rc = new_task(p, line, a, flags, id, idlen, cmdlen, &dst, &t);
+    if (rc)
+        return rc;
+    memcpy(dst, cmd, cmdlen);
+    if (idlen && !(flags & TF_TFT_DEFAULT_ID)) {
+        rc = insert_id(p, t, id, idlen);
+        if (rc)
+            return rc;
+    }
+    return keep_after(p, a, t);
+}
+
+/*
+ * Expand an @array line into one task per value, the command's
+ * replacement strings ({} the value, {#} its position from 1: subst.h)
+ * filled in. A line whose array cannot be made is recorded as one task
+ * (add_task), after the error, so that its id still resolves.
+ */
+static int add_array(parser *p, uint32_t line, const line_attrs *a,
+                     const char *cmd, size_t cmdlen)
+{
+    char q[QUOTE_BUF], base_num[10], id[TF_TASKFILE_MAX_ID + 1];
+    const char *base = a->id;
+    size_t blen = a->id_len, at, len;
+    uint8_t flags = TF_TFT_ARRAY;
+    tf_subst sub;
+    int bad = tf_subst_init(&sub, cmd, cmdlen, 1, &at, &len), rc = 0;
+    if (!base) {
+        blen = fmt_u32(base_num, line);
+        base = base_num;
+        flags |= TF_TFT_DEFAULT_ID;
+    }
+    if (bad)
+        rc = add_error(
+            p, TF_EINVAL, line, 0, "'%s' in an @array line's command: %s",
+            quote(q, cmd + at, len),
+            bad == TF_SUBST_RANGE ? "an array gives one value, {} (or {1})"
+                                  : tf_subst_problem(bad));
+    else if (blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
+        rc = add_error(p, TF_ERANGE, line, 0,
+                       "the ids of the elements ('%s.' and the value) reach "
+                       "%zu bytes, longer than %u (the task's output files "
+                       "ID.out and ID.err must fit in a file name of %u "
+                       "bytes)",
+                       quote(q, base, blen), blen + 1 + a->array_vmax,
+                       TF_TASKFILE_MAX_ID, TF_TASKFILE_NAME_MAX);
+    else if (p->ntasks + a->array_n > TF_TASKFILE_MAX_TASKS)
+        return too_many_tasks(p, line);
+    if (rc || bad || a->bad_id || blen + 1 + a->array_vmax > TF_TASKFILE_MAX_ID)
+        return rc ? rc : add_task(p, line, a, cmd, cmdlen);
+
+    if (tf_grow((void **)&p->arrays, &p->arcap, (size_t)p->narrays + 1,
+                sizeof *p->arrays, 64))
+        return TF_ENOMEM;
+    tf_tfarray *arr = &p->arrays[p->narrays++];
+    *arr = (tf_tfarray){p->n, 0, (uint32_t)blen};
+    memcpy(id, base, blen);
+    id[blen] = '.';
+    array_iter ai = {.s = a->array, .n = a->array_len};
+    const char *v;
+    size_t vlen;
+    for (uint64_t k = 1; !rc && array_next(&ai, &v, &vlen); k++) {
+        tf_subst_arg arg = {v, vlen};
+        size_t clen = tf_subst_expand(&sub, &arg, k, NULL, 0);
+        uint32_t t;
+        char *dst;
+        memcpy(id + blen + 1, v, vlen);
+        if (clen > TF_TASKFILE_MAX_CMD)
+            return add_error(p, TF_ERANGE, line, 0,
+                             "command of element '%s' of %zu bytes, longer "
+                             "than %u (the most Linux passes to the shell as "
+                             "one argument)",
+                             quote(q, id, blen + 1 + vlen), clen,
+                             TF_TASKFILE_MAX_CMD);
+        rc = new_task(p, line, a, flags, id, blen + 1 + vlen, clen, &dst, &t);
+        if (rc)
+            return rc;
+        tf_subst_expand(&sub, &arg, k, dst, clen);
+        arr->n++;
+        /* A base named twice: one message, not one per element too. */
+        size_t nerr = p->err.n;
+        if (k == 1 && !(flags & TF_TFT_DEFAULT_ID) &&
+            ((rc = insert_id(p, t, base, blen)) || p->err.n > nerr))
+            break;
+        rc = insert_id(p, t, id, blen + 1 + vlen);
+    }
+    return rc ? rc : keep_after(p, a, arr->first);
 }
 
 /* One line without its newline or trailing CR, known to hold no NUL. */
@@ -1110,6 +1439,8 @@ static int parse_line(parser *p, uint32_t line, const char *s, size_t n)
         if (rc)
             return rc;
     }
+    if (a.array)
+        return add_array(p, line, &a, s + i, n - i);
     return add_task(p, line, &a, s + i, n - i);
 }
 
@@ -1120,7 +1451,7 @@ static int scan(parser *p, bool has_nul)
     if (p->len >= 3 && memcmp(s, UTF8_BOM, 3) == 0)
         s += 3;
     uint32_t line = 0;
-    while (s < end && !p->err.truncated && !p->end_line) {
+    while (s < end && !p->err.truncated && !p->end_line && !p->full) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end;
         size_t n = (size_t)(e - s);
@@ -1239,7 +1570,21 @@ static int sort_ids(parser *p)
 }
 
 /*
- * Every task whose id matches pattern pat[0..m), but t itself. They are
+ * Whether task d is t itself or, when t is an @array element (its
+ * array's first: the others share its lists), an element of t's array:
+ * an element cannot wait for its own array.
+ */
+static bool is_own(const parser *p, uint32_t t, uint32_t d)
+{
+    const tf_tfarray *a = p->tasks[t].flags & TF_TFT_ARRAY
+                              ? array_of(p->arrays, p->narrays, t)
+                              : NULL;
+    return d == t || (a && d - a->first < a->n);
+}
+
+/*
+ * Every task whose id matches pattern pat[0..m), but t itself (and, for
+ * an @array element, its own array's). They are
  * found among the ids that start with its literal prefix, by a binary
  * search in p->sorted, so a pattern costs a search plus what it scans:
  * the ids with its prefix (all of them when it starts with a wildcard).
@@ -1266,7 +1611,7 @@ static int add_matches(parser *p, uint32_t t, const after_ref *r,
             break;
         if (!pattern_match(pat + pre, m - pre, id + pre, e->id_len - pre))
             continue;
-        if (d == t) {
+        if (is_own(p, t, d)) {
             self = true;
             continue;
         }
@@ -1280,21 +1625,43 @@ static int add_matches(parser *p, uint32_t t, const after_ref *r,
         return add_error(p, TF_EDEP, p->tasks[t].line, 0,
                          "@%s pattern '%s' matches no task%s",
                          attr_names[ATTR_AFTER + r->kind], quote(q, pat, m),
-                         self ? " but this one" : "");
+                         !self                              ? ""
+                         : p->tasks[t].flags & TF_TFT_ARRAY ? " but this line's"
+                                                            : " but this one");
     return 0;
 }
 
-/* The task a plain id names, or an error: unknown, or t itself. */
+/*
+ * The task a plain id names (every element, when it names an @array: its
+ * @id or line number, "sim" for sim.1 ... sim.N), or an error: unknown, t
+ * itself, or t's own array.
+ */
 static int add_named(parser *p, uint32_t t, const after_ref *r,
                      const char *name, size_t nlen, dep_list *L)
 {
     char q[QUOTE_BUF], q2[QUOTE_BUF];
     uint32_t d = lookup_id(p, name, nlen);
+    if (d != TF_NONE && (p->tasks[t].flags & TF_TFT_ARRAY) && is_own(p, t, d))
+        return add_error(p, TF_EDEP, p->tasks[t].line, 0,
+                         "'%s' in @%s is this @array line's own (an element "
+                         "cannot wait for its array)",
+                         quote(q, name, nlen),
+                         attr_names[ATTR_AFTER + r->kind]);
     if (d == t)
         return add_error(p, TF_EDEP, p->tasks[t].line, 0,
                          "task '%s' depends on itself", quote(q, name, nlen));
-    if (d != TF_NONE)
-        return add_dep(p, L, d, r->kind);
+    if (d != TF_NONE) {
+        const tf_tftask *e = &p->tasks[d];
+        const tf_tfarray *a =
+            e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, d) : NULL;
+        /* The array's base, not one element's id: all of them. */
+        if (!a || (e->id_len == nlen && !memcmp(p->pool + e->str, name, nlen)))
+            return add_dep(p, L, d, r->kind);
+        int rc = 0;
+        for (uint32_t u = a->first; u < a->first + a->n && !rc; u++)
+            rc = add_dep(p, L, u, r->kind);
+        return rc;
+    }
     /* The search costs a pass over every id: only for kept messages. */
     uint32_t sug = p->err.n < TF_TASKFILE_MAX_ERRORS ? suggest_id(p, name, nlen)
                                                      : TF_NONE;
@@ -1347,12 +1714,18 @@ static int index_default_ids(parser *p)
     for (size_t i = 0; i < p->nnumeric; i++) {
         uint32_t t = p->numeric[i];
         const tf_tftask *e = &p->tasks[t];
-        uint32_t line = as_line_number(p->pool + e->str, e->id_len, p->nlines);
+        /* An element's id is never a number: t is its array's base. */
+        const tf_tfarray *a =
+            e->flags & TF_TFT_ARRAY ? array_of(p->arrays, p->narrays, t) : NULL;
+        const char *id = p->pool + e->str;
+        size_t n = a ? a->base_len : e->id_len;
+        uint32_t line = as_line_number(id, n, p->nlines);
         uint32_t d = line ? p->line_task[line] : TF_NONE;
         if (d == TF_NONE)
             continue;
         /* Blame the later line, as a one-pass check would have. */
-        int rc = d > t ? duplicate_error(p, d, t) : duplicate_error(p, t, d);
+        int rc = d > t ? duplicate_error(p, d, t, id, n)
+                       : duplicate_error(p, t, d, id, n);
         if (rc)
             return rc;
     }
@@ -1377,10 +1750,21 @@ static int resolve(parser *p, tf_taskfile *tf, bool *forward)
     if (!rc && p->nafter && !(L.stamp = calloc(p->n, sizeof *L.stamp)))
         rc = TF_ENOMEM;
     size_t ai = 0;
-    uint32_t nexp = 0, prev = TF_NONE, seg = 0;
+    uint32_t prev = TF_NONE, seg = 0, shared = 0;
+    uint64_t nexp = 0, edges = 0; /* an array's shared list, each time */
     bool fwd = false;
     for (uint32_t t = 0; t < p->n && !p->err.truncated && !rc; t++) {
         tf_tftask *e = &p->tasks[t];
+        if ((e->flags & TF_TFT_ARRAY) && t > 0 &&
+            (p->tasks[t - 1].flags & TF_TFT_ARRAY) &&
+            p->tasks[t - 1].line == e->line) {
+            /* An element after its array's first: the first's lists. */
+            e->dep_off = p->tasks[t - 1].dep_off;
+            e->ndeps = p->tasks[t - 1].ndeps;
+            nexp += shared;
+            edges += e->ndeps;
+            continue;
+        }
         e->dep_off = (uint32_t)L.n;
         if (e->flags & TF_TFT_BARRIER) {
             for (uint32_t u = seg; u < t && !rc; u++)
@@ -1393,14 +1777,20 @@ static int resolve(parser *p, tf_taskfile *tf, bool *forward)
             size_t before = L.n;
             for (; !rc && ai < p->nafter && p->after[ai].task == t; ai++)
                 rc = resolve_after(p, t, &p->after[ai], &L);
-            nexp += (uint32_t)(L.n - before);
+            shared = (uint32_t)(L.n - before);
+            nexp += shared;
             for (size_t k = before; k < L.n; k++)
                 fwd |= L.deps[k] > t;
             if (!rc && prev != TF_NONE)
                 rc = push_dep(p, &L, prev, TF_EDGE_OK);
         }
         e->ndeps = (uint32_t)(L.n - e->dep_off);
+        edges += e->ndeps;
     }
+    /* What the scheduler gets: the elements' shared lists add up. */
+    if (!rc && edges > UINT32_MAX)
+        rc = failed(add_error(p, TF_ERANGE, 0, 0, "more than %u dependencies",
+                              (unsigned)UINT32_MAX));
     if (!rc) {
         /* Trimmed of the room left by doubling. */
         uint32_t *dd = realloc(L.deps, (L.n ? L.n : 1) * sizeof *L.deps);
@@ -1412,7 +1802,7 @@ static int resolve(parser *p, tf_taskfile *tf, bool *forward)
         L.deps = NULL;
         L.kinds = NULL;
         tf->nedges = (uint32_t)L.n;
-        tf->nafter = nexp;
+        tf->nafter = (uint32_t)nexp;
         *forward = fwd;
     }
     free(L.stamp);
@@ -1598,6 +1988,9 @@ int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
     tf.output = p.output;
     tf.output_line = p.output_line;
     tf.end_line = p.end_line;
+    tf.arrays = p.arrays; /* a few per file: not worth a trim */
+    tf.narrays = p.narrays;
+    p.arrays = NULL;
     if (p.shell_line && !(tf.shell = strdup(p.shell)))
         rc = TF_ENOMEM;
     else if (forward)
@@ -1606,6 +1999,7 @@ int tf_taskfile_parse_flags(const char *name, const char *text, size_t len,
         rc = chain_in_file_order(&tf, &tf.max_chain);
 
 out_with_parser:
+    free(p.arrays);
     free(p.sorted);
     free(p.line_task);
     free(p.after);
@@ -1634,6 +2028,7 @@ void tf_taskfile_free(tf_taskfile *tf)
     free(tf->dep_kind);
     free(tf->pool);
     free(tf->shell);
+    free(tf->arrays);
     memset(tf, 0, sizeof *tf);
 }
 
@@ -1641,7 +2036,14 @@ size_t tf_taskfile_bytes(const tf_taskfile *tf)
 {
     return (size_t)tf->n * sizeof *tf->tasks +
            (size_t)tf->nedges * (sizeof *tf->deps + (tf->dep_kind ? 1 : 0)) +
-           tf->pool_len;
+           tf->pool_len + (size_t)tf->narrays * sizeof *tf->arrays;
+}
+
+const tf_tfarray *tf_taskfile_array(const tf_taskfile *tf, uint32_t i)
+{
+    return tf->tasks[i].flags & TF_TFT_ARRAY
+               ? array_of(tf->arrays, tf->narrays, i)
+               : NULL;
 }
 
 int tf_taskfile_submit(const tf_taskfile *tf, tf_sched *s,

@@ -40,10 +40,25 @@
 #define TF_TASKFILE_OUTPUT_NONE 3
 /* Messages kept before parsing stops. */
 #define TF_TASKFILE_MAX_ERRORS 20
+/*
+ * Tasks in a file, @array lines expanded (and argument mode's jobs). A
+ * parsed task costs 40 bytes and its id and command, and the run as much
+ * again: at this limit rank 0 holds 10 to 20 GB. The point is that a typo
+ * in a range (@array=1-1000000000) gets an error at its line rather than
+ * taking the node's memory. The fuzzer builds with a smaller one.
+ */
+#ifndef TF_TASKFILE_MAX_TASKS
+#define TF_TASKFILE_MAX_TASKS 100000000u
+#endif
+/* Indexes in an @array range: 0 to this. */
+#define TF_TASKFILE_MAX_INDEX UINT32_MAX
 
 /* tf_tftask.flags */
 #define TF_TFT_BARRIER 0x1u    /* synthetic node for an `@barrier` line */
-#define TF_TFT_DEFAULT_ID 0x2u /* id is the line number, no @id was given */
+#define TF_TFT_DEFAULT_ID                                                      \
+    0x2u                  /* id is the line number, no @id was given           \
+                             (for an @array element: its array's is) */
+#define TF_TFT_ARRAY 0x4u /* an element of an @array line */
 
 /*
  * One entry per task line, and one per `@barrier` line, in file order; the
@@ -58,6 +73,13 @@
  * when the scheduler emits TF_ACT_RUN for one, call tf_sched_task_done on it
  * at once (and dispatch again, as it briefly held a worker slot). It never
  * fails, so a failed task before it skips every task after it.
+ *
+ * An `@array` line is one entry per element, in the order the list gives
+ * them, each with the line's attributes, the line's number in `line`, the
+ * id BASE.VALUE (BASE: its @id, else the line number) and the command with
+ * the value in place (docs/taskfile.md, "Arrays"). Elements of one line
+ * share one dependency list (same dep_off and ndeps), so an element costs
+ * its entry, id and command, no more.
  *
  * 40 bytes. Strings live in the taskfile's pool as "<id>\0<command>\0"; use
  * the accessors below rather than the offsets.
@@ -77,8 +99,15 @@ typedef struct tf_tftask {
     uint16_t est;        /* @est, coded: tf_taskfile_est_ms; 0 = none */
 } tf_tftask;
 
+/* An @array line's elements: entries first .. first + n - 1. */
+typedef struct tf_tfarray {
+    uint32_t first;
+    uint32_t n;
+    uint32_t base_len; /* bytes of the element ids before ".VALUE" */
+} tf_tfarray;
+
 /*
- * A parsed task file. It owns three heap blocks and does not point into the
+ * A parsed task file. It owns its heap blocks and does not point into the
  * text it was parsed from, which may be unmapped once parsing returns.
  */
 typedef struct tf_taskfile {
@@ -86,8 +115,10 @@ typedef struct tf_taskfile {
     uint32_t n;         /* entries in tasks[]: ntasks + nbarriers */
     uint32_t ntasks;    /* task lines */
     uint32_t nbarriers; /* @barrier lines */
-    uint32_t nafter;    /* @after dependencies, repeats in a list dropped */
-    uint32_t nedges;    /* entries in deps[]: nafter + barrier edges */
+    uint32_t nafter;    /* @after dependencies, repeats in a list dropped,
+                           counted for each array element */
+    uint32_t nedges;    /* entries in deps[]; the elements of an array share
+                           theirs, so the scheduler may get more edges */
     uint32_t max_chain; /* most tasks on one path (barriers not counted) */
     uint16_t max_cores; /* largest @cores */
     uint32_t *deps;     /* dependency lists: indexes of tasks to finish first */
@@ -99,6 +130,8 @@ typedef struct tf_taskfile {
     uint8_t output;       /* @output's TF_TASKFILE_OUTPUT_*, 0: none */
     uint32_t output_line; /* its line, 0: none */
     uint32_t end_line;    /* @end's line, 0: none; no line after it is read */
+    tf_tfarray *arrays;   /* the @array lines, in file order */
+    uint32_t narrays;
 } tf_taskfile;
 
 /* One message for a person, already prefixed with "NAME:LINE: ". */
@@ -208,6 +241,9 @@ static inline const char *tf_taskfile_cmd(const tf_taskfile *tf, uint32_t i)
 {
     return tf->pool + tf->tasks[i].str + tf->tasks[i].id_len + 1;
 }
+
+/* The @array line task i is an element of, or NULL. */
+const tf_tfarray *tf_taskfile_array(const tf_taskfile *tf, uint32_t i);
 
 /*
  * Task i's @est in ms, 0 if none. It is kept in the entry's two spare

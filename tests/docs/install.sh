@@ -97,7 +97,7 @@ if [ -s man.txt ]; then
     # section NAME: the rendered section NAME, without its heading.
     section() { awk -v s="$1" '/^[A-Z]/ { on = ($0 == s); next } on' man.txt; }
     "$P/bin/taskfarm" --help >help.txt 2>&1
-    cmds=$(awk '/^commands:/ { c = 1; next } c && /^ +[a-z]/ { print $1 } c && /^$/ { c = 0 }' help.txt)
+    cmds=$(awk '/^commands:/ { c = 1; next } c && /^  [a-z]/ { print $1 } c && /^$/ { c = 0 }' help.txt)
     section COMMANDS >commands.txt
     absent=
     for c in $cmds; do grep -Eq "^ {7}$c( |\$)" commands.txt || absent+=" $c"; done
@@ -170,6 +170,10 @@ check "taskfarm run <TAB>: TASKFILE, files and directories" '[ "$(comp taskfarm 
 check "taskfarm status <TAB>: OUTDIR, directories only" '[ "$(comp taskfarm status "")" = "out " ]'
 check "taskfarm status -<TAB>: --tasks --failed --json" '[ "$(comp taskfarm status -)" = "--failed --help --json --tasks -h " ]'
 check "taskfarm status --tasks <TAB>: OUTDIR" '[ "$(comp taskfarm status --tasks "")" = "out " ]'
+check "taskfarm run gzip {} :<TAB>: argument mode's markers" '[ "$(comp taskfarm run gzip {} :)" = "::: :::+ :::: ::::+ " ]'
+check "taskfarm run gzip {} ::: <TAB>: files, not options" '[ "$(comp taskfarm run gzip {} ::: "")" = "out t.txt " ]'
+check "taskfarm run -q ls -l {} ::: a -<TAB>: nothing of run's (an argument)" '[ "$(comp taskfarm run -q ls -l {} ::: a -)" = " " ]'
+check "taskfarm check --d<TAB>: --dry-run" '[ "$(comp taskfarm check --d)" = "--dry-run " ]'
 offered=$(comp taskfarm run t.txt -)
 absent=
 for o in $opts; do [[ " $offered" == *" $o "* ]] || absent+=" $o"; done

@@ -830,8 +830,10 @@ static void test_rq(void)
  * from the segment's start) names task j+1 in @after when j % 3 == 0, a
  * forward reference, and task j-2 otherwise. That graph has no cycle (a
  * cycle would need two +1 steps in a row). Every fifth task has no @id and
- * is named by its line number; some lines are comments or blank. With
- * `errors`, a few lines name unknown ids and one repeats an id.
+ * is named by its line number; some lines are comments or blank; every
+ * 13th line is an @array of four elements, which the names of its line
+ * name all at once. With `errors`, a few lines name unknown ids and one
+ * repeats an id.
  */
 static char *taskfile_text(bool errors, size_t *len)
 {
@@ -876,11 +878,10 @@ static char *taskfile_text(bool errors, size_t *len)
         else
             snprintf(id, sizeof id, "@id=t%u ",
                      errors && line == 1203 ? 1202 : line);
-        n += (size_t)snprintf(s + n, cap - n,
-                              "%s@prio=%d%s%s echo task %u\n", id,
-                              (int)(line % 7) - 3, after,
+        n += (size_t)snprintf(s + n, cap - n, "%s@prio=%d%s%s%s echo task %u\n",
+                              id, (int)(line % 7) - 3, after,
                               line % 11 == 0 ? " @cores=2 @retries=1" : "",
-                              line);
+                              line % 13 == 0 ? " @array=1-3,x" : "", line);
     }
     *len = n;
     return s;
@@ -895,6 +896,8 @@ static bool taskfile_equal(const tf_taskfile *a, const tf_taskfile *b)
            a->nbarriers == b->nbarriers && a->nafter == b->nafter &&
            a->nedges == b->nedges && a->max_chain == b->max_chain &&
            a->max_cores == b->max_cores && a->pool_len == b->pool_len &&
+           a->narrays == b->narrays &&
+           !memcmp(a->arrays, b->arrays, a->narrays * sizeof *a->arrays) &&
            !memcmp(a->deps, b->deps, a->nedges * sizeof *a->deps) &&
            !memcmp(a->pool, b->pool, a->pool_len);
 }
@@ -921,6 +924,7 @@ static void taskfile_case(bool errors)
         CHECK_EQ_U(ref_err.n, 0);
         CHECK_EQ_U(ref.nbarriers, TF_LINES / 40);
         CHECK_MSG(ref.max_chain > 1, "max_chain %u", ref.max_chain);
+        CHECK_MSG(ref.narrays > 100, "%u arrays", ref.narrays);
     }
     unsigned long absorbed = 0, tried = 0;
     for (int mode = OOM_ONCE; mode <= OOM_FROM; mode++) {

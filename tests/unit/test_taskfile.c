@@ -14,6 +14,7 @@
 #include "check.h"
 #include "rng.h"
 #include "sched.h"
+#include "subst.h"
 #include "taskfarm_status.h"
 #include "taskfile.h"
 
@@ -1176,6 +1177,278 @@ out_with_sched:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Replacement strings and @array lines */
+
+/* The command subst.c makes of tmpl for one job of args (NULL-terminated). */
+static const char *expand(const char *tmpl, const char *const *args,
+                          uint64_t seq, char *buf, size_t cap)
+{
+    tf_subst_arg a[8];
+    uint32_t n = 0;
+    for (; args[n]; n++)
+        a[n] = (tf_subst_arg){args[n], strlen(args[n])};
+    tf_subst s;
+    size_t at, len;
+    if (tf_subst_init(&s, tmpl, strlen(tmpl), n, &at, &len))
+        return "(refused)";
+    size_t need = tf_subst_expand(&s, a, seq, NULL, 0);
+    if (need >= cap || tf_subst_expand(&s, a, seq, buf, cap) != need)
+        return "(length)";
+    buf[need] = 0;
+    return buf;
+}
+
+/*
+ * What GNU parallel 20221122 runs for the same template and arguments
+ * (parallel --dry-run; tests/cli/args.sh compares with the real one).
+ */
+static void test_subst(void)
+{
+    static const struct {
+        const char *tmpl;
+        const char *args[6];
+        const char *want;
+    } cases[] = {
+        {"echo {} {.} {/} {//} {/.} {#}",
+         {"dir.x/file.tar.gz"},
+         "echo dir.x/file.tar.gz dir.x/file.tar file.tar.gz dir.x file.tar 7"},
+        {"echo {.} {/} {//} {/.}", {".hidden"}, "echo '' .hidden . ''"},
+        {"echo {.} {/} {//} {/.}", {"a/"}, "echo a/ '' . ''"},
+        {"echo {.} {/} {//} {/.}", {"/"}, "echo / '' / ''"},
+        {"echo {.} {//}", {"d/.x"}, "echo d/ d"},
+        {"echo {//} {//}", {"a//b"}, "echo a a"},
+        {"echo {//}", {"a/b/"}, "echo a"},
+        {"echo {//}", {"//x"}, "echo /"},
+        {"echo {//} {.}", {""}, "echo . ''"},
+        {"echo", {"a b", "it's"}, "echo 'a b' 'it'\"'\"'s'"},
+        {"echo", {"'"}, "echo \"'\""},
+        {"echo", {"''"}, "echo \"'\"''\"'\""},
+        {"echo", {"a'"}, "echo 'a'\"'\""},
+        {"echo",
+         {"$x", "a*", "a;b", "~x", "a:b"},
+         "echo '$x' 'a*' 'a;b' '~x' 'a:b'"},
+        {"echo", {"+x", "a/b", "a-b_c.d"}, "echo +x a/b a-b_c.d"},
+        {"echo {2} {1} {-1} {1.} {2/}", {"a.b", "c/d"}, "echo c/d a.b c/d a d"},
+        {"x{}y", {"a b"}, "xa by"}, /* first word: not quoted */
+        {"{} x", {"echo a"}, "echo a x"},
+        {"a=b{}", {"a b"}, "a=b'a b'"}, /* an '=' ends the first word */
+        {"echo {#}", {"a"}, "echo 7"},  /* {#} alone: nothing appended */
+        {"awk '{print $1}' {foo} {..} {+/} {1..3} { }",
+         {"f"},
+         "awk '{print $1}' {foo} {..} {+/} {1..3} { } f"},
+        {"echo {{}}", {"a b"}, "echo {'a b'}"},
+        {"", {"a b"}, " 'a b'"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *got =
+            expand(cases[i].tmpl, cases[i].args, 7, buf, sizeof buf);
+        CHECK_MSG(!strcmp(got, cases[i].want), "[%s]: got [%s], want [%s]",
+                  cases[i].tmpl, got, cases[i].want);
+    }
+    static const struct {
+        const char *tmpl;
+        uint32_t nargs;
+        int code;
+        size_t at, len;
+    } refused[] = {
+        {"echo {%}", 1, TF_SUBST_SLOT, 5, 3},
+        {"echo {= s/a/b/ =} x", 1, TF_SUBST_PERL, 5, 12},
+        {"echo {2= 1 =}", 2, TF_SUBST_PERL, 5, 8},
+        {"echo {0}", 1, TF_SUBST_ZERO, 5, 3},
+        {"echo {1} {3/}", 2, TF_SUBST_RANGE, 9, 4},
+        {"echo {-3}", 2, TF_SUBST_RANGE, 5, 4},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        tf_subst s;
+        size_t at = 0, len = 0;
+        int code = tf_subst_init(&s, refused[i].tmpl, strlen(refused[i].tmpl),
+                                 refused[i].nargs, &at, &len);
+        CHECK_MSG(code == refused[i].code && at == refused[i].at &&
+                      len == refused[i].len,
+                  "[%s]: code %d at %zu len %zu", refused[i].tmpl, code, at,
+                  len);
+    }
+}
+
+static bool cmd_is(const tf_taskfile *tf, uint32_t i, const char *id,
+                   const char *cmd)
+{
+    bool ok = !strcmp(tf_taskfile_id(tf, i), id) &&
+              !strcmp(tf_taskfile_cmd(tf, i), cmd);
+    return CHECK_MSG(ok, "task %u: [%s] [%s], want [%s] [%s]", i,
+                     tf_taskfile_id(tf, i), tf_taskfile_cmd(tf, i), id, cmd);
+}
+
+static void test_array(void)
+{
+    tf_taskfile tf;
+    if (!PARSE_OK("@id=prep echo prep\n"
+                  "@id=sim @array=1-3,9-20:5,x_1 @after=prep @prio=7 "
+                  "@cores=2 @timeout=1m @retries=3 ./sim {} --n {#}\n"
+                  "@array=08-10 cp in{} out\n"
+                  "@id=agg @after=sim,3,sim.1 ./agg\n"
+                  "@barrier\n"
+                  "@after=sim.x_1 tail\n",
+                  &tf))
+        return;
+    CHECK_EQ_U(tf.ntasks, 1 + 7 + 3 + 1 + 1);
+    CHECK_EQ_U(tf.narrays, 2);
+    cmd_is(&tf, 1, "sim.1", "./sim 1 --n 1");
+    cmd_is(&tf, 3, "sim.3", "./sim 3 --n 3");
+    cmd_is(&tf, 4, "sim.9", "./sim 9 --n 4");
+    cmd_is(&tf, 6, "sim.19", "./sim 19 --n 6");
+    cmd_is(&tf, 7, "sim.x_1", "./sim x_1 --n 7");
+    /* No replacement string: the value is appended; bash's zero padding. */
+    cmd_is(&tf, 8, "3.08", "cp in08 out");
+    cmd_is(&tf, 10, "3.10", "cp in10 out");
+    for (uint32_t i = 1; i <= 7; i++) {
+        const tf_tftask *t = &tf.tasks[i];
+        CHECK_MSG(t->line == 2 && t->prio == 7 && t->cores == 2 &&
+                      t->timeout_ms == 60000 && t->retries == 3 &&
+                      (t->flags & TF_TFT_ARRAY) &&
+                      !(t->flags & TF_TFT_DEFAULT_ID),
+                  "element %u", i);
+        /* Every element waits for prep, through one shared list. */
+        CHECK_TRUE(deps_are(&tf, i, (uint32_t[]){0}, 1));
+        CHECK_EQ_U(t->dep_off, tf.tasks[1].dep_off);
+    }
+    CHECK_TRUE(tf.tasks[8].flags & TF_TFT_DEFAULT_ID);
+    const tf_tfarray *a = tf_taskfile_array(&tf, 5);
+    if (CHECK_TRUE(a != NULL)) {
+        CHECK_EQ_U(a->first, 1);
+        CHECK_EQ_U(a->n, 7);
+        CHECK_EQ_U(a->base_len, 3);
+    }
+    CHECK_TRUE(tf_taskfile_array(&tf, 0) == NULL);
+    /* @after=sim names every element, 3 (a line number) every one of line
+     * 3's; sim.1 again is a repeat. */
+    CHECK_TRUE(
+        deps_are(&tf, 11, (uint32_t[]){1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 10));
+    CHECK_TRUE(deps_are(&tf, 13, (uint32_t[]){7, 12}, 2));
+    /* 7 elements after prep, agg after 10, tail after 1. */
+    CHECK_EQ_U(tf.nafter, 7 + 10 + 1);
+    CHECK_EQ_U(tf.max_chain, 4);
+    /* The scheduler gets every element's edges. */
+    tf_sched s;
+    uint32_t base;
+    tf_sched_init(&s);
+    if (CHECK_RC(tf_taskfile_submit(&tf, &s, 0, &base), TF_OK)) {
+        CHECK_EQ_U(s.dag.npend[base + 4], 1);
+        CHECK_RC(tf_sched_seal(&s, NULL, 0, NULL), TF_OK);
+        CHECK_SCHED(&s);
+    }
+    tf_sched_free(&s);
+    tf_taskfile_free(&tf);
+
+    /*
+     * Kinds and patterns: a pattern over the elements' ids names them as
+     * the array's name does; the elements share their line's kinds.
+     */
+    if (PARSE_OK("@id=prep true\n"
+                 "@id=sim @array=1-3 @afternotok=prep echo {}\n"
+                 "@id=clean @afterany=sim rm\n"
+                 "@id=agg @after=sim.* cat\n",
+                 &tf)) {
+        CHECK_TRUE(deps_are(&tf, 4, (uint32_t[]){1, 2, 3}, 3));
+        CHECK_TRUE(deps_are(&tf, 5, (uint32_t[]){1, 2, 3}, 3));
+        for (uint32_t i = 1; i <= 3; i++)
+            CHECK_EQ_U(tf_taskfile_dep_kind(&tf, i, 0), TF_EDGE_NOTOK);
+        CHECK_EQ_U(tf_taskfile_dep_kind(&tf, 4, 2), TF_EDGE_ANY);
+        CHECK_EQ_U(tf_taskfile_dep_kind(&tf, 5, 0), TF_EDGE_OK);
+        CHECK_EQ_U(tf.nafter, 3 + 3 + 3);
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("@id=s @array=1-3 @after=s.* x\n",
+                 NAME ":1: @after pattern 's.*' matches no task but this "
+                      "line's");
+    EXPECT_ERROR("@id=s @array=1-3 @afterany=s.1 x\n",
+                 NAME ":1: 's.1' in @afterany is this @array line's own (an "
+                      "element cannot wait for its array)");
+
+    /* An array named before its line, and a forward cycle through one. */
+    if (PARSE_OK("@after=w x\n@id=w @array=a,b y\n", &tf)) {
+        CHECK_TRUE(deps_are(&tf, 0, (uint32_t[]){1, 2}, 2));
+        tf_taskfile_free(&tf);
+    }
+    EXPECT_ERROR("@id=a @after=w x\n@id=w @array=1-2 @after=a y\n",
+                 NAME ": dependency cycle: a (line 1) -> w.2 (line 2) -> a "
+                      "(line 1)");
+}
+
+static void test_array_errors(void)
+{
+    EXPECT_ERROR("@array=9-3 x\n",
+                 NAME ":1: bad item '9-3' in @array (a range that ends "
+                      "before it starts)");
+    EXPECT_ERROR("@array=1-9:0 x\n",
+                 NAME ":1: bad item '1-9:0' in @array (a step of 0)");
+    EXPECT_ERROR("@array=1-9%2 x\n",
+                 NAME ":1: bad item '1-9%2' in @array (Slurm's %N, a limit "
+                      "on running elements, has no equivalent: the run's "
+                      "slots are the limit)");
+    const char *expected =
+        "(expected N, N-M, N-M:STEP or a word of letters, digits, '_', '.', "
+        "':' or '-' that starts with a letter or '_')";
+    char want[256];
+    static const char *const bad_items[] = {"-1",  "1-", "1-2:",  "1x",
+                                            "a/b", ".a", "1-2-3", "1:2"};
+    for (size_t i = 0; i < sizeof bad_items / sizeof *bad_items; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "@array=%s x\n", bad_items[i]);
+        snprintf(want, sizeof want, NAME ":1: bad item '%s' in @array %s",
+                 bad_items[i], expected);
+        EXPECT_ERROR(text, want);
+    }
+    EXPECT_ERROR("@array=1,,2 x\n",
+                 NAME ":1: empty item in @array list '1,,2'");
+    EXPECT_ERROR("@array= x\n", NAME ":1: @array needs a value (@array=VALUE)");
+    EXPECT_ERROR("@array=4294967296 x\n",
+                 NAME ":1: bad item '4294967296' in @array (an index past "
+                      "4294967295)");
+    EXPECT_ERROR("@array=0-4294967295 x\n",
+                 NAME ":1: @array of more than 100000000 elements (the most "
+                      "tasks a file may hold)");
+    EXPECT_ERROR("@id=s @array=1-3,2 x\n",
+                 NAME ":1: @array gives the element 's.2' twice");
+    EXPECT_ERROR("@id=s x\n@id=s @array=1 y\n",
+                 NAME ":2: duplicate id 's' (also on line 1)");
+    EXPECT_ERROR("@id=s.1 x\n@id=s @array=1 y\n",
+                 NAME ":2: duplicate id 's.1' (also on line 1)");
+    EXPECT_ERROR("@id=2 x\n@array=1 y\n",
+                 NAME ":2: duplicate id '2' (this line's default id, also "
+                      "given on line 1)");
+    EXPECT_ERROR("@id=t @array=1-3 @after=t.2 x\n",
+                 NAME ":1: 't.2' in @after is this @array line's own (an "
+                      "element cannot wait for its array)");
+    EXPECT_ERROR("@id=t @array=1-3 @after=t x\n",
+                 NAME ":1: 't' in @after is this @array line's own (an "
+                      "element cannot wait for its array)");
+    EXPECT_ERROR("@array=1 echo {2}\n",
+                 NAME ":1: '{2}' in an @array line's command: an array gives "
+                      "one value, {} (or {1})");
+    EXPECT_ERROR("@array=1 echo {%}\n",
+                 NAME ":1: '{%}' in an @array line's command: parallel's job "
+                      "slot {%} has no equivalent in taskfarm");
+    /* A bad array still names its task: no cascade of unknown ids. */
+    tf_tferr err;
+    tf_taskfile tf;
+    if (CHECK_RC(parse("@id=s @array=5-1 x\n@after=s y\n", &tf, &err),
+                 TF_EINVAL))
+        CHECK_EQ_U(err.n, 1);
+    tf_tferr_free(&err);
+    /* The id of the longest element must fit in a file name. */
+    char text[400];
+    snprintf(text, sizeof text, "@id=%0245d @array=1-100000 x\n", 0);
+    snprintf(want, sizeof want,
+             NAME ":1: the ids of the elements ('%060d....' and the value) "
+                  "reach 252 bytes, longer than 251 (the task's output files "
+                  "ID.out and ID.err must fit in a file name of 255 bytes)",
+             0);
+    EXPECT_ERROR(text, want);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Scale */
 
 static void report_scale(const char *what, const tf_taskfile *tf, size_t len,
@@ -1186,6 +1459,28 @@ static void report_scale(const char *what, const tf_taskfile *tf, size_t len,
            what, (unsigned)tf->n, (double)len / 1e6, secs,
            (double)tf->n / secs / 1e6, (double)len / secs / 1e6,
            (double)tf_taskfile_bytes(tf) / (double)tf->ntasks);
+}
+
+/* One line, a million tasks: bytes a task, not kilobytes. */
+static void test_million_array(void)
+{
+    static const char text[] =
+        "@id=sim @array=1-1000000 ./simulate --input data/in_{}.h5\n"
+        "@id=agg @after=sim ./aggregate\n";
+    tf_taskfile tf;
+    double t0 = now_seconds();
+    bool ok = parse_ok_(text, sizeof text - 1, &tf, __FILE__, __LINE__);
+    double secs = now_seconds() - t0;
+    if (!ok)
+        return;
+    CHECK_EQ_U(tf.ntasks, 1000001);
+    cmd_is(&tf, 999999, "sim.1000000", "./simulate --input data/in_1000000.h5");
+    /* 40 of entry, 12 of id, 39 of command, 4 of the aggregate's edge. */
+    double per = (double)tf_taskfile_bytes(&tf) / tf.ntasks;
+    CHECK_MSG(per < 100, "%.1f bytes/task", per);
+    printf("\n    1,000,000-element array: parsed in %.3f s, %.1f bytes/task ",
+           secs, per);
+    tf_taskfile_free(&tf);
 }
 
 static void test_million_lines(void)
@@ -1535,6 +1830,10 @@ int main(void)
         {"submit to the scheduler", test_submit},
         {"random 10k DAG, forward refs", test_random_dag},
         {"1,000,000 lines", test_million_lines},
+        {"replacement strings and quoting", test_subst},
+        {"@array lines", test_array},
+        {"error: @array", test_array_errors},
+        {"1,000,000-element array", test_million_array},
         {"sample files", test_sample_files},
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
