@@ -335,10 +335,13 @@ TF_API int tf_use_state(tf_runtime *rt, const char *dir, int mode);
  * inside it from a TICK event callback, which must end the batch it began
  * (one left open is dropped, with an error logged). Errors: TF_EINVAL,
  * TF_ENOTROOT, TF_ESTATE (inside tf_run but not in a TICK callback, or
- * begin/end out of order), TF_ECYCLE, TF_ENOMEM.
+ * begin/end out of order), TF_ECYCLE, TF_ENOMEM. tf_batch_cancel drops
+ * the open batch instead (after a failed tf_submit or tf_depend in it, so
+ * that no part of it runs); errors: as tf_batch_end's, but no TF_ECYCLE.
  */
 TF_API int tf_batch_begin(tf_runtime *rt);
 TF_API int tf_batch_end(tf_runtime *rt);
+TF_API int tf_batch_cancel(tf_runtime *rt);
 
 /*
  * Rank 0: `after` runs only once `before` has succeeded, without receiving

@@ -102,15 +102,17 @@ static int check_here(const char *dir, const tf_runstate *rs, const char *name,
         return -1; /* the farm alone can tell */
     uint32_t shift = tl.lines;
     tf_taskfile tf;
-    tf_tferr err;
+    tf_tferr err = {0};
     int rc = cli_tasklist_add(&tl, ft->p, ft->len, true)
                  ? TF_ENOMEM
                  : cli_tasklist_parse(&tl, name, shift, 0, &tf, &err);
     cli_tasklist_free(&tl);
     if (!rc)
         tf_taskfile_free(&tf);
-    if (rc == TF_ENOMEM)
+    if (rc == TF_ENOMEM) {
+        tf_tferr_free(&err);
         return -1;
+    }
     int status = cli_parse_verdict(name, rc, &err);
     if (status != EXIT_ALL_OK)
         fprintf(stderr, "taskfarm add: nothing was added to %s\n", dir);

@@ -271,10 +271,17 @@ static int reserve(textbuf *b, size_t more)
 
 /*
  * The task file: job j's command on line j. A command that would not be
- * one task line (empty, or a comment) is refused here, naming the job.
+ * one task line (empty, or a comment) is refused here, naming the job, and
+ * so is one whose arguments put an `@` first: the line would be read as
+ * attributes or a directive (@end, @barrier), not run. A template that
+ * starts with attributes (`@cores=2 @id=sim.{} cmd {}`) means them.
  */
 static int make_text(argset *S, const tf_subst *sub, textbuf *b)
 {
+    size_t t0 = 0;
+    while (t0 < sub->n && (sub->t[t0] == ' ' || sub->t[t0] == '\t'))
+        t0++;
+    bool template_at = t0 < sub->n && sub->t[t0] == '@';
     for (uint64_t j = 0; j < S->jobs; j++) {
         job_args(S, j);
         size_t n = tf_subst_expand(sub, S->args, j + 1, NULL, 0);
@@ -285,13 +292,16 @@ static int make_text(argset *S, const tf_subst *sub, textbuf *b)
         size_t k = 0;
         while (k < n && (line[k] == ' ' || line[k] == '\t'))
             k++;
-        if (k == n || line[k] == '#') {
+        if (k == n || line[k] == '#' || (line[k] == '@' && !template_at)) {
             show_job(stderr, S, j + 1);
             fprintf(stderr,
-                    "the command '%.*s' is %s; a task file would "
-                    "skip it\n",
+                    "the command '%.*s' %s\n",
                     (int)(n > 60 ? 60 : n), line,
-                    k == n ? "empty" : "a comment");
+                    k == n          ? "is empty; a task file would skip it"
+                    : line[k] == '#' ? "is a comment; a task file would skip it"
+                                     : "starts with @, which a task file reads "
+                                       "as attributes: write '@tool' args or "
+                                       "exec @tool args");
             return EXIT_USAGE;
         }
         b->len += n;

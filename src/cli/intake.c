@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/grow.h"
 #include "farm.h"
 #include "runstate.h"
 
@@ -573,21 +574,29 @@ static void look_incoming(cli_intake *in, tf_runtime *rt)
     DIR *d = opendir(dir);
     if (!d)
         return;
-    char *names[MAX_PER_LOOK];
-    size_t n = 0;
+    /*
+     * Every name, then the oldest few: the directory's order is not the
+     * names', and a later addition may name an earlier one's tasks.
+     */
+    char **names = NULL;
+    size_t n = 0, cap = 0;
     struct dirent *de;
-    while (n < MAX_PER_LOOK && (de = readdir(d)))
+    while ((de = readdir(d)))
         if (de->d_name[0] != '.' &&
             (ends_with(de->d_name, ".tasks") ||
              ends_with(de->d_name, ".end")) &&
+            !tf_grow((void **)&names, &cap, n + 1, sizeof *names, 16) &&
             (names[n] = strdup(de->d_name)))
             n++;
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
-        take_incoming(in, rt, dir, names[i]);
+        if (i < MAX_PER_LOOK)
+            take_incoming(in, rt, dir, names[i]);
         free(names[i]);
     }
+    free(names);
 }
 
 /*

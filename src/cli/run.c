@@ -236,8 +236,12 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
             p->skipped++;
         break;
     case TF_RUN_DEADLINE:
-        /* An extended Slurm job goes on; else the runtime halts the run. */
-        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt))
+        /*
+         * An extended Slurm job goes on; else (or when its new end is
+         * near as well) the runtime halts the run.
+         */
+        if (!cli_walltime_extend(&F->wt, &F->o, &F->shell.procs, rt) ||
+            F->wt.stop_ns <= cli_now_ns())
             F->out_of_time = F->halting = true;
         break;
     case TF_RUN_TICK:
@@ -352,8 +356,12 @@ static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
         for (uint32_t k = 0; k < nd && !rc; k++)
             rc = tf_depend_kind(rt, d[k], i, tf_taskfile_dep_kind(tf, i, k));
     }
-    int erc = tf_batch_end(rt);
-    return rc ? rc : erc;
+    /* All of it or nothing: an addition that failed half-way runs no part. */
+    if (rc) {
+        tf_batch_cancel(rt);
+        return rc;
+    }
+    return tf_batch_end(rt);
 }
 
 /* The farm took more (intake.c): submit them, and grown is its list. */
@@ -580,6 +588,8 @@ static int finish(farm *F, int rc)
                  : rc == TF_EFAILED    ? EXIT_SOME_FAILED
                  : rc == TF_EDEADLINE  ? EXIT_RESUMABLE
                                        : EXIT_RUNTIME;
+    if (rc == TF_EDEADLINE) /* also after an extension that came too late */
+        F->out_of_time = true;
     /*
      * A signal that came as the last task ended stopped nothing, unless
      * the farm still followed its file: that ends only with @end.

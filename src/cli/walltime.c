@@ -165,7 +165,7 @@ static uint64_t stop_by(const run_opts *o, uint64_t end)
 
 /*
  * FNV-1a of task i's family key: its line, when the line gave several
- * tasks (an array or argument line: entries of one line are adjacent);
+ * tasks (an @array line: entries of one line are adjacent);
  * else its command with each run of digits read as one '#', so that
  * "sim --seed 17 > out17" and "sim --seed 4 > out4" are alike.
  */
@@ -209,13 +209,20 @@ static fam_slot *fam_slot_of(const tf_taskfile *tf, uint32_t i, fam_slot *tab,
 
 /*
  * Families for the tasks of tf, numbered from 1; a task alike to no other
- * has none (it could teach no one). One pass counts the keys in an open
+ * has none (it could teach no one). `one`: argument mode's jobs, all of
+ * one command, are one family whatever their arguments. One pass counts the keys in an open
  * table of 1.5 to 3 slots a task, one numbers those seen twice: O(tasks),
  * 24 to 48 bytes a task, freed before the run. Returns the array (tf->n
  * entries), or NULL when memory is short (then nothing is learnt).
  */
-static uint32_t *families(const tf_taskfile *tf)
+static uint32_t *families(const tf_taskfile *tf, bool one)
 {
+    if (one) { /* argument mode: every job comes of the one command */
+        uint32_t *fam = calloc(tf->n ? tf->n : 1, sizeof *fam);
+        for (uint32_t i = 0; fam && i < tf->n; i++)
+            fam[i] = tf_taskfile_is_barrier(tf, i) ? 0 : 1;
+        return fam;
+    }
     size_t cap = 16;
     while (cap < (size_t)tf->n + tf->n / 2)
         cap *= 2;
@@ -257,8 +264,12 @@ void cli_walltime_init(cli_walltime *W, const run_opts *o,
                                       "--deadline gives it");
     W->end_ns = earlier(o, s, &W->slurm, W->src, sizeof W->src);
     W->stop_ns = stop_by(o, W->end_ns);
+    /* The jobs of argument mode, also resumed from its task file. */
+    const char *base = strrchr(o->taskfile, '/');
+    bool argmode = o->args.argv ||
+                   !strcmp(base ? base + 1 : o->taskfile, CLI_ARGS_FILE);
     if (W->stop_ns)
-        W->family = families(tf);
+        W->family = families(tf, argmode);
 }
 
 bool cli_walltime_extend(cli_walltime *W, const run_opts *o,

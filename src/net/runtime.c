@@ -254,6 +254,16 @@ int tf_depend_kind(tf_runtime *rt, tf_task_id before, tf_task_id after,
     return tf_sched_add_order_dep(&rt->tasks.sched, b, a, (uint8_t)kind);
 }
 
+int tf_batch_cancel(tf_runtime *rt)
+{
+    int rc = check_batch(rt, true);
+    if (rc)
+        return rc;
+    rt->tasks.batching = false;
+    tf_tasks_drop_held(&rt->tasks);
+    return 0;
+}
+
 int tf_batch_end(tf_runtime *rt)
 {
     int rc = check_batch(rt, true);

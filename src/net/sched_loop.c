@@ -353,6 +353,20 @@ uint64_t tf_rt_deadline_clock(uint64_t realtime_ns)
     return realtime_ns > wall ? now + (realtime_ns - wall) : now ? now : 1;
 }
 
+/* Whether the deadline stops the run now (the scheduler's clock read). */
+static bool deadline_stops(const tf_runtime *rt)
+{
+    const tf_sched *s = &rt->tasks.sched;
+    bool past = s->wt.now_ns >= s->wt.deadline_ns;
+    /*
+     * A soon halt lets running tasks finish, but not past the deadline; a
+     * run held open (a followed task file) stops at it with nothing to do.
+     */
+    if (rt->halt_mode == TF_WIRE_HALT_SOON)
+        return past && s->count[TF_ST_DISPATCHED];
+    return tf_sched_must_stop(s) || (past && rt->hold_open);
+}
+
 /*
  * The deadline has come with tasks unfinished, or nothing left can end
  * before it: the app hears of it first (it may move the deadline later:
@@ -363,7 +377,7 @@ static void out_of_time(tf_master *m)
     tf_runtime *rt = m->rt;
     tf_sched *s = &rt->tasks.sched;
     tf_master_fire(m, TF_RUN_DEADLINE, TF_NONE, 0);
-    if (!tf_sched_must_stop(s))
+    if (!deadline_stops(rt))
         return;
     tf_logf(&rt->log, TF_LOG_INFO,
             "deadline: stopping with %u tasks running or queued and %zu "
@@ -391,9 +405,9 @@ static int settle(tf_master *m, bool *progress)
         tf_halt(rt);
     /* The clock is read only when there is a deadline (the dispatch's too). */
     tf_sched *s = &rt->tasks.sched;
-    if (!rc && s->wt.deadline_ns && !rt->halt_mode) {
+    if (!rc && s->wt.deadline_ns && rt->halt_mode != TF_WIRE_HALT_NOW) {
         tf_sched_clock(s, tf_idle_clock_ns());
-        if (tf_sched_must_stop(s))
+        if (deadline_stops(rt))
             out_of_time(m);
     }
     if (!rc && rt->halt_mode > m->halted) {

@@ -237,6 +237,7 @@ bad_input "{0}" "'\{0\}' in the command: input sources are numbered from 1" echo
 bad_input "a newline in the command" "the command holds a line break" $'echo a\necho {}' ::: x
 bad_input "a job whose command is a comment" "job 2 \('#b'\): the command '#b' is a comment" {} ::: a '#b'
 bad_input "a job whose command is empty" "job 1 \(''\): the command '' is empty" ::: ''
+bad_input "a job that would be a directive (@end)" "job 2 \('@end'\): the command '@end' starts with @" ::: 'echo a' '@end' 'echo c'
 head -c 150000 /dev/zero | tr '\0' x >long.txt
 bad_input "a job too long for the shell" "job 1 \('x{40}\.\.\.'\): command of 150005 bytes, longer than 131071" echo {} :::: long.txt
 bad_input "a bad id made from an argument" "job 2 \('b c'\): bad id 'x'b' in @id" @id=x{} echo ::: a 'b c'

@@ -77,6 +77,30 @@ run "--resume with time: exit 0" 0 "$T" run --slots 1 --resume --deadline +10m -
 check "... every task exactly once" 'once fam 6 && [ "$(wc -l <starts)" = 6 ] && [ -z "$(sort starts | uniq -d)" ]'
 rm -f starts
 
+echo "== learnt in argument mode: its jobs are one family whatever their arguments"
+printf '%s\n' alpha beta gamma delta epsilon zeta >names.txt
+run "exit 75" 75 "$T" run --slots 1 --deadline +8s --deadline-margin 0 -o argfam \
+    "echo {} >> $PWD/starts; sleep 2" :::: names.txt
+n=$(rows argfam)
+check "... at least two ran, not all six ($n), none interrupted" \
+    '[ "$n" -ge 2 ] && [ "$n" -lt 6 ] && [ "$(field argfam interrupted)" = 0 ] && [ "$(field argfam not_started)" = $((6 - n)) ]'
+rm -f starts
+
+echo "== a soon halt does not outlive the deadline"
+printf '%s\n' "@id=bad false" "@id=long if [ -e $PWD/soon.ran ]; then true; else touch $PWD/soon.ran; sleep 60; fi" >soon.txt
+run "--halt soon,fail=1 and a deadline: exit 75 at the deadline" 75 timeout 50 "$T" run --slots 2 \
+    --halt soon,fail=1 --deadline +4s --deadline-margin 0 -o soon soon.txt
+check "... the running task was interrupted (no joblog row), the stop was the walltime's" \
+    '[ -e soon.ran ] && [ "$(field soon interrupted)" = 1 ] && [ "$(rows soon)" = 1 ] &&
+     grep -q "walltime: stopped at .*: 1 running task interrupted" err.txt'
+
+echo "== a followed task file stops at the deadline, idle or not"
+echo "echo f1 >> $PWD/starts" >follow.txt
+run "--follow with nothing left to do: exit 75 at the deadline" 75 timeout 50 "$T" run --slots 1 \
+    --follow --deadline +3s --deadline-margin 0 -o fol follow.txt
+check "... its task ran once, state stopped" '[ "$(counts starts)" = "f1:1 " ] && [ "$(state fol)" = stopped ]'
+rm -f starts
+
 echo "== under mpirun: every rank exits with the verdict"
 run "mpirun -np 2: exit 75" 75 mpirun --oversubscribe -np 2 "$T" run --slots 1 \
     --deadline +10m --deadline-margin 0 -o mpi est.txt
