@@ -78,11 +78,12 @@ setup a std.txt
 start_job a 4 1 --heartbeat "$HB" $(ckpt_opts)
 wait_ranks a 4 || bad "a: ranks did not start"
 rand 1 3; victim=$R
-rand 200 2500; delay=$R
-msleep "$delay"
+# At a random point of the work (as in b): work is left to survive.
+rand 1 50; at=$R
+for i in $(seq 600); do [ "$(nstarts a)" -ge "$at" ] && break; sleep 0.01; done
 pid=$(rank_pid a "$victim")
 kill -9 "$pid"
-note "a: killed worker rank $victim (pid $pid) $delay ms after the first task started"
+note "a: killed worker rank $victim (pid $pid) once $(nstarts a) of $N tasks had started"
 wait_job
 check "a: mpirun ended by itself ($JOB_MS ms)" '[ "$JOB_RC" != 137 ]'
 check "a: rank 0 wrote the worker off" 'grep -q "1 rank lost during the run" a/job.err'
@@ -95,7 +96,12 @@ section b
 setup b std.txt
 start_job b 4 1 --heartbeat "$HB" $(ckpt_opts)
 wait_ranks b 4 || bad "b: ranks did not start"
-rand 200 2500; msleep $R
+# At a random point of the work, not of the clock: a kill 2.5 s in came
+# after the last task once rank 0 ran tasks too (60 tasks in 3 s), and a
+# finished run is right to exit 0. At most 50 of 60 started: work is left.
+rand 1 50
+for i in $(seq 600); do [ "$(nstarts b)" -ge "$R" ] && break; sleep 0.01; done
+note "b: rank 0 killed once $(nstarts b) of $N tasks had started"
 kill -9 "$(rank_pid b 0)"
 t0=$(now_ms)
 wait_job
