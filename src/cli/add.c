@@ -42,13 +42,6 @@ static void usage(FILE *out)
             "error.\n");
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Whether a farm runs in dir: its status says so and it holds the lock
  * (the lock cannot be taken; a farm whose rank 0 is on this host must
@@ -186,13 +179,13 @@ static int hand_over(const char *dir, const char *name, const file_text *ft,
         return EXIT_RUNTIME;
     }
     tf_runstate rs;
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = cli_mono_ns();
     for (;;) {
         int status = verdict(dir, stem);
         if (status >= 0)
             return status;
         bool runs = farm_runs(dir, &rs, why, sizeof why);
-        bool late = mono_ns() - t0 > timeout_ns;
+        bool late = cli_mono_ns() - t0 > timeout_ns;
         /* Not taken yet: take it back if the farm is gone or we give up. */
         if ((!runs || late) && !unlink(file)) {
             fprintf(stderr,

@@ -439,26 +439,10 @@ int cli_args_save(const cli_args *A, const char *text)
 {
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp", A->path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int e = fd < 0 ? errno : 0;
-    for (size_t off = 0; !e && off < A->len;) {
-        ssize_t w = write(fd, text + off, A->len - off);
-        if (w < 0 && errno != EINTR)
-            e = errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
     /* --resume and status read it: it must outlive a crash of the node. */
-    if (!e && fsync(fd))
-        e = errno;
-    if (fd >= 0 && close(fd) && !e)
-        e = errno;
-    if (!e && rename(tmp, A->path))
-        e = errno;
+    int e = cli_put_file(tmp, A->path, text, A->len, true);
     if (!e)
         return -1;
-    if (fd >= 0)
-        unlink(tmp);
     fprintf(stderr, "taskfarm: cannot write %s: %s\n", A->path, strerror(e));
     return EXIT_RUNTIME;
 }

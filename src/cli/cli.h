@@ -45,6 +45,17 @@ int cli_load_taskfile(const char *path, tf_taskfile *tf);
  */
 int cli_parse_verdict(const char *path, int rc, tf_tferr *err);
 
+/*
+ * Write a file whole under its name: through tmp and a rename, so that a
+ * reader sees all of it or nothing; durable (fsync of the file and of its
+ * directory) when asked. Returns 0 or an errno value.
+ */
+int cli_put_file(const char *tmp, const char *path, const char *p, size_t n,
+                 bool durable);
+
+/* CLOCK_MONOTONIC in ns: for waits and spacing, not for the record. */
+uint64_t cli_mono_ns(void);
+
 /* ---- tasklist.c: a farm's tasks, its task file then its additions ---- */
 
 /*

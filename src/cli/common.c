@@ -5,12 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -129,4 +131,53 @@ int cli_parse_verdict(const char *path, int rc, tf_tferr *err)
         return EXIT_USAGE;
     fprintf(stderr, "taskfarm: %s: %s\n", path, tf_strerror(rc));
     return EXIT_RUNTIME;
+}
+
+/*
+ * Write a file whole under its name: through tmp and a rename, so that a
+ * reader sees all of it or nothing; durable (fsync of the file and of its
+ * directory) when asked. Returns 0 or an errno value.
+ */
+int cli_put_file(const char *tmp, const char *path, const char *p, size_t n,
+                 bool durable)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return errno;
+    int e = 0;
+    for (size_t at = 0; !e && at < n;) {
+        ssize_t w = write(fd, p + at, n - at);
+        if (w < 0 && errno != EINTR)
+            e = errno;
+        at += w > 0 ? (size_t)w : 0;
+    }
+    if (!e && durable && fsync(fd))
+        e = errno;
+    if (close(fd) && !e)
+        e = errno;
+    if (!e && rename(tmp, path))
+        e = errno;
+    if (e) {
+        unlink(tmp);
+        return e;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    int dfd = durable ? open(slash ? dir : ".", O_RDONLY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+        if (fsync(dfd))
+            e = errno;
+        close(dfd);
+    }
+    return e;
+}
+
+uint64_t cli_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -31,13 +31,6 @@
 /* Additions taken per look, oldest first. */
 #define MAX_PER_LOOK 16
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static const char *display(const run_opts *o)
 {
     return strcmp(o->taskfile, "-") ? o->taskfile : "stdin";
@@ -267,48 +260,6 @@ static void close_list(cli_intake *in, tf_runtime *rt)
 }
 
 /*
- * Write a file whole under its name: through tmp and a rename, so that a
- * reader sees all of it or nothing; durable (fsync of the file and of its
- * directory) when asked. Returns 0 or an errno value.
- */
-static int put_file(const char *tmp, const char *path, const char *p, size_t n,
-                    bool durable)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return errno;
-    int e = 0;
-    for (size_t at = 0; !e && at < n;) {
-        ssize_t w = write(fd, p + at, n - at);
-        if (w < 0 && errno != EINTR)
-            e = errno;
-        at += w > 0 ? (size_t)w : 0;
-    }
-    if (!e && durable && fsync(fd))
-        e = errno;
-    if (close(fd) && !e)
-        e = errno;
-    if (!e && rename(tmp, path))
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return e;
-    }
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    int dfd = durable ? open(slash ? dir : ".", O_RDONLY | O_CLOEXEC) : -1;
-    if (dfd >= 0) {
-        if (fsync(dfd))
-            e = errno;
-        close(dfd);
-    }
-    return e;
-}
-
-/*
  * The farm's list as text: kept, or read again (the task file and every
  * addition so far). Returns 0, or an errno value with why filled.
  */
@@ -403,7 +354,7 @@ static int record(const cli_intake *in, const char *p, size_t n, char *path,
     snprintf(path, plen, "%s/added/%06u.tasks", in->o->outdir,
              (unsigned)in->nadded + 1);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    return put_file(tmp, path, p, n, true);
+    return cli_put_file(tmp, path, p, n, true);
 }
 
 /*
@@ -538,7 +489,7 @@ static void take_incoming(cli_intake *in, tf_runtime *rt, const char *dir,
              : failed ? "fail"
                       : "err");
     snprintf(tmp, sizeof tmp, "%s/.%s.v", dir, stem);
-    int pe = text ? put_file(tmp, verdict, text, len, false) : ENOMEM;
+    int pe = text ? cli_put_file(tmp, verdict, text, len, false) : ENOMEM;
     if (pe) {
         cli_progress_break(in->pr);
         fprintf(stderr, "taskfarm: cannot answer %s: %s\n", from, strerror(pe));
@@ -794,14 +745,14 @@ static void follow(cli_intake *in, tf_runtime *rt)
 
 void cli_intake_tick(cli_intake *in, tf_runtime *rt)
 {
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = cli_mono_ns();
     if (t0 < in->next_ns)
         return;
     in->parsed = false;
     if (in->o->follow && !in->closed)
         follow(in, rt);
     look_incoming(in, rt);
-    uint64_t t1 = mono_ns();
+    uint64_t t1 = cli_mono_ns();
     if (in->parsed)
         in->next_ns = t1 + LOOK_SPACING * (t1 - t0);
 }
