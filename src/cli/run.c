@@ -97,10 +97,10 @@ static void check_halt(farm *F, tf_runtime *rt)
 }
 
 /* SIGINT, SIGTERM, SIGUSR1: stop dispatching, end what runs, exit 75. */
-static void poll_signals(farm *F, tf_runtime *rt)
+static void poll_signals(farm *F, tf_runtime *rt, time_t wait_s)
 {
-    const struct timespec zero = {0, 0};
-    int sig = sigtimedwait(&F->stop_signals, NULL, &zero);
+    const struct timespec wait = {wait_s, 0};
+    int sig = sigtimedwait(&F->stop_signals, NULL, &wait);
     if (sig <= 0 || F->stopped_by)
         return;
     F->stopped_by = sig;
@@ -116,8 +116,13 @@ static void poll_signals(farm *F, tf_runtime *rt)
  * it ended after the halt (which ends what runs), or it died of a stop
  * signal or SIGKILL once one came to rank 0. The latter is scancel and
  * Slurm's time limit, which signal every process of the job, the tasks
- * too: a task's end can reach rank 0 before its tick sees the signal, so
- * the signal is polled here first.
+ * too, in no set order: a task's end can reach rank 0 before its tick
+ * sees the signal, or before the signal has even reached rank 0. So the
+ * signal is polled here first, and a task that died of a stop signal
+ * while none came waits up to a second for it (rare: only a task killed
+ * by SIGINT, SIGTERM or SIGUSR1 from outside pays it). SIGKILL is not
+ * waited for: the OOM killer sends it alone, and Slurm sends its SIGTERM
+ * first.
  */
 static bool ended_by_stop(farm *F, tf_runtime *rt, const tf_run_event *ev)
 {
@@ -130,7 +135,7 @@ static bool ended_by_stop(farm *F, tf_runtime *rt, const tf_run_event *ev)
     if (so.timed_out ||
         !(so.signal == SIGKILL || sigismember(&F->stop_signals, so.signal)))
         return false;
-    poll_signals(F, rt);
+    poll_signals(F, rt, so.signal == SIGKILL || F->stopped_by ? 0 : 1);
     return F->stopped_by != 0;
 }
 
@@ -246,7 +251,7 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
         break;
     case TF_RUN_TICK:
         cli_output_follow(&F->shell.output, p);
-        poll_signals(F, rt);
+        poll_signals(F, rt, 0);
         if (!F->halting)
             cli_intake_tick(&F->in, rt);
         p->taken = F->in.taken;

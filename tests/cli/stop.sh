@@ -33,7 +33,9 @@ until_started() {
 }
 # interrupt OUTDIR WHO SIG CMD...: CMD (a taskfarm run writing OUTDIR) in
 # the background; once $STARTED (default 2) long tasks have started, SIG to rank 0 (WHO rank0)
-# or to rank 0 and the long tasks too (WHO all); rc: CMD's exit status.
+# or to rank 0 and the long tasks too (WHO all), or to the long tasks
+# first and rank 0 a third of a second later (WHO late: a busy node's
+# Slurm signals the job's processes in no set order); rc: CMD's exit status.
 interrupt() {
     local dir=$1 who=$2 sig=$3 job pid
     shift 3
@@ -42,7 +44,11 @@ interrupt() {
     job=$!
     pid=$(rank0 "$dir")
     until_started "${STARTED:-2}" || bad "$dir: no ${STARTED:-2} long tasks started within 60 s"
-    if [ "$who" = all ]; then kill -"$sig" "$pid" $(pgrep -fx "sleep 37"); else kill -"$sig" "$pid"; fi
+    case $who in
+    all) kill -"$sig" "$pid" $(pgrep -fx "sleep 37") ;;
+    late) kill -"$sig" $(pgrep -fx "sleep 37"); sleep 0.3; kill -"$sig" "$pid" ;;
+    *) kill -"$sig" "$pid" ;;
+    esac
     wait $job
     rc=$?
 }
@@ -124,6 +130,10 @@ sed -i 's/true$/sleep 37/' plain.txt
 interrupt all all TERM "$TF" run -o all --retries 1 --slots 2 plain.txt
 stopped "SIGTERM to every process" all 6 2 6
 check "SIGTERM to every process: 0 retried" 'grep -q "0 retried;" err.txt'
+# The tasks' deaths reach rank 0 before its own signal does.
+interrupt late late TERM "$TF" run -o late --retries 1 --slots 2 plain.txt
+stopped "SIGTERM to the tasks, then to rank 0" late 6 2 6
+check "SIGTERM to the tasks, then to rank 0: 0 retried" 'grep -q "0 retried;" err.txt'
 
 # ---- under mpirun -np 3: SIGUSR1 (Slurm's warning) to rank 0; a DAG ----
 # Ranks 0, 1 and 2 with one slot each; each also holds one queued task
