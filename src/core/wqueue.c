@@ -41,7 +41,7 @@ static tf_wq_job *at(const tf_wq *q, size_t i)
     return &q->q[(q->qhead + i) % q->qcap];
 }
 
-/* Append to the ring, which has room (qcap >= qn + npark always). */
+/* Append to the ring, which has room (qcap >= qn + npark + batched always). */
 static void enqueue(tf_wq *q, const tf_wq_job *j)
 {
     *at(q, q->qn) = *j;
@@ -53,7 +53,7 @@ int tf_wq_push(tf_wq *q, const tf_wq_job *j, const uint32_t *anchors,
 {
     /* The ring keeps room for every parked job, which joins it later. */
     if (tf_ring_grow((void **)&q->q, &q->qcap, &q->qhead, q->qn,
-                     q->qn + q->npark + 1, sizeof *q->q, 64))
+                     q->qn + q->npark + q->batched + 1, sizeof *q->q, 64))
         return TF_ENOMEM;
     if (!nanchors) {
         enqueue(q, j);
@@ -87,6 +87,36 @@ bool tf_wq_start(tf_wq *q, tf_wq_job *j, uint16_t *slots)
             slots[k++] = (uint16_t)i;
         }
     return true;
+}
+
+size_t tf_wq_start_batch(tf_wq *q, size_t max, tf_wq_job *out,
+                         uint16_t *slots)
+{
+    if (!max || !tf_wq_start(q, out, slots))
+        return 0;
+    size_t n = 1;
+    if (out[0].cores != 1)
+        return n;
+    while (n < max && q->qn && at(q, 0)->cores == 1) {
+        out[n++] = *at(q, 0);
+        q->qhead = (q->qhead + 1) % q->qcap;
+        q->qn--;
+    }
+    q->running += (unsigned)(n - 1);
+    q->batched += n - 1;
+    return n;
+}
+
+void tf_wq_unstart(tf_wq *q, const tf_wq_job *jobs, size_t n)
+{
+    /* Room is kept for them (batched counts in the ring's reserve). */
+    for (size_t i = n; i-- > 0;) {
+        q->qhead = (q->qhead + q->qcap - 1) % q->qcap;
+        q->q[q->qhead] = jobs[i];
+        q->qn++;
+    }
+    q->running -= (unsigned)n;
+    q->batched -= n;
 }
 
 /* How many of parked job p's anchors are task idx. */
@@ -206,6 +236,16 @@ int tf_wq_end(tf_wq *q, const tf_wq_job *j, const uint16_t *slots,
     return 0;
 }
 
+int tf_wq_end_batched(tf_wq *q, const tf_wq_job *j, tf_wq_outcome outcome)
+{
+    if (reserve_settle(q))
+        return TF_ENOMEM;
+    q->running--;
+    q->batched--;
+    settle_all(q, j->idx, outcome);
+    return 0;
+}
+
 int tf_wq_arrive(tf_wq *q, uint32_t anchor, tf_wq_outcome outcome)
 {
     if (reserve_settle(q))
@@ -306,11 +346,16 @@ bool tf_wq_check(const tf_wq *q, char *why, size_t len)
     if (busy + q->free_slots != q->slots)
         return FAIL_("%u busy + %u free slots != %u", busy, q->free_slots,
                      q->slots);
-    if (q->running > busy || (q->running == 0) != (busy == 0))
-        return FAIL_("%u running jobs on %u busy slots", q->running, busy);
-    if (q->qcap < q->qn + q->npark)
-        return FAIL_("ring of %zu cannot take %zu queued and %zu parked",
-                     q->qcap, q->qn, q->npark);
+    if (q->batched > q->running)
+        return FAIL_("%zu batched of %u running", q->batched, q->running);
+    /* Each batch holds the slot of its first job. */
+    unsigned own = q->running - (unsigned)q->batched;
+    if (own > busy || (own == 0) != (busy == 0))
+        return FAIL_("%u running jobs (%zu of them batched) on %u busy slots",
+                     q->running, q->batched, busy);
+    if (q->qcap < q->qn + q->npark + q->batched)
+        return FAIL_("ring of %zu cannot take %zu queued, %zu parked and %zu "
+                     "batched", q->qcap, q->qn, q->npark, q->batched);
     size_t live = 0;
     for (size_t i = 0; i < q->npark; i++) {
         const tf_wq_parked *p = &q->park[i];

@@ -74,6 +74,13 @@ typedef struct tf_wq {
     uint32_t *anc;          /* anchors of parked jobs */
     size_t nanc, acap, live_anc;
     unsigned slots, free_slots, running;
+    /*
+     * Running jobs that hold no slot of their own: the ones behind the
+     * first of a batch (tf_wq_start_batch), which run one after another on
+     * its slot. The ring keeps room for them too (qcap >= qn + npark +
+     * batched), so that giving them back never allocates.
+     */
+    size_t batched;
     uint8_t *slot_busy;     /* per slot: held by a running job */
     tf_wq_act *acts;
     size_t nacts, actcap;
@@ -99,6 +106,27 @@ int tf_wq_push(tf_wq *q, const tf_wq_job *j, const uint32_t *anchors,
  * slots, the lowest free first, so a wide task gets a compact set.
  */
 bool tf_wq_start(tf_wq *q, tf_wq_job *j, uint16_t *slots);
+
+/*
+ * A batch: start the head job as tf_wq_start and, behind it, up to max - 1
+ * more one-core jobs (out[1..]) to run one after another on its slot, so
+ * that a thread takes many short tasks under one lock. Returns how many
+ * (0: the head does not fit). All count as running; the batch's slot
+ * stays busy until the last of its jobs that ran ends with tf_wq_end, the
+ * others ending with tf_wq_end_batched. Jobs of it that did not start go
+ * back to the head of the queue, in order, with tf_wq_unstart.
+ */
+size_t tf_wq_start_batch(tf_wq *q, size_t max, tf_wq_job *out,
+                         uint16_t *slots);
+
+/*
+ * A job of a batch ended, not the last of it to run: as tf_wq_end, but the
+ * slot stays with the batch. Errors: TF_ENOMEM (nothing changed).
+ */
+int tf_wq_end_batched(tf_wq *q, const tf_wq_job *j, tf_wq_outcome outcome);
+
+/* The last n jobs of a batch never started: back to the queue's head. */
+void tf_wq_unstart(tf_wq *q, const tf_wq_job *jobs, size_t n);
 
 /*
  * Whether a parked job waits for task idx: the driver then keeps idx's

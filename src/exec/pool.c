@@ -13,6 +13,19 @@
 /* How long an idle task thread looks for work before it sleeps. */
 #define TF_POOL_SPIN_NS 50000u
 
+/*
+ * Batches (run_jobs): a thread takes at most TF_POOL_BATCH jobs under one
+ * lock, as many as its recent jobs say will take about TF_POOL_BATCH_NS
+ * together, and no more than its share of the queue. Idle threads take
+ * the jobs a batch has not started once its job has run for
+ * TF_POOL_STEAL_NS (take_back); and a batch that has run for
+ * TF_POOL_GIVEBACK_NS (a job far longer than the ones before it) puts the
+ * rest back in the queue itself.
+ */
+#define TF_POOL_STEAL_NS 20000u
+#define TF_POOL_BATCH_NS 20000u
+#define TF_POOL_GIVEBACK_NS 100000u
+
 struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
@@ -45,18 +58,30 @@ static int ev_reserve(tf_pool *p, size_t extra)
     return 0;
 }
 
-/* Append an event; the caller holds the lock. */
-static int push_event(tf_pool *p, const tf_event *ev)
+/* Tell the driver that events wait; the caller holds the lock. */
+static void notify(tf_pool *p)
+{
+    if (p->wake)
+        p->wake(p->wake_user);
+    else if (p->driver_waiting)
+        pthread_cond_signal(&p->event_cv);
+}
+
+/* Append an event (and tell the driver unless `quiet`); lock held. */
+static int add_event(tf_pool *p, const tf_event *ev, bool quiet)
 {
     tf_evvec *v = &p->ev;
     if (ev_reserve(p, 1))
         return TF_ENOMEM;
     v->v[v->n++] = *ev;
-    if (p->wake)
-        p->wake(p->wake_user);
-    else if (p->driver_waiting)
-        pthread_cond_signal(&p->event_cv);
+    if (!quiet)
+        notify(p);
     return 0;
+}
+
+static int push_event(tf_pool *p, const tf_event *ev)
+{
+    return add_event(p, ev, false);
 }
 
 /*
@@ -95,21 +120,40 @@ static void give_ref(tf_pool *p, uint32_t ref)
 }
 
 /*
- * Start the head job if it fits: its queue entry to *wj, its payload to
- * *job, its slots to slots[]. The caller holds the lock.
+ * How many jobs a thread whose recent jobs took avg_ns each takes at once:
+ * about TF_POOL_BATCH_NS of them, at most its share of the queue (so the
+ * other slots get theirs), max and TF_POOL_BATCH. Lock held.
  */
-static bool take_job(tf_pool *p, tf_wq_job *wj, tf_job *job, uint16_t *slots)
+static size_t batch_size(const tf_pool *p, uint64_t avg_ns, size_t max)
 {
-    if (!tf_wq_start(&p->wq, wj, slots))
-        return false;
-    *job = p->jobs[wj->ref];
-    give_ref(p, wj->ref);
+    size_t k = avg_ns >= TF_POOL_BATCH_NS ? 1 : TF_POOL_BATCH_NS / (avg_ns + 1);
+    size_t share = (p->wq.qn + p->wq.slots - 1) / p->wq.slots;
+    if (k > share)
+        k = share;
+    if (k > max)
+        k = max;
+    return k < 1 ? 1 : k > TF_POOL_BATCH ? TF_POOL_BATCH : k;
+}
+
+/*
+ * Start the head job if it fits, and up to max - 1 one-core jobs behind it
+ * (tf_wq_start_batch): their queue entries to wj[], their payloads to
+ * job[], the slots to slots[]. Their handles stay taken until each ends
+ * (finish), or goes back to the queue (tf_wq_unstart). Lock held.
+ */
+static size_t take_jobs(tf_pool *p, size_t max, tf_wq_job *wj, tf_job *job,
+                        uint16_t *slots)
+{
+    size_t k = tf_wq_start_batch(&p->wq, max, wj, slots);
+    for (size_t i = 0; i < k; i++)
+        job[i] = p->jobs[wj[i].ref];
     /*
      * Kept exact both ways: a count left high after the last job was taken
      * would send a looking thread back to the lock at once, again and again.
      */
-    atomic_store_explicit(&p->queued_hint, p->wq.qn, memory_order_relaxed);
-    return true;
+    if (k)
+        atomic_store_explicit(&p->queued_hint, p->wq.qn, memory_order_relaxed);
+    return k;
 }
 
 /* Let go of the store references job j's inputs hold. Lock held. */
@@ -257,13 +301,14 @@ static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
 }
 
 /*
- * The job ended: its slots free, its DONE event posted, its followers
- * released. The lock is held. The event must not be lost: if memory for
- * it cannot be had, the thread retries, since rank 0 would otherwise wait
- * forever for this task.
+ * The job ended: its slots free (when `last` of its batch), its DONE event
+ * posted (the driver told by the caller), its followers released. The
+ * lock is held. The event must not be lost: if memory for it cannot be
+ * had, the thread retries, since rank 0 would otherwise wait forever for
+ * this task.
  */
 static void finish(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
-                   const uint16_t *slots, tf_event *ev)
+                   const uint16_t *slots, tf_event *ev, bool last)
 {
     /*
      * Room for this DONE and for giving up on every parked job, and for
@@ -274,41 +319,139 @@ static void finish(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
         !keep_parts(p, job, ev->parts, ev->nparts))
         outcome = TF_WQ_NO_OUTPUT; /* its followers go back unrun */
     while (ev_reserve(p, 1 + p->wq.npark) ||
-           tf_wq_end(&p->wq, wj, slots, outcome)) {
+           (last ? tf_wq_end(&p->wq, wj, slots, outcome)
+                 : tf_wq_end_batched(&p->wq, wj, outcome))) {
         pthread_mutex_unlock(&p->mu);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&p->mu);
     }
-    push_event(p, ev);
+    add_event(p, ev, true);
     release_deps(p, job);
+    give_ref(p, wj->ref);
     carry_out(p);
-    work_changed(p);
+}
+
+#define CLAIM(next, end) ((uint64_t)(next) << 32 | (uint32_t)(end))
+
+/* The owner starts the next job of its batch, if a thief left it one. */
+static bool claim_next(tf_pool_runner *r)
+{
+    uint64_t c = atomic_load_explicit(&r->claim, memory_order_acquire);
+    while ((uint32_t)(c >> 32) < (uint32_t)c)
+        if (atomic_compare_exchange_weak_explicit(
+                &r->claim, &c, c + CLAIM(1, 0), memory_order_acq_rel,
+                memory_order_acquire))
+            return true;
+    return false;
 }
 
 /*
- * Run jobs on this thread back to back, holding the lock only between
- * them: one lock for a job's end and the next one's start. Returns with
- * the lock held, after at most `max` jobs, or when none fits, or when
- * `slice` ns have passed since the first started (0: no limit).
+ * Another runner's batch has jobs not started (now 0), or has them behind
+ * a job running since TF_POOL_STEAL_NS before now: a look without the
+ * lock.
  */
-static size_t run_jobs(tf_pool *p, uint16_t *slots, size_t max,
+static bool batch_waiting(const tf_pool *p, const tf_pool_runner *self,
+                          uint64_t now)
+{
+    for (unsigned i = 0; i < p->nrunners; i++) {
+        const tf_pool_runner *r = &p->runners[i];
+        uint64_t c = atomic_load_explicit(&r->claim, memory_order_relaxed);
+        if (r != self && (uint32_t)(c >> 32) < (uint32_t)c &&
+            (!now || now - atomic_load_explicit(&r->job_ns,
+                                                memory_order_relaxed) >=
+                         TF_POOL_STEAL_NS))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A runner with nothing to do takes what each batch stuck behind a long
+ * job (batch_waiting) has not started, back to the head of the queue,
+ * where it then finds them. Lock held (the owner reads its arrays and
+ * ends its batch under it). Returns whether it took any.
+ */
+static bool take_back(tf_pool *p, const tf_pool_runner *self)
+{
+    bool any = false;
+    uint64_t now = now_ns();
+    for (unsigned i = 0; i < p->nrunners; i++) {
+        tf_pool_runner *r = &p->runners[i];
+        if (r == self ||
+            now - atomic_load_explicit(&r->job_ns, memory_order_relaxed) <
+                TF_POOL_STEAL_NS)
+            continue;
+        uint64_t c = atomic_load_explicit(&r->claim, memory_order_acquire);
+        for (;;) {
+            uint32_t next = (uint32_t)(c >> 32), end = (uint32_t)c;
+            if (next >= end)
+                break;
+            uint32_t keep = next;
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->claim, &c, CLAIM(next, keep), memory_order_acq_rel,
+                    memory_order_acquire)) {
+                tf_wq_unstart(&p->wq, r->wj + keep, end - keep);
+                any = true;
+                break;
+            }
+        }
+    }
+    if (any)
+        work_changed(p);
+    return any;
+}
+
+/*
+ * Run jobs on this thread back to back, in batches (take_jobs), holding
+ * the lock only between batches: one lock for a batch's end and the next
+ * one's start. r->avg_ns follows the jobs' durations, for the batches'
+ * size. Returns with the lock held, after at most `max` jobs, or when
+ * none fits, or when `slice` ns have passed since the first started (0: no
+ * limit).
+ */
+static size_t run_jobs(tf_pool *p, tf_pool_runner *r, size_t max,
                        uint64_t slice)
 {
     size_t n = 0;
     uint64_t start = 0, until = 0;
-    tf_wq_job wj;
-    tf_job job;
-    while (n < max && !p->stopping && take_job(p, &wj, &job, slots)) {
+    tf_event ev[TF_POOL_BATCH];
+    size_t k;
+    while (n < max && !p->stopping &&
+           (k = take_jobs(p, batch_size(p, r->avg_ns, max - n), r->wj,
+                          r->job, r->slots)) != 0) {
+        /* Job 0 has started; thieves may take from the rest. */
+        atomic_store_explicit(&r->claim, CLAIM(1, k), memory_order_release);
         pthread_mutex_unlock(&p->mu);
-        tf_event ev;
-        execute(p, &job, slots, start, &ev);
+        size_t ran = 0;
+        uint64_t give_at = 0;
+        if (!start)
+            start = now_ns();
+        do {
+            atomic_store_explicit(&r->job_ns, start, memory_order_relaxed);
+            execute(p, &r->job[ran], r->slots, start, &ev[ran]);
+            start = ev[ran].end_ns;
+            if (!ran) {
+                give_at = ev[0].start_ns + TF_POOL_GIVEBACK_NS;
+                if (!until)
+                    until = ev[0].start_ns + slice;
+            }
+            r->avg_ns = (3 * r->avg_ns + (start - ev[ran].start_ns)) / 4;
+            ran++;
+        } while (start < give_at && !(slice && start >= until) &&
+                 claim_next(r));
         pthread_mutex_lock(&p->mu);
-        finish(p, &wj, &job, slots, &ev);
-        n++;
-        start = ev.end_ns;
-        if (!until)
-            until = ev.start_ns + slice;
+        /* What no thief took and this thread did not start goes back. */
+        uint32_t end = (uint32_t)atomic_load_explicit(&r->claim,
+                                                      memory_order_acquire);
+        atomic_store_explicit(&r->claim, 0, memory_order_relaxed);
+        if (end > ran)
+            tf_wq_unstart(&p->wq, r->wj + ran, end - ran);
+        for (size_t i = 0; i < ran; i++)
+            finish(p, &r->wj[i], &r->job[i], r->slots, &ev[i], i + 1 == ran);
+        notify(p);
+        work_changed(p);
+        n += ran;
         if (slice && start >= until)
             break;
     }
@@ -321,9 +464,10 @@ static size_t run_jobs(tf_pool *p, uint16_t *slots, size_t max,
  * microseconds while tasks are short, and being woken costs more than
  * that (np 1 with 2 slots: a futex wake-up per task made the trivial
  * graph's METG 31 us). Ends as soon as a job is queued, fitting or not,
- * and returns with the lock taken again.
+ * or another thread's batch is stuck behind a long job, and returns with
+ * the lock taken again.
  */
-static void look_for_work(tf_pool *p)
+static void look_for_work(tf_pool *p, const tf_pool_runner *self)
 {
     pthread_mutex_unlock(&p->mu);
     bool seen = false;
@@ -333,6 +477,8 @@ static void look_for_work(tf_pool *p)
         if (seen || i % 64)
             continue;
         uint64_t now = now_ns();
+        if ((seen = batch_waiting(p, self, now)))
+            break;
         if (!until)
             until = now + TF_POOL_SPIN_NS;
         else if (now >= until)
@@ -346,24 +492,27 @@ static void *thread_main(void *arg)
 {
     tf_pool *p = arg;
     pthread_mutex_lock(&p->mu);
-    uint16_t *slots =
-        p->thread_slots + (size_t)p->threads_started++ * p->wq.slots;
+    tf_pool_runner *r = &p->runners[p->threads_started++];
     bool looked = false;
     while (!p->stopping) {
-        if (run_jobs(p, slots, SIZE_MAX, 0)) {
+        if (run_jobs(p, r, SIZE_MAX, 0)) {
             looked = false;
             continue;
         }
         if (p->stopping)
             break;
+        if (take_back(p, r))
+            continue;
         /*
          * After the look, take again under the lock before sleeping: a
          * job queued between the look's last glance and the lock saw no
-         * sleeper to wake, and would wait in the queue forever.
+         * sleeper to wake, and would wait in the queue forever. While
+         * another batch has jobs not started, look on: it ends soon, or
+         * they can be taken once it is stuck.
          */
-        if (!looked) {
+        if (!looked || batch_waiting(p, r, 0)) {
             looked = true;
-            look_for_work(p);
+            look_for_work(p, r);
             continue;
         }
         looked = false;
@@ -398,10 +547,16 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     p->driver_runs = driver_runs;
     if (tf_wq_init(&p->wq, slots))
         return TF_ENOMEM;
-    p->main_slots = malloc(slots * sizeof *p->main_slots);
-    p->thread_slots = malloc(((size_t)nthreads * slots + 1) * sizeof(uint16_t));
-    if (!p->main_slots || !p->thread_slots)
+    p->nrunners = nthreads + (driver_runs ? 1 : 0);
+    p->runners = calloc(p->nrunners, sizeof *p->runners);
+    p->runner_slots = malloc(((size_t)p->nrunners * slots + 1) *
+                             sizeof *p->runner_slots);
+    if (!p->runners || !p->runner_slots)
         goto fail_with_slots;
+    for (unsigned i = 0; i < p->nrunners; i++) {
+        p->runners[i].slots = p->runner_slots + (size_t)i * slots;
+        p->runners[i].avg_ns = TF_POOL_BATCH_NS; /* one job alone until timed */
+    }
     tf_store_init(&p->store);
     p->inline_max = UINT32_MAX; /* one rank: rank 0 has every output */
     p->reg = reg;
@@ -439,8 +594,8 @@ fail_with_work_cv:
 fail_with_mutex:
     pthread_mutex_destroy(&p->mu);
 fail_with_slots:
-    free(p->thread_slots);
-    free(p->main_slots);
+    free(p->runner_slots);
+    free(p->runners);
     tf_wq_free(&p->wq);
     return TF_ENOMEM;
 }
@@ -460,8 +615,8 @@ void tf_pool_destroy(tf_pool *p)
     tf_wq_free(&p->wq);
     free(p->jobs);
     free(p->free_refs);
-    free(p->thread_slots);
-    free(p->main_slots);
+    free(p->runner_slots);
+    free(p->runners);
     pthread_cond_destroy(&p->event_cv);
     pthread_cond_destroy(&p->work_cv);
     pthread_mutex_destroy(&p->mu);
@@ -725,7 +880,10 @@ void tf_pool_data_bytes(tf_pool *p, size_t *now, size_t *peak)
 size_t tf_pool_run(tf_pool *p, size_t max, uint64_t slice_ns)
 {
     pthread_mutex_lock(&p->mu);
-    size_t n = run_jobs(p, p->main_slots, max, slice_ns);
+    /* The driver's runner is the last; without one it runs nothing. */
+    size_t n = p->driver_runs
+                   ? run_jobs(p, &p->runners[p->nrunners - 1], max, slice_ns)
+                   : 0;
     pthread_mutex_unlock(&p->mu);
     return n;
 }

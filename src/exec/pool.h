@@ -121,6 +121,28 @@ typedef struct tf_evvec {
     size_t n, cap;
 } tf_evvec;
 
+/* Most jobs a thread takes under one lock (pool.c, run_jobs). */
+#define TF_POOL_BATCH 64
+
+/*
+ * A thread that runs jobs (a task thread, or the driver as a slot) and its
+ * batch: jobs taken from the queue under one lock, run one after another
+ * on its slot. `claim` is next << 32 | end: jobs [next, end) of the batch
+ * have not started. The owner moves next on, without the lock; a thread
+ * with nothing to do, seeing the owner's job run for longer than a batch
+ * should take (job_ns), lowers end under the lock and takes the jobs
+ * above it (in-process stealing), so a batch does not hold jobs behind a
+ * long one while another slot idles.
+ */
+typedef struct tf_pool_runner {
+    _Atomic uint64_t claim;
+    _Atomic uint64_t job_ns; /* when its running job started */
+    uint16_t *slots; /* the slots of its running job (room for all) */
+    uint64_t avg_ns; /* its jobs' time, a moving average: batch sizes */
+    tf_wq_job wj[TF_POOL_BATCH];
+    tf_job job[TF_POOL_BATCH];
+} tf_pool_runner;
+
 typedef struct tf_pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* task threads wait here for jobs */
@@ -129,8 +151,10 @@ typedef struct tf_pool {
     tf_job *jobs;            /* payloads, by the ref of their tf_wq entry */
     uint32_t *free_refs;     /* refs not in use, a stack */
     size_t njobs, jcap, nfree, fcap;
-    uint16_t *main_slots;    /* slot indexes of the job the driver runs */
-    uint16_t *thread_slots;  /* the same for each task thread, slots apiece */
+    /* Task threads' runners, then the driver's (driver_runs) */
+    tf_pool_runner *runners;
+    unsigned nrunners;
+    uint16_t *runner_slots;  /* each runner's slots, slots apiece */
     unsigned threads_started;
     bool driver_runs;        /* the driver's thread is a slot (run_one) */
     unsigned sleepers;       /* task threads waiting on work_cv */

@@ -1,7 +1,8 @@
 /*
  * Tests of the task runner's hand-off (src/exec/pool.c) with its real task
  * threads: a job pushed at any moment of a thread's look-then-sleep is run,
- * and a thread with nothing that fits sleeps instead of spinning.
+ * a thread with nothing that fits sleeps instead of spinning, and batches
+ * of short jobs neither wait behind a long one nor run a job twice.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -162,6 +163,129 @@ static void test_idle_thread_sleeps_on_wide_head(void)
     tf_pool_destroy(&p);
 }
 
+/* The DONE events there are: each job's index and end time to done[]. */
+static unsigned take_ends(tf_pool *p, uint64_t *end_of, size_t n)
+{
+    const tf_evvec *v = tf_pool_take_events(p);
+    unsigned k = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        tf_event *e = &v->v[i];
+        if (e->kind == TF_EV_DONE && e->idx < n) {
+            CU_ASSERT_EQUAL(e->status, 0);
+            end_of[e->idx] = e->end_ns;
+            k++;
+        }
+        tf_pool_done_parts(p, e);
+    }
+    return k;
+}
+
+/*
+ * Batches (pool.c, run_jobs). Two task threads learn that jobs are short
+ * (2,000 empty ones), so each takes many at once. Then a 300 ms job comes
+ * first of 40 short ones: whichever thread takes it with a batch behind
+ * it, the other thread takes those back (take_back) and runs them, so
+ * every short job ends long before the long one. And whatever the
+ * batches, each job runs exactly once.
+ */
+static void test_batch_behind_long_job(void)
+{
+    tf_pool p;
+    CU_ASSERT_EQUAL_FATAL(tf_pool_init(&p, 2, false, &reg, 0, 0), 0);
+    tf_fetchvec fetch = {0};
+    enum { WARM = 2000, SHORT = 40 };
+    static tf_job jobs[WARM];
+    static uint64_t end_of[WARM];
+    for (uint32_t i = 0; i < WARM; i++)
+        jobs[i] = job_of(i, 0, 1, NULL);
+    CU_ASSERT_EQUAL(tf_pool_push(&p, jobs, WARM, 0, &fetch), 0);
+    unsigned done = 0;
+    uint64_t give_up = mono_ns() + 30000000000u;
+    while (done < WARM && mono_ns() < give_up) {
+        tf_pool_wait(&p, 100000000);
+        done += take_ends(&p, end_of, WARM);
+    }
+    CU_ASSERT_EQUAL(done, WARM);
+    memset(end_of, 0, sizeof end_of);
+    uint32_t long_us = 300000, zero = 0;
+    jobs[0] = job_of(0, 1, 1, &long_us);
+    for (uint32_t i = 1; i <= SHORT; i++)
+        jobs[i] = job_of(i, 1, 1, &zero);
+    CU_ASSERT_EQUAL(tf_pool_push(&p, jobs, SHORT + 1, 0, &fetch), 0);
+    done = 0;
+    give_up = mono_ns() + 30000000000u;
+    while (done < SHORT + 1 && mono_ns() < give_up) {
+        tf_pool_wait(&p, 100000000);
+        done += take_ends(&p, end_of, SHORT + 1);
+    }
+    CU_ASSERT_EQUAL(done, SHORT + 1);
+    unsigned late = 0;
+    for (uint32_t i = 1; i <= SHORT; i++)
+        late += !end_of[i] || end_of[i] >= end_of[0];
+    if (late)
+        fprintf(stderr, "\n    %u of %u short jobs ended after the long one\n",
+                late, SHORT);
+    CU_ASSERT_EQUAL(late, 0);
+    char why[256] = "";
+    pthread_mutex_lock(&p.mu);
+    CU_ASSERT(tf_wq_check(&p.wq, why, sizeof why));
+    CU_ASSERT_EQUAL(tf_wq_held(&p.wq), 0);
+    pthread_mutex_unlock(&p.mu);
+    free(fetch.v);
+    tf_pool_destroy(&p);
+}
+
+/*
+ * Many short jobs pushed in bursts while the driver's own slot runs some
+ * too (tf_pool_run, as rank 0 does): batches on all three runners, stolen
+ * back and forth; every job ends exactly once and the queue's books
+ * balance.
+ */
+static void test_batches_with_driver(void)
+{
+    tf_pool p;
+    CU_ASSERT_EQUAL_FATAL(tf_pool_init(&p, 3, true, &reg, 0, 0), 0);
+    tf_fetchvec fetch = {0};
+    enum { N = 200000 };
+    static uint64_t end_of[N];
+    static tf_job jobs[1000];
+    unsigned done = 0, pushed = 0, twice = 0;
+    uint64_t give_up = mono_ns() + 60000000000u;
+    while (done < N && mono_ns() < give_up) {
+        if (pushed < N && pushed - done < 4000) {
+            uint32_t n = 1 + (pushed * 7919u) % 1000;
+            if (n > N - pushed)
+                n = N - pushed;
+            for (uint32_t i = 0; i < n; i++)
+                jobs[i] = job_of(pushed + i, 0, 1, NULL);
+            CU_ASSERT_EQUAL(tf_pool_push(&p, jobs, n, 0, &fetch), 0);
+            pushed += n;
+        }
+        tf_pool_run(&p, 64, 20000);
+        const tf_evvec *v = tf_pool_take_events(&p);
+        for (size_t i = 0; i < v->n; i++) {
+            tf_event *e = &v->v[i];
+            if (e->kind == TF_EV_DONE) {
+                twice += end_of[e->idx] != 0;
+                end_of[e->idx] = e->end_ns | 1;
+                done++;
+            }
+            tf_pool_done_parts(&p, e);
+        }
+    }
+    CU_ASSERT_EQUAL(done, N);
+    CU_ASSERT_EQUAL(twice, 0);
+    char why[256] = "";
+    pthread_mutex_lock(&p.mu);
+    CU_ASSERT(tf_wq_check(&p.wq, why, sizeof why));
+    CU_ASSERT_EQUAL(tf_wq_held(&p.wq), 0);
+    pthread_mutex_unlock(&p.mu);
+    if (why[0])
+        fprintf(stderr, "\n    tf_wq_check: %s\n", why);
+    free(fetch.v);
+    tf_pool_destroy(&p);
+}
+
 int main(void)
 {
     alarm(WATCHDOG_S);
@@ -176,6 +300,10 @@ int main(void)
                 test_handoff_no_lost_wakeup);
     CU_add_test(s, "an idle thread sleeps while a wide job waits",
                 test_idle_thread_sleeps_on_wide_head);
+    CU_add_test(s, "a batch's jobs do not wait behind a long one",
+                test_batch_behind_long_job);
+    CU_add_test(s, "batches on every runner, the driver's too",
+                test_batches_with_driver);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

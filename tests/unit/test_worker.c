@@ -131,6 +131,80 @@ static void test_wq_park(void)
     tf_wq_free(&q);
 }
 
+/*
+ * Batches: one-core jobs behind the head share its slot; a wide job ends
+ * a batch; jobs given back go to the head in order, and the ring keeps
+ * room for them however many jobs were pushed meanwhile; parked followers
+ * of a batch's jobs are released as each ends.
+ */
+static void test_wq_batch(void)
+{
+    tf_wq q;
+    CHECK_RC(tf_wq_init(&q, 2), 0);
+    tf_wq_job b[8], wide = job(5, 2), par = job(20, 1);
+    uint16_t sl[2], sl2[2];
+    uint32_t anc = 2;
+    CHECK_RC(tf_wq_push(&q, &par, &anc, 1), 0); /* waits for task 2 */
+    for (uint32_t i = 1; i <= 4; i++) {
+        tf_wq_job j = job(i, 1);
+        CHECK_RC(tf_wq_push(&q, &j, NULL, 0), 0);
+    }
+    CHECK_RC(tf_wq_push(&q, &wide, NULL, 0), 0);
+    CHECK_EQ_U(tf_wq_start_batch(&q, 0, b, sl), 0);
+    CHECK_EQ_U(tf_wq_start_batch(&q, 8, b, sl), 4); /* stops at the wide one */
+    CHECK_TRUE(b[0].idx == 1 && b[1].idx == 2 && b[2].idx == 3 && b[3].idx == 4);
+    CHECK_EQ_U(sl[0], 0);
+    CHECK_EQ_U(q.running, 4);
+    CHECK_EQ_U(q.batched, 3);
+    CHECK_EQ_U(tf_wq_held(&q), 6);
+    CHECK_EQ_U(tf_wq_stealable(&q), 1); /* the wide one */
+    CHECK_WQ(&q);
+    /* The other slot stays free, the wide job waits for both. */
+    CHECK_EQ_U(q.free_slots, 1);
+    CHECK_EQ_U(tf_wq_start_batch(&q, 8, b + 4, sl2), 0);
+    /* Many pushes while the batch runs: room stays for its jobs. */
+    for (uint32_t i = 100; i < 200; i++) {
+        tf_wq_job j = job(i, 1);
+        CHECK_RC(tf_wq_push(&q, &j, NULL, 0), 0);
+    }
+    CHECK_WQ(&q);
+    /* Jobs 1 and 2 ran; 2's follower is released behind the queue. */
+    CHECK_RC(tf_wq_end_batched(&q, &b[0], TF_WQ_OK), 0);
+    CHECK_ACTS(&q, "");
+    tf_wq_unstart(&q, b + 2, 2); /* 3 and 4 go back, in order */
+    CHECK_EQ_U(q.batched, 0);
+    CHECK_WQ(&q);
+    CHECK_RC(tf_wq_end(&q, &b[1], sl, TF_WQ_OK), 0);
+    CHECK_ACTS(&q, "F20@2");
+    CHECK_EQ_U(q.running, 0);
+    CHECK_EQ_U(q.free_slots, 2);
+    CHECK_EQ_U(q.qn, 1 + 2 + 100 + 1);
+    CHECK_WQ(&q);
+    tf_wq_job got;
+    CHECK_TRUE(tf_wq_start(&q, &got, sl));
+    CHECK_EQ_U(got.idx, 3);
+    CHECK_TRUE(tf_wq_start(&q, &got, sl2));
+    CHECK_EQ_U(got.idx, 4);
+    CHECK_WQ(&q);
+    /* A wide head starts alone. */
+    tf_wq_job j3 = job(3, 1), j4 = job(4, 1);
+    CHECK_RC(tf_wq_end(&q, &j3, sl, TF_WQ_OK), 0);
+    CHECK_RC(tf_wq_end(&q, &j4, sl2, TF_WQ_OK), 0);
+    CHECK_EQ_U(tf_wq_start_batch(&q, 8, b, sl), 1);
+    CHECK_EQ_U(b[0].idx, 5);
+    CHECK_EQ_U(q.batched, 0);
+    CHECK_RC(tf_wq_end(&q, &b[0], sl, TF_WQ_OK), 0);
+    /* A failure in a batch drops what was parked behind it. */
+    CHECK_EQ_U(tf_wq_start_batch(&q, 3, b, sl), 3);
+    CHECK_EQ_U(b[0].idx, 100);
+    CHECK_RC(tf_wq_end_batched(&q, &b[0], TF_WQ_OK), 0);
+    CHECK_RC(tf_wq_end_batched(&q, &b[1], TF_WQ_FAILED), 0);
+    CHECK_RC(tf_wq_end(&q, &b[2], sl, TF_WQ_OK), 0);
+    CHECK_EQ_U(q.running, 0);
+    CHECK_WQ(&q);
+    tf_wq_free(&q);
+}
+
 /* A failure drops the chain parked behind it; a lost output sends it back. */
 static void test_wq_fail(void)
 {
@@ -536,6 +610,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("worker queue", NULL, NULL);
     CU_add_test(s, "arrival order, wide heads", test_wq_order);
     CU_add_test(s, "parking and release", test_wq_park);
+    CU_add_test(s, "batches on one slot", test_wq_batch);
     CU_add_test(s, "failures drop the chain", test_wq_fail);
     CU_add_test(s, "halt drops everything", test_wq_drop);
     CU_add_test(s, "stealing from the tail", test_wq_steal);
