@@ -132,8 +132,9 @@ static bool ended_by_stop(farm *F, tf_runtime *rt, const tf_run_event *ev)
     if (ev->output_len < sizeof so)
         return false;
     memcpy(&so, ev->output, sizeof so);
-    if (so.timed_out ||
-        !(so.signal == SIGKILL || sigismember(&F->stop_signals, so.signal)))
+    /* (sigismember is -1, not 0, for a task that died of no signal) */
+    if (so.timed_out || so.signal <= 0 ||
+        !(so.signal == SIGKILL || sigismember(&F->stop_signals, so.signal) == 1))
         return false;
     poll_signals(F, rt, so.signal == SIGKILL || F->stopped_by ? 0 : 1);
     return F->stopped_by != 0;

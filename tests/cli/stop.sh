@@ -158,4 +158,12 @@ stopped "SIGINT to rank 0, mpirun -np 3, --retries 2" mpiint 6 3 5
 check "--retries 2: the interrupted tasks were not retried" '[ "$(grep -c "^s" starts)" = 3 ]'
 check "--retries 2: 0 retried" 'grep -q "0 retried;" err.txt'
 
+# ---- a task that dies of SIGTERM when no stop comes is a failure ----
+# (rank 0 waits a second for a stop signal that could follow, then says so)
+printf 'echo ok\nkill -TERM $$\n@after=2 echo never\nexit 3\n' >selfkill.txt
+run "a task killed by SIGTERM, no stop: the run fails" 1 "$TF" run -o selfkill --slots 2 selfkill.txt
+check "SIGTERM without a stop: 1 done, 2 failed, 1 skipped, nothing interrupted" \
+    'grep -q "4 tasks: 1 done, 2 failed, 1 skipped" err.txt && grep -q "killed by Terminated" err.txt &&
+     [ "$(state selfkill)" = failed ] && [ "$(field selfkill interrupted)" = 0 ]' || sed 's/^/    /' err.txt
+
 summary stop.sh
