@@ -1959,6 +1959,53 @@ static void steal_case(mt_suite *s, bool no_steal)
     farm_finalize(s, &rt);
 }
 
+/* Slow on rank 0 (100 ms), fast elsewhere (1 ms). */
+static int l_slow0(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)in;
+    (void)len;
+    rank_ctx *rc = user;
+    atomic_fetch_add(&rc->runs, 1);
+    sleep_ns(tf_task_rank(ctx) == 0 ? 100000000L : 1000000L);
+    return 0;
+}
+
+/*
+ * Rank 0 runs tasks too, and is the slow one: with windows of 8, each rank
+ * gets 8 tasks at once. The workers are done in 8 ms while rank 0 has 7
+ * queued behind its first; rank 0 hands half of what it queues to a worker
+ * with a free slot whenever nothing else is ready, so it runs about 4 of
+ * its 8 (it would run all 8, 0.8 s, without). Every task exactly once.
+ */
+static void case_share_own(mt_suite *s)
+{
+    tf_config cfg;
+    tf_config_init(&cfg);
+    cfg.fixed_prefetch = 1;
+    cfg.prefetch = 8;
+    rank_ctx rc;
+    rank_ctx_init(&rc, s->rank);
+    tf_runtime *rt;
+    if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
+        return;
+    tf_fn_id fn = reg(s, rt, "l_slow0", l_slow0, &rc);
+    int n = 8 * s->size;
+    for (int i = 0; s->rank == 0 && i < n; i++)
+        submit(s, rt, fn, 0, NULL, 0, NULL, 0);
+    EXPECT_RC(s, tf_run(rt), 0);
+    unsigned long runs = atomic_load(&rc.runs), all = 0;
+    MPI_Reduce(&runs, &all, 1, MPI_UNSIGNED_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (s->rank == 0) {
+        EXPECT_EQ_U(s, all, (unsigned long)n);
+        tf_stats st;
+        EXPECT_RC(s, tf_get_stats(rt, &st), 0);
+        EXPECT_EQ_U(s, st.done, (unsigned long)n);
+        if (s->size > 1)
+            EXPECT_LE_U(s, runs, 5);
+    }
+    farm_finalize(s, &rt);
+}
+
 static void case_steal(mt_suite *s) { steal_case(s, false); }
 static void case_no_steal(mt_suite *s) { steal_case(s, true); }
 
@@ -1986,6 +2033,7 @@ int main(int argc, char **argv)
         mt_case_fn fn;
     } cases[] = {
         {"a exactly once", case_exactly_once},
+        {"a rank 0 shares what it queues with an idle worker", case_share_own},
         {"a exactly once (slots=3, prefetch=2)", case_exactly_once_threads},
         {"a exactly once (rank 0 only schedules)", case_exactly_once_rank0_idle},
         {"b dependency order", case_dep_order},
