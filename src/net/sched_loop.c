@@ -435,14 +435,16 @@ static int share_own(tf_master *m, bool *progress)
     int rc = 0;
     for (uint32_t w = 0; w < s->nworkers && !rc; w++) {
         tf_sched_worker *sw = &s->workers[w];
-        if (w == m->self || sw->lost || sw->ntasks >= sw->slots ||
+        /* (a window may have shrunk below what the worker holds) */
+        size_t room = sw->depth > sw->ntasks ? sw->depth - sw->ntasks : 0;
+        if (w == m->self || sw->lost || sw->ntasks >= sw->slots || !room ||
             tf_live_is_dead(&rt->link.live, (int)w + 1))
             continue;
         size_t q = tf_pool_stealable(&rt->pool);
         if (!q)
             break;
         tf_job jobs[64];
-        size_t n = (q + 1) / 2, room = sw->depth - sw->ntasks;
+        size_t n = (q + 1) / 2;
         n = tf_pool_steal(&rt->pool, n < room ? n < 64 ? n : 64 : room,
                           sw->slots, jobs);
         uint32_t moved = 0;

@@ -69,21 +69,45 @@ static tf_job job_of(uint32_t idx, uint32_t fn, uint16_t cores,
 
 /*
  * Take the events there are; returns how many DONE ones, and the status
- * of the last in *status. Releases what they hold.
+ * of the last in *status. With end_of (room for n jobs), each job's end
+ * time goes to end_of[idx] (or'ed with 1, never 0), and a job that was
+ * done before counts in *twice. Releases what they hold.
  */
-static unsigned take_done(tf_pool *p, int32_t *status)
+static unsigned take_ends(tf_pool *p, int32_t *status, uint64_t *end_of,
+                          size_t n, unsigned *twice)
 {
     const tf_evvec *v = tf_pool_take_events(p);
-    unsigned n = 0;
+    unsigned k = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
         if (e->kind == TF_EV_DONE) {
-            n++;
+            k++;
             *status = e->status;
+            if (end_of && e->idx < n) {
+                *twice += end_of[e->idx] != 0;
+                end_of[e->idx] = e->end_ns | 1;
+            }
         }
         tf_pool_done_parts(p, e);
     }
-    return n;
+    return k;
+}
+
+/* Nothing held any more, and the queue's invariants hold. */
+static void books_balance(tf_pool *p)
+{
+    char why[256] = "";
+    pthread_mutex_lock(&p->mu);
+    CU_ASSERT(tf_wq_check(&p->wq, why, sizeof why));
+    CU_ASSERT_EQUAL(tf_wq_held(&p->wq), 0);
+    pthread_mutex_unlock(&p->mu);
+    if (why[0])
+        fprintf(stderr, "\n    tf_wq_check: %s\n", why);
+}
+
+static unsigned take_done(tf_pool *p, int32_t *status)
+{
+    return take_ends(p, status, NULL, 0, NULL);
 }
 
 /*
@@ -163,23 +187,6 @@ static void test_idle_thread_sleeps_on_wide_head(void)
     tf_pool_destroy(&p);
 }
 
-/* The DONE events there are: each job's index and end time to done[]. */
-static unsigned take_ends(tf_pool *p, uint64_t *end_of, size_t n)
-{
-    const tf_evvec *v = tf_pool_take_events(p);
-    unsigned k = 0;
-    for (size_t i = 0; i < v->n; i++) {
-        tf_event *e = &v->v[i];
-        if (e->kind == TF_EV_DONE && e->idx < n) {
-            CU_ASSERT_EQUAL(e->status, 0);
-            end_of[e->idx] = e->end_ns;
-            k++;
-        }
-        tf_pool_done_parts(p, e);
-    }
-    return k;
-}
-
 /*
  * Batches (pool.c, run_jobs). Two task threads learn that jobs are short
  * (2,000 empty ones), so each takes many at once. Then a 300 ms job comes
@@ -199,11 +206,12 @@ static void test_batch_behind_long_job(void)
     for (uint32_t i = 0; i < WARM; i++)
         jobs[i] = job_of(i, 0, 1, NULL);
     CU_ASSERT_EQUAL(tf_pool_push(&p, jobs, WARM, 0, &fetch), 0);
-    unsigned done = 0;
+    unsigned done = 0, twice = 0;
+    int32_t status = 0;
     uint64_t give_up = mono_ns() + 30000000000u;
     while (done < WARM && mono_ns() < give_up) {
         tf_pool_wait(&p, 100000000);
-        done += take_ends(&p, end_of, WARM);
+        done += take_ends(&p, &status, end_of, WARM, &twice);
     }
     CU_ASSERT_EQUAL(done, WARM);
     memset(end_of, 0, sizeof end_of);
@@ -216,9 +224,11 @@ static void test_batch_behind_long_job(void)
     give_up = mono_ns() + 30000000000u;
     while (done < SHORT + 1 && mono_ns() < give_up) {
         tf_pool_wait(&p, 100000000);
-        done += take_ends(&p, end_of, SHORT + 1);
+        done += take_ends(&p, &status, end_of, SHORT + 1, &twice);
     }
     CU_ASSERT_EQUAL(done, SHORT + 1);
+    CU_ASSERT_EQUAL(twice, 0);
+    CU_ASSERT_EQUAL(status, 0);
     unsigned late = 0;
     for (uint32_t i = 1; i <= SHORT; i++)
         late += !end_of[i] || end_of[i] >= end_of[0];
@@ -226,11 +236,7 @@ static void test_batch_behind_long_job(void)
         fprintf(stderr, "\n    %u of %u short jobs ended after the long one\n",
                 late, SHORT);
     CU_ASSERT_EQUAL(late, 0);
-    char why[256] = "";
-    pthread_mutex_lock(&p.mu);
-    CU_ASSERT(tf_wq_check(&p.wq, why, sizeof why));
-    CU_ASSERT_EQUAL(tf_wq_held(&p.wq), 0);
-    pthread_mutex_unlock(&p.mu);
+    books_balance(&p);
     free(fetch.v);
     tf_pool_destroy(&p);
 }
@@ -250,6 +256,7 @@ static void test_batches_with_driver(void)
     static uint64_t end_of[N];
     static tf_job jobs[1000];
     unsigned done = 0, pushed = 0, twice = 0;
+    int32_t status = 0;
     uint64_t give_up = mono_ns() + 60000000000u;
     while (done < N && mono_ns() < give_up) {
         if (pushed < N && pushed - done < 4000) {
@@ -262,26 +269,11 @@ static void test_batches_with_driver(void)
             pushed += n;
         }
         tf_pool_run(&p, 64, 20000);
-        const tf_evvec *v = tf_pool_take_events(&p);
-        for (size_t i = 0; i < v->n; i++) {
-            tf_event *e = &v->v[i];
-            if (e->kind == TF_EV_DONE) {
-                twice += end_of[e->idx] != 0;
-                end_of[e->idx] = e->end_ns | 1;
-                done++;
-            }
-            tf_pool_done_parts(&p, e);
-        }
+        done += take_ends(&p, &status, end_of, N, &twice);
     }
     CU_ASSERT_EQUAL(done, N);
     CU_ASSERT_EQUAL(twice, 0);
-    char why[256] = "";
-    pthread_mutex_lock(&p.mu);
-    CU_ASSERT(tf_wq_check(&p.wq, why, sizeof why));
-    CU_ASSERT_EQUAL(tf_wq_held(&p.wq), 0);
-    pthread_mutex_unlock(&p.mu);
-    if (why[0])
-        fprintf(stderr, "\n    tf_wq_check: %s\n", why);
+    books_balance(&p);
     free(fetch.v);
     tf_pool_destroy(&p);
 }

@@ -108,12 +108,16 @@ static uint64_t fnv1a64(const void *buf, size_t len)
 typedef struct rank_ctx {
     int world_rank;
     atomic_ulong runs;
+    int slow_rank;    /* l_uneven: the rank where tasks take slow_ns */
+    long slow_ns;
 } rank_ctx;
 
 static void rank_ctx_init(rank_ctx *rc, int world_rank)
 {
     rc->world_rank = world_rank;
     atomic_init(&rc->runs, 0);
+    rc->slow_rank = -1;
+    rc->slow_ns = 0;
 }
 
 /*
@@ -1890,15 +1894,15 @@ static void case_chain_release(mt_suite *s)
     farm_finalize(s, &rt);
 }
 
-/* Slow on rank 1 (20 ms), fast elsewhere (1 ms): rank 1 falls behind. */
+/* Slow on rc->slow_rank (slow_ns), 1 ms elsewhere; the rank as output. */
 static int l_uneven(tf_task_ctx *ctx, const void *in, size_t len, void *user)
 {
     (void)in;
     (void)len;
     rank_ctx *rc = user;
     atomic_fetch_add(&rc->runs, 1);
-    sleep_ns(tf_task_rank(ctx) == 1 ? 20000000L : 1000000L);
     int32_t r = tf_task_rank(ctx);
+    sleep_ns(r == rc->slow_rank ? rc->slow_ns : 1000000L);
     return tf_task_set_output(ctx, &r, sizeof r) ? 2 : 0;
 }
 
@@ -1921,6 +1925,8 @@ static void steal_case(mt_suite *s, bool no_steal)
     cfg.seed = 42;
     rank_ctx rc;
     rank_ctx_init(&rc, s->rank);
+    rc.slow_rank = 1; /* 20 ms there: rank 1 falls behind */
+    rc.slow_ns = 20000000L;
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
@@ -1959,17 +1965,6 @@ static void steal_case(mt_suite *s, bool no_steal)
     farm_finalize(s, &rt);
 }
 
-/* Slow on rank 0 (100 ms), fast elsewhere (1 ms). */
-static int l_slow0(tf_task_ctx *ctx, const void *in, size_t len, void *user)
-{
-    (void)in;
-    (void)len;
-    rank_ctx *rc = user;
-    atomic_fetch_add(&rc->runs, 1);
-    sleep_ns(tf_task_rank(ctx) == 0 ? 100000000L : 1000000L);
-    return 0;
-}
-
 /*
  * Rank 0 runs tasks too, and is the slow one: with windows of 8, each rank
  * gets 8 tasks at once. The workers are done in 8 ms while rank 0 has 7
@@ -1985,10 +1980,12 @@ static void case_share_own(mt_suite *s)
     cfg.prefetch = 8;
     rank_ctx rc;
     rank_ctx_init(&rc, s->rank);
+    rc.slow_rank = 0;
+    rc.slow_ns = 100000000L;
     tf_runtime *rt;
     if (!farm_init(s, MPI_COMM_WORLD, &cfg, &rt))
         return;
-    tf_fn_id fn = reg(s, rt, "l_slow0", l_slow0, &rc);
+    tf_fn_id fn = reg(s, rt, "l_uneven", l_uneven, &rc);
     int n = 8 * s->size;
     for (int i = 0; s->rank == 0 && i < n; i++)
         submit(s, rt, fn, 0, NULL, 0, NULL, 0);
