@@ -97,7 +97,12 @@ summary() {
 rows() { tail -n +2 "$1/joblog.tsv" 2>/dev/null | wc -l; }
 succ() { awk -F'\t' 'NR > 1 && $7 == 0 && $8 == 0 { print $1 }' "$1/joblog.tsv" 2>/dev/null | sort -n; }
 once() { [ "$(succ "$1" | tr '\n' ' ')" = "$(seq 1 "$2" | tr '\n' ' ')" ]; }
-state() { awk '$1 == "state" { print $2 }' "$1/status" 2>/dev/null; }
+# status_field OUTDIR KEY: a key of a run's status file; state OUTDIR: its state.
+status_field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status" 2>/dev/null; }
+state() { status_field "$1" state; }
+# task LINE: the `status --tasks` line of that task-file line in out.txt,
+# columns squeezed.
+task() { awk -v l="$1" '$1 == l' out.txt | tr -s ' '; }
 until_running() {
     local i
     for i in $(seq "${2:-100}"); do

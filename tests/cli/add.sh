@@ -11,7 +11,6 @@ cd "$tmp" || exit 1
 MPI="timeout 300 mpirun --oversubscribe -np 2"
 # starts: one line per start of a task, its name; count NAME: its starts.
 count() { grep -cx "$1" starts 2>/dev/null; }
-field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status"; }
 # row OUTDIR SEQ: the joblog row of that line (Seq), tab-separated.
 row() { awk -F'\t' -v s="$2" 'NR > 1 && $1 == s' "$1/joblog.tsv"; }
 # until_n N CMD...: CMD prints a number of at least N (within 60 s), as
@@ -76,7 +75,7 @@ check "an added task ran after the farm's task it waits for (x after a, y after 
      awk -v s="$(start 5)" -v e="$(end 3)" "BEGIN { exit !(s >= e) }"'
 check "... and after the added task it waits for (x after y)" \
     'awk -v s="$(start 4)" -v e="$(end 5)" "BEGIN { exit !(s >= e) }"'
-check "status counts them: 6/6 done" '[ "$(field out total)" = 6 ] && [ "$(field out done)" = 6 ]'
+check "status counts them: 6/6 done" '[ "$(status_field out total)" = 6 ] && [ "$(status_field out done)" = 6 ]'
 run "status --tasks lists the added tasks" 0 "$TF" status --tasks out
 check "... by their lines in the farm, their ids (the default: the line)" \
     '[ "$(listed)" = "1:a 2:b 3:c 4:x 5:y 6:6 " ]'
@@ -107,7 +106,7 @@ add "a cycle among its tasks: exit 2" 2 r cyc.txt
 check "... named by its own lines" 'grep -qx "cyc.txt: dependency cycle: p (line 1) -> q (line 2) -> p (line 1)" err.txt'
 # A farm that does not answer (rank 0 stopped): add gives up, takes it back.
 printf '@id=late echo late\n' >late.txt
-r0=$(field r pid)
+r0=$(status_field r pid)
 kill -STOP "$r0"
 add "a farm that does not answer within --timeout: exit 3" 3 r --timeout 1 late.txt
 kill -CONT "$r0"
@@ -115,7 +114,7 @@ check "... said, nothing left in r/incoming" \
     'grep -q "the farm in r did not take it within the timeout (--timeout); nothing was added" err.txt && [ -z "$(ls r/incoming)" ]'
 finished
 check "the farm: exit 0, its own two tasks only, nothing recorded" \
-    '[ "$rc" = 0 ] && once r 2 && [ "$(rows r)" = 2 ] && [ ! -e r/added ] && [ "$(field r total)" = 2 ]'
+    '[ "$rc" = 0 ] && once r 2 && [ "$(rows r)" = 2 ] && [ ! -e r/added ] && [ "$(status_field r total)" = 2 ]'
 check "... it said why it refused what reached it" 'grep -q "refused: wide.txt:1: @cores=64" r.err'
 check "... and nothing is left in r/incoming" '[ -z "$(ls r/incoming)" ]'
 
@@ -131,7 +130,7 @@ background kd "$TF" run --slots 2 -o kd kinds.txt
 add "add @afterany, @afternotok and a pattern: exit 0" 0 kd kmore.txt
 finished
 check "the farm: exit 1 (k.b failed), the handler of k.a not needed" \
-    '[ "$rc" = 1 ] && [ "$(field kd not_needed)" = 1 ] && [ "$(field kd failed)" = 1 ]' || tail -3 kd.err
+    '[ "$rc" = 1 ] && [ "$(status_field kd not_needed)" = 1 ] && [ "$(status_field kd failed)" = 1 ]' || tail -3 kd.err
 check "... after any end and after a failure ran, once each; not the unneeded one" \
     '[ "$(count any)" = 1 ] && [ "$(count notok-b)" = 1 ] && [ "$(count notok-a)" = 0 ]'
 
@@ -147,13 +146,13 @@ printf '@id=m1 @after=s1 @prio=9 echo m1 >>%s/starts\n@id=m2 @after=s4 echo m2 >
 background st "$TF" run --slots 1 -o st slow.txt
 add "add to a one-process farm: exit 0" 0 st m.txt
 until_n 3 rows st
-kill -TERM "$(field st pid)"
+kill -TERM "$(status_field st pid)"
 finished
 check "SIGTERM: exit 75; s1, s2 and m1 done before the stop, m2 not" \
     '[ "$rc" = 75 ] && [ "$(succ st | tr "\n" " ")" = "1 2 5 " ] && [ "$(count m2)" = 0 ]' || tail -3 st.err
 echo 0 >delay
 run "--resume: exit 0" 0 "$TF" run -q --resume -o st slow.txt
-check "... every line of the farm once (4 + 2), the added ones too" 'once st 6 && [ "$(field st total)" = 6 ]'
+check "... every line of the farm once (4 + 2), the added ones too" 'once st 6 && [ "$(status_field st total)" = 6 ]'
 check "... what was done ran not again (s1, s2, m1 once), m2 now" \
     '[ "$(count s1)" = 1 ] && [ "$(count s2)" = 1 ] && [ "$(count m1)" = 1 ] && [ "$(count m2)" = 1 ]'
 # Killed hard after an addition's task finished: the journal knows it.
@@ -163,7 +162,7 @@ printf '@id=j1 echo j1 >>%s/starts\n' "$PWD" >j.txt
 background st2 "$TF" run --slots 2 -o st2 kill.txt
 add "add j1: exit 0" 0 st2 j.txt
 until_n 2 rows st2
-kill -KILL "$(field st2 pid)"
+kill -KILL "$(status_field st2 pid)"
 finished
 sed -i 's/sleep 30/true/' kill.txt
 # Without its joblog row, only the saved state (the journal: no snapshot
@@ -205,7 +204,7 @@ printf '@id=g1 echo g1 >>%s/starts\n' "$PWD" >g.txt
 follow go g.txt
 printf '@id=g2 echo g2 >>%s/starts\n@id=gx @after=nowhere true\n' "$PWD" >>g.txt
 until_n 2 rows go
-kill -TERM "$(field go pid)"
+kill -TERM "$(status_field go pid)"
 finished
 check "SIGTERM while following: exit 75, stopped" '[ "$rc" = 75 ] && [ "$(state go)" = stopped ]' || tail -3 go.err
 check "... says how to go on" 'grep -q "finish with: taskfarm run --resume --follow -o go g.txt" go.err'

@@ -9,8 +9,6 @@ tests_tmp
 cd "$tmp" || exit 1
 MPI="timeout 300 mpirun --oversubscribe -np 2"
 
-# task LINE: the --tasks line of that task-file line in out.txt, squeezed.
-task() { awk -v l="$1" '$1 == l' out.txt | tr -s ' '; }
 # ran NAME...: each left its mark file; never NAME...: none did.
 ran() { local f; for f; do [ -e "marks/$f" ] || return 1; done; }
 never() { local f; for f; do [ ! -e "marks/$f" ] || return 1; done; }

@@ -7,8 +7,6 @@ T=$BIN/taskfarm
 tests_tmp
 cd "$tmp" || exit 1
 
-# task LINE: the --tasks line of that task-file line in out.txt, columns squeezed.
-task() { awk -v l="$1" '$1 == l' out.txt | tr -s ' '; }
 # jsoncheck NAME EXPR: EXPR holds for d, the JSON object in out.txt.
 jsoncheck() {
     check "$1" "python3 -c 'import json, sys; d = json.load(open(\"out.txt\")); sys.exit(not ($2))'"

@@ -52,8 +52,6 @@ interrupt() {
     wait $job
     rc=$?
 }
-# field OUTDIR KEY: a key of the status file.
-field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status"; }
 
 # stopped NAME OUTDIR DONE INTERRUPTED NOT_STARTED: what a stop must leave.
 stopped() {
@@ -66,8 +64,8 @@ stopped() {
     check "$name: joblog: a success row for each done task, no other" \
         '[ "$(rows $dir)" = $d ] && [ "$(succ $dir | wc -l)" = $d ]'
     check "$name: status file: stopped, $i interrupted, $n not started, 0 failed, 0 skipped" \
-        '[ "$(state $dir)" = stopped ] && [ "$(field $dir interrupted)" = $i ] &&
-         [ "$(field $dir not_started)" = $n ] && [ "$(field $dir failed)" = 0 ] && [ "$(field $dir skipped)" = 0 ]'
+        '[ "$(state $dir)" = stopped ] && [ "$(status_field $dir interrupted)" = $i ] &&
+         [ "$(status_field $dir not_started)" = $n ] && [ "$(status_field $dir failed)" = 0 ] && [ "$(status_field $dir skipped)" = 0 ]'
     timeout 60 "$TF" status "$dir" >st.txt 2>&1
     local src=$?
     check "$name: taskfarm status: exit 75, the counts, no failing task" \
@@ -96,7 +94,7 @@ resumed() {
     check "$name: --resume: every task exactly one row, a success" \
         'once $dir $total && [ "$(rows $dir)" = $total ]'
     check "$name: --resume: status done, nothing failed" \
-        '[ "$(state $dir)" = done ] && [ "$(field $dir failed)" = 0 ] && [ "$(field $dir interrupted)" = 0 ]'
+        '[ "$(state $dir)" = done ] && [ "$(status_field $dir failed)" = 0 ] && [ "$(status_field $dir interrupted)" = 0 ]'
 }
 
 # ---- one process, Ctrl-C (SIGINT), a plain list GNU parallel reads too ----
@@ -164,6 +162,6 @@ printf 'echo ok\nkill -TERM $$\n@after=2 echo never\nexit 3\n' >selfkill.txt
 run "a task killed by SIGTERM, no stop: the run fails" 1 "$TF" run -o selfkill --slots 2 selfkill.txt
 check "SIGTERM without a stop: 1 done, 2 failed, 1 skipped, nothing interrupted" \
     'grep -q "4 tasks: 1 done, 2 failed, 1 skipped" err.txt && grep -q "killed by Terminated" err.txt &&
-     [ "$(state selfkill)" = failed ] && [ "$(field selfkill interrupted)" = 0 ]' || sed 's/^/    /' err.txt
+     [ "$(state selfkill)" = failed ] && [ "$(status_field selfkill interrupted)" = 0 ]' || sed 's/^/    /' err.txt
 
 summary stop.sh

@@ -10,7 +10,6 @@ unset SLURM_JOB_ID SLURM_JOB_END_TIME
 
 # Times here are far apart (an hour against a second), so that a slow or
 # loaded machine changes no verdict; none is asserted.
-field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status"; }
 # starts FILE: the lines written to it, sorted, with their counts.
 counts() { sort "$1" | uniq -c | awk '{ print $2 ":" $1 }' | tr '\n' ' '; }
 
@@ -25,8 +24,8 @@ run "exit 75: stopped, resumable" 75 "$T" run --slots 1 --deadline +10m \
 check "... the short ones ran, the hour-long ones did not start" \
     '[ "$(counts starts)" = "s1:1 s2:1 s3:1 s4:1 " ]'
 check "... state stopped, 2 not started, none interrupted, none failed or skipped" \
-    '[ "$(state est)" = stopped ] && [ "$(field est not_started)" = 2 ] &&
-     [ "$(field est interrupted)" = 0 ] && [ "$(field est failed)" = 0 ] && [ "$(field est skipped)" = 0 ]'
+    '[ "$(state est)" = stopped ] && [ "$(status_field est not_started)" = 2 ] &&
+     [ "$(status_field est interrupted)" = 0 ] && [ "$(status_field est failed)" = 0 ] && [ "$(status_field est skipped)" = 0 ]'
 check "... joblog rows only for what ran" '[ "$(succ est | tr "\n" " ")" = "1 2 3 6 " ] && [ "$(rows est)" = 4 ]'
 check "... the summary says why and how to go on" \
     'grep -q "walltime: 2 tasks not started, they would not finish before .* (the deadline at .* less the 0 s margin); finish with: taskfarm run --resume -o est est.txt" err.txt'
@@ -38,7 +37,7 @@ rm -f starts
 echo "== a deadline already past: nothing starts"
 run "--deadline @1: exit 75" 75 "$T" run --deadline @1 -o past est.txt
 check "... no task ran, all 6 not started, the joblog is its header" \
-    '[ ! -e starts ] && [ "$(field past not_started)" = 6 ] && [ "$(rows past)" = 0 ]'
+    '[ ! -e starts ] && [ "$(status_field past not_started)" = 6 ] && [ "$(rows past)" = 0 ]'
 check "... an absolute date works too" \
     '"$T" run -q --deadline "2001-01-01T00:00" -o past2 est.txt 2>/dev/null; [ $? = 75 ] && [ ! -e starts ]'
 
@@ -48,8 +47,8 @@ printf '%s\n' "@id=long if [ -e $PWD/long.ran ]; then true; else touch $PWD/long
 run "exit 75" 75 "$T" run --slots 1 --deadline +3s --deadline-margin 0 -o unk unknown.txt
 check "... the task without an estimate started" '[ -e long.ran ]'
 check "... it was interrupted (no joblog row), the other not started" \
-    '[ "$(field unk interrupted)" = 1 ] && [ "$(field unk not_started)" = 1 ] && [ "$(rows unk)" = 0 ] &&
-     [ "$(field unk failed)" = 0 ]'
+    '[ "$(status_field unk interrupted)" = 1 ] && [ "$(status_field unk not_started)" = 1 ] && [ "$(rows unk)" = 0 ] &&
+     [ "$(status_field unk failed)" = 0 ]'
 check "... the summary says so" 'grep -q "walltime: stopped at .*: 1 running task interrupted (run again on resume), 1 not started" err.txt'
 run "--resume: exit 0, each once" 0 "$T" run --slots 1 --resume --deadline none -o unk unknown.txt
 check "... both done once" 'once unk 2'
@@ -63,7 +62,7 @@ for i in 1 2 3 4 5 6; do echo "echo t$i >> $PWD/starts; sleep 2"; done >fam.txt
 run "exit 75" 75 "$T" run --slots 1 --deadline +8s --deadline-margin 0 -o fam fam.txt
 n=$(rows fam)
 check "... at least two ran, not all six ($n), none interrupted" \
-    '[ "$n" -ge 2 ] && [ "$n" -lt 6 ] && [ "$(field fam interrupted)" = 0 ] && [ "$(field fam not_started)" = $((6 - n)) ]'
+    '[ "$n" -ge 2 ] && [ "$n" -lt 6 ] && [ "$(status_field fam interrupted)" = 0 ] && [ "$(status_field fam not_started)" = $((6 - n)) ]'
 check "... the rest would not finish" 'grep -q "walltime: $((6 - n)) tasks\? not started, \(they\|it\) would not finish" err.txt'
 check "... they ran in file order, each once" '[ "$(succ fam | tr "\n" " ")" = "$(seq 1 "$n" | tr "\n" " ")" ] && [ -z "$(sort starts | uniq -d)" ]'
 # A resumed run learns from the durations of what the state has done:
@@ -72,7 +71,7 @@ cp starts starts.before
 run "--resume with 2 s left: exit 75 at once" 75 "$T" run --slots 1 --resume --deadline +2s \
     --deadline-margin 0 -o fam fam.txt
 check "... no task started: the earlier run's durations were learnt" \
-    'cmp -s starts starts.before && [ "$(rows fam)" = "$n" ] && [ "$(field fam interrupted)" = 0 ]'
+    'cmp -s starts starts.before && [ "$(rows fam)" = "$n" ] && [ "$(status_field fam interrupted)" = 0 ]'
 run "--resume with time: exit 0" 0 "$T" run --slots 1 --resume --deadline +10m -o fam fam.txt
 check "... every task exactly once" 'once fam 6 && [ "$(wc -l <starts)" = 6 ] && [ -z "$(sort starts | uniq -d)" ]'
 rm -f starts
@@ -83,7 +82,7 @@ run "exit 75" 75 "$T" run --slots 1 --deadline +8s --deadline-margin 0 -o argfam
     "echo {} >> $PWD/starts; sleep 2" :::: names.txt
 n=$(rows argfam)
 check "... at least two ran, not all six ($n), none interrupted" \
-    '[ "$n" -ge 2 ] && [ "$n" -lt 6 ] && [ "$(field argfam interrupted)" = 0 ] && [ "$(field argfam not_started)" = $((6 - n)) ]'
+    '[ "$n" -ge 2 ] && [ "$n" -lt 6 ] && [ "$(status_field argfam interrupted)" = 0 ] && [ "$(status_field argfam not_started)" = $((6 - n)) ]'
 rm -f starts
 
 echo "== a soon halt does not outlive the deadline"
@@ -91,7 +90,7 @@ printf '%s\n' "@id=bad false" "@id=long if [ -e $PWD/soon.ran ]; then true; else
 run "--halt soon,fail=1 and a deadline: exit 75 at the deadline" 75 timeout 50 "$T" run --slots 2 \
     --halt soon,fail=1 --deadline +4s --deadline-margin 0 -o soon soon.txt
 check "... the running task was interrupted (no joblog row), the stop was the walltime's" \
-    '[ -e soon.ran ] && [ "$(field soon interrupted)" = 1 ] && [ "$(rows soon)" = 1 ] &&
+    '[ -e soon.ran ] && [ "$(status_field soon interrupted)" = 1 ] && [ "$(rows soon)" = 1 ] &&
      grep -q "walltime: stopped at .*: 1 running task interrupted" err.txt'
 
 echo "== a followed task file stops at the deadline, idle or not"
@@ -104,7 +103,7 @@ rm -f starts
 echo "== under mpirun: every rank exits with the verdict"
 run "mpirun -np 2: exit 75" 75 mpirun --oversubscribe -np 2 "$T" run --slots 1 \
     --deadline +10m --deadline-margin 0 -o mpi est.txt
-check "... 4 ran, 2 not started" '[ "$(rows mpi)" = 4 ] && [ "$(field mpi not_started)" = 2 ]'
+check "... 4 ran, 2 not started" '[ "$(rows mpi)" = 4 ] && [ "$(status_field mpi not_started)" = 2 ]'
 run "... --resume: exit 0" 0 mpirun --oversubscribe -np 2 "$T" run --slots 1 --resume --deadline none -o mpi est.txt
 check "... each once" 'once mpi 6'
 rm -f starts
@@ -117,7 +116,7 @@ now=$(date +%s)
 run "exit 75" 75 env SLURM_JOB_ID=4242 SLURM_JOB_END_TIME=$((now + 3600)) \
     "$T" run --slots 1 --deadline-margin 59m -o slurm est.txt
 check "... the end came from the job" 'grep -q "(the end of Slurm job 4242 at .* less the 3540 s margin)" err.txt'
-check "... 4 ran, 2 not started" '[ "$(rows slurm)" = 4 ] && [ "$(field slurm not_started)" = 2 ]'
+check "... 4 ran, 2 not started" '[ "$(rows slurm)" = 4 ] && [ "$(status_field slurm not_started)" = 2 ]'
 run "--deadline earlier than the job's end wins" 75 env SLURM_JOB_ID=4242 SLURM_JOB_END_TIME=$((now + 7200)) \
     "$T" run --slots 1 --deadline +10m --deadline-margin 0 -o slurm2 est.txt
 check "... named as the deadline" 'grep -q "(the deadline at" err.txt'

@@ -69,7 +69,6 @@ farm() {
     frc=$?
     return $frc
 }
-field() { awk -v k="$2" '$1 == k { print $2 }' "$1/status" 2>/dev/null; }
 showlog() { sed 's/^/    /' "${1:-log}" | tail -n "${2:-15}"; }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -97,7 +96,7 @@ if part farm; then
     hosts=$(awk -F'\t' 'NR > 1 { print $2 }' out/joblog.tsv | sort -u | tr '\n' ' ')
     check "tasks ran on every host, rank 0's h1 too ($hosts)" '[ "$hosts" = "h1 h2 h3 " ]'
     check "status: host h1, state done, 3 ranks" \
-        '[ "$(field out host) $(field out state) $(field out ranks)" = "h1 done 3" ]'
+        '[ "$(status_field out host) $(status_field out state) $(status_field out ranks)" = "h1 done 3" ]'
     check "a worker alone on its host has no peer and no doorbell" \
         'grep -q "rank 1: on h2: 0 other workers on this host (asked first for work), doorbells with 0 ranks" log &&
          grep -q "rank 2: on h3: 0 other workers on this host" log' || showlog
@@ -257,9 +256,9 @@ if part loss; then
     RUN_LIMIT=90 lose loss-rec h3 --enable-recovery "$TF" run --heartbeat 2 -o out tasks.txt
     after=$(secs "$(last_end out)" "$t_end")
     note "mpirun exit $rc, $after s after the last task ended ($(secs "$t_cut" "$t_end") s after the cut;" \
-        "rank 0's last status $(secs "$(last_end out)" "$(field out updated)") s after the last task)"
+        "rank 0's last status $(secs "$(last_end out)" "$(status_field out updated)") s after the last task)"
     check "every task done once on the survivors, status done" \
-        'once out 300 && [ "$(field out state)" = done ] && grep -q "1 rank lost" log' || showlog
+        'once out 300 && [ "$(status_field out state)" = done ] && grep -q "1 rank lost" log' || showlog
     # The bound (docs/fault-tolerance.md): rank 0's end plus one heartbeat
     # period for mpirun to end by itself, then it is ended; generous here.
     check "the job ended soon after the last task (not at its time limit)" \
@@ -295,14 +294,14 @@ if part stop; then
     cl_kill_host h3
     sleep 1
     t_term=$(now)
-    kill -TERM "$(field "$W/stop/out" pid)"
-    cl_wait 60 eval '[ "$(field "$W/stop/out" state)" = stopped ]'
+    kill -TERM "$(status_field "$W/stop/out" pid)"
+    cl_wait 60 eval '[ "$(status_field "$W/stop/out" state)" = stopped ]'
     note "rank 0 stopped $(secs "$t_term" "$(now)") s after SIGTERM (heartbeat period 30 s)"
     wait $pid
     cd "$W/stop" || exit 1
     check "the stop ends well before the heartbeat period: status stopped" \
-        'awk -v a="$(secs "$t_term" "$(field out updated)")" "BEGIN { exit !(a < 20) }" &&
-         [ "$(field out state)" = stopped ]' || { showlog out/status 3; showlog; }
+        'awk -v a="$(secs "$t_term" "$(status_field out updated)")" "BEGIN { exit !(a < 20) }" &&
+         [ "$(status_field out state)" = stopped ]' || { showlog out/status 3; showlog; }
     check "nothing left on h1 and h2" 'cl_wait 20 gone h1 h2' || note "left: h1: $(procs h1) h2: $(procs h2)"
     cl_heal h3
     farm stop h1,h2 2 "$TF" run --resume -o out tasks.txt
@@ -317,7 +316,7 @@ rank0_lost() {
     cl_wait 30 gone h2 h3
     note "workers and their daemons gone $(secs "$t_cut" "$(now)") s after the cut"
     check "workers and daemons on h2 and h3 end" 'gone h2 h3' || note "left: h2: $(procs h2) h3: $(procs h3)"
-    check "the status says error (rank 0's file, set by a worker)" '[ "$(field out state)" = error ]' ||
+    check "the status says error (rank 0's file, set by a worker)" '[ "$(status_field out state)" = error ]' ||
         { showlog out/status 20; tail -n 5 "$W/$name"/err.*; }
     cl_heal h1
     LAUNCH_HOST=h2 farm "$name" h2,h3 2 "$TF" run --resume -o out tasks.txt
