@@ -205,7 +205,7 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
         tf_finalize(&rt);
         return rc;
     }
-    tf_link_wake_on_bell(l);
+    tf_link_set_naps(l);
     *out = rt;
     return 0;
 
@@ -230,6 +230,7 @@ int tf_init_local(const tf_config *cfg, tf_runtime **out)
         free(rt);
         return rc;
     }
+    tf_link_set_naps(&rt->link);
     *out = rt;
     return 0;
 }

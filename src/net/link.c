@@ -196,12 +196,16 @@ static bool pool_busy(void *pool)
     return tf_pool_has_events(pool);
 }
 
-void tf_link_wake_on_bell(tf_link *l)
+void tf_link_set_naps(tf_link *l)
 {
-    if (l->mpi && l->pool && l->pool->nthreads && tf_bells_mine(&l->bells)) {
+    bool bell = tf_bells_mine(&l->bells);
+    if (l->mpi && l->pool && l->pool->nthreads && bell) {
         l->pool->wake_user = &l->bells;
         l->pool->wake = tf_bells_ring_self;
     }
+    /* Alone, nothing but the own task threads wakes it: they do already. */
+    l->rung = !l->mpi || l->size == 1 ||
+              (bell && l->bells.peers == l->size - 1);
 }
 
 void tf_link_nap(tf_link *l, long ns)
@@ -210,7 +214,7 @@ void tf_link_nap(tf_link *l, long ns)
         return;
     /*
      * On the doorbell when this rank has one, which its task threads ring
-     * too (tf_link_wake_on_bell): a message and a finished task both end
+     * too (tf_link_set_naps): a message and a finished task both end
      * the nap. Otherwise on the task threads' events, or a timer.
      */
     bool threads = l->pool && l->pool->nthreads;
@@ -248,7 +252,7 @@ int tf_link_drain(tf_link *l, tf_sendq *q, tf_buf *in, int src, int tag,
         if (got || sent)
             tf_idle_reset(&idle);
         else
-            tf_link_idle(l, &idle);
+            tf_link_idle(l, q, &idle);
     }
     return 0;
 }

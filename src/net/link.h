@@ -42,6 +42,7 @@ typedef struct tf_link {
     const tf_logger *log;
     tf_live live;        /* heartbeats and ranks written off */
     tf_bells bells;      /* doorbells of the ranks on this node */
+    bool rung;           /* every peer rings this rank: long naps (below) */
     tf_pool *pool;       /* task threads whose events end a nap, or NULL */
     uint64_t sent, recv; /* messages */
     tf_inflight *fl;     /* receives in flight, in matching order */
@@ -85,18 +86,32 @@ int tf_link_recv(tf_link *l, int src, tf_buf *in, int *from, int *tag);
 int tf_link_pulse(tf_link *l, tf_sendq *q);
 
 /*
- * With task threads and a doorbell: the threads ring the bell when they
- * post an event, so the rank naps on the bell alone (once bells are up).
+ * Once bells are up, how this rank naps. With task threads and a doorbell,
+ * the threads ring the bell when they post an event, so the rank naps on
+ * the bell alone. And whether it is rung by every peer (l->rung).
  */
-void tf_link_wake_on_bell(tf_link *l);
+void tf_link_set_naps(tf_link *l);
 
 /* Sleep ns (0: not at all): on the pool's events, the doorbell or a timer. */
 void tf_link_nap(tf_link *l, long ns);
 
-/* One more empty pass: nap as long as the idle back-off says. */
-static inline void tf_link_idle(tf_link *l, tf_idle *idle)
+/*
+ * The longest nap now (src/util/idle.h): long when every message would
+ * ring this rank's doorbell, or no message can come at all (tf_init_local),
+ * and no send in q nor receive in flight needs MPI to move it; 1 ms
+ * otherwise. A send MPI queued inside rings nobody when it leaves, so a
+ * rank whose peer is busy sending takes it late by up to the long nap.
+ */
+static inline long tf_link_nap_max(const tf_link *l, const tf_sendq *q)
 {
-    tf_link_nap(l, tf_idle_next(idle));
+    return l->rung && !tf_sendq_pending(q) && !l->nfl ? TF_IDLE_RUNG_MAX_NS
+                                                       : TF_IDLE_MAX_NS;
+}
+
+/* One more empty pass: nap as long as the idle back-off says. */
+static inline void tf_link_idle(tf_link *l, const tf_sendq *q, tf_idle *idle)
+{
+    tf_link_nap(l, tf_idle_next(idle, tf_link_nap_max(l, q)));
 }
 
 /*

@@ -617,7 +617,7 @@ static int stop(tf_master *m, int32_t status)
         if (got || sent)
             tf_idle_reset(&idle);
         else
-            tf_link_idle(l, &idle);
+            tf_link_idle(l, &m->out, &idle);
     }
     free(acked);
     /*
@@ -703,7 +703,7 @@ int tf_schedloop_run(tf_runtime *rt)
                  tf_sched_is_finished(&rt->tasks.sched))
             wait_held(&m);
         else
-            tf_link_idle(&rt->link, &idle);
+            tf_link_idle(&rt->link, &m.out, &idle);
     }
     return end(&m, rc);
 }

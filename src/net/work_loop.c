@@ -455,7 +455,7 @@ static void wr_run_slice(tf_wrun *w, bool *progress)
 /* Sleep after a pass without progress, no longer than the machine allows. */
 static void wr_idle(tf_wrun *w, tf_idle *idle, uint64_t wake)
 {
-    long ns = tf_idle_next(idle);
+    long ns = tf_idle_next(idle, tf_link_nap_max(&w->rt->link, &w->out));
     uint64_t now = tf_idle_clock_ns();
     if (ns && wake != UINT64_MAX)
         ns = wake <= now ? 1000 : wake - now < (uint64_t)ns ? (long)(wake - now)
@@ -503,7 +503,7 @@ static int wr_wait(tf_wrun *w, int tag, uint32_t *payload)
         if (got || sent)
             tf_idle_reset(&idle);
         else
-            tf_link_idle(&rt->link, &idle);
+            tf_link_idle(&rt->link, &w->out, &idle);
     }
     return tf_link_drain(&rt->link, &w->out, &w->in, 0, 0, 0, TF_LOG_DEBUG);
 }
