@@ -37,6 +37,12 @@ for np in 2 3 4; do
         'BEGIN { printf "taskfarm_vs_one_task_per_message_w%d_ratio %.2f x\n", w, a / b }'
 done
 $MPIRUN -np 2 $B/empty -n "$N" | tee -a "$out"
+# The same with a 16-byte result per task, as Task Bench's tasks return:
+# what a small output adds per task on its way to rank 0 and kept there.
+$MPIRUN -np 2 $B/empty -n "$N" --output 16 | tee -a "$out"
+awk -v a="$(value taskfarm_empty_r2_rate "$out")" \
+    -v b="$(value taskfarm_empty_r2_out16_rate "$out")" \
+    'BEGIN { printf "taskfarm_empty_r2_output16_ns_per_task %.0f ns\n", 1e9 / b - 1e9 / a }'
 
 # METG(50%) (Task Bench): the kernel's peak on one idle core first, then the
 # sweeps of the MPI program (one message per dependency across ranks, as
