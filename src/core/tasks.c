@@ -11,11 +11,51 @@ int tf_tasks_init(tf_tasks *tt, int retries)
     return tf_sched_init(&tt->sched);
 }
 
+/* A cell for an output of up to TF_TASKS_CELL bytes, or NULL. */
+static void *cell_get(tf_tasks *tt)
+{
+    if (!tt->free_cells) {
+        /* The chunk's first cell links the chunks, the others are free. */
+        uint8_t *c = malloc(TF_TASKS_CHUNK);
+        if (!c)
+            return NULL;
+        memcpy(c, &tt->chunks, sizeof(void *));
+        tt->chunks = c;
+        for (size_t off = TF_TASKS_CHUNK; (off -= TF_TASKS_CELL) > 0;) {
+            memcpy(c + off, &tt->free_cells, sizeof(void *));
+            tt->free_cells = c + off;
+        }
+    }
+    void *cell = tt->free_cells;
+    memcpy(&tt->free_cells, cell, sizeof(void *));
+    return cell;
+}
+
+/* Free an output's bytes, a cell or a block. */
+static void free_out(tf_tasks *tt, tf_trec *r)
+{
+    if (r->oflags & TF_OUT_CELL) {
+        memcpy(r->out, &tt->free_cells, sizeof(void *));
+        tt->free_cells = r->out;
+    } else {
+        free(r->out);
+    }
+    r->oflags &= (uint8_t)~TF_OUT_CELL;
+    r->out = NULL;
+}
+
 void tf_tasks_free(tf_tasks *tt)
 {
     for (uint32_t t = 0; t < tt->sched.dag.n; t++) {
         free(tt->rec[t].req);
-        free(tt->rec[t].out);
+        if (!(tt->rec[t].oflags & TF_OUT_CELL))
+            free(tt->rec[t].out);
+    }
+    while (tt->chunks) {
+        void *next;
+        memcpy(&next, tt->chunks, sizeof next);
+        free(tt->chunks);
+        tt->chunks = next;
     }
     free(tt->rec);
     tf_idmap_free(&tt->ids);
@@ -118,7 +158,7 @@ void tf_tasks_drop_held(tf_tasks *tt)
              i < r->ndeps && !(tt->sched.dag.flags[t] & TF_TF_NOOP); i++)
             tt->rec[tf_tasks_dep(tt, t, i)].uses--;
         tt->data_bytes -= tf_tasks_input_offset(r) + r->in_len;
-        free(r->out);
+        free_out(tt, r);
         free(r->req); /* rank 0's own tasks: no dynamic id to forget */
     }
     tf_sched_drop_held(&tt->sched);
@@ -169,10 +209,9 @@ static void count_output(tf_tasks *tt, size_t n)
 
 static void drop_output(tf_tasks *tt, tf_trec *r)
 {
-    free(r->out);
+    free_out(tt, r);
     tt->data_bytes -= r->out_len;
     tt->out_bytes -= r->out_len;
-    r->out = NULL;
     r->out_len = 0;
     r->oflags &= (uint8_t)~(TF_OUT_PACKED | TF_OUT_AWAY);
 }
@@ -193,7 +232,8 @@ int tf_tasks_set_output(tf_tasks *tt, uint32_t t, const tf_outpart *parts,
         size = nparts ? parts[0].len : 0;
     if (size > UINT32_MAX)
         return TF_ERANGE;
-    uint8_t *blob = size ? malloc(size) : NULL;
+    bool cell = !packed && size && size <= TF_TASKS_CELL;
+    uint8_t *blob = cell ? cell_get(tt) : size ? malloc(size) : NULL;
     if (size && !blob)
         return TF_ENOMEM;
     if (!packed && size) {
@@ -215,7 +255,8 @@ int tf_tasks_set_output(tf_tasks *tt, uint32_t t, const tf_outpart *parts,
     r->out_len = (uint32_t)size;
     count_output(tt, size);
     r->oflags &= (uint8_t)~TF_OUT_GONE;
-    r->oflags |= (uint8_t)((packed ? TF_OUT_PACKED : 0) | (away ? TF_OUT_AWAY : 0));
+    r->oflags |= (uint8_t)((packed ? TF_OUT_PACKED : 0) |
+                           (away ? TF_OUT_AWAY : 0) | (cell ? TF_OUT_CELL : 0));
     r->holder = held ? holder : -1;
     return 0;
 }

@@ -47,6 +47,10 @@ typedef struct tf_trec {
 #define TF_OUT_WANT_KEEP 0x10u /* TF_TASK_KEEP: keep whatever happens */
 /* Not an output flag: `req` holds a part number per dependency. */
 #define TF_REC_DEP_PARTS 0x20u
+/* `out` is a cell of tf_tasks, not a malloc'd block. */
+#define TF_OUT_CELL 0x40u
+#define TF_TASKS_CELL 32u
+#define TF_TASKS_CHUNK 65536u
 
 /* One part of an output as a report gives it: its bytes, or held away. */
 typedef struct tf_outpart {
@@ -63,6 +67,14 @@ typedef struct tf_tasks {
     size_t data_bytes;     /* inputs, dependency lists and outputs held */
     size_t out_bytes, out_peak; /* outputs held, now and at most */
     uint64_t bad_reported; /* failed + skipped tasks when the last run ended */
+    /*
+     * Outputs of up to TF_TASKS_CELL bytes (one part, as most results
+     * are) live in cells cut from chunks, not each in a malloc'd block:
+     * rank 0 copies every task's result, and a malloc and a free of its
+     * own cost more than the rest of recording it. Free cells are linked
+     * through their first bytes; chunks through theirs.
+     */
+    void *free_cells, *chunks;
     int retries;           /* extra attempts of a task that names none */
     bool batching;         /* tf_batch_begin: tasks stay HELD */
 } tf_tasks;

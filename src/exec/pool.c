@@ -30,7 +30,10 @@ struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
     const uint16_t *slots;
-    tf_evpart *parts; /* by part number; blk NULL: not set */
+    /* The output's parts, as in tf_event; blk NULL and len 0: not set. */
+    tf_evpart part0;
+    _Alignas(max_align_t) uint8_t tiny[TF_EV_TINY];
+    tf_evpart *parts;
     uint16_t nparts;
 };
 
@@ -232,8 +235,7 @@ static void arrive(tf_pool *p, uint32_t a, tf_wq_outcome outcome)
  * event until the driver has reported it. False if memory ran out (the
  * parts not stored travel inline; parked followers go back unrun).
  */
-static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
-                       uint16_t nparts)
+static bool keep_parts(tf_pool *p, const tf_job *job, tf_event *ev)
 {
     bool ok = true;
     /*
@@ -242,29 +244,37 @@ static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
      * store), so a fine-grained task costs no store entry.
      */
     bool awaited = tf_wq_awaited(&p->wq, job->idx);
-    for (uint16_t i = 0; i < nparts; i++) {
-        if (!parts[i].blk || (parts[i].len <= p->inline_max && !awaited))
+    for (uint16_t i = 0; i < ev->nparts; i++) {
+        tf_evpart *pt = tf_event_part(ev, i);
+        if ((!pt->blk && !pt->len) || (pt->len <= p->inline_max && !awaited))
             continue;
+        if (!pt->blk) { /* in the event: the store needs a block */
+            if (!(pt->blk = malloc(TF_STORE_HDR + pt->len))) {
+                ok = false;
+                continue;
+            }
+            memcpy(pt->blk + TF_STORE_HDR, ev->tiny, pt->len);
+        }
         tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
         if (e && e->kind == TF_PART_FETCHING) {
             /*
              * Made again here (lineage) while a task here waits for the
              * part from the rank that had it: this is the part it waits for.
              */
-            tf_store_arrived(&p->store, e, parts[i].blk, parts[i].len);
+            tf_store_arrived(&p->store, e, pt->blk, pt->len);
             e->kind = TF_PART_HOME;
             e->refs++;
-            parts[i].ent = e;
+            pt->ent = e;
             arrive(p, e->anchor, TF_WQ_OK);
             continue;
         }
-        if (tf_store_add(&p->store, job->idx, i, TF_PART_HOME, parts[i].blk,
-                         parts[i].len, &e)) {
+        if (tf_store_add(&p->store, job->idx, i, TF_PART_HOME, pt->blk,
+                         pt->len, &e)) {
             ok = false;
             continue;
         }
         e->refs++;
-        parts[i].ent = e;
+        pt->ent = e;
     }
     return ok;
 }
@@ -278,7 +288,7 @@ static bool keep_parts(tf_pool *p, const tf_job *job, tf_evpart *parts,
 static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
                     uint64_t start, tf_event *ev)
 {
-    struct tf_task_ctx ctx = {p, job, slots, NULL, 0};
+    struct tf_task_ctx ctx = {.pool = p, .job = job, .slots = slots};
     memset(ev, 0, sizeof *ev);
     ev->kind = TF_EV_DONE;
     ev->idx = job->idx;
@@ -296,6 +306,8 @@ static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
         ev->status = TF_ENOENT;
     }
     ev->end_ns = now_ns();
+    ev->part0 = ctx.part0;
+    memcpy(ev->tiny, ctx.tiny, sizeof ev->tiny);
     ev->parts = ctx.parts;
     ev->nparts = ctx.nparts;
 }
@@ -316,7 +328,7 @@ static void finish(tf_pool *p, const tf_wq_job *wj, const tf_job *job,
      */
     tf_wq_outcome outcome = ev->status ? TF_WQ_FAILED : TF_WQ_OK;
     if (!ev->status && (job->flags & TF_WIRE_DEPS) &&
-        !keep_parts(p, job, ev->parts, ev->nparts))
+        !keep_parts(p, job, ev))
         outcome = TF_WQ_NO_OUTPUT; /* its followers go back unrun */
     while (ev_reserve(p, 1 + p->wq.npark) ||
            (last ? tf_wq_end(&p->wq, wj, slots, outcome)
@@ -843,22 +855,26 @@ void tf_pool_done_parts(tf_pool *p, tf_event *e)
 {
     /* The lock only for parts the store holds or blocks it may keep. */
     bool store = false;
-    for (uint16_t i = 0; i < e->nparts; i++)
-        store |= e->parts[i].ent || e->parts[i].len >= TF_BLKCACHE_MIN;
+    for (uint16_t i = 0; i < e->nparts; i++) {
+        const tf_evpart *pt = tf_event_part(e, i);
+        store |= pt->ent || pt->len >= TF_BLKCACHE_MIN;
+    }
     if (store)
         pthread_mutex_lock(&p->mu);
     for (uint16_t i = 0; i < e->nparts; i++) {
-        if (e->parts[i].ent)
-            tf_store_unref(&p->store, e->parts[i].ent);
+        tf_evpart *pt = tf_event_part(e, i);
+        if (pt->ent)
+            tf_store_unref(&p->store, pt->ent);
         else if (store)
-            tf_store_unblock(&p->store, e->parts[i].blk, e->parts[i].len);
+            tf_store_unblock(&p->store, pt->blk, pt->len);
         else
-            free(e->parts[i].blk);
+            free(pt->blk);
     }
     if (store)
         pthread_mutex_unlock(&p->mu);
     free(e->parts);
     e->parts = NULL;
+    e->part0 = (tf_evpart){0};
     e->nparts = 0;
 }
 
@@ -1007,32 +1023,41 @@ int tf_task_output_alloc(tf_task_ctx *ctx, unsigned part, size_t len,
     if (part >= TF_PARTS_MAX || len > TF_WIRE_INLINE_MAX ||
         len > SIZE_MAX - TF_STORE_HDR || !buf)
         return TF_EINVAL;
-    if (part >= ctx->nparts) {
-        tf_evpart *np = realloc(ctx->parts, (part + 1) * sizeof *np);
+    if (part >= ctx->nparts && part > 0) {
+        /* Parts 1 on are an array (part 0 stays where its buffer is). */
+        tf_evpart *np = realloc(ctx->parts, part * sizeof *np);
         if (!np)
             return TF_ENOMEM;
-        memset(np + ctx->nparts, 0, (part + 1 - ctx->nparts) * sizeof *np);
+        size_t had = ctx->nparts > 1 ? ctx->nparts - 1u : 0;
+        memset(np + had, 0, (part - had) * sizeof *np);
         ctx->parts = np;
-        ctx->nparts = (uint16_t)(part + 1);
     }
+    if (part >= ctx->nparts)
+        ctx->nparts = (uint16_t)(part + 1);
+    tf_evpart *pt = part ? &ctx->parts[part - 1] : &ctx->part0;
     /* Large blocks come from the store's cache, under its lock. */
     tf_pool *p = ctx->pool;
     uint8_t *blk;
-    if (len < TF_BLKCACHE_MIN && ctx->parts[part].len < TF_BLKCACHE_MIN) {
+    if (!part && len && len <= TF_EV_TINY && pt->len < TF_BLKCACHE_MIN) {
+        free(pt->blk); /* a small part 0 needs no block */
+        *pt = (tf_evpart){NULL, (uint32_t)len, NULL};
+        *buf = ctx->tiny;
+        return 0;
+    }
+    if (len < TF_BLKCACHE_MIN && pt->len < TF_BLKCACHE_MIN) {
         blk = malloc(TF_STORE_HDR + len);
         if (blk)
-            free(ctx->parts[part].blk);
+            free(pt->blk);
     } else {
         pthread_mutex_lock(&p->mu);
         blk = tf_store_block(&p->store, len);
         if (blk)
-            tf_store_unblock(&p->store, ctx->parts[part].blk,
-                             ctx->parts[part].len);
+            tf_store_unblock(&p->store, pt->blk, pt->len);
         pthread_mutex_unlock(&p->mu);
     }
     if (!blk)
         return TF_ENOMEM;
-    ctx->parts[part] = (tf_evpart){blk, (uint32_t)len, NULL};
+    *pt = (tf_evpart){blk, (uint32_t)len, NULL};
     *buf = blk + TF_STORE_HDR;
     return 0;
 }

@@ -84,6 +84,8 @@ typedef struct tf_fetchvec {
  */
 enum { TF_EV_DONE = 1, TF_EV_SUBMIT = 2, TF_EV_UNRUN = 3, TF_EV_DROP = 4 };
 
+#define TF_EV_TINY 16 /* a part 0 this long or shorter: in the event */
+
 /*
  * What the task threads tell the driver, in the order it happened: a task's
  * children are always reported before the task itself is DONE, which is what
@@ -110,11 +112,32 @@ typedef struct tf_event {
     /* SUBMIT input; malloc'd, the driver frees or keeps */
     void *data;
     uint32_t data_len;
-    /* DONE: the output's parts (malloc'd array; tf_pool_done_parts frees) */
-    tf_evpart *parts;
+    /*
+     * DONE: the output's parts, nparts of them (tf_pool_done_parts frees
+     * them). Part 0 is part0 itself, and its bytes, when 1 to TF_EV_TINY
+     * long, are `tiny` (blk NULL); parts 1 on are a malloc'd array. A
+     * task's result is usually one small part, and an array and a block
+     * of its own cost two mallocs and two frees per task.
+     */
+    tf_evpart part0;
+    _Alignas(max_align_t) uint8_t tiny[TF_EV_TINY];
+    tf_evpart *parts; /* parts 1.. */
     uint16_t nparts;
     uint8_t flags; /* DONE: the job's TF_WIRE_* flags */
 } tf_event;
+
+/* Part i < nparts of a DONE event (like strchr, const in, not out). */
+static inline tf_evpart *tf_event_part(const tf_event *e, uint16_t i)
+{
+    return i ? &e->parts[i - 1] : (tf_evpart *)&e->part0;
+}
+
+/* The bytes of part i, NULL when it has none. */
+static inline const uint8_t *tf_event_bytes(const tf_event *e, uint16_t i)
+{
+    const tf_evpart *pt = tf_event_part(e, i);
+    return pt->blk ? pt->blk + TF_STORE_HDR : !i && pt->len ? e->tiny : NULL;
+}
 
 typedef struct tf_evvec {
     tf_event *v;

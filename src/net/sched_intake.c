@@ -191,10 +191,8 @@ static int local_done(tf_master *m, tf_event *e)
         if (e->nparts > 8 && !(pv = malloc(e->nparts * sizeof *pv)))
             rc = TF_ENOMEM;
         for (uint16_t i = 0; !rc && i < e->nparts; i++)
-            pv[i] = (tf_outpart){e->parts[i].blk
-                                     ? e->parts[i].blk + TF_STORE_HDR
-                                     : NULL,
-                                 e->parts[i].len, false};
+            pv[i] = (tf_outpart){tf_event_bytes(e, i),
+                                 tf_event_part(e, i)->len, false};
         if (!rc)
             rc = tf_tasks_set_output(&rt->tasks, e->idx, pv, e->nparts, -1);
         if (pv != small)

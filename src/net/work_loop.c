@@ -184,7 +184,7 @@ static size_t done_size(const tf_event *e)
 {
     size_t n = TF_WIRE_DONE_SIZE;
     for (uint16_t i = 0; i < e->nparts; i++)
-        n += TF_WIRE_PART_SIZE + e->parts[i].len;
+        n += TF_WIRE_PART_SIZE + tf_event_part(e, i)->len;
     return n;
 }
 
@@ -195,7 +195,7 @@ static void put_done(const tf_runtime *rt, tf_buf *rep, const tf_event *e)
                       e->start_ns, e->end_ns,   e->slot,    nparts};
     tf_wire_put_done(rep, &d);
     for (uint16_t i = 0; i < nparts; i++) {
-        const tf_evpart *pt = &e->parts[i];
+        const tf_evpart *pt = tf_event_part(e, i);
         bool held = pt->ent != NULL;
         bool send = !held || (e->flags & TF_WIRE_SEND) ||
                     pt->len <= rt->inline_max;
@@ -204,7 +204,7 @@ static void put_done(const tf_runtime *rt, tf_buf *rep, const tf_event *e)
                                : TF_PART_HELD;
         tf_wire_put_part(rep, &(tf_wire_part){pt->len, where});
         if (send)
-            tf_buf_put(rep, pt->blk ? pt->blk + TF_STORE_HDR : NULL, pt->len);
+            tf_buf_put(rep, tf_event_bytes(e, i), pt->len);
     }
 }
 

@@ -2,7 +2,8 @@
  * Tests of the task runner's hand-off (src/exec/pool.c) with its real task
  * threads: a job pushed at any moment of a thread's look-then-sleep is run,
  * a thread with nothing that fits sleeps instead of spinning, and batches
- * of short jobs neither wait behind a long one nor run a job twice.
+ * of short jobs neither wait behind a long one nor run a job twice, and a
+ * task's output parts reach its DONE event.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -54,7 +55,37 @@ static int nap(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     return 0;
 }
 
+/* 40 bytes of 'd': more than an event holds (TF_EV_TINY), a block. */
+static const char forty_d[] = "dddddddddddddddddddddddddddddddddddddddd";
+
+/*
+ * Sets part 0 twice, part 2 (parts 1 on are an array), part 0 a third
+ * time, larger: each replaces the one before it.
+ */
+static int three_parts(tf_task_ctx *ctx, const void *in, size_t len,
+                       void *user)
+{
+    (void)in, (void)len, (void)user;
+    int rc = tf_task_set_part(ctx, 0, "a", 1);
+    if (!rc)
+        rc = tf_task_set_part(ctx, 0, "bb", 2);
+    if (!rc)
+        rc = tf_task_set_part(ctx, 2, "ccc", 3);
+    if (!rc)
+        rc = tf_task_set_part(ctx, 0, forty_d, 40);
+    return rc;
+}
+
+/* One part, set large, then small: the small one stays, in the event. */
+static int one_part(tf_task_ctx *ctx, const void *in, size_t len, void *user)
+{
+    (void)in, (void)len, (void)user;
+    int rc = tf_task_set_output(ctx, forty_d, 40);
+    return rc ? rc : tf_task_set_output(ctx, "xyz", 3);
+}
+
 static tf_registry reg;
+static uint32_t fn_three_parts, fn_one_part;
 
 static tf_job job_of(uint32_t idx, uint32_t fn, uint16_t cores,
                      const uint32_t *us)
@@ -278,12 +309,70 @@ static void test_batches_with_driver(void)
     tf_pool_destroy(&p);
 }
 
+/* Part `i` of DONE event e holds the n bytes `want` (NULL, 0: none). */
+static void part_is(const tf_event *e, uint16_t i, const char *want, size_t n)
+{
+    const uint8_t *got = tf_event_bytes(e, i);
+    CU_ASSERT_EQUAL(tf_event_part(e, i)->len, n);
+    CU_ASSERT_EQUAL(got == NULL, want == NULL);
+    if (want && got && tf_event_part(e, i)->len == n)
+        CU_ASSERT_EQUAL(memcmp(got, want, n), 0);
+}
+
+/*
+ * A task's parts reach its DONE event as it last set them: a small part 0
+ * in the event itself, with no block or array allocated for it, larger
+ * ones in blocks, parts 1 on in an array.
+ */
+static void test_parts_in_event(void)
+{
+    tf_pool p;
+    CU_ASSERT_EQUAL_FATAL(tf_pool_init(&p, 1, true, &reg, 0, 0), 0);
+    tf_fetchvec fetch = {0};
+    tf_job jobs[2] = {job_of(0, fn_three_parts, 1, NULL),
+                      job_of(1, fn_one_part, 1, NULL)};
+    CU_ASSERT_EQUAL(tf_pool_push(&p, jobs, 2, 0, &fetch), 0);
+    unsigned seen = 0;
+    for (int round = 0; round < 1000 && seen < 2; round++) {
+        tf_pool_run(&p, 2, 20000);
+        const tf_evvec *v = tf_pool_take_events(&p);
+        for (size_t i = 0; i < v->n; i++) {
+            tf_event *e = &v->v[i];
+            if (e->kind == TF_EV_DONE && e->idx == 0) {
+                seen++;
+                CU_ASSERT_EQUAL(e->status, 0);
+                CU_ASSERT_EQUAL_FATAL(e->nparts, 3);
+                part_is(e, 0, forty_d, 40);
+                part_is(e, 1, NULL, 0);
+                part_is(e, 2, "ccc", 3);
+            } else if (e->kind == TF_EV_DONE && e->idx == 1) {
+                seen++;
+                CU_ASSERT_EQUAL(e->status, 0);
+                CU_ASSERT_EQUAL_FATAL(e->nparts, 1);
+                CU_ASSERT_PTR_NULL(e->parts);
+                CU_ASSERT_PTR_NULL(e->part0.blk); /* in the event itself */
+                part_is(e, 0, "xyz", 3);
+            }
+            tf_pool_done_parts(&p, e);
+            CU_ASSERT_EQUAL(e->nparts, 0);
+            CU_ASSERT_PTR_NULL(e->parts);
+        }
+    }
+    CU_ASSERT_EQUAL(seen, 2);
+    books_balance(&p);
+    free(fetch.v);
+    tf_pool_destroy(&p);
+}
+
 int main(void)
 {
     alarm(WATCHDOG_S);
     uint32_t id;
     if (tf_registry_add(&reg, "noop", noop, NULL, &id) ||
-        tf_registry_add(&reg, "nap", nap, NULL, &id))
+        tf_registry_add(&reg, "nap", nap, NULL, &id) ||
+        tf_registry_add(&reg, "three_parts", three_parts, NULL,
+                        &fn_three_parts) ||
+        tf_registry_add(&reg, "one_part", one_part, NULL, &fn_one_part))
         return 1;
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
@@ -296,6 +385,8 @@ int main(void)
                 test_batch_behind_long_job);
     CU_add_test(s, "batches on every runner, the driver's too",
                 test_batches_with_driver);
+    CU_add_test(s, "a task's parts reach its DONE event as last set",
+                test_parts_in_event);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -260,6 +260,65 @@ out_with_tasks:
 }
 
 /*
+ * Outputs of up to TF_TASKS_CELL bytes live in cells of the table's
+ * chunks: more tasks than a chunk has cells, each output read back
+ * exactly (and aligned for any type) after every other was set; replaced
+ * by a larger one (a block) and back; released cells used again, so that
+ * a second round takes no new chunk.
+ */
+static void test_output_cells(void)
+{
+    tf_tasks tt;
+    if (!CHECK_RC(tf_tasks_init(&tt, 0), TF_OK))
+        return;
+    enum { N = 3 * TF_TASKS_CHUNK / TF_TASKS_CELL };
+    static uint32_t ids[N];
+    uint8_t bytes[64];
+    for (uint32_t i = 0; i < N; i++)
+        ids[i] = add(&tt, NULL, NULL, 0, NULL, 0, 0);
+    for (int round = 0; round < 2; round++) {
+        void *chunks = tt.chunks;
+        for (uint32_t i = 0; i < N; i++) {
+            /* Lengths 1..32 (a cell) and, for every 7th task, 33 (a block). */
+            uint32_t n = i % 7 ? 1 + i % TF_TASKS_CELL : TF_TASKS_CELL + 1;
+            fill(bytes, n, (uint8_t)(i + round));
+            tf_outpart p = {bytes, n, false};
+            if (!CHECK_RC(tf_tasks_set_output(&tt, ids[i], &p, 1, -1), TF_OK))
+                goto out_with_tasks;
+            CHECK_EQ_U(!!(tt.rec[ids[i]].oflags & TF_OUT_CELL),
+                       n <= TF_TASKS_CELL);
+        }
+        if (round == 1)
+            CHECK_TRUE(tt.chunks == chunks); /* the released cells served */
+        bool same = true;
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t n = i % 7 ? 1 + i % TF_TASKS_CELL : TF_TASKS_CELL + 1;
+            fill(bytes, n, (uint8_t)(i + round));
+            const void *buf = NULL;
+            uint32_t len = 0;
+            CHECK_TRUE(tf_tasks_part(&tt, ids[i], 0, &buf, &len));
+            same &= len == n && buf && memcmp(buf, bytes, n) == 0 &&
+                    (uintptr_t)buf % 16 == 0;
+        }
+        CHECK_TRUE(same);
+        /* A cell's output replaced by a block's, and back again. */
+        fill(bytes, 40, 99);
+        tf_outpart big = {bytes, 40, false}, small = {bytes, 8, false};
+        CHECK_RC(tf_tasks_set_output(&tt, ids[1], &big, 1, -1), TF_OK);
+        CHECK_FALSE(tt.rec[ids[1]].oflags & TF_OUT_CELL);
+        CHECK_RC(tf_tasks_set_output(&tt, ids[1], &small, 1, -1), TF_OK);
+        CHECK_TRUE(tt.rec[ids[1]].oflags & TF_OUT_CELL);
+        away_log log = {.n = 0};
+        for (uint32_t i = 0; i < N; i++)
+            tf_tasks_release(&tt, ids[i], away_cb, &log);
+        CHECK_EQ_U(tt.out_bytes, 0);
+    }
+out_with_tasks:
+    tf_tasks_free(&tt);
+    CHECK_TRUE(tt.chunks == NULL && tt.free_cells == NULL);
+}
+
+/*
  * Several parts, some with bytes, some held away only: the packed form,
  * each part with bytes at a multiple of 16 in rank 0's copy (aligned for
  * any type), read back exactly; lengths of held parts known; parts past
@@ -538,6 +597,7 @@ int main(void)
         {"uses: readers counted", test_uses},
         {"an output of one part", test_output_one},
         {"outputs in parts (packed), aligned", test_output_packed},
+        {"small outputs in cells, used again", test_output_cells},
         {"a stored output taken over", test_take_output},
         {"the last reader ends: released, holder told", test_ended_release},
         {"kept outputs outlive their readers", test_ended_keep},
