@@ -30,11 +30,12 @@ struct tf_task_ctx {
     tf_pool *pool;
     const tf_job *job;
     const uint16_t *slots;
-    /* The output's parts, as in tf_event; blk NULL and len 0: not set. */
-    tf_evpart part0;
-    _Alignas(max_align_t) uint8_t tiny[TF_EV_TINY];
-    tf_evpart *parts;
-    uint16_t nparts;
+    /*
+     * The task's DONE event, which `execute` fills and keeps in place
+     * until the task returns: its output's parts go straight into it
+     * (blk NULL and len 0: not set).
+     */
+    tf_event *ev;
 };
 
 static uint64_t now_ns(void)
@@ -288,7 +289,7 @@ static bool keep_parts(tf_pool *p, const tf_job *job, tf_event *ev)
 static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
                     uint64_t start, tf_event *ev)
 {
-    struct tf_task_ctx ctx = {.pool = p, .job = job, .slots = slots};
+    struct tf_task_ctx ctx = {.pool = p, .job = job, .slots = slots, .ev = ev};
     memset(ev, 0, sizeof *ev);
     ev->kind = TF_EV_DONE;
     ev->idx = job->idx;
@@ -306,10 +307,6 @@ static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
         ev->status = TF_ENOENT;
     }
     ev->end_ns = now_ns();
-    ev->part0 = ctx.part0;
-    memcpy(ev->tiny, ctx.tiny, sizeof ev->tiny);
-    ev->parts = ctx.parts;
-    ev->nparts = ctx.nparts;
 }
 
 /*
@@ -1023,25 +1020,26 @@ int tf_task_output_alloc(tf_task_ctx *ctx, unsigned part, size_t len,
     if (part >= TF_PARTS_MAX || len > TF_WIRE_INLINE_MAX ||
         len > SIZE_MAX - TF_STORE_HDR || !buf)
         return TF_EINVAL;
-    if (part >= ctx->nparts && part > 0) {
+    tf_event *ev = ctx->ev;
+    if (part >= ev->nparts && part > 0) {
         /* Parts 1 on are an array (part 0 stays where its buffer is). */
-        tf_evpart *np = realloc(ctx->parts, part * sizeof *np);
+        tf_evpart *np = realloc(ev->parts, part * sizeof *np);
         if (!np)
             return TF_ENOMEM;
-        size_t had = ctx->nparts > 1 ? ctx->nparts - 1u : 0;
+        size_t had = ev->nparts > 1 ? ev->nparts - 1u : 0;
         memset(np + had, 0, (part - had) * sizeof *np);
-        ctx->parts = np;
+        ev->parts = np;
     }
-    if (part >= ctx->nparts)
-        ctx->nparts = (uint16_t)(part + 1);
-    tf_evpart *pt = part ? &ctx->parts[part - 1] : &ctx->part0;
+    if (part >= ev->nparts)
+        ev->nparts = (uint16_t)(part + 1);
+    tf_evpart *pt = tf_event_part(ev, (uint16_t)part);
     /* Large blocks come from the store's cache, under its lock. */
     tf_pool *p = ctx->pool;
     uint8_t *blk;
     if (!part && len && len <= TF_EV_TINY && pt->len < TF_BLKCACHE_MIN) {
         free(pt->blk); /* a small part 0 needs no block */
         *pt = (tf_evpart){NULL, (uint32_t)len, NULL};
-        *buf = ctx->tiny;
+        *buf = ev->tiny;
         return 0;
     }
     if (len < TF_BLKCACHE_MIN && pt->len < TF_BLKCACHE_MIN) {

@@ -260,6 +260,15 @@ out_with_tasks:
 }
 
 /*
+ * Task i's output length in test_output_cells: 1..32 bytes (a cell), every
+ * 7th 33 (a block).
+ */
+static uint32_t cell_len(uint32_t i)
+{
+    return i % 7 ? 1 + i % TF_TASKS_CELL : TF_TASKS_CELL + 1;
+}
+
+/*
  * Outputs of up to TF_TASKS_CELL bytes live in cells of the table's
  * chunks: more tasks than a chunk has cells, each output read back
  * exactly (and aligned for any type) after every other was set; replaced
@@ -279,8 +288,7 @@ static void test_output_cells(void)
     for (int round = 0; round < 2; round++) {
         void *chunks = tt.chunks;
         for (uint32_t i = 0; i < N; i++) {
-            /* Lengths 1..32 (a cell) and, for every 7th task, 33 (a block). */
-            uint32_t n = i % 7 ? 1 + i % TF_TASKS_CELL : TF_TASKS_CELL + 1;
+            uint32_t n = cell_len(i);
             fill(bytes, n, (uint8_t)(i + round));
             tf_outpart p = {bytes, n, false};
             if (!CHECK_RC(tf_tasks_set_output(&tt, ids[i], &p, 1, -1), TF_OK))
@@ -292,7 +300,7 @@ static void test_output_cells(void)
             CHECK_TRUE(tt.chunks == chunks); /* the released cells served */
         bool same = true;
         for (uint32_t i = 0; i < N; i++) {
-            uint32_t n = i % 7 ? 1 + i % TF_TASKS_CELL : TF_TASKS_CELL + 1;
+            uint32_t n = cell_len(i);
             fill(bytes, n, (uint8_t)(i + round));
             const void *buf = NULL;
             uint32_t len = 0;
