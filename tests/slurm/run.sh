@@ -175,8 +175,9 @@ check "cap: taskfarm run --resume by hand finishes ($?)" 'once out 10 && [ -z "$
 
 # ---- 6. campaign: a real time limit (srun --mpi=pmix) ----
 t_walltime() {
-# --time=1 with the warning 50 s before: slurmctld checks limits every 30 s,
-# so the warning comes 10 to 40 s into the run. The last task needs longer
+# --time=1 with the warning 50 s before: slurmctld checks limits every 30 s
+# and sends the warning at the first check within 50 + 30 s of the end, so
+# here at the first check, up to 30 s into the run. The last task needs longer
 # than that the first time it runs (and no time the second), so the first
 # run cannot finish before the warning. On a loaded machine the step may
 # start so late that the warning comes while short tasks still run, or in
@@ -217,28 +218,29 @@ check "walltime: the short tasks ran once, or twice when the stop ended them ($(
 # ---- 6b. campaign: walltime-aware dispatch under a real time limit (srun) ----
 t_deadline() {
 # --time=1: the job ends a minute after it starts, and taskfarm learns when
-# (squeue). MARGIN=10: it stops by itself 10 s before, and starts a task
-# only if its @est (9 s; each takes 6) ends by then. 20 tasks on 2 ranks
-# of one slot are more than a minute's work, so the first run stops with
-# 75 when nothing more fits, the job requeues itself and the next run
-# does the rest. Slurm's warning (USR1, the fallback) is asked for 5 s
-# before the end: taskfarm has stopped by then, so the warning, when it
-# comes at all (slurmctld checks limits every 30 s), finds no taskfarm to
-# pass it to; the script logs it all the same. No task may be killed: each
-# starts once, every joblog row is a success, none is interrupted, and no
-# taskfarm was stopped by the signal.
+# (squeue). MARGIN=42: it stops by itself 42 s before, and starts a task
+# only if its @est (3 s; each takes 2) ends by then, so the first run
+# stops with 75 about 17 s into the job, when nothing more fits; 20 tasks
+# on 2 ranks of one slot are more than that run can do, the job requeues
+# itself and the next run does the rest. Slurm's warning (USR1, the
+# fallback) is asked for 5 s before the end. slurmctld sends it at its
+# first 30 s check within 35 s of the end (send_job_warn_signal), 25 s
+# into the job at the earliest, after taskfarm has stopped: so the
+# warning, when it comes at all, finds no taskfarm to pass it to. No task
+# may be killed: each starts once, every joblog row is a success, none is
+# interrupted, and no taskfarm was stopped by the signal.
 newdir deadline
-for i in $(seq 1 20); do echo "@id=t$i @est=9s echo t$i >> $PWD/starts; sleep 6"; done >tasks.txt
+for i in $(seq 1 20); do echo "@id=t$i @est=3s echo t$i >> $PWD/starts; sleep 2"; done >tasks.txt
 local t0 j s nint
 t0=$(date +%s)
-j=$(LAUNCHER=srun MARGIN=10 submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@5 -o job.out \
+j=$(LAUNCHER=srun MARGIN=42 submit --nodes=1 --ntasks-per-node=2 --time=1 --signal=B:USR1@5 -o job.out \
     "$JS/campaign.sbatch" tasks.txt out)
 s=$(wait_job "$j" 300)
 note "deadline: job $j $s after $(field "$j" Restarts) requeue(s), $(($(date +%s) - t0)) s from sbatch to the end"
 check "deadline: job COMPLETED after at least one requeue ($s $(field "$j" ExitCode) restarts $(field "$j" Restarts))" \
     '[ "$s" = COMPLETED ] && [ "$(field "$j" ExitCode)" = 0:0 ] && [ "$(field "$j" Restarts)" -ge 1 ]' || showlog job.out
 check "deadline: taskfarm knew the job's end and stopped by itself, exit 75" \
-    'grep -q "walltime: [0-9]* tasks\? not started, .* would not finish before .* (the end of Slurm job $j at .* less the 10 s margin)" job.out &&
+    'grep -q "walltime: [0-9]* tasks\? not started, .* would not finish before .* (the end of Slurm job $j at .* less the 42 s margin)" job.out &&
      grep -q "step exited with 75, state stopped" job.out' || showlog job.out
 check "deadline: requeued, and a later run finished" \
     'grep -q "requeueing job $j" job.out && grep -q "step exited with 0, state done" job.out'
