@@ -62,17 +62,45 @@ typedef enum tf_wq_outcome {
 
 typedef struct tf_wq_parked {
     tf_wq_job job;
-    uint32_t nwait;     /* anchors not yet finished */
-    uint32_t off, nanc; /* its anchors: anc[off .. off + nanc) */
+    uint32_t nwait;     /* its anchor entries not yet settled; 0: gone */
+    uint32_t off, nanc; /* its anchor entries: anc[off .. off + nanc) */
 } tf_wq_parked;
+
+/*
+ * One anchor a parked job waits for (an entry per anchor it named, twice
+ * if named twice). The entries waiting for one anchor form a chain in
+ * arrival order, from the anchor's bucket: a job ending finds its
+ * followers without looking at the other parked jobs (a scan of all of
+ * them at every end cost a stencil on one rank ~0.5 us a task with
+ * hundreds parked).
+ */
+typedef struct tf_wq_anc {
+    uint32_t anchor;
+    uint32_t next;    /* the next entry of the anchor's chain; UINT32_MAX: none */
+    uint32_t park;    /* its job's place in park[] */
+    uint32_t settled; /* the anchor has ended for this entry */
+} tf_wq_anc;
+
+/* An anchor that parked jobs wait for: open addressing, live 0 = empty. */
+typedef struct tf_wq_bucket {
+    uint32_t anchor;
+    uint32_t head, tail; /* its chain (entries of jobs gone stay in it) */
+    uint32_t live;       /* entries of parked jobs still waiting */
+} tf_wq_bucket;
 
 typedef struct tf_wq {
     tf_wq_job *q;           /* ring of queued jobs */
     size_t qhead, qn, qcap; /* qcap >= qn + npark: releases never allocate */
-    tf_wq_parked *park;     /* parked jobs, in arrival order */
-    size_t npark, pcap;
-    uint32_t *anc;          /* anchors of parked jobs */
-    size_t nanc, acap, live_anc;
+    /*
+     * Parked jobs in arrival order; the ones gone (nwait 0) stay until
+     * they outnumber the others, then park and anc are compacted.
+     */
+    tf_wq_parked *park;
+    size_t npark, plen, pcap; /* parked now; entries of park[] in use */
+    tf_wq_anc *anc;           /* anchor entries of parked jobs */
+    size_t nanc, acap, live_anc; /* in use; not settled of parked jobs */
+    tf_wq_bucket *tab;        /* anchors awaited, by anchor */
+    size_t tcap, tn;          /* a power of two (or 0); buckets in use */
     unsigned slots, free_slots, running;
     /*
      * Running jobs that hold no slot of their own: the ones behind the
@@ -189,7 +217,8 @@ static inline void tf_wq_clear_actions(tf_wq *q) { q->nacts = 0; }
 
 /*
  * Check every invariant (slot accounting, ring room for releases, parked
- * jobs' waits and anchors, no task held twice). O(held x anchors).
+ * jobs' waits, anchor entries and buckets, no task held twice).
+ * O(held x anchors).
  * Returns true when all hold; otherwise writes the first violation to why.
  */
 bool tf_wq_check(const tf_wq *q, char *why, size_t len);

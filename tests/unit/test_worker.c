@@ -315,6 +315,197 @@ static void test_wq_churn(void)
     tf_wq_free(&q);
 }
 
+/*
+ * The queue against a model of its rules, over random pushes (0 to 3
+ * anchors, some named twice, some fetches), starts, ends of every
+ * outcome, fetch arrivals, steals and halts. The model keeps per job its
+ * state and the anchors it still waits for, and predicts every action,
+ * in order, and the ring's contents: followers in arrival order, FILL
+ * once per anchor, a failure's or lost output's chain breadth first.
+ */
+enum { M_FREE, M_QUEUED, M_PARKED, M_RUNNING, M_GONE };
+
+typedef struct wq_model {
+    uint8_t state[4096];
+    uint32_t wait[4096][3]; /* anchors still awaited (UINT32_MAX: none) */
+    uint32_t ring[4096];    /* queued, in order */
+    size_t nring;
+    char want[8192];        /* the actions predicted */
+    size_t off;
+} wq_model;
+
+static void m_act(wq_model *m, char kind, uint32_t idx, uint32_t anchor)
+{
+    int n = kind == 'F'
+                ? snprintf(m->want + m->off, sizeof m->want - m->off,
+                           "%sF%u@%u", m->off ? " " : "", idx, anchor)
+                : snprintf(m->want + m->off, sizeof m->want - m->off,
+                           "%s%c%u", m->off ? " " : "", kind, idx);
+    m->off += n > 0 ? (size_t)n : 0;
+}
+
+static bool m_waits(const wq_model *m, uint32_t j, uint32_t a)
+{
+    for (int k = 0; k < 3; k++)
+        if (m->wait[j][k] == a)
+            return true;
+    return false;
+}
+
+/* Anchor a ended with outcome o: what the queue must do, in its order. */
+static void m_settle(wq_model *m, uint32_t a, tf_wq_outcome o, uint32_t top)
+{
+    uint32_t gone[4096];
+    size_t ngone = 1;
+    gone[0] = a;
+    for (size_t g = 0; g < ngone; g++)
+        for (uint32_t j = 1; j < top; j++) {
+            if (m->state[j] != M_PARKED || !m_waits(m, j, gone[g]))
+                continue;
+            if (g == 0 && o == TF_WQ_OK) {
+                m_act(m, 'F', j, a);
+                bool left = false;
+                for (int k = 0; k < 3; k++) {
+                    if (m->wait[j][k] == a)
+                        m->wait[j][k] = UINT32_MAX;
+                    left |= m->wait[j][k] != UINT32_MAX;
+                }
+                if (!left) {
+                    m->state[j] = M_QUEUED;
+                    m->ring[m->nring++] = j;
+                }
+            } else {
+                m_act(m, g == 0 && o == TF_WQ_NO_OUTPUT ? 'U' : 'D', j, 0);
+                m->state[j] = M_GONE;
+                gone[ngone++] = j;
+            }
+        }
+}
+
+static void test_wq_model(void)
+{
+    static wq_model m;
+    memset(&m, 0, sizeof m);
+    tf_wq q;
+    CHECK_RC(tf_wq_init(&q, 2), 0);
+    tf_rng r = tf_rng_seeded(11);
+    uint32_t next = 1, run[2] = {0, 0}, fetch = 0xFFFFFF00u;
+    uint16_t sl[2][1];
+    char got[8192];
+    bool ok = true;
+    for (int step = 0; step < 30000 && ok; step++) {
+        uint32_t op = tf_rng_below(&r, 100);
+        m.off = 0;
+        m.want[0] = 0;
+        if (op < 45 && next < 2000) { /* push */
+            uint32_t j = next++, anc[3], n = 0;
+            uint32_t want = tf_rng_below(&r, 4);
+            for (uint32_t t = 0; t < 8 * want && n < want; t++) {
+                uint32_t c = 1 + tf_rng_below(&r, j - 1 ? j - 1 : 1);
+                if (c < j && (m.state[c] == M_QUEUED ||
+                              m.state[c] == M_PARKED || m.state[c] == M_RUNNING))
+                    anc[n++] = c;
+            }
+            if (n && tf_rng_below(&r, 4) == 0)
+                anc[n - 1] = anc[0]; /* named twice */
+            if (n < 3 && tf_rng_below(&r, 10) == 0)
+                anc[n++] = fetch; /* waits for a fetch too */
+            for (int k = 0; k < 3; k++)
+                m.wait[j][k] = k < (int)n ? anc[k] : UINT32_MAX;
+            tf_wq_job wj = job(j, 1);
+            ok &= CHECK_RC(tf_wq_push(&q, &wj, anc, n), 0);
+            if (n) {
+                m.state[j] = M_PARKED;
+            } else {
+                m.state[j] = M_QUEUED;
+                m.ring[m.nring++] = j;
+            }
+        } else if (op < 65) { /* start on a free slot */
+            int s = run[0] ? run[1] ? -1 : 1 : 0;
+            tf_wq_job got_j;
+            if (s >= 0 && tf_wq_start(&q, &got_j, sl[s])) {
+                ok &= CHECK_TRUE(m.nring && got_j.idx == m.ring[0]);
+                memmove(m.ring, m.ring + 1, --m.nring * sizeof *m.ring);
+                m.state[got_j.idx] = M_RUNNING;
+                run[s] = got_j.idx;
+            } else if (s >= 0) {
+                ok &= CHECK_EQ_U(m.nring, 0);
+            }
+        } else if (op < 88) { /* end a running job */
+            int s = (int)tf_rng_below(&r, 2);
+            if (!run[s])
+                continue;
+            uint32_t o = tf_rng_below(&r, 10);
+            tf_wq_outcome out = o < 7 ? TF_WQ_OK
+                                : o < 9 ? TF_WQ_FAILED : TF_WQ_NO_OUTPUT;
+            tf_wq_job wj = job(run[s], 1);
+            m.state[run[s]] = M_GONE;
+            m_settle(&m, run[s], out, next);
+            ok &= CHECK_RC(tf_wq_end(&q, &wj, sl[s], out), 0);
+            run[s] = 0;
+        } else if (op < 93) { /* the fetch comes, or never will */
+            tf_wq_outcome out = tf_rng_below(&r, 3) ? TF_WQ_OK : TF_WQ_NO_OUTPUT;
+            m_settle(&m, fetch, out, next);
+            ok &= CHECK_RC(tf_wq_arrive(&q, fetch, out), 0);
+            fetch--;
+        } else if (op < 99) { /* a thief */
+            tf_wq_job out[4];
+            size_t n = tf_wq_steal(&q, 1 + tf_rng_below(&r, 4), 1, out);
+            for (size_t i = 0; i < n; i++) {
+                uint32_t j = out[i].idx;
+                ok &= CHECK_TRUE(m.state[j] == M_QUEUED);
+                for (uint32_t f = 1; f < next; f++)
+                    ok &= CHECK_FALSE(m.state[f] == M_PARKED && m_waits(&m, f, j));
+                m.state[j] = M_GONE;
+                size_t k = 0;
+                for (size_t i2 = 0; i2 < m.nring; i2++)
+                    if (m.ring[i2] != j)
+                        m.ring[k++] = m.ring[i2];
+                m.nring = k;
+            }
+        } else if (step % 7 == 0) { /* a halt: parked newest first, then the ring */
+            for (uint32_t j = next; j-- > 1;)
+                if (m.state[j] == M_PARKED) {
+                    m_act(&m, 'U', j, 0);
+                    m.state[j] = M_GONE;
+                }
+            for (size_t i = 0; i < m.nring; i++) {
+                m_act(&m, 'U', m.ring[i], 0);
+                m.state[m.ring[i]] = M_GONE;
+            }
+            m.nring = 0;
+            ok &= CHECK_RC(tf_wq_drop_all(&q), 0);
+        }
+        acts_text(&q, got, sizeof got);
+        ok &= CHECK_MSG(!strcmp(got, m.want), "step %d: actions \"%s\", want \"%s\"",
+                        step, got, m.want);
+        ok &= CHECK_EQ_U(q.qn, m.nring);
+        for (size_t i = 0; i < q.qn && i < m.nring; i++)
+            ok &= CHECK_EQ_U(q.q[(q.qhead + i) % q.qcap].idx, m.ring[i]);
+        size_t parked = 0;
+        for (uint32_t j = 1; j < next; j++) {
+            parked += m.state[j] == M_PARKED;
+            if (m.state[j] != M_PARKED && m.state[j] != M_FREE)
+                for (int k = 0; k < 3; k++)
+                    m.wait[j][k] = UINT32_MAX;
+        }
+        ok &= CHECK_EQ_U(q.npark, parked);
+        /* Awaited: exactly the tasks some parked job still waits for. */
+        for (int t = 0; t < 4 && ok; t++) {
+            uint32_t a = 1 + tf_rng_below(&r, next);
+            bool w = false;
+            for (uint32_t j = 1; j < next && !w; j++)
+                w = m.state[j] == M_PARKED && m_waits(&m, j, a);
+            ok &= CHECK_TRUE(tf_wq_awaited(&q, a) == w);
+        }
+        if (step % 97 == 0)
+            ok &= CHECK_WQ(&q);
+    }
+    CHECK_WQ(&q);
+    CHECK_LE_U(q.nanc, 2 * q.live_anc + 256);
+    tf_wq_free(&q);
+}
+
 /* ---- tf_worker -------------------------------------------------------- */
 
 enum { NR = 10 };
@@ -615,6 +806,7 @@ int main(void)
     CU_add_test(s, "halt drops everything", test_wq_drop);
     CU_add_test(s, "stealing from the tail", test_wq_steal);
     CU_add_test(s, "anchors compacted under churn", test_wq_churn);
+    CU_add_test(s, "against a model of its rules", test_wq_model);
     s = CU_add_suite("worker policy", NULL, NULL);
     CU_add_test(s, "when reports go", test_worker_reports);
     CU_add_test(s, "steal rounds", test_worker_steal);
