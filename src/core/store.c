@@ -50,12 +50,37 @@ void tf_store_unblock(tf_store *s, uint8_t *blk, size_t cap)
     c->bytes += cap;
 }
 
+#define TF_STORE_SPARE 1024u
+
+/* Keep entry e (its contents no longer used) for the next one. */
+static void spare_ent(tf_store *s, tf_part_ent *e)
+{
+    if (s->nspare < TF_STORE_SPARE) {
+        e->next = s->spare;
+        s->spare = e;
+        s->nspare++;
+    } else {
+        free(e);
+    }
+}
+
+static tf_part_ent *new_ent(tf_store *s)
+{
+    tf_part_ent *e = s->spare;
+    if (!e)
+        return malloc(sizeof *e);
+    s->spare = e->next;
+    s->nspare--;
+    return e;
+}
+
 static void free_ent(tf_store *s, tf_part_ent *e)
 {
     if (e->blk)
         s->bytes -= e->len;
-    tf_store_unblock(s, e->blk, e->len);
-    free(e);
+    if (e->blk != e->small)
+        tf_store_unblock(s, e->blk, e->len);
+    spare_ent(s, e);
 }
 
 void tf_store_free(tf_store *s)
@@ -72,6 +97,10 @@ void tf_store_free(tf_store *s)
     free(s->slot);
     for (size_t i = 0; i < s->cache.n; i++)
         free(s->cache.blk[i]);
+    for (tf_part_ent *e = s->spare, *nx; e; e = nx) {
+        nx = e->next;
+        free(e);
+    }
     tf_store_init(s);
 }
 
@@ -147,9 +176,11 @@ static void unlink_ent(tf_store *s, tf_part_ent *e)
 int tf_store_add(tf_store *s, uint32_t idx, uint32_t part, uint8_t kind,
                  uint8_t *blk, uint32_t len, tf_part_ent **out)
 {
-    tf_part_ent *e = calloc(1, sizeof *e);
-    if (!e || grow(s)) {
-        free(e);
+    tf_part_ent *e = new_ent(s);
+    if (!e)
+        return TF_ENOMEM;
+    if (grow(s)) {
+        spare_ent(s, e);
         return TF_ENOMEM;
     }
     tf_part_ent *old = tf_store_find(s, idx, part);
@@ -180,6 +211,26 @@ int tf_store_add(tf_store *s, uint32_t idx, uint32_t part, uint8_t kind,
         if (s->bytes > s->peak)
             s->peak = s->bytes;
     }
+    if (out)
+        *out = e;
+    return 0;
+}
+
+int tf_store_add_copy(tf_store *s, uint32_t idx, uint32_t part,
+                      const void *bytes, uint32_t len, tf_part_ent **out)
+{
+    tf_part_ent *e;
+    if (len > TF_STORE_SMALL)
+        return TF_EINVAL;
+    int rc = tf_store_add(s, idx, part, TF_PART_HOME, NULL, 0, &e);
+    if (rc)
+        return rc;
+    memcpy(e->small + TF_STORE_HDR, bytes, len);
+    e->blk = e->small;
+    e->len = len;
+    s->bytes += len;
+    if (s->bytes > s->peak)
+        s->peak = s->bytes;
     if (out)
         *out = e;
     return 0;

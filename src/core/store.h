@@ -26,6 +26,9 @@
 
 enum { TF_PART_HOME = 1, TF_PART_COPY, TF_PART_FETCHING };
 
+/* Bytes a part may keep inside its entry (tf_store_add_copy). */
+#define TF_STORE_SMALL 16u
+
 typedef struct tf_part_ent {
     uint32_t idx, part;
     uint32_t len;
@@ -36,6 +39,12 @@ typedef struct tf_part_ent {
     bool freed;       /* HOME: rank 0 freed it; goes when unread */
     uint8_t *blk;     /* TF_STORE_HDR bytes, then len bytes; NULL: none yet */
     struct tf_part_ent *next; /* the task's other parts */
+    /*
+     * A small part's block, inside the entry: a stencil's 16-byte outputs,
+     * kept for the tasks parked behind them, cost a malloc and a free each
+     * in a block of their own.
+     */
+    _Alignas(max_align_t) uint8_t small[TF_STORE_HDR + TF_STORE_SMALL];
 } tf_part_ent;
 
 /*
@@ -58,6 +67,12 @@ typedef struct tf_blkcache {
 typedef struct tf_store {
     tf_part_ent **slot; /* open addressing by task index, linear probing */
     size_t cap, n;
+    /*
+     * Entries let go of, for the next ones (linked by next): at most
+     * TF_STORE_SPARE, enough for a window's parts coming and going.
+     */
+    tf_part_ent *spare;
+    size_t nspare;
     size_t bytes, peak; /* bytes of parts held now, and at most */
     uint32_t next_anchor;
     tf_blkcache cache;
@@ -97,6 +112,14 @@ int tf_store_add(tf_store *s, uint32_t idx, uint32_t part, uint8_t kind,
 
 /* A FETCHING part's bytes came (taking over blk): it becomes a COPY. */
 void tf_store_arrived(tf_store *s, tf_part_ent *e, uint8_t *blk, uint32_t len);
+
+/*
+ * tf_store_add of a HOME part of len <= TF_STORE_SMALL bytes, copied into
+ * the entry itself (no block to allocate or to give). Errors: TF_EINVAL
+ * (too long), TF_ENOMEM.
+ */
+int tf_store_add_copy(tf_store *s, uint32_t idx, uint32_t part,
+                      const void *bytes, uint32_t len, tf_part_ent **out);
 
 /*
  * One reader fewer; a part nobody reads goes unless it is an unfreed HOME

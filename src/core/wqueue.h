@@ -76,7 +76,7 @@ typedef struct tf_wq_parked {
  */
 typedef struct tf_wq_anc {
     uint32_t anchor;
-    uint32_t next;    /* the next entry of the anchor's chain; UINT32_MAX: none */
+    uint32_t next;    /* the anchor's next entry; UINT32_MAX: none */
     uint32_t park;    /* its job's place in park[] */
     uint32_t settled; /* the anchor has ended for this entry */
 } tf_wq_anc;

@@ -26,6 +26,9 @@
 #define TF_POOL_BATCH_NS 20000u
 #define TF_POOL_GIVEBACK_NS 100000u
 
+/* keep_parts copies a part 0 held in its event into a store entry. */
+_Static_assert(TF_EV_TINY <= TF_STORE_SMALL, "a tiny part fits an entry");
+
 /* Jobs pushed under one lock (tf_pool_push). */
 #define TF_POOL_PUSH_RUN 32u
 
@@ -252,14 +255,25 @@ static bool keep_parts(tf_pool *p, const tf_job *job, tf_event *ev)
         tf_evpart *pt = tf_event_part(ev, i);
         if ((!pt->blk && !pt->len) || (pt->len <= p->inline_max && !awaited))
             continue;
-        if (!pt->blk) { /* in the event: the store needs a block */
+        tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
+        if (!pt->blk && (!e || e->kind != TF_PART_FETCHING)) {
+            /* In the event: the store keeps a copy in the entry itself. */
+            if (tf_store_add_copy(&p->store, job->idx, i, ev->tiny, pt->len,
+                                  &e)) {
+                ok = false;
+                continue;
+            }
+            e->refs++;
+            pt->ent = e;
+            continue;
+        }
+        if (!pt->blk) { /* made again for a reader here: it needs a block */
             if (!(pt->blk = malloc(TF_STORE_HDR + pt->len))) {
                 ok = false;
                 continue;
             }
             memcpy(pt->blk + TF_STORE_HDR, ev->tiny, pt->len);
         }
-        tf_part_ent *e = tf_store_find(&p->store, job->idx, i);
         if (e && e->kind == TF_PART_FETCHING) {
             /*
              * Made again here (lineage) while a task here waits for the

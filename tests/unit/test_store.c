@@ -151,6 +151,55 @@ out_with_store:
     tf_store_free(&s);
 }
 
+/*
+ * Small HOME parts copied into their entries: the same life as a block's,
+ * no block, and entries let go of are used again.
+ */
+static void test_small(void)
+{
+    tf_store s;
+    tf_store_init(&s);
+    uint8_t bytes[TF_STORE_SMALL];
+    for (unsigned i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)(7 * i + 1);
+    tf_part_ent *a = NULL, *b = NULL;
+    CHECK_RC(tf_store_add_copy(&s, 5, 0, bytes, TF_STORE_SMALL, &a), 0);
+    CHECK_RC(tf_store_add_copy(&s, 6, 0, bytes, 3, &b), 0);
+    CHECK_RC(tf_store_add_copy(&s, 7, 0, bytes, TF_STORE_SMALL + 1, NULL),
+             TF_EINVAL);
+    if (!a || !b)
+        goto out_with_store;
+    CHECK_TRUE(tf_store_find(&s, 5, 0) == a && a->kind == TF_PART_HOME);
+    CHECK_TRUE(a->blk && a->len == TF_STORE_SMALL &&
+               !memcmp(tf_part_data(a), bytes, TF_STORE_SMALL));
+    CHECK_TRUE((uintptr_t)tf_part_data(a) % _Alignof(max_align_t) == 0);
+    CHECK_EQ_U(s.bytes, TF_STORE_SMALL + 3);
+    /* Read, freed by rank 0, let go: gone, its entry kept for the next. */
+    a->refs++;
+    tf_store_free_task(&s, 5);
+    CHECK_TRUE(tf_store_find(&s, 5, 0) == a &&
+               !memcmp(tf_part_data(a), bytes, 4));
+    tf_store_unref(&s, a);
+    CHECK_TRUE(tf_store_find(&s, 5, 0) == NULL);
+    CHECK_EQ_U(s.bytes, 3);
+    CHECK_EQ_U(s.nspare, 1);
+    tf_part_ent *c = NULL;
+    CHECK_RC(tf_store_add_copy(&s, 8, 1, bytes + 1, 2, &c), 0);
+    CHECK_TRUE(c == a && s.nspare == 0); /* the same entry, used again */
+    CHECK_TRUE(c && c->idx == 8 && c->part == 1 && c->refs == 0 &&
+               !c->freed &&
+               ((const uint8_t *)tf_part_data(c))[0] == bytes[1]);
+    /* A small part replaced by a block while read: the reader keeps it. */
+    b->refs++;
+    tf_part_ent *d = add(&s, 6, 0, TF_PART_HOME, 40, 9);
+    CHECK_TRUE(d && tf_store_find(&s, 6, 0) == d && data_is(d, 40, 9));
+    CHECK_TRUE(!memcmp(tf_part_data(b), bytes, 3));
+    tf_store_unref(&s, b);
+    CHECK_EQ_U(s.bytes, 2 + 40);
+out_with_store:
+    tf_store_free(&s);
+}
+
 /* COPY: dropped at the last unref, whatever rank 0 says. */
 static void test_copy(void)
 {
@@ -796,6 +845,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("store", NULL, NULL);
     if (!s || !CU_add_test(s, "add and find", test_add_find) ||
         !CU_add_test(s, "HOME parts", test_home) ||
+        !CU_add_test(s, "small parts in their entries", test_small) ||
         !CU_add_test(s, "COPY parts", test_copy) ||
         !CU_add_test(s, "FETCHING parts", test_fetching) ||
         !CU_add_test(s, "a HOME part replaced while read", test_replace) ||

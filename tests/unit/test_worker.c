@@ -402,8 +402,8 @@ static void test_wq_model(void)
             uint32_t want = tf_rng_below(&r, 4);
             for (uint32_t t = 0; t < 8 * want && n < want; t++) {
                 uint32_t c = 1 + tf_rng_below(&r, j - 1 ? j - 1 : 1);
-                if (c < j && (m.state[c] == M_QUEUED ||
-                              m.state[c] == M_PARKED || m.state[c] == M_RUNNING))
+                uint8_t st = c < j ? m.state[c] : M_FREE;
+                if (st == M_QUEUED || st == M_PARKED || st == M_RUNNING)
                     anc[n++] = c;
             }
             if (n && tf_rng_below(&r, 4) == 0)
@@ -444,7 +444,8 @@ static void test_wq_model(void)
             ok &= CHECK_RC(tf_wq_end(&q, &wj, sl[s], out), 0);
             run[s] = 0;
         } else if (op < 93) { /* the fetch comes, or never will */
-            tf_wq_outcome out = tf_rng_below(&r, 3) ? TF_WQ_OK : TF_WQ_NO_OUTPUT;
+            tf_wq_outcome out =
+                tf_rng_below(&r, 3) ? TF_WQ_OK : TF_WQ_NO_OUTPUT;
             m_settle(&m, fetch, out, next);
             ok &= CHECK_RC(tf_wq_arrive(&q, fetch, out), 0);
             fetch--;
@@ -455,7 +456,8 @@ static void test_wq_model(void)
                 uint32_t j = out[i].idx;
                 ok &= CHECK_TRUE(m.state[j] == M_QUEUED);
                 for (uint32_t f = 1; f < next; f++)
-                    ok &= CHECK_FALSE(m.state[f] == M_PARKED && m_waits(&m, f, j));
+                    ok &= CHECK_FALSE(m.state[f] == M_PARKED &&
+                                      m_waits(&m, f, j));
                 m.state[j] = M_GONE;
                 size_t k = 0;
                 for (size_t i2 = 0; i2 < m.nring; i2++)
@@ -463,7 +465,8 @@ static void test_wq_model(void)
                         m.ring[k++] = m.ring[i2];
                 m.nring = k;
             }
-        } else if (step % 7 == 0) { /* a halt: parked newest first, then the ring */
+        } else if (step % 7 == 0) {
+            /* A halt: parked jobs newest first, then the ring. */
             for (uint32_t j = next; j-- > 1;)
                 if (m.state[j] == M_PARKED) {
                     m_act(&m, 'U', j, 0);
@@ -477,8 +480,9 @@ static void test_wq_model(void)
             ok &= CHECK_RC(tf_wq_drop_all(&q), 0);
         }
         acts_text(&q, got, sizeof got);
-        ok &= CHECK_MSG(!strcmp(got, m.want), "step %d: actions \"%s\", want \"%s\"",
-                        step, got, m.want);
+        ok &= CHECK_MSG(!strcmp(got, m.want),
+                        "step %d: actions \"%s\", want \"%s\"", step, got,
+                        m.want);
         ok &= CHECK_EQ_U(q.qn, m.nring);
         for (size_t i = 0; i < q.qn && i < m.nring; i++)
             ok &= CHECK_EQ_U(q.q[(q.qhead + i) % q.qcap].idx, m.ring[i]);
