@@ -600,10 +600,10 @@ int tf_pool_init(tf_pool *p, unsigned slots, bool driver_runs,
     }
     tf_store_init(&p->store);
     p->inline_max = UINT32_MAX; /* one rank: rank 0 has every output */
-    int rc;
     p->reg = reg;
     p->rank = rank;
     p->gid_base = gid_base;
+    int rc;
     pthread_condattr_t ca;
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
@@ -766,9 +766,8 @@ int tf_pool_push(tf_pool *p, const tf_job *jobs, size_t n, int self,
     int rc = 0;
     /*
      * One lock for TF_POOL_PUSH_RUN tasks, then the task threads may take
-     * them: a window's refill is hundreds, and a thread that waited for
-     * the lock meanwhile slept through it (np 1 with 2 slots: the task
-     * thread idled in gaps of 20-40 us for half of a trivial graph).
+     * them: a window's refill is hundreds of tasks, and under one lock the
+     * threads could take none of them, nor end their batches, meanwhile.
      */
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n && !rc; i++) {
