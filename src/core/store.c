@@ -74,6 +74,16 @@ static tf_part_ent *new_ent(tf_store *s)
     return e;
 }
 
+/* Entry e has its bytes now: blk, len of them, counted. */
+static void hold(tf_store *s, tf_part_ent *e, uint8_t *blk, uint32_t len)
+{
+    e->blk = blk;
+    e->len = len;
+    s->bytes += len;
+    if (s->bytes > s->peak)
+        s->peak = s->bytes;
+}
+
 static void free_ent(tf_store *s, tf_part_ent *e)
 {
     if (e->blk)
@@ -206,11 +216,8 @@ int tf_store_add(tf_store *s, uint32_t idx, uint32_t part, uint8_t kind,
         s->n++;
     e->next = s->slot[i];
     s->slot[i] = e;
-    if (blk) {
-        s->bytes += len;
-        if (s->bytes > s->peak)
-            s->peak = s->bytes;
-    }
+    if (blk)
+        hold(s, e, blk, len);
     if (out)
         *out = e;
     return 0;
@@ -226,11 +233,7 @@ int tf_store_add_copy(tf_store *s, uint32_t idx, uint32_t part,
     if (rc)
         return rc;
     memcpy(e->small + TF_STORE_HDR, bytes, len);
-    e->blk = e->small;
-    e->len = len;
-    s->bytes += len;
-    if (s->bytes > s->peak)
-        s->peak = s->bytes;
+    hold(s, e, e->small, len);
     if (out)
         *out = e;
     return 0;
@@ -238,12 +241,8 @@ int tf_store_add_copy(tf_store *s, uint32_t idx, uint32_t part,
 
 void tf_store_arrived(tf_store *s, tf_part_ent *e, uint8_t *blk, uint32_t len)
 {
-    e->blk = blk;
-    e->len = len;
+    hold(s, e, blk, len);
     e->kind = TF_PART_COPY;
-    s->bytes += len;
-    if (s->bytes > s->peak)
-        s->peak = s->bytes;
 }
 
 /* Whether e is in the map (not a replaced entry its readers still hold). */

@@ -48,8 +48,7 @@ void tf_tasks_free(tf_tasks *tt)
 {
     for (uint32_t t = 0; t < tt->sched.dag.n; t++) {
         free(tt->rec[t].req);
-        if (!(tt->rec[t].oflags & TF_OUT_CELL))
-            free(tt->rec[t].out);
+        free_out(tt, &tt->rec[t]); /* the chunks go below */
     }
     while (tt->chunks) {
         void *next;
