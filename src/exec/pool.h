@@ -169,7 +169,8 @@ typedef struct tf_pool_runner {
 typedef struct tf_pool {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* task threads wait here for jobs */
-    pthread_cond_t event_cv; /* the driver waits here for events */
+    /* the driver waits here for events, tf_pool_init for its threads */
+    pthread_cond_t event_cv;
     tf_wq wq;                /* what this rank holds (core/wqueue.h) */
     tf_job *jobs;            /* payloads, by the ref of their tf_wq entry */
     uint32_t *free_refs;     /* refs not in use, a stack */

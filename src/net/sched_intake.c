@@ -199,17 +199,25 @@ static int local_done(tf_master *m, tf_event *e)
             free(pv);
     }
     tf_pool_done_parts(&rt->pool, e);
-    /* Rank 0 has its copy: the pool's, for parked readers, goes after them. */
-    tf_pool_free_outputs(&rt->pool, &e->idx, 1);
     return rc ? rc
               : done(m, e->idx, 0, e->status, e->start_ns, e->end_ns,
                      e->slot);
 }
 
+/*
+ * Rank 0 has its copy of what its own tasks made: the pool's, kept for
+ * parked readers, goes after them. Freed a round's worth at a time: one
+ * take of the lock the task threads take for their batches, not one a
+ * task.
+ */
+#define TF_INTAKE_FREE_RUN 256
+
 int tf_intake_local(tf_master *m, bool *progress)
 {
     tf_runtime *rt = m->rt;
     const tf_evvec *v = tf_pool_take_events(&rt->pool);
+    uint32_t ran[TF_INTAKE_FREE_RUN];
+    size_t nran = 0;
     int rc = 0;
     for (size_t i = 0; i < v->n; i++) {
         tf_event *e = &v->v[i];
@@ -222,6 +230,11 @@ int tf_intake_local(tf_master *m, bool *progress)
         }
         if (e->kind == TF_EV_DONE) {
             free(e->owner);
+            if (nran == TF_INTAKE_FREE_RUN) {
+                tf_pool_free_outputs(&rt->pool, ran, nran);
+                nran = 0;
+            }
+            ran[nran++] = e->idx;
             rc = local_done(m, e);
         } else if (e->kind == TF_EV_UNRUN) {
             free(e->owner);
@@ -237,5 +250,7 @@ int tf_intake_local(tf_master *m, bool *progress)
             free(e->deps);
         }
     }
+    if (nran)
+        tf_pool_free_outputs(&rt->pool, ran, nran);
     return rc;
 }
