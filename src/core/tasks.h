@@ -51,6 +51,8 @@ typedef struct tf_trec {
 #define TF_OUT_CELL 0x40u
 #define TF_TASKS_CELL 32u
 #define TF_TASKS_CHUNK 65536u
+/* Free cells kept ready for tasks not yet done (cells_ahead): 512 KiB. */
+#define TF_TASKS_CELLS_AHEAD 16384u
 
 /* One part of an output as a report gives it: its bytes, or held away. */
 typedef struct tf_outpart {
@@ -75,6 +77,8 @@ typedef struct tf_tasks {
      * through their first bytes; chunks through theirs.
      */
     void *free_cells, *chunks;
+    uint32_t ncells_free;
+    uint32_t cells_owed; /* tasks added that have not taken a cell, capped */
     int retries;           /* extra attempts of a task that names none */
     bool batching;         /* tf_batch_begin: tasks stay HELD */
 } tf_tasks;

@@ -326,6 +326,57 @@ out_with_tasks:
     CHECK_TRUE(tt.chunks == NULL && tt.free_cells == NULL);
 }
 
+/* Cells on the free list, walked: what ncells_free must say. */
+static uint32_t free_cells(const tf_tasks *tt)
+{
+    uint32_t n = 0;
+    for (void *c = tt->free_cells; c; memcpy(&c, c, sizeof c))
+        n++;
+    return n;
+}
+
+/*
+ * Cells for results are cut while tasks are added, not when the results
+ * come in (a chunk's first writes are page faults): the results of tasks
+ * added since take no new chunk; the count kept matches the free list;
+ * and tasks whose results never come hold at most TF_TASKS_CELLS_AHEAD
+ * cells (and the rest of one chunk) ready for nothing.
+ */
+static void test_cells_ahead(void)
+{
+    tf_tasks tt;
+    if (!CHECK_RC(tf_tasks_init(&tt, 0), TF_OK))
+        return;
+    enum { PER = TF_TASKS_CHUNK / TF_TASKS_CELL - 1, K = PER + PER / 2 };
+    static uint32_t ids[K];
+    for (uint32_t i = 0; i < K; i++)
+        ids[i] = add(&tt, NULL, NULL, 0, NULL, 0, 0);
+    CHECK_TRUE(tt.ncells_free >= K);
+    CHECK_EQ_U(free_cells(&tt), tt.ncells_free);
+    void *chunks = tt.chunks;
+    uint8_t bytes[TF_TASKS_CELL];
+    for (uint32_t i = 0; i < K; i++) {
+        fill(bytes, sizeof bytes, (uint8_t)i);
+        tf_outpart p = {bytes, sizeof bytes, false};
+        if (!CHECK_RC(tf_tasks_set_output(&tt, ids[i], &p, 1, -1), TF_OK))
+            goto out_with_tasks;
+    }
+    CHECK_TRUE(tt.chunks == chunks);
+    CHECK_EQ_U(free_cells(&tt), tt.ncells_free);
+    away_log log = {.n = 0};
+    for (uint32_t i = 0; i < K; i += 2)
+        tf_tasks_release(&tt, ids[i], away_cb, &log);
+    CHECK_EQ_U(free_cells(&tt), tt.ncells_free);
+    /* Many tasks with no result yet: a bounded reserve, not a cell each. */
+    for (uint32_t i = 0; i < 2 * TF_TASKS_CELLS_AHEAD; i++)
+        add(&tt, NULL, NULL, 0, NULL, 0, 0);
+    CHECK_TRUE(tt.ncells_free >= TF_TASKS_CELLS_AHEAD);
+    CHECK_TRUE(tt.ncells_free <= TF_TASKS_CELLS_AHEAD + PER);
+    CHECK_EQ_U(free_cells(&tt), tt.ncells_free);
+out_with_tasks:
+    tf_tasks_free(&tt);
+}
+
 /*
  * Several parts, some with bytes, some held away only: the packed form,
  * each part with bytes at a multiple of 16 in rank 0's copy (aligned for
@@ -606,6 +657,7 @@ int main(void)
         {"an output of one part", test_output_one},
         {"outputs in parts (packed), aligned", test_output_packed},
         {"small outputs in cells, used again", test_output_cells},
+        {"cells cut as tasks are added, a bounded reserve", test_cells_ahead},
         {"a stored output taken over", test_take_output},
         {"the last reader ends: released, holder told", test_ended_release},
         {"kept outputs outlive their readers", test_ended_keep},
