@@ -454,8 +454,8 @@ int tf_sched_add_worker(tf_sched *s, uint32_t slots, uint32_t depth,
     }
     uint32_t start = depth;
     if (s->adaptive)
-        start = tf_sched_window(slots, depth / slots ? depth / slots : 1, 0,
-                                s->lead_ns);
+        start = tf_sched_window(slots, depth / slots ? depth / slots : 1,
+                                s->first_ns, s->lead_ns);
     if (start > depth)
         start = depth;
     s->workers[s->nworkers] =
@@ -512,6 +512,16 @@ void tf_sched_waited(tf_sched *s, uint64_t wait_ns, uint64_t now_ns)
                                                    : TF_SCHED_LEAD_NS;
 }
 
+/* Worker wk's adaptive window for tasks of mean_ns. */
+static void fit_window(const tf_sched *s, tf_sched_worker *wk,
+                       uint64_t mean_ns)
+{
+    uint32_t per = wk->max_depth / wk->slots;
+    wk->depth = tf_sched_window(wk->slots, per ? per : 1, mean_ns, s->lead_ns);
+    if (wk->depth > wk->max_depth)
+        wk->depth = wk->max_depth;
+}
+
 void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns)
 {
     if (w >= s->nworkers)
@@ -525,12 +535,14 @@ void tf_sched_observe(tf_sched *s, uint32_t w, uint64_t dur_ns)
         wk->mean_ns += (dur_ns - wk->mean_ns) / 8;
     else
         wk->mean_ns -= (wk->mean_ns - dur_ns) / 8;
-    if (s->adaptive) {
-        uint32_t per = wk->max_depth / wk->slots;
-        wk->depth = tf_sched_window(wk->slots, per ? per : 1, wk->mean_ns,
-                                    s->lead_ns);
-        if (wk->depth > wk->max_depth)
-            wk->depth = wk->max_depth;
+    if (!s->adaptive)
+        return;
+    fit_window(s, wk, wk->mean_ns);
+    if (!s->first_ns) {
+        s->first_ns = dur_ns;
+        for (uint32_t v = 0; v < s->nworkers; v++)
+            if (!s->workers[v].mean_ns && !s->workers[v].lost)
+                fit_window(s, &s->workers[v], dur_ns);
     }
 }
 

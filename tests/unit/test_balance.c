@@ -1292,6 +1292,44 @@ static void test_waited(void)
     tf_sched_free(&s);
 }
 
+/*
+ * A worker with no duration of its own yet sizes its window by the first
+ * one any worker reported (registered before it or after), not by the 2
+ * per slot of an unknown duration; its own reports then take over, and
+ * later reports of others change nothing for it.
+ */
+static void test_first_duration(void)
+{
+    tf_sched s;
+    uint32_t a, b, c;
+    if (!CHECK_RC(tf_sched_init(&s), TF_OK))
+        return;
+    s.adaptive = true;
+    CHECK_RC(tf_sched_add_worker(&s, 2, 128, &a), TF_OK);
+    CHECK_RC(tf_sched_add_worker(&s, 2, 128, &b), TF_OK);
+    CHECK_EQ_U(s.workers[b].depth, 4);
+    tf_sched_observe(&s, a, 1000); /* 1 + 250 per slot: the ceiling */
+    CHECK_EQ_U(s.workers[a].depth, 128);
+    CHECK_EQ_U(s.workers[b].depth, 128);
+    CHECK_EQ_U(s.workers[b].mean_ns, 0);
+    CHECK_RC(tf_sched_add_worker(&s, 1, 16, &c), TF_OK);
+    CHECK_EQ_U(s.workers[c].depth, 16);
+    tf_sched_observe(&s, b, 1000000000); /* its own: one per slot */
+    CHECK_EQ_U(s.workers[b].depth, 2);
+    tf_sched_observe(&s, a, 1000000000); /* a's, not c's */
+    CHECK_EQ_U(s.workers[c].depth, 16);
+    CHECK_EQ_U(s.first_ns, 1000);
+    tf_sched_free(&s);
+    /* Fixed windows: nothing of this. */
+    if (!CHECK_RC(tf_sched_init(&s), TF_OK))
+        return;
+    CHECK_RC(tf_sched_add_worker(&s, 2, 8, &a), TF_OK);
+    CHECK_RC(tf_sched_add_worker(&s, 2, 8, &b), TF_OK);
+    tf_sched_observe(&s, a, 1000000000);
+    CHECK_EQ_U(s.workers[b].depth, 8);
+    tf_sched_free(&s);
+}
+
 /* The running mean as the header states it, computed in signed arithmetic. */
 static uint64_t ref_mean(uint64_t mean, uint64_t dur)
 {
@@ -2517,7 +2555,7 @@ int main(void)
     static const test_def window_tests[] = {
         TEST(test_window_rule),       TEST(test_window_long_boundary),
         TEST(test_window_huge_lead),  TEST(test_observe),
-        TEST(test_waited),
+        TEST(test_waited),            TEST(test_first_duration),
         TEST(test_adaptive_dispatch),
     };
     static const test_def steal_tests[] = {
