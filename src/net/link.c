@@ -1,6 +1,7 @@
 /* This rank's link to the others: receive, send and ring, heartbeats, naps, the final drain. */
 #include "link.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -210,8 +211,11 @@ void tf_link_set_naps(tf_link *l)
 
 void tf_link_nap(tf_link *l, long ns)
 {
-    if (!ns)
+    if (!ns) {
+        if (l->yield)
+            sched_yield();
         return;
+    }
     /*
      * On the doorbell when this rank has one, which its task threads ring
      * too (tf_link_set_naps): a message and a finished task both end
