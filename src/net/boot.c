@@ -131,11 +131,9 @@ static int crowded(tf_runtime *rt, bool driver_runs, bool *out)
     unsigned busy = !rt->have_pool ? 1u
                                    : (unsigned)rt->cfg.slots + !driver_runs;
     cpu_set_t mask;
-    CPU_ZERO(&mask);
-    if (sched_getaffinity(0, sizeof mask, &mask)) {
-        *out = false; /* no mask to go by: never yield, as before */
-        return 0;
-    }
+    /* Without a mask to go by a rank adds no core, but takes part. */
+    if (sched_getaffinity(0, sizeof mask, &mask))
+        CPU_ZERO(&mask);
     if (l->mpi) {
         MPI_Comm node;
         if (MPI_Comm_split_type(l->comm, MPI_COMM_TYPE_SHARED, l->rank,
@@ -151,7 +149,7 @@ static int crowded(tf_runtime *rt, bool driver_runs, bool *out)
             return TF_EMPI;
     }
     unsigned cores = (unsigned)CPU_COUNT(&mask);
-    *out = busy > cores;
+    *out = cores && busy > cores;
     if (*out)
         tf_logf(&rt->log, TF_LOG_DEBUG,
                 "%u busy threads on the %u cores of this node: idle polls "

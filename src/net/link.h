@@ -43,7 +43,7 @@ typedef struct tf_link {
     tf_live live;        /* heartbeats and ranks written off */
     tf_bells bells;      /* doorbells of the ranks on this node */
     bool rung;           /* every peer rings this rank: long naps (below) */
-    bool yield;          /* more busy threads than cores here: idle polls yield */
+    bool yield;          /* more busy threads than cores: idle polls yield */
     tf_pool *pool;       /* task threads whose events end a nap, or NULL */
     uint64_t sent, recv; /* messages */
     tf_inflight *fl;     /* receives in flight, in matching order */
