@@ -223,6 +223,7 @@ int tf_intake_local(tf_master *m, bool *progress)
         tf_event *e = &v->v[i];
         *progress = true;
         if (rc) {
+            free(e->owner); /* NULL but in DONE, UNRUN and DROP */
             free(e->data);
             free(e->deps);
             tf_pool_done_parts(&rt->pool, e);
