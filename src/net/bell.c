@@ -47,16 +47,12 @@ struct tf_bell {
  * worker was lost under --enable-recovery the survivors hung there.)
  * Without shared memory the ranks simply have no bells.
  */
-int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size)
+int tf_bells_init(tf_bells *b, MPI_Comm node, int rank, int size)
 {
     memset(b, 0, sizeof *b);
     b->self = rank;
 #ifdef __linux__
     static unsigned serial; /* several runtimes in one process */
-    MPI_Comm node;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                            MPI_INFO_NULL, &node) != MPI_SUCCESS)
-        return TF_EMPI;
     int nsize = 0, nrank = 0, ok = 1, all = 0;
     MPI_Comm_size(node, &nsize);
     MPI_Comm_rank(node, &nrank);
@@ -88,7 +84,6 @@ int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size)
         shm_unlink(name); /* every rank has mapped it, or given up */
     if (rc == MPI_SUCCESS && all)
         rc = MPI_Allgather(&rank, 1, MPI_INT, wr, 1, MPI_INT, node);
-    MPI_Comm_free(&node);
     if (rc == MPI_SUCCESS && all &&
         (b->at = calloc((size_t)size, sizeof *b->at))) {
         for (int i = 0; i < nsize; i++)
@@ -103,7 +98,7 @@ int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size)
     free(wr);
     return rc == MPI_SUCCESS ? 0 : TF_EMPI;
 #else
-    (void)comm;
+    (void)node;
     (void)size;
     return 0;
 #endif

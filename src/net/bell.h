@@ -18,10 +18,12 @@ typedef struct tf_bells {
 } tf_bells;
 
 /*
- * Collective over comm: map this node's lines (bell.c says why and how).
- * Without shared memory the ranks simply have no bells. Errors: TF_EMPI.
+ * Collective over node, the ranks of this rank's communicator (rank of
+ * size) on its node (MPI_COMM_TYPE_SHARED): map this node's lines (bell.c
+ * says why and how). Without shared memory the ranks simply have no
+ * bells. Errors: TF_EMPI.
  */
-int tf_bells_init(tf_bells *b, MPI_Comm comm, int rank, int size);
+int tf_bells_init(tf_bells *b, MPI_Comm node, int rank, int size);
 void tf_bells_free(tf_bells *b);
 
 /* After a send to rank r: wake it if it sleeps on this node. */

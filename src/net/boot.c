@@ -125,29 +125,21 @@ static void free_world(tf_world *w)
  * cores: rank 0 waited on the run queue 84.5 ms in a run of 8,192 tasks
  * of 3 us, 47 waits over 100 us, behind task threads that never yield.
  */
-static int crowded(tf_runtime *rt, bool driver_runs, bool *out)
+static int crowded(tf_runtime *rt, MPI_Comm node, bool driver_runs,
+                   bool *out)
 {
-    tf_link *l = &rt->link;
     unsigned busy = !rt->have_pool ? 1u
                                    : (unsigned)rt->cfg.slots + !driver_runs;
     cpu_set_t mask;
     /* Without a mask to go by a rank adds no core, but takes part. */
     if (sched_getaffinity(0, sizeof mask, &mask))
         CPU_ZERO(&mask);
-    if (l->mpi) {
-        MPI_Comm node;
-        if (MPI_Comm_split_type(l->comm, MPI_COMM_TYPE_SHARED, l->rank,
-                                MPI_INFO_NULL, &node) != MPI_SUCCESS)
-            return TF_EMPI;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, &busy, 1, MPI_UNSIGNED, MPI_SUM,
-                               node);
-        if (rc == MPI_SUCCESS)
-            rc = MPI_Allreduce(MPI_IN_PLACE, &mask, (int)sizeof mask,
-                               MPI_BYTE, MPI_BOR, node);
-        MPI_Comm_free(&node);
-        if (rc != MPI_SUCCESS)
-            return TF_EMPI;
-    }
+    if (node != MPI_COMM_NULL &&
+        (MPI_Allreduce(MPI_IN_PLACE, &busy, 1, MPI_UNSIGNED, MPI_SUM, node) !=
+             MPI_SUCCESS ||
+         MPI_Allreduce(MPI_IN_PLACE, &mask, (int)sizeof mask, MPI_BYTE,
+                       MPI_BOR, node) != MPI_SUCCESS))
+        return TF_EMPI;
     unsigned cores = (unsigned)CPU_COUNT(&mask);
     *out = cores && busy > cores;
     if (*out)
@@ -158,8 +150,11 @@ static int crowded(tf_runtime *rt, bool driver_runs, bool *out)
     return 0;
 }
 
-/* The runtime's parts; link.rank, link.size and link.mpi are set. */
-static int setup(tf_runtime *rt)
+/*
+ * The runtime's parts; link.rank, link.size and link.mpi are set, and node
+ * holds the ranks of link.comm on this node (MPI_COMM_NULL without MPI).
+ */
+static int setup(tf_runtime *rt, MPI_Comm node)
 {
     rt->log = (tf_logger){rt->cfg.log_level, rt->link.rank, rt->cfg.log_fn,
                           rt->cfg.log_user};
@@ -190,7 +185,7 @@ static int setup(tf_runtime *rt)
         rt->have_pool = true;
         rt->link.pool = &rt->pool;
     }
-    rc = crowded(rt, driver_runs, &rt->link.yield);
+    rc = crowded(rt, node, driver_runs, &rt->link.yield);
     if (rc)
         goto fail_with_pool;
     /* Rank 0 loads the state now: tf_submit matches tasks against it. */
@@ -245,12 +240,19 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
     MPI_Comm_set_errhandler(l->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(l->comm, &l->rank);
     MPI_Comm_size(l->comm, &l->size);
-    rc = setup(rt);
-    if (rc)
+    /* This node's ranks, for setup's count of threads and the bells. */
+    MPI_Comm node;
+    if (MPI_Comm_split_type(l->comm, MPI_COMM_TYPE_SHARED, l->rank,
+                            MPI_INFO_NULL, &node) != MPI_SUCCESS)
         goto fail_with_comm;
+    rc = setup(rt, node);
+    if (rc)
+        goto fail_with_node;
     /* Collective like the dup above: every rank gets here. */
-    if (l->size > 1 &&
-        (rc = tf_bells_init(&l->bells, l->comm, l->rank, l->size)) != 0) {
+    if (l->size > 1)
+        rc = tf_bells_init(&l->bells, node, l->rank, l->size);
+    MPI_Comm_free(&node);
+    if (rc) {
         tf_finalize(&rt);
         return rc;
     }
@@ -258,6 +260,8 @@ int tf_init(MPI_Comm comm, const tf_config *cfg, tf_runtime **out)
     *out = rt;
     return 0;
 
+fail_with_node:
+    MPI_Comm_free(&node);
 fail_with_comm:
     MPI_Comm_free(&l->comm);
 fail_with_rt:
@@ -274,7 +278,7 @@ int tf_init_local(const tf_config *cfg, tf_runtime **out)
     if (rc)
         return rc;
     rt->link.size = 1;
-    rc = setup(rt);
+    rc = setup(rt, MPI_COMM_NULL);
     if (rc) {
         free(rt);
         return rc;
