@@ -1,4 +1,4 @@
-/* Benchmark: empty-task throughput through rank 0, and rank 0's memory per task; --output B: each returns B bytes. */
+/* Benchmark: empty-task throughput through rank 0, and rank 0's memory per task; --output B: each returns B bytes; --state DIR, --heartbeat MS: with durable state, heartbeats (and the fence of a standby take-over). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +24,9 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     long n = 1000000;
-    int prefetch = 0, reps = 3, sched_only = 0, slots = 1;
+    int prefetch = 0, reps = 3, sched_only = 0, slots = 1, hb_ms = 0;
     size_t out_len = 0;
+    const char *state = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
             n = atol(argv[++i]);
@@ -39,6 +40,10 @@ int main(int argc, char **argv)
             out_len = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--scheduler-only"))
             sched_only = 1;
+        else if (!strcmp(argv[i], "--state") && i + 1 < argc)
+            state = argv[++i]; /* overwritten at each repetition */
+        else if (!strcmp(argv[i], "--heartbeat") && i + 1 < argc)
+            hb_ms = atoi(argv[++i]);
     }
     if (out_len > 256) {
         if (rank == 0)
@@ -57,6 +62,7 @@ int main(int argc, char **argv)
     cfg.rank0_runs_tasks = !sched_only;
     if (slots > 1)
         cfg.slots = slots;
+    cfg.heartbeat_ms = hb_ms;
     int workers = size > 1 && sched_only ? size - 1 : size;
     /* "w2" or "r1", and "x2" after it for ranks of 2 slots */
     char kind[32] = "";
@@ -65,6 +71,10 @@ int main(int argc, char **argv)
     if (out_len)
         snprintf(kind + strlen(kind), sizeof kind - strlen(kind), "_out%zu",
                  out_len);
+    if (state)
+        snprintf(kind + strlen(kind), sizeof kind - strlen(kind), "_state");
+    if (hb_ms)
+        snprintf(kind + strlen(kind), sizeof kind - strlen(kind), "_hb");
     char lay[48];
     snprintf(lay, sizeof lay, "%s%d%s", size > 1 && sched_only ? "w" : "r",
              workers, kind);
@@ -76,6 +86,9 @@ int main(int argc, char **argv)
         tf_fn_id fn;
         if (tf_init(MPI_COMM_WORLD, &cfg, &rt) ||
             tf_register(rt, "empty", empty_task, &out_len, &fn))
+            MPI_Abort(MPI_COMM_WORLD, 3);
+        if (state && rank == 0 &&
+            tf_use_state(rt, state, TF_STATE_OVERWRITE))
             MPI_Abort(MPI_COMM_WORLD, 3);
         tf_task_desc d;
         tf_task_desc_init(&d, fn);

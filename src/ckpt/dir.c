@@ -118,6 +118,8 @@ bool tf_ck_holds_state(const char *dir)
 int tf_ck_remove_state(const char *dir, char *why, size_t len)
 {
     DIR *d = opendir(dir);
+    if (!d && errno == ENOENT)
+        return 0; /* no directory yet: nothing to remove */
     if (!d) {
         int e = errno;
         snprintf(why, len, "%s: %s", dir, strerror(e));
