@@ -270,6 +270,7 @@ check-cli: bin/taskfarm $(BUILD)/tests/test_trace $(BUILD)/tests/mpi_hello
 # minutes) and is part of check-long.
 check-faults-quick: bin/taskfarm
 	timeout 900 bash tests/faults/run.sh bin
+	timeout 600 bash tests/faults/takeover.sh bin
 
 check-faults: bin/taskfarm
 	timeout 3600 bash tests/faults/soak.sh bin

@@ -1,5 +1,6 @@
 /* Example: a parameter sweep of uneven cost (the Mandelbrot set), gathered into one HDF5 file. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,11 +162,16 @@ static void usage(int rank)
     if (rank == 0)
         fprintf(stderr,
                 "usage: sweep [-W WIDTH] [-H HEIGHT] [-i MAX_ITER] [-r ROWS] "
-                "[-s SLOTS] [-o FILE]\n"
+                "[-s SLOTS] [-o FILE] [-S DIR]\n"
                 "  grid WIDTH x HEIGHT (1024 x 768) over [-2.0,0.6] x "
                 "[-1.2,1.2], at most MAX_ITER (2000)\n"
                 "  iterations a point, ROWS rows a task (1), SLOTS slots a "
-                "rank (1), FILE (sweep.h5)\n");
+                "rank (1), FILE (sweep.h5)\n"
+                "  -S DIR: the run's state in DIR (on a file system every "
+                "rank sees), heartbeats\n"
+                "  of 3 s, and a lost rank 0 is succeeded by the lowest "
+                "surviving rank\n"
+                "  (under mpirun --enable-recovery)\n");
 }
 
 int main(int argc, char **argv)
@@ -176,9 +182,9 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     sweep S = {.w = 1024, .h = 768, .max_iter = 2000, .rows = 1,
                .xmin = -2.0, .xmax = 0.6, .ymin = -1.2, .ymax = 1.2};
-    const char *path = "sweep.h5";
+    const char *path = "sweep.h5", *dir = NULL;
     int slots = 1, bad = 0, opt;
-    while (!bad && (opt = getopt(argc, argv, "W:H:i:r:s:o:")) != -1) {
+    while (!bad && (opt = getopt(argc, argv, "W:H:i:r:s:o:S:")) != -1) {
         switch (opt) {
         case 'W': S.w = atoi(optarg); break;
         case 'H': S.h = atoi(optarg); break;
@@ -186,6 +192,7 @@ int main(int argc, char **argv)
         case 'r': S.rows = atoi(optarg); break;
         case 's': slots = atoi(optarg); break;
         case 'o': path = optarg; break;
+        case 'S': dir = optarg; break;
         default: bad = 1;
         }
     }
@@ -202,22 +209,33 @@ int main(int argc, char **argv)
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = slots;
+    if (dir)
+        cfg.heartbeat_ms = 3000;
     tf_runtime *rt;
     tf_fn_id fn;
-    int rc = tf_init(MPI_COMM_WORLD, &cfg, &rt);
+    tf_task_id *ids = malloc((size_t)ntasks * sizeof *ids);
+    int rc = ids ? tf_init(MPI_COMM_WORLD, &cfg, &rt) : TF_ENOMEM;
+    bool heir = false; /* this runtime succeeded a lost rank 0 */
+    double t0 = MPI_Wtime();
+again:
+    /* After a take-over as after tf_init: the functions, then the tasks. */
     if (!rc)
         rc = tf_register(rt, "sweep_rows", rows_task, &S, &fn);
     if (rc) {
         fprintf(stderr, "sweep: %s\n", tf_strerror(rc));
         MPI_Abort(MPI_COMM_WORLD, 3);
     }
-    tf_task_id *ids = NULL;
+    rank = tf_rank(rt);
+    size = tf_size(rt);
     if (rank == 0) {
-        ids = malloc((size_t)ntasks * sizeof *ids);
-        if (!ids) {
-            fprintf(stderr, "sweep: out of memory\n");
-            MPI_Abort(MPI_COMM_WORLD, 3);
-        }
+        /*
+         * The successor resumes from the lost rank 0's state: the tasks
+         * submitted again are matched to it, and those it had done are
+         * done at once, with their outputs.
+         */
+        if (dir)
+            rc = tf_use_state(rt, dir,
+                              heir ? TF_STATE_RESUME : TF_STATE_NEW);
         for (int t = 0; t < ntasks && !rc; t++) {
             int32_t r0 = t * S.rows;
             tf_task_desc d;
@@ -231,8 +249,15 @@ int main(int argc, char **argv)
             MPI_Abort(MPI_COMM_WORLD, 3);
         }
     }
-    double t0 = MPI_Wtime();
     rc = tf_run(rt);
+    /* Rank 0 lost: the survivors go on under the lowest of them. */
+    if (rc == TF_ELOST && dir && rank != 0) {
+        rc = tf_takeover(&rt, dir);
+        if (rc == TF_EDEPOSED) /* the others went on without this rank */
+            _exit(0);
+        heir = !rc;
+        goto again;
+    }
     double wall = MPI_Wtime() - t0;
 
     int status = rc ? 3 : 0;
@@ -299,9 +324,17 @@ int main(int argc, char **argv)
         }
         free(img), free(first), free(trank), free(secs);
     }
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    /* Over the runtime's ranks: MPI_COMM_WORLD may hold a dead one. */
+    tf_agree(rt, &status);
+    tf_stats st;
+    tf_get_stats(rt, &st);
     tf_finalize(&rt);
     free(ids);
+    /* After a loss MPI_Finalize can wait for the dead rank forever. */
+    if (st.lost_ranks) {
+        fflush(NULL);
+        _exit(status);
+    }
     MPI_Finalize();
     return status;
 }

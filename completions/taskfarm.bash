@@ -14,7 +14,7 @@
 
 _taskfarm_cmds_builtin="run add check status topo report version help"
 _taskfarm_opts_builtin="-o --outdir --resume --follow --force --checkpoint-every --slots
-    --shell --retries --timeout --grace --halt --halt-on-error --no-steal --scheduler-only --heartbeat
+    --shell --retries --timeout --grace --halt --halt-on-error --no-steal --scheduler-only --heartbeat --standby
     --no-trace --output --bind --status-every -q --quiet -v --verbose --deadline --deadline-margin"
 _taskfarm_valued_builtin="-o --outdir --checkpoint-every --slots --shell
     --retries --timeout --grace --halt --heartbeat --output --bind --status-every --deadline

@@ -576,6 +576,28 @@ typedef struct tf_stats {
 TF_API int tf_get_stats(const tf_runtime *rt, tf_stats *st);
 
 /*
+ * After tf_run returned TF_ELOST on a worker, because rank 0 was lost (its
+ * heartbeats stopped, heartbeat_ms, under mpirun --enable-recovery): the
+ * surviving ranks agree on who is left, and *rt is replaced by a runtime
+ * over them (as from tf_init: register the task functions again), whose
+ * rank 0 is the lowest surviving rank. Every survivor calls it; it returns
+ * within about a heartbeat period. dir is the state directory the lost
+ * rank 0 used (tf_use_state), on a file system every rank sees, or NULL:
+ * the new rank 0 claims the next scheduler term there, so that the lost
+ * one, if it was only stalled, writes nothing more (its tf_run returns
+ * TF_EDEPOSED), and only then continues. On the new rank 0 (tf_rank 0),
+ * call tf_use_state(dir, TF_STATE_RESUME), submit the tasks again as a
+ * resumed run does, and tf_run; on the others, tf_run. Tasks the lost
+ * rank 0 had recorded as done do not run again; those that were running
+ * anywhere do (docs/fault-tolerance.md, "Standby scheduler").
+ * Errors: TF_ESTATE (not after a lost rank 0, or no heartbeats),
+ * TF_EDEPOSED (the others went on without this rank: end it), TF_EMPI,
+ * TF_ENOMEM, TF_EIO (the term could not be written). *rt is unchanged on
+ * error.
+ */
+TF_API int tf_takeover(tf_runtime **rt, const char *dir);
+
+/*
  * Collective: free everything; *rt becomes NULL, also when freeing the
  * communicator fails (TF_EMPI): the runtime is gone either way. The app
  * still owns MPI. Errors: TF_EINVAL, TF_ESTATE (inside tf_run), TF_EMPI,

@@ -23,7 +23,8 @@
     X(ENOTROOT, -13, "only rank 0 may make this call")                         \
     X(ECORES, -14, "task needs more cores than any worker has")               \
     X(ELOST, -15, "a rank stopped answering")                                  \
-    X(EDEADLINE, -16, "the deadline came before every task had run")
+    X(EDEADLINE, -16, "the deadline came before every task had run")         \
+    X(EDEPOSED, -17, "another rank has taken over the scheduling")
 
 /*
  * Marks the library's public functions: it is built with

@@ -110,6 +110,12 @@ typedef struct tf_ck_opts {
      * that the next snapshot's clean-up keeps the generation that loaded.
      */
     uint64_t loaded_gen;
+    /*
+     * The scheduler term this writer writes for: once a later term is
+     * claimed (tf_term_claim), it writes no journal record nor snapshot
+     * more, and every call reports TF_EDEPOSED.
+     */
+    uint64_t term;
     tf_logger log;
 } tf_ck_opts;
 
@@ -205,6 +211,19 @@ bool tf_ck_holds_state(const char *dir);
  * journals. Returns 0, or an errno value with why (the file) filled.
  */
 int tf_ck_remove_state(const char *dir, char *why, size_t len);
+
+/*
+ * Scheduler terms (term.c): each take-over of a run's scheduling claims the
+ * next term in the state directory. tf_term_current: the newest term there
+ * (0: none was ever claimed). tf_term_passed: whether a term after `term`
+ * exists, i.e. a scheduler of `term` has been deposed (one stat). And
+ * tf_term_claim: create the next term's file with `who` in it (atomic:
+ * O_EXCL, then fsync of the file and the directory); *term is set to it.
+ * Errors: TF_EDEPOSED (another rank claimed it first), TF_EIO.
+ */
+uint64_t tf_term_current(const char *dir);
+bool tf_term_passed(const char *dir, uint64_t term);
+int tf_term_claim(const char *dir, const char *who, uint64_t *term);
 
 /* 64-bit identity hash of two byte strings (FNV-1a over both, length-framed). */
 uint64_t tf_ck_key(const void *a, size_t alen, const void *b, size_t blen);

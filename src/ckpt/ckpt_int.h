@@ -19,6 +19,7 @@ struct tf_ckstate {
     int err;        /* latched: the run halts, every later tf_run fails */
     bool failed_logged;
     const tf_logger *log;
+    uint64_t term;  /* the scheduler term found at open (tf_term_current) */
     int every_ms, world_size;
 
     /* Per task of rank 0's table (grown with it). */

@@ -45,6 +45,7 @@ int tf_ckstate_open(const tf_ckstate_cfg *c, tf_ckstate **out)
         return TF_ENOMEM;
     }
     ck->log = c->log;
+    ck->term = tf_term_current(c->dir);
     ck->every_ms = c->every_ms;
     ck->world_size = c->world_size;
     tf_idmap_init(&ck->occ);
@@ -88,6 +89,16 @@ int tf_ckstate_close(tf_ckstate **pck)
 
 int tf_ckstate_error(const tf_ckstate *ck) { return ck->err; }
 
+bool tf_ckstate_deposed(tf_ckstate *ck)
+{
+    if (ck->err == TF_EDEPOSED)
+        return true;
+    if (!tf_term_passed(ck->dir, ck->term))
+        return false;
+    tf_ck_fail(ck, TF_EDEPOSED);
+    return true;
+}
+
 uint64_t tf_ckstate_epoch(const tf_ckstate *ck) { return ck->epoch; }
 
 /*
@@ -98,10 +109,17 @@ uint64_t tf_ckstate_epoch(const tf_ckstate *ck) { return ck->epoch; }
 void tf_ck_fail(tf_ckstate *ck, int rc)
 {
     if (!ck->err)
-        ck->err = rc == TF_ENOMEM ? TF_ENOMEM : TF_EIO;
+        ck->err = rc == TF_ENOMEM || rc == TF_EDEPOSED ? rc : TF_EIO;
     if (ck->failed_logged)
         return;
     ck->failed_logged = true;
+    if (ck->err == TF_EDEPOSED) {
+        tf_logf(ck->log, TF_LOG_ERROR,
+                "another rank has taken over this run's scheduling (%s has "
+                "a term after %llu): this rank writes nothing more",
+                ck->dir, (unsigned long long)ck->term);
+        return;
+    }
     const char *why = ck->w ? tf_ck_error(ck->w) : "";
     tf_logf(ck->log, TF_LOG_ERROR,
             "cannot write the state in %s: %s; halting the run (the last "
@@ -117,6 +135,7 @@ int tf_ckstate_prepare(tf_ckstate *ck)
     tf_ck_opts o = {.sync_ms = 0,
                     .loaded_gen =
                         ck->st.fell_back ? ck->st.meta.generation : 0,
+                    .term = ck->term,
                     .log = *ck->log};
     int rc = tf_ck_open(ck->dir, &o, &ck->w, err, sizeof err);
     if (rc) {

@@ -39,8 +39,15 @@ int tf_ckstate_open(const tf_ckstate_cfg *c, tf_ckstate **out);
 /* At tf_finalize: close the writer. TF_EIO if it failed at some point. */
 int tf_ckstate_close(tf_ckstate **ck);
 
-/* The latched error (TF_EIO, TF_EINVAL, TF_ENOMEM), or 0. */
+/* The latched error (TF_EIO, TF_EINVAL, TF_ENOMEM, TF_EDEPOSED), or 0. */
 int tf_ckstate_error(const tf_ckstate *ck);
+
+/*
+ * Whether another rank has claimed a later scheduler term in the directory
+ * (tf_term_claim) than the one found when it was taken: then this rank's
+ * scheduler was deposed, and the error TF_EDEPOSED is latched. One stat.
+ */
+bool tf_ckstate_deposed(tf_ckstate *ck);
 
 /* The number of this runtime's dynamic ids (core/tasks.h): past the state's. */
 uint64_t tf_ckstate_epoch(const tf_ckstate *ck);

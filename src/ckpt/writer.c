@@ -36,6 +36,7 @@ struct tf_ck {
     uint64_t prev_jid;
 
     /* Fixed after open. */
+    uint64_t term; /* tf_ck_opts.term */
     uint64_t jid;
     int jfd;
     char jpath[PATH_MAX];
@@ -81,6 +82,28 @@ latch(tf_ck *ck, const char *fmt, ...)
     va_end(ap);
     ck->error = TF_EIO;
     tf_logf(&ck->log, TF_LOG_ERROR, "checkpoint: %s", ck->errmsg);
+}
+
+/*
+ * A later scheduler term exists (tf_term_claim): this writer's scheduler
+ * was deposed, and another now writes the directory. Latched like an I/O
+ * error, but as TF_EDEPOSED, before anything more is written. One stat per
+ * journal group and per snapshot. Under mu.
+ */
+static bool deposed(tf_ck *ck)
+{
+    if (ck->error == TF_EDEPOSED)
+        return true;
+    if (!tf_term_passed(ck->dir, ck->term))
+        return false;
+    if (!ck->error) {
+        snprintf(ck->errmsg, sizeof ck->errmsg,
+                 "%s: term %" PRIu64 " was taken over: nothing more is "
+                 "written",
+                 ck->dir, ck->term);
+        ck->error = TF_EDEPOSED;
+    }
+    return true;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -144,6 +167,10 @@ static int finish_snapshot(tf_ck *ck, const job *j, const char **what,
         e = errno;
         *what = "close";
     }
+    if (!e && tf_term_passed(ck->dir, ck->term)) {
+        *what = "deposed"; /* the caller latches it */
+        e = EPERM;
+    }
     if (!e && rename(tmp, final) && (e = errno))
         *what = "rename";
     if (e) {
@@ -167,7 +194,7 @@ static void *io_thread(void *arg)
         uint64_t t = now_ns();
         bool due = ck->fill_len &&
                    (ck->waiters || ck->stop || ck->error || t >= ck->next_sync);
-        if (due && ck->error) {
+        if (due && (ck->error || deposed(ck))) {
             /* After a failed write the journal may end in a torn record;
                nothing more is appended to it. */
             ck->fill_len = 0;
@@ -202,7 +229,7 @@ static void *io_thread(void *arg)
             const char *what = "";
             int e = finish_snapshot(ck, j, &what, path, sizeof path);
             pthread_mutex_lock(&ck->mu);
-            if (e)
+            if (e && !deposed(ck))
                 latch(ck, "%s: %s: %s", path, what, strerror(e));
             free(j);
             ck->job = NULL;
@@ -334,6 +361,7 @@ int tf_ck_open(const char *dir, const tf_ck_opts *o, tf_ck **out, char *err,
     }
     ck->log = o->log;
     ck->sync_ns = (uint64_t)(o->sync_ms ? o->sync_ms : 50) * 1000000u;
+    ck->term = o->term;
     ck->in_memory = false;
     ck->jfd = ck->dirfd = -1;
     int rc = 0, e = mkdir_p(dir);

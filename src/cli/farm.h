@@ -50,6 +50,7 @@ typedef struct run_opts {
     const char *shell; /* --shell; NULL: the file's @shell, else bash */
     bool resume, force, quiet, no_steal, no_trace;
     bool follow; /* --follow: take lines appended to the task file */
+    bool standby; /* --standby: survivors take over from a lost rank 0 */
     cli_halt halt;          /* --halt, --halt-on-error */
     bool scheduler_only; /* rank 0 of several only schedules */
     bool progress; /* --progress: the live line even when stderr is no TTY */
@@ -274,14 +275,16 @@ void cli_joblog_close(cli_joblog *jl);
 /*
  * Rank 0, in this order (each returns -1, or an exit status after printing
  * why). cli_outdir_lock: create OUTDIR, take the run lock (*lock_fd) and,
- * when several ranks share the run (token), write a token of it there. cli_outdir_shared, on every rank
+ * when several ranks share the run (token), write a token of it there;
+ * an heir (a rank that took over from a lost rank 0) goes on when the lock
+ * is still held, by that rank 0 if only stopped. cli_outdir_shared, on every rank
  * (collective) once the lock is taken: whether every rank reads that token
  * in OUTDIR (EXIT_USAGE on rank 0, naming the ranks that do not). Then
  * cli_outdir_prepare: refuse an earlier run's files unless resume or
  * force says so, create OUTDIR/out and open the joblog; *state_mode gets
  * the TF_STATE_* mode for tf_use_state.
  */
-int cli_outdir_lock(const char *dir, bool token, int *lock_fd);
+int cli_outdir_lock(const char *dir, bool token, bool heir, int *lock_fd);
 int cli_outdir_shared(tf_runtime *rt, const char *dir);
 int cli_outdir_prepare(const run_opts *o, cli_joblog *jl, int *state_mode);
 

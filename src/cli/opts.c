@@ -102,6 +102,10 @@ void cli_run_usage(FILE *out)
             "(default 30;\n"
             "                        0: off); survives a dead worker under "
             "mpirun --enable-recovery\n"
+            "      --standby         and a dead rank 0: the lowest surviving "
+            "rank takes over\n"
+            "                        its scheduling from the state in DIR "
+            "and finishes the run\n"
             "      --no-trace        write no DIR/trace.json (see taskfarm "
             "report)\n"
             "      --output MODE     tasks' stdout and stderr: files "
@@ -233,6 +237,7 @@ static int flag(const char *a, run_opts *o)
               : !strcmp(a, "--no-trace")      ? &o->no_trace
               : !strcmp(a, "--progress")      ? &o->progress
               : !strcmp(a, "--follow")        ? &o->follow
+              : !strcmp(a, "--standby")       ? &o->standby
               : !strcmp(a, "-q") || !strcmp(a, "--quiet") ? &o->quiet
                                                           : NULL;
     if (f)
@@ -364,6 +369,11 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
     if (o->args.argv && o->follow) {
         fprintf(stderr, "taskfarm run: --follow follows a task file; "
                         "argument mode's jobs are all on the command line\n");
+        return EXIT_USAGE;
+    }
+    if (o->standby && !o->heartbeat_ms) {
+        fprintf(stderr, "taskfarm run: --standby notices a lost rank 0 by "
+                        "its heartbeats: not with --heartbeat 0\n");
         return EXIT_USAGE;
     }
     if (o->args.argv) {

@@ -32,7 +32,7 @@ static int make_dir(const char *path)
     return 0;
 }
 
-int cli_outdir_lock(const char *dir, bool token, int *lock_fd)
+int cli_outdir_lock(const char *dir, bool token, bool heir, int *lock_fd)
 {
     char path[PATH_MAX + 32];
     if (make_dir(dir))
@@ -44,7 +44,12 @@ int cli_outdir_lock(const char *dir, bool token, int *lock_fd)
                 strerror(errno));
         return EXIT_USAGE;
     }
-    if (flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    /*
+     * A rank that took over from a lost rank 0 (--standby) may find the
+     * lock still held: by that rank 0, stopped rather than dead. The
+     * scheduler term it claimed in dir fences that one off instead.
+     */
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB) != 0 && !heir) {
         fprintf(stderr, "taskfarm: %s is in use by another taskfarm run\n",
                 dir);
         return EXIT_USAGE;

@@ -42,6 +42,8 @@ typedef struct farm {
     bool out_of_time;      /* the deadline stopped the run */
     bool blocked;          /* out/FIRST-LAST/ directories (cli_output_block) */
     cli_intake in;         /* rank 0: tasks added while it runs */
+    bool lost0;            /* rank 0 was lost, and --standby: take over */
+    bool heir;             /* this runtime took over from a lost rank 0 */
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -508,7 +510,8 @@ static int prepare(farm *F)
         if (!F->o.output_given && F->tf.output)
             F->o.output = (cli_output_mode)(F->tf.output - 1);
         if (verdict == EXIT_ALL_OK && (verdict = too_wide(F)) < 0)
-            verdict = cli_outdir_lock(F->o.outdir, F->size > 1, &F->lock_fd);
+            verdict = cli_outdir_lock(F->o.outdir, F->size > 1, F->heir,
+                                      &F->lock_fd);
     }
     if (F->size > 1 && (verdict = agreed(F, verdict)) < 0)
         verdict = cli_outdir_shared(F->rt, F->o.outdir);
@@ -615,6 +618,10 @@ static int finish(farm *F, int rc)
         status = EXIT_ALL_OK;
     tf_stats st;
     tf_get_stats(F->rt, &st);
+    if (F->rank != 0 && rc == TF_ELOST && F->o.standby) {
+        F->lost0 = true; /* cli_run goes on: succeed */
+        return EXIT_ALL_OK;
+    }
     if (F->rank != 0) {
         if (rc == TF_ELOST)
             rank0_lost(F);
@@ -625,6 +632,14 @@ static int finish(farm *F, int rc)
          * rank 0. (No collective here: a rank may be dead.)
          */
         return status == EXIT_RUNTIME ? status : EXIT_ALL_OK;
+    }
+    /* Another rank schedules the run now and writes its files. */
+    if (rc == TF_EDEPOSED) {
+        fprintf(stderr, "taskfarm: rank 0 was silent too long and another "
+                        "rank took over the run (a later term in %s): this "
+                        "process writes nothing more\n",
+                F->o.outdir);
+        return EXIT_RUNTIME;
     }
     int e = F->joblog_err ? F->joblog_err : cli_joblog_flush(&F->jl);
     if (e) {
@@ -741,6 +756,41 @@ static int farm_run(farm *F)
     return finish(F, tf_run(F->rt));
 }
 
+/*
+ * Rank 0 was lost and --standby: the survivors go on without it
+ * (tf_takeover). The lowest becomes rank 0 and resumes the run from the
+ * state and joblog in the outdir, as `taskfarm run --resume` would; the
+ * others work for it. Returns the exit status, as farm_run.
+ */
+static int succeed(farm *F)
+{
+    F->lost0 = false;
+    int rc = tf_takeover(&F->rt, F->o.outdir);
+    if (rc == TF_EDEPOSED)
+        return EXIT_ALL_OK; /* the others went on without this rank */
+    if (rc) {
+        fprintf(stderr, "taskfarm: rank %d: no rank could take over from "
+                        "the lost rank 0: %s\n",
+                F->rank, tf_strerror(rc));
+        rank0_lost(F);
+        return EXIT_RUNTIME;
+    }
+    F->heir = true;
+    F->rank = F->shell.rank = tf_rank(F->rt);
+    F->size = tf_size(F->rt);
+    /* What the ended run left: its tasks' output, placement, a halt. */
+    if (F->output_ready)
+        cli_output_destroy(&F->shell.output);
+    F->output_ready = false;
+    tf_placer_free(F->shell.placer);
+    F->shell.placer = NULL;
+    tf_proc_table_reset(&F->shell.procs);
+    F->pr.total_slots = 0;
+    F->o.resume = true;
+    F->o.force = false;
+    return farm_run(F);
+}
+
 int cli_run(int argc, char **argv)
 {
     farm F;
@@ -788,6 +838,8 @@ int cli_run(int argc, char **argv)
     F.rank = F.shell.rank = tf_rank(F.rt);
     F.size = tf_size(F.rt);
     status = farm_run(&F);
+    while (F.lost0)
+        status = succeed(&F);
     tf_stats st;
     tf_get_stats(F.rt, &st);
     cli_joblog_close(&F.jl);

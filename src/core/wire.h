@@ -38,6 +38,12 @@ enum {
     TF_TAG_FETCH,     /* worker -> holder: FETCH records, parts it needs */
     TF_TAG_DATA,      /* holder -> worker: one DATA record and its bytes */
     TF_TAG_LOST,      /* rank 0 -> worker: LOST, a rank written off */
+    /*
+     * Between survivors of a lost rank 0 (src/net/takeover.c): CALL,
+     * JOIN or VIEW. To a worker still in its run, any of them means that
+     * a peer gave up on rank 0.
+     */
+    TF_TAG_TAKEOVER,
 };
 
 /* The kind byte that opens each record of a REPORT. */

@@ -17,6 +17,7 @@ typedef struct tf_live {
     uint64_t hb_ns, next_pulse;
     uint64_t call_at; /* rank 0's roll call (tf_live_call), 0: none */
     uint64_t *heard, *told; /* monotonic ns, per rank */
+    uint64_t heard_any;     /* the latest of heard[] */
     bool *dead;
     int size;
     uint32_t nlost;
@@ -39,7 +40,7 @@ static inline bool tf_live_is_dead(const tf_live *lv, int r)
 static inline void tf_live_heard(tf_live *lv, int r, uint64_t now)
 {
     if (lv->heard)
-        lv->heard[r] = now;
+        lv->heard[r] = lv->heard_any = now;
 }
 
 static inline void tf_live_told(tf_live *lv, int r, uint64_t now)

@@ -484,7 +484,7 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     st->messages_received = rt->link.recv;
     st->steals = rt->steals;
     st->stolen = rt->stolen_tasks;
-    st->lost_ranks = rt->link.live.nlost;
+    st->lost_ranks = rt->link.live.nlost + rt->gone;
     if (rt->have_pool) {
         tf_pool_data_bytes((tf_pool *)&rt->pool, &st->data_bytes,
                            &st->data_bytes_peak);
@@ -534,6 +534,9 @@ int tf_finalize(tf_runtime **prt)
     tf_runtime *rt = *prt;
     if (rt->in_run)
         return TF_ESTATE;
+    /* A deposed rank's trace file is the successor's now. */
+    if (rt->deposed)
+        tf_tracing_discard(&rt->trace);
     int rc = tf_tracing_close(&rt->trace) ? TF_EIO : 0;
     if (tf_ckstate_close(&rt->ck))
         rc = TF_EIO;
@@ -558,14 +561,17 @@ int tf_finalize(tf_runtime **prt)
      * MPI 4.1's MPI_Finalize can wait for it forever, and the caller ends
      * the process with _exit (tf_stats.lost_ranks says so).
      */
-    if (rt->owns_mpi && !rt->link.live.degraded && MPI_Finalize() != MPI_SUCCESS)
+    bool lost = rt->link.live.degraded || rt->gone;
+    if (rt->owns_mpi && !lost && MPI_Finalize() != MPI_SUCCESS)
         rc = TF_EMPI;
     /*
      * A lost rank's daemon may never tell mpirun that it ended (a dead
      * node), or mpirun's node is the dead one: give the launcher one
-     * heartbeat period (1 to 10 s) to end by itself, then end it.
+     * heartbeat period (1 to 10 s) to end by itself, then end it. Not on
+     * a rank the others went on without (deposed, or left out of a
+     * take-over): the launcher still runs their job.
      */
-    if (rt->owns_mpi && rt->link.live.degraded) {
+    if (rt->owns_mpi && lost && !rt->deposed) {
         uint64_t ms = rt->link.live.hb_ns / 1000000u;
         int grace = ms < 1000 ? 1000 : ms > 10000 ? 10000 : (int)ms;
         const char *l = tf_launcher_release(grace);

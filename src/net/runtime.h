@@ -43,6 +43,19 @@ struct tf_runtime {
     tf_tracing *trace; /* rank 0 with cfg.trace_path, else NULL */
     bool steal;        /* this rank steals (and may be stolen from) */
     bool in_run;
+    /*
+     * Rank 0 found a later scheduler term in its state directory: another
+     * rank took the run over. It writes nothing more, not even its trace.
+     * Also a rank left out of a take-over. Either way the job goes on
+     * without this rank, under the same launcher.
+     */
+    bool deposed;
+    /*
+     * Ranks of the job left behind by take-overs before this runtime
+     * (tf_takeover): MPI_COMM_WORLD holds a dead rank, so MPI is never
+     * finalised, as after any loss.
+     */
+    uint32_t gone;
     uint8_t halt_mode; /* rank 0: the halt asked for, TF_WIRE_HALT_*, or 0 */
     /*
      * Rank 0: tf_hold_open's flag (a run does not end when its tasks are

@@ -10,6 +10,9 @@ static int done(tf_master *m, uint32_t t, int rank, int32_t status,
                 uint64_t t0, uint64_t t1, uint16_t slot)
 {
     tf_runtime *rt = m->rt;
+    int rc = tf_master_fenced(m);
+    if (rc)
+        return rc;
     tf_tasks_record(&rt->tasks, t, rank, status, t0, t1, slot);
     if (rt->ck)
         tf_ckstate_finished(rt->ck, &rt->tasks, t);
@@ -19,7 +22,7 @@ static int done(tf_master *m, uint32_t t, int rank, int32_t status,
     if (status)
         return tf_sched_task_failed(&rt->tasks.sched, t, status);
     tf_sched_learn(&rt->tasks.sched, t, t1 > t0 ? t1 - t0 : 0);
-    int rc = tf_sched_task_done(&rt->tasks.sched, t);
+    rc = tf_sched_task_done(&rt->tasks.sched, t);
     if (!rc) {
         tf_master_fire(m, TF_RUN_DONE, t, 0);
         tf_master_ended(m, t);

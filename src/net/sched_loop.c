@@ -304,13 +304,52 @@ static void run_slice(tf_master *m, bool *progress)
 }
 
 /*
+ * The fence of a deposed scheduler (docs/fault-tolerance.md, "Standby
+ * scheduler"). Workers take over from a rank 0 they have not heard from
+ * for a heartbeat period, and every worker tells rank 0 it lives at least
+ * every quarter of one. So a rank 0 that has heard from no worker for half
+ * a period holds no lease: before it takes in anything more, and before
+ * it records each result (a journal record, an event whose callback
+ * writes a joblog row), it looks, at most once a millisecond, whether a
+ * successor has claimed a later term in the state directory. A successor
+ * claims its term first, then waits out the lease.
+ */
+#define TF_TERM_CHECK_NS 1000000u
+
+int tf_master_fenced(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    const tf_live *lv = &rt->link.live;
+    /* Alone since a take-over, it never holds a lease: it always looks. */
+    bool alone = m->local && rt->gone;
+    if (!rt->ck || (m->local && !alone) || (!lv->hb_ns && !alone))
+        return 0;
+    if (tf_ckstate_error(rt->ck) == TF_EDEPOSED)
+        return TF_EDEPOSED;
+    /*
+     * Per result: the coarse clock (8 ns here, 30 for the precise one; a
+     * few ms of resolution against a lease of half a second or more).
+     */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (now < m->term_check_at ||
+        (!alone && now <= lv->heard_any + lv->hb_ns / 2))
+        return 0;
+    m->term_check_at = now + TF_TERM_CHECK_NS;
+    return tf_ckstate_deposed(rt->ck) ? TF_EDEPOSED : 0;
+}
+
+/*
  * Take in what has happened: the own pool's events, and every message
  * that has arrived; sends move on and silent workers are written off.
  */
 static int poll(tf_master *m, bool *progress)
 {
     tf_runtime *rt = m->rt;
-    int from, tag, got, rc = 0;
+    int from, tag, got, rc = tf_master_fenced(m);
+    if (rc)
+        return rc;
     if (m->self != TF_NONE) {
         run_slice(m, progress);
         rc = tf_intake_local(m, progress);
@@ -399,6 +438,8 @@ static int settle(tf_master *m, bool *progress)
 {
     tf_runtime *rt = m->rt;
     int rc = rt->tasks.sched.nacts ? act(m) : 0;
+    if (!rc && rt->ck && tf_ckstate_error(rt->ck) == TF_EDEPOSED)
+        return TF_EDEPOSED;
     /* The state cannot be written: go no further without a way back. */
     if (!rc && rt->ck && tf_ckstate_error(rt->ck) &&
         rt->halt_mode != TF_WIRE_HALT_NOW)
@@ -495,7 +536,8 @@ static void tick(tf_master *m)
     if (rt->ck && tf_ckstate_tick(rt->ck, &rt->tasks, &rt->reg, now) &&
         rt->trace)
         tf_tracing_note(rt->trace, "checkpoint", tf_ckstate_note(rt->ck));
-    if (rt->cfg.on_event && now >= m->next_tick) {
+    /* A TICK callback writes files (the command's status): not deposed. */
+    if (rt->cfg.on_event && now >= m->next_tick && !tf_master_fenced(m)) {
         /* The callback may submit tasks now: nothing refers to the tables. */
         rt->in_tick = true;
         tf_master_fire(m, TF_RUN_TICK, TF_NONE, 0);
@@ -634,6 +676,23 @@ static int stop(tf_master *m, int32_t status)
     return rc ? rc : tf_link_drain(l, &m->out, &m->in, 0, 0, 0, level);
 }
 
+/* What a run held, freed at its end. */
+static void release(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    for (int w = 0; m->batch && w + 1 < rt->link.size; w++)
+        tf_buf_free(&m->batch[w]);
+    free(m->batch);
+    free(m->ntask);
+    free(m->mine);
+    free(m->fetch.v);
+    /* Copies of parts fetched for tasks that then did not run here. */
+    if (m->self != TF_NONE && !m->local)
+        tf_pool_sweep(&rt->pool);
+    tf_buf_free(&m->in);
+    tf_sendq_free(&m->out);
+}
+
 /*
  * The status speaks of this run: tasks that failed or were skipped since
  * the last run ended, including ones skipped when they were submitted. The
@@ -667,19 +726,29 @@ static int end(tf_master *m, int rc)
         if (!rc && src)
             status = src;
     }
-    for (int w = 0; m->batch && w + 1 < rt->link.size; w++)
-        tf_buf_free(&m->batch[w]);
-    free(m->batch);
-
-    free(m->ntask);
-    free(m->mine);
-    free(m->fetch.v);
-    /* Copies of parts fetched for tasks that then did not run here. */
-    if (m->self != TF_NONE && !m->local)
-        tf_pool_sweep(&rt->pool);
-    tf_buf_free(&m->in);
-    tf_sendq_free(&m->out);
+    release(m);
     return status;
+}
+
+/*
+ * Deposed: another rank schedules the run now, from the state in the
+ * directory, and the workers are its own. This rank writes nothing more
+ * (no snapshot, no event, no message): its own slots' tasks are ended, as
+ * a worker ends them when rank 0 is lost, and run again under the
+ * successor unless the journal had them.
+ */
+static int deposed(tf_master *m)
+{
+    tf_runtime *rt = m->rt;
+    rt->deposed = true;
+    if (m->self != TF_NONE) {
+        tf_pool_drop_queued(&rt->pool);
+        if (rt->cfg.on_halt)
+            rt->cfg.on_halt(rt->cfg.halt_user);
+    }
+    tf_live_took_losses(&rt->link.live, (uint32_t)rt->link.size - 1);
+    release(m);
+    return TF_EDEPOSED;
 }
 
 int tf_schedloop_run(tf_runtime *rt)
@@ -705,5 +774,5 @@ int tf_schedloop_run(tf_runtime *rt)
         else
             tf_link_idle(&rt->link, &m.out, &idle);
     }
-    return end(&m, rc);
+    return rc == TF_EDEPOSED ? deposed(&m) : end(&m, rc);
 }

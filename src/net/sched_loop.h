@@ -25,6 +25,7 @@ typedef struct tf_master {
     bool out_of_time;  /* the deadline stopped the run (tf_run: TF_EDEADLINE) */
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
     uint64_t tick_ns, next_tick;
+    uint64_t term_check_at; /* the next look for a later term (fence) */
     uint32_t *ntask;   /* per worker: TASK records in its batch */
 } tf_master;
 
@@ -59,5 +60,13 @@ int tf_intake_local(tf_master *m, bool *progress);
 
 /* Hand the own pool the tasks act() gave it, and ask for their inputs. */
 int tf_master_push_mine(tf_master *m);
+
+/*
+ * Whether rank 0 was deposed (sched_loop.c): TF_EDEPOSED once a later
+ * scheduler term exists in its state directory, looked for only while it
+ * holds no lease (no worker heard from for half a heartbeat period), at
+ * most once a millisecond; else 0.
+ */
+int tf_master_fenced(tf_master *m);
 
 #endif

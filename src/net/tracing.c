@@ -124,6 +124,17 @@ void tf_tracing_end(tf_tracing *tr) { failed(tr, tf_trace_sync(tr->w)); }
 
 int tf_tracing_error(const tf_tracing *tr) { return tr->err; }
 
+void tf_tracing_discard(tf_tracing **ptr)
+{
+    tf_tracing *tr = *ptr;
+    if (!tr)
+        return;
+    tf_trace_discard(tr->w);
+    free(tr->path);
+    free(tr);
+    *ptr = NULL;
+}
+
 int tf_tracing_close(tf_tracing **ptr)
 {
     tf_tracing *tr = *ptr;

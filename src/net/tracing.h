@@ -47,4 +47,7 @@ int tf_tracing_error(const tf_tracing *tr);
 /* Close; returns the first write error, or 0. *tr becomes NULL. */
 int tf_tracing_close(tf_tracing **tr);
 
+/* Close without writing anything more (a deposed rank 0). */
+void tf_tracing_discard(tf_tracing **tr);
+
 #endif

@@ -429,6 +429,18 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
         if (!(w->in.n && w->in.p[0] == TF_WIRE_HALT_SOON) && rt->cfg.on_halt)
             rt->cfg.on_halt(rt->cfg.halt_user);
         *progress = true;
+    } else if (tag == TF_TAG_TAKEOVER && from != 0) {
+        /*
+         * A peer gave up on rank 0 (or calls the others to succeed it):
+         * so does this rank, for a take-over (tf_takeover). The message
+         * is dropped; a JOIN is sent again until answered.
+         */
+        tf_logf(&rt->log, TF_LOG_WARN,
+                "rank %d gave up on rank 0: this rank leaves the run too", from);
+        tf_live_lose(&rt->link.live, 0);
+        tf_sendq_abandon(&w->out, 0);
+        tf_link_forget(&rt->link, 0);
+        rc = TF_ELOST;
     } else {
         tf_logf(&rt->log, TF_LOG_WARN, "unexpected tag %d from rank %d", tag,
                 from);

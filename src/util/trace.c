@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,6 +387,25 @@ int tf_trace_sync(tf_trace *tr)
     return tr->failed ? TF_EIO : 0;
 }
 
+/* The ranks' names and buffers, after the file was closed. */
+static void free_trace(tf_trace *tr)
+{
+    for (size_t i = 0; i < tr->nranks; i++)
+        free(tr->ranks[i].named);
+    free(tr->ranks);
+    free(tr->buf);
+    free(tr);
+}
+
+void tf_trace_discard(tf_trace *tr)
+{
+    if (!tr)
+        return;
+    __fpurge(tr->f); /* buffered bytes must not reach the file */
+    fclose(tr->f);
+    free_trace(tr);
+}
+
 int tf_trace_close(tf_trace *tr)
 {
     if (!tr)
@@ -396,10 +416,6 @@ int tf_trace_close(tf_trace *tr)
     if (fclose(tr->f) != 0)
         tr->failed = true;
     int rc = tr->failed ? TF_EIO : 0;
-    for (size_t i = 0; i < tr->nranks; i++)
-        free(tr->ranks[i].named);
-    free(tr->ranks);
-    free(tr->buf);
-    free(tr);
+    free_trace(tr);
     return rc;
 }

@@ -75,4 +75,7 @@ int tf_trace_sync(tf_trace *tr);
  */
 int tf_trace_close(tf_trace *tr);
 
+/* Close the file without writing what is buffered, nor the tail; free tr. */
+void tf_trace_discard(tf_trace *tr);
+
 #endif

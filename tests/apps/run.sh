@@ -138,6 +138,31 @@ app "sweep: unwritable output" 3 1 "$BIN/sweep" -W 8 -H 8 -o "$tmp/no/such/dir/x
 grep -q "cannot create $tmp/no/such/dir/x.h5.tmp" "$tmp/err" && ok "sweep names the file" ||
     bad "sweep names the file: $(head -1 "$tmp/err")"
 
+# sweep -S: rank 0 SIGKILLed mid-run under --enable-recovery; the lowest
+# surviving rank takes over from the state in DIR (tf_takeover) and the
+# file it writes equals a fault-free run's.
+echo "== sweep take-over"
+big=(-W 512 -H 384 -i 60000)
+app "sweep np=4 ${big[*]}, no fault" 0 4 "$BIN/sweep" "${big[@]}" -o "$tmp/sw-ref.h5"
+st=$tmp/sw-state
+timeout 120 mpirun --oversubscribe --enable-recovery -np 4 "$BIN/sweep" "${big[@]}" -S "$st" \
+    -o "$tmp/sw.h5" >"$tmp/out" 2>"$tmp/err" &
+job=$!
+sleep 1
+r0=
+for p in $(pgrep -f "sweep ${big[*]} -S $st"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=0 && r0=$p
+done
+[ -n "$r0" ] && kill -9 "$r0"
+wait $job
+rc=$?
+check "sweep take-over: rank 0 ($r0) killed, mpirun exits 0 (exit $rc)" '[ -n "$r0" ] && [ "$rc" = 0 ]' ||
+    sed 's/^/    /' "$tmp/out" "$tmp/err" | grep -v PMIX | head -20
+expect "sweep take-over: the successor finishes on 3 ranks" "^sweep: 512x384 points, .* on 3 ranks.*0 differ: CORRECT; wrote "
+check "sweep take-over: rank 1 claimed term 1" 'grep -q "(world rank 1)" "$st/term.1"'
+check "sweep take-over: every point equals the fault-free run's" \
+    'diff -q <(h5_rows "$tmp/sw.h5" /iterations) <(h5_rows "$tmp/sw-ref.h5" /iterations) >/dev/null'
+
 echo "== stencil"
 # value NAME: the number the last run printed for NAME.
 value() { awk -v n="$1" '$1 == n { print $2 }' "$tmp/out"; }

@@ -330,4 +330,47 @@ if part loss0; then
     rank0_lost loss0-plain
 fi
 
+# ---- a standby takes over from a lost rank 0 (--standby) ----
+# takeover NAME HOW: 300 tasks on h1..h3 (rank 0 and mpirun on h1), rank 0
+# lost once 30 are done: HOW "process" kills it alone (mpirun lives on),
+# "node" cuts h1 and kills everything there, mpirun too. Rank 1 on h2 must
+# take over from the outdir (shared) and finish the run inside the job.
+takeover() {
+    local name=$1 how=$2 pid t0
+    mkdir -p "$W/$name"
+    for i in $(seq 300); do echo "sleep 0.02"; done >"$W/$name/tasks.txt"
+    RUN_LIMIT=90 farm "$name" h1,h2,h3 3 --enable-recovery "$TF" run --standby --heartbeat 2 -o out tasks.txt &
+    pid=$!
+    cl_wait 60 eval "[ \$(rows $W/$name/out) -ge 30 ]" || bad "$name: 30 tasks not done within 60 s"
+    t0=$(now)
+    if [ "$how" = node ]; then
+        cl_cut h1
+        cl_kill_host h1
+    else
+        kill -9 "$(status_field "$W/$name/out" pid)"
+    fi
+    # The workers and their daemons end once the run is done (mpirun's
+    # exit, when it lived, says nothing under --enable-recovery).
+    cl_wait 60 eval '[ "$(status_field "$W/$name/out" state)" = done ]'
+    note "$name: status done $(secs "$t0" "$(now)") s after rank 0 was lost; term: $(head -c 80 "$W/$name/out/term.1" 2>/dev/null)"
+    [ "$how" = node ] || wait $pid
+    cd "$W/$name" || exit 1
+    check "$name: h2's rank took over; every task done exactly once, status done" \
+        'once out 300 && [ "$(status_field out state)" = done ] && [ "$(status_field out host)" = h2 ] &&
+         grep -q "world rank 1) on h2" out/term.1' || { showlog; showlog out/status 5; }
+    check "$name: nothing left on h2 and h3" 'cl_wait 20 gone h2 h3' || note "left: h2: $(procs h2) h3: $(procs h3)"
+    [ "$how" = node ] && { wait $pid; cl_heal h1; }
+    return 0
+}
+if part takeover; then
+    # (A process killed alone is tests/faults/takeover.sh's case, on one
+    # host; ONLY=takeover-proc runs it here.)
+    echo "== takeover: rank 0's node h1 lost, mpirun with it"
+    takeover takeover-node node
+fi
+if part takeover-proc; then
+    echo "== takeover: rank 0's process killed on h1, rank 1 on h2 succeeds it"
+    takeover takeover-proc process
+fi
+
 summary check-cluster
