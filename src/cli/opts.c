@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/taskfile.h"
 #include "farm.h"
@@ -374,6 +375,20 @@ int cli_run_opts(int argc, char **argv, run_opts *o)
     if (o->standby && !o->heartbeat_ms) {
         fprintf(stderr, "taskfarm run: --standby notices a lost rank 0 by "
                         "its heartbeats: not with --heartbeat 0\n");
+        return EXIT_USAGE;
+    }
+    /*
+     * A successor reads the task file again: standard input and pipes are
+     * rank 0's alone, and what it read from them is gone.
+     */
+    struct stat st;
+    if (o->standby && o->taskfile && !o->args.argv &&
+        (!strcmp(o->taskfile, "-") ||
+         (!stat(o->taskfile, &st) && !S_ISREG(st.st_mode)))) {
+        fprintf(stderr, "taskfarm run: --standby: a successor of rank 0 "
+                        "reads the task file again, which %s cannot be: "
+                        "give a regular file\n",
+                strcmp(o->taskfile, "-") ? o->taskfile : "standard input");
         return EXIT_USAGE;
     }
     if (o->args.argv) {

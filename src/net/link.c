@@ -99,13 +99,17 @@ static int match(tf_link *l, int src, tf_buf *in, int *from, int *tag)
     *from = st.MPI_SOURCE;
     *tag = st.MPI_TAG;
     /*
-     * Only between workers: a worker's peers may die in the middle of a
-     * part they send, while rank 0's loss ends the run anyway, and a
-     * message from or to rank 0 taken later would wait a whole pass (it
-     * cost fine-grained tasks 20% of their METG).
+     * Between workers always: a worker's peers may die in the middle of a
+     * part they send. To and from rank 0 only with heartbeats, where a
+     * dead rank is survived (a worker written off, rank 0 taken over): a
+     * worker blocked in MPI_Mrecv on a batch of 8 KB commands from a
+     * killed rank 0 never noticed its death and was left out of the
+     * take-over. Without heartbeats the job ends with any rank, and a
+     * message from or to rank 0 taken a pass later cost fine-grained
+     * tasks 20% of their METG.
      */
-    bool peer = l->rank != 0 && *from != 0;
-    if (peer && (count > TF_LINK_EAGER || in_flight_from(l, *from))) {
+    bool guard = (l->rank != 0 && *from != 0) || l->live.hb_ns;
+    if (guard && (count > TF_LINK_EAGER || in_flight_from(l, *from))) {
         uint8_t *p = malloc((size_t)count + 1);
         if (!p || tf_grow((void **)&l->fl, &l->flcap, l->nfl + 1,
                           sizeof *l->fl, 8)) {

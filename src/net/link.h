@@ -23,10 +23,11 @@
  * doorbell, its task threads' events or a timer (src/util/idle.h).
  */
 /*
- * A message between workers matched but still arriving: one larger than
- * any eager limit (its sender could die half way, and a blocking
- * MPI_Mrecv would then wait for ever), or one from a sender that has such
- * a message before it (the order of a sender's messages is kept).
+ * A message matched but still arriving (between workers, and with
+ * heartbeats to and from rank 0 too): one larger than any eager limit (its
+ * sender could die half way, and a blocking MPI_Mrecv would then wait for
+ * ever), or one from a sender that has such a message before it (the
+ * order of a sender's messages is kept).
  */
 typedef struct tf_inflight {
     MPI_Request req;

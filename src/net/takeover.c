@@ -36,6 +36,8 @@ enum { TK_CALL = 1, TK_JOIN = 2, TK_VIEW = 3 };
 #define TK_RESEND_NS 100000000u
 /* The shortest wait for answers, whatever the heartbeat period. */
 #define TK_MIN_WAIT_NS 500000000u
+/* After the term is claimed: ten of a deposed rank 0's looks for it. */
+#define TK_FENCE_NS 10000000u
 
 typedef struct tk {
     tf_runtime *rt;
@@ -189,6 +191,13 @@ static int lead(tk *k, const char *dir, int *lower)
                 "rank 0 lost: this rank takes over its scheduling (term "
                 "%llu, %d ranks)",
                 (unsigned long long)term, k->nmembers);
+        /*
+         * A rank 0 without a lease looks for the term at most once a
+         * millisecond: give it ten before the outdir is read.
+         */
+        uint64_t seen = tf_idle_clock_ns() + TK_FENCE_NS;
+        if (seen > k->lease_end)
+            k->lease_end = seen;
     }
     for (int i = 1; i < k->nmembers; i++)
         post(k, k->members[i], TK_VIEW, 0, k->members, k->nmembers);

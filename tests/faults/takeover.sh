@@ -104,6 +104,32 @@ check "p: the deposed rank 0 says it writes nothing more" \
 same_results "p" p ref $N || show_err p 30
 nothing_left "p" p
 
+# ---- w: rank 0 killed while it writes a snapshot -----------------------------
+# 1,000 tasks whose commands carry 8 KB each: a snapshot of them (8 MB,
+# fsynced) takes long enough to be caught in the act, its .tmp file there.
+section w
+M=1000
+pad=$(printf '%08000d' 0)
+mkdir -p w && for ((i = 1; i <= M; i++)); do echo ": $i $pad"; done >w/tasks.txt
+start_job w 4 1 "${OPTS[@]}" $(ckpt_opts 0.2)
+caught=
+for i in $(seq 6000); do
+    if ls w/out/state-*.h5.tmp >/dev/null 2>&1 && [ "$(ranks_in w | wc -l)" -ge 4 ]; then
+        kill -9 "$(rank_pid w 0)" && caught=1
+        break
+    fi
+    sleep 0.005
+done
+wait_job
+check "w: rank 0 killed while a snapshot was being written, and succeeded" \
+    '[ -n "$caught" ] && [ -e w/out/term.1 ]'
+check "w: mpirun exits 0 (exit $JOB_RC)" '[ "$JOB_RC" = 0 ]' || show_err w
+jl=$(joblog_check w $M)
+check "w: state done, each of $M tasks succeeded exactly once in the joblog ($jl)" \
+    '[ "$(status_of w state)" = done ] && [ "$jl" = "0 0 0" ]' || show_err w
+check "w: no snapshot left half-written" '! ls w/out/state-*.h5.tmp >/dev/null 2>&1'
+nothing_left "w" w
+
 # ---- u: --standby without heartbeats is refused ------------------------------
 section u
 setup u std.txt
@@ -111,6 +137,17 @@ start_job u 0 0 --standby --heartbeat 0
 wait_job
 check "u: --standby --heartbeat 0 exits 2 (exit $JOB_RC)" '[ "$JOB_RC" = 2 ]'
 check "u: and says why" 'grep -q "not with --heartbeat 0" u/job.err'
+check "u: nothing ran" '[ ! -e u/starts ]'
+# A successor reads the task file again: not standard input, not a pipe.
+(cd u && "$TF" run -q --standby -o out2 - <tasks.txt >/dev/null 2>err2.txt)
+rc=$?
+check "u: --standby with the task file on standard input exits 2 (exit $rc)" \
+    '[ $rc = 2 ] && grep -q "which standard input cannot be" u/err2.txt'
+mkfifo u/fifo
+(cd u && timeout 10 "$TF" run -q --standby -o out3 fifo >/dev/null 2>err3.txt)
+rc=$?
+check "u: --standby with a named pipe exits 2 (exit $rc)" \
+    '[ $rc = 2 ] && grep -q "which fifo cannot be" u/err3.txt'
 check "u: nothing ran" '[ ! -e u/starts ]'
 
 section end
