@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
+#include "core/grow.h"
 #include "core/wire.h"
 #include "runtime.h"
 #include "util/idle.h"
@@ -39,6 +40,12 @@ enum { TK_CALL = 1, TK_JOIN = 2, TK_VIEW = 3 };
 /* After the term is claimed: ten of a deposed rank 0's looks for it. */
 #define TK_FENCE_NS 10000000u
 
+/* A message of the ended run being taken and thrown away. */
+typedef struct tk_junk {
+    MPI_Request req;
+    uint8_t *p;
+} tk_junk;
+
 typedef struct tk {
     tf_runtime *rt;
     MPI_Comm comm;
@@ -49,6 +56,8 @@ typedef struct tk {
     uint64_t lease_end;  /* leader: when the lost rank 0's lease is over */
     int *members;        /* the view, leader first */
     int nmembers;
+    tk_junk *junk;       /* receives of messages thrown away */
+    size_t njunk, jcap;
 } tk;
 
 static void nap(void)
@@ -78,6 +87,21 @@ static void post(tk *k, int dest, uint64_t kind, uint64_t ns, const int *r,
         MPI_Request_free(&req);
 }
 
+/* Free the junk whose receive has completed. */
+static void sweep_junk(tk *k)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < k->njunk; i++) {
+        int done = 0;
+        MPI_Test(&k->junk[i].req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            free(k->junk[i].p);
+        else
+            k->junk[keep++] = k->junk[i];
+    }
+    k->njunk = keep;
+}
+
 /*
  * One pending message, if any: a TAKEOVER one into b (up to cap words),
  * 1 with *from set; anything else (what the ended runs left in flight) is
@@ -85,6 +109,7 @@ static void post(tk *k, int dest, uint64_t kind, uint64_t ns, const int *r,
  */
 static int take(tk *k, uint64_t *b, int cap, int *from)
 {
+    sweep_junk(k);
     int flag = 0;
     MPI_Message msg;
     MPI_Status st;
@@ -100,13 +125,24 @@ static int take(tk *k, uint64_t *b, int cap, int *from)
         *from = st.MPI_SOURCE;
         return 1;
     }
+    /*
+     * Not waited for: its sender may be the dead rank 0, half way through
+     * (a blocking receive would wait for ever). Taken all the same, so that
+     * a peer still draining its sends of the ended run gets done. A buffer
+     * whose receive never completes is leaked on purpose (MPI may still
+     * write to it); the others go as they complete.
+     */
     uint8_t *junk = malloc(count ? (size_t)count : 1);
-    if (junk) {
-        MPI_Mrecv(junk, count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        free(junk);
-    }
+    MPI_Request req;
+    if (junk && !tf_grow((void **)&k->junk, &k->jcap, k->njunk + 1,
+                         sizeof *k->junk, 8) &&
+        MPI_Imrecv(junk, count, MPI_BYTE, &msg, &req) == MPI_SUCCESS)
+        k->junk[k->njunk++] = (tk_junk){req, junk};
+    else
+        free(junk); /* out of memory: the message stays where it is */
     return 0;
 }
+
 
 /* How long ago this rank last sent anything to rank 0. */
 static uint64_t since_told0(const tk *k, uint64_t now)
@@ -117,8 +153,9 @@ static uint64_t since_told0(const tk *k, uint64_t now)
 
 /*
  * The leader: call every rank not out, wait for their JOINs (until all
- * came, or for wait_ns), then claim the next term in dir and send the view. Returns 0,
- * 1 when a lower rank turned out to lead (*lower), or a TF_E code.
+ * came, or for wait_ns), then claim the next term in dir and send the
+ * view. Returns 0, 1 when a lower rank turned out to lead (*lower), or a
+ * TF_E code.
  */
 static int lead(tk *k, const char *dir, int *lower)
 {
@@ -342,5 +379,7 @@ int tf_takeover(tf_runtime **prt, const char *dir)
     free(k.out);
     free(k.joined);
     free(k.members);
+    sweep_junk(&k);
+    free(k.junk); /* what is still arriving keeps its buffer: leaked */
     return rc;
 }
