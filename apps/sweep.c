@@ -250,6 +250,14 @@ again:
         }
     }
     rc = tf_run(rt);
+    /*
+     * Deposed: this rank 0 was silent too long and another took over; the
+     * others left its communicator, so no collective with them: go.
+     */
+    if (rc == TF_EDEPOSED) {
+        fprintf(stderr, "sweep: rank 0 deposed: another rank took over\n");
+        _exit(3);
+    }
     /* Rank 0 lost: the survivors go on under the lowest of them. */
     if (rc == TF_ELOST && dir && rank != 0) {
         rc = tf_takeover(&rt, dir);

@@ -581,11 +581,12 @@ TF_API int tf_get_stats(const tf_runtime *rt, tf_stats *st);
  * surviving ranks agree on who is left, and *rt is replaced by a runtime
  * over them (as from tf_init: register the task functions again), whose
  * rank 0 is the lowest surviving rank. Every survivor calls it; it returns
- * within about a heartbeat period. dir is the state directory the lost
+ * within a few heartbeat periods. dir is the state directory the lost
  * rank 0 used (tf_use_state), on a file system every rank sees, or NULL:
  * the new rank 0 claims the next scheduler term there, so that the lost
  * one, if it was only stalled, writes nothing more (its tf_run returns
- * TF_EDEPOSED), and only then continues. On the new rank 0 (tf_rank 0),
+ * TF_EDEPOSED: it must end with _exit, making no collective call, as the
+ * others have left its communicator), and only then continues. On the new rank 0 (tf_rank 0),
  * call tf_use_state(dir, TF_STATE_RESUME), submit the tasks again as a
  * resumed run does, and tf_run; on the others, tf_run. Tasks the lost
  * rank 0 had recorded as done do not run again; those that were running
