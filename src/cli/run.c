@@ -616,12 +616,12 @@ static int finish(farm *F, int rc)
         (F->o.halt.why == CLI_HALT_SUCCESS ||
          (F->o.halt.why == CLI_HALT_DONE && !F->pr.failed)))
         status = EXIT_ALL_OK;
-    tf_stats st;
-    tf_get_stats(F->rt, &st);
     if (F->rank != 0 && rc == TF_ELOST && F->o.standby) {
         F->lost0 = true; /* cli_run goes on: succeed */
         return EXIT_ALL_OK;
     }
+    tf_stats st;
+    tf_get_stats(F->rt, &st);
     if (F->rank != 0) {
         if (rc == TF_ELOST)
             rank0_lost(F);

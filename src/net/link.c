@@ -157,11 +157,16 @@ int tf_link_recv(tf_link *l, int src, tf_buf *in, int *from, int *tag)
 }
 
 /* Write off rank r for good: the runtime is degraded. */
-static void lose(tf_link *l, tf_sendq *q, int r, uint64_t now)
+void tf_link_write_off(tf_link *l, tf_sendq *q, int r)
 {
     tf_live_lose(&l->live, r);
     tf_sendq_abandon(q, r);
     tf_link_forget(l, r);
+}
+
+static void lose(tf_link *l, tf_sendq *q, int r, uint64_t now)
+{
+    tf_link_write_off(l, q, r);
     tf_logf(l->log, r ? TF_LOG_WARN : TF_LOG_ERROR,
             "rank %d silent for %.1f s: written off%s", r,
             (double)(now - l->live.heard[r]) / 1e9,

@@ -61,6 +61,13 @@ typedef struct tf_link {
 void tf_link_forget(tf_link *l, int r);
 
 /*
+ * Write rank r off for good: lost to liveness, its sends in q abandoned,
+ * its receives in flight forgotten (tf_link_pulse does it to a silent
+ * rank; a worker to rank 0 when a peer gave up on it).
+ */
+void tf_link_write_off(tf_link *l, tf_sendq *q, int r);
+
+/*
  * Send b (taken over) to dest with tag through q, and ring dest's bell.
  * Errors: TF_ENOMEM, TF_ERANGE, TF_EMPI; b is untouched then.
  */

@@ -527,6 +527,15 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     return 0;
 }
 
+void tf_rt_end_tasks(tf_runtime *rt)
+{
+    if (!rt->have_pool)
+        return;
+    tf_pool_drop_queued(&rt->pool);
+    if (rt->cfg.on_halt)
+        rt->cfg.on_halt(rt->cfg.halt_user);
+}
+
 int tf_finalize(tf_runtime **prt)
 {
     if (!prt || !*prt)

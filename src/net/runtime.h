@@ -87,6 +87,13 @@ struct tf_runtime {
     uint64_t *free_since;
 };
 
+/*
+ * This rank's run is over with nobody to report to (rank 0 lost, or this
+ * rank 0 deposed): drop its queued tasks and end the running ones
+ * (on_halt). Nothing without a pool.
+ */
+void tf_rt_end_tasks(tf_runtime *rt);
+
 /* tf_tasks_release's `away`: queue a FREE of d's output for `holder`. */
 void tf_rt_free_away(void *rt, uint32_t d, int holder);
 

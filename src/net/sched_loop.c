@@ -322,7 +322,7 @@ int tf_master_fenced(tf_master *m)
     const tf_live *lv = &rt->link.live;
     /* Alone since a take-over, it never holds a lease: it always looks. */
     bool alone = m->local && rt->gone;
-    if (!rt->ck || (m->local && !alone) || (!lv->hb_ns && !alone))
+    if (!rt->ck || (!alone && (m->local || !lv->hb_ns)))
         return 0;
     if (tf_ckstate_error(rt->ck) == TF_EDEPOSED)
         return TF_EDEPOSED;
@@ -741,11 +741,7 @@ static int deposed(tf_master *m)
 {
     tf_runtime *rt = m->rt;
     rt->deposed = true;
-    if (m->self != TF_NONE) {
-        tf_pool_drop_queued(&rt->pool);
-        if (rt->cfg.on_halt)
-            rt->cfg.on_halt(rt->cfg.halt_user);
-    }
+    tf_rt_end_tasks(rt);
     tf_live_took_losses(&rt->link.live, (uint32_t)rt->link.size - 1);
     release(m);
     return TF_EDEPOSED;

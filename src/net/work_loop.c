@@ -437,9 +437,7 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
          */
         tf_logf(&rt->log, TF_LOG_WARN,
                 "rank %d gave up on rank 0: this rank leaves the run too", from);
-        tf_live_lose(&rt->link.live, 0);
-        tf_sendq_abandon(&w->out, 0);
-        tf_link_forget(&rt->link, 0);
+        tf_link_write_off(&rt->link, &w->out, 0);
         rc = TF_ELOST;
     } else {
         tf_logf(&rt->log, TF_LOG_WARN, "unexpected tag %d from rank %d", tag,
@@ -583,9 +581,7 @@ static int wr_finish(tf_wrun *w, int err)
     int rc = 0;
     if (err == TF_ELOST) {
         /* Rank 0 is gone: nobody to report to; end what runs here. */
-        tf_pool_drop_queued(&rt->pool);
-        if (rt->cfg.on_halt)
-            rt->cfg.on_halt(rt->cfg.halt_user);
+        tf_rt_end_tasks(rt);
     } else if (err) {
         rc = wr_fail(w, err);
     }
