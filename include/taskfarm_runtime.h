@@ -144,6 +144,14 @@ typedef struct tf_config {
     tf_halt_fn on_halt;   /* every rank: end what runs; NULL: none */
     void *halt_user;
     /*
+     * A worker rank that lost rank 0 (heartbeats): called with halt_user
+     * in place of on_halt, so that what runs may outlive the run instead of
+     * being ended, for a successor (tf_takeover) to adopt: the taskfarm
+     * command leaves its tasks' processes running and lets their tasks
+     * return. NULL (default): on_halt.
+     */
+    tf_halt_fn on_lost;
+    /*
      * 0 (default): a worker rank whose queue runs dry while rank 0 has
      * nothing ready for it steals queued tasks from a peer, nearest first
      * (same NUMA domain, same host, then any). 1: no stealing. Each rank

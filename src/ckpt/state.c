@@ -99,6 +99,11 @@ bool tf_ckstate_deposed(tf_ckstate *ck)
     return true;
 }
 
+bool tf_ckstate_term_passed(const tf_ckstate *ck)
+{
+    return tf_term_passed(ck->dir, ck->term);
+}
+
 uint64_t tf_ckstate_epoch(const tf_ckstate *ck) { return ck->epoch; }
 
 /*

@@ -49,6 +49,9 @@ int tf_ckstate_error(const tf_ckstate *ck);
  */
 bool tf_ckstate_deposed(tf_ckstate *ck);
 
+/* The same look, latching nothing: safe from any thread. */
+bool tf_ckstate_term_passed(const tf_ckstate *ck);
+
 /* The number of this runtime's dynamic ids (core/tasks.h): past the state's. */
 uint64_t tf_ckstate_epoch(const tf_ckstate *ck);
 

@@ -173,6 +173,9 @@ void cli_output_spec(const cli_task_output *t, tf_proc_spec *spec);
 void cli_output_end(cli_output *O, cli_task_output *t, const char *id,
                     uint32_t block, bool stale, bool lingering);
 
+/* A task's scratch files closed unpublished (a command nobody adopted). */
+void cli_output_discard(cli_task_output *t);
+
 /*
  * Rank 0: show what the tagged stream gained since the last call on
  * stdout and stderr, whole lines only (p: the live line to break first).
@@ -182,6 +185,21 @@ void cli_output_follow(cli_output *O, struct cli_progress *p);
 
 /* ---- shell.c: the task that runs one command, on any rank ------------- */
 
+/*
+ * A task a worker holds for rank 0's successor (--standby, shell.c): its
+ * command left running when rank 0 was lost, or its success kept for a
+ * while after it was reported (the report may have died with rank 0).
+ */
+typedef struct cli_held {
+    char *id;                 /* the task's id */
+    bool running, taken;      /* taken: adopted in this run */
+    tf_proc_held proc;        /* running: the command */
+    cli_task_output to;       /* running: its scratch files */
+    uint32_t block;           /* running: its output's directory */
+    uint64_t start_ns, end_ns; /* finished: CLOCK_REALTIME */
+    uint64_t kept_ns;         /* finished: CLOCK_MONOTONIC, when kept */
+} cli_held;
+
 typedef struct cli_shell {
     const run_opts *o;
     tf_placer *placer;        /* chooses and binds each task's cores */
@@ -190,6 +208,18 @@ typedef struct cli_shell {
     char out_dir[PATH_MAX];   /* OUTDIR/out, where task output files go */
     char path[PATH_MAX];      /* the shell commands run under */
     int rank;
+    /*
+     * --standby: what this rank holds for a successor, under held_mu.
+     * kept: successes in the order they ended (for keep_ns; 0: none kept,
+     * e.g. on rank 0) and commands left running, as they come. held: what
+     * this rank claimed at the start of a run after a take-over, sorted by
+     * id for cli_shell_task to look up while `adopting`.
+     */
+    pthread_mutex_t held_mu;
+    cli_held *kept, *held;
+    size_t nkept, kept_cap, nheld;
+    uint64_t keep_ns, aged_ns;
+    _Atomic bool adopting;
 } cli_shell;
 
 /*
@@ -211,7 +241,20 @@ typedef struct shell_out {
     int32_t exitval, signal;
     uint8_t timed_out, halted;
     uint8_t spawn_failed; /* 0, or why it could not start: its errno */
+    /*
+     * 1: the command's own start and end follow (u64 CLOCK_REALTIME ns
+     * each), before any text: a task adopted from the lost rank 0's run,
+     * whose task ran for part of the command only (the joblog wants the
+     * command's). 0: the task's times are the command's.
+     */
+    uint8_t times;
 } shell_out;
+
+/* Where the text after a shell_out starts. */
+static inline size_t shell_out_text(const shell_out *so)
+{
+    return sizeof *so + (so->times ? 16 : 0);
+}
 
 /*
  * The task function (user: a cli_shell). Input: cli_shell_input's. Returns
@@ -222,6 +265,19 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user);
 
 /* on_halt: end every running command (user: a cli_shell). */
 void cli_shell_halt(void *user);
+
+/*
+ * --standby. on_lost: leave every running command running for a
+ * successor (tf_proc_detach_all); their tasks return. cli_shell_claims:
+ * the ids of the tasks this rank holds, one "ID\tEND\n" line each (END:
+ * when it ended, realtime ns; running: 18446744073709551615), into a new
+ * *text ("" for none). cli_shell_drop_held: end the commands nobody
+ * adopted and forget the kept successes (the end of a run). Held tasks
+ * are adopted by cli_shell_task when their id comes again.
+ */
+void cli_shell_lost(void *user);
+int cli_shell_claims(cli_shell *S, char **text);
+void cli_shell_drop_held(cli_shell *S);
 
 /*
  * The input of the task for (id, command): u32 timeout_ms, u32 block (its

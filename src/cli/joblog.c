@@ -20,18 +20,22 @@
 int cli_joblog_row(cli_joblog *jl, const tf_run_event *ev, unsigned line,
                    const char *host, const char *cmd)
 {
-    shell_out so = {-1, 0, 0, 0, 0};
+    shell_out so = {-1, 0, 0, 0, 0, 0};
+    uint64_t t[2] = {ev->start_ns, ev->end_ns};
     if (ev->output_len >= sizeof so)
         memcpy(&so, ev->output, sizeof so);
     else
         so.exitval = ev->status; /* the runtime's own code */
+    /* A command adopted after a take-over: its own times, not its task's. */
+    if (so.times && ev->output_len >= shell_out_text(&so))
+        memcpy(t, (const char *)ev->output + sizeof so, sizeof t);
     /*
      * Line-buffered: the row reaches the file here, so a full disk shows
      * now, not at the end (a row lost there would not come back).
      */
     errno = 0;
     if (fprintf(jl->f, "%u\t%s\t%.3f\t%.3f\t0\t0\t%d\t%d\t%s\n", line, host,
-                ev->start_ns / 1e9, (ev->end_ns - ev->start_ns) / 1e9,
+                t[0] / 1e9, (t[1] - t[0]) / 1e9,
                 so.exitval, so.signal, cmd) < 0 ||
         ferror(jl->f))
         return errno ? errno : EIO;

@@ -425,6 +425,12 @@ void cli_output_end(cli_output *O, cli_task_output *t, const char *id,
     }
 }
 
+void cli_output_discard(cli_task_output *t)
+{
+    scratch_drop(&t->s[0]);
+    scratch_drop(&t->s[1]);
+}
+
 void cli_output_follow(cli_output *O, struct cli_progress *p)
 {
     char buf[65536];

@@ -44,6 +44,17 @@ typedef struct farm {
     cli_intake in;         /* rank 0: tasks added while it runs */
     bool lost0;            /* rank 0 was lost, and --standby: take over */
     bool heir;             /* this runtime took over from a lost rank 0 */
+    /*
+     * Rank 0 after a take-over: the tasks ranks hold (cli_shell_claims),
+     * sorted by id, one holder each; ids point into claims_text.
+     */
+    struct claim {
+        const char *id;
+        uint64_t end_ns;
+        int rank;
+    } *claims;
+    size_t nclaims;
+    char *claims_text;
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -178,8 +189,9 @@ static const char *why_failed(const tf_run_event *ev)
     }
     memcpy(&so, ev->output, sizeof so);
     /* The runner's reason when it gave one (shell.c's outcome). */
-    const char *text = (const char *)ev->output + sizeof so;
-    size_t tlen = ev->output_len - sizeof so;
+    size_t at = shell_out_text(&so);
+    const char *text = (const char *)ev->output + at;
+    size_t tlen = ev->output_len > at ? ev->output_len - at : 0;
     if (so.spawn_failed && tlen && !text[tlen - 1])
         snprintf(buf, sizeof buf, ", %s", text);
     else if (so.spawn_failed)
@@ -294,7 +306,7 @@ static void count_resumed(farm *F)
         if (row)
             continue;
         /* The host of an earlier job's rank is not known: "-". */
-        shell_out so = {0, 0, 0, 0, 0};
+        shell_out so = {0, 0, 0, 0, 0, 0};
         tf_run_event ev = {.kind = TF_RUN_DONE,
                            .id = i,
                            .start_ns = info.start_ns,
@@ -320,6 +332,101 @@ static void count_resumed(farm *F)
  * barrier, runs nothing. The whole file at the start; what the farm took
  * since (intake.c) while it runs.
  */
+static int by_claim_id(const void *a, const void *b)
+{
+    return strcmp(((const struct claim *)a)->id,
+                  ((const struct claim *)b)->id);
+}
+
+/*
+ * A task a rank holds from the lost rank 0's run (its command still
+ * running there, or its success kept) goes to that rank, first: the task
+ * there takes up what it holds instead of running the command again.
+ */
+static void pin_claimed(farm *F, const char *id, tf_task_desc *d)
+{
+    struct claim key = {.id = id};
+    const struct claim *c =
+        bsearch(&key, F->claims, F->nclaims, sizeof key, by_claim_id);
+    if (!c || tf_rank_slots(F->rt, c->rank) < (d->cores ? d->cores : 1))
+        return;
+    d->rank = c->rank;
+    d->prio = INT32_MAX;
+}
+
+/*
+ * After a take-over, collective: every rank says what it holds, and rank 0
+ * keeps one holder per task (the latest attempt: a running command, else
+ * the latest end). A rank that runs no tasks lets its commands go.
+ */
+static int gather_claims(farm *F)
+{
+    if (!tf_rank_slots(F->rt, F->rank))
+        cli_shell_drop_held(&F->shell);
+    char *mine = NULL, *all = NULL;
+    size_t len = 0;
+    int rc = cli_shell_claims(&F->shell, &mine);
+    if (F->rank == 0)
+        F->shell.keep_ns = 0; /* its own tasks' ends are recorded here now */
+    if (rc) {
+        free(mine);
+        mine = NULL; /* out of memory: claims nothing, runs it all again */
+    }
+    rc = tf_allgather_text(F->rt, mine ? mine : "", &all, &len);
+    free(mine);
+    if (rc || F->rank != 0) {
+        free(all);
+        return rc;
+    }
+    size_t n = 0, cap = 0;
+    struct claim *v = NULL;
+    int r = 0;
+    for (char *p = all; p < all + len; r++) {
+        char *end = p + strlen(p);
+        for (char *line = p; line < end;) {
+            char *nl = strchr(line, '\n'), *tab = strchr(line, '\t');
+            if (!nl || !tab || tab > nl)
+                break;
+            *tab = *nl = 0;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                struct claim *nv = realloc(v, ncap * sizeof *nv);
+                if (!nv)
+                    break;
+                v = nv;
+                cap = ncap;
+            }
+            v[n++] = (struct claim){line, strtoull(tab + 1, NULL, 10), r};
+            line = nl + 1;
+        }
+        p = end + 1;
+    }
+    qsort(v, n, sizeof *v, by_claim_id);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && !strcmp(v[k - 1].id, v[i].id)) {
+            if (v[i].end_ns > v[k - 1].end_ns)
+                v[k - 1] = v[i];
+            continue;
+        }
+        v[k++] = v[i];
+    }
+    F->claims = v;
+    F->nclaims = k;
+    F->claims_text = all;
+    return 0;
+}
+
+/* The claims are pinned (or moot): let them go. */
+static void free_claims(farm *F)
+{
+    free(F->claims);
+    free(F->claims_text);
+    F->claims = NULL;
+    F->claims_text = NULL;
+    F->nclaims = 0;
+}
+
 static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
 {
     tf_runtime *rt = F->rt;
@@ -353,6 +460,8 @@ static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
         if (tf_taskfile_is_barrier(tf, i) ||
             cli_joblog_was_done(&F->jl, t->line, cmd, t->cmd_len))
             d.flags = TF_TASK_NOOP;
+        else if (F->nclaims)
+            pin_claimed(F, id, &d);
         tf_task_id tid;
         rc = len ? tf_submit(rt, &d, &tid) : TF_ENOMEM;
     }
@@ -432,6 +541,7 @@ static void configure(farm *F, tf_config *cfg)
     cfg->checkpoint_every_ms =
         F->o.checkpoint_ms > INT_MAX ? INT_MAX : (int)F->o.checkpoint_ms;
     cfg->on_halt = cli_shell_halt;
+    cfg->on_lost = F->o.standby ? cli_shell_lost : NULL;
     cfg->halt_user = &F->shell;
     cfg->log_level = F->o.verbose >= 2 ? TF_LOG_DEBUG
                      : F->o.verbose   ? TF_LOG_INFO
@@ -711,6 +821,8 @@ static int farm_run(farm *F)
     int failed = e != 0;
     if (tf_agree(F->rt, &failed) || failed)
         return EXIT_RUNTIME;
+    if (F->heir && gather_claims(F))
+        return EXIT_RUNTIME;
     tf_fn_id fn;
     int rc = tf_register(F->rt, "shell", cli_shell_task, &F->shell, &fn);
     if (!rc && F->rank == 0) {
@@ -736,6 +848,7 @@ static int farm_run(farm *F)
         rc = tf_set_deadline(F->rt, F->wt.stop_ns);
         if (!rc)
             rc = submit_entries(F, &F->tf, 0);
+        free_claims(F);
         cli_walltime_free(&F->wt); /* the families are the runtime's now */
         if (!rc)
             count_resumed(F);
@@ -825,6 +938,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "taskfarm: out of memory\n");
         goto out_with_topo;
     }
+    pthread_mutex_init(&F.shell.held_mu, NULL);
     /* Kills this rank's tasks if it dies; the pipe closes when it exits. */
     cli_guard_start(&F.shell.procs);
     tf_config cfg;
@@ -837,9 +951,17 @@ int cli_run(int argc, char **argv)
     }
     F.rank = F.shell.rank = tf_rank(F.rt);
     F.size = tf_size(F.rt);
+    /*
+     * --standby: a worker keeps its successes for as long as a take-over
+     * may take to ask for them (noticing, agreeing, the lease: 1 to 3
+     * heartbeat periods), in case their reports died with rank 0.
+     */
+    if (F.o.standby && F.rank != 0)
+        F.shell.keep_ns = 4 * F.o.heartbeat_ms * 1000000ull + 10000000000ull;
     status = farm_run(&F);
     while (F.lost0)
         status = succeed(&F);
+    cli_shell_drop_held(&F.shell);
     tf_stats st;
     tf_get_stats(F.rt, &st);
     cli_joblog_close(&F.jl);
@@ -861,6 +983,7 @@ out_with_procs:
     free(F.stop_ended);
     tf_placer_free(F.shell.placer);
     tf_proc_table_destroy(&F.shell.procs);
+    pthread_mutex_destroy(&F.shell.held_mu);
 out_with_topo:
     tf_topo_free(F.topo);
     tf_taskfile_free(&F.tf);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec/pool.h"
@@ -77,18 +78,26 @@ static int make_env(cli_shell *S, tf_task_ctx *ctx, const char *id,
     return rc;
 }
 
-/* A finished command's exit status, as the task's status and output. */
-static int outcome(tf_task_ctx *ctx, const tf_proc_result *res)
+/*
+ * A finished command's exit status, as the task's status and output;
+ * times: its own start and end go too (an adopted command).
+ */
+static int outcome(tf_task_ctx *ctx, const tf_proc_result *res, bool times)
 {
     /* errno values fit a byte (Linux's end below 140); 255: larger. */
     uint8_t why = res->spawn_errno > 0 && res->spawn_errno < 255
                       ? (uint8_t)res->spawn_errno
                       : res->spawn_errno ? 255 : 0;
-    char o[sizeof(shell_out) + TF_PROC_ERROR_LEN];
+    char o[sizeof(shell_out) + 16 + TF_PROC_ERROR_LEN];
     shell_out so = {res->exitval, res->signal, res->timed_out, res->halted,
-                    why};
+                    why, times};
     size_t len = sizeof so;
     memcpy(o, &so, sizeof so);
+    if (times) {
+        memcpy(o + len, &res->start_ns, 8);
+        memcpy(o + len + 8, &res->end_ns, 8);
+        len += 16;
+    }
     if (res->spawn_errno && res->spawn_error[0]) {
         size_t n = strnlen(res->spawn_error, TF_PROC_ERROR_LEN - 1);
         memcpy(o + len, res->spawn_error, n);
@@ -120,6 +129,234 @@ static bool is_lingering(const tf_proc_result *res)
            kill(-res->pid, 0) == 0;
 }
 
+/* ---- tasks held for a successor (--standby) ---- */
+
+/*
+ * Why here and not in the runtime: a worker's task threads end with its
+ * run, but a command is a process that can outlive it. When rank 0 is
+ * lost, the commands are left running (cli_shell_lost); the survivors'
+ * new run starts by gathering what each rank holds (cli_shell_claims, in
+ * run.c), the new rank 0 pins each such task to its holder, and the task
+ * function there, seeing the id again, waits for the command it left
+ * running (or reports the success it kept) instead of starting one.
+ */
+
+/* Most successes a worker keeps at once; beyond, they are not kept. */
+#define KEEP_MAX 65536u
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const cli_held *)a)->id, ((const cli_held *)b)->id);
+}
+
+/* Under held_mu: forget the kept successes older than keep_ns. */
+static void age(cli_shell *S, uint64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < S->nkept; i++) {
+        cli_held *h = &S->kept[i];
+        if (!h->running && now - h->kept_ns > S->keep_ns)
+            free(h->id);
+        else
+            S->kept[k++] = *h;
+    }
+    S->nkept = k;
+    S->aged_ns = now;
+}
+
+/* Under held_mu: one more in kept (h's id is copied); false: no memory. */
+static bool keep(cli_shell *S, const cli_held *h)
+{
+    if (S->nkept == S->kept_cap) {
+        size_t ncap = S->kept_cap ? S->kept_cap * 2 : 64;
+        cli_held *nv = realloc(S->kept, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        S->kept = nv;
+        S->kept_cap = ncap;
+    }
+    char *id = strdup(h->id);
+    if (!id)
+        return false;
+    S->kept[S->nkept] = *h;
+    S->kept[S->nkept++].id = id;
+    return true;
+}
+
+/* A success this worker reported: kept for keep_ns, in case it was lost. */
+static void keep_success(cli_shell *S, const char *id,
+                         const tf_proc_result *res)
+{
+    uint64_t now = mono_ns();
+    cli_held h = {.id = (char *)id, .start_ns = res->start_ns,
+                  .end_ns = res->end_ns, .kept_ns = now};
+    pthread_mutex_lock(&S->held_mu);
+    /* An eighth of the window at a time: a task costs no scan. */
+    if (now - S->aged_ns > S->keep_ns / 8 || S->nkept >= KEEP_MAX)
+        age(S, now);
+    if (S->nkept < KEEP_MAX)
+        keep(S, &h); /* out of memory: not kept, runs again if lost */
+    pthread_mutex_unlock(&S->held_mu);
+}
+
+/* A command its run left running: held, else (no memory) ended. */
+static void hold_running(cli_shell *S, const char *id, const tf_proc_held *p,
+                         cli_task_output *to, uint32_t block)
+{
+    cli_held h = {.id = (char *)id, .running = true, .proc = *p, .to = *to,
+                  .block = block};
+    pthread_mutex_lock(&S->held_mu);
+    bool ok = keep(S, &h);
+    pthread_mutex_unlock(&S->held_mu);
+    if (!ok) {
+        tf_proc_drop(&S->procs, p);
+        cli_output_discard(to);
+    }
+}
+
+/* The held task with this id, not adopted yet: marked taken, copied out. */
+static bool take_held(cli_shell *S, const char *id, cli_held *out)
+{
+    pthread_mutex_lock(&S->held_mu);
+    cli_held key = {.id = (char *)id};
+    cli_held *h = S->nheld ? bsearch(&key, S->held, S->nheld, sizeof key,
+                                     by_id)
+                           : NULL;
+    bool found = h && !h->taken;
+    if (found) {
+        h->taken = true;
+        *out = *h; /* the id stays the list's */
+    }
+    pthread_mutex_unlock(&S->held_mu);
+    return found;
+}
+
+/*
+ * Run a task whose command this rank held: wait for it, or report the
+ * success kept, with the command's own times.
+ */
+static int adopt(cli_shell *S, tf_task_ctx *ctx, cli_held *h)
+{
+    tf_proc_result res;
+    memset(&res, 0, sizeof res);
+    if (!h->running) {
+        res.start_ns = h->start_ns;
+        res.end_ns = h->end_ns;
+        if (S->keep_ns)
+            keep_success(S, h->id, &res); /* for a second take-over */
+        return outcome(ctx, &res, true);
+    }
+    /*
+     * The slots' cores are counted taken, but the command stays bound
+     * where it started: the new placer may give those to another task.
+     */
+    size_t n;
+    tf_task_slots(ctx, &n);
+    tf_place place;
+    int rc = tf_placer_acquire(S->placer, n, &place);
+    bool placed = !rc;
+    rc = tf_proc_adopt(&S->procs, &h->proc, S->path, &res);
+    if (!rc && res.detached) {
+        /* Rank 0 lost again: held again. */
+        hold_running(S, h->id, &res.held, &h->to, h->block);
+        rc = 128 + SIGTERM;
+    } else if (!rc) {
+        cli_output_end(&S->output, &h->to, h->id, h->block,
+                       tf_task_attempt(ctx) > 1, is_lingering(&res));
+        if (!res.exitval && !res.signal && !res.timed_out && !res.halted &&
+            S->keep_ns)
+            keep_success(S, h->id, &res);
+        rc = outcome(ctx, &res, true);
+    } else {
+        cli_output_discard(&h->to);
+    }
+    if (placed)
+        tf_placer_release(S->placer, &place);
+    return rc;
+}
+
+void cli_shell_lost(void *user)
+{
+    cli_shell *S = user;
+    tf_proc_detach_all(&S->procs);
+}
+
+int cli_shell_claims(cli_shell *S, char **text)
+{
+    pthread_mutex_lock(&S->held_mu);
+    age(S, mono_ns());
+    /* What is still held and not adopted, and what came since. */
+    size_t n = 0;
+    for (size_t i = 0; i < S->nheld; i++) {
+        if (S->held[i].taken)
+            free(S->held[i].id);
+        else
+            S->held[n++] = S->held[i];
+    }
+    int rc = 0;
+    cli_held *all = realloc(S->held, (n + S->nkept + 1) * sizeof *all);
+    if (all) {
+        memcpy(all + n, S->kept, S->nkept * sizeof *all);
+        n += S->nkept;
+        S->nkept = 0;
+        S->held = all;
+        qsort(all, n, sizeof *all, by_id);
+    } else {
+        rc = TF_ENOMEM;
+    }
+    S->nheld = n;
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(S->held[i].id) + 22;
+    char *t = malloc(len), *p = t;
+    if (t) {
+        *p = 0;
+        for (size_t i = 0; i < n; i++)
+            p += sprintf(p, "%s\t%llu\n", S->held[i].id,
+                         S->held[i].running
+                             ? (unsigned long long)UINT64_MAX
+                             : (unsigned long long)S->held[i].end_ns);
+    } else {
+        rc = TF_ENOMEM;
+    }
+    __atomic_store_n(&S->adopting, n > 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&S->held_mu);
+    *text = t;
+    return rc;
+}
+
+/* End a held command, or forget a kept success. */
+static void let_go(cli_shell *S, cli_held *h)
+{
+    if (h->running && !h->taken) {
+        tf_proc_drop(&S->procs, &h->proc);
+        cli_output_discard(&h->to);
+    }
+    free(h->id);
+}
+
+void cli_shell_drop_held(cli_shell *S)
+{
+    pthread_mutex_lock(&S->held_mu);
+    __atomic_store_n(&S->adopting, false, __ATOMIC_RELEASE);
+    for (size_t i = 0; i < S->nheld; i++)
+        let_go(S, &S->held[i]);
+    for (size_t i = 0; i < S->nkept; i++)
+        let_go(S, &S->kept[i]);
+    free(S->held);
+    free(S->kept);
+    S->held = S->kept = NULL;
+    S->nheld = S->nkept = S->kept_cap = 0;
+    pthread_mutex_unlock(&S->held_mu);
+}
+
 /*
  * Input of a shell task: u32 timeout_ms, u32 block (cli_output_block), then
  * "id\0command\0". Runs the command in its own process group, on the cores
@@ -136,6 +373,10 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     memcpy(&block, (const char *)in + 4, 4);
     const char *id = (const char *)in + 8;
     const char *cmd = id + strlen(id) + 1;
+    cli_held h;
+    if (__atomic_load_n(&S->adopting, __ATOMIC_ACQUIRE) &&
+        take_held(S, id, &h))
+        return adopt(S, ctx, &h);
     size_t n;
     tf_task_slots(ctx, &n);
     tf_place place;
@@ -177,11 +418,20 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
     tf_proc_result res;
     rc = tf_proc_run(&S->procs, &spec, &res);
     tf_placer_unbind(S->placer, &bound);
+    if (!rc && res.detached) {
+        /* Rank 0 was lost: the command runs on, for its successor. */
+        hold_running(S, id, &res.held, &to, block);
+        rc = 128 + SIGTERM;
+        goto out_with_env;
+    }
     if (scratch)
         cli_output_end(&S->output, &to, id, block, tf_task_attempt(ctx) > 1,
                        !rc && is_lingering(&res));
+    if (!rc && S->keep_ns && !res.exitval && !res.signal && !res.timed_out &&
+        !res.halted && !res.spawn_errno)
+        keep_success(S, id, &res);
     if (!rc)
-        rc = outcome(ctx, &res);
+        rc = outcome(ctx, &res, false);
 out_with_env:
     tf_env_free(&env);
 out_with_place:

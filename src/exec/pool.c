@@ -317,6 +317,8 @@ static void execute(tf_pool *p, const tf_job *job, const uint16_t *slots,
     ev->start_ns = start ? start : now_ns();
     if (job->missing) {
         ev->status = TF_ELOST; /* an input its holder did not have */
+    } else if (p->may_run && !p->may_run(p->may_run_user)) {
+        ev->status = TF_EDEPOSED;
     } else if (job->fn < p->reg->n) {
         const tf_fnent *fe = &p->reg->fns[job->fn];
         ev->status = fe->fn(&ctx, job->in, job->in_len, fe->user);

@@ -207,6 +207,14 @@ typedef struct tf_pool {
     uint32_t inline_max;
     uint64_t fetches, fetched_bytes;
     const tf_registry *reg; /* the runtime's (grows between runs only) */
+    /*
+     * Asked before each job starts, when set: false, and the job does not
+     * run (status TF_EDEPOSED). Rank 0's fence for its own slots (a
+     * successor took over): its task threads go on while its loop is
+     * stopped or busy.
+     */
+    bool (*may_run)(void *user);
+    void *may_run_user;
     int rank;
     uint64_t gid_base, gid_seq; /* ids of tasks submitted here */
 } tf_pool;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -95,6 +96,11 @@ int tf_proc_table_init(tf_proc_table *t)
     pthread_condattr_destroy(&ca);
     if (rc)
         goto fail_with_mutex;
+    t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (t->wake_fd < 0) {
+        pthread_cond_destroy(&t->gone_cv);
+        goto fail_with_mutex;
+    }
     return 0;
 
 fail_with_mutex:
@@ -104,6 +110,7 @@ fail_with_mutex:
 
 void tf_proc_table_destroy(tf_proc_table *t)
 {
+    close(t->wake_fd);
     free(t->v);
     pthread_cond_destroy(&t->gone_cv);
     pthread_mutex_destroy(&t->mu);
@@ -151,7 +158,20 @@ void tf_proc_table_reset(tf_proc_table *t)
 {
     pthread_mutex_lock(&t->mu);
     t->halted = false;
+    __atomic_store_n(&t->detaching, false, __ATOMIC_RELAXED);
+    uint64_t v;
+    while (read(t->wake_fd, &v, sizeof v) == -1 && errno == EINTR)
+        ;
     pthread_mutex_unlock(&t->mu);
+}
+
+void tf_proc_detach_all(tf_proc_table *t)
+{
+    __atomic_store_n(&t->detaching, true, __ATOMIC_RELAXED);
+    uint64_t one = 1;
+    /* Never full: one write per detach, and reset reads it empty. */
+    while (write(t->wake_fd, &one, sizeof one) == -1 && errno == EINTR)
+        ;
 }
 
 bool tf_proc_table_is_halted(tf_proc_table *t)
@@ -446,23 +466,38 @@ static int open_pidfd(pid_t pid)
 #endif
 }
 
+/* How a wait for a leader ended. */
+enum { W_EXITED, W_DEADLINE, W_DETACHED };
+
+static bool detaching(tf_proc_table *t)
+{
+    return __atomic_load_n(&t->detaching, __ATOMIC_RELAXED);
+}
+
 /*
- * Wait until the leader has exited, without reaping it: true when it has,
- * false when the deadline (CLOCK_MONOTONIC ns, or NO_DEADLINE) came first.
- * Not reaping keeps its pid, the group's id, from being reused while the
- * caller may still signal the group.
+ * Wait until the leader has exited, without reaping it (W_EXITED), the
+ * deadline (CLOCK_MONOTONIC ns, or NO_DEADLINE) came (W_DEADLINE), or,
+ * when detachable, tf_proc_detach_all was called (W_DETACHED). Not reaping
+ * keeps its pid, the group's id, from being reused while the caller may
+ * still signal the group.
  */
-static bool wait_exit(int pfd, pid_t pid, uint64_t deadline)
+static int wait_exit(tf_proc_table *t, int pfd, pid_t pid, uint64_t deadline,
+                     bool detachable)
 {
     while (pfd >= 0) {
+        if (detachable && detaching(t))
+            return W_DETACHED;
         /* A pidfd becomes readable when the process exits. */
-        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        struct pollfd p[2] = {{.fd = pfd, .events = POLLIN},
+                              {.fd = t->wake_fd, .events = POLLIN}};
         int ms = ms_until(deadline);
-        int n = poll(&p, 1, ms);
+        int n = poll(p, detachable ? 2 : 1, ms);
+        if (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            return W_EXITED;
         if (n > 0)
-            return true;
+            continue; /* the wake: detaching says */
         if (n == 0 && ms_until(deadline) == 0)
-            return false;
+            return W_DEADLINE;
         if (n < 0 && errno != EINTR)
             break; /* ENOMEM: poll instead */
     }
@@ -473,13 +508,15 @@ static bool wait_exit(int pfd, pid_t pid, uint64_t deadline)
         if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
             if (errno == EINTR)
                 continue;
-            return true; /* ECHILD: reaped elsewhere; the reap reports it */
+            return W_EXITED; /* ECHILD: reaped elsewhere; the reap reports it */
         }
         if (si.si_pid)
-            return true;
+            return W_EXITED;
+        if (detachable && detaching(t))
+            return W_DETACHED;
         uint64_t now = now_ns(CLOCK_MONOTONIC);
         if (now >= deadline)
-            return false;
+            return W_DEADLINE;
         uint64_t left = deadline - now;
         uint64_t ns = left < (uint64_t)sleep_ns ? left : (uint64_t)sleep_ns;
         struct timespec ts = {(time_t)(ns / 1000000000u),
@@ -504,22 +541,31 @@ static bool is_unreaped(pid_t pid)
 }
 
 /*
- * Wait for a registered child, enforce the timeout, end its group if it was
- * timed out or halted, and reap it. r is filled except on TF_ESTATE.
+ * Wait for a registered child (h: its pid, guard slot, deadline and
+ * grace), enforce the timeout, end its group if it was timed out or
+ * halted, and reap it; or, detachable and detached, leave it as it is
+ * (r->detached, r->held). r is filled except on TF_ESTATE.
  */
-static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
-                       const char *shell, pid_t pid, size_t slot,
-                       tf_proc_result *r)
+static int await_child(tf_proc_table *t, const tf_proc_held *h,
+                       const char *shell, bool detachable, tf_proc_result *r)
 {
+    pid_t pid = h->pid;
     int pfd = t->use_pidfd ? open_pidfd(pid) : -1;
-    uint64_t deadline =
-        spec->timeout_ms ? deadline_after(spec->timeout_ms) : NO_DEADLINE;
-    if (!wait_exit(pfd, pid, deadline)) {
+    int w = wait_exit(t, pfd, pid, h->deadline, detachable);
+    if (w == W_DETACHED) {
+        if (pfd >= 0)
+            close(pfd);
+        r->detached = true;
+        r->held = *h;
+        return 0;
+    }
+    if (w == W_DEADLINE) {
         r->timed_out = true;
         term_group(pid);
-        if (!wait_exit(pfd, pid, deadline_after(spec->grace_ms))) {
+        if (wait_exit(t, pfd, pid, deadline_after(h->grace_ms), false) !=
+            W_EXITED) {
             kill_group(pid, SIGKILL);
-            wait_exit(pfd, pid, NO_DEADLINE);
+            wait_exit(t, pfd, pid, NO_DEADLINE, false);
         }
     }
     r->end_ns = now_ns(CLOCK_REALTIME);
@@ -532,14 +578,14 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
     if ((r->timed_out || r->halted) && is_unreaped(pid))
         kill_group(pid, SIGKILL);
     /* Last: up to here a death of this process leaves the guard to kill. */
-    guard_release(t, slot);
+    guard_release(t, h->slot);
     int st;
-    pid_t w;
-    while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+    pid_t got;
+    while ((got = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
         ;
     if (pfd >= 0)
         close(pfd);
-    if (w != pid)
+    if (got != pid)
         return TF_ESTATE;
     if (WIFEXITED(st))
         r->exitval = WEXITSTATUS(st);
@@ -553,6 +599,31 @@ static int await_child(tf_proc_table *t, const tf_proc_spec *spec,
     if (r->exitval == 127 && access(shell, X_OK) == -1)
         spawn_failed(r, errno, "cannot run the shell", shell);
     return 0;
+}
+
+int tf_proc_adopt(tf_proc_table *t, const tf_proc_held *h, const char *shell,
+                  tf_proc_result *res)
+{
+    if (!t || !h || h->pid <= 0 || !res)
+        return TF_EINVAL;
+    tf_proc_result r;
+    memset(&r, 0, sizeof r);
+    r.exitval = -1;
+    r.pid = h->pid;
+    r.start_ns = h->start_ns;
+    int rc = await_child(t, h, shell ? shell : "/bin/sh", true, &r);
+    if (!rc)
+        *res = r;
+    return rc;
+}
+
+void tf_proc_drop(tf_proc_table *t, const tf_proc_held *h)
+{
+    tf_proc_held now = *h;
+    now.deadline = 0; /* passed: the timeout's way out */
+    tf_proc_result r;
+    memset(&r, 0, sizeof r);
+    await_child(t, &now, "/bin/sh", false, &r);
 }
 
 int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
@@ -613,9 +684,15 @@ int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec, tf_proc_result *res)
         *res = r;
         return 0;
     }
-    size_t slot = register_group(t, pid);
+    tf_proc_held h = {.pid = pid,
+                      .slot = register_group(t, pid),
+                      .start_ns = r.start_ns,
+                      .deadline = spec->timeout_ms
+                                      ? deadline_after(spec->timeout_ms)
+                                      : NO_DEADLINE,
+                      .grace_ms = spec->grace_ms};
     r.pid = pid;
-    rc = await_child(t, spec, shell, pid, slot, &r);
+    rc = await_child(t, &h, shell, true, &r);
     if (rc)
         return rc;
     *res = r;

@@ -56,9 +56,16 @@ typedef struct tf_proc_table {
      */
     int32_t *guard_slots;
     size_t guard_cap;
+    /*
+     * tf_proc_detach_all was called (and no reset since): waits in progress
+     * return with their command left running. wake_fd is an eventfd that
+     * the call makes readable, so that waits on a pidfd see it at once.
+     */
+    bool detaching;
+    int wake_fd;
 } tf_proc_table;
 
-/* Errors: TF_EINVAL (t NULL), TF_ENOMEM (mutex or condition variable). */
+/* Errors: TF_EINVAL (t NULL), TF_ENOMEM (mutex, condition variable, eventfd). */
 int tf_proc_table_init(tf_proc_table *t);
 
 /* Frees the table; no tf_proc_run may be in progress. */
@@ -77,8 +84,20 @@ void tf_proc_table_destroy(tf_proc_table *t);
  */
 void tf_proc_kill_all(tf_proc_table *t, unsigned grace_ms);
 
-/* Clear the halted mark, e.g. before the next run of a resumed job. */
+/*
+ * Clear the halted and detaching marks, e.g. before the next run of a
+ * resumed job; no tf_proc_run or tf_proc_adopt may be waiting.
+ */
 void tf_proc_table_reset(tf_proc_table *t);
+
+/*
+ * Stop waiting, leaving the commands running: every tf_proc_run and
+ * tf_proc_adopt waiting now, or until the next reset, returns at once with
+ * result.detached and result.held, its command still running (registered,
+ * guarded, unreaped). For a worker whose scheduler was lost (taskfarm run
+ * --standby): its successor may let the same process adopt what runs.
+ */
+void tf_proc_detach_all(tf_proc_table *t);
 
 /* Whether tf_proc_kill_all has been called since init or the last reset. */
 bool tf_proc_table_is_halted(tf_proc_table *t);
@@ -116,6 +135,19 @@ typedef struct tf_proc_spec {
     unsigned grace_ms;   /* from SIGTERM to SIGKILL after the timeout */
 } tf_proc_spec;
 
+/*
+ * A command left running by tf_proc_detach_all: still registered (a halt
+ * ends it), guarded, and unreaped, for tf_proc_adopt to wait for or
+ * tf_proc_drop to end.
+ */
+typedef struct tf_proc_held {
+    pid_t pid;         /* its leader = its process group */
+    size_t slot;       /* its guard slot; SIZE_MAX: none */
+    uint64_t start_ns; /* CLOCK_REALTIME just before its spawn */
+    uint64_t deadline; /* CLOCK_MONOTONIC ns of its timeout; UINT64_MAX: none */
+    unsigned grace_ms;
+} tf_proc_held;
+
 /* Bytes of tf_proc_result.spawn_error, its NUL included. */
 #define TF_PROC_ERROR_LEN 320
 
@@ -139,6 +171,12 @@ typedef struct tf_proc_result {
      * the field keeps its end, after "...") and why. "" otherwise.
      */
     char spawn_error[TF_PROC_ERROR_LEN];
+    /*
+     * tf_proc_detach_all stopped the wait: the command still runs, as held
+     * says; nothing else but pid and start_ns is filled.
+     */
+    bool detached;
+    tf_proc_held held;
 } tf_proc_result;
 
 /*
@@ -171,6 +209,22 @@ typedef struct tf_proc_result {
  */
 int tf_proc_run(tf_proc_table *t, const tf_proc_spec *spec,
                 tf_proc_result *res);
+
+/*
+ * Wait for a held command as tf_proc_run waits for its own (its timeout
+ * still counts from its start), in this or another thread, and fill *res
+ * as tf_proc_run would; shell is the one it was started with (NULL:
+ * "/bin/sh"), to tell a failed exec apart. Once only per held command,
+ * unless it returns detached again. Errors as tf_proc_run's.
+ */
+int tf_proc_adopt(tf_proc_table *t, const tf_proc_held *h, const char *shell,
+                  tf_proc_result *res);
+
+/*
+ * End a held command nobody adopts: SIGTERM to its group, its grace, then
+ * SIGKILL, and reap it.
+ */
+void tf_proc_drop(tf_proc_table *t, const tf_proc_held *h);
 
 /* ---- child environments ---- */
 

@@ -18,7 +18,7 @@ int tf_live_start(tf_live *lv, int size, uint64_t hb_ns, uint64_t now)
     lv->size = size;
     lv->next_pulse = 0;
     lv->call_at = 0;
-    lv->heard_any = now;
+    __atomic_store_n(&lv->heard_any, now, __ATOMIC_RELAXED);
     for (size_t r = 0; r < n; r++)
         lv->heard[r] = lv->told[r] = now;
     return 0;

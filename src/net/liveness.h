@@ -39,8 +39,11 @@ static inline bool tf_live_is_dead(const tf_live *lv, int r)
 
 static inline void tf_live_heard(tf_live *lv, int r, uint64_t now)
 {
-    if (lv->heard)
-        lv->heard[r] = lv->heard_any = now;
+    if (!lv->heard)
+        return;
+    lv->heard[r] = now;
+    /* Read by rank 0's task threads too (its fence, sched_loop.c). */
+    __atomic_store_n(&lv->heard_any, now, __ATOMIC_RELAXED);
 }
 
 static inline void tf_live_told(tf_live *lv, int r, uint64_t now)

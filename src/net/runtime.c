@@ -527,13 +527,15 @@ int tf_get_stats(const tf_runtime *rt, tf_stats *st)
     return 0;
 }
 
-void tf_rt_end_tasks(tf_runtime *rt)
+void tf_rt_end_tasks(tf_runtime *rt, bool lost0)
 {
     if (!rt->have_pool)
         return;
     tf_pool_drop_queued(&rt->pool);
-    if (rt->cfg.on_halt)
-        rt->cfg.on_halt(rt->cfg.halt_user);
+    tf_halt_fn end = lost0 && rt->cfg.on_lost ? rt->cfg.on_lost
+                                              : rt->cfg.on_halt;
+    if (end)
+        end(rt->cfg.halt_user);
 }
 
 int tf_finalize(tf_runtime **prt)

@@ -88,11 +88,11 @@ struct tf_runtime {
 };
 
 /*
- * This rank's run is over with nobody to report to (rank 0 lost, or this
- * rank 0 deposed): drop its queued tasks and end the running ones
- * (on_halt). Nothing without a pool.
+ * This rank's run is over with nobody to report to (rank 0 lost: lost0,
+ * or this rank 0 deposed): drop its queued tasks and end the running ones
+ * (on_halt; on_lost when lost0 and set). Nothing without a pool.
  */
-void tf_rt_end_tasks(tf_runtime *rt);
+void tf_rt_end_tasks(tf_runtime *rt, bool lost0);
 
 /* tf_tasks_release's `away`: queue a FREE of d's output for `holder`. */
 void tf_rt_free_away(void *rt, uint32_t d, int holder);

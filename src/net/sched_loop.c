@@ -316,28 +316,66 @@ static void run_slice(tf_master *m, bool *progress)
  */
 #define TF_TERM_CHECK_NS 1000000u
 
+/* Whether this rank 0 has a fence at all (a state, and heartbeats or alone). */
+static bool fence_on(const tf_master *m)
+{
+    const tf_runtime *rt = m->rt;
+    /* Alone since a take-over, it never holds a lease: it always looks. */
+    bool alone = m->local && rt->gone;
+    return rt->ck && (alone || (!m->local && rt->link.live.hb_ns));
+}
+
+/*
+ * Whether rank 0 holds the lease now (coarse clock: 8 ns here, 30 for the
+ * precise one; a few ms of resolution against a lease of half a second or
+ * more). *now gets the time.
+ */
+static bool leased(const tf_master *m, uint64_t *now)
+{
+    const tf_live *lv = &m->rt->link.live;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    *now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return !(m->local && m->rt->gone) &&
+           *now <= __atomic_load_n(&lv->heard_any, __ATOMIC_RELAXED) +
+                       lv->hb_ns / 2;
+}
+
 int tf_master_fenced(tf_master *m)
 {
     tf_runtime *rt = m->rt;
-    const tf_live *lv = &rt->link.live;
-    /* Alone since a take-over, it never holds a lease: it always looks. */
-    bool alone = m->local && rt->gone;
-    if (!rt->ck || (!alone && (m->local || !lv->hb_ns)))
+    if (!fence_on(m))
         return 0;
     if (tf_ckstate_error(rt->ck) == TF_EDEPOSED)
         return TF_EDEPOSED;
-    /*
-     * Per result: the coarse clock (8 ns here, 30 for the precise one; a
-     * few ms of resolution against a lease of half a second or more).
-     */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    if (now < m->term_check_at ||
-        (!alone && now <= lv->heard_any + lv->hb_ns / 2))
+    uint64_t now;
+    if (leased(m, &now) || now < m->term_check_at)
         return 0;
     m->term_check_at = now + TF_TERM_CHECK_NS;
     return tf_ckstate_deposed(rt->ck) ? TF_EDEPOSED : 0;
+}
+
+/*
+ * The fence for rank 0's own slots (tf_pool.may_run): its task threads
+ * start queued jobs on their own, also in the moment it is continued
+ * after a stop, before its loop looks. So they look too, by the same
+ * rule (without writing to the state: another thread's).
+ */
+static bool may_run(void *user)
+{
+    tf_master *m = user;
+    if (__atomic_load_n(&m->gate_deposed, __ATOMIC_RELAXED))
+        return false;
+    uint64_t now;
+    if (leased(m, &now) ||
+        now < __atomic_load_n(&m->gate_check_at, __ATOMIC_RELAXED))
+        return true;
+    __atomic_store_n(&m->gate_check_at, now + TF_TERM_CHECK_NS,
+                     __ATOMIC_RELAXED);
+    if (!tf_ckstate_term_passed(m->rt->ck))
+        return true;
+    __atomic_store_n(&m->gate_deposed, true, __ATOMIC_RELAXED);
+    return false;
 }
 
 /*
@@ -606,6 +644,11 @@ static int begin(tf_master *m)
         rc = tf_sched_set_deadline(s, tf_rt_deadline_clock(rt->cfg.deadline_ns));
     if (!rc && rt->ck)
         rc = tf_ckstate_begin(rt->ck, &rt->tasks, &rt->reg);
+    /* Rank 0's own slots keep to its fence. */
+    if (rt->have_pool && fence_on(m)) {
+        rt->pool.may_run = may_run;
+        rt->pool.may_run_user = m;
+    }
     if (!rc && s->nacts)
         rc = act(m);
     /* Until it has seen otherwise, rank 0 looks within its longest sleep. */
@@ -680,6 +723,8 @@ static int stop(tf_master *m, int32_t status)
 static void release(tf_master *m)
 {
     tf_runtime *rt = m->rt;
+    if (rt->have_pool)
+        rt->pool.may_run = NULL;
     for (int w = 0; m->batch && w + 1 < rt->link.size; w++)
         tf_buf_free(&m->batch[w]);
     free(m->batch);
@@ -741,7 +786,7 @@ static int deposed(tf_master *m)
 {
     tf_runtime *rt = m->rt;
     rt->deposed = true;
-    tf_rt_end_tasks(rt);
+    tf_rt_end_tasks(rt, false);
     tf_live_took_losses(&rt->link.live, (uint32_t)rt->link.size - 1);
     release(m);
     return TF_EDEPOSED;

@@ -26,6 +26,9 @@ typedef struct tf_master {
     uint64_t quiet_at; /* when a poll last found no message; 0: one has since */
     uint64_t tick_ns, next_tick;
     uint64_t term_check_at; /* the next look for a later term (fence) */
+    /* The same for the own pool's task threads (may_run), atomics. */
+    uint64_t gate_check_at;
+    bool gate_deposed;
     uint32_t *ntask;   /* per worker: TASK records in its batch */
 } tf_master;
 

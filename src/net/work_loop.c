@@ -581,7 +581,7 @@ static int wr_finish(tf_wrun *w, int err)
     int rc = 0;
     if (err == TF_ELOST) {
         /* Rank 0 is gone: nobody to report to; end what runs here. */
-        tf_rt_end_tasks(rt);
+        tf_rt_end_tasks(rt, true);
     } else if (err) {
         rc = wr_fail(w, err);
     }

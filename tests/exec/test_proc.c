@@ -831,6 +831,76 @@ static void test_kill_all(void)
 }
 
 /*
+ * Detach, then adopt or drop (a worker whose scheduler was lost, and its
+ * successor): the waits return at once with the commands still running;
+ * an adopted command reports its own exit, its start and its timeout as if
+ * never detached; a dropped one is ended and reaped; both wait paths.
+ */
+static void test_detach_adopt(void)
+{
+    enum { N = 3 };
+    static const char *cmds[N] = {"sleep 0.6; exit 7", "sleep 100",
+                                  "sleep 100"};
+    for (int fallback = 0; fallback < 2; fallback++) {
+        tf_proc_table t;
+        CHECK_RC(tf_proc_table_init(&t), TF_OK);
+        t.use_pidfd = !fallback;
+        job jobs[N];
+        for (int i = 0; i < N; i++) {
+            jobs[i].t = &t;
+            jobs[i].spec = spec_of(cmds[i], NULL, NULL);
+            jobs[i].spec.timeout_ms = i == 2 ? 1500 : 0;
+            jobs[i].spec.grace_ms = 100;
+            jobs[i].rc = 99;
+            pthread_create(&jobs[i].th, NULL, job_main, &jobs[i]);
+        }
+        CHECK_TRUE(running_within(&t, N, 10.0));
+        double t0 = now_s();
+        tf_proc_detach_all(&t);
+        for (int i = 0; i < N; i++)
+            pthread_join(jobs[i].th, NULL);
+        /* Returned at once (the sleeps run on), nothing reaped or ended. */
+        CHECK_SECS(now_s() - t0, 0.0, 0.4);
+        CHECK_EQ_I(tf_proc_table_running(&t), N);
+        for (int i = 0; i < N; i++) {
+            CHECK_RC(jobs[i].rc, TF_OK);
+            CHECK_TRUE(jobs[i].res.detached);
+            CHECK_EQ_I(jobs[i].res.held.pid, jobs[i].res.pid);
+            CHECK_TRUE(kill(jobs[i].res.pid, 0) == 0);
+        }
+        /* Still detaching: an adopt returns at once too. */
+        tf_proc_result r;
+        CHECK_RC(tf_proc_adopt(&t, &jobs[0].res.held, NULL, &r), TF_OK);
+        CHECK_TRUE(r.detached);
+        tf_proc_table_reset(&t);
+
+        /* Adopted: its own exit status, its first start. */
+        CHECK_RC(tf_proc_adopt(&t, &jobs[0].res.held, NULL, &r), TF_OK);
+        CHECK_TRUE(!r.detached && !r.timed_out && !r.halted);
+        CHECK_EQ_I(r.exitval, 7);
+        CHECK_TRUE(r.start_ns == jobs[0].res.start_ns);
+        CHECK_TRUE(r.end_ns - r.start_ns >= 550000000u);
+        /* Its timeout (1.5 s from its start) still holds. */
+        CHECK_RC(tf_proc_adopt(&t, &jobs[2].res.held, NULL, &r), TF_OK);
+        CHECK_TRUE(r.timed_out);
+        CHECK_EQ_I(r.signal, SIGTERM);
+        CHECK_SECS((r.end_ns - r.start_ns) / 1e9, 1.4, 10.0);
+        /* Nobody adopts the last: dropped, ended at once. */
+        t0 = now_s();
+        pid_t pid = jobs[1].res.held.pid;
+        tf_proc_drop(&t, &jobs[1].res.held);
+        CHECK_SECS(now_s() - t0, 0.0, 3.0);
+        CHECK_TRUE(kill(pid, 0) == -1 && errno == ESRCH);
+        CHECK_EQ_I(tf_proc_table_running(&t), 0);
+        /* And commands run to their end again. */
+        CHECK_RC(run_simple(&t, "exit 4", &r), TF_OK);
+        CHECK_EQ_I(r.exitval, 4);
+        CHECK_TRUE(!r.detached);
+        tf_proc_table_destroy(&t);
+    }
+}
+
+/*
  * Commands that ignore SIGTERM get SIGKILL after the grace; grandchildren
  * that ignore it die when their leader does.
  */
@@ -1532,6 +1602,7 @@ int main(void)
         {"kill_all ends runs, then refuses", test_kill_all},
         {"kill_all: SIGKILL after the grace", test_kill_all_grace},
         {"kill_all racing spawns", test_kill_all_race},
+        {"detach, then adopt or drop", test_detach_adopt},
         {"spawn failures", test_spawn_failure},
         {"bad arguments", test_bad_arguments},
         {"SIGCHLD ignored by the caller", test_sigchld_ignored},

@@ -11,12 +11,35 @@ HB=1        # --heartbeat, seconds
 KILLS=${TAKEOVER_KILLS:-2}
 OPTS=(--standby --slots 2 --heartbeat "$HB")
 
-# first_after DIR MS: seconds from MS (epoch ms) to the first joblog start
-# after it: the successor's first dispatch (tasks run one at a time per
-# slot, so a start after the kill was dispatched by the successor).
+# The tasks of mk_tasks, each start also logged in DIR/who as "TASK PPID
+# TIME": the rank process that started it, and when (epoch seconds).
+mk_who_tasks() {
+    mk_tasks "$1" "$2"
+    sed -i 's|echo \([0-9]*\) >> starts;|&  echo "\1 $PPID $EPOCHREALTIME" >> who;|' "$1"
+}
+
+# first_after DIR MS: seconds from MS (epoch ms) to the first task start
+# after DIR/out/term.1 was made: the successor's first dispatch (a
+# worker's queue is dropped before the take-over, so any later start is
+# the successor's).
 first_after() {
-    awk -F'\t' -v t="$2" 'FNR > 1 && $3 * 1000 > t { if (m == "" || $3 < m) m = $3 }
-        END { if (m == "") print "none"; else printf "%.2f\n", m - t / 1000 }' "$1/out/joblog.tsv"
+    local term
+    term=$(stat -c %.3Y "$1/out/term.1" 2>/dev/null) || { echo none; return; }
+    awk -v t="$2" -v term="$term" '$3 > term { if (m == "" || $3 < m) m = $3 }
+        END { if (m == "") print "none"; else printf "%.2f\n", m - t / 1000 }' "$1/who"
+}
+
+# adopted NAME DIR PIDS...: no task started twice unless its first start
+# was by one of the killed rank processes PIDS (their own slots' tasks run
+# again; every other rank's running tasks and reported successes are
+# adopted by the successor). Prints how many ran again.
+adopted() {
+    local name=$1 dir=$2 bad
+    shift 2
+    bad=$(awk -v pids=" $* " '{ n[$1]++; if (n[$1] == 1) first[$1] = $2 }
+        END { for (t in n) if (n[t] > 1 && index(pids, " " first[t] " ") == 0) printf "%s ", t }' "$dir/who")
+    again=$(awk '{ n[$1]++ } END { k = 0; for (t in n) if (n[t] > 1) k++; print k }' "$dir/who")
+    check "$name: only the killed ranks' own tasks ran again ($again did; others: '${bad}')" '[ -z "$bad" ]'
 }
 
 # wait_file PATH: until it exists (at most 30 s); 1 if it never came.
@@ -34,7 +57,7 @@ wait_starts() {
 }
 
 section ref
-mk_tasks std.txt $N
+mk_who_tasks std.txt $N
 setup ref std.txt
 start_job ref 4 1 "${OPTS[@]}"
 wait_job
@@ -56,7 +79,8 @@ for i in $(seq 1 "$KILLS"); do
     rand 1 $N; at=$R
     wait_starts $d $at
     t0=$(now_ms)
-    kill -9 "$(rank_pid $d 0)"
+    r0=$(rank_pid $d 0)
+    kill -9 "$r0"
     wait_job
     first=$(first_after $d $t0)
     note "$d: rank 0 killed once $at of $N tasks had started; first dispatch by the successor ${first} s later"
@@ -64,6 +88,7 @@ for i in $(seq 1 "$KILLS"); do
     check "$d: mpirun exits 0 (exit $JOB_RC)" '[ "$JOB_RC" = 0 ]' || show_err $d
     same_results "$d" $d ref $N || show_err $d 30
     check "$d: term 1 claimed by rank 1" 'grep -q "^rank 1 of 4 before (world rank 1) .* 0 of 3 ranks" $d/out/term.1'
+    adopted "$d" $d "$r0"
     nothing_left "$d" $d
 done
 note "k: death to first dispatch (s):$times"
@@ -74,16 +99,18 @@ setup s std.txt
 start_job s 4 1 "${OPTS[@]}" $(ckpt_opts)
 wait_ranks s 4 || bad "s: ranks did not start"
 wait_starts s 5
-kill -9 "$(rank_pid s 0)"
+s0=$(rank_pid s 0) s1=$(rank_pid s 1)
+kill -9 "$s0"
 wait_file s/out/term.1 || bad "s: no take-over within 30 s"
 # Once the successor has started tasks of its own.
 k=$(nstarts s)
 wait_starts s $((k + 5))
-kill -9 "$(rank_pid s 1)"
+kill -9 "$s1"
 wait_job
 check "s: mpirun exits 0 after two take-overs (exit $JOB_RC)" '[ "$JOB_RC" = 0 ]' || show_err s
 same_results "s" s ref $N || show_err s 30
 check "s: term 2 claimed by world rank 2, with 2 ranks" 'grep -q "^rank 1 of 3 before (world rank 2) .* 0 of 2 ranks" s/out/term.2'
+adopted s s "$s0" "$s1"
 nothing_left "s" s
 
 # ---- p: rank 0 stopped (SIGSTOP) past the take-over, then continued ----------
@@ -102,7 +129,39 @@ check "p: mpirun exits 0 (exit $JOB_RC)" '[ "$JOB_RC" = 0 ]' || show_err p
 check "p: the deposed rank 0 says it writes nothing more" \
     'grep -q "another rank took over the run" p/job.err' || show_err p
 same_results "p" p ref $N || show_err p 30
+adopted p p "$r0"
 nothing_left "p" p
+
+# ---- l: commands longer than the take-over run on, and are adopted --------
+# 16 commands of 3 s on 4 ranks x 2 slots, rank 0 killed once all 8 slots
+# run one: the 6 on the surviving ranks are left running when rank 0 is
+# written off (1 s), and the successor's tasks take them up; only rank 0's
+# 2 start again. The joblog has their own start and whole run time.
+section l
+for ((i = 1; i <= 16; i++)); do
+    echo "echo $i >> starts; echo \"$i \$PPID \$EPOCHREALTIME\" >> who; $SLEEP 3; echo \$(( $i * $i + 7 )) > res/$i"
+done >long.txt
+setup l long.txt
+start_job l 4 1 "${OPTS[@]}" $(ckpt_opts)
+wait_starts l 8 || bad "l: 8 tasks did not start"
+t0=$(now_ms)
+r0=$(rank_pid l 0)
+kill -9 "$r0"
+wait_job
+check "l: mpirun exits 0 (exit $JOB_RC)" '[ "$JOB_RC" = 0 ]' || show_err l
+jl=$(joblog_check l 16)
+check "l: state done, each of 16 tasks succeeded exactly once in the joblog ($jl)" \
+    '[ "$(status_of l state)" = done ] && [ "$jl" = "0 0 0" ]' || show_err l
+bad_res=$(for ((i = 1; i <= 16; i++)); do [ "$(cat l/res/$i 2>/dev/null)" = $((i * i + 7)) ] || echo -n "$i "; done)
+check "l: every result there and right ('$bad_res' not)" '[ -z "$bad_res" ]'
+adopted l l "$r0"
+# Adopted: started before the kill by a rank that lived on, their joblog
+# rows with that start and the whole 3 s.
+rows=$(awk -v p="$r0" -v t="$t0" 'NR == FNR { if (!($1 in s)) { s[$1] = $3; w[$1] = $2 }; next }
+    FNR > 1 && w[$1] != p && s[$1] * 1000 < t { n++; if ($3 * 1000 < t && $4 >= 2.9) k++ }
+    END { printf "%d %d", n, k }' l/who l/out/joblog.tsv)
+check "l: the 6 commands running on the other ranks were adopted, their rows whole ($rows: adopted, rows with their own start and >= 2.9 s)" '[ "$rows" = "6 6" ]'
+nothing_left "l" l
 
 # ---- w: rank 0 killed while it writes a snapshot -----------------------------
 # 1,000 tasks whose commands carry 8 KB each: a snapshot of them (8 MB,
