@@ -56,8 +56,18 @@ typedef enum tf_run_event_kind {
      * later (tf_set_deadline) and that changes the verdict.
      */
     TF_RUN_DEADLINE,
-    TF_RUN_UNNEEDED  /* a task completed without running: none of its
+    TF_RUN_UNNEEDED, /* a task completed without running: none of its
                         TF_DEP_NOTOK dependencies failed (not a failure) */
+    /*
+     * The last event of a run: it is over, its state durable (with a
+     * state directory) and its trace written, and no worker has heard
+     * yet. status: what tf_run will return, unless telling the workers
+     * fails. What the application writes about the run here is there
+     * before any rank leaves it: a rank 0 lost after this event leaves
+     * nothing undone, and one lost before it is succeeded by a rank that
+     * does it (tf_takeover). Nothing can be submitted or halted here.
+     */
+    TF_RUN_END
 } tf_run_event_kind;
 
 typedef struct tf_run_event {

@@ -55,6 +55,12 @@ typedef struct farm {
     } *claims;
     size_t nclaims;
     char *claims_text;
+    /*
+     * Rank 0: the run's end was reported (TF_RUN_END) for tf_run's rc
+     * ended_rc, making exit status ended_status.
+     */
+    bool ended;
+    int ended_rc, ended_status;
 } farm;
 
 /* The library's log lines, as the command's own: "taskfarm: ...". */
@@ -205,6 +211,9 @@ static const char *why_failed(const tf_run_event *ev)
     return buf;
 }
 
+static int verdict_of(farm *F, int rc);
+static int report(farm *F, int rc, int status);
+
 /* Rank 0: every task that ends, and the ticks. */
 static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 {
@@ -241,6 +250,16 @@ static void on_event(void *user, tf_runtime *rt, const tf_run_event *ev)
                     ev->status, why_failed(ev), tf_taskfile_cmd(&F->tf, i));
         }
         check_halt(F, rt);
+        break;
+    case TF_RUN_END:
+        /*
+         * The status file and summary before any worker leaves: a rank 0
+         * lost from here on leaves nothing undone (with --standby, one
+         * lost earlier is succeeded by a rank that writes them).
+         */
+        F->ended = true;
+        F->ended_rc = ev->status;
+        F->ended_status = report(F, ev->status, verdict_of(F, ev->status));
         break;
     case TF_RUN_UNNEEDED:
         /* Its @afternotok tasks all succeeded: nothing for it to handle. */
@@ -325,13 +344,6 @@ static void count_resumed(farm *F)
                 F->o.outdir, repaired == 1 ? "" : "s");
 }
 
-/*
- * Submit tf's entries from `first` on in one batch: records first, then
- * the @after edges (they may point forward). A task's identity for
- * --resume is (@id, command); one the earlier joblog shows done, or a
- * barrier, runs nothing. The whole file at the start; what the farm took
- * since (intake.c) while it runs.
- */
 static int by_claim_id(const void *a, const void *b)
 {
     return strcmp(((const struct claim *)a)->id,
@@ -427,6 +439,13 @@ static void free_claims(farm *F)
     F->nclaims = 0;
 }
 
+/*
+ * Submit tf's entries from `first` on in one batch: records first, then
+ * the @after edges (they may point forward). A task's identity for
+ * --resume is (@id, command); one the earlier joblog shows done, or a
+ * barrier, runs nothing. The whole file at the start; what the farm took
+ * since (intake.c) while it runs.
+ */
 static int submit_entries(farm *F, const tf_taskfile *tf, uint32_t first)
 {
     tf_runtime *rt = F->rt;
@@ -699,10 +718,9 @@ static void rank0_lost(farm *F)
         kill(getppid(), SIGTERM);
 }
 
-/* After tf_run: the exit status, the final messages. */
-static int finish(farm *F, int rc)
+/* The exit status tf_run's rc makes. */
+static int verdict_of(farm *F, int rc)
 {
-    cli_progress *p = &F->pr;
     int status = rc == 0              ? EXIT_ALL_OK
                  : rc == TF_EFAILED    ? EXIT_SOME_FAILED
                  : rc == TF_EDEADLINE  ? EXIT_RESUMABLE
@@ -726,31 +744,18 @@ static int finish(farm *F, int rc)
         (F->o.halt.why == CLI_HALT_SUCCESS ||
          (F->o.halt.why == CLI_HALT_DONE && !F->pr.failed)))
         status = EXIT_ALL_OK;
-    if (F->rank != 0 && rc == TF_ELOST && F->o.standby) {
-        F->lost0 = true; /* cli_run goes on: succeed */
-        return EXIT_ALL_OK;
-    }
+    return status;
+}
+
+/*
+ * Rank 0: the run's final messages and status file, for tf_run's rc and
+ * the exit status it makes. Returns the exit status.
+ */
+static int report(farm *F, int rc, int status)
+{
+    cli_progress *p = &F->pr;
     tf_stats st;
     tf_get_stats(F->rt, &st);
-    if (F->rank != 0) {
-        if (rc == TF_ELOST)
-            rank0_lost(F);
-        /*
-         * Only rank 0 knows whether a signal stopped the run, and mpirun
-         * reports the first non-zero exit it sees: a worker that has
-         * nothing of its own to report exits 0 and leaves the verdict to
-         * rank 0. (No collective here: a rank may be dead.)
-         */
-        return status == EXIT_RUNTIME ? status : EXIT_ALL_OK;
-    }
-    /* Another rank schedules the run now and writes its files. */
-    if (rc == TF_EDEPOSED) {
-        fprintf(stderr, "taskfarm: rank 0 was silent too long and another "
-                        "rank took over the run (a later term in %s): this "
-                        "process writes nothing more\n",
-                F->o.outdir);
-        return EXIT_RUNTIME;
-    }
     int e = F->joblog_err ? F->joblog_err : cli_joblog_flush(&F->jl);
     if (e) {
         fprintf(stderr, "taskfarm: cannot write %s/joblog.tsv: %s\n",
@@ -799,6 +804,41 @@ static int finish(farm *F, int rc)
     else if (status == EXIT_RESUMABLE && F->out_of_time)
         cli_walltime_report(&F->wt, &F->o, p);
     return status;
+}
+
+/*
+ * After tf_run: the exit status, the final messages (written at the run's
+ * end already, unless tf_run's verdict changed since).
+ */
+static int finish(farm *F, int rc)
+{
+    int status = verdict_of(F, rc);
+    if (F->rank != 0 && rc == TF_ELOST && F->o.standby) {
+        F->lost0 = true; /* cli_run goes on: succeed */
+        return EXIT_ALL_OK;
+    }
+    if (F->rank != 0) {
+        if (rc == TF_ELOST)
+            rank0_lost(F);
+        /*
+         * Only rank 0 knows whether a signal stopped the run, and mpirun
+         * reports the first non-zero exit it sees: a worker that has
+         * nothing of its own to report exits 0 and leaves the verdict to
+         * rank 0. (No collective here: a rank may be dead.)
+         */
+        return status == EXIT_RUNTIME ? status : EXIT_ALL_OK;
+    }
+    /* Another rank schedules the run now and writes its files. */
+    if (rc == TF_EDEPOSED) {
+        fprintf(stderr, "taskfarm: rank 0 was silent too long and another "
+                        "rank took over the run (a later term in %s): this "
+                        "process writes nothing more\n",
+                F->o.outdir);
+        return EXIT_RUNTIME;
+    }
+    if (F->ended && rc == F->ended_rc)
+        return F->ended_status;
+    return report(F, rc, status);
 }
 
 /* Everything between start-up and tf_finalize. Returns the exit status. */
@@ -864,6 +904,7 @@ static int farm_run(farm *F)
         return EXIT_RUNTIME;
     }
     F->pr.t0_ns = cli_now_ns();
+    F->ended = false;
     if (F->rank == 0)
         cli_progress_status(&F->pr, F->rt, "running");
     return finish(F, tf_run(F->rt));

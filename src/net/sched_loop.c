@@ -766,6 +766,21 @@ static int end(tf_master *m, int rc)
         if (frc && !status)
             status = frc;
     }
+    /*
+     * The trace and the application's own record of the run before any
+     * worker leaves: a successor redoes them if this rank dies first, and
+     * none is needed after (TF_RUN_END).
+     */
+    if (rt->trace)
+        tf_tracing_end(rt->trace);
+    if (rt->cfg.on_event) {
+        tf_run_event ev = {.kind = TF_RUN_END,
+                           .id = TF_NO_TASK,
+                           .status = status,
+                           .rank = -1,
+                           .cause = TF_NO_TASK};
+        rt->cfg.on_event(rt->cfg.event_user, rt, &ev);
+    }
     if (!m->local) {
         int src = stop(m, status);
         if (!rc && src)

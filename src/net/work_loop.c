@@ -366,6 +366,20 @@ static int wr_act(tf_wrun *w, bool *progress, uint64_t *wake)
     return rc;
 }
 
+/*
+ * A peer gave up on rank 0 (or calls the others to succeed it): so does
+ * this rank, for a take-over (tf_takeover). The message is dropped; a
+ * JOIN is sent again until answered. Returns TF_ELOST.
+ */
+static int peer_gave_up(tf_wrun *w, int from)
+{
+    tf_runtime *rt = w->rt;
+    tf_logf(&rt->log, TF_LOG_WARN,
+            "rank %d gave up on rank 0: this rank leaves the run too", from);
+    tf_link_write_off(&rt->link, &w->out, 0);
+    return TF_ELOST;
+}
+
 /* One message from rank 0 or a peer. */
 static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
 {
@@ -430,15 +444,7 @@ static int wr_message(tf_wrun *w, int from, int tag, bool *progress)
             rt->cfg.on_halt(rt->cfg.halt_user);
         *progress = true;
     } else if (tag == TF_TAG_TAKEOVER && from != 0) {
-        /*
-         * A peer gave up on rank 0 (or calls the others to succeed it):
-         * so does this rank, for a take-over (tf_takeover). The message
-         * is dropped; a JOIN is sent again until answered.
-         */
-        tf_logf(&rt->log, TF_LOG_WARN,
-                "rank %d gave up on rank 0: this rank leaves the run too", from);
-        tf_link_write_off(&rt->link, &w->out, 0);
-        rc = TF_ELOST;
+        rc = peer_gave_up(w, from);
     } else {
         tf_logf(&rt->log, TF_LOG_WARN, "unexpected tag %d from rank %d", tag,
                 from);
@@ -500,6 +506,9 @@ static int wr_wait(tf_wrun *w, int tag, uint32_t *payload)
             int rc = wr_give(w, &w->in, from, &moved);
             if (rc)
                 return rc;
+        } else if (got && t == TF_TAG_TAKEOVER && from != 0) {
+            /* Rank 0 died after it said the run was over. */
+            return peer_gave_up(w, from);
         } else if (got) {
             tf_logf(&rt->log, TF_LOG_DEBUG,
                     "message with tag %d from rank %d after the end", t, from);

@@ -1069,12 +1069,22 @@ static void expect_attempts(mt_suite *s, const tf_runtime *rt, tf_task_id id,
  */
 typedef struct kind_count {
     long unneeded, skipped, bad;
+    long ends, after_end; /* TF_RUN_END events, and any event after one */
+    int end_status;       /* the last TF_RUN_END's */
 } kind_count;
 
 static void kind_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 {
     kind_count *k = user;
     (void)rt;
+    /* Each run's last event: counted, and nothing of the run after it. */
+    k->after_end += k->ends && ev->kind != TF_RUN_END;
+    if (ev->kind == TF_RUN_END) {
+        k->ends++;
+        k->end_status = ev->status;
+        k->bad += ev->id != TF_NO_TASK || ev->rank != -1;
+        return;
+    }
     k->unneeded += ev->kind == TF_RUN_UNNEEDED;
     k->skipped += ev->kind == TF_RUN_SKIPPED;
     if (ev->kind == TF_RUN_UNNEEDED && (ev->rank != -1 || ev->attempt != 0))
@@ -1083,7 +1093,7 @@ static void kind_event(void *user, tf_runtime *rt, const tf_run_event *ev)
 
 static void case_dep_kinds(mt_suite *s)
 {
-    kind_count k = {0, 0, 0};
+    kind_count k = {0, 0, 0, 0, 0, 0};
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.keep_outputs = 1;
@@ -1121,6 +1131,9 @@ static void case_dep_kinds(mt_suite *s)
     EXPECT_RC(s, tf_batch_end(rt), 0);
     EXPECT_RC(s, tf_depend_kind(rt, ok, next, TF_DEP_ANY), TF_ESTATE);
     expect_run_everywhere(s, rt, MPI_COMM_WORLD, TF_EFAILED);
+    /* The run ended once, last, with tf_run's verdict. */
+    EXPECT_EQ(s, k.ends, 1);
+    EXPECT_EQ(s, k.end_status, TF_EFAILED);
     tf_task_info info = info_of(s, rt, f);
     EXPECT_STATE(s, info, TF_TASK_FAILED);
     size_t len;
@@ -1139,9 +1152,13 @@ static void case_dep_kinds(mt_suite *s)
     tf_task_id h2 = submit(s, rt, fmark, 0, NULL, 0, NULL, 0);
     EXPECT_RC(s, tf_depend_kind(rt, ok2, h2, TF_DEP_NOTOK), 0);
     EXPECT_RC(s, tf_batch_end(rt), 0);
+    k.ends = 0; /* the next run's events may follow the last END */
     expect_run_everywhere(s, rt, MPI_COMM_WORLD, 0);
     EXPECT_EQ(s, info_of(s, rt, h2).attempts, 0);
     EXPECT_EQ(s, k.unneeded, 2);
+    EXPECT_EQ(s, k.ends, 1);
+    EXPECT_EQ(s, k.end_status, 0);
+    EXPECT_EQ(s, k.after_end, 0);
     EXPECT_EQ(s, k.bad, 0);
     farm_finalize(s, &rt);
 }
@@ -1446,6 +1463,7 @@ static void count_event(void *user, tf_runtime *rt, const tf_run_event *ev)
     case TF_RUN_TICK: c->ticks++; break;
     case TF_RUN_DEADLINE: c->bad++; break; /* no deadline here */
     case TF_RUN_UNNEEDED: c->bad++; break; /* no TF_DEP_NOTOK edges here */
+    case TF_RUN_END: break;               /* case_dep_kinds checks it */
     }
 }
 
