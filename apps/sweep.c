@@ -209,13 +209,18 @@ int main(int argc, char **argv)
     tf_config cfg;
     tf_config_init(&cfg);
     cfg.slots = slots;
-    if (dir)
+    /*
+     * The run's state in dir, heartbeats to notice a lost rank 0: a
+     * successor's runtime (tf_takeover) resumes that state by itself.
+     */
+    if (dir) {
         cfg.heartbeat_ms = 3000;
+        cfg.checkpoint_dir = dir;
+    }
     tf_runtime *rt;
     tf_fn_id fn;
     tf_task_id *ids = malloc((size_t)ntasks * sizeof *ids);
     int rc = ids ? tf_init(MPI_COMM_WORLD, &cfg, &rt) : TF_ENOMEM;
-    bool heir = false; /* this runtime succeeded a lost rank 0 */
     double t0 = MPI_Wtime();
 again:
     /* After a take-over as after tf_init: the functions, then the tasks. */
@@ -229,13 +234,10 @@ again:
     size = tf_size(rt);
     if (rank == 0) {
         /*
-         * The successor resumes from the lost rank 0's state: the tasks
-         * submitted again are matched to it, and those it had done are
-         * done at once, with their outputs.
+         * A successor's tasks, submitted again, are matched to the lost
+         * rank 0's state: those it had done are done at once, with their
+         * outputs.
          */
-        if (dir)
-            rc = tf_use_state(rt, dir,
-                              heir ? TF_STATE_RESUME : TF_STATE_NEW);
         for (int t = 0; t < ntasks && !rc; t++) {
             int32_t r0 = t * S.rows;
             tf_task_desc d;
@@ -263,7 +265,6 @@ again:
         rc = tf_takeover(&rt, dir);
         if (rc == TF_EDEPOSED) /* the others went on without this rank */
             _exit(0);
-        heir = !rc;
         goto again;
     }
     double wall = MPI_Wtime() - t0;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/grow.h"
 #include "farm.h"
 #include "place/topo.h"
 #include "runstate.h"
@@ -400,14 +401,8 @@ static int gather_claims(farm *F)
             if (!nl || !tab || tab > nl)
                 break;
             *tab = *nl = 0;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                struct claim *nv = realloc(v, ncap * sizeof *nv);
-                if (!nv)
-                    break;
-                v = nv;
-                cap = ncap;
-            }
+            if (tf_grow((void **)&v, &cap, n + 1, sizeof *v, 64))
+                break; /* out of memory: the rest runs again */
             v[n++] = (struct claim){line, strtoull(tab + 1, NULL, 10), r};
             line = nl + 1;
         }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/grow.h"
 #include "exec/pool.h"
 #include "farm.h"
 
@@ -174,16 +175,10 @@ static void age(cli_shell *S, uint64_t now)
 /* Under held_mu: one more in kept (h's id is copied); false: no memory. */
 static bool keep(cli_shell *S, const cli_held *h)
 {
-    if (S->nkept == S->kept_cap) {
-        size_t ncap = S->kept_cap ? S->kept_cap * 2 : 64;
-        cli_held *nv = realloc(S->kept, ncap * sizeof *nv);
-        if (!nv)
-            return false;
-        S->kept = nv;
-        S->kept_cap = ncap;
-    }
-    char *id = strdup(h->id);
-    if (!id)
+    char *id;
+    if (tf_grow((void **)&S->kept, &S->kept_cap, S->nkept + 1, sizeof *h,
+                64) ||
+        !(id = strdup(h->id)))
         return false;
     S->kept[S->nkept] = *h;
     S->kept[S->nkept++].id = id;

@@ -306,6 +306,9 @@ static int rebuild(tk *k, tf_runtime **prt)
         nanosleep(&ts, NULL);
     }
     tf_config cfg = rt->cfg;
+    /* A state named at tf_init is the lost rank 0's now: resumed, not new. */
+    if (cfg.checkpoint_dir)
+        cfg.resume = 1;
     bool owns = rt->owns_mpi;
     uint32_t gone = rt->gone + (uint32_t)(k->size - k->nmembers);
     tf_runtime *nrt;
