@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/grow.h"
@@ -145,13 +144,6 @@ static bool is_lingering(const tf_proc_result *res)
 /* Most successes a worker keeps at once; beyond, they are not kept. */
 #define KEEP_MAX 65536u
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int by_id(const void *a, const void *b)
 {
     return strcmp(((const cli_held *)a)->id, ((const cli_held *)b)->id);
@@ -189,7 +181,7 @@ static bool keep(cli_shell *S, const cli_held *h)
 static void keep_success(cli_shell *S, const char *id,
                          const tf_proc_result *res)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = cli_mono_ns();
     cli_held h = {.id = (char *)id, .start_ns = res->start_ns,
                   .end_ns = res->end_ns, .kept_ns = now};
     pthread_mutex_lock(&S->held_mu);
@@ -234,6 +226,23 @@ static bool take_held(cli_shell *S, const char *id, cli_held *out)
 }
 
 /*
+ * A command ended (res): its output published, its success kept for a
+ * successor (--standby workers), its status and output the task's (times:
+ * the command's own, an adopted one).
+ */
+static int ended(cli_shell *S, tf_task_ctx *ctx, const char *id,
+                 uint32_t block, cli_task_output *to,
+                 const tf_proc_result *res, bool times)
+{
+    cli_output_end(&S->output, to, id, block, tf_task_attempt(ctx) > 1,
+                   is_lingering(res));
+    if (S->keep_ns && !res->exitval && !res->signal && !res->timed_out &&
+        !res->halted && !res->spawn_errno)
+        keep_success(S, id, res);
+    return outcome(ctx, res, times);
+}
+
+/*
  * Run a task whose command this rank held: wait for it, or report the
  * success kept, with the command's own times.
  */
@@ -263,12 +272,7 @@ static int adopt(cli_shell *S, tf_task_ctx *ctx, cli_held *h)
         hold_running(S, h->id, &res.held, &h->to, h->block);
         rc = 128 + SIGTERM;
     } else if (!rc) {
-        cli_output_end(&S->output, &h->to, h->id, h->block,
-                       tf_task_attempt(ctx) > 1, is_lingering(&res));
-        if (!res.exitval && !res.signal && !res.timed_out && !res.halted &&
-            S->keep_ns)
-            keep_success(S, h->id, &res);
-        rc = outcome(ctx, &res, true);
+        rc = ended(S, ctx, h->id, h->block, &h->to, &res, true);
     } else {
         cli_output_discard(&h->to);
     }
@@ -286,7 +290,7 @@ void cli_shell_lost(void *user)
 int cli_shell_claims(cli_shell *S, char **text)
 {
     pthread_mutex_lock(&S->held_mu);
-    age(S, mono_ns());
+    age(S, cli_mono_ns());
     /* What is still held and not adopted, and what came since. */
     size_t n = 0;
     for (size_t i = 0; i < S->nheld; i++) {
@@ -419,14 +423,11 @@ int cli_shell_task(tf_task_ctx *ctx, const void *in, size_t len, void *user)
         rc = 128 + SIGTERM;
         goto out_with_env;
     }
-    if (scratch)
-        cli_output_end(&S->output, &to, id, block, tf_task_attempt(ctx) > 1,
-                       !rc && is_lingering(&res));
-    if (!rc && S->keep_ns && !res.exitval && !res.signal && !res.timed_out &&
-        !res.halted && !res.spawn_errno)
-        keep_success(S, id, &res);
     if (!rc)
-        rc = outcome(ctx, &res, false);
+        rc = ended(S, ctx, id, block, &to, &res, false);
+    else if (scratch)
+        cli_output_end(&S->output, &to, id, block, tf_task_attempt(ctx) > 1,
+                       false);
 out_with_env:
     tf_env_free(&env);
 out_with_place:

@@ -143,7 +143,6 @@ static int take(tk *k, uint64_t *b, int cap, int *from)
     return 0;
 }
 
-
 /* How long ago this rank last sent anything to rank 0. */
 static uint64_t since_told0(const tk *k, uint64_t now)
 {

@@ -589,7 +589,10 @@ static int wr_finish(tf_wrun *w, int err)
     tf_runtime *rt = w->rt;
     int rc = 0;
     if (err == TF_ELOST) {
-        /* Rank 0 is gone: nobody to report to; end what runs here. */
+        /*
+         * Rank 0 is gone: nobody to report to; end what runs here, or
+         * leave it for a successor (on_lost).
+         */
         tf_rt_end_tasks(rt, true);
     } else if (err) {
         rc = wr_fail(w, err);
